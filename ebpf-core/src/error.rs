@@ -1,0 +1,291 @@
+//! Errors reported when a program is loaded and when it runs.
+
+use core::fmt;
+
+/// Why a program was refused at load time. Every variant names the
+/// instruction index (`pc`) it concerns, where there is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The program has no instructions.
+    Empty,
+    /// The program's byte length is not a multiple of the instruction size.
+    PartialInstruction {
+        /// Length in bytes.
+        bytes: usize,
+    },
+    /// The program has more instructions than the limit.
+    TooLarge {
+        /// Number of instruction slots.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The opcode is not part of the instruction set.
+    UnknownOpcode {
+        /// Instruction index.
+        pc: usize,
+        /// The opcode.
+        opcode: u8,
+    },
+    /// A register number above 10.
+    BadRegister {
+        /// Instruction index.
+        pc: usize,
+        /// The register number.
+        reg: u8,
+    },
+    /// The instruction writes the read-only frame pointer r10.
+    FramePointerWrite {
+        /// Instruction index.
+        pc: usize,
+    },
+    /// A field that must be zero for this opcode is not.
+    ReservedField {
+        /// Instruction index.
+        pc: usize,
+        /// Name of the field (`src`, `dst`, `off`, `imm`).
+        field: &'static str,
+    },
+    /// An immediate outside the values the opcode accepts (shift count,
+    /// byte-swap width, atomic operation, division by constant zero).
+    BadImmediate {
+        /// Instruction index.
+        pc: usize,
+        /// The immediate.
+        imm: i32,
+    },
+    /// A jump or call whose target lies outside the program.
+    JumpOutOfRange {
+        /// Instruction index.
+        pc: usize,
+        /// The target, relative to the start of the program.
+        target: i64,
+    },
+    /// A jump or call into the second slot of an `LD_IMM64`.
+    JumpIntoLddw {
+        /// Instruction index.
+        pc: usize,
+        /// The target.
+        target: usize,
+    },
+    /// An `LD_IMM64` whose second slot is missing.
+    LddwTruncated {
+        /// Instruction index.
+        pc: usize,
+    },
+    /// An `LD_IMM64` whose second slot is not all zero but for `imm`.
+    BadLddwSecondSlot {
+        /// Instruction index of the first slot.
+        pc: usize,
+    },
+    /// The last instruction is neither `exit` nor an unconditional jump, so
+    /// execution could run off the end of the program.
+    FallsOffEnd {
+        /// Index of the last instruction.
+        pc: usize,
+    },
+    /// A call of a helper the embedder does not provide.
+    UnknownHelper {
+        /// Instruction index.
+        pc: usize,
+        /// The helper id.
+        id: i32,
+    },
+    /// A call kind or `LD_IMM64` pseudo source this runtime does not support,
+    /// or an `LD_IMM64` map reference nothing resolved.
+    Unsupported {
+        /// Instruction index.
+        pc: usize,
+        /// What is not supported.
+        what: &'static str,
+    },
+    /// Memory for the program could not be allocated.
+    OutOfMemory,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LoadError::Empty => write!(f, "program is empty"),
+            LoadError::PartialInstruction { bytes } => write!(
+                f,
+                "program of {bytes} bytes is not a whole number of 8-byte instructions"
+            ),
+            LoadError::TooLarge { len, max } => {
+                write!(f, "program has {len} instructions, the limit is {max}")
+            }
+            LoadError::UnknownOpcode { pc, opcode } => {
+                write!(f, "insn {pc}: unknown opcode {opcode:#04x}")
+            }
+            LoadError::BadRegister { pc, reg } => write!(f, "insn {pc}: invalid register r{reg}"),
+            LoadError::FramePointerWrite { pc } => {
+                write!(f, "insn {pc}: frame pointer r10 is read only")
+            }
+            LoadError::ReservedField { pc, field } => {
+                write!(f, "insn {pc}: reserved field '{field}' must be zero")
+            }
+            LoadError::BadImmediate { pc, imm } => {
+                write!(f, "insn {pc}: invalid immediate {imm} for this opcode")
+            }
+            LoadError::JumpOutOfRange { pc, target } => {
+                write!(f, "insn {pc}: jump target {target} is out of range")
+            }
+            LoadError::JumpIntoLddw { pc, target } => write!(
+                f,
+                "insn {pc}: jump target {target} is the second half of an lddw"
+            ),
+            LoadError::LddwTruncated { pc } => {
+                write!(f, "insn {pc}: lddw is missing its second slot")
+            }
+            LoadError::BadLddwSecondSlot { pc } => {
+                write!(f, "insn {pc}: second slot of lddw must be zero but for imm")
+            }
+            LoadError::FallsOffEnd { pc } => write!(
+                f,
+                "insn {pc}: last instruction is not exit or jump; execution would fall off the end"
+            ),
+            LoadError::UnknownHelper { pc, id } => write!(f, "insn {pc}: unknown helper id {id}"),
+            LoadError::Unsupported { pc, what } => write!(f, "insn {pc}: unsupported: {what}"),
+            LoadError::OutOfMemory => write!(f, "out of memory"),
+        }
+    }
+}
+
+/// The kind of memory access that failed a run-time check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    /// A load (`ldx`, helper argument read).
+    Load,
+    /// A store (`st`, `stx`, helper argument write).
+    Store,
+    /// An atomic read-modify-write.
+    Atomic,
+}
+
+impl fmt::Display for AccessKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AccessKind::Load => "load",
+            AccessKind::Store => "store",
+            AccessKind::Atomic => "atomic",
+        })
+    }
+}
+
+/// Why a run stopped before the program returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// A memory access outside every region granted to the program, or a
+    /// store into a read-only region. Nothing was read or written.
+    OutOfBounds {
+        /// Instruction index.
+        pc: usize,
+        /// First byte of the access.
+        addr: u64,
+        /// Bytes accessed.
+        size: usize,
+        /// Load, store or atomic.
+        kind: AccessKind,
+    },
+    /// An atomic access that is not naturally aligned.
+    Misaligned {
+        /// Instruction index.
+        pc: usize,
+        /// First byte of the access.
+        addr: u64,
+        /// Bytes accessed.
+        size: usize,
+    },
+    /// A bpf-to-bpf call would exceed the call-frame limit.
+    CallDepthExceeded {
+        /// Instruction index of the call.
+        pc: usize,
+        /// The frame limit.
+        max: usize,
+    },
+    /// `callx` through a register that holds no function address.
+    BadCallTarget {
+        /// Instruction index.
+        pc: usize,
+        /// The register's value.
+        value: u64,
+    },
+    /// The program executed more instructions than its budget.
+    BudgetExhausted {
+        /// Instruction index where the budget ran out.
+        pc: usize,
+        /// The budget.
+        budget: u64,
+    },
+    /// A helper failed in a way that ends the program (not an errno the
+    /// program sees as a return value).
+    Helper {
+        /// Instruction index of the call.
+        pc: usize,
+        /// The helper id.
+        id: u32,
+        /// The helper's own error.
+        error: HelperError,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RunError::OutOfBounds {
+                pc,
+                addr,
+                size,
+                kind,
+            } => write!(
+                f,
+                "insn {pc}: {kind} of {size} bytes at {addr:#x} is outside the program's memory"
+            ),
+            RunError::Misaligned { pc, addr, size } => write!(
+                f,
+                "insn {pc}: atomic access of {size} bytes at {addr:#x} is misaligned"
+            ),
+            RunError::CallDepthExceeded { pc, max } => {
+                write!(f, "insn {pc}: call exceeds the limit of {max} frames")
+            }
+            RunError::BadCallTarget { pc, value } => {
+                write!(f, "insn {pc}: callx target {value:#x} is not a function")
+            }
+            RunError::BudgetExhausted { pc, budget } => {
+                write!(f, "insn {pc}: instruction budget of {budget} exhausted")
+            }
+            RunError::Helper { pc, id, error } => {
+                write!(f, "insn {pc}: helper {id} failed: {error}")
+            }
+        }
+    }
+}
+
+/// A helper's fatal error; the interpreter adds the pc and helper id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperError {
+    /// A pointer argument does not lie in the program's memory.
+    BadPointer {
+        /// The address.
+        addr: u64,
+        /// The length the helper needed.
+        len: usize,
+    },
+    /// The helper is not available in this run.
+    NotAvailable,
+    /// Another failure, described by a static message.
+    Other(&'static str),
+}
+
+impl fmt::Display for HelperError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            HelperError::BadPointer { addr, len } => write!(
+                f,
+                "argument {addr:#x} (+{len} bytes) is outside the program's memory"
+            ),
+            HelperError::NotAvailable => f.write_str("not available"),
+            HelperError::Other(msg) => f.write_str(msg),
+        }
+    }
+}
