@@ -211,7 +211,6 @@ fn several_regions_are_each_enforced() {
             kind: AccessKind::Load
         })
     );
-    drop(map);
     assert_eq!((a, b), ([0xff; 8], [0xff; 4]));
 }
 

@@ -2,6 +2,8 @@
 //! independent of the interpreter's implementation, shared by the
 //! exhaustive and property tests.
 #![allow(dead_code)]
+// Written as the RFC states the rules (explicit zero checks), on purpose.
+#![allow(clippy::manual_checked_ops)]
 
 /// Result of ALU operation `op` (`add`, `sdiv`, ...) on `dst` and `src`.
 /// For 32-bit operations the operands are the low 32 bits and the result

@@ -1,1 +1,89 @@
-fn main() {}
+//! Interpreter speed: ebpf-core against the rbpf crate's interpreter on the
+//! same bytecode, in the same run. Criterion reports time per run of each;
+//! the summary after it gives ns per executed instruction and the ratio.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, Criterion};
+use ebpf_bench::{median_ns, workloads, Workload};
+use ebpf_core::{MemoryMap, NoHelpers, Program, RegionKind, Stack};
+
+/// Runs `prog` the way an embedder does: one reused stack, the memory map
+/// built once. Returns a closure that performs one run.
+fn embedder_run<'a>(
+    prog: &'a Program,
+    w: &Workload,
+    stack: &'a mut Stack,
+    mem: &'a mut [u8],
+) -> impl FnMut() -> u64 + 'a {
+    let len = w.memory.len() as u64;
+    let mut map = MemoryMap::new();
+    let addr = map.add_mut(mem, RegionKind::Packet).unwrap();
+    move || {
+        prog.run(stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
+            .unwrap()
+    }
+}
+
+fn interpreters(c: &mut Criterion) {
+    for w in workloads() {
+        let mut group = c.benchmark_group(w.name);
+        let prog = w.load();
+        let (mut stack, mut mem) = (Stack::new(), w.memory.clone());
+        let mut run = embedder_run(&prog, &w, &mut stack, &mut mem);
+        group.bench_function("ebpf-core", |b| b.iter(|| black_box(run())));
+        let bytes = w.bytes();
+        let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
+        let mut mem = w.memory.clone();
+        group.bench_function("rbpf", |b| {
+            b.iter(|| black_box(vm.execute_program(black_box(&mut mem)).unwrap()))
+        });
+        group.finish();
+    }
+}
+
+/// Interleaved side-by-side measurement, printed as ns/insn and a ratio.
+fn summary() {
+    println!(
+        "\n{:<14} {:>8} {:>14} {:>14} {:>10}",
+        "workload", "insns", "ebpf-core", "rbpf", "rbpf/ours"
+    );
+    for w in workloads() {
+        let insns = w.executed_insns() as f64;
+        let prog = w.load();
+        let bytes = w.bytes();
+        let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
+        let (mut stack, mut a) = (Stack::new(), w.memory.clone());
+        let mut run = embedder_run(&prog, &w, &mut stack, &mut a);
+        let mut b = w.memory.clone();
+        // Alternate the two so both see the same machine conditions.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            ours.push(median_ns(5, || {
+                black_box(run());
+            }));
+            theirs.push(median_ns(5, || {
+                black_box(vm.execute_program(black_box(&mut b)).unwrap());
+            }));
+        }
+        ours.sort_by(f64::total_cmp);
+        theirs.sort_by(f64::total_cmp);
+        let (o, t) = (ours[2] / insns, theirs[2] / insns);
+        println!(
+            "{:<14} {:>8} {:>9.2} ns/i {:>9.2} ns/i {:>9.2}x",
+            w.name,
+            insns as u64,
+            o,
+            t,
+            t / o
+        );
+    }
+}
+
+criterion_group!(benches, interpreters);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

@@ -1,1 +1,128 @@
-//! Benchmarks live in `benches/`; shared programs are here.
+//! Programs and measurement helpers shared by the benchmarks.
+//!
+//! Every program here uses only what the peer runtimes also support (no
+//! helpers, r1 = memory), so the very same bytes run on each of them.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ebpf_core::{asm, insn, Insn, LoadOptions, Program};
+
+/// A benchmark program and the memory it runs on.
+pub struct Workload {
+    /// Short name, used in reports.
+    pub name: &'static str,
+    /// The program.
+    pub insns: Vec<Insn>,
+    /// Its memory (r1).
+    pub memory: Vec<u8>,
+}
+
+impl Workload {
+    /// The program's encoded bytes, for peers that take raw bytecode.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        insn::encode_into(&self.insns, &mut out);
+        out
+    }
+
+    /// Loads the program into ebpf-core.
+    pub fn load(&self) -> Program {
+        Program::load(&self.insns, &LoadOptions::default()).expect("benchmark program loads")
+    }
+
+    /// Instructions one run executes, found as the smallest budget that
+    /// lets the run finish.
+    pub fn executed_insns(&self) -> u64 {
+        let (mut lo, mut hi) = (1u64, 1u64 << 32);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let p = Program::load(&self.insns, &LoadOptions::default().budget(mid)).unwrap();
+            if p.run_on(&mut self.memory.clone()).is_ok() {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+}
+
+fn assemble(src: &str) -> Vec<Insn> {
+    asm::assemble(src).expect("benchmark program assembles")
+}
+
+/// A tight three-instruction ALU loop, 10 000 iterations.
+pub fn alu_loop() -> Workload {
+    Workload {
+        name: "alu_loop",
+        insns: assemble(
+            "mov %r0, 0\nmov %r1, 10000\nloop: add %r0, %r1\nsub %r1, 1\njne %r1, 0, loop\nexit",
+        ),
+        memory: vec![0; 8],
+    }
+}
+
+/// Sums 4096 bytes of memory, one byte load per five instructions.
+pub fn memory_loop() -> Workload {
+    Workload {
+        name: "memory_loop",
+        insns: assemble(
+            "mov %r0, 0\nmov %r2, 4096\n\
+             loop: ldxb %r3, [%r1]\nadd %r0, %r3\nadd %r1, 1\nsub %r2, 1\njne %r2, 0, loop\nexit",
+        ),
+        memory: (0..4096).map(|i| i as u8).collect(),
+    }
+}
+
+/// The classic port filter on one packet: Ethernet, IPv4 (with options
+/// length), TCP destination port 80 or 8080 -> drop (1), otherwise pass (2).
+pub fn packet_filter() -> Workload {
+    let mut pkt = vec![0u8; 64];
+    pkt[12] = 0x08; // IPv4
+    pkt[14] = 0x45; // version 4, IHL 5
+    pkt[23] = 6; // TCP
+    pkt[36] = 0x1f; // dst port 8080
+    pkt[37] = 0x90;
+    Workload {
+        name: "packet_filter",
+        insns: assemble(
+            "ldxh %r2, [%r1+12]\njne %r2, 0x0008, pass\n\
+             ldxb %r3, [%r1+14]\nand %r3, 0x0f\nlsh %r3, 2\n\
+             ldxb %r4, [%r1+23]\njne %r4, 6, pass\n\
+             mov %r5, %r1\nadd %r5, 14\nadd %r5, %r3\n\
+             ldxh %r6, [%r5+2]\nbe16 %r6\n\
+             jeq %r6, 80, drop\njeq %r6, 8080, drop\n\
+             pass: mov %r0, 2\nexit\n\
+             drop: mov %r0, 1\nexit",
+        ),
+        memory: pkt,
+    }
+}
+
+/// All workloads.
+pub fn workloads() -> Vec<Workload> {
+    vec![alu_loop(), memory_loop(), packet_filter()]
+}
+
+/// Median wall time of one call of `f`, over `rounds` batches sized to take
+/// about a millisecond each.
+pub fn median_ns(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed().as_micros() < 1000 {
+        f();
+        calls += 1;
+    }
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / calls as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    black_box(samples[samples.len() / 2])
+}
