@@ -101,6 +101,16 @@ pub enum LoadError {
     },
     /// Memory for the program could not be allocated.
     OutOfMemory,
+    /// An `LD_IMM64` names a map the program was not given, or a value
+    /// offset outside the map's value.
+    BadMapReference {
+        /// Index of the `lddw`.
+        pc: usize,
+        /// The map fd or index in the instruction.
+        map: i32,
+        /// The value offset (for `map_value`), else 0.
+        offset: i32,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -147,6 +157,10 @@ impl fmt::Display for LoadError {
             LoadError::UnknownHelper { pc, id } => write!(f, "insn {pc}: unknown helper id {id}"),
             LoadError::Unsupported { pc, what } => write!(f, "insn {pc}: unsupported: {what}"),
             LoadError::OutOfMemory => write!(f, "out of memory"),
+            LoadError::BadMapReference { pc, map, offset } => write!(
+                f,
+                "insn {pc}: map reference {map} (value offset {offset}) is not a map of this program"
+            ),
         }
     }
 }
@@ -273,6 +287,14 @@ pub enum HelperError {
     },
     /// The helper is not available in this run.
     NotAvailable,
+    /// A value passed as a callback is not one of the program's functions.
+    BadCallback(u64),
+    /// A BPF function the helper called back failed; the run ends with
+    /// that function's error.
+    Callback,
+    /// `bpf_tail_call` succeeded: the run continues in another program,
+    /// which the embedder that issued it knows.
+    TailCall,
     /// Another failure, described by a static message.
     Other(&'static str),
 }
@@ -285,7 +307,11 @@ impl fmt::Display for HelperError {
                 "argument {addr:#x} (+{len} bytes) is outside the program's memory"
             ),
             HelperError::NotAvailable => f.write_str("not available"),
+            HelperError::BadCallback(v) => write!(f, "callback {v:#x} is not a BPF function"),
+            HelperError::Callback => f.write_str("callback failed"),
+            HelperError::TailCall => f.write_str("tail call"),
             HelperError::Other(msg) => f.write_str(msg),
         }
     }
 }
+

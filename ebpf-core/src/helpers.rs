@@ -20,6 +20,14 @@ pub trait Helpers {
         args: [u64; 5],
         mem: &ProgramMemory<'_, '_>,
     ) -> Result<u64, HelperError>;
+
+    /// Whether `len` bytes at `addr` may be accessed (written, if `write`)
+    /// besides the granted regions and the stack: memory the helpers handed
+    /// out during the run, such as map values. Checked-mode runs ask this
+    /// when an access misses every region.
+    fn allows(&self, _addr: u64, _len: u64, _write: bool) -> bool {
+        false
+    }
 }
 
 /// No helpers at all: every `call` of a helper is refused at load time.

@@ -5,10 +5,11 @@
 //! and atomic is checked against the live stack and the granted regions
 //! before it touches memory.
 
+use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::decoded::{Op, Slot};
-use crate::error::{AccessKind, RunError};
+use crate::error::{AccessKind, HelperError, RunError};
 use crate::helpers::{Helpers, NoHelpers};
 use crate::memory::{MemoryMap, ProgramMemory, RegionKind};
 use crate::opcode::{BPF_ADD, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR};
@@ -42,6 +43,18 @@ impl Stack {
         let lo = self.words.as_mut_ptr() as u64;
         (lo, lo + (STACK_WORDS * 8) as u64)
     }
+}
+
+/// Where an activation of the interpreter starts: the whole run, or a
+/// callback a helper invokes.
+struct Entry<'f> {
+    pc: usize,
+    frame_pointer: u64,
+    depth: usize,
+    stack_base: u64,
+    stack_hi: u64,
+    args: [u64; 5],
+    failure: &'f Cell<Option<RunError>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -150,11 +163,19 @@ impl Program {
         args: [u64; 5],
         helpers: &mut dyn Helpers,
     ) -> Result<u64, RunError> {
-        if self.checked {
-            self.interpret::<true>(stack, mem, args, helpers)
-        } else {
-            self.interpret::<false>(stack, mem, args, helpers)
-        }
+        let (stack_base, stack_hi) = stack.bounds();
+        let budget = Cell::new(self.budget);
+        let failure = Cell::new(None);
+        let entry = Entry {
+            pc: 0,
+            frame_pointer: stack_hi,
+            depth: 0,
+            stack_base,
+            stack_hi,
+            args,
+            failure: &failure,
+        };
+        self.enter(&entry, mem, helpers, &budget)
     }
 
     /// Runs the program on one buffer, with no helpers: `r1` points to
@@ -174,25 +195,67 @@ impl Program {
         self.run(&mut stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
     }
 
-    #[inline(never)]
-    fn interpret<const CHECKED: bool>(
+    /// Calls the BPF function at instruction `index` as a callback of a
+    /// helper: on a new frame below `caller`'s, sharing its budget.
+    pub(crate) fn call_back(
         &self,
-        stack: &mut Stack,
-        mem: &MemoryMap<'_>,
+        caller: &ProgramMemory<'_, '_>,
+        index: usize,
         args: [u64; 5],
         helpers: &mut dyn Helpers,
     ) -> Result<u64, RunError> {
+        let depth = caller.depth + 1;
+        if depth >= MAX_CALL_FRAMES {
+            return Err(RunError::CallDepthExceeded {
+                pc: index,
+                max: MAX_CALL_FRAMES,
+            });
+        }
+        let entry = Entry {
+            pc: index,
+            frame_pointer: caller.stack_lo,
+            depth,
+            stack_base: caller.stack_base,
+            stack_hi: caller.stack_hi,
+            args,
+            failure: caller.failure,
+        };
+        self.enter(&entry, caller.map, helpers, caller.budget)
+    }
+
+    fn enter(
+        &self,
+        entry: &Entry<'_>,
+        mem: &MemoryMap<'_>,
+        helpers: &mut dyn Helpers,
+        budget: &Cell<u64>,
+    ) -> Result<u64, RunError> {
+        if self.checked {
+            self.interpret::<true>(entry, mem, helpers, budget)
+        } else {
+            self.interpret::<false>(entry, mem, helpers, budget)
+        }
+    }
+
+    #[inline(never)]
+    fn interpret<const CHECKED: bool>(
+        &self,
+        entry: &Entry<'_>,
+        mem: &MemoryMap<'_>,
+        helpers: &mut dyn Helpers,
+        budget: &Cell<u64>,
+    ) -> Result<u64, RunError> {
         let code: &[Slot] = &self.code;
-        let (stack_base, stack_hi) = stack.bounds();
-        let mut stack_lo = stack_hi - STACK_SIZE as u64;
+        let stack_hi = entry.stack_hi;
+        let mut stack_lo = entry.frame_pointer - STACK_SIZE as u64;
         let mut reg = [0u64; 16];
-        reg[1..6].copy_from_slice(&args);
-        reg[10] = stack_hi;
+        reg[1..6].copy_from_slice(&entry.args);
+        reg[10] = entry.frame_pointer;
         let mut frames = [Frame::default(); MAX_CALL_FRAMES];
-        let mut depth = 0usize;
-        let mut remaining = self.budget;
-        let mut pc = 0usize;
-        let _ = stack_base;
+        let base_depth = entry.depth;
+        let mut depth = base_depth;
+        let mut remaining = budget.get();
+        let mut pc = entry.pc;
 
         macro_rules! fail_access {
             ($addr:expr, $size:expr, $kind:expr) => {
@@ -211,7 +274,11 @@ impl Program {
                 let addr: u64 = $addr;
                 if CHECKED {
                     let in_stack = addr.wrapping_sub(stack_lo) <= (stack_hi - stack_lo) - $size;
-                    if !in_stack && !mem.allows(addr, $size, !matches!($kind, AccessKind::Load)) {
+                    let write = !matches!($kind, AccessKind::Load);
+                    if !in_stack
+                        && !mem.allows(addr, $size, write)
+                        && !helpers.allows(addr, $size, write)
+                    {
                         fail_access!(addr, $size as usize, $kind);
                     }
                 }
@@ -300,7 +367,7 @@ impl Program {
                         max: MAX_CALL_FRAMES,
                     });
                 }
-                frames[depth] = Frame {
+                frames[depth - base_depth] = Frame {
                     return_pc: pc,
                     callee_saved: [reg[6], reg[7], reg[8], reg[9]],
                     frame_pointer: reg[10],
@@ -652,19 +719,29 @@ impl Program {
 
                 Op::CallHelper => {
                     let id = s.imm as u32;
+                    budget.set(remaining);
                     let view = ProgramMemory {
                         map: mem,
                         stack_lo,
                         stack_hi,
+                        stack_base: entry.stack_base,
+                        depth,
+                        budget,
+                        program: Some(self),
+                        failure: entry.failure,
                     };
                     let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
                     reg[0] = helpers
                         .call(id, args, &view)
-                        .map_err(|error| RunError::Helper {
-                            pc: pc - 1,
-                            id,
-                            error,
+                        .map_err(|error| match (error, entry.failure.take()) {
+                            (HelperError::Callback, Some(inner)) => inner,
+                            (error, _) => RunError::Helper {
+                                pc: pc - 1,
+                                id,
+                                error,
+                            },
                         })?;
+                    remaining = budget.get();
                 }
                 Op::CallLocal => call_local!(s.off as usize),
                 Op::CallReg => {
@@ -678,11 +755,12 @@ impl Program {
                     call_local!(index as usize)
                 }
                 Op::Exit => {
-                    if depth == 0 {
+                    if depth == base_depth {
+                        budget.set(remaining);
                         return Ok(reg[0]);
                     }
                     depth -= 1;
-                    let frame = frames[depth];
+                    let frame = frames[depth - base_depth];
                     reg[6..10].copy_from_slice(&frame.callee_saved);
                     reg[10] = frame.frame_pointer;
                     stack_lo = reg[10] - STACK_SIZE as u64;

@@ -3,8 +3,10 @@
 //! It holds the BPF instruction set ([`insn`], [`opcode`]), load-time
 //! validation and pre-decoding ([`Program`]), the interpreter
 //! ([`Program::run`]) with run-time memory checks ([`MemoryMap`]), the
-//! helper interface ([`Helpers`]) and, with the `asm` feature, a text
-//! assembler and disassembler ([`asm`]).
+//! helper interface ([`Helpers`]), the OS contract ([`Platform`]), maps
+//! with Linux's semantics ([`maps`]), Linux's helpers and tail calls
+//! ([`runtime`]) and, with the `asm` feature, a text assembler and
+//! disassembler ([`asm`]).
 //!
 //! The crate is `no_std` and allocates only when a program is loaded
 //! (fallibly, through `try_reserve`); running a program never allocates.
@@ -26,17 +28,27 @@ extern crate std;
 #[cfg(feature = "asm")]
 pub mod asm;
 mod decoded;
+pub mod errno;
 pub mod error;
 pub mod helpers;
 pub mod insn;
 mod interp;
+pub mod maps;
 pub mod memory;
 pub mod opcode;
+pub mod platform;
 pub mod program;
+pub mod runtime;
+pub mod shared;
 
+pub use errno::Errno;
 pub use error::{AccessKind, HelperError, LoadError, RunError};
 pub use helpers::{Helpers, NoHelpers};
 pub use insn::Insn;
 pub use interp::Stack;
 pub use memory::{MemoryMap, ProgramMemory, Region, RegionKind};
+pub use maps::{Map, MapAttr, MapObject, MapType};
+pub use platform::{Platform, PlatformRef};
 pub use program::{LoadOptions, Program, PseudoResolver};
+pub use runtime::LoadedProgram;
+pub use shared::Shared;

@@ -1,9 +1,12 @@
 //! The memory a program may touch: regions granted by the embedder, checked
 //! on every access when a program runs in checked mode.
 
+use core::cell::Cell;
 use core::marker::PhantomData;
 
-use crate::error::HelperError;
+use crate::error::{HelperError, RunError};
+use crate::helpers::Helpers;
+use crate::program::Program;
 
 /// What a region holds; reported in traces and used to find the packet for
 /// the legacy `LD_ABS`/`LD_IND` loads.
@@ -212,14 +215,101 @@ impl<'a> MemoryMap<'a> {
 
 /// The memory of a running program as a helper sees it: granted regions
 /// plus the live part of the stack. Helpers move bytes through it instead of
-/// dereferencing program pointers themselves.
+/// dereferencing program pointers themselves, and call the program's BPF
+/// functions back through it (`bpf_loop`, `bpf_for_each_map_elem`).
 pub struct ProgramMemory<'r, 'a> {
     pub(crate) map: &'r MemoryMap<'a>,
     pub(crate) stack_lo: u64,
     pub(crate) stack_hi: u64,
+    pub(crate) stack_base: u64,
+    pub(crate) depth: usize,
+    pub(crate) budget: &'r Cell<u64>,
+    pub(crate) program: Option<&'r Program>,
+    pub(crate) failure: &'r Cell<Option<RunError>>,
 }
 
-impl ProgramMemory<'_, '_> {
+impl<'r, 'a> ProgramMemory<'r, 'a> {
+    /// A view of `map` alone, with no stack and no program to call back:
+    /// for tests of helpers and for embedders calling helpers directly.
+    pub fn detached(
+        map: &'r MemoryMap<'a>,
+        budget: &'r Cell<u64>,
+        failure: &'r Cell<Option<RunError>>,
+    ) -> Self {
+        ProgramMemory {
+            map,
+            stack_lo: 0,
+            stack_hi: 0,
+            stack_base: 0,
+            depth: 0,
+            budget,
+            program: None,
+            failure,
+        }
+    }
+
+    /// Whether `len` bytes at `addr` are accessible (writable if `write`),
+    /// counting also the memory `extra` grants (map values handed out
+    /// during the run).
+    pub fn allows_with(&self, addr: u64, len: usize, write: bool, extra: &dyn Helpers) -> bool {
+        self.allows(addr, len, write) || extra.allows(addr, len as u64, write)
+    }
+
+    /// Calls the program's BPF function whose address (as `lddw rX, func`
+    /// produces it) is `func`, with `args` in `r1`-`r5`, on a new stack
+    /// frame; returns its `r0`. `helpers` serves the callee's own calls.
+    ///
+    /// When the callee fails, the helper should return the
+    /// [`HelperError::Callback`] this returns: the run then ends with the
+    /// callee's own error.
+    pub fn call_function(
+        &self,
+        helpers: &mut dyn Helpers,
+        func: u64,
+        args: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let program = self.program.ok_or(HelperError::NotAvailable)?;
+        let index = program
+            .function_index(func)
+            .ok_or(HelperError::BadCallback(func))?;
+        program
+            .call_back(self, index, args, helpers)
+            .map_err(|e| {
+                self.failure.set(Some(e));
+                HelperError::Callback
+            })
+    }
+
+    /// Copies from `addr` like [`read`](Self::read), also accepting memory
+    /// that `extra` grants.
+    pub fn read_with(&self, addr: u64, out: &mut [u8], extra: &dyn Helpers) -> Result<(), HelperError> {
+        if !self.allows_with(addr, out.len(), false, extra) {
+            return Err(HelperError::BadPointer {
+                addr,
+                len: out.len(),
+            });
+        }
+        // SAFETY: the range lies in a granted region, the live stack or
+        // memory the embedder vouches for (`Helpers::allows`), all valid for
+        // reads for the whole run.
+        unsafe { core::ptr::copy(addr as *const u8, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// Copies to `addr` like [`write`](Self::write), also accepting memory
+    /// that `extra` grants.
+    pub fn write_with(&self, addr: u64, data: &[u8], extra: &dyn Helpers) -> Result<(), HelperError> {
+        if !self.allows_with(addr, data.len(), true, extra) {
+            return Err(HelperError::BadPointer {
+                addr,
+                len: data.len(),
+            });
+        }
+        // SAFETY: as for `read_with`, for writable memory.
+        unsafe { core::ptr::copy(data.as_ptr(), addr as *mut u8, data.len()) };
+        Ok(())
+    }
+
     /// Whether `len` bytes at `addr` are accessible (writable if `write`).
     pub fn allows(&self, addr: u64, len: usize, write: bool) -> bool {
         let len = len as u64;

@@ -184,6 +184,14 @@ impl Program {
         self.insns.len()
     }
 
+    /// The instruction index of the BPF function whose address (as
+    /// `lddw rX, func` produces it) is `value`.
+    pub fn function_index(&self, value: u64) -> Option<usize> {
+        let index = value as u32;
+        let tagged = value & !0xffff_ffff == FUNC_ADDR_TAG;
+        (tagged && self.functions.binary_search(&index).is_ok()).then_some(index as usize)
+    }
+
     /// Whether the program is empty (never true for a loaded program).
     pub fn is_empty(&self) -> bool {
         self.insns.is_empty()

@@ -1,0 +1,142 @@
+//! `BPF_MAP_TYPE_ARRAY` and `BPF_MAP_TYPE_PERCPU_ARRAY`: `max_entries`
+//! preallocated, zero-initialised values indexed by a u32 key. Elements
+//! always exist: no delete, `BPF_NOEXIST` always fails.
+
+use super::slab::ValueSlab;
+use super::update::{BPF_EXIST, BPF_NOEXIST};
+use super::MapAttr;
+use crate::errno::Errno;
+use crate::platform::PlatformRef;
+
+pub(crate) struct ArrayMap {
+    values: ValueSlab,
+    max_entries: u32,
+}
+
+fn index(key: &[u8]) -> u32 {
+    u32::from_ne_bytes([key[0], key[1], key[2], key[3]])
+}
+
+/// get_next_key for the array-like maps: the index after `key`, 0 when
+/// `key` is missing or out of range, `ENOENT` after the last.
+pub(crate) fn next_index(key: Option<&[u8]>, next: &mut [u8], max_entries: u32) -> Result<(), Errno> {
+    let n = match key.map(index) {
+        Some(i) if i < max_entries => {
+            if i + 1 == max_entries {
+                return Err(Errno::ENOENT);
+            }
+            i + 1
+        }
+        _ => 0,
+    };
+    next.copy_from_slice(&n.to_ne_bytes());
+    Ok(())
+}
+
+impl ArrayMap {
+    pub(crate) fn new(platform: PlatformRef, attr: &MapAttr) -> Result<Self, Errno> {
+        let copies = if attr.map_type.is_percpu() {
+            platform.possible_cpus() as usize
+        } else {
+            1
+        };
+        Ok(ArrayMap {
+            values: ValueSlab::new(
+                platform,
+                attr.max_entries as usize,
+                copies,
+                attr.value_size as usize,
+            )?,
+            max_entries: attr.max_entries,
+        })
+    }
+
+    pub(crate) fn copies(&self) -> u32 {
+        self.values.copies() as u32
+    }
+
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        (self.max_entries as usize * self.values.copies() * self.values.stride()) as u64
+    }
+
+    fn slot(&self, key: &[u8]) -> Result<usize, Errno> {
+        let i = index(key);
+        if i >= self.max_entries {
+            return Err(Errno::ENOENT);
+        }
+        Ok(i as usize)
+    }
+
+    pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: Option<usize>) -> Result<(), Errno> {
+        let i = self.slot(key)?;
+        self.values.read_all(i, out, lock);
+        Ok(())
+    }
+
+    pub(crate) fn update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: u64,
+        lock: Option<usize>,
+    ) -> Result<(), Errno> {
+        let i = index(key);
+        if i >= self.max_entries {
+            return Err(Errno::E2BIG);
+        }
+        if mode == BPF_NOEXIST {
+            return Err(Errno::EEXIST);
+        }
+        self.values.write_all(i as usize, value, lock);
+        Ok(())
+    }
+
+    pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> u64 {
+        match self.slot(key) {
+            Ok(i) => self.values.ptr(i, cpu as usize % self.values.copies()) as u64,
+            Err(_) => 0,
+        }
+    }
+
+    pub(crate) fn prog_update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: u64,
+        lock: Option<usize>,
+        cpu: u32,
+    ) -> Result<(), Errno> {
+        let i = index(key);
+        if i >= self.max_entries {
+            return Err(Errno::E2BIG);
+        }
+        if mode == BPF_NOEXIST {
+            return Err(Errno::EEXIST);
+        }
+        let _ = BPF_EXIST;
+        let copy = cpu as usize % self.values.copies();
+        // SAFETY: the value lies in the slab; value has value_size bytes.
+        unsafe { super::slab::copy_value_in(self.values.ptr(i as usize, copy), value, lock) };
+        Ok(())
+    }
+
+    pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
+        self.values.contains(addr, len)
+    }
+
+    pub(crate) fn first_value(&self) -> u64 {
+        self.values.ptr(0, 0) as u64
+    }
+
+    pub(crate) fn for_each(&self, cpu: u32, f: &mut dyn FnMut(&[u8], u64) -> bool) -> u64 {
+        let copy = cpu as usize % self.values.copies();
+        let mut visited = 0;
+        for i in 0..self.max_entries {
+            visited += 1;
+            if !f(&i.to_ne_bytes(), self.values.ptr(i as usize, copy) as u64) {
+                break;
+            }
+        }
+        visited
+    }
+}

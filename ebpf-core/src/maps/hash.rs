@@ -1,0 +1,537 @@
+//! The hash maps: `HASH`, `PERCPU_HASH`, `LRU_HASH`, `LRU_PERCPU_HASH` (and
+//! the storage of `HASH_OF_MAPS`).
+//!
+//! Elements are preallocated (`max_entries + 1`, the spare making a
+//! replacement atomic) and never freed before the map: a value pointer a
+//! program holds always points into the map. Buckets are chains of element
+//! indices ending in a "nulls" marker naming the bucket, as Linux's
+//! `hlist_nulls`: lookups walk the chains without a lock and restart when a
+//! recycled element led them into another bucket. Writers (insert, replace,
+//! delete, eviction) serialise on the map's spin lock. docs/maps.md has the
+//! full argument.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use super::slab::{round8, ValueSlab};
+use super::update::{BPF_EXIST, BPF_NOEXIST};
+use super::{flags, MapAttr, MapType};
+use crate::errno::Errno;
+use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SpinLock};
+
+/// End-of-chain marker bit; the low bits name the bucket.
+const NULLS: u32 = 1 << 31;
+/// How often a lookup restarts after landing in a foreign chain.
+const MAX_RESTARTS: usize = 8;
+
+/// Per-element metadata, kept apart from keys and values.
+#[repr(C)]
+struct Meta {
+    next: AtomicU32,
+    hash: AtomicU32,
+    /// LRU: set when a program looks the element up (second chance).
+    referenced: AtomicU32,
+    live: AtomicU32,
+}
+
+struct State {
+    /// Head of the free list (linked through `next`), or NULLS.
+    free: u32,
+    count: u32,
+    /// LRU clock hand.
+    hand: u32,
+}
+
+pub(crate) struct HashTable {
+    key_size: usize,
+    key_stride: usize,
+    max_entries: u32,
+    slots: u32,
+    bucket_mask: u32,
+    seed: u32,
+    lru: bool,
+    buckets: PlatformBuf,
+    meta: PlatformBuf,
+    keys: PlatformBuf,
+    values: ValueSlab,
+    state: SpinLock<State>,
+}
+
+/// A fast keyed hash over the key bytes (multiply-rotate over 8-byte words,
+/// then a final avalanche); the random seed defeats chosen-key flooding.
+fn hash_bytes(key: &[u8], seed: u32) -> u32 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (seed as u64) ^ (key.len() as u64).wrapping_mul(K);
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    let rest = chunks.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    (h ^ (h >> 32)) as u32
+}
+
+impl HashTable {
+    pub(crate) fn new(platform: PlatformRef, attr: &MapAttr) -> Result<Self, Errno> {
+        let copies = if attr.map_type.is_percpu() {
+            platform.possible_cpus() as usize
+        } else {
+            1
+        };
+        let slots = attr.max_entries.checked_add(1).ok_or(Errno::E2BIG)?;
+        let n_buckets = attr
+            .max_entries
+            .checked_next_power_of_two()
+            .ok_or(Errno::E2BIG)?;
+        let key_stride = round8(attr.key_size as usize);
+        let ctx = AllocContext::MaySleep;
+        let buckets = PlatformBuf::new(platform, n_buckets as usize * 4, ctx)?;
+        let meta = PlatformBuf::new(platform, slots as usize * size_of::<Meta>(), ctx)?;
+        let keys = PlatformBuf::new(platform, slots as usize * key_stride, ctx)?;
+        let values = ValueSlab::new(platform, slots as usize, copies, attr.value_size as usize)?;
+        let seed = if attr.flags & flags::BPF_F_ZERO_SEED != 0 {
+            0
+        } else {
+            platform.random_u32()
+        };
+        let table = HashTable {
+            key_size: attr.key_size as usize,
+            key_stride,
+            max_entries: attr.max_entries,
+            slots,
+            bucket_mask: n_buckets - 1,
+            seed,
+            lru: matches!(attr.map_type, MapType::LruHash | MapType::LruPercpuHash),
+            buckets,
+            meta,
+            keys,
+            values,
+            state: SpinLock::new(
+                platform,
+                State {
+                    free: 0,
+                    count: 0,
+                    hand: 0,
+                },
+            )?,
+        };
+        for b in 0..n_buckets {
+            table.bucket(b).store(NULLS | b, Ordering::Relaxed);
+        }
+        for i in 0..slots {
+            let next = if i + 1 < slots { i + 1 } else { NULLS };
+            table.meta(i).next.store(next, Ordering::Relaxed);
+        }
+        Ok(table)
+    }
+
+    pub(crate) fn copies(&self) -> u32 {
+        self.values.copies() as u32
+    }
+
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        (self.buckets.len() + self.meta.len() + self.keys.len()) as u64
+            + (self.slots as usize * self.values.copies() * self.values.stride()) as u64
+    }
+
+    fn bucket(&self, b: u32) -> &AtomicU32 {
+        debug_assert!(b <= self.bucket_mask);
+        // SAFETY: the bucket array holds bucket_mask + 1 aligned u32s, zeroed
+        // or initialised in `new`, accessed only atomically.
+        unsafe { AtomicU32::from_ptr((self.buckets.as_ptr() as *mut u32).add(b as usize)) }
+    }
+
+    fn meta(&self, i: u32) -> &Meta {
+        debug_assert!(i < self.slots);
+        // SAFETY: `slots` Meta records of atomics, aligned by the buffer;
+        // accessed only through atomics.
+        unsafe { &*(self.meta.as_ptr() as *const Meta).add(i as usize) }
+    }
+
+    fn key_ptr(&self, i: u32) -> *mut u8 {
+        // SAFETY: i < slots, so the key lies inside the key buffer.
+        unsafe { self.keys.as_ptr().add(i as usize * self.key_stride) }
+    }
+
+    /// Compares element `i`'s key with `key`. The key may be rewritten
+    /// concurrently if the element is recycled; the comparison then fails
+    /// or the caller's nulls check restarts the walk.
+    fn key_eq(&self, i: u32, key: &[u8]) -> bool {
+        let p = self.key_ptr(i);
+        key.iter().enumerate().all(|(n, b)| {
+            // SAFETY: n < key_size: inside element i's key; volatile because
+            // a writer may recycle the element under us.
+            unsafe { p.add(n).read_volatile() == *b }
+        })
+    }
+
+    fn bucket_of(&self, hash: u32) -> u32 {
+        hash & self.bucket_mask
+    }
+
+    /// Finds `key` without the lock.
+    fn find(&self, key: &[u8], hash: u32) -> Option<u32> {
+        let b = self.bucket_of(hash);
+        for _ in 0..MAX_RESTARTS {
+            let mut cur = self.bucket(b).load(Ordering::Acquire);
+            let mut steps = 0;
+            while cur & NULLS == 0 && steps <= self.slots {
+                let m = self.meta(cur);
+                if m.hash.load(Ordering::Relaxed) == hash && self.key_eq(cur, key) {
+                    return Some(cur);
+                }
+                cur = m.next.load(Ordering::Acquire);
+                steps += 1;
+            }
+            if cur == NULLS | b {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Finds `key` under the lock: returns the element and its predecessor
+    /// link.
+    fn find_locked(&self, key: &[u8], hash: u32) -> Option<(u32, &AtomicU32)> {
+        let mut link = self.bucket(self.bucket_of(hash));
+        let mut cur = link.load(Ordering::Relaxed);
+        while cur & NULLS == 0 {
+            let m = self.meta(cur);
+            if m.hash.load(Ordering::Relaxed) == hash && self.key_eq(cur, key) {
+                return Some((cur, link));
+            }
+            link = &m.next;
+            cur = link.load(Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Takes a free element (evicting one in an LRU map that is full).
+    fn alloc_elem(&self, st: &mut State, replacing: bool) -> Result<u32, Errno> {
+        if !replacing && st.count >= self.max_entries {
+            if !self.lru {
+                return Err(Errno::E2BIG);
+            }
+            self.evict(st)?;
+        }
+        let i = st.free;
+        if i & NULLS != 0 {
+            return Err(Errno::E2BIG);
+        }
+        st.free = self.meta(i).next.load(Ordering::Relaxed);
+        Ok(i)
+    }
+
+    fn free_elem(&self, st: &mut State, i: u32) {
+        let m = self.meta(i);
+        m.live.store(0, Ordering::Relaxed);
+        m.next.store(st.free, Ordering::Release);
+        st.free = i;
+    }
+
+    /// Second-chance clock over the slots: a referenced element loses its
+    /// mark and is passed over; the first unreferenced one is evicted.
+    fn evict(&self, st: &mut State) -> Result<(), Errno> {
+        for _ in 0..2 * self.slots + 1 {
+            let i = st.hand;
+            st.hand = (st.hand + 1) % self.slots;
+            let m = self.meta(i);
+            if m.live.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            if m.referenced.swap(0, Ordering::Relaxed) != 0 {
+                continue;
+            }
+            let hash = m.hash.load(Ordering::Relaxed);
+            let mut key = [0u8; super::MAX_KEY_SIZE as usize];
+            // SAFETY: element i's key lies in the key buffer; we hold the lock.
+            unsafe { core::ptr::copy(self.key_ptr(i), key.as_mut_ptr(), self.key_size) };
+            if let Some((found, link)) = self.find_locked(&key[..self.key_size], hash) {
+                link.store(self.meta(found).next.load(Ordering::Relaxed), Ordering::Release);
+                st.count -= 1;
+                self.free_elem(st, found);
+                return Ok(());
+            }
+        }
+        Err(Errno::E2BIG)
+    }
+
+    /// Insert or replace; `fill` writes the new element's values.
+    fn upsert(
+        &self,
+        key: &[u8],
+        mode: u64,
+        in_place: Option<&dyn Fn(u32)>,
+        fill: &dyn Fn(u32, bool),
+        on_old: &mut dyn FnMut(*const u8),
+    ) -> Result<(), Errno> {
+        let hash = hash_bytes(key, self.seed);
+        let mut st = self.state.lock();
+        let existing = self.find_locked(key, hash);
+        match (mode, &existing) {
+            (BPF_NOEXIST, Some(_)) => return Err(Errno::EEXIST),
+            (BPF_EXIST, None) => return Err(Errno::ENOENT),
+            _ => {}
+        }
+        if let (Some((i, _)), Some(update)) = (existing, in_place) {
+            update(i);
+            return Ok(());
+        }
+        let new = self.alloc_elem(&mut st, existing.is_some())?;
+        // The eviction may have changed the chain: look again.
+        let existing = self.find_locked(key, hash);
+        // SAFETY: `new` is free: no reader can rely on its key.
+        unsafe { core::ptr::copy(key.as_ptr(), self.key_ptr(new), key.len()) };
+        fill(new, existing.is_some());
+        let m = self.meta(new);
+        m.hash.store(hash, Ordering::Relaxed);
+        m.referenced.store(0, Ordering::Relaxed);
+        m.live.store(1, Ordering::Relaxed);
+        match existing {
+            Some((old, link)) => {
+                // Replace atomically: readers see the old or the new element.
+                m.next
+                    .store(self.meta(old).next.load(Ordering::Relaxed), Ordering::Relaxed);
+                link.store(new, Ordering::Release);
+                on_old(self.values.ptr(old as usize, 0));
+                self.free_elem(&mut st, old);
+            }
+            None => {
+                let head = self.bucket(self.bucket_of(hash));
+                m.next.store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+                head.store(new, Ordering::Release);
+                st.count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn update_user(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: u64,
+        lock: Option<usize>,
+    ) -> Result<(), Errno> {
+        self.update_with_old(key, value, mode, lock, &mut |_| {})
+    }
+
+    /// Update from userspace; `on_old` sees the replaced value under the
+    /// lock (map-in-map releases the old inner map).
+    pub(crate) fn update_with_old(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: u64,
+        lock: Option<usize>,
+        on_old: &mut dyn FnMut(*const u8),
+    ) -> Result<(), Errno> {
+        let write_in_place = |i: u32| self.values.write_all(i as usize, value, lock);
+        // BPF_F_LOCK updates an existing element in place, under its lock;
+        // per-CPU elements are updated in place as on Linux.
+        let in_place: Option<&dyn Fn(u32)> = if lock.is_some() || self.values.copies() > 1 {
+            Some(&write_in_place)
+        } else {
+            None
+        };
+        self.upsert(
+            key,
+            mode,
+            in_place,
+            &|i, _| self.values.write_all(i as usize, value, None),
+            on_old,
+        )
+    }
+
+    pub(crate) fn prog_update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mode: u64,
+        lock: Option<usize>,
+        cpu: u32,
+    ) -> Result<(), Errno> {
+        let copy = cpu as usize % self.values.copies();
+        if self.values.copies() > 1 {
+            let one = |i: u32| self.values.write_one(i as usize, copy, value, false);
+            return self.upsert(
+                key,
+                mode,
+                Some(&one),
+                &|i, _| self.values.write_one(i as usize, copy, value, true),
+                &mut |_| {},
+            );
+        }
+        let locked = |i: u32| {
+            // SAFETY: the value lies in the slab and has value_size bytes.
+            unsafe { super::slab::copy_value_in(self.values.ptr(i as usize, 0), value, lock) }
+        };
+        let in_place: Option<&dyn Fn(u32)> = if lock.is_some() { Some(&locked) } else { None };
+        self.upsert(
+            key,
+            mode,
+            in_place,
+            &|i, _| self.values.write_one(i as usize, 0, value, false),
+            &mut |_| {},
+        )
+    }
+
+    pub(crate) fn lookup_user(&self, key: &[u8], out: &mut [u8], lock: Option<usize>) -> Result<(), Errno> {
+        let hash = hash_bytes(key, self.seed);
+        let i = self.find(key, hash).ok_or(Errno::ENOENT)?;
+        self.values.read_all(i as usize, out, lock);
+        Ok(())
+    }
+
+    pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> u64 {
+        let hash = hash_bytes(key, self.seed);
+        match self.find(key, hash) {
+            Some(i) => {
+                if self.lru {
+                    let r = &self.meta(i).referenced;
+                    if r.load(Ordering::Relaxed) == 0 {
+                        r.store(1, Ordering::Relaxed);
+                    }
+                }
+                self.values
+                    .ptr(i as usize, cpu as usize % self.values.copies()) as u64
+            }
+            None => 0,
+        }
+    }
+
+    /// Delete; `on_old` sees the value under the lock before the element
+    /// is recycled.
+    pub(crate) fn delete(&self, key: &[u8], on_old: &mut dyn FnMut(*const u8)) -> Result<(), Errno> {
+        let hash = hash_bytes(key, self.seed);
+        let mut st = self.state.lock();
+        let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
+        link.store(self.meta(i).next.load(Ordering::Relaxed), Ordering::Release);
+        on_old(self.values.ptr(i as usize, 0));
+        st.count -= 1;
+        self.free_elem(&mut st, i);
+        Ok(())
+    }
+
+    pub(crate) fn lookup_and_delete(&self, key: &[u8], out: &mut [u8]) -> Result<(), Errno> {
+        let hash = hash_bytes(key, self.seed);
+        let mut st = self.state.lock();
+        let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
+        self.values.read_all(i as usize, out, None);
+        link.store(self.meta(i).next.load(Ordering::Relaxed), Ordering::Release);
+        st.count -= 1;
+        self.free_elem(&mut st, i);
+        Ok(())
+    }
+
+    /// Iteration order: bucket by bucket, chain order within a bucket.
+    pub(crate) fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
+        let _st = self.state.lock();
+        let mut start_bucket = 0;
+        if let Some(key) = key {
+            let hash = hash_bytes(key, self.seed);
+            if let Some((i, _)) = self.find_locked(key, hash) {
+                let after = self.meta(i).next.load(Ordering::Relaxed);
+                if after & NULLS == 0 {
+                    // SAFETY: `after` is a live element; we hold the lock.
+                    unsafe { core::ptr::copy(self.key_ptr(after), next.as_mut_ptr(), self.key_size) };
+                    return Ok(());
+                }
+                start_bucket = self.bucket_of(hash) + 1;
+            }
+        }
+        for b in start_bucket..=self.bucket_mask {
+            let head = self.bucket(b).load(Ordering::Relaxed);
+            if head & NULLS == 0 {
+                // SAFETY: as above.
+                unsafe { core::ptr::copy(self.key_ptr(head), next.as_mut_ptr(), self.key_size) };
+                return Ok(());
+            }
+        }
+        Err(Errno::ENOENT)
+    }
+
+    pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
+        self.values.contains(addr, len)
+    }
+
+    /// Visits live elements (a snapshot of their indices is not taken: as
+    /// on Linux, concurrent updates may be seen or not).
+    pub(crate) fn for_each(&self, cpu: u32, f: &mut dyn FnMut(&[u8], u64) -> bool) -> u64 {
+        let copy = cpu as usize % self.values.copies();
+        let mut key = [0u8; super::MAX_KEY_SIZE as usize];
+        let mut visited = 0;
+        for b in 0..=self.bucket_mask {
+            let mut cur = self.bucket(b).load(Ordering::Acquire);
+            let mut steps = 0;
+            while cur & NULLS == 0 && steps <= self.slots {
+                // SAFETY: element `cur`'s key lies in the key buffer.
+                unsafe { core::ptr::copy(self.key_ptr(cur), key.as_mut_ptr(), self.key_size) };
+                visited += 1;
+                if !f(&key[..self.key_size], self.values.ptr(cur as usize, copy) as u64) {
+                    return visited;
+                }
+                cur = self.meta(cur).next.load(Ordering::Acquire);
+                steps += 1;
+            }
+        }
+        visited
+    }
+
+    /// Reads the first 8 bytes of the value of `key` (map-in-map slots).
+    pub(crate) fn find_word(&self, key: &[u8]) -> Option<u64> {
+        let i = self.find(key, hash_bytes(key, self.seed))?;
+        let p = self.values.ptr(i as usize, 0);
+        // SAFETY: object maps store one aligned u64 per element.
+        Some(unsafe { AtomicU64Ref::load(p) })
+    }
+
+    /// Every live element's first value word, under the lock, then empties
+    /// the table (map-in-map teardown).
+    pub(crate) fn drain_words(&self, f: &mut dyn FnMut(u64)) {
+        let mut st = self.state.lock();
+        for b in 0..=self.bucket_mask {
+            let head = self.bucket(b);
+            let mut cur = head.load(Ordering::Relaxed);
+            head.store(NULLS | b, Ordering::Release);
+            while cur & NULLS == 0 {
+                let next = self.meta(cur).next.load(Ordering::Relaxed);
+                // SAFETY: as in find_word.
+                f(unsafe { AtomicU64Ref::load(self.values.ptr(cur as usize, 0)) });
+                st.count -= 1;
+                self.free_elem(&mut st, cur);
+                cur = next;
+            }
+        }
+    }
+}
+
+/// Atomic access to an aligned u64 inside map memory.
+struct AtomicU64Ref;
+
+impl AtomicU64Ref {
+    /// # Safety
+    /// `p` is 8-byte aligned and inside live map memory.
+    unsafe fn load(p: *const u8) -> u64 {
+        // SAFETY: per the contract.
+        unsafe { core::sync::atomic::AtomicU64::from_ptr(p as *mut u64) }.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_bytes;
+
+    #[test]
+    fn hash_depends_on_every_byte_and_the_seed() {
+        let a = hash_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 9], 7);
+        assert_ne!(a, hash_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 8], 7));
+        assert_ne!(a, hash_bytes(&[0, 2, 3, 4, 5, 6, 7, 8, 9], 7));
+        assert_ne!(a, hash_bytes(&[1, 2, 3, 4, 5, 6, 7, 8, 9], 8));
+        assert_ne!(hash_bytes(&[0; 4], 0), hash_bytes(&[0; 5], 0));
+    }
+}

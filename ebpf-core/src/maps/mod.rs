@@ -1,0 +1,725 @@
+//! Maps with Linux's semantics: types numbered as `enum bpf_map_type`, the
+//! same flags, errnos and iteration rules. Design notes (locking, memory
+//! reclamation): `docs/maps.md`.
+//!
+//! A map is used from two sides:
+//! - userspace requests (through the dispatcher, in process context): the
+//!   `lookup`/`update`/`delete`/`get_next_key`/... methods, which copy
+//!   values in and out;
+//! - running programs (through the helpers, inside a read-side section):
+//!   the `prog_*` methods, which hand out the real address of a value.
+
+mod array;
+mod hash;
+mod lpm;
+mod objects;
+mod queue;
+pub mod ringbuf;
+mod slab;
+
+use crate::errno::Errno;
+use crate::platform::PlatformRef;
+use crate::runtime::LoadedProgram;
+use crate::shared::Shared;
+
+pub use queue::QueueMap;
+pub use ringbuf::RingBuf;
+
+/// Map types, numbered as Linux's `enum bpf_map_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+#[allow(missing_docs)]
+pub enum MapType {
+    Hash = 1,
+    Array = 2,
+    ProgArray = 3,
+    PercpuHash = 5,
+    PercpuArray = 6,
+    LruHash = 9,
+    LruPercpuHash = 10,
+    LpmTrie = 11,
+    ArrayOfMaps = 12,
+    HashOfMaps = 13,
+    Queue = 22,
+    Stack = 23,
+    RingBuf = 27,
+}
+
+impl MapType {
+    /// The type with Linux's number `n`; `EINVAL` for types we do not have.
+    pub fn from_u32(n: u32) -> Result<Self, Errno> {
+        use MapType::*;
+        Ok(match n {
+            1 => Hash,
+            2 => Array,
+            3 => ProgArray,
+            5 => PercpuHash,
+            6 => PercpuArray,
+            9 => LruHash,
+            10 => LruPercpuHash,
+            11 => LpmTrie,
+            12 => ArrayOfMaps,
+            13 => HashOfMaps,
+            22 => Queue,
+            23 => Stack,
+            27 => RingBuf,
+            _ => return Err(Errno::EINVAL),
+        })
+    }
+
+    /// Linux's name for the type, as bpftool prints it.
+    pub fn name(self) -> &'static str {
+        use MapType::*;
+        match self {
+            Hash => "hash",
+            Array => "array",
+            ProgArray => "prog_array",
+            PercpuHash => "percpu_hash",
+            PercpuArray => "percpu_array",
+            LruHash => "lru_hash",
+            LruPercpuHash => "lru_percpu_hash",
+            LpmTrie => "lpm_trie",
+            ArrayOfMaps => "array_of_maps",
+            HashOfMaps => "hash_of_maps",
+            Queue => "queue",
+            Stack => "stack",
+            RingBuf => "ringbuf",
+        }
+    }
+
+    /// Whether each element holds one value per possible CPU.
+    pub fn is_percpu(self) -> bool {
+        matches!(
+            self,
+            MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
+        )
+    }
+}
+
+/// Update flags (`BPF_ANY`, ...).
+pub mod update {
+    /// Create or replace.
+    pub const BPF_ANY: u64 = 0;
+    /// Create only; `EEXIST` if the key exists.
+    pub const BPF_NOEXIST: u64 = 1;
+    /// Replace only; `ENOENT` if the key does not exist.
+    pub const BPF_EXIST: u64 = 2;
+    /// Copy the value under its `struct bpf_spin_lock`.
+    pub const BPF_F_LOCK: u64 = 4;
+}
+
+/// Map creation flags (`map_flags`).
+pub mod flags {
+    /// Hash: allocate elements on demand (LPM trie: required).
+    pub const BPF_F_NO_PREALLOC: u32 = 1 << 0;
+    /// LRU hash: one LRU list per CPU.
+    pub const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
+    /// `numa_node` is meaningful.
+    pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
+    /// Read-only from userspace.
+    pub const BPF_F_RDONLY: u32 = 1 << 3;
+    /// Write-only from userspace.
+    pub const BPF_F_WRONLY: u32 = 1 << 4;
+    /// Hash: do not randomise the hash seed.
+    pub const BPF_F_ZERO_SEED: u32 = 1 << 6;
+    /// Read-only from programs.
+    pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+    /// Write-only from programs.
+    pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
+    /// Array: mappable (accepted; the values are plain memory).
+    pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+    /// Map-in-map: inner maps may differ in `max_entries`.
+    pub const BPF_F_INNER_MAP: u32 = 1 << 12;
+
+    /// Flags that only say who may access the map.
+    pub(crate) const ACCESS: u32 =
+        BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG;
+}
+
+/// The largest key (Linux: keys live on the 512-byte stack).
+pub const MAX_KEY_SIZE: u32 = 512;
+/// The largest value we accept (Linux: `KMALLOC_MAX_SIZE`; ours is 1 MiB).
+pub const MAX_VALUE_SIZE: u32 = 1 << 20;
+/// The largest per-CPU value (Linux's `PCPU_MIN_UNIT_SIZE`).
+pub const MAX_PERCPU_VALUE_SIZE: u32 = 32 << 10;
+/// The largest storage one map may take.
+pub const MAX_MAP_BYTES: u64 = 1 << 30;
+
+/// What the inner maps of a map-in-map must look like (Linux takes it from
+/// `inner_map_fd` at creation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InnerTemplate {
+    /// Type of the inner maps.
+    pub map_type: MapType,
+    /// Their key size.
+    pub key_size: u32,
+    /// Their value size.
+    pub value_size: u32,
+    /// Their `max_entries` (not checked with `BPF_F_INNER_MAP`).
+    pub max_entries: u32,
+    /// Their flags.
+    pub flags: u32,
+}
+
+/// How to create a map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapAttr {
+    /// The type.
+    pub map_type: MapType,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes (per CPU, for per-CPU maps).
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// `BPF_F_*` creation flags.
+    pub flags: u32,
+    /// Offset of a `struct bpf_spin_lock` in the value, if it has one (from
+    /// BTF); enables `BPF_F_LOCK`.
+    pub spin_lock_offset: Option<u32>,
+    /// For array_of_maps and hash_of_maps: the inner map template.
+    pub inner: Option<InnerTemplate>,
+}
+
+impl MapAttr {
+    /// Attributes with no flags, lock or inner template.
+    pub const fn new(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Self {
+        MapAttr {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            flags: 0,
+            spin_lock_offset: None,
+            inner: None,
+        }
+    }
+
+    /// The same attributes with `flags`.
+    pub const fn with_flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// The template an inner map of this shape satisfies.
+    pub fn as_template(&self) -> InnerTemplate {
+        InnerTemplate {
+            map_type: self.map_type,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            max_entries: self.max_entries,
+            flags: self.flags,
+        }
+    }
+}
+
+/// A value a map of objects stores: a map (map-in-map) or a program
+/// (prog_array).
+pub enum MapObject {
+    /// An inner map.
+    Map(Shared<Map>),
+    /// A program, for tail calls.
+    Program(Shared<LoadedProgram>),
+}
+
+enum Kind {
+    Array(array::ArrayMap),
+    Hash(hash::HashTable),
+    Lpm(lpm::LpmTrie),
+    Queue(queue::QueueMap),
+    RingBuf(ringbuf::RingBuf),
+    ProgArray(objects::ObjectArray),
+    ArrayOfMaps(objects::ObjectArray),
+    HashOfMaps(objects::ObjectHash),
+}
+
+/// A map.
+pub struct Map {
+    attr: MapAttr,
+    id: u32,
+    kind: Kind,
+}
+
+/// Userspace sees per-CPU values as `possible_cpus` values of `value_size`
+/// rounded up to 8 bytes.
+pub fn user_value_size(attr: &MapAttr, possible_cpus: u32) -> usize {
+    if attr.map_type.is_percpu() {
+        slab::round8(attr.value_size as usize) * possible_cpus as usize
+    } else {
+        attr.value_size as usize
+    }
+}
+
+impl Map {
+    /// Creates a map after checking `attr` as Linux does (`EINVAL` for bad
+    /// sizes or flags, `E2BIG` for sizes over the limits, `ENOMEM` when
+    /// memory is short). `id` is the map's id for listings.
+    pub fn create(platform: PlatformRef, attr: &MapAttr, id: u32) -> Result<Self, Errno> {
+        validate(platform, attr)?;
+        let kind = match attr.map_type {
+            MapType::Array | MapType::PercpuArray => {
+                Kind::Array(array::ArrayMap::new(platform, attr)?)
+            }
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+                Kind::Hash(hash::HashTable::new(platform, attr)?)
+            }
+            MapType::LpmTrie => Kind::Lpm(lpm::LpmTrie::new(platform, attr)?),
+            MapType::Queue | MapType::Stack => Kind::Queue(queue::QueueMap::new(platform, attr)?),
+            MapType::RingBuf => Kind::RingBuf(ringbuf::RingBuf::new(platform, attr)?),
+            MapType::ProgArray => Kind::ProgArray(objects::ObjectArray::new(platform, attr)?),
+            MapType::ArrayOfMaps => Kind::ArrayOfMaps(objects::ObjectArray::new(platform, attr)?),
+            MapType::HashOfMaps => Kind::HashOfMaps(objects::ObjectHash::new(platform, attr)?),
+        };
+        Ok(Map {
+            attr: *attr,
+            id,
+            kind,
+        })
+    }
+
+    /// The attributes it was created with.
+    pub fn attr(&self) -> &MapAttr {
+        &self.attr
+    }
+
+    /// The map's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The map's type.
+    pub fn map_type(&self) -> MapType {
+        self.attr.map_type
+    }
+
+    /// Bytes of storage the map holds (for accounting and GET_INFO).
+    pub fn memory_bytes(&self) -> u64 {
+        match &self.kind {
+            Kind::Array(m) => m.memory_bytes(),
+            Kind::Hash(m) => m.memory_bytes(),
+            Kind::Lpm(m) => m.memory_bytes(),
+            Kind::Queue(m) => m.memory_bytes(),
+            Kind::RingBuf(m) => m.memory_bytes(),
+            Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.memory_bytes(),
+            Kind::HashOfMaps(m) => m.memory_bytes(),
+        }
+    }
+
+    fn lock_off(&self, flags: u64) -> Result<Option<usize>, Errno> {
+        if flags & update::BPF_F_LOCK == 0 {
+            return Ok(None);
+        }
+        self.attr
+            .spin_lock_offset
+            .map(|o| Some(o as usize))
+            .ok_or(Errno::EINVAL)
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), Errno> {
+        if key.len() != self.attr.key_size as usize {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, value: &[u8], possible_cpus: u32) -> Result<(), Errno> {
+        if value.len() != user_value_size(&self.attr, possible_cpus) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    fn cpus(&self) -> u32 {
+        match &self.kind {
+            Kind::Array(m) => m.copies(),
+            Kind::Hash(m) => m.copies(),
+            _ => 1,
+        }
+    }
+
+    /// The size of a value as userspace sees it.
+    pub fn user_value_size(&self) -> usize {
+        user_value_size(&self.attr, self.cpus())
+    }
+
+    // ---- userspace side -------------------------------------------------
+
+    /// Copies the value of `key` into `value` (`BPF_MAP_LOOKUP_ELEM`).
+    /// Queue and stack: peek (`key` empty). Map-in-map and prog_array: the
+    /// object's id as a u32. `flags` may hold `BPF_F_LOCK`.
+    pub fn lookup(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), Errno> {
+        if flags & !update::BPF_F_LOCK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let lock = self.lock_off(flags)?;
+        self.check_key(key)?;
+        match &self.kind {
+            Kind::Array(m) => {
+                self.check_value(value, m.copies())?;
+                m.lookup(key, value, lock)
+            }
+            Kind::Hash(m) => {
+                self.check_value(value, m.copies())?;
+                m.lookup_user(key, value, lock)
+            }
+            Kind::Lpm(m) => {
+                self.check_value(value, 1)?;
+                m.lookup_user(key, value)
+            }
+            Kind::Queue(m) => {
+                self.check_value(value, 1)?;
+                m.peek(value)
+            }
+            Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.lookup_id(key, value),
+            Kind::HashOfMaps(m) => m.lookup_id(key, value),
+        }
+    }
+
+    /// Stores `value` under `key` (`BPF_MAP_UPDATE_ELEM`). Queue and stack:
+    /// push (`BPF_EXIST` overwrites the oldest when full).
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno> {
+        let lock = self.lock_off(flags)?;
+        let mode = flags & !update::BPF_F_LOCK;
+        if mode > update::BPF_EXIST {
+            return Err(Errno::EINVAL);
+        }
+        self.check_key(key)?;
+        match &self.kind {
+            Kind::Array(m) => {
+                self.check_value(value, m.copies())?;
+                m.update(key, value, mode, lock)
+            }
+            Kind::Hash(m) => {
+                self.check_value(value, m.copies())?;
+                m.update_user(key, value, mode, lock)
+            }
+            Kind::Lpm(m) => {
+                if lock.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                self.check_value(value, 1)?;
+                m.update(key, value, mode)
+            }
+            Kind::Queue(m) => {
+                if lock.is_some() {
+                    return Err(Errno::EINVAL);
+                }
+                self.check_value(value, 1)?;
+                m.push(value, mode)
+            }
+            Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            // Objects are stored with `update_object`.
+            Kind::ProgArray(_) | Kind::ArrayOfMaps(_) | Kind::HashOfMaps(_) => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Stores an object under `key` in a prog_array or map-in-map (the
+    /// dispatcher turns the handle userspace passes into the object).
+    pub fn update_object(&self, key: &[u8], object: MapObject, flags: u64) -> Result<(), Errno> {
+        if flags > update::BPF_EXIST {
+            return Err(Errno::EINVAL);
+        }
+        self.check_key(key)?;
+        match (&self.kind, object) {
+            (Kind::ProgArray(m), obj @ MapObject::Program(_)) => m.update(key, obj, flags),
+            (Kind::ArrayOfMaps(m), MapObject::Map(inner)) => {
+                self.check_inner(&inner)?;
+                m.update(key, MapObject::Map(inner), flags)
+            }
+            (Kind::HashOfMaps(m), MapObject::Map(inner)) => {
+                self.check_inner(&inner)?;
+                m.update(key, inner, flags)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn check_inner(&self, inner: &Map) -> Result<(), Errno> {
+        let Some(t) = self.attr.inner else {
+            return Err(Errno::EINVAL);
+        };
+        let a = inner.attr();
+        let same_entries =
+            t.flags & flags::BPF_F_INNER_MAP != 0 || a.max_entries == t.max_entries;
+        let same = a.map_type == t.map_type
+            && a.key_size == t.key_size
+            && a.value_size == t.value_size
+            && (a.flags & !flags::ACCESS) == (t.flags & !flags::ACCESS)
+            && same_entries;
+        if !same || matches!(a.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Removes `key` (`BPF_MAP_DELETE_ELEM`); `EINVAL` for arrays, as on
+    /// Linux.
+    pub fn delete(&self, key: &[u8]) -> Result<(), Errno> {
+        self.check_key(key)?;
+        match &self.kind {
+            Kind::Array(_) | Kind::Queue(_) => Err(Errno::EINVAL),
+            Kind::Hash(m) => m.delete(key, &mut |_| {}),
+            Kind::Lpm(m) => m.delete(key),
+            Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.delete(key),
+            Kind::HashOfMaps(m) => m.delete(key),
+        }
+    }
+
+    /// The key after `key`, or the first key when `key` is `None` or not in
+    /// the map (`BPF_MAP_GET_NEXT_KEY`); `ENOENT` after the last.
+    pub fn get_next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
+        if let Some(k) = key {
+            self.check_key(k)?;
+        }
+        if next.len() != self.attr.key_size as usize {
+            return Err(Errno::EINVAL);
+        }
+        match &self.kind {
+            Kind::Array(_) | Kind::ProgArray(_) | Kind::ArrayOfMaps(_) => {
+                array::next_index(key, next, self.attr.max_entries)
+            }
+            Kind::Hash(m) => m.get_next_key(key, next),
+            Kind::HashOfMaps(m) => m.get_next_key(key, next),
+            Kind::Lpm(m) => m.get_next_key(key, next),
+            Kind::Queue(_) | Kind::RingBuf(_) => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Copies the value of `key` out and removes it
+    /// (`BPF_MAP_LOOKUP_AND_DELETE_ELEM`): pop for queue and stack, and for
+    /// the hash types as in Linux 5.14+.
+    pub fn lookup_and_delete(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), Errno> {
+        if flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.check_key(key)?;
+        match &self.kind {
+            Kind::Queue(m) => {
+                self.check_value(value, 1)?;
+                m.pop(value)
+            }
+            Kind::Hash(m) => {
+                self.check_value(value, m.copies())?;
+                m.lookup_and_delete(key, value)
+            }
+            _ => Err(Errno::ENOTSUPP),
+        }
+    }
+
+    /// The ring buffer, for consumers.
+    pub fn ringbuf(&self) -> Option<&RingBuf> {
+        match &self.kind {
+            Kind::RingBuf(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Releases every object a prog_array or map-in-map holds: what Linux
+    /// does to a prog_array when its last user reference goes, which breaks
+    /// reference cycles through tail calls. Waits for a grace period.
+    pub fn release_objects(&self) {
+        match &self.kind {
+            Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.clear(),
+            Kind::HashOfMaps(m) => m.clear(),
+            _ => {}
+        }
+    }
+
+    // ---- program side ---------------------------------------------------
+
+    /// `bpf_map_lookup_elem` from a program on CPU `cpu`: the address of
+    /// the value (this CPU's, for per-CPU maps), or 0. Map-in-map: the inner
+    /// map's address.
+    pub fn prog_lookup(&self, key: &[u8], cpu: u32) -> u64 {
+        if key.len() != self.attr.key_size as usize {
+            return 0;
+        }
+        match &self.kind {
+            Kind::Array(m) => m.prog_lookup(key, cpu),
+            Kind::Hash(m) => m.prog_lookup(key, cpu),
+            Kind::Lpm(m) => m.prog_lookup(key),
+            Kind::ArrayOfMaps(m) => m.prog_lookup(key),
+            Kind::HashOfMaps(m) => m.prog_lookup(key),
+            Kind::ProgArray(_) | Kind::Queue(_) | Kind::RingBuf(_) => 0,
+        }
+    }
+
+    /// `bpf_map_update_elem` from a program: only this CPU's value of a
+    /// per-CPU element changes.
+    pub fn prog_update(&self, key: &[u8], value: &[u8], flags: u64, cpu: u32) -> Result<(), Errno> {
+        let lock = self.lock_off(flags)?;
+        let mode = flags & !update::BPF_F_LOCK;
+        if mode > update::BPF_EXIST || self.attr.flags & flags::BPF_F_RDONLY_PROG != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.check_key(key)?;
+        if value.len() != self.attr.value_size as usize {
+            return Err(Errno::EINVAL);
+        }
+        match &self.kind {
+            Kind::Array(m) => m.prog_update(key, value, mode, lock, cpu),
+            Kind::Hash(m) => m.prog_update(key, value, mode, lock, cpu),
+            Kind::Lpm(m) => m.update(key, value, mode),
+            Kind::Queue(m) => m.push(value, mode),
+            // Linux's verifier refuses these from programs.
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `bpf_map_delete_elem` from a program.
+    pub fn prog_delete(&self, key: &[u8]) -> Result<(), Errno> {
+        if self.attr.flags & flags::BPF_F_RDONLY_PROG != 0 {
+            return Err(Errno::EINVAL);
+        }
+        match &self.kind {
+            Kind::Hash(_) | Kind::Lpm(_) | Kind::Array(_) => self.delete(key),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// `bpf_map_push_elem`/`pop`/`peek` from a program, on a queue or stack.
+    pub fn queue(&self) -> Option<&queue::QueueMap> {
+        match &self.kind {
+            Kind::Queue(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// The program stored at `index` of a prog_array, for a tail call. The
+    /// pointer stays valid until the caller's read-side section ends.
+    pub fn prog_array_get(&self, index: u32) -> Option<*const LoadedProgram> {
+        match &self.kind {
+            Kind::ProgArray(m) => m.get_program(index),
+            _ => None,
+        }
+    }
+
+    /// Whether a program may access `len` bytes at `addr` as part of one of
+    /// this map's values (written, if `write`).
+    pub fn contains_value(&self, addr: u64, len: u64, write: bool) -> bool {
+        if write && self.attr.flags & flags::BPF_F_RDONLY_PROG != 0 {
+            return false;
+        }
+        match &self.kind {
+            Kind::Array(m) => m.contains(addr, len),
+            Kind::Hash(m) => m.contains(addr, len),
+            Kind::Lpm(m) => m.contains(addr, len),
+            _ => false,
+        }
+    }
+
+    /// The address of byte `offset` of the first value, for
+    /// `BPF_PSEUDO_MAP_VALUE` (global data): arrays only, as on Linux.
+    pub fn value_addr(&self, offset: u32) -> Result<u64, Errno> {
+        match &self.kind {
+            Kind::Array(m) if !self.attr.map_type.is_percpu() && offset < self.attr.value_size => {
+                Ok(m.first_value() + offset as u64)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Visits every element for `bpf_for_each_map_elem` (array and hash
+    /// types): calls `f(key, value address)` until it returns false; returns
+    /// the number of elements visited.
+    pub fn for_each(&self, cpu: u32, f: &mut dyn FnMut(&[u8], u64) -> bool) -> Result<u64, Errno> {
+        match &self.kind {
+            Kind::Array(m) => Ok(m.for_each(cpu, f)),
+            Kind::Hash(m) => Ok(m.for_each(cpu, f)),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// Creation checks shared by all types, then the type's own.
+fn validate(platform: PlatformRef, attr: &MapAttr) -> Result<(), Errno> {
+    use flags::*;
+    use MapType::*;
+    let t = attr.map_type;
+    if attr.max_entries == 0 && t != RingBuf {
+        return Err(Errno::EINVAL);
+    }
+    if attr.flags & BPF_F_RDONLY != 0 && attr.flags & BPF_F_WRONLY != 0
+        || attr.flags & BPF_F_RDONLY_PROG != 0 && attr.flags & BPF_F_WRONLY_PROG != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let allowed = ACCESS
+        | BPF_F_NUMA_NODE
+        | match t {
+            Array => BPF_F_MMAPABLE | BPF_F_INNER_MAP,
+            PercpuArray => BPF_F_INNER_MAP,
+            Hash | PercpuHash => BPF_F_NO_PREALLOC | BPF_F_ZERO_SEED,
+            LruHash | LruPercpuHash => BPF_F_NO_COMMON_LRU | BPF_F_ZERO_SEED,
+            LpmTrie => BPF_F_NO_PREALLOC,
+            ArrayOfMaps | HashOfMaps => BPF_F_NO_PREALLOC,
+            ProgArray | Queue | Stack | RingBuf => 0,
+        };
+    if attr.flags & !allowed != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if t.is_percpu() && attr.value_size > MAX_PERCPU_VALUE_SIZE
+        || attr.value_size > MAX_VALUE_SIZE
+    {
+        return Err(Errno::E2BIG);
+    }
+    if attr.key_size > MAX_KEY_SIZE {
+        return Err(Errno::E2BIG);
+    }
+    if let Some(off) = attr.spin_lock_offset {
+        let fits = off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= attr.value_size);
+        if !fits || !matches!(t, Array | Hash | LruHash) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    if attr.inner.is_some() != matches!(t, ArrayOfMaps | HashOfMaps) {
+        return Err(Errno::EINVAL);
+    }
+    // Storage estimate, against the per-map cap.
+    let copies = if t.is_percpu() {
+        platform.possible_cpus() as u64
+    } else {
+        1
+    };
+    let elem = slab::round8(attr.key_size as usize) as u64
+        + slab::round8(attr.value_size as usize) as u64 * copies
+        + 16;
+    let bytes = match t {
+        RingBuf => attr.max_entries as u64,
+        _ => elem * (attr.max_entries as u64 + 1),
+    };
+    if bytes > MAX_MAP_BYTES {
+        return Err(Errno::E2BIG);
+    }
+    match t {
+        Array | PercpuArray | ProgArray | ArrayOfMaps => {
+            let value_ok = match t {
+                ProgArray | ArrayOfMaps => attr.value_size == 4,
+                _ => attr.value_size > 0,
+            };
+            if attr.key_size != 4 || !value_ok {
+                return Err(Errno::EINVAL);
+            }
+        }
+        Hash | PercpuHash | LruHash | LruPercpuHash | HashOfMaps => {
+            let value_ok = if t == HashOfMaps {
+                attr.value_size == 4
+            } else {
+                attr.value_size > 0
+            };
+            if attr.key_size == 0 || !value_ok || attr.max_entries > (1 << 30) {
+                return Err(Errno::EINVAL);
+            }
+        }
+        LpmTrie => lpm::validate(attr)?,
+        Queue | Stack => {
+            if attr.key_size != 0 || attr.value_size == 0 {
+                return Err(Errno::EINVAL);
+            }
+        }
+        RingBuf => ringbuf::validate(attr)?,
+    }
+    Ok(())
+}

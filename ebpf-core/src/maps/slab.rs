@@ -1,0 +1,197 @@
+//! Fixed arrays of values in platform memory, shared by the map types.
+//!
+//! Values are laid out every `stride` bytes (the value size rounded up to 8,
+//! as Linux rounds per-CPU values), `copies` values per element (one per
+//! CPU for per-CPU maps). The memory lives as long as the map, so a value
+//! pointer a program holds is always valid memory.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::errno::Errno;
+use crate::platform::{AllocContext, PlatformBuf, PlatformRef};
+
+/// `value_size` rounded up to 8 bytes.
+pub(crate) const fn round8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// The values of a map.
+pub(crate) struct ValueSlab {
+    buf: PlatformBuf,
+    value_size: usize,
+    stride: usize,
+    copies: usize,
+    elems: usize,
+}
+
+impl ValueSlab {
+    /// `elems` elements of `copies` zeroed values each.
+    pub(crate) fn new(
+        platform: PlatformRef,
+        elems: usize,
+        copies: usize,
+        value_size: usize,
+    ) -> Result<Self, Errno> {
+        let stride = round8(value_size);
+        let bytes = elems
+            .checked_mul(copies)
+            .and_then(|n| n.checked_mul(stride))
+            .ok_or(Errno::E2BIG)?;
+        Ok(ValueSlab {
+            buf: PlatformBuf::new(platform, bytes, AllocContext::MaySleep)?,
+            value_size,
+            stride,
+            copies,
+            elems,
+        })
+    }
+
+    /// The address of copy `copy` of element `elem`.
+    pub(crate) fn ptr(&self, elem: usize, copy: usize) -> *mut u8 {
+        debug_assert!(elem < self.elems && copy < self.copies);
+        // SAFETY: in bounds: elem < elems and copy < copies by the callers'
+        // invariants, so the offset is inside the buffer.
+        unsafe {
+            self.buf
+                .as_ptr()
+                .add((elem * self.copies + copy) * self.stride)
+        }
+    }
+
+    /// Value size in bytes.
+    pub(crate) fn value_size(&self) -> usize {
+        self.value_size
+    }
+
+    /// Distance between values.
+    pub(crate) fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Values per element.
+    pub(crate) fn copies(&self) -> usize {
+        self.copies
+    }
+
+    /// Whether `len` bytes at `addr` lie inside one value.
+    pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
+        if !self.buf.contains(addr, len) {
+            return false;
+        }
+        let rel = (addr - self.buf.as_ptr() as u64) % self.stride as u64;
+        rel + len <= self.value_size as u64
+    }
+
+    /// Copies all copies of element `elem` out, `stride` bytes each (the
+    /// userspace view of a per-CPU value), or the single value.
+    pub(crate) fn read_all(&self, elem: usize, out: &mut [u8], lock_off: Option<usize>) {
+        let n = if self.copies == 1 {
+            self.value_size
+        } else {
+            self.stride
+        };
+        for copy in 0..self.copies {
+            let dst = &mut out[copy * self.stride..copy * self.stride + n];
+            // SAFETY: the value lies in the slab; map values are shared
+            // with running programs, which may write them concurrently as
+            // on Linux (no tearing guarantee beyond BPF_F_LOCK).
+            unsafe { copy_value_out(self.ptr(elem, copy), dst, lock_off) };
+        }
+    }
+
+    /// Copies `src` (all copies, `stride` bytes apart, or one value) into
+    /// element `elem`.
+    pub(crate) fn write_all(&self, elem: usize, src: &[u8], lock_off: Option<usize>) {
+        let n = self.value_size;
+        for copy in 0..self.copies {
+            let start = if self.copies == 1 { 0 } else { copy * self.stride };
+            // SAFETY: as for read_all.
+            unsafe { copy_value_in(self.ptr(elem, copy), &src[start..start + n], lock_off) };
+        }
+    }
+
+    /// Fills copy `copy` of `elem` with `src` and zeroes its other copies
+    /// (a program's update of a per-CPU element that did not exist).
+    pub(crate) fn write_one(&self, elem: usize, copy: usize, src: &[u8], zero_others: bool) {
+        for c in 0..self.copies {
+            let dst = self.ptr(elem, c);
+            if c == copy {
+                // SAFETY: as for read_all; src holds value_size bytes.
+                unsafe { copy_value_in(dst, &src[..self.value_size], None) };
+            } else if zero_others {
+                // SAFETY: the value lies in the slab.
+                unsafe { core::ptr::write_bytes(dst, 0, self.stride) };
+            }
+        }
+    }
+}
+
+/// The 4-byte `struct bpf_spin_lock` inside a value, taken by BPF_F_LOCK
+/// operations.
+struct ValueLock<'a>(&'a AtomicU32);
+
+impl<'a> ValueLock<'a> {
+    /// # Safety
+    /// `p` is 4-byte aligned and lies inside a live value.
+    unsafe fn acquire(p: *mut u8) -> Self {
+        // SAFETY: per the contract; the word is only accessed atomically.
+        let word = unsafe { AtomicU32::from_ptr(p as *mut u32) };
+        while word
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        ValueLock(word)
+    }
+}
+
+impl Drop for ValueLock<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+/// Copies a value out; with `lock_off`, under the value's spin lock and
+/// with the lock word itself reported as zero.
+///
+/// # Safety
+/// `src` points at a live value of at least `dst.len()` bytes.
+pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: Option<usize>) {
+    match lock_off {
+        None => {
+            // SAFETY: per the contract.
+            unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) }
+        }
+        Some(off) => {
+            // SAFETY: the loader placed a 4-byte aligned lock at `off`.
+            let _guard = unsafe { ValueLock::acquire(src.add(off) as *mut u8) };
+            // SAFETY: per the contract.
+            unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
+            dst[off..off + 4].fill(0);
+        }
+    }
+}
+
+/// Copies a value in; with `lock_off`, under the value's spin lock and
+/// leaving the lock word alone.
+///
+/// # Safety
+/// `dst` points at a live value of at least `src.len()` bytes.
+pub(crate) unsafe fn copy_value_in(dst: *mut u8, src: &[u8], lock_off: Option<usize>) {
+    match lock_off {
+        None => {
+            // SAFETY: per the contract.
+            unsafe { core::ptr::copy(src.as_ptr(), dst, src.len()) }
+        }
+        Some(off) => {
+            // SAFETY: the loader placed a 4-byte aligned lock at `off`.
+            let _guard = unsafe { ValueLock::acquire(dst.add(off)) };
+            // SAFETY: both ranges lie inside the value and skip the lock.
+            unsafe {
+                core::ptr::copy(src.as_ptr(), dst, off);
+                core::ptr::copy(src.as_ptr().add(off + 4), dst.add(off + 4), src.len() - off - 4);
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The contract between the core and an operating system.
+//!
+//! A port of ebpf-kmod to a new kernel implements [`Platform`] and nothing
+//! else: memory, locks, a read-side critical section with grace periods
+//! (RCU, epoch(9)), the CPU, time, randomness, a log, and user memory. The
+//! core builds its maps, helpers and dispatcher on these alone.
+//!
+//! This module also holds the small safe wrappers the core uses over the raw
+//! contract: [`PlatformBuf`] (zeroed platform memory) and [`SpinLock`] /
+//! [`SleepLock`] (data guarded by a platform lock).
+
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+use crate::errno::Errno;
+
+/// The context an allocation is made in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocContext {
+    /// Process context, no locks held: the allocator may sleep to reclaim
+    /// memory (Linux `GFP_KERNEL`, FreeBSD `M_WAITOK` is *not* used: the
+    /// core handles failure itself).
+    MaySleep,
+    /// A program is running or a spinlock is held: must not sleep (Linux
+    /// `GFP_ATOMIC`/`GFP_NOWAIT`, FreeBSD `M_NOWAIT`).
+    Atomic,
+}
+
+/// Which kind of lock to create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    /// Held for a few instructions and usable while a program runs; no
+    /// sleeping while held (Linux `spinlock_t`, FreeBSD `mtx` MTX_DEF or
+    /// MTX_SPIN).
+    Spin,
+    /// May be held across sleeping operations, never taken from program
+    /// context (Linux `struct mutex`, FreeBSD `sx`).
+    Sleep,
+}
+
+/// Severity of a log message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Something failed.
+    Error,
+    /// Something looks wrong.
+    Warning,
+    /// Normal operation.
+    Info,
+    /// Program output (`bpf_trace_printk`).
+    Trace,
+}
+
+/// An opaque lock created by the platform.
+#[derive(Debug)]
+pub struct RawLock(NonNull<u8>);
+
+// SAFETY: a RawLock is only a handle; the platform's lock is made to be
+// used from any thread.
+unsafe impl Send for RawLock {}
+// SAFETY: as above.
+unsafe impl Sync for RawLock {}
+
+impl RawLock {
+    /// Wraps the platform's pointer to its lock object.
+    pub fn from_ptr(ptr: NonNull<u8>) -> Self {
+        RawLock(ptr)
+    }
+
+    /// The platform's pointer to its lock object.
+    pub fn as_ptr(&self) -> NonNull<u8> {
+        self.0
+    }
+}
+
+/// Everything the core needs from an operating system.
+///
+/// All methods may be called from any CPU at once. Unless a method says
+/// otherwise it may be called from program context (preemption disabled,
+/// inside [`read_lock`](Platform::read_lock)) and must not sleep there.
+pub trait Platform: Sync {
+    /// Allocates `size` zeroed bytes aligned to `align` (a power of two, at
+    /// most 4096). Returns `None` when memory is short. With
+    /// [`AllocContext::Atomic`] it must not sleep.
+    fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>>;
+
+    /// Frees memory from [`alloc`](Platform::alloc) with the same size and
+    /// alignment. Called only outside program context.
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc(size, align, _)` on this platform and is not
+    /// used afterwards.
+    unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize);
+
+    /// Allocates `size` bytes of executable memory for a JIT, or `None`
+    /// where the OS offers none to modules (Linux 6.12).
+    fn alloc_exec(&self, _size: usize) -> Option<NonNull<u8>> {
+        None
+    }
+
+    /// Frees memory from [`alloc_exec`](Platform::alloc_exec).
+    ///
+    /// # Safety
+    /// `ptr` came from `alloc_exec(size)` and is not used afterwards.
+    unsafe fn free_exec(&self, _ptr: NonNull<u8>, _size: usize) {}
+
+    /// Creates a lock; `None` when memory is short. Called outside program
+    /// context.
+    fn lock_create(&self, kind: LockKind) -> Option<RawLock>;
+
+    /// Destroys a lock that is not held.
+    ///
+    /// # Safety
+    /// `lock` came from `lock_create(kind)` and is not used afterwards.
+    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind);
+
+    /// Acquires a lock. A [`LockKind::Sleep`] lock is never acquired in
+    /// program context or under a spin lock.
+    ///
+    /// # Safety
+    /// `lock` came from `lock_create(kind)`; the caller releases it on the
+    /// same CPU/thread with [`lock_release`](Platform::lock_release).
+    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind);
+
+    /// Releases a lock the caller holds.
+    ///
+    /// # Safety
+    /// The caller holds `lock`, acquired with the same `kind`.
+    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind);
+
+    /// Enters a read-side critical section and pins the caller to its CPU
+    /// (Linux `rcu_read_lock` + `preempt_disable`, FreeBSD
+    /// `epoch_enter_preempt` + `critical_enter`). Programs run inside one.
+    /// Returns a token for [`read_unlock`](Platform::read_unlock).
+    fn read_lock(&self) -> usize;
+
+    /// Leaves the section [`read_lock`](Platform::read_lock) entered.
+    fn read_unlock(&self, token: usize);
+
+    /// Waits until every read-side section that began before the call has
+    /// ended (Linux `synchronize_rcu`, FreeBSD `epoch_wait_preempt`). Called
+    /// only outside program context; may sleep.
+    fn synchronize(&self);
+
+    /// The current CPU, below [`possible_cpus`](Platform::possible_cpus).
+    /// Stable while inside a read-side section.
+    fn cpu_id(&self) -> u32;
+
+    /// The number of possible CPUs (Linux `num_possible_cpus`, FreeBSD
+    /// `mp_maxid + 1`); per-CPU maps hold this many values.
+    fn possible_cpus(&self) -> u32;
+
+    /// The NUMA node of the current CPU.
+    fn numa_node(&self) -> u32 {
+        0
+    }
+
+    /// Monotonic time in nanoseconds, not counting suspend
+    /// (`bpf_ktime_get_ns`).
+    fn monotonic_ns(&self) -> u64;
+
+    /// Monotonic time in nanoseconds including suspend
+    /// (`bpf_ktime_get_boot_ns`).
+    fn boot_ns(&self) -> u64 {
+        self.monotonic_ns()
+    }
+
+    /// Coarse monotonic time (`bpf_ktime_get_coarse_ns`): cheaper, at tick
+    /// resolution.
+    fn coarse_ns(&self) -> u64 {
+        self.monotonic_ns()
+    }
+
+    /// The tick counter (`bpf_jiffies64`).
+    fn jiffies(&self) -> u64;
+
+    /// A pseudo-random number (`bpf_get_prandom_u32`).
+    fn random_u32(&self) -> u32;
+
+    /// Writes a message to the OS log (`bpf_trace_printk` output goes here
+    /// at [`LogLevel::Trace`]).
+    fn log(&self, level: LogLevel, message: fmt::Arguments<'_>);
+
+    /// Copies `dst.len()` bytes from user address `src`. Called only from
+    /// the dispatcher, outside program context; may sleep (page faults).
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno>;
+
+    /// Copies `src` to user address `dst`. As for
+    /// [`copy_from_user`](Platform::copy_from_user).
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno>;
+}
+
+/// The platform as the core holds it: one per module, living as long as it.
+pub type PlatformRef = &'static dyn Platform;
+
+/// A zeroed, fixed-size buffer of platform memory.
+pub struct PlatformBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+    align: usize,
+    platform: PlatformRef,
+}
+
+// SAFETY: the buffer is plain memory owned by this value; concurrent access
+// to its contents goes through raw pointers whose users synchronise.
+unsafe impl Send for PlatformBuf {}
+// SAFETY: as above.
+unsafe impl Sync for PlatformBuf {}
+
+/// Alignment of every [`PlatformBuf`]: enough for any BPF access (8) and
+/// for atomics, and a cache line to keep per-CPU data apart.
+pub const BUF_ALIGN: usize = 64;
+
+impl PlatformBuf {
+    /// Allocates `len` zeroed bytes (at least one, so the pointer is real).
+    pub fn new(platform: PlatformRef, len: usize, ctx: AllocContext) -> Result<Self, Errno> {
+        let size = len.max(1);
+        let ptr = platform
+            .alloc(size, BUF_ALIGN, ctx)
+            .ok_or(Errno::ENOMEM)?;
+        Ok(PlatformBuf {
+            ptr,
+            len: size,
+            align: BUF_ALIGN,
+            platform,
+        })
+    }
+
+    /// The first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty (never: it holds at least one byte).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `len` bytes at `addr` lie inside the buffer.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        let rel = addr.wrapping_sub(self.ptr.as_ptr() as u64);
+        rel < self.len as u64 && len <= self.len as u64 - rel
+    }
+}
+
+impl Drop for PlatformBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this size and alignment; dropped once.
+        unsafe { self.platform.free(self.ptr, self.len, self.align) }
+    }
+}
+
+/// Data guarded by a platform lock of kind `K`.
+pub struct Locked<T, const SPIN: bool> {
+    lock: RawLock,
+    platform: PlatformRef,
+    data: UnsafeCell<T>,
+}
+
+/// Data guarded by a spin lock: usable from program context.
+pub type SpinLock<T> = Locked<T, true>;
+/// Data guarded by a sleepable lock: never taken from program context.
+pub type SleepLock<T> = Locked<T, false>;
+
+// SAFETY: the lock serialises all access to `data`.
+unsafe impl<T: Send, const SPIN: bool> Send for Locked<T, SPIN> {}
+// SAFETY: as above; `&Locked` gives access to `T` only under the lock.
+unsafe impl<T: Send, const SPIN: bool> Sync for Locked<T, SPIN> {}
+
+impl<T, const SPIN: bool> Locked<T, SPIN> {
+    const KIND: LockKind = if SPIN { LockKind::Spin } else { LockKind::Sleep };
+
+    /// Guards `data` with a new platform lock.
+    pub fn new(platform: PlatformRef, data: T) -> Result<Self, Errno> {
+        let lock = platform.lock_create(Self::KIND).ok_or(Errno::ENOMEM)?;
+        Ok(Locked {
+            lock,
+            platform,
+            data: UnsafeCell::new(data),
+        })
+    }
+
+    /// Acquires the lock.
+    pub fn lock(&self) -> LockGuard<'_, T, SPIN> {
+        // SAFETY: the lock came from `lock_create(KIND)`; the guard releases it.
+        unsafe { self.platform.lock_acquire(&self.lock, Self::KIND) };
+        LockGuard { owner: self }
+    }
+
+    /// The data, through exclusive access (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+}
+
+impl<T, const SPIN: bool> Drop for Locked<T, SPIN> {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; nobody holds it (we are exclusive).
+        unsafe { self.platform.lock_destroy(&self.lock, Self::KIND) }
+    }
+}
+
+/// Access to locked data; releases the lock when dropped.
+pub struct LockGuard<'a, T, const SPIN: bool> {
+    owner: &'a Locked<T, SPIN>,
+}
+
+impl<T, const SPIN: bool> Deref for LockGuard<'_, T, SPIN> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lock is held for the guard's lifetime.
+        unsafe { &*self.owner.data.get() }
+    }
+}
+
+impl<T, const SPIN: bool> DerefMut for LockGuard<'_, T, SPIN> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the lock is held for the guard's lifetime, exclusively.
+        unsafe { &mut *self.owner.data.get() }
+    }
+}
+
+impl<T, const SPIN: bool> Drop for LockGuard<'_, T, SPIN> {
+    fn drop(&mut self) {
+        let owner = self.owner;
+        // SAFETY: acquired in `lock` with the same kind.
+        unsafe { owner.platform.lock_release(&owner.lock, Locked::<T, SPIN>::KIND) }
+    }
+}
+
+/// A read-side critical section; ends when dropped.
+pub struct ReadGuard {
+    platform: PlatformRef,
+    token: usize,
+}
+
+impl ReadGuard {
+    /// Enters a read-side section on `platform`.
+    pub fn new(platform: PlatformRef) -> Self {
+        ReadGuard {
+            platform,
+            token: platform.read_lock(),
+        }
+    }
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        self.platform.read_unlock(self.token);
+    }
+}
+
+/// A grace-period mechanism for platforms without one (userspace): readers
+/// count themselves in one of two phases; a writer flips the phase and
+/// waits for the old phase to drain. Readers never wait.
+pub struct GracePeriods {
+    phase: core::sync::atomic::AtomicUsize,
+    readers: [core::sync::atomic::AtomicUsize; 2],
+}
+
+impl Default for GracePeriods {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GracePeriods {
+    /// No readers, phase 0.
+    pub const fn new() -> Self {
+        use core::sync::atomic::AtomicUsize;
+        GracePeriods {
+            phase: AtomicUsize::new(0),
+            readers: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        }
+    }
+
+    /// Enters a read-side section; returns the token for [`exit`](Self::exit).
+    pub fn enter(&self) -> usize {
+        use core::sync::atomic::Ordering::SeqCst;
+        loop {
+            let phase = self.phase.load(SeqCst) & 1;
+            self.readers[phase].fetch_add(1, SeqCst);
+            if self.phase.load(SeqCst) & 1 == phase {
+                return phase;
+            }
+            // A writer flipped the phase meanwhile: count in the new one.
+            self.readers[phase].fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Leaves the section entered with `token`.
+    pub fn exit(&self, token: usize) {
+        self.readers[token & 1].fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Flips the phase and waits (calling `wait` between polls) until the
+    /// readers of the old phase are gone. Writers must be serialised by the
+    /// caller.
+    pub fn synchronize(&self, mut wait: impl FnMut()) {
+        use core::sync::atomic::Ordering::SeqCst;
+        let old = self.phase.fetch_add(1, SeqCst) & 1;
+        while self.readers[old].load(SeqCst) != 0 {
+            wait();
+        }
+    }
+}

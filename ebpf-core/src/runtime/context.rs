@@ -1,0 +1,453 @@
+//! The per-run helper context: Linux's helpers, the memory they hand out
+//! during a run (map values, ring buffer records), and tail calls.
+
+use crate::errno::Errno;
+use crate::error::HelperError;
+use crate::helpers::Helpers;
+use crate::maps::{Map, RingBuf};
+use crate::memory::ProgramMemory;
+use crate::platform::{LogLevel, PlatformRef};
+use crate::shared::Shared;
+
+use super::format::{self, FixedBuf};
+use super::{ids, LoadedProgram, MAX_TAIL_CALLS};
+
+/// Inner maps one run may look up (map-in-map); more make the lookup fail.
+const MAX_INNER_MAPS: usize = 8;
+/// Ring buffer records one run may hold reserved at once.
+const MAX_RESERVATIONS: usize = 16;
+/// Largest format string `bpf_trace_printk`/`bpf_snprintf` read.
+const MAX_FMT: usize = 1024;
+/// Largest iteration count of `bpf_loop` (Linux's `BPF_MAX_LOOPS`).
+const MAX_LOOPS: u64 = 1 << 23;
+
+#[derive(Clone, Copy)]
+struct Reservation {
+    addr: u64,
+    len: u64,
+    ring: *const RingBuf,
+}
+
+/// Helper state for one run of a program (and the programs it tail-calls).
+pub struct RunContext<'r> {
+    platform: PlatformRef,
+    cpu: u32,
+    current: &'r LoadedProgram,
+    inner: [u64; MAX_INNER_MAPS],
+    inner_len: usize,
+    reservations: [Reservation; MAX_RESERVATIONS],
+    reservations_len: usize,
+    tail_calls: u32,
+    tail_ctx: u64,
+    key: [u8; crate::maps::MAX_KEY_SIZE as usize],
+    key_len: usize,
+    key_in_use: bool,
+}
+
+fn ret(r: Result<(), Errno>) -> u64 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_helper_ret(),
+    }
+}
+
+impl<'r> RunContext<'r> {
+    /// A context for a run of `program`, made inside the run's read-side
+    /// section (which must outlive it).
+    pub(crate) fn new(platform: PlatformRef, program: &'r LoadedProgram) -> Self {
+        RunContext {
+            platform,
+            cpu: platform.cpu_id(),
+            current: program,
+            inner: [0; MAX_INNER_MAPS],
+            inner_len: 0,
+            reservations: [Reservation {
+                addr: 0,
+                len: 0,
+                ring: core::ptr::null(),
+            }; MAX_RESERVATIONS],
+            reservations_len: 0,
+            tail_calls: 0,
+            tail_ctx: 0,
+            key: [0; crate::maps::MAX_KEY_SIZE as usize],
+            key_len: 0,
+            key_in_use: false,
+        }
+    }
+
+    /// The program running now (the last tail call's target).
+    pub(crate) fn current(&self) -> &'r LoadedProgram {
+        self.current
+    }
+
+    pub(crate) fn take_tail_call_ctx(&mut self) -> u64 {
+        self.tail_ctx
+    }
+
+    /// Ends the run: records still reserved are discarded, so the consumer
+    /// is never blocked by a program that forgot one.
+    pub(crate) fn finish(&mut self) {
+        for r in &self.reservations[..self.reservations_len] {
+            // SAFETY: the ring belongs to a map the run could reach, alive
+            // for the whole read-side section we are still in.
+            unsafe { (*r.ring).commit(r.addr, true) };
+        }
+        self.reservations_len = 0;
+    }
+
+    /// The map a program passed as `addr`: one of the current program's, or
+    /// an inner map it looked up during this run.
+    fn map(&self, addr: u64) -> Option<&'r Map> {
+        let current: &'r LoadedProgram = self.current;
+        if let Some(m) = current.maps.iter().find(|m| Shared::as_ptr(m) as u64 == addr) {
+            return Some(m);
+        }
+        if self.inner[..self.inner_len].contains(&addr) {
+            // SAFETY: the address came from an outer map's slot during this
+            // run; the slot's reference is released only a grace period
+            // after it is unpublished, and the run is inside a read-side
+            // section.
+            return Some(unsafe { &*(addr as *const Map) });
+        }
+        None
+    }
+
+    fn map_arg(&self, addr: u64) -> Result<&'r Map, HelperError> {
+        self.map(addr).ok_or(HelperError::BadPointer { addr, len: 0 })
+    }
+
+    /// Copies a key argument of `len` bytes.
+    fn read_key(&self, mem: &ProgramMemory<'_, '_>, addr: u64, len: usize) -> Result<KeyBuf, HelperError> {
+        let mut key = KeyBuf {
+            bytes: [0; crate::maps::MAX_KEY_SIZE as usize],
+            len,
+        };
+        mem.read_with(addr, &mut key.bytes[..len], self)?;
+        Ok(key)
+    }
+
+    /// A read-only view of `len` bytes of program memory at `addr`.
+    fn arg_slice<'m>(&self, mem: &ProgramMemory<'_, '_>, addr: u64, len: usize) -> Result<&'m [u8], HelperError> {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        if !mem.allows_with(addr, len, false, self) {
+            return Err(HelperError::BadPointer { addr, len });
+        }
+        // SAFETY: the range lies in memory granted to this run (stack,
+        // regions, values handed out), valid until the run ends; the slice
+        // does not outlive the helper call. Other CPUs may write map values
+        // concurrently, as on Linux.
+        Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, len) })
+    }
+
+    /// Reads a NUL-terminated string of at most `buf.len()` bytes.
+    fn read_cstr(&self, mem: &ProgramMemory<'_, '_>, addr: u64, buf: &mut [u8]) -> usize {
+        for (i, slot) in buf.iter_mut().enumerate() {
+            let mut b = [0u8];
+            if mem.read_with(addr.wrapping_add(i as u64), &mut b, self).is_err() || b[0] == 0 {
+                return i;
+            }
+            *slot = b[0];
+        }
+        buf.len()
+    }
+
+    fn lookup(&mut self, mem: &ProgramMemory<'_, '_>, map_addr: u64, key_addr: u64) -> Result<u64, HelperError> {
+        let map = self.map_arg(map_addr)?;
+        let key = self.read_key(mem, key_addr, map.attr().key_size as usize)?;
+        let found = map.prog_lookup(key.as_slice(), self.cpu);
+        let of_maps = matches!(
+            map.map_type(),
+            crate::maps::MapType::ArrayOfMaps | crate::maps::MapType::HashOfMaps
+        );
+        if found != 0 && of_maps && !self.inner[..self.inner_len].contains(&found) {
+            if self.inner_len == MAX_INNER_MAPS {
+                return Ok(0);
+            }
+            self.inner[self.inner_len] = found;
+            self.inner_len += 1;
+        }
+        Ok(found)
+    }
+
+    fn tail_call(&mut self, ctx: u64, map_addr: u64, index: u64) -> Result<u64, HelperError> {
+        let map = self.map_arg(map_addr)?;
+        let target = u32::try_from(index)
+            .ok()
+            .and_then(|i| map.prog_array_get(i));
+        match target {
+            Some(prog) if self.tail_calls < MAX_TAIL_CALLS => {
+                self.tail_calls += 1;
+                // SAFETY: the prog_array slot holds a reference, released a
+                // grace period after being unpublished; we are inside the
+                // run's read-side section, which outlives the context.
+                self.current = unsafe { &*prog };
+                self.tail_ctx = ctx;
+                Err(HelperError::TailCall)
+            }
+            _ => Ok(Errno::ENOENT.to_helper_ret()),
+        }
+    }
+
+    fn ringbuf(&self, map_addr: u64) -> Result<&'r RingBuf, HelperError> {
+        self.map_arg(map_addr)?
+            .ringbuf()
+            .ok_or(HelperError::Other("map is not a ring buffer"))
+    }
+
+    fn reserve(&mut self, map_addr: u64, size: u64, flags: u64) -> Result<u64, HelperError> {
+        let ring = self.ringbuf(map_addr)?;
+        if flags != 0 || self.reservations_len == MAX_RESERVATIONS {
+            return Ok(0);
+        }
+        let Some(addr) = ring.reserve(size) else {
+            return Ok(0);
+        };
+        self.reservations[self.reservations_len] = Reservation {
+            addr,
+            len: size,
+            ring,
+        };
+        self.reservations_len += 1;
+        Ok(addr)
+    }
+
+    fn commit(&mut self, addr: u64, discard: bool) -> Result<u64, HelperError> {
+        let n = self.reservations_len;
+        let at = self.reservations[..n]
+            .iter()
+            .position(|r| r.addr == addr)
+            .ok_or(HelperError::Other("not a reserved ring buffer record"))?;
+        let r = self.reservations[at];
+        // SAFETY: as in `finish`.
+        unsafe { (*r.ring).commit(addr, discard) };
+        self.reservations[at] = self.reservations[n - 1];
+        self.reservations_len -= 1;
+        Ok(0)
+    }
+
+    fn for_each(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        map_addr: u64,
+        callback: u64,
+        cb_ctx: u64,
+        flags: u64,
+    ) -> Result<u64, HelperError> {
+        let map = self.map_arg(map_addr)?;
+        if flags != 0 {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        if self.key_in_use {
+            return Ok(Errno::EBUSY.to_helper_ret());
+        }
+        self.key_in_use = true;
+        let cpu = self.cpu;
+        let mut failure = None;
+        let visited = map.for_each(cpu, &mut |key, value| {
+            self.key[..key.len()].copy_from_slice(key);
+            self.key_len = key.len();
+            let key_addr = self.key.as_ptr() as u64;
+            match mem.call_function(self, callback, [map_addr, key_addr, value, cb_ctx, 0]) {
+                Ok(r) => r == 0,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        });
+        self.key_in_use = false;
+        self.key_len = 0;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(match visited {
+            Ok(n) => n,
+            Err(e) => e.to_helper_ret(),
+        })
+    }
+
+    fn bpf_loop(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        count: u64,
+        callback: u64,
+        cb_ctx: u64,
+        flags: u64,
+    ) -> Result<u64, HelperError> {
+        if flags != 0 {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        if count > MAX_LOOPS {
+            return Ok(Errno::E2BIG.to_helper_ret());
+        }
+        for i in 0..count {
+            if mem.call_function(self, callback, [i, cb_ctx, 0, 0, 0])? != 0 {
+                return Ok(i + 1);
+            }
+        }
+        Ok(count)
+    }
+
+    fn trace_printk(&mut self, mem: &ProgramMemory<'_, '_>, args: [u64; 5]) -> Result<u64, HelperError> {
+        let size = args[1] as usize;
+        if size == 0 || size > MAX_FMT {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let fmt = self.arg_slice(mem, args[0], size)?;
+        let mut out = FixedBuf::<512>::default();
+        let result = format::format(
+            fmt,
+            &args[2..5],
+            &mut |addr, buf| self.read_cstr(mem, addr, buf),
+            &mut out,
+        );
+        if let Err(e) = result {
+            return Ok(e.to_helper_ret());
+        }
+        let text = out.as_bytes();
+        let text = core::str::from_utf8(text).unwrap_or("<non-UTF-8 output>");
+        self.platform.log(LogLevel::Trace, format_args!("{}", text.trim_end_matches('\n')));
+        Ok(out.total() as u64)
+    }
+
+    fn snprintf(&mut self, mem: &ProgramMemory<'_, '_>, args: [u64; 5]) -> Result<u64, HelperError> {
+        let [str_addr, str_size, fmt_addr, data_addr, data_len] = args;
+        if data_len % 8 != 0 || data_len > (format::MAX_ARGS * 8) as u64 {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let mut fmt = [0u8; MAX_FMT];
+        let fmt_len = self.read_cstr(mem, fmt_addr, &mut fmt);
+        if fmt_len == MAX_FMT {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let mut values = [0u64; format::MAX_ARGS];
+        let n = (data_len / 8) as usize;
+        let data = self.arg_slice(mem, data_addr, data_len as usize)?;
+        for (v, chunk) in values.iter_mut().zip(data.chunks_exact(8)) {
+            *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+        }
+        let mut out = FixedBuf::<MAX_FMT>::default();
+        let result = format::format(
+            &fmt[..fmt_len],
+            &values[..n],
+            &mut |addr, buf| self.read_cstr(mem, addr, buf),
+            &mut out,
+        );
+        if let Err(e) = result {
+            return Ok(e.to_helper_ret());
+        }
+        if str_size > 0 {
+            let keep = out.as_bytes().len().min(str_size as usize - 1);
+            mem.write_with(str_addr, &out.as_bytes()[..keep], self)?;
+            mem.write_with(str_addr + keep as u64, &[0], self)?;
+        }
+        Ok(out.total() as u64 + 1)
+    }
+}
+
+struct KeyBuf {
+    bytes: [u8; crate::maps::MAX_KEY_SIZE as usize],
+    len: usize,
+}
+
+impl KeyBuf {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl Helpers for RunContext<'_> {
+    fn supports(&self, id: u32) -> bool {
+        ids::ALL.contains(&id)
+    }
+
+    fn call(&mut self, id: u32, args: [u64; 5], mem: &ProgramMemory<'_, '_>) -> Result<u64, HelperError> {
+        let p = self.platform;
+        match id {
+            ids::MAP_LOOKUP_ELEM => self.lookup(mem, args[0], args[1]),
+            ids::MAP_UPDATE_ELEM => {
+                let map = self.map_arg(args[0])?;
+                let key = self.read_key(mem, args[1], map.attr().key_size as usize)?;
+                let value = self.arg_slice(mem, args[2], map.attr().value_size as usize)?;
+                Ok(ret(map.prog_update(key.as_slice(), value, args[3], self.cpu)))
+            }
+            ids::MAP_DELETE_ELEM => {
+                let map = self.map_arg(args[0])?;
+                let key = self.read_key(mem, args[1], map.attr().key_size as usize)?;
+                Ok(ret(map.prog_delete(key.as_slice())))
+            }
+            ids::MAP_PUSH_ELEM => {
+                let map = self.map_arg(args[0])?;
+                let Some(queue) = map.queue() else {
+                    return Ok(Errno::EINVAL.to_helper_ret());
+                };
+                let value = self.arg_slice(mem, args[1], map.attr().value_size as usize)?;
+                Ok(ret(queue.push(value, args[2])))
+            }
+            ids::MAP_POP_ELEM | ids::MAP_PEEK_ELEM => {
+                let map = self.map_arg(args[0])?;
+                let Some(queue) = map.queue() else {
+                    return Ok(Errno::EINVAL.to_helper_ret());
+                };
+                let this: &Self = self;
+                let mut copy = |v: &[u8]| mem.write_with(args[1], v, this);
+                let r = if id == ids::MAP_POP_ELEM {
+                    queue.pop_with(&mut copy)
+                } else {
+                    queue.peek_with(&mut copy)
+                };
+                match r {
+                    Ok(written) => written.map(|()| 0),
+                    Err(e) => Ok(e.to_helper_ret()),
+                }
+            }
+            ids::TAIL_CALL => self.tail_call(args[0], args[1], args[2]),
+            ids::RINGBUF_OUTPUT => {
+                let ring = self.ringbuf(args[0])?;
+                let data = self.arg_slice(mem, args[1], args[2] as usize)?;
+                Ok(ret(ring.output(data)))
+            }
+            ids::RINGBUF_RESERVE => self.reserve(args[0], args[1], args[2]),
+            ids::RINGBUF_SUBMIT => self.commit(args[0], false),
+            ids::RINGBUF_DISCARD => self.commit(args[0], true),
+            ids::RINGBUF_QUERY => Ok(self.ringbuf(args[0])?.query(args[1])),
+            ids::FOR_EACH_MAP_ELEM => self.for_each(mem, args[0], args[1], args[2], args[3]),
+            ids::LOOP => self.bpf_loop(mem, args[0], args[1], args[2], args[3]),
+            ids::TRACE_PRINTK => self.trace_printk(mem, args),
+            ids::SNPRINTF => self.snprintf(mem, args),
+            ids::KTIME_GET_NS => Ok(p.monotonic_ns()),
+            ids::KTIME_GET_BOOT_NS => Ok(p.boot_ns()),
+            ids::KTIME_GET_COARSE_NS => Ok(p.coarse_ns()),
+            ids::JIFFIES64 => Ok(p.jiffies()),
+            ids::GET_PRANDOM_U32 => Ok(p.random_u32() as u64),
+            ids::GET_SMP_PROCESSOR_ID => Ok(self.cpu as u64),
+            ids::GET_NUMA_NODE_ID => Ok(p.numa_node() as u64),
+            _ => Err(HelperError::NotAvailable),
+        }
+    }
+
+    fn allows(&self, addr: u64, len: u64, write: bool) -> bool {
+        let current: &LoadedProgram = self.current;
+        if current.maps.iter().any(|m| m.contains_value(addr, len, write)) {
+            return true;
+        }
+        if self.inner[..self.inner_len].iter().any(|&m| {
+            // SAFETY: as in `map`: inner maps seen in this run stay alive.
+            unsafe { &*(m as *const Map) }.contains_value(addr, len, write)
+        }) {
+            return true;
+        }
+        let within = |start: u64, size: u64| {
+            addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
+        };
+        if self.reservations[..self.reservations_len]
+            .iter()
+            .any(|r| within(r.addr, r.len))
+        {
+            return true;
+        }
+        !write && self.key_in_use && within(self.key.as_ptr() as u64, self.key_len as u64)
+    }
+}
