@@ -314,4 +314,3 @@ impl fmt::Display for HelperError {
         }
     }
 }
-

@@ -731,16 +731,16 @@ impl Program {
                         failure: entry.failure,
                     };
                     let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
-                    reg[0] = helpers
-                        .call(id, args, &view)
-                        .map_err(|error| match (error, entry.failure.take()) {
+                    reg[0] = helpers.call(id, args, &view).map_err(|error| {
+                        match (error, entry.failure.take()) {
                             (HelperError::Callback, Some(inner)) => inner,
                             (error, _) => RunError::Helper {
                                 pc: pc - 1,
                                 id,
                                 error,
                             },
-                        })?;
+                        }
+                    })?;
                     remaining = budget.get();
                 }
                 Op::CallLocal => call_local!(s.off as usize),

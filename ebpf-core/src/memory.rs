@@ -272,17 +272,20 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         let index = program
             .function_index(func)
             .ok_or(HelperError::BadCallback(func))?;
-        program
-            .call_back(self, index, args, helpers)
-            .map_err(|e| {
-                self.failure.set(Some(e));
-                HelperError::Callback
-            })
+        program.call_back(self, index, args, helpers).map_err(|e| {
+            self.failure.set(Some(e));
+            HelperError::Callback
+        })
     }
 
     /// Copies from `addr` like [`read`](Self::read), also accepting memory
     /// that `extra` grants.
-    pub fn read_with(&self, addr: u64, out: &mut [u8], extra: &dyn Helpers) -> Result<(), HelperError> {
+    pub fn read_with(
+        &self,
+        addr: u64,
+        out: &mut [u8],
+        extra: &dyn Helpers,
+    ) -> Result<(), HelperError> {
         if !self.allows_with(addr, out.len(), false, extra) {
             return Err(HelperError::BadPointer {
                 addr,
@@ -298,7 +301,12 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
 
     /// Copies to `addr` like [`write`](Self::write), also accepting memory
     /// that `extra` grants.
-    pub fn write_with(&self, addr: u64, data: &[u8], extra: &dyn Helpers) -> Result<(), HelperError> {
+    pub fn write_with(
+        &self,
+        addr: u64,
+        data: &[u8],
+        extra: &dyn Helpers,
+    ) -> Result<(), HelperError> {
         if !self.allows_with(addr, data.len(), true, extra) {
             return Err(HelperError::BadPointer {
                 addr,

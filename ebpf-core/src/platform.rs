@@ -217,9 +217,7 @@ impl PlatformBuf {
     /// Allocates `len` zeroed bytes (at least one, so the pointer is real).
     pub fn new(platform: PlatformRef, len: usize, ctx: AllocContext) -> Result<Self, Errno> {
         let size = len.max(1);
-        let ptr = platform
-            .alloc(size, BUF_ALIGN, ctx)
-            .ok_or(Errno::ENOMEM)?;
+        let ptr = platform.alloc(size, BUF_ALIGN, ctx).ok_or(Errno::ENOMEM)?;
         Ok(PlatformBuf {
             ptr,
             len: size,
@@ -275,7 +273,11 @@ unsafe impl<T: Send, const SPIN: bool> Send for Locked<T, SPIN> {}
 unsafe impl<T: Send, const SPIN: bool> Sync for Locked<T, SPIN> {}
 
 impl<T, const SPIN: bool> Locked<T, SPIN> {
-    const KIND: LockKind = if SPIN { LockKind::Spin } else { LockKind::Sleep };
+    const KIND: LockKind = if SPIN {
+        LockKind::Spin
+    } else {
+        LockKind::Sleep
+    };
 
     /// Guards `data` with a new platform lock.
     pub fn new(platform: PlatformRef, data: T) -> Result<Self, Errno> {
@@ -331,7 +333,11 @@ impl<T, const SPIN: bool> Drop for LockGuard<'_, T, SPIN> {
     fn drop(&mut self) {
         let owner = self.owner;
         // SAFETY: acquired in `lock` with the same kind.
-        unsafe { owner.platform.lock_release(&owner.lock, Locked::<T, SPIN>::KIND) }
+        unsafe {
+            owner
+                .platform
+                .lock_release(&owner.lock, Locked::<T, SPIN>::KIND)
+        }
     }
 }
 

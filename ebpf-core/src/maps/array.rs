@@ -2,6 +2,7 @@
 //! preallocated, zero-initialised values indexed by a u32 key. Elements
 //! always exist: no delete, `BPF_NOEXIST` always fails.
 
+use super::slab::LockSpec;
 use super::slab::ValueSlab;
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::MapAttr;
@@ -19,7 +20,11 @@ fn index(key: &[u8]) -> u32 {
 
 /// get_next_key for the array-like maps: the index after `key`, 0 when
 /// `key` is missing or out of range, `ENOENT` after the last.
-pub(crate) fn next_index(key: Option<&[u8]>, next: &mut [u8], max_entries: u32) -> Result<(), Errno> {
+pub(crate) fn next_index(
+    key: Option<&[u8]>,
+    next: &mut [u8],
+    max_entries: u32,
+) -> Result<(), Errno> {
     let n = match key.map(index) {
         Some(i) if i < max_entries => {
             if i + 1 == max_entries {
@@ -67,7 +72,7 @@ impl ArrayMap {
         Ok(i as usize)
     }
 
-    pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: Option<usize>) -> Result<(), Errno> {
+    pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: LockSpec) -> Result<(), Errno> {
         let i = self.slot(key)?;
         self.values.read_all(i, out, lock);
         Ok(())
@@ -78,7 +83,7 @@ impl ArrayMap {
         key: &[u8],
         value: &[u8],
         mode: u64,
-        lock: Option<usize>,
+        lock: LockSpec,
     ) -> Result<(), Errno> {
         let i = index(key);
         if i >= self.max_entries {
@@ -103,7 +108,7 @@ impl ArrayMap {
         key: &[u8],
         value: &[u8],
         mode: u64,
-        lock: Option<usize>,
+        lock: LockSpec,
         cpu: u32,
     ) -> Result<(), Errno> {
         let i = index(key);

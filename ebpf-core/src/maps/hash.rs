@@ -12,6 +12,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use super::slab::LockSpec;
 use super::slab::{round8, ValueSlab};
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::{flags, MapAttr, MapType};
@@ -251,7 +252,10 @@ impl HashTable {
             // SAFETY: element i's key lies in the key buffer; we hold the lock.
             unsafe { core::ptr::copy(self.key_ptr(i), key.as_mut_ptr(), self.key_size) };
             if let Some((found, link)) = self.find_locked(&key[..self.key_size], hash) {
-                link.store(self.meta(found).next.load(Ordering::Relaxed), Ordering::Release);
+                link.store(
+                    self.meta(found).next.load(Ordering::Relaxed),
+                    Ordering::Release,
+                );
                 st.count -= 1;
                 self.free_elem(st, found);
                 return Ok(());
@@ -294,15 +298,18 @@ impl HashTable {
         match existing {
             Some((old, link)) => {
                 // Replace atomically: readers see the old or the new element.
-                m.next
-                    .store(self.meta(old).next.load(Ordering::Relaxed), Ordering::Relaxed);
+                m.next.store(
+                    self.meta(old).next.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 link.store(new, Ordering::Release);
                 on_old(self.values.ptr(old as usize, 0));
                 self.free_elem(&mut st, old);
             }
             None => {
                 let head = self.bucket(self.bucket_of(hash));
-                m.next.store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+                m.next
+                    .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
                 head.store(new, Ordering::Release);
                 st.count += 1;
             }
@@ -315,7 +322,7 @@ impl HashTable {
         key: &[u8],
         value: &[u8],
         mode: u64,
-        lock: Option<usize>,
+        lock: LockSpec,
     ) -> Result<(), Errno> {
         self.update_with_old(key, value, mode, lock, &mut |_| {})
     }
@@ -327,22 +334,26 @@ impl HashTable {
         key: &[u8],
         value: &[u8],
         mode: u64,
-        lock: Option<usize>,
+        lock: LockSpec,
         on_old: &mut dyn FnMut(*const u8),
     ) -> Result<(), Errno> {
         let write_in_place = |i: u32| self.values.write_all(i as usize, value, lock);
         // BPF_F_LOCK updates an existing element in place, under its lock;
         // per-CPU elements are updated in place as on Linux.
-        let in_place: Option<&dyn Fn(u32)> = if lock.is_some() || self.values.copies() > 1 {
-            Some(&write_in_place)
-        } else {
-            None
-        };
+        let in_place: Option<&dyn Fn(u32)> =
+            if lock.is_some_and(|(_, take)| take) || self.values.copies() > 1 {
+                Some(&write_in_place)
+            } else {
+                None
+            };
         self.upsert(
             key,
             mode,
             in_place,
-            &|i, _| self.values.write_all(i as usize, value, None),
+            &|i, _| {
+                self.values
+                    .write_all(i as usize, value, lock.map(|(o, _)| (o, false)))
+            },
             on_old,
         )
     }
@@ -352,17 +363,17 @@ impl HashTable {
         key: &[u8],
         value: &[u8],
         mode: u64,
-        lock: Option<usize>,
+        lock: LockSpec,
         cpu: u32,
     ) -> Result<(), Errno> {
         let copy = cpu as usize % self.values.copies();
         if self.values.copies() > 1 {
-            let one = |i: u32| self.values.write_one(i as usize, copy, value, false);
+            let one = |i: u32| self.values.write_one(i as usize, copy, value, false, None);
             return self.upsert(
                 key,
                 mode,
                 Some(&one),
-                &|i, _| self.values.write_one(i as usize, copy, value, true),
+                &|i, _| self.values.write_one(i as usize, copy, value, true, None),
                 &mut |_| {},
             );
         }
@@ -370,17 +381,29 @@ impl HashTable {
             // SAFETY: the value lies in the slab and has value_size bytes.
             unsafe { super::slab::copy_value_in(self.values.ptr(i as usize, 0), value, lock) }
         };
-        let in_place: Option<&dyn Fn(u32)> = if lock.is_some() { Some(&locked) } else { None };
+        let in_place: Option<&dyn Fn(u32)> = if lock.is_some_and(|(_, take)| take) {
+            Some(&locked)
+        } else {
+            None
+        };
         self.upsert(
             key,
             mode,
             in_place,
-            &|i, _| self.values.write_one(i as usize, 0, value, false),
+            &|i, _| {
+                self.values
+                    .write_one(i as usize, 0, value, false, lock.map(|(o, _)| (o, false)))
+            },
             &mut |_| {},
         )
     }
 
-    pub(crate) fn lookup_user(&self, key: &[u8], out: &mut [u8], lock: Option<usize>) -> Result<(), Errno> {
+    pub(crate) fn lookup_user(
+        &self,
+        key: &[u8],
+        out: &mut [u8],
+        lock: LockSpec,
+    ) -> Result<(), Errno> {
         let hash = hash_bytes(key, self.seed);
         let i = self.find(key, hash).ok_or(Errno::ENOENT)?;
         self.values.read_all(i as usize, out, lock);
@@ -406,7 +429,11 @@ impl HashTable {
 
     /// Delete; `on_old` sees the value under the lock before the element
     /// is recycled.
-    pub(crate) fn delete(&self, key: &[u8], on_old: &mut dyn FnMut(*const u8)) -> Result<(), Errno> {
+    pub(crate) fn delete(
+        &self,
+        key: &[u8],
+        on_old: &mut dyn FnMut(*const u8),
+    ) -> Result<(), Errno> {
         let hash = hash_bytes(key, self.seed);
         let mut st = self.state.lock();
         let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
@@ -438,7 +465,9 @@ impl HashTable {
                 let after = self.meta(i).next.load(Ordering::Relaxed);
                 if after & NULLS == 0 {
                     // SAFETY: `after` is a live element; we hold the lock.
-                    unsafe { core::ptr::copy(self.key_ptr(after), next.as_mut_ptr(), self.key_size) };
+                    unsafe {
+                        core::ptr::copy(self.key_ptr(after), next.as_mut_ptr(), self.key_size)
+                    };
                     return Ok(());
                 }
                 start_bucket = self.bucket_of(hash) + 1;
@@ -472,7 +501,10 @@ impl HashTable {
                 // SAFETY: element `cur`'s key lies in the key buffer.
                 unsafe { core::ptr::copy(self.key_ptr(cur), key.as_mut_ptr(), self.key_size) };
                 visited += 1;
-                if !f(&key[..self.key_size], self.values.ptr(cur as usize, copy) as u64) {
+                if !f(
+                    &key[..self.key_size],
+                    self.values.ptr(cur as usize, copy) as u64,
+                ) {
                     return visited;
                 }
                 cur = self.meta(cur).next.load(Ordering::Acquire);

@@ -104,7 +104,10 @@ impl LpmTrie {
         // SAFETY: `order` holds max_entries aligned u32s; we expose them as
         // atomics, and mutate them only under the lock.
         unsafe {
-            core::slice::from_raw_parts(st.order.as_ptr() as *const AtomicU32, self.max_entries as usize)
+            core::slice::from_raw_parts(
+                st.order.as_ptr() as *const AtomicU32,
+                self.max_entries as usize,
+            )
         }
     }
 
@@ -113,14 +116,21 @@ impl LpmTrie {
         // SAFETY: i < max_entries; keys are written only under the lock,
         // which every reader of this slice holds.
         unsafe {
-            core::slice::from_raw_parts(self.keys.as_ptr().add(i as usize * self.key_stride), self.data_size + 4)
+            core::slice::from_raw_parts(
+                self.keys.as_ptr().add(i as usize * self.key_stride),
+                self.data_size + 4,
+            )
         }
     }
 
     fn set_key(&self, i: u32, key: &[u8]) {
         // SAFETY: as in `key`; the caller holds the lock.
         unsafe {
-            core::ptr::copy(key.as_ptr(), self.keys.as_ptr().add(i as usize * self.key_stride), key.len())
+            core::ptr::copy(
+                key.as_ptr(),
+                self.keys.as_ptr().add(i as usize * self.key_stride),
+                key.len(),
+            )
         }
     }
 
@@ -212,7 +222,11 @@ impl LpmTrie {
         let pos = self.find_exact(&st, key, len).ok_or(Errno::ENOENT)?;
         let elem = self.order(&st)[pos].load(Ordering::Relaxed);
         // SAFETY: fewer than max_entries are free; under the lock.
-        unsafe { (st.free.as_ptr() as *mut u32).add(st.free_count).write(elem) };
+        unsafe {
+            (st.free.as_ptr() as *mut u32)
+                .add(st.free_count)
+                .write(elem)
+        };
         st.free_count += 1;
         let order = self.order(&st);
         for j in pos..st.count - 1 {

@@ -305,14 +305,19 @@ impl Map {
         }
     }
 
-    fn lock_off(&self, flags: u64) -> Result<Option<usize>, Errno> {
-        if flags & update::BPF_F_LOCK == 0 {
-            return Ok(None);
+    /// The value's lock, to skip when copying and, with `BPF_F_LOCK`, to
+    /// take; `EINVAL` for `BPF_F_LOCK` on a value without a lock.
+    fn lock_off(&self, flags: u64) -> Result<slab::LockSpec, Errno> {
+        let take = flags & update::BPF_F_LOCK != 0;
+        match self.attr.spin_lock_offset {
+            Some(off) => Ok(Some((off as usize, take))),
+            None if take => Err(Errno::EINVAL),
+            None => Ok(None),
         }
-        self.attr
-            .spin_lock_offset
-            .map(|o| Some(o as usize))
-            .ok_or(Errno::EINVAL)
+    }
+
+    fn takes_lock(lock: slab::LockSpec) -> bool {
+        lock.is_some_and(|(_, take)| take)
     }
 
     fn check_key(&self, key: &[u8]) -> Result<(), Errno> {
@@ -395,14 +400,14 @@ impl Map {
                 m.update_user(key, value, mode, lock)
             }
             Kind::Lpm(m) => {
-                if lock.is_some() {
+                if Self::takes_lock(lock) {
                     return Err(Errno::EINVAL);
                 }
                 self.check_value(value, 1)?;
                 m.update(key, value, mode)
             }
             Kind::Queue(m) => {
-                if lock.is_some() {
+                if Self::takes_lock(lock) {
                     return Err(Errno::EINVAL);
                 }
                 self.check_value(value, 1)?;
@@ -440,8 +445,7 @@ impl Map {
             return Err(Errno::EINVAL);
         };
         let a = inner.attr();
-        let same_entries =
-            t.flags & flags::BPF_F_INNER_MAP != 0 || a.max_entries == t.max_entries;
+        let same_entries = t.flags & flags::BPF_F_INNER_MAP != 0 || a.max_entries == t.max_entries;
         let same = a.map_type == t.map_type
             && a.key_size == t.key_size
             && a.value_size == t.value_size
@@ -660,8 +664,7 @@ fn validate(platform: PlatformRef, attr: &MapAttr) -> Result<(), Errno> {
     if attr.flags & !allowed != 0 {
         return Err(Errno::EINVAL);
     }
-    if t.is_percpu() && attr.value_size > MAX_PERCPU_VALUE_SIZE
-        || attr.value_size > MAX_VALUE_SIZE
+    if t.is_percpu() && attr.value_size > MAX_PERCPU_VALUE_SIZE || attr.value_size > MAX_VALUE_SIZE
     {
         return Err(Errno::E2BIG);
     }

@@ -60,16 +60,26 @@ impl QueueMap {
 
     /// Removes the next value (oldest for a queue, newest for a stack) and
     /// hands it to `f`.
-    pub fn pop_with<E>(&self, f: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<Result<(), E>, Errno> {
+    pub fn pop_with<E>(
+        &self,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, Errno> {
         self.take(true, f)
     }
 
     /// Hands the next value to `f` without removing it.
-    pub fn peek_with<E>(&self, f: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<Result<(), E>, Errno> {
+    pub fn peek_with<E>(
+        &self,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, Errno> {
         self.take(false, f)
     }
 
-    fn take<E>(&self, remove: bool, f: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<Result<(), E>, Errno> {
+    fn take<E>(
+        &self,
+        remove: bool,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, Errno> {
         let mut st = self.state.lock();
         if st.len == 0 {
             return Err(Errno::ENOENT);
@@ -81,7 +91,9 @@ impl QueueMap {
         };
         // SAFETY: the slot lies in the slab; no program holds a pointer into
         // a queue, and we hold the lock, so nobody writes it meanwhile.
-        let value = unsafe { core::slice::from_raw_parts(self.values.ptr(slot, 0), self.values.value_size()) };
+        let value = unsafe {
+            core::slice::from_raw_parts(self.values.ptr(slot, 0), self.values.value_size())
+        };
         let result = f(value);
         if remove && result.is_ok() {
             if !self.lifo {

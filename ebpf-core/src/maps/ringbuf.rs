@@ -83,7 +83,9 @@ impl RingBuf {
     fn header(&self, pos: u64) -> &AtomicU32 {
         // SAFETY: pos & mask is 8-aligned (records are) and inside the data
         // area; headers are accessed only atomically.
-        unsafe { AtomicU32::from_ptr(self.data.as_ptr().add((pos & self.mask) as usize) as *mut u32) }
+        unsafe {
+            AtomicU32::from_ptr(self.data.as_ptr().add((pos & self.mask) as usize) as *mut u32)
+        }
     }
 
     /// Reserves a record of `len` bytes; returns the address of its data,
@@ -103,11 +105,15 @@ impl RingBuf {
         }
         if pad != 0 {
             // A padding record the consumer skips, so ours starts at 0.
-            self.header(*prod).store((pad as u32 - HDR_SIZE as u32) | DISCARD_BIT, Ordering::Release);
+            self.header(*prod).store(
+                (pad as u32 - HDR_SIZE as u32) | DISCARD_BIT,
+                Ordering::Release,
+            );
             *prod += pad;
         }
         let at = *prod;
-        self.header(at).store(len as u32 | BUSY_BIT, Ordering::Relaxed);
+        self.header(at)
+            .store(len as u32 | BUSY_BIT, Ordering::Relaxed);
         *prod += total;
         self.producer_pos.store(*prod, Ordering::Release);
         Some(self.data.as_ptr() as u64 + (at & self.mask) + HDR_SIZE as u64)
@@ -147,7 +153,8 @@ impl RingBuf {
 
     /// Whether `addr` is the data of a record in the ring.
     pub fn owns(&self, addr: u64) -> bool {
-        self.data.contains(addr.wrapping_sub(HDR_SIZE as u64), HDR_SIZE as u64)
+        self.data
+            .contains(addr.wrapping_sub(HDR_SIZE as u64), HDR_SIZE as u64)
     }
 
     /// Consumes committed records in order, handing each one's data to `f`
@@ -174,7 +181,9 @@ impl RingBuf {
                 // SAFETY: a committed record lies inside the data area
                 // (reserve never lets one cross the end) and producers do
                 // not touch it until the consumer position passes it.
-                let data = unsafe { core::slice::from_raw_parts(self.data.as_ptr().add(start), len as usize) };
+                let data = unsafe {
+                    core::slice::from_raw_parts(self.data.as_ptr().add(start), len as usize)
+                };
                 delivered += 1;
                 if !f(data) {
                     cons += total;

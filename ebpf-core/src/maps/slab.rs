@@ -10,6 +10,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use crate::errno::Errno;
 use crate::platform::{AllocContext, PlatformBuf, PlatformRef};
 
+/// Where a value's `struct bpf_spin_lock` sits and whether to take it: the
+/// lock word is never copied; it is taken only for `BPF_F_LOCK`.
+pub(crate) type LockSpec = Option<(usize, bool)>;
+
 /// `value_size` rounded up to 8 bytes.
 pub(crate) const fn round8(n: usize) -> usize {
     (n + 7) & !7
@@ -84,7 +88,7 @@ impl ValueSlab {
 
     /// Copies all copies of element `elem` out, `stride` bytes each (the
     /// userspace view of a per-CPU value), or the single value.
-    pub(crate) fn read_all(&self, elem: usize, out: &mut [u8], lock_off: Option<usize>) {
+    pub(crate) fn read_all(&self, elem: usize, out: &mut [u8], lock_off: LockSpec) {
         let n = if self.copies == 1 {
             self.value_size
         } else {
@@ -101,10 +105,14 @@ impl ValueSlab {
 
     /// Copies `src` (all copies, `stride` bytes apart, or one value) into
     /// element `elem`.
-    pub(crate) fn write_all(&self, elem: usize, src: &[u8], lock_off: Option<usize>) {
+    pub(crate) fn write_all(&self, elem: usize, src: &[u8], lock_off: LockSpec) {
         let n = self.value_size;
         for copy in 0..self.copies {
-            let start = if self.copies == 1 { 0 } else { copy * self.stride };
+            let start = if self.copies == 1 {
+                0
+            } else {
+                copy * self.stride
+            };
             // SAFETY: as for read_all.
             unsafe { copy_value_in(self.ptr(elem, copy), &src[start..start + n], lock_off) };
         }
@@ -112,12 +120,19 @@ impl ValueSlab {
 
     /// Fills copy `copy` of `elem` with `src` and zeroes its other copies
     /// (a program's update of a per-CPU element that did not exist).
-    pub(crate) fn write_one(&self, elem: usize, copy: usize, src: &[u8], zero_others: bool) {
+    pub(crate) fn write_one(
+        &self,
+        elem: usize,
+        copy: usize,
+        src: &[u8],
+        zero_others: bool,
+        lock: LockSpec,
+    ) {
         for c in 0..self.copies {
             let dst = self.ptr(elem, c);
             if c == copy {
                 // SAFETY: as for read_all; src holds value_size bytes.
-                unsafe { copy_value_in(dst, &src[..self.value_size], None) };
+                unsafe { copy_value_in(dst, &src[..self.value_size], lock) };
             } else if zero_others {
                 // SAFETY: the value lies in the slab.
                 unsafe { core::ptr::write_bytes(dst, 0, self.stride) };
@@ -128,7 +143,11 @@ impl ValueSlab {
 
 /// The 4-byte `struct bpf_spin_lock` inside a value, taken by BPF_F_LOCK
 /// operations.
-struct ValueLock<'a>(&'a AtomicU32);
+/// The lock is not trusted: a program could scribble on it. After this many
+/// attempts the copy goes ahead unlocked rather than hang the kernel.
+const LOCK_SPINS: u32 = 1 << 20;
+
+struct ValueLock<'a>(Option<&'a AtomicU32>);
 
 impl<'a> ValueLock<'a> {
     /// # Safety
@@ -136,19 +155,24 @@ impl<'a> ValueLock<'a> {
     unsafe fn acquire(p: *mut u8) -> Self {
         // SAFETY: per the contract; the word is only accessed atomically.
         let word = unsafe { AtomicU32::from_ptr(p as *mut u32) };
-        while word
-            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        for _ in 0..LOCK_SPINS {
+            if word
+                .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return ValueLock(Some(word));
+            }
             core::hint::spin_loop();
         }
-        ValueLock(word)
+        ValueLock(None)
     }
 }
 
 impl Drop for ValueLock<'_> {
     fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
+        if let Some(word) = self.0 {
+            word.store(0, Ordering::Release);
+        }
     }
 }
 
@@ -157,15 +181,15 @@ impl Drop for ValueLock<'_> {
 ///
 /// # Safety
 /// `src` points at a live value of at least `dst.len()` bytes.
-pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: Option<usize>) {
+pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: LockSpec) {
     match lock_off {
         None => {
             // SAFETY: per the contract.
             unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) }
         }
-        Some(off) => {
+        Some((off, take)) => {
             // SAFETY: the loader placed a 4-byte aligned lock at `off`.
-            let _guard = unsafe { ValueLock::acquire(src.add(off) as *mut u8) };
+            let _guard = take.then(|| unsafe { ValueLock::acquire(src.add(off) as *mut u8) });
             // SAFETY: per the contract.
             unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
             dst[off..off + 4].fill(0);
@@ -178,19 +202,23 @@ pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: Op
 ///
 /// # Safety
 /// `dst` points at a live value of at least `src.len()` bytes.
-pub(crate) unsafe fn copy_value_in(dst: *mut u8, src: &[u8], lock_off: Option<usize>) {
+pub(crate) unsafe fn copy_value_in(dst: *mut u8, src: &[u8], lock_off: LockSpec) {
     match lock_off {
         None => {
             // SAFETY: per the contract.
             unsafe { core::ptr::copy(src.as_ptr(), dst, src.len()) }
         }
-        Some(off) => {
+        Some((off, take)) => {
             // SAFETY: the loader placed a 4-byte aligned lock at `off`.
-            let _guard = unsafe { ValueLock::acquire(dst.add(off)) };
+            let _guard = take.then(|| unsafe { ValueLock::acquire(dst.add(off)) });
             // SAFETY: both ranges lie inside the value and skip the lock.
             unsafe {
                 core::ptr::copy(src.as_ptr(), dst, off);
-                core::ptr::copy(src.as_ptr().add(off + 4), dst.add(off + 4), src.len() - off - 4);
+                core::ptr::copy(
+                    src.as_ptr().add(off + 4),
+                    dst.add(off + 4),
+                    src.len() - off - 4,
+                );
             }
         }
     }

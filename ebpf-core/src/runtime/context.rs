@@ -99,7 +99,11 @@ impl<'r> RunContext<'r> {
     /// an inner map it looked up during this run.
     fn map(&self, addr: u64) -> Option<&'r Map> {
         let current: &'r LoadedProgram = self.current;
-        if let Some(m) = current.maps.iter().find(|m| Shared::as_ptr(m) as u64 == addr) {
+        if let Some(m) = current
+            .maps
+            .iter()
+            .find(|m| Shared::as_ptr(m) as u64 == addr)
+        {
             return Some(m);
         }
         if self.inner[..self.inner_len].contains(&addr) {
@@ -113,11 +117,17 @@ impl<'r> RunContext<'r> {
     }
 
     fn map_arg(&self, addr: u64) -> Result<&'r Map, HelperError> {
-        self.map(addr).ok_or(HelperError::BadPointer { addr, len: 0 })
+        self.map(addr)
+            .ok_or(HelperError::BadPointer { addr, len: 0 })
     }
 
     /// Copies a key argument of `len` bytes.
-    fn read_key(&self, mem: &ProgramMemory<'_, '_>, addr: u64, len: usize) -> Result<KeyBuf, HelperError> {
+    fn read_key(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        addr: u64,
+        len: usize,
+    ) -> Result<KeyBuf, HelperError> {
         let mut key = KeyBuf {
             bytes: [0; crate::maps::MAX_KEY_SIZE as usize],
             len,
@@ -127,7 +137,12 @@ impl<'r> RunContext<'r> {
     }
 
     /// A read-only view of `len` bytes of program memory at `addr`.
-    fn arg_slice<'m>(&self, mem: &ProgramMemory<'_, '_>, addr: u64, len: usize) -> Result<&'m [u8], HelperError> {
+    fn arg_slice<'m>(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        addr: u64,
+        len: usize,
+    ) -> Result<&'m [u8], HelperError> {
         if len == 0 {
             return Ok(&[]);
         }
@@ -145,7 +160,11 @@ impl<'r> RunContext<'r> {
     fn read_cstr(&self, mem: &ProgramMemory<'_, '_>, addr: u64, buf: &mut [u8]) -> usize {
         for (i, slot) in buf.iter_mut().enumerate() {
             let mut b = [0u8];
-            if mem.read_with(addr.wrapping_add(i as u64), &mut b, self).is_err() || b[0] == 0 {
+            if mem
+                .read_with(addr.wrapping_add(i as u64), &mut b, self)
+                .is_err()
+                || b[0] == 0
+            {
                 return i;
             }
             *slot = b[0];
@@ -153,7 +172,12 @@ impl<'r> RunContext<'r> {
         buf.len()
     }
 
-    fn lookup(&mut self, mem: &ProgramMemory<'_, '_>, map_addr: u64, key_addr: u64) -> Result<u64, HelperError> {
+    fn lookup(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        map_addr: u64,
+        key_addr: u64,
+    ) -> Result<u64, HelperError> {
         let map = self.map_arg(map_addr)?;
         let key = self.read_key(mem, key_addr, map.attr().key_size as usize)?;
         let found = map.prog_lookup(key.as_slice(), self.cpu);
@@ -290,7 +314,11 @@ impl<'r> RunContext<'r> {
         Ok(count)
     }
 
-    fn trace_printk(&mut self, mem: &ProgramMemory<'_, '_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    fn trace_printk(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        args: [u64; 5],
+    ) -> Result<u64, HelperError> {
         let size = args[1] as usize;
         if size == 0 || size > MAX_FMT {
             return Ok(Errno::EINVAL.to_helper_ret());
@@ -308,11 +336,18 @@ impl<'r> RunContext<'r> {
         }
         let text = out.as_bytes();
         let text = core::str::from_utf8(text).unwrap_or("<non-UTF-8 output>");
-        self.platform.log(LogLevel::Trace, format_args!("{}", text.trim_end_matches('\n')));
+        self.platform.log(
+            LogLevel::Trace,
+            format_args!("{}", text.trim_end_matches('\n')),
+        );
         Ok(out.total() as u64)
     }
 
-    fn snprintf(&mut self, mem: &ProgramMemory<'_, '_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    fn snprintf(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        args: [u64; 5],
+    ) -> Result<u64, HelperError> {
         let [str_addr, str_size, fmt_addr, data_addr, data_len] = args;
         if data_len % 8 != 0 || data_len > (format::MAX_ARGS * 8) as u64 {
             return Ok(Errno::EINVAL.to_helper_ret());
@@ -363,7 +398,12 @@ impl Helpers for RunContext<'_> {
         ids::ALL.contains(&id)
     }
 
-    fn call(&mut self, id: u32, args: [u64; 5], mem: &ProgramMemory<'_, '_>) -> Result<u64, HelperError> {
+    fn call(
+        &mut self,
+        id: u32,
+        args: [u64; 5],
+        mem: &ProgramMemory<'_, '_>,
+    ) -> Result<u64, HelperError> {
         let p = self.platform;
         match id {
             ids::MAP_LOOKUP_ELEM => self.lookup(mem, args[0], args[1]),
@@ -371,7 +411,12 @@ impl Helpers for RunContext<'_> {
                 let map = self.map_arg(args[0])?;
                 let key = self.read_key(mem, args[1], map.attr().key_size as usize)?;
                 let value = self.arg_slice(mem, args[2], map.attr().value_size as usize)?;
-                Ok(ret(map.prog_update(key.as_slice(), value, args[3], self.cpu)))
+                Ok(ret(map.prog_update(
+                    key.as_slice(),
+                    value,
+                    args[3],
+                    self.cpu,
+                )))
             }
             ids::MAP_DELETE_ELEM => {
                 let map = self.map_arg(args[0])?;
@@ -430,7 +475,11 @@ impl Helpers for RunContext<'_> {
 
     fn allows(&self, addr: u64, len: u64, write: bool) -> bool {
         let current: &LoadedProgram = self.current;
-        if current.maps.iter().any(|m| m.contains_value(addr, len, write)) {
+        if current
+            .maps
+            .iter()
+            .any(|m| m.contains_value(addr, len, write))
+        {
             return true;
         }
         if self.inner[..self.inner_len].iter().any(|&m| {

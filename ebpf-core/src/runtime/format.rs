@@ -67,7 +67,13 @@ fn pad<const N: usize>(out: &mut FixedBuf<N>, n: usize, byte: u8) {
     (0..n).for_each(|_| out.push(byte));
 }
 
-fn emit<const N: usize>(out: &mut FixedBuf<N>, spec: Spec, sign: &[u8], prefix: &[u8], digits: &[u8]) {
+fn emit<const N: usize>(
+    out: &mut FixedBuf<N>,
+    spec: Spec,
+    sign: &[u8],
+    prefix: &[u8],
+    digits: &[u8],
+) {
     let zeros = spec.precision.map_or(0, |p| p.saturating_sub(digits.len()));
     let body = sign.len() + prefix.len() + zeros + digits.len();
     let fill = spec.width.saturating_sub(body);
@@ -87,7 +93,11 @@ fn emit<const N: usize>(out: &mut FixedBuf<N>, spec: Spec, sign: &[u8], prefix: 
 }
 
 fn digits(mut v: u64, base: u64, upper: bool, buf: &mut [u8; 24]) -> usize {
-    let set = if upper { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    let set = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
     let mut n = 0;
     loop {
         buf[23 - n] = set[(v % base) as usize];
@@ -161,7 +171,11 @@ pub fn format<const N: usize>(
         let mut buf = [0u8; 24];
         match conv {
             b'd' | b'i' => {
-                let v = if longs == 0 { arg as i32 as i64 } else { arg as i64 };
+                let v = if longs == 0 {
+                    arg as i32 as i64
+                } else {
+                    arg as i64
+                };
                 let n = digits(v.unsigned_abs(), 10, false, &mut buf);
                 let sign: &[u8] = if v < 0 {
                     b"-"
@@ -219,10 +233,15 @@ mod tests {
 
     fn f(fmt: &str, args: &[u64]) -> Result<std::string::String, Errno> {
         let mut out = FixedBuf::<256>::default();
-        format(fmt.as_bytes(), args, &mut |_, b| {
-            b[..5].copy_from_slice(b"hello");
-            5
-        }, &mut out)?;
+        format(
+            fmt.as_bytes(),
+            args,
+            &mut |_, b| {
+                b[..5].copy_from_slice(b"hello");
+                5
+            },
+            &mut out,
+        )?;
         Ok(std::string::String::from_utf8(out.as_bytes().to_vec()).unwrap())
     }
 
@@ -231,9 +250,15 @@ mod tests {
         assert_eq!(f("%d %i", &[-5i64 as u64, 7]).unwrap(), "-5 7");
         assert_eq!(f("%d", &[0xffff_ffff]).unwrap(), "-1", "plain %d is 32-bit");
         assert_eq!(f("%ld", &[u64::MAX]).unwrap(), "-1");
-        assert_eq!(f("%u %lu", &[u64::MAX, u64::MAX]).unwrap(), "4294967295 18446744073709551615");
+        assert_eq!(
+            f("%u %lu", &[u64::MAX, u64::MAX]).unwrap(),
+            "4294967295 18446744073709551615"
+        );
         assert_eq!(f("%x %X %#llx", &[255, 255, 255]).unwrap(), "ff FF 0xff");
-        assert_eq!(f("[%5d|%-5d|%05d|%+d]", &[42, 42, 42, 42]).unwrap(), "[   42|42   |00042|+42]");
+        assert_eq!(
+            f("[%5d|%-5d|%05d|%+d]", &[42, 42, 42, 42]).unwrap(),
+            "[   42|42   |00042|+42]"
+        );
         assert_eq!(f("%.3d", &[7]).unwrap(), "007");
         assert_eq!(f("100%%", &[]).unwrap(), "100%");
     }

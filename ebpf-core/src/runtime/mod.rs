@@ -185,10 +185,7 @@ impl LoadedProgram {
         by_fd: &dyn Fn(i32) -> Option<usize>,
         options: LoadOptions<'_>,
     ) -> Result<Self, LoadError> {
-        let refs = MapRefs {
-            maps: &maps,
-            by_fd,
-        };
+        let refs = MapRefs { maps: &maps, by_fd };
         let opts = options.helpers(&KnownHelpers).resolver(&refs);
         let program = Program::load(insns, &opts)?;
         Ok(LoadedProgram {
@@ -229,7 +226,12 @@ impl LoadedProgram {
     /// Runs the program on this CPU with `args` in `r1`-`r5` and the memory
     /// in `mem`, following tail calls. The run happens inside a read-side
     /// section: maps and programs it reaches stay alive until it returns.
-    pub fn run(&self, stack: &mut Stack, mem: &MemoryMap<'_>, args: [u64; 5]) -> Result<u64, RunError> {
+    pub fn run(
+        &self,
+        stack: &mut Stack,
+        mem: &MemoryMap<'_>,
+        args: [u64; 5],
+    ) -> Result<u64, RunError> {
         let platform = self.platform;
         let _section = ReadGuard::new(platform);
         let start = platform.monotonic_ns();
@@ -248,7 +250,8 @@ impl LoadedProgram {
             }
         };
         ctx.finish();
-        self.stats.add(platform.monotonic_ns().saturating_sub(start));
+        self.stats
+            .add(platform.monotonic_ns().saturating_sub(start));
         result
     }
 }

@@ -42,4 +42,5 @@ pub fn load_insns_err(insns: &[Insn]) -> LoadError {
     }
 }
 pub mod linux;
+pub mod platform;
 pub mod reference;
