@@ -1,7 +1,10 @@
 //! libebpf-ioctl: the userspace side of ebpf-kmod.
 //!
-//! This crate will hold the `/dev/ebpf` client, the in-process embedded
-//! backend and the ELF loader. Today it re-exports the core, so that tools
-//! build against one crate from the start.
+//! Today it holds [`UserPlatform`], the core's platform for userspace, on
+//! which the embedded backend runs the core in-process. The `/dev/ebpf`
+//! client and the ELF loader build on it.
+
+pub mod platform;
 
 pub use ebpf_core as core;
+pub use platform::UserPlatform;

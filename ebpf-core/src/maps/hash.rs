@@ -22,7 +22,7 @@ use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SpinLock};
 /// End-of-chain marker bit; the low bits name the bucket.
 const NULLS: u32 = 1 << 31;
 /// How often a lookup restarts after landing in a foreign chain.
-const MAX_RESTARTS: usize = 8;
+const MAX_RESTARTS: usize = 64;
 
 /// Per-element metadata, kept apart from keys and values.
 #[repr(C)]

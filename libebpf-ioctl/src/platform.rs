@@ -1,0 +1,257 @@
+//! [`UserPlatform`]: the core's [`Platform`] for userspace, used by the
+//! embedded backend (the core's maps and programs in this process).
+//!
+//! "Kernel" memory is the process heap, CPUs are the machine's (a program
+//! runs on the CPU `sched_getcpu` reports), grace periods come from the
+//! core's two-phase reader counts, and "user" memory is this process's own.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::fmt;
+use std::io::Write;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+use ebpf_core::platform::{AllocContext, GracePeriods, LockKind, LogLevel, Platform, RawLock};
+use ebpf_core::Errno;
+
+/// Trace lines kept for [`UserPlatform::take_trace`].
+const TRACE_KEEP: usize = 4096;
+
+/// The userspace platform. One per process: [`UserPlatform::get`].
+pub struct UserPlatform {
+    cpus: u32,
+    grace: GracePeriods,
+    writers: Mutex<()>,
+    start: Instant,
+    trace: Mutex<Vec<String>>,
+    echo_trace: AtomicBool,
+}
+
+/// A sleeping lock for userspace: a flag and a condition variable.
+struct SleepingLock {
+    held: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl UserPlatform {
+    /// The process's platform.
+    pub fn get() -> &'static UserPlatform {
+        static PLATFORM: OnceLock<UserPlatform> = OnceLock::new();
+        PLATFORM.get_or_init(|| {
+            // SAFETY: sysconf has no preconditions.
+            let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+            UserPlatform {
+                cpus: u32::try_from(n).unwrap_or(1).max(1),
+                grace: GracePeriods::new(),
+                writers: Mutex::new(()),
+                start: Instant::now(),
+                trace: Mutex::new(Vec::new()),
+                echo_trace: AtomicBool::new(false),
+            }
+        })
+    }
+
+    /// Also print `bpf_trace_printk` output to stderr as it comes.
+    pub fn echo_trace(&self, on: bool) {
+        self.echo_trace.store(on, Ordering::Relaxed);
+    }
+
+    /// Takes the `bpf_trace_printk` lines written so far (the newest
+    /// [`TRACE_KEEP`]).
+    pub fn take_trace(&self) -> Vec<String> {
+        std::mem::take(&mut *self.trace.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn clock(id: libc::clockid_t) -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to fill.
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+}
+
+impl Platform for UserPlatform {
+    fn alloc(&self, size: usize, align: usize, _ctx: AllocContext) -> Option<NonNull<u8>> {
+        let layout = Layout::from_size_align(size.max(1), align).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        NonNull::new(unsafe { alloc_zeroed(layout) })
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize) {
+        // SAFETY: per the trait's contract, allocated by `alloc` with this
+        // size and alignment, which formed a valid layout then.
+        unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size.max(1), align)) }
+    }
+
+    fn lock_create(&self, kind: LockKind) -> Option<RawLock> {
+        let ptr = match kind {
+            LockKind::Spin => NonNull::from(Box::leak(Box::new(AtomicBool::new(false)))).cast(),
+            LockKind::Sleep => NonNull::from(Box::leak(Box::new(SleepingLock {
+                held: Mutex::new(false),
+                freed: Condvar::new(),
+            })))
+            .cast(),
+        };
+        Some(RawLock::from_ptr(ptr))
+    }
+
+    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: created by Box::leak in lock_create with this kind.
+        unsafe {
+            match kind {
+                LockKind::Spin => drop(Box::from_raw(lock.as_ptr().cast::<AtomicBool>().as_ptr())),
+                LockKind::Sleep => drop(Box::from_raw(lock.as_ptr().cast::<SleepingLock>().as_ptr())),
+            }
+        }
+    }
+
+    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind) {
+        match kind {
+            LockKind::Spin => {
+                // SAFETY: a live AtomicBool from lock_create.
+                let flag = unsafe { lock.as_ptr().cast::<AtomicBool>().as_ref() };
+                let mut spins = 0u32;
+                while flag
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
+                    spins += 1;
+                    if spins % 64 == 0 {
+                        // Userspace threads can be preempted while holding
+                        // the lock: let the holder run.
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+            LockKind::Sleep => {
+                // SAFETY: a live SleepingLock from lock_create.
+                let l = unsafe { lock.as_ptr().cast::<SleepingLock>().as_ref() };
+                let mut held = l.held.lock().unwrap_or_else(|e| e.into_inner());
+                while *held {
+                    held = l.freed.wait(held).unwrap_or_else(|e| e.into_inner());
+                }
+                *held = true;
+            }
+        }
+    }
+
+    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind) {
+        match kind {
+            LockKind::Spin => {
+                // SAFETY: as in lock_acquire.
+                let flag = unsafe { lock.as_ptr().cast::<AtomicBool>().as_ref() };
+                flag.store(false, Ordering::Release);
+            }
+            LockKind::Sleep => {
+                // SAFETY: as in lock_acquire.
+                let l = unsafe { lock.as_ptr().cast::<SleepingLock>().as_ref() };
+                *l.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+                l.freed.notify_one();
+            }
+        }
+    }
+
+    fn read_lock(&self) -> usize {
+        self.grace.enter()
+    }
+
+    fn read_unlock(&self, token: usize) {
+        self.grace.exit(token)
+    }
+
+    fn synchronize(&self) {
+        let _one_writer = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        self.grace.synchronize(std::thread::yield_now);
+    }
+
+    fn cpu_id(&self) -> u32 {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        u32::try_from(cpu).unwrap_or(0) % self.cpus
+    }
+
+    fn possible_cpus(&self) -> u32 {
+        self.cpus
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        Self::clock(libc::CLOCK_MONOTONIC)
+    }
+
+    fn boot_ns(&self) -> u64 {
+        Self::clock(libc::CLOCK_BOOTTIME)
+    }
+
+    fn coarse_ns(&self) -> u64 {
+        Self::clock(libc::CLOCK_MONOTONIC_COARSE)
+    }
+
+    /// Ticks of 4 ms (HZ = 250, Debian's) since the platform started.
+    fn jiffies(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 / 4
+    }
+
+    fn random_u32(&self) -> u32 {
+        thread_local! {
+            static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+                let mut seed = [0u8; 8];
+                // SAFETY: the buffer is 8 writable bytes.
+                unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 8, 0) };
+                u64::from_ne_bytes(seed) | 1
+            });
+        }
+        STATE.with(|s| {
+            // xorshift64*
+            let mut x = s.get();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            s.set(x);
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+        })
+    }
+
+    fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
+        if level != LogLevel::Trace {
+            let _ = writeln!(std::io::stderr(), "ebpf: {level:?}: {message}");
+            return;
+        }
+        let line = message.to_string();
+        if self.echo_trace.load(Ordering::Relaxed) {
+            let _ = writeln!(std::io::stderr(), "trace: {line}");
+        }
+        let mut trace = self.trace.lock().unwrap_or_else(|e| e.into_inner());
+        if trace.len() == TRACE_KEEP {
+            trace.remove(0);
+        }
+        trace.push(line);
+    }
+
+    /// The embedded backend's "user" pointers come from this process's own
+    /// safe wrappers; null is refused.
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        if src == 0 && !dst.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: the library passes pointers to live buffers of at least
+        // dst.len() bytes (the dispatcher checked sizes against them).
+        unsafe { std::ptr::copy(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        if dst == 0 && !src.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: as above, for writable buffers.
+        unsafe { std::ptr::copy(src.as_ptr(), dst as *mut u8, src.len()) };
+        Ok(())
+    }
+}

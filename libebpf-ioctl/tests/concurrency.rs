@@ -1,0 +1,258 @@
+//! Many threads on the userspace platform operating the same maps at once,
+//! programs and userspace requests mixed, with invariants checked during
+//! and after the run (docs/maps.md explains why they hold).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use ebpf_core::maps::update::{BPF_ANY, BPF_NOEXIST};
+use ebpf_core::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
+use ebpf_core::{asm, Errno, LoadOptions, LoadedProgram, MemoryMap, Shared, Stack};
+use libebpf_ioctl::UserPlatform;
+
+const THREADS: usize = 4;
+
+fn map(attr: MapAttr, id: u32) -> Shared<Map> {
+    Shared::try_new(Map::create(UserPlatform::get(), &attr, id).unwrap()).unwrap()
+}
+
+fn program(src: &str, maps: &[&Shared<Map>]) -> Shared<LoadedProgram> {
+    let insns = asm::assemble(src).unwrap();
+    let maps = maps.iter().map(|m| (*m).clone()).collect();
+    let p = LoadedProgram::load(UserPlatform::get(), 1, 0, &insns, maps, &|_| None, LoadOptions::default())
+        .unwrap();
+    Shared::try_new(p).unwrap()
+}
+
+fn run(prog: &LoadedProgram, stack: &mut Stack, arg: u64) -> u64 {
+    prog.run(stack, &MemoryMap::new(), [arg, 0, 0, 0, 0]).unwrap()
+}
+
+#[test]
+fn program_counters_lose_no_increment() {
+    let shared = map(MapAttr::new(MapType::Array, 4, 8, 1), 1);
+    let percpu = map(MapAttr::new(MapType::PercpuArray, 4, 8, 1), 2);
+    let src = "
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_idx(0)
+        call 1
+        jeq %r0, 0, out
+        mov %r1, 1
+        lock add [%r0], %r1
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_idx(1)
+        call 1
+        jeq %r0, 0, out
+        mov %r1, 1
+        lock add [%r0], %r1       ; atomic: userspace threads share CPUs
+    out:
+        mov %r0, 0
+        exit";
+    let prog = program(src, &[&shared, &percpu]);
+    const RUNS: u64 = 20_000;
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let mut stack = Stack::new();
+                for _ in 0..RUNS {
+                    run(&prog, &mut stack, 0);
+                }
+            });
+        }
+    });
+    let mut v = [0u8; 8];
+    shared.lookup(&0u32.to_ne_bytes(), &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), RUNS * THREADS as u64, "atomic adds");
+    let mut all = vec![0u8; percpu.user_value_size()];
+    percpu.lookup(&0u32.to_ne_bytes(), &mut all, 0).unwrap();
+    let per_cpu_sum: u64 = all.chunks(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap())).sum();
+    assert_eq!(per_cpu_sum, RUNS * THREADS as u64, "per-CPU values sum to all runs");
+}
+
+#[test]
+fn hash_writers_and_readers_keep_the_map_consistent() {
+    const CAP: u32 = 256;
+    let h = map(MapAttr::new(MapType::Hash, 8, 8, CAP), 1);
+    // Stable keys 0..64, replaced over and over; never absent.
+    for k in 0..64u64 {
+        h.update(&k.to_ne_bytes(), &(k << 32).to_ne_bytes(), BPF_ANY).unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    let misses = AtomicU64::new(0);
+    let full_errors = AtomicU64::new(0);
+    thread::scope(|s| {
+        // Replacers of the stable keys.
+        s.spawn(|| {
+            let mut version = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                version += 1;
+                for k in 0..64u64 {
+                    h.update(&k.to_ne_bytes(), &((k << 32) | (version & 0xffff_ffff)).to_ne_bytes(), BPF_ANY)
+                        .unwrap();
+                }
+            }
+        });
+        // Churners: insert and delete their own keys, racing for the
+        // remaining capacity.
+        for t in 0..2u64 {
+            let h = &h;
+            let full_errors = &full_errors;
+            s.spawn(move || {
+                for round in 0..300u64 {
+                    let keys: Vec<u64> = (0..200).map(|i| (t + 1) << 40 | round << 8 | i).collect();
+                    for k in &keys {
+                        match h.update(&k.to_ne_bytes(), &k.to_ne_bytes(), BPF_NOEXIST) {
+                            Ok(()) => {}
+                            Err(Errno::E2BIG) => {
+                                full_errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("insert: {e}"),
+                        }
+                    }
+                    for k in &keys {
+                        let _ = h.delete(&k.to_ne_bytes());
+                    }
+                }
+            });
+        }
+        // Readers, as programs would: inside a read-side section.
+        for _ in 0..2 {
+            s.spawn(|| {
+                let p = UserPlatform::get();
+                while !stop.load(Ordering::Relaxed) {
+                    for k in 0..64u64 {
+                        let _section = ebpf_core::platform::ReadGuard::new(p);
+                        if h.prog_lookup(&k.to_ne_bytes(), 0) == 0 {
+                            misses.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        thread::sleep(std::time::Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(misses.load(Ordering::Relaxed), 0, "a replaced key was never absent");
+    assert!(full_errors.load(Ordering::Relaxed) > 0, "the churners did fill the map");
+    // Quiescent: exactly the stable keys, each visited once, with their own
+    // values.
+    let mut seen = Vec::new();
+    let mut key: Option<[u8; 8]> = None;
+    let mut next = [0u8; 8];
+    while h.get_next_key(key.as_ref().map(|k| &k[..]), &mut next).is_ok() {
+        seen.push(u64::from_ne_bytes(next));
+        key = Some(next);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..64).collect::<Vec<_>>());
+    for k in 0..64u64 {
+        let mut v = [0u8; 8];
+        h.lookup(&k.to_ne_bytes(), &mut v, 0).unwrap();
+        assert_eq!(u64::from_ne_bytes(v) >> 32, k);
+    }
+    // Capacity is exact after the churn: 256 - 64 more keys fit, no more.
+    for k in 0..(CAP as u64 - 64) {
+        h.update(&(1000 + k).to_ne_bytes(), &[0; 8], BPF_NOEXIST).unwrap();
+    }
+    assert_eq!(h.update(&u64::MAX.to_ne_bytes(), &[0; 8], BPF_NOEXIST), Err(Errno::E2BIG));
+}
+
+#[test]
+fn ringbuf_producers_deliver_every_record_in_order() {
+    let rb = map(MapAttr::new(MapType::RingBuf, 0, 0, 16384), 1);
+    const PER_THREAD: u64 = 20_000;
+    let done = AtomicU64::new(0);
+    let mut next_seq = [0u64; THREADS];
+    thread::scope(|s| {
+        for t in 0..THREADS as u64 {
+            let rb = &rb;
+            let done = &done;
+            s.spawn(move || {
+                let ring = rb.ringbuf().unwrap();
+                let mut seq = 0;
+                while seq < PER_THREAD {
+                    let len = 8 + (seq % 5) as usize * 8;
+                    let mut rec = vec![0u8; len];
+                    rec[..8].copy_from_slice(&(t << 56 | seq).to_ne_bytes());
+                    match ring.output(&rec) {
+                        Ok(()) => seq += 1,
+                        Err(_) => thread::yield_now(),
+                    }
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        let ring = rb.ringbuf().unwrap();
+        let mut total = 0;
+        loop {
+            let finished = done.load(Ordering::SeqCst) == THREADS as u64;
+            total += ring.consume(&mut |r| {
+                let v = u64::from_ne_bytes(r[..8].try_into().unwrap());
+                let (t, seq) = ((v >> 56) as usize, v & ((1 << 56) - 1));
+                assert_eq!(seq, next_seq[t], "producer {t} out of order or lost");
+                assert_eq!(r.len(), 8 + (seq % 5) as usize * 8);
+                next_seq[t] += 1;
+                true
+            });
+            if finished && ring.query(0) == 0 {
+                break;
+            }
+        }
+        assert_eq!(total as u64, PER_THREAD * THREADS as u64);
+    });
+}
+
+#[test]
+fn inner_maps_replaced_under_running_programs_stay_valid() {
+    let mut attr = MapAttr::new(MapType::ArrayOfMaps, 4, 4, 1);
+    attr.inner = Some(InnerTemplate { map_type: MapType::Array, key_size: 4, value_size: 8, max_entries: 1, flags: 0 });
+    let outer = map(attr, 1);
+    let make_inner = |id: u32| {
+        let m = map(MapAttr::new(MapType::Array, 4, 8, 1), id);
+        m.update(&0u32.to_ne_bytes(), &(id as u64 * 7).to_ne_bytes(), BPF_ANY).unwrap();
+        m
+    };
+    outer.update_object(&0u32.to_ne_bytes(), MapObject::Map(make_inner(100)), BPF_ANY).unwrap();
+    let src = "
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_idx(0)
+        call 1
+        jeq %r0, 0, out
+        mov %r1, %r0
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        ldxdw %r0, [%r0]
+        exit
+    out:
+        mov %r0, 0
+        exit";
+    let prog = program(src, &[&outer]);
+    let stop = AtomicBool::new(false);
+    let swaps = Arc::new(AtomicU64::new(0));
+    thread::scope(|s| {
+        for _ in 0..THREADS - 1 {
+            s.spawn(|| {
+                let mut stack = Stack::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let v = run(&prog, &mut stack, 0);
+                    assert!(v % 7 == 0 && (700..7 * 1000).contains(&v), "read {v}: a freed inner map?");
+                }
+            });
+        }
+        for id in 101..600u32 {
+            outer.update_object(&0u32.to_ne_bytes(), MapObject::Map(make_inner(id)), BPF_ANY).unwrap();
+            swaps.fetch_add(1, Ordering::Relaxed);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(swaps.load(Ordering::Relaxed), 499);
+}
