@@ -85,7 +85,12 @@ impl Platform for UserPlatform {
     unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize) {
         // SAFETY: per the trait's contract, allocated by `alloc` with this
         // size and alignment, which formed a valid layout then.
-        unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size.max(1), align)) }
+        unsafe {
+            dealloc(
+                ptr.as_ptr(),
+                Layout::from_size_align_unchecked(size.max(1), align),
+            )
+        }
     }
 
     fn lock_create(&self, kind: LockKind) -> Option<RawLock> {
@@ -105,7 +110,9 @@ impl Platform for UserPlatform {
         unsafe {
             match kind {
                 LockKind::Spin => drop(Box::from_raw(lock.as_ptr().cast::<AtomicBool>().as_ptr())),
-                LockKind::Sleep => drop(Box::from_raw(lock.as_ptr().cast::<SleepingLock>().as_ptr())),
+                LockKind::Sleep => {
+                    drop(Box::from_raw(lock.as_ptr().cast::<SleepingLock>().as_ptr()))
+                }
             }
         }
     }

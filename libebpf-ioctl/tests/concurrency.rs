@@ -20,13 +20,22 @@ fn map(attr: MapAttr, id: u32) -> Shared<Map> {
 fn program(src: &str, maps: &[&Shared<Map>]) -> Shared<LoadedProgram> {
     let insns = asm::assemble(src).unwrap();
     let maps = maps.iter().map(|m| (*m).clone()).collect();
-    let p = LoadedProgram::load(UserPlatform::get(), 1, 0, &insns, maps, &|_| None, LoadOptions::default())
-        .unwrap();
+    let p = LoadedProgram::load(
+        UserPlatform::get(),
+        1,
+        0,
+        &insns,
+        maps,
+        &|_| None,
+        LoadOptions::default(),
+    )
+    .unwrap();
     Shared::try_new(p).unwrap()
 }
 
 fn run(prog: &LoadedProgram, stack: &mut Stack, arg: u64) -> u64 {
-    prog.run(stack, &MemoryMap::new(), [arg, 0, 0, 0, 0]).unwrap()
+    prog.run(stack, &MemoryMap::new(), [arg, 0, 0, 0, 0])
+        .unwrap()
 }
 
 #[test]
@@ -70,8 +79,15 @@ fn program_counters_lose_no_increment() {
     assert_eq!(u64::from_ne_bytes(v), RUNS * THREADS as u64, "atomic adds");
     let mut all = vec![0u8; percpu.user_value_size()];
     percpu.lookup(&0u32.to_ne_bytes(), &mut all, 0).unwrap();
-    let per_cpu_sum: u64 = all.chunks(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap())).sum();
-    assert_eq!(per_cpu_sum, RUNS * THREADS as u64, "per-CPU values sum to all runs");
+    let per_cpu_sum: u64 = all
+        .chunks(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .sum();
+    assert_eq!(
+        per_cpu_sum,
+        RUNS * THREADS as u64,
+        "per-CPU values sum to all runs"
+    );
 }
 
 #[test]
@@ -80,7 +96,8 @@ fn hash_writers_and_readers_keep_the_map_consistent() {
     let h = map(MapAttr::new(MapType::Hash, 8, 8, CAP), 1);
     // Stable keys 0..64, replaced over and over; never absent.
     for k in 0..64u64 {
-        h.update(&k.to_ne_bytes(), &(k << 32).to_ne_bytes(), BPF_ANY).unwrap();
+        h.update(&k.to_ne_bytes(), &(k << 32).to_ne_bytes(), BPF_ANY)
+            .unwrap();
     }
     let stop = AtomicBool::new(false);
     let misses = AtomicU64::new(0);
@@ -92,8 +109,12 @@ fn hash_writers_and_readers_keep_the_map_consistent() {
             while !stop.load(Ordering::Relaxed) {
                 version += 1;
                 for k in 0..64u64 {
-                    h.update(&k.to_ne_bytes(), &((k << 32) | (version & 0xffff_ffff)).to_ne_bytes(), BPF_ANY)
-                        .unwrap();
+                    h.update(
+                        &k.to_ne_bytes(),
+                        &((k << 32) | (version & 0xffff_ffff)).to_ne_bytes(),
+                        BPF_ANY,
+                    )
+                    .unwrap();
                 }
             }
         });
@@ -137,14 +158,24 @@ fn hash_writers_and_readers_keep_the_map_consistent() {
         thread::sleep(std::time::Duration::from_millis(1500));
         stop.store(true, Ordering::Relaxed);
     });
-    assert_eq!(misses.load(Ordering::Relaxed), 0, "a replaced key was never absent");
-    assert!(full_errors.load(Ordering::Relaxed) > 0, "the churners did fill the map");
+    assert_eq!(
+        misses.load(Ordering::Relaxed),
+        0,
+        "a replaced key was never absent"
+    );
+    assert!(
+        full_errors.load(Ordering::Relaxed) > 0,
+        "the churners did fill the map"
+    );
     // Quiescent: exactly the stable keys, each visited once, with their own
     // values.
     let mut seen = Vec::new();
     let mut key: Option<[u8; 8]> = None;
     let mut next = [0u8; 8];
-    while h.get_next_key(key.as_ref().map(|k| &k[..]), &mut next).is_ok() {
+    while h
+        .get_next_key(key.as_ref().map(|k| &k[..]), &mut next)
+        .is_ok()
+    {
         seen.push(u64::from_ne_bytes(next));
         key = Some(next);
     }
@@ -157,9 +188,13 @@ fn hash_writers_and_readers_keep_the_map_consistent() {
     }
     // Capacity is exact after the churn: 256 - 64 more keys fit, no more.
     for k in 0..(CAP as u64 - 64) {
-        h.update(&(1000 + k).to_ne_bytes(), &[0; 8], BPF_NOEXIST).unwrap();
+        h.update(&(1000 + k).to_ne_bytes(), &[0; 8], BPF_NOEXIST)
+            .unwrap();
     }
-    assert_eq!(h.update(&u64::MAX.to_ne_bytes(), &[0; 8], BPF_NOEXIST), Err(Errno::E2BIG));
+    assert_eq!(
+        h.update(&u64::MAX.to_ne_bytes(), &[0; 8], BPF_NOEXIST),
+        Err(Errno::E2BIG)
+    );
 }
 
 #[test]
@@ -210,14 +245,27 @@ fn ringbuf_producers_deliver_every_record_in_order() {
 #[test]
 fn inner_maps_replaced_under_running_programs_stay_valid() {
     let mut attr = MapAttr::new(MapType::ArrayOfMaps, 4, 4, 1);
-    attr.inner = Some(InnerTemplate { map_type: MapType::Array, key_size: 4, value_size: 8, max_entries: 1, flags: 0 });
+    attr.inner = Some(InnerTemplate {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    });
     let outer = map(attr, 1);
     let make_inner = |id: u32| {
         let m = map(MapAttr::new(MapType::Array, 4, 8, 1), id);
-        m.update(&0u32.to_ne_bytes(), &(id as u64 * 7).to_ne_bytes(), BPF_ANY).unwrap();
+        m.update(&0u32.to_ne_bytes(), &(id as u64 * 7).to_ne_bytes(), BPF_ANY)
+            .unwrap();
         m
     };
-    outer.update_object(&0u32.to_ne_bytes(), MapObject::Map(make_inner(100)), BPF_ANY).unwrap();
+    outer
+        .update_object(
+            &0u32.to_ne_bytes(),
+            MapObject::Map(make_inner(100)),
+            BPF_ANY,
+        )
+        .unwrap();
     let src = "
         stw [%r10-4], 0
         mov %r2, %r10
@@ -244,12 +292,17 @@ fn inner_maps_replaced_under_running_programs_stay_valid() {
                 let mut stack = Stack::new();
                 while !stop.load(Ordering::Relaxed) {
                     let v = run(&prog, &mut stack, 0);
-                    assert!(v % 7 == 0 && (700..7 * 1000).contains(&v), "read {v}: a freed inner map?");
+                    assert!(
+                        v % 7 == 0 && (700..7 * 1000).contains(&v),
+                        "read {v}: a freed inner map?"
+                    );
                 }
             });
         }
         for id in 101..600u32 {
-            outer.update_object(&0u32.to_ne_bytes(), MapObject::Map(make_inner(id)), BPF_ANY).unwrap();
+            outer
+                .update_object(&0u32.to_ne_bytes(), MapObject::Map(make_inner(id)), BPF_ANY)
+                .unwrap();
             swaps.fetch_add(1, Ordering::Relaxed);
         }
         stop.store(true, Ordering::Relaxed);

@@ -21,8 +21,14 @@ use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SpinLock};
 
 /// End-of-chain marker bit; the low bits name the bucket.
 const NULLS: u32 = 1 << 31;
-/// How often a lookup restarts after landing in a foreign chain.
-const MAX_RESTARTS: usize = 64;
+/// End of the free list: a nulls value no bucket has (buckets are fewer
+/// than 2^31 - 1), so a lookup that wandered onto the free list restarts
+/// instead of taking it for the end of its own chain.
+const FREE_END: u32 = NULLS | (NULLS - 1);
+/// How often a lookup restarts after landing in a foreign chain (Linux
+/// restarts without bound; a bound keeps a program's run finite under a
+/// writer that recycles elements without pause).
+const MAX_RESTARTS: usize = 4096;
 
 /// Per-element metadata, kept apart from keys and values.
 #[repr(C)]
@@ -35,7 +41,7 @@ struct Meta {
 }
 
 struct State {
-    /// Head of the free list (linked through `next`), or NULLS.
+    /// Head of the free list (linked through `next`), or FREE_END.
     free: u32,
     count: u32,
     /// LRU clock hand.
@@ -124,7 +130,7 @@ impl HashTable {
             table.bucket(b).store(NULLS | b, Ordering::Relaxed);
         }
         for i in 0..slots {
-            let next = if i + 1 < slots { i + 1 } else { NULLS };
+            let next = if i + 1 < slots { i + 1 } else { FREE_END };
             table.meta(i).next.store(next, Ordering::Relaxed);
         }
         Ok(table)
