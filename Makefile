@@ -45,6 +45,7 @@ unit:
 
 bench: setup
 	$(CARGO) bench -p ebpf-bench --bench interpreter
+	$(CARGO) bench -p ebpf-bench --bench maps
 
 clean:
 	$(CARGO) clean

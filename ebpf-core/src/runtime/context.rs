@@ -31,7 +31,8 @@ struct Reservation {
 /// Helper state for one run of a program (and the programs it tail-calls).
 pub struct RunContext<'r> {
     platform: PlatformRef,
-    cpu: u32,
+    /// The CPU, read when a helper first needs it.
+    cpu: Option<u32>,
     current: &'r LoadedProgram,
     inner: [u64; MAX_INNER_MAPS],
     inner_len: usize,
@@ -39,9 +40,9 @@ pub struct RunContext<'r> {
     reservations_len: usize,
     tail_calls: u32,
     tail_ctx: u64,
-    key: [u8; crate::maps::MAX_KEY_SIZE as usize],
-    key_len: usize,
-    key_in_use: bool,
+    /// While `bpf_for_each_map_elem` runs: the key the callback may read
+    /// (a buffer in that helper's frame), else (0, 0).
+    key: (u64, usize),
 }
 
 fn ret(r: Result<(), Errno>) -> u64 {
@@ -57,7 +58,7 @@ impl<'r> RunContext<'r> {
     pub(crate) fn new(platform: PlatformRef, program: &'r LoadedProgram) -> Self {
         RunContext {
             platform,
-            cpu: platform.cpu_id(),
+            cpu: None,
             current: program,
             inner: [0; MAX_INNER_MAPS],
             inner_len: 0,
@@ -69,9 +70,22 @@ impl<'r> RunContext<'r> {
             reservations_len: 0,
             tail_calls: 0,
             tail_ctx: 0,
-            key: [0; crate::maps::MAX_KEY_SIZE as usize],
-            key_len: 0,
-            key_in_use: false,
+            key: (0, 0),
+        }
+    }
+
+    /// The CPU the run is on (stable: the run is inside a read-side
+    /// section, which pins it).
+    fn cpu(&mut self) -> u32 {
+        *self.cpu.get_or_insert_with(|| self.platform.cpu_id())
+    }
+
+    /// The CPU whose value of `map` the run uses (0 unless per-CPU).
+    fn cpu_for(&mut self, map: &Map) -> u32 {
+        if map.map_type().is_percpu() {
+            self.cpu()
+        } else {
+            0
         }
     }
 
@@ -121,21 +135,6 @@ impl<'r> RunContext<'r> {
             .ok_or(HelperError::BadPointer { addr, len: 0 })
     }
 
-    /// Copies a key argument of `len` bytes.
-    fn read_key(
-        &self,
-        mem: &ProgramMemory<'_, '_>,
-        addr: u64,
-        len: usize,
-    ) -> Result<KeyBuf, HelperError> {
-        let mut key = KeyBuf {
-            bytes: [0; crate::maps::MAX_KEY_SIZE as usize],
-            len,
-        };
-        mem.read_with(addr, &mut key.bytes[..len], self)?;
-        Ok(key)
-    }
-
     /// A read-only view of `len` bytes of program memory at `addr`.
     fn arg_slice<'m>(
         &self,
@@ -179,8 +178,9 @@ impl<'r> RunContext<'r> {
         key_addr: u64,
     ) -> Result<u64, HelperError> {
         let map = self.map_arg(map_addr)?;
-        let key = self.read_key(mem, key_addr, map.attr().key_size as usize)?;
-        let found = map.prog_lookup(key.as_slice(), self.cpu);
+        let key = self.arg_slice(mem, key_addr, map.attr().key_size as usize)?;
+        let cpu = self.cpu_for(map);
+        let found = map.prog_lookup(key, cpu);
         let of_maps = matches!(
             map.map_type(),
             crate::maps::MapType::ArrayOfMaps | crate::maps::MapType::HashOfMaps
@@ -263,16 +263,17 @@ impl<'r> RunContext<'r> {
         if flags != 0 {
             return Ok(Errno::EINVAL.to_helper_ret());
         }
-        if self.key_in_use {
+        if self.key.0 != 0 {
+            // A callback calling for_each again: one key buffer per run.
             return Ok(Errno::EBUSY.to_helper_ret());
         }
-        self.key_in_use = true;
-        let cpu = self.cpu;
+        let cpu = self.cpu_for(map);
         let mut failure = None;
+        let mut key_buf = [0u8; crate::maps::MAX_KEY_SIZE as usize];
+        let key_addr = key_buf.as_mut_ptr() as u64;
         let visited = map.for_each(cpu, &mut |key, value| {
-            self.key[..key.len()].copy_from_slice(key);
-            self.key_len = key.len();
-            let key_addr = self.key.as_ptr() as u64;
+            key_buf[..key.len()].copy_from_slice(key);
+            self.key = (key_addr, key.len());
             match mem.call_function(self, callback, [map_addr, key_addr, value, cb_ctx, 0]) {
                 Ok(r) => r == 0,
                 Err(e) => {
@@ -281,8 +282,7 @@ impl<'r> RunContext<'r> {
                 }
             }
         });
-        self.key_in_use = false;
-        self.key_len = 0;
+        self.key = (0, 0);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -382,17 +382,6 @@ impl<'r> RunContext<'r> {
     }
 }
 
-struct KeyBuf {
-    bytes: [u8; crate::maps::MAX_KEY_SIZE as usize],
-    len: usize,
-}
-
-impl KeyBuf {
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
 impl Helpers for RunContext<'_> {
     fn supports(&self, id: u32) -> bool {
         ids::ALL.contains(&id)
@@ -409,19 +398,15 @@ impl Helpers for RunContext<'_> {
             ids::MAP_LOOKUP_ELEM => self.lookup(mem, args[0], args[1]),
             ids::MAP_UPDATE_ELEM => {
                 let map = self.map_arg(args[0])?;
-                let key = self.read_key(mem, args[1], map.attr().key_size as usize)?;
+                let key = self.arg_slice(mem, args[1], map.attr().key_size as usize)?;
                 let value = self.arg_slice(mem, args[2], map.attr().value_size as usize)?;
-                Ok(ret(map.prog_update(
-                    key.as_slice(),
-                    value,
-                    args[3],
-                    self.cpu,
-                )))
+                let cpu = self.cpu_for(map);
+                Ok(ret(map.prog_update(key, value, args[3], cpu)))
             }
             ids::MAP_DELETE_ELEM => {
                 let map = self.map_arg(args[0])?;
-                let key = self.read_key(mem, args[1], map.attr().key_size as usize)?;
-                Ok(ret(map.prog_delete(key.as_slice())))
+                let key = self.arg_slice(mem, args[1], map.attr().key_size as usize)?;
+                Ok(ret(map.prog_delete(key)))
             }
             ids::MAP_PUSH_ELEM => {
                 let map = self.map_arg(args[0])?;
@@ -467,7 +452,7 @@ impl Helpers for RunContext<'_> {
             ids::KTIME_GET_COARSE_NS => Ok(p.coarse_ns()),
             ids::JIFFIES64 => Ok(p.jiffies()),
             ids::GET_PRANDOM_U32 => Ok(p.random_u32() as u64),
-            ids::GET_SMP_PROCESSOR_ID => Ok(self.cpu as u64),
+            ids::GET_SMP_PROCESSOR_ID => Ok(self.cpu() as u64),
             ids::GET_NUMA_NODE_ID => Ok(p.numa_node() as u64),
             _ => Err(HelperError::NotAvailable),
         }
@@ -497,6 +482,6 @@ impl Helpers for RunContext<'_> {
         {
             return true;
         }
-        !write && self.key_in_use && within(self.key.as_ptr() as u64, self.key_len as u64)
+        !write && self.key.0 != 0 && within(self.key.0, self.key.1 as u64)
     }
 }

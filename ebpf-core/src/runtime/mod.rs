@@ -6,7 +6,7 @@ mod context;
 pub mod format;
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{HelperError, LoadError, RunError};
 use crate::insn::Insn;
@@ -80,14 +80,27 @@ pub mod ids {
 /// Tail calls one run may make (Linux's `MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
 
-/// Run statistics, as Linux keeps with `kernel.bpf_stats_enabled`.
+/// Run statistics, kept as Linux keeps them with
+/// `kernel.bpf_stats_enabled`: only while enabled, since reading the clock
+/// twice per run costs more than a short program.
 #[derive(Default)]
 pub struct RunStats {
+    enabled: AtomicBool,
     runs: AtomicU64,
     run_ns: AtomicU64,
 }
 
 impl RunStats {
+    /// Starts or stops counting.
+    pub fn enable(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether runs are counted.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     /// Number of completed runs and their total time in ns.
     pub fn get(&self) -> (u64, u64) {
         (
@@ -234,7 +247,8 @@ impl LoadedProgram {
     ) -> Result<u64, RunError> {
         let platform = self.platform;
         let _section = ReadGuard::new(platform);
-        let start = platform.monotonic_ns();
+        let timed = self.stats.is_enabled();
+        let start = if timed { platform.monotonic_ns() } else { 0 };
         let mut ctx = RunContext::new(platform, self);
         let mut args = args;
         let result = loop {
@@ -250,8 +264,10 @@ impl LoadedProgram {
             }
         };
         ctx.finish();
-        self.stats
-            .add(platform.monotonic_ns().saturating_sub(start));
+        if timed {
+            self.stats
+                .add(platform.monotonic_ns().saturating_sub(start));
+        }
         result
     }
 }
