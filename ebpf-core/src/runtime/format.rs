@@ -77,12 +77,13 @@ fn emit<const N: usize>(
     let zeros = spec.precision.map_or(0, |p| p.saturating_sub(digits.len()));
     let body = sign.len() + prefix.len() + zeros + digits.len();
     let fill = spec.width.saturating_sub(body);
-    if !spec.left && !(spec.zero && spec.precision.is_none()) {
+    let zero_fill = !spec.left && spec.zero && spec.precision.is_none();
+    if !spec.left && !zero_fill {
         pad(out, fill, b' ');
     }
     out.extend(sign);
     out.extend(prefix);
-    if !spec.left && spec.zero && spec.precision.is_none() {
+    if zero_fill {
         pad(out, fill, b'0');
     }
     pad(out, zeros, b'0');

@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| k.update(black_box(&key), &value, 0).unwrap())
             });
         }
-        let prog = our_program(&lookup_program("map_idx(0)"), &[map.clone()]);
+        let prog = our_program(&lookup_program("map_idx(0)"), std::slice::from_ref(&map));
         group.bench_function("prog_lookup/ebpf-kmod", |b| {
             b.iter(|| prog.run(&mut stack, &mem, [0; 5]).unwrap())
         });
@@ -159,7 +159,7 @@ fn summary() {
         for (i, op) in ["user lookup", "user update"].iter().enumerate() {
             row(case.name, op, ours[i], theirs.map(|t| t[i]));
         }
-        let prog = our_program(&lookup_program("map_idx(0)"), &[map.clone()]);
+        let prog = our_program(&lookup_program("map_idx(0)"), std::slice::from_ref(&map));
         let our_prog = median_ns(9, || {
             black_box(prog.run(&mut stack, &mem, [0; 5]).unwrap());
         }) - our_empty;
