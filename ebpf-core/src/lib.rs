@@ -25,9 +25,11 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod abi;
 #[cfg(feature = "asm")]
 pub mod asm;
 mod decoded;
+pub mod dispatch;
 pub mod errno;
 pub mod error;
 pub mod helpers;

@@ -1,10 +1,14 @@
 //! libebpf-ioctl: the userspace side of ebpf-kmod.
 //!
-//! Today it holds [`UserPlatform`], the core's platform for userspace, on
-//! which the embedded backend runs the core in-process. The `/dev/ebpf`
-//! client and the ELF loader build on it.
+//! [`Ebpf`] talks to a device through a [`Backend`]: the kernel module's
+//! `/dev/ebpf`, or the embedded backend, which runs the very same
+//! dispatcher in this process on [`UserPlatform`].
 
+pub mod backend;
+pub mod client;
 pub mod platform;
 
+pub use backend::{Backend, DeviceBackend, EmbeddedBackend};
+pub use client::{Ebpf, Error, MapSpec, ProgSpec, Result, TestRun};
 pub use ebpf_core as core;
 pub use platform::UserPlatform;

@@ -158,8 +158,9 @@ impl RingBuf {
     }
 
     /// Consumes committed records in order, handing each one's data to `f`
-    /// (discarded records are skipped), until `f` returns false, a record is
-    /// still being written, or the ring is empty. Returns the number of
+    /// (discarded records are skipped), until `f` returns false (that record
+    /// stays in the ring), a record is still being written, or the ring is
+    /// empty. Returns the number of
     /// records handed to `f`. One consumer at a time; process context.
     pub fn consume(&self, f: &mut dyn FnMut(&[u8]) -> bool) -> usize {
         let _one = self.consumer.lock();
@@ -184,12 +185,10 @@ impl RingBuf {
                 let data = unsafe {
                     core::slice::from_raw_parts(self.data.as_ptr().add(start), len as usize)
                 };
-                delivered += 1;
                 if !f(data) {
-                    cons += total;
-                    self.consumer_pos.store(cons, Ordering::Release);
                     break;
                 }
+                delivered += 1;
             }
             cons += total;
             self.consumer_pos.store(cons, Ordering::Release);

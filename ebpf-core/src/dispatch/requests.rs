@@ -1,0 +1,642 @@
+//! One function per command: validate, act, fill the reply.
+
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use super::{zeroed, Call, Device};
+use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
+use crate::errno::Errno;
+use crate::insn::Insn;
+use crate::interp::Stack;
+use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
+use crate::memory::{MemoryMap, RegionKind};
+use crate::opcode::{BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use crate::program::LoadOptions;
+use crate::runtime::LoadedProgram;
+use crate::shared::Shared;
+
+use super::objects::Object;
+
+/// Program types: Linux's numbers, plus 0 for a generic program that
+/// receives `r1` = data and `r2` = its length.
+pub mod prog_types {
+    /// Generic: r1 = data, r2 = length.
+    pub const GENERIC: u32 = 0;
+    /// Linux `BPF_PROG_TYPE_SOCKET_FILTER` (run like generic here).
+    pub const SOCKET_FILTER: u32 = 1;
+    /// Linux `BPF_PROG_TYPE_SCHED_CLS` (run like generic here).
+    pub const SCHED_CLS: u32 = 3;
+    /// Linux `BPF_PROG_TYPE_XDP` (run like generic here).
+    pub const XDP: u32 = 6;
+}
+
+fn check_name(name: &[u8]) -> Result<(), Errno> {
+    let len = name.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
+    let ok = name[..len]
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    if !ok || name[len..].iter().any(|&b| b != 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+fn check_pin_name(name: &[u8; PIN_NAME_LEN]) -> Result<(), Errno> {
+    let len = name.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
+    let ok = len > 0
+        && name[..len]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if !ok || name[len..].iter().any(|&b| b != 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+fn map_of(c: &Call<'_>, handle: u32) -> Result<Shared<Map>, Errno> {
+    match c.file.get(handle)? {
+        Object::Map(m) => Ok(m),
+        Object::Prog(_) => Err(Errno::EINVAL),
+    }
+}
+
+fn prog_of(c: &Call<'_>, handle: u32) -> Result<Shared<LoadedProgram>, Errno> {
+    match c.file.get(handle)? {
+        Object::Prog(p) => Ok(p),
+        Object::Map(_) => Err(Errno::EINVAL),
+    }
+}
+
+/// Registers a new object and gives the caller a handle to it.
+fn publish(c: &Call<'_>, obj: Object, name: [u8; OBJ_NAME_LEN], memory: u64) -> Result<u32, Errno> {
+    let mut reg = c.dev.registry.lock();
+    reg.add(obj.clone(), name, c.dev.platform.monotonic_ns(), memory)?;
+    match c.file.insert(obj.clone(), c.dev.limits.max_handles) {
+        Ok(h) => Ok(h),
+        Err(e) => {
+            reg.unref(&obj, c.dev.platform);
+            Err(e)
+        }
+    }
+}
+
+pub(super) fn version(dev: &Device, r: &mut abi::VersionReq) -> Result<(), Errno> {
+    r.abi_version = abi::ABI_VERSION;
+    r.commands = Command::ALL.len() as u32;
+    r.possible_cpus = dev.platform.possible_cpus();
+    r.reserved = 0;
+    r.version = [0; 32];
+    let v = dev.version.as_bytes();
+    let n = v.len().min(31);
+    r.version[..n].copy_from_slice(&v[..n]);
+    Ok(())
+}
+
+pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), Errno> {
+    if r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    check_name(&r.name)?;
+    let map_type = MapType::from_u32(r.map_type)?;
+    let inner = match r.inner_map_handle {
+        0 => None,
+        h => Some(map_of(c, h)?.attr().as_template()),
+    };
+    let attr = MapAttr {
+        map_type,
+        key_size: r.key_size,
+        value_size: r.value_size,
+        max_entries: r.max_entries,
+        flags: r.map_flags,
+        spin_lock_offset: r.spin_lock_offset_plus_one.checked_sub(1),
+        inner: inner.map(|t: InnerTemplate| t),
+    };
+    {
+        let reg = c.dev.registry.lock();
+        if reg.count(ObjKind::Map) >= c.dev.limits.max_maps {
+            return Err(Errno::ENOSPC);
+        }
+    }
+    let id = c.dev.registry.lock().next_id();
+    let map = Map::create(c.dev.platform, &attr, id)?;
+    let memory = map.memory_bytes();
+    if c.dev.registry.lock().map_bytes + memory > c.dev.limits.max_map_bytes {
+        return Err(Errno::ENOMEM);
+    }
+    let map = Shared::try_new(map)?;
+    r.handle = publish(c, Object::Map(map), r.name, memory)?;
+    r.id = id;
+    Ok(())
+}
+
+pub(super) fn map_elem(c: &Call<'_>, cmd: Command, r: &mut abi::MapElemReq) -> Result<(), Errno> {
+    if r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let map = map_of(c, r.handle)?;
+    let key_size = map.attr().key_size as usize;
+    let key = if r.key == 0 && key_size > 0 {
+        if cmd != Command::MapGetNextKey {
+            return Err(Errno::EINVAL);
+        }
+        None
+    } else {
+        Some(c.read_user(r.key, key_size)?)
+    };
+    let object_valued = matches!(
+        map.map_type(),
+        MapType::ProgArray | MapType::ArrayOfMaps | MapType::HashOfMaps
+    );
+    let value_size = if object_valued {
+        4
+    } else {
+        map.user_value_size()
+    };
+    match cmd {
+        Command::MapLookupElem => {
+            let mut value = zeroed(value_size)?;
+            map.lookup(key.as_deref().unwrap_or(&[]), &mut value, r.flags)?;
+            c.write_user(r.value, &value)
+        }
+        Command::MapLookupAndDeleteElem => {
+            let mut value = zeroed(value_size)?;
+            map.lookup_and_delete(key.as_deref().unwrap_or(&[]), &mut value, r.flags)?;
+            c.write_user(r.value, &value)
+        }
+        Command::MapUpdateElem => {
+            let value = c.read_user(r.value, value_size)?;
+            let key = key.as_deref().unwrap_or(&[]);
+            if object_valued {
+                let handle = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
+                let obj = match c.file.get(handle)? {
+                    Object::Map(m) => MapObject::Map(m),
+                    Object::Prog(p) => MapObject::Program(p),
+                };
+                map.update_object(key, obj, r.flags)
+            } else {
+                map.update(key, &value, r.flags)
+            }
+        }
+        Command::MapDeleteElem => {
+            if r.flags != 0 {
+                return Err(Errno::EINVAL);
+            }
+            map.delete(key.as_deref().unwrap_or(&[]))
+        }
+        Command::MapGetNextKey => {
+            let mut next = zeroed(key_size)?;
+            map.get_next_key(key.as_deref(), &mut next)?;
+            c.write_user(r.value, &next)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) -> Result<(), Errno> {
+    if r.flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let map = map_of(c, r.handle)?;
+    if matches!(
+        map.map_type(),
+        MapType::ProgArray
+            | MapType::ArrayOfMaps
+            | MapType::HashOfMaps
+            | MapType::Queue
+            | MapType::Stack
+            | MapType::RingBuf
+    ) {
+        return Err(Errno::ENOTSUPP);
+    }
+    let ks = map.attr().key_size as usize;
+    let vs = map.user_value_size();
+    let wanted = r.count;
+    r.count = 0;
+    match cmd {
+        Command::MapLookupBatch => {
+            if r.elem_flags & !crate::maps::update::BPF_F_LOCK != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let mut prev = if r.in_batch == 0 {
+                None
+            } else {
+                Some(c.read_user(r.in_batch, ks)?)
+            };
+            let mut next = zeroed(ks)?;
+            let mut value = zeroed(vs)?;
+            while r.count < wanted {
+                match map.get_next_key(prev.as_deref(), &mut next) {
+                    Ok(()) => {}
+                    Err(Errno::ENOENT) => return Err(Errno::ENOENT),
+                    Err(e) => return Err(e),
+                }
+                if map.lookup(&next, &mut value, r.elem_flags).is_ok() {
+                    let i = r.count as u64;
+                    c.write_user(r.keys + i * ks as u64, &next)?;
+                    c.write_user(r.values + i * vs as u64, &value)?;
+                    c.write_user(r.out_batch, &next)?;
+                    r.count += 1;
+                }
+                prev = Some(next.clone());
+            }
+            Ok(())
+        }
+        Command::MapUpdateBatch => {
+            for i in 0..wanted as u64 {
+                let key = c.read_user(r.keys + i * ks as u64, ks)?;
+                let value = c.read_user(r.values + i * vs as u64, vs)?;
+                map.update(&key, &value, r.elem_flags)?;
+                r.count += 1;
+            }
+            Ok(())
+        }
+        Command::MapDeleteBatch => {
+            if r.elem_flags != 0 {
+                return Err(Errno::EINVAL);
+            }
+            for i in 0..wanted as u64 {
+                let key = c.read_user(r.keys + i * ks as u64, ks)?;
+                map.delete(&key)?;
+                r.count += 1;
+            }
+            Ok(())
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Which index in a program's map list each map handle has.
+type HandleIndex = Vec<(i32, usize)>;
+
+/// Collects the maps a program references: first the `map_handles` array
+/// (for `map_idx`), then every handle named by a `map_fd`/`map_value`
+/// `lddw`. Returns the maps and, per handle, its index.
+fn referenced_maps(
+    c: &Call<'_>,
+    insns: &[Insn],
+    handles: &[u32],
+) -> Result<(Vec<Shared<Map>>, HandleIndex), Errno> {
+    let mut maps: Vec<Shared<Map>> = Vec::new();
+    let mut by_handle: Vec<(i32, usize)> = Vec::new();
+    let add = |h: u32, maps: &mut Vec<Shared<Map>>| -> Result<usize, Errno> {
+        let m = map_of(c, h)?;
+        if let Some(i) = maps.iter().position(|x| Shared::ptr_eq(x, &m)) {
+            return Ok(i);
+        }
+        maps.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        maps.push(m);
+        Ok(maps.len() - 1)
+    };
+    for &h in handles {
+        add(h, &mut maps)?;
+    }
+    let lddw = BPF_LD | BPF_IMM | BPF_DW;
+    for insn in insns {
+        if insn.opcode == lddw
+            && (insn.src == BPF_PSEUDO_MAP_FD || insn.src == BPF_PSEUDO_MAP_VALUE)
+        {
+            if by_handle.iter().any(|&(h, _)| h == insn.imm) {
+                continue;
+            }
+            // A bad handle is reported by the loader, naming the insn.
+            if let Ok(i) = add(insn.imm as u32, &mut maps) {
+                by_handle.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                by_handle.push((insn.imm, i));
+            }
+        }
+    }
+    Ok((maps, by_handle))
+}
+
+/// The loader log: keeps what fits, counts all, always NUL-terminated.
+struct Log {
+    buf: Vec<u8>,
+    cap: usize,
+    total: usize,
+}
+
+impl Write for Log {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.buf.len() + 1 < self.cap {
+                self.buf.push(b);
+            }
+            self.total += 1;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Errno> {
+    if r.prog_flags != 0 || r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    check_name(&r.name)?;
+    if !matches!(
+        r.prog_type,
+        prog_types::GENERIC | prog_types::SOCKET_FILTER | prog_types::SCHED_CLS | prog_types::XDP
+    ) {
+        return Err(Errno::EINVAL);
+    }
+    if r.insn_cnt == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if r.insn_cnt > c.dev.limits.max_insns {
+        return Err(Errno::E2BIG);
+    }
+    let log_on = r.log_level != 0;
+    if log_on && (r.log_buf == 0 || r.log_size < 2 || r.log_size > c.dev.limits.max_log)
+        || !log_on && (r.log_buf != 0 || r.log_size != 0)
+        || r.log_level > 2
+    {
+        return Err(Errno::EINVAL);
+    }
+    // License: NUL-terminated within 128 bytes.
+    let mut license = [0u8; 128];
+    let mut len = 0;
+    while len < license.len() {
+        c.dev
+            .platform
+            .copy_from_user(&mut license[len..len + 1], r.license + len as u64)?;
+        if license[len] == 0 {
+            break;
+        }
+        len += 1;
+    }
+    if len == license.len() {
+        return Err(Errno::EINVAL);
+    }
+    let bytes = c.read_user(r.insns, r.insn_cnt as usize * 8)?;
+    let mut insns = Vec::new();
+    insns
+        .try_reserve_exact(r.insn_cnt as usize)
+        .map_err(|_| Errno::ENOMEM)?;
+    insns.extend(
+        bytes
+            .chunks_exact(8)
+            .map(|b| Insn::from_bytes(b.try_into().unwrap_or([0; 8]))),
+    );
+    if r.map_count > 64 {
+        return Err(Errno::E2BIG);
+    }
+    let handle_bytes = c.read_user(r.map_handles, r.map_count as usize * 4)?;
+    let handles: Vec<u32> = handle_bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let (maps, by_handle) = referenced_maps(c, &insns, &handles)?;
+    {
+        let reg = c.dev.registry.lock();
+        if reg.count(ObjKind::Prog) >= c.dev.limits.max_progs {
+            return Err(Errno::ENOSPC);
+        }
+    }
+    let id = c.dev.registry.lock().next_id();
+    let by_fd = |h: i32| by_handle.iter().find(|&&(x, _)| x == h).map(|&(_, i)| i);
+    let opts = LoadOptions::default().max_insns(c.dev.limits.max_insns as usize);
+    let loaded = LoadedProgram::load(c.dev.platform, id, r.prog_type, &insns, maps, &by_fd, opts);
+    let mut log = Log {
+        buf: Vec::new(),
+        cap: r.log_size as usize,
+        total: 0,
+    };
+    if log_on {
+        log.buf
+            .try_reserve(log.cap.min(4096))
+            .map_err(|_| Errno::ENOMEM)?;
+    }
+    let result = match loaded {
+        Ok(p) => {
+            if r.log_level >= 2 {
+                let _ = writeln!(log, "loaded {} instructions", p.program().len());
+            }
+            let p = Shared::try_new(p)?;
+            r.handle = publish(c, Object::Prog(p), r.name, 0)?;
+            r.id = id;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = writeln!(log, "{e}");
+            Err(match e {
+                crate::error::LoadError::OutOfMemory => Errno::ENOMEM,
+                crate::error::LoadError::TooLarge { .. } => Errno::E2BIG,
+                _ => Errno::EINVAL,
+            })
+        }
+    };
+    if log_on {
+        log.buf.push(0);
+        r.log_true_size = log.total as u32 + 1;
+        c.write_user(r.log_buf, &log.buf)?;
+        if result.is_ok() && log.total + 1 > log.cap {
+            return Err(Errno::ENOSPC);
+        }
+    }
+    result
+}
+
+pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errno> {
+    if r.flags != 0 || r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let prog = prog_of(c, r.handle)?;
+    let max = c.dev.limits.max_test_data;
+    if r.data_size_in > max || r.ctx_size_in > max {
+        return Err(Errno::E2BIG);
+    }
+    if r.repeat > c.dev.limits.max_repeat {
+        return Err(Errno::E2BIG);
+    }
+    if r.ctx_size_in != 0 || r.ctx_in != 0 {
+        // Context-taking program types arrive with the typed contexts.
+        return Err(Errno::EINVAL);
+    }
+    let input = c.read_user(r.data_in, r.data_size_in as usize)?;
+    let mut data = input.clone();
+    let mut stack = Stack::new();
+    let repeat = r.repeat.max(1);
+    let start = c.dev.platform.monotonic_ns();
+    let mut retval = 0;
+    for i in 0..repeat {
+        if i > 0 {
+            data.copy_from_slice(&input);
+        }
+        let mut mem = MemoryMap::new();
+        let (addr, len) = if data.is_empty() {
+            (0, 0)
+        } else {
+            let len = data.len() as u64;
+            (
+                mem.add_mut(&mut data, RegionKind::Packet)
+                    .map_err(|_| Errno::ENOMEM)?,
+                len,
+            )
+        };
+        retval = prog
+            .run(&mut stack, &mem, [addr, len, 0, 0, 0])
+            .map_err(|e| {
+                c.dev.platform.log(
+                    crate::platform::LogLevel::Warning,
+                    format_args!("program {} stopped: {e}", prog.id()),
+                );
+                Errno::EFAULT
+            })?;
+    }
+    let elapsed = c.dev.platform.monotonic_ns().saturating_sub(start);
+    r.retval = retval as u32;
+    r.duration = (elapsed / repeat as u64).min(u32::MAX as u64) as u32;
+    if r.data_out != 0 {
+        if (r.data_size_out as usize) < data.len() {
+            c.write_user(r.data_out, &data[..r.data_size_out as usize])?;
+            r.data_size_out = data.len() as u32;
+            return Err(Errno::ENOSPC);
+        }
+        c.write_user(r.data_out, &data)?;
+    }
+    r.data_size_out = data.len() as u32;
+    Ok(())
+}
+
+pub(super) fn obj_pin(c: &Call<'_>, r: &mut abi::ObjPinReq) -> Result<(), Errno> {
+    if r.kind != 0 {
+        return Err(Errno::EINVAL);
+    }
+    check_pin_name(&r.name)?;
+    let obj = c.file.get(r.handle)?;
+    c.dev
+        .registry
+        .lock()
+        .pin(r.name, &obj, c.dev.limits.max_pins)
+}
+
+pub(super) fn obj_get(c: &Call<'_>, r: &mut abi::ObjPinReq) -> Result<(), Errno> {
+    check_pin_name(&r.name)?;
+    let mut reg = c.dev.registry.lock();
+    let obj = reg.pinned(&r.name).ok_or(Errno::ENOENT)?;
+    if r.handle != 0 {
+        // handle = 1 asks to remove the pin instead (unpin).
+        if r.handle != 1 {
+            return Err(Errno::EINVAL);
+        }
+        return reg.unpin(&r.name, c.dev.platform);
+    }
+    let h = c.file.insert(obj.clone(), c.dev.limits.max_handles)?;
+    reg.add_user(&obj);
+    r.handle = h;
+    r.kind = obj.kind() as u32;
+    Ok(())
+}
+
+pub(super) fn obj_close(c: &Call<'_>, r: &mut abi::ObjCloseReq) -> Result<(), Errno> {
+    if r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let obj = c.file.remove(r.handle)?;
+    c.dev.registry.lock().unref(&obj, c.dev.platform);
+    Ok(())
+}
+
+pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errno> {
+    let obj = c.file.get(r.handle)?;
+    let reg = c.dev.registry.lock();
+    let entry = reg.entry(&obj).ok_or(Errno::ENOENT)?;
+    let mut out = [0u8; 64];
+    let bytes = match &obj {
+        Object::Map(m) => {
+            let a = m.attr();
+            let info = abi::MapInfo {
+                map_type: a.map_type as u32,
+                id: m.id(),
+                key_size: a.key_size,
+                value_size: a.value_size,
+                max_entries: a.max_entries,
+                map_flags: a.flags,
+                name: entry.name,
+                memory_bytes: m.memory_bytes(),
+            };
+            let b = info.as_bytes();
+            out[..b.len()].copy_from_slice(b);
+            b.len()
+        }
+        Object::Prog(p) => {
+            let (runs, ns) = p.stats().get();
+            let info = abi::ProgInfo {
+                prog_type: p.prog_type(),
+                id: p.id(),
+                insn_cnt: p.program().len() as u32,
+                map_count: p.maps().len() as u32,
+                name: entry.name,
+                load_time_ns: entry.load_time_ns,
+                run_cnt: runs,
+                run_time_ns: ns,
+            };
+            let b = info.as_bytes();
+            out[..b.len()].copy_from_slice(b);
+            b.len()
+        }
+    };
+    let n = bytes.min(r.info_len as usize);
+    c.write_user(r.info, &out[..n])?;
+    r.info_len = n as u32;
+    Ok(())
+}
+
+fn kind_of(k: u32) -> Result<ObjKind, Errno> {
+    match k {
+        1 => Ok(ObjKind::Map),
+        2 => Ok(ObjKind::Prog),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub(super) fn get_next_id(c: &Call<'_>, r: &mut abi::IdReq) -> Result<(), Errno> {
+    let kind = kind_of(r.kind)?;
+    r.next_id = c
+        .dev
+        .registry
+        .lock()
+        .next_after(kind, r.id)
+        .ok_or(Errno::ENOENT)?;
+    Ok(())
+}
+
+pub(super) fn get_handle_by_id(c: &Call<'_>, r: &mut abi::IdReq) -> Result<(), Errno> {
+    let kind = kind_of(r.kind)?;
+    let mut reg = c.dev.registry.lock();
+    let obj = reg.by_id(kind, r.id).ok_or(Errno::ENOENT)?.object.clone();
+    r.handle = c.file.insert(obj.clone(), c.dev.limits.max_handles)?;
+    reg.add_user(&obj);
+    Ok(())
+}
+
+pub(super) fn ringbuf_consume(c: &Call<'_>, r: &mut abi::RingbufConsumeReq) -> Result<(), Errno> {
+    if r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let map = map_of(c, r.handle)?;
+    let ring = map.ringbuf().ok_or(Errno::EINVAL)?;
+    let cap = r.buf_len as usize;
+    let mut at = 0usize;
+    let mut records = 0u32;
+    let mut failed = None;
+    ring.consume(&mut |rec| {
+        let need = 8 + ((rec.len() + 7) & !7);
+        if at + need > cap {
+            return false;
+        }
+        let hdr = (rec.len() as u64).to_ne_bytes();
+        if let Err(e) = c
+            .write_user(r.buf + at as u64, &hdr)
+            .and_then(|()| c.write_user(r.buf + at as u64 + 8, rec))
+        {
+            failed = Some(e);
+            return false;
+        }
+        at += need;
+        records += 1;
+        true
+    });
+    r.buf_len = at as u32;
+    r.records = records;
+    failed.map_or(Ok(()), Err)
+}

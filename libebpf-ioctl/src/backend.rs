@@ -1,0 +1,127 @@
+//! Backends: where requests go. The real device (`/dev/ebpf`) or the
+//! embedded dispatcher (the same code, in this process).
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use ebpf_core::abi::{Command, IocLayout, IoctlArg, Plain};
+use ebpf_core::dispatch::{Device, Limits, OpenFile};
+use ebpf_core::Errno;
+
+use crate::UserPlatform;
+
+/// This OS's ioctl number layout.
+pub const LAYOUT: IocLayout = if cfg!(target_os = "freebsd") {
+    IocLayout::FreeBsd
+} else {
+    IocLayout::Linux
+};
+
+/// The default device path.
+pub const DEVICE_PATH: &str = "/dev/ebpf";
+
+/// Something that serves requests.
+pub trait Backend: Send + Sync {
+    /// Sends `cmd` with the request struct `req` (updated in place).
+    fn request(&self, cmd: Command, req: &mut [u8]) -> Result<(), Errno>;
+
+    /// "device" or "embedded".
+    fn kind(&self) -> &'static str;
+}
+
+/// Sends a typed request.
+pub(crate) fn send<T: Plain>(b: &dyn Backend, cmd: Command, req: &mut T) -> Result<(), Errno> {
+    b.request(cmd, req.as_bytes_mut())
+}
+
+fn arg_for(req: &mut [u8]) -> IoctlArg {
+    IoctlArg {
+        request: req.as_mut_ptr() as u64,
+        size: req.len() as u32,
+        reserved: 0,
+    }
+}
+
+/// The kernel module's device.
+pub struct DeviceBackend {
+    file: File,
+}
+
+impl DeviceBackend {
+    /// Opens the device at `path`.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        Ok(DeviceBackend {
+            file: OpenOptions::new().read(true).write(true).open(path)?,
+        })
+    }
+}
+
+impl Backend for DeviceBackend {
+    fn request(&self, cmd: Command, req: &mut [u8]) -> Result<(), Errno> {
+        let mut arg = arg_for(req);
+        // SAFETY: the fd is open; the argument points to a live IoctlArg
+        // whose request pointer and size describe `req`, which the kernel
+        // reads and writes only within its size.
+        let r = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                LAYOUT.request(cmd) as _,
+                &mut arg as *mut IoctlArg,
+            )
+        };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Errno(e.raw_os_error().unwrap_or(libc::EIO)));
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "device"
+    }
+}
+
+/// The embedded backend: a private device in this process.
+pub struct EmbeddedBackend {
+    device: Device,
+    file: Option<OpenFile>,
+}
+
+impl EmbeddedBackend {
+    /// A fresh embedded device with default limits.
+    pub fn new() -> Result<Self, Errno> {
+        let device = Device::new(
+            UserPlatform::get(),
+            LAYOUT,
+            Limits::default(),
+            env!("CARGO_PKG_VERSION"),
+        )?;
+        let file = device.open()?;
+        Ok(EmbeddedBackend {
+            device,
+            file: Some(file),
+        })
+    }
+}
+
+impl Backend for EmbeddedBackend {
+    fn request(&self, cmd: Command, req: &mut [u8]) -> Result<(), Errno> {
+        let arg = arg_for(req);
+        let file = self.file.as_ref().ok_or(Errno::EBADF)?;
+        self.device
+            .ioctl(file, LAYOUT.request(cmd), &arg as *const IoctlArg as u64)
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}
+
+impl Drop for EmbeddedBackend {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.take() {
+            self.device.close(f);
+        }
+    }
+}

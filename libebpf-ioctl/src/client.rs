@@ -1,0 +1,518 @@
+//! [`Ebpf`]: a safe client of the ABI over any [`Backend`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use ebpf_core::abi::{self, Command, ObjKind, OBJ_NAME_LEN, PIN_NAME_LEN};
+use ebpf_core::Errno;
+
+use crate::backend::{send, Backend, DeviceBackend, EmbeddedBackend, DEVICE_PATH};
+
+/// A failed request: the operation, the errno and, for program loads, the
+/// loader's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// What was attempted.
+    pub op: &'static str,
+    /// The errno.
+    pub errno: Errno,
+    /// The loader log, if any.
+    pub log: Option<String>,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.op, self.errno)?;
+        if let Some(log) = self.log.as_deref().filter(|l| !l.is_empty()) {
+            write!(f, ": {}", log.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result of this crate's requests.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn err(op: &'static str) -> impl Fn(Errno) -> Error {
+    move |errno| Error {
+        op,
+        errno,
+        log: None,
+    }
+}
+
+fn name_bytes<const N: usize>(name: &str, op: &'static str) -> Result<[u8; N]> {
+    let mut out = [0u8; N];
+    if name.len() >= N {
+        return Err(Error {
+            op,
+            errno: Errno::EINVAL,
+            log: Some(format!("name {name:?} is longer than {} bytes", N - 1)),
+        });
+    }
+    out[..name.len()].copy_from_slice(name.as_bytes());
+    Ok(out)
+}
+
+fn name_str(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// How to create a map.
+#[derive(Clone, Debug, Default)]
+pub struct MapSpec {
+    /// Name (up to 15 bytes).
+    pub name: String,
+    /// Linux map type number.
+    pub map_type: u32,
+    /// Key size.
+    pub key_size: u32,
+    /// Value size.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub flags: u32,
+    /// Handle of an inner-map template (map-in-map).
+    pub inner_map: Option<u32>,
+    /// Offset of a `struct bpf_spin_lock` in the value.
+    pub spin_lock_offset: Option<u32>,
+}
+
+/// How to load a program.
+#[derive(Clone, Debug, Default)]
+pub struct ProgSpec<'a> {
+    /// Name (up to 15 bytes).
+    pub name: &'a str,
+    /// Program type (0 generic, or Linux's numbers).
+    pub prog_type: u32,
+    /// Bytecode, 8 bytes per slot.
+    pub bytecode: &'a [u8],
+    /// License.
+    pub license: &'a str,
+    /// Map handles for `map_idx` references.
+    pub maps: &'a [u32],
+}
+
+/// What a test run returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRun {
+    /// r0 (low 32 bits, as Linux reports it).
+    pub retval: u32,
+    /// Mean duration of one run, ns.
+    pub duration_ns: u32,
+    /// The packet after the run.
+    pub data_out: Vec<u8>,
+}
+
+/// Map attributes and statistics.
+pub type MapInfo = abi::MapInfo;
+/// Program attributes and statistics.
+pub type ProgInfo = abi::ProgInfo;
+
+/// A connection to a device (real or embedded). Handles belong to it and
+/// are released when it is dropped, except what is pinned.
+pub struct Ebpf {
+    backend: Box<dyn Backend>,
+    /// Key and value sizes (as userspace sees them) of the maps used so
+    /// far, so that no request can make the device read or write past a
+    /// caller's buffer.
+    sizes: Mutex<HashMap<u32, (usize, usize)>>,
+}
+
+impl Ebpf {
+    /// Uses `backend`.
+    pub fn with_backend(backend: Box<dyn Backend>) -> Self {
+        Ebpf {
+            backend,
+            sizes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Key size and value size (as userspace sees it) of map `handle`.
+    pub fn map_sizes(&self, handle: u32) -> Result<(usize, usize)> {
+        if let Some(&s) = self
+            .sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&handle)
+        {
+            return Ok(s);
+        }
+        let info = self.map_info(handle)?;
+        let mut r = abi::VersionReq::default();
+        send(self.b(), Command::Version, &mut r).map_err(err("version"))?;
+        let value = match info.map_type {
+            // Per-CPU maps: one value per possible CPU, rounded to 8.
+            5 | 6 | 10 => info.value_size.div_ceil(8) as usize * 8 * r.possible_cpus as usize,
+            _ => info.value_size as usize,
+        };
+        let s = (info.key_size as usize, value);
+        self.sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle, s);
+        Ok(s)
+    }
+
+    fn check_sizes(
+        &self,
+        op: &'static str,
+        map: u32,
+        key: Option<&[u8]>,
+        value: Option<usize>,
+    ) -> Result<()> {
+        let (ks, vs) = self.map_sizes(map).map_err(|e| Error { op, ..e })?;
+        let bad = |what: &str, got: usize, want: usize| Error {
+            op,
+            errno: Errno::EINVAL,
+            log: Some(format!("{what} is {got} bytes, the map's is {want}")),
+        };
+        if let Some(k) = key {
+            if k.len() != ks {
+                return Err(bad("key", k.len(), ks));
+            }
+        }
+        if let Some(v) = value {
+            if v != vs {
+                return Err(bad("value", v, vs));
+            }
+        }
+        Ok(())
+    }
+
+    /// An embedded device in this process.
+    pub fn embedded() -> Result<Self> {
+        Ok(Self::with_backend(Box::new(
+            EmbeddedBackend::new().map_err(err("embedded"))?,
+        )))
+    }
+
+    /// The device at `path`.
+    pub fn device(path: &Path) -> std::io::Result<Self> {
+        Ok(Self::with_backend(Box::new(DeviceBackend::open(path)?)))
+    }
+
+    /// The device when `/dev/ebpf` exists, otherwise embedded.
+    pub fn open_default() -> Result<Self> {
+        if Path::new(DEVICE_PATH).exists() {
+            if let Ok(e) = Self::device(Path::new(DEVICE_PATH)) {
+                return Ok(e);
+            }
+        }
+        Self::embedded()
+    }
+
+    /// "device" or "embedded".
+    pub fn backend_kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    fn b(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// ABI version and module version.
+    pub fn version(&self) -> Result<(u32, String)> {
+        let mut r = abi::VersionReq::default();
+        send(self.b(), Command::Version, &mut r).map_err(err("version"))?;
+        Ok((r.abi_version, name_str(&r.version)))
+    }
+
+    /// Creates a map; returns its handle.
+    pub fn map_create(&self, spec: &MapSpec) -> Result<u32> {
+        let mut r = abi::MapCreateReq {
+            map_type: spec.map_type,
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            map_flags: spec.flags,
+            inner_map_handle: spec.inner_map.unwrap_or(0),
+            spin_lock_offset_plus_one: spec.spin_lock_offset.map_or(0, |o| o + 1),
+            name: name_bytes::<OBJ_NAME_LEN>(&spec.name, "map create")?,
+            ..Default::default()
+        };
+        send(self.b(), Command::MapCreate, &mut r).map_err(err("map create"))?;
+        Ok(r.handle)
+    }
+
+    fn elem(
+        &self,
+        cmd: Command,
+        op: &'static str,
+        map: u32,
+        key: Option<&[u8]>,
+        value: *mut u8,
+        flags: u64,
+    ) -> Result<()> {
+        let mut r = abi::MapElemReq {
+            handle: map,
+            key: key.map_or(0, |k| k.as_ptr() as u64),
+            value: value as u64,
+            flags,
+            ..Default::default()
+        };
+        send(self.b(), cmd, &mut r).map_err(err(op))
+    }
+
+    /// Copies the value of `key` into `value` (sized as the map's value as
+    /// userspace sees it).
+    pub fn map_lookup(&self, map: u32, key: &[u8], value: &mut [u8], flags: u64) -> Result<()> {
+        self.check_sizes("map lookup", map, Some(key), Some(value.len()))?;
+        self.elem(
+            Command::MapLookupElem,
+            "map lookup",
+            map,
+            Some(key),
+            value.as_mut_ptr(),
+            flags,
+        )
+    }
+
+    /// Stores `value` under `key`.
+    pub fn map_update(&self, map: u32, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
+        self.check_sizes("map update", map, Some(key), Some(value.len()))?;
+        self.elem(
+            Command::MapUpdateElem,
+            "map update",
+            map,
+            Some(key),
+            value.as_ptr() as *mut u8,
+            flags,
+        )
+    }
+
+    /// Deletes `key`.
+    pub fn map_delete(&self, map: u32, key: &[u8]) -> Result<()> {
+        self.check_sizes("map delete", map, Some(key), None)?;
+        self.elem(
+            Command::MapDeleteElem,
+            "map delete",
+            map,
+            Some(key),
+            std::ptr::null_mut(),
+            0,
+        )
+    }
+
+    /// The key after `key` (or the first); `None` after the last.
+    pub fn map_next_key(&self, map: u32, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool> {
+        self.check_sizes("map next key", map, key, None)?;
+        self.check_sizes("map next key", map, Some(next), None)?;
+        match self.elem(
+            Command::MapGetNextKey,
+            "map next key",
+            map,
+            key,
+            next.as_mut_ptr(),
+            0,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno == Errno::ENOENT => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Copies the value of `key` out and removes it (pop for queues).
+    pub fn map_lookup_and_delete(&self, map: u32, key: &[u8], value: &mut [u8]) -> Result<()> {
+        self.check_sizes("map lookup and delete", map, Some(key), Some(value.len()))?;
+        self.elem(
+            Command::MapLookupAndDeleteElem,
+            "map lookup and delete",
+            map,
+            Some(key),
+            value.as_mut_ptr(),
+            0,
+        )
+    }
+
+    /// Loads a program; returns its handle, or the errno with the log.
+    pub fn prog_load(&self, spec: &ProgSpec<'_>) -> Result<u32> {
+        if spec.bytecode.len() % 8 != 0 {
+            return Err(Error {
+                op: "prog load",
+                errno: Errno::EINVAL,
+                log: Some("bytecode is not a whole number of instructions".into()),
+            });
+        }
+        let license = format!("{}\0", spec.license);
+        let mut log = vec![0u8; 64 << 10];
+        let mut r = abi::ProgLoadReq {
+            prog_type: spec.prog_type,
+            insn_cnt: (spec.bytecode.len() / 8) as u32,
+            insns: spec.bytecode.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: 1,
+            log_size: log.len() as u32,
+            log_buf: log.as_mut_ptr() as u64,
+            map_handles: spec.maps.as_ptr() as u64,
+            map_count: spec.maps.len() as u32,
+            name: name_bytes::<OBJ_NAME_LEN>(spec.name, "prog load")?,
+            ..Default::default()
+        };
+        send(self.b(), Command::ProgLoad, &mut r).map_err(|errno| Error {
+            op: "prog load",
+            errno,
+            log: Some(name_str(&log)),
+        })?;
+        Ok(r.handle)
+    }
+
+    /// Runs a program `repeat` times on `data`.
+    pub fn prog_test_run(&self, prog: u32, data: &[u8], repeat: u32) -> Result<TestRun> {
+        let mut out = vec![0u8; data.len()];
+        let mut r = abi::TestRunReq {
+            handle: prog,
+            data_size_in: data.len() as u32,
+            data_in: data.as_ptr() as u64,
+            data_size_out: out.len() as u32,
+            data_out: if out.is_empty() {
+                0
+            } else {
+                out.as_mut_ptr() as u64
+            },
+            repeat,
+            ..Default::default()
+        };
+        send(self.b(), Command::ProgTestRun, &mut r).map_err(err("prog run"))?;
+        out.truncate(r.data_size_out as usize);
+        Ok(TestRun {
+            retval: r.retval,
+            duration_ns: r.duration,
+            data_out: out,
+        })
+    }
+
+    /// Pins an object under `name`.
+    pub fn pin(&self, handle: u32, name: &str) -> Result<()> {
+        let mut r = abi::ObjPinReq {
+            handle,
+            kind: 0,
+            name: name_bytes::<PIN_NAME_LEN>(name, "pin")?,
+        };
+        send(self.b(), Command::ObjPin, &mut r).map_err(err("pin"))
+    }
+
+    /// Opens the object pinned as `name`; returns its handle and kind.
+    pub fn get_pinned(&self, name: &str) -> Result<(u32, ObjKind)> {
+        let mut r = abi::ObjPinReq {
+            handle: 0,
+            kind: 0,
+            name: name_bytes::<PIN_NAME_LEN>(name, "get pinned")?,
+        };
+        send(self.b(), Command::ObjGet, &mut r).map_err(err("get pinned"))?;
+        let kind = if r.kind == ObjKind::Map as u32 {
+            ObjKind::Map
+        } else {
+            ObjKind::Prog
+        };
+        Ok((r.handle, kind))
+    }
+
+    /// Removes the pin `name`.
+    pub fn unpin(&self, name: &str) -> Result<()> {
+        let mut r = abi::ObjPinReq {
+            handle: 1,
+            kind: 0,
+            name: name_bytes::<PIN_NAME_LEN>(name, "unpin")?,
+        };
+        send(self.b(), Command::ObjGet, &mut r).map_err(err("unpin"))
+    }
+
+    /// Releases a handle.
+    pub fn close(&self, handle: u32) -> Result<()> {
+        self.sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&handle);
+        let mut r = abi::ObjCloseReq {
+            handle,
+            reserved: 0,
+        };
+        send(self.b(), Command::ObjClose, &mut r).map_err(err("close"))
+    }
+
+    /// A map's attributes.
+    pub fn map_info(&self, handle: u32) -> Result<MapInfo> {
+        let mut info = MapInfo::default();
+        self.info(handle, ebpf_core::abi::Plain::as_bytes_mut(&mut info))?;
+        Ok(info)
+    }
+
+    /// A program's attributes and statistics.
+    pub fn prog_info(&self, handle: u32) -> Result<ProgInfo> {
+        let mut info = ProgInfo::default();
+        self.info(handle, ebpf_core::abi::Plain::as_bytes_mut(&mut info))?;
+        Ok(info)
+    }
+
+    fn info(&self, handle: u32, out: &mut [u8]) -> Result<()> {
+        let mut r = abi::GetInfoReq {
+            handle,
+            info_len: out.len() as u32,
+            info: out.as_mut_ptr() as u64,
+        };
+        send(self.b(), Command::ObjGetInfo, &mut r).map_err(err("get info"))
+    }
+
+    /// Ids of every object of `kind`, ascending.
+    pub fn ids(&self, kind: ObjKind) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        let mut id = 0;
+        loop {
+            let mut r = abi::IdReq {
+                kind: kind as u32,
+                id,
+                ..Default::default()
+            };
+            match send(self.b(), Command::GetNextId, &mut r) {
+                Ok(()) => {
+                    ids.push(r.next_id);
+                    id = r.next_id;
+                }
+                Err(Errno::ENOENT) => return Ok(ids),
+                Err(e) => return Err(err("get next id")(e)),
+            }
+        }
+    }
+
+    /// A new handle to the object with `id`.
+    pub fn handle_by_id(&self, kind: ObjKind, id: u32) -> Result<u32> {
+        let mut r = abi::IdReq {
+            kind: kind as u32,
+            id,
+            ..Default::default()
+        };
+        send(self.b(), Command::GetHandleById, &mut r).map_err(err("get handle by id"))?;
+        Ok(r.handle)
+    }
+
+    /// Takes the committed records of a ring buffer map.
+    pub fn ringbuf_consume(&self, map: u32) -> Result<Vec<Vec<u8>>> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut records = Vec::new();
+        loop {
+            let mut r = abi::RingbufConsumeReq {
+                handle: map,
+                buf_len: buf.len() as u32,
+                buf: buf.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            send(self.b(), Command::RingbufConsume, &mut r).map_err(err("ringbuf consume"))?;
+            let mut at = 0usize;
+            while at < r.buf_len as usize {
+                let len = u64::from_ne_bytes(buf[at..at + 8].try_into().unwrap_or([0; 8])) as usize;
+                records.push(buf[at + 8..at + 8 + len].to_vec());
+                at += 8 + ((len + 7) & !7);
+            }
+            if r.records == 0 {
+                return Ok(records);
+            }
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! The ABI integration suite: every command through a backend, valid and
+//! malformed requests alike. It runs on the embedded backend; with
+//! `EBPF_TEST_DEVICE=/dev/ebpf` the same tests run against the kernel
+//! module's device.
+
+use ebpf_core::abi::{self, Command, IocLayout, IoctlArg, ObjKind, Plain};
+use ebpf_core::{asm, Errno};
+use libebpf_ioctl::{Backend, DeviceBackend, Ebpf, EmbeddedBackend, MapSpec, ProgSpec};
+
+fn backend() -> Box<dyn Backend> {
+    match std::env::var("EBPF_TEST_DEVICE") {
+        Ok(path) => Box::new(DeviceBackend::open(path.as_ref()).expect("open the device")),
+        Err(_) => Box::new(EmbeddedBackend::new().unwrap()),
+    }
+}
+
+fn client() -> Ebpf {
+    Ebpf::with_backend(backend())
+}
+
+fn hash_spec(name: &str) -> MapSpec {
+    MapSpec {
+        name: name.into(),
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 16,
+        ..Default::default()
+    }
+}
+
+fn bytecode(src: &str) -> Vec<u8> {
+    asm::assemble(src)
+        .unwrap()
+        .iter()
+        .flat_map(|i| i.to_bytes())
+        .collect()
+}
+
+fn load(e: &Ebpf, name: &str, src: &str, maps: &[u32]) -> u32 {
+    let code = bytecode(src);
+    e.prog_load(&ProgSpec {
+        name,
+        prog_type: 0,
+        bytecode: &code,
+        license: "GPL",
+        maps,
+    })
+    .unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn version_reports_the_abi() {
+    let (abi_version, version) = client().version().unwrap();
+    assert_eq!(abi_version, abi::ABI_VERSION);
+    assert!(!version.is_empty());
+}
+
+#[test]
+fn map_elements_round_trip_with_linux_errnos() {
+    let e = client();
+    let m = e.map_create(&hash_spec("counts")).unwrap();
+    let k = 5u32.to_ne_bytes();
+    let mut v = [0u8; 8];
+    assert_eq!(
+        e.map_lookup(m, &k, &mut v, 0).unwrap_err().errno,
+        Errno::ENOENT
+    );
+    e.map_update(m, &k, &42u64.to_ne_bytes(), 1).unwrap();
+    assert_eq!(
+        e.map_update(m, &k, &1u64.to_ne_bytes(), 1)
+            .unwrap_err()
+            .errno,
+        Errno::EEXIST
+    );
+    e.map_lookup(m, &k, &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 42);
+    let mut next = [0u8; 4];
+    assert!(e.map_next_key(m, None, &mut next).unwrap());
+    assert_eq!(next, k);
+    assert!(
+        !e.map_next_key(m, Some(&k), &mut next).unwrap(),
+        "no key after the last"
+    );
+    e.map_lookup_and_delete(m, &k, &mut v).unwrap();
+    assert_eq!(e.map_delete(m, &k).unwrap_err().errno, Errno::ENOENT);
+    assert_eq!(
+        e.map_lookup(99, &k, &mut v, 0).unwrap_err().errno,
+        Errno::EBADF,
+        "no such handle"
+    );
+    let err = e.map_update(m, &k, &[], 0).unwrap_err();
+    assert_eq!(
+        err.errno,
+        Errno::EINVAL,
+        "a short value never reaches the device"
+    );
+    assert_eq!(
+        err.to_string(),
+        "map update: EINVAL (invalid argument): value is 0 bytes, the map's is 8"
+    );
+    // Through the raw ABI, a null value pointer is EFAULT.
+    let b = backend();
+    let m2 = {
+        let mut r = abi::MapCreateReq {
+            map_type: 2,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            ..Default::default()
+        };
+        b.request(Command::MapCreate, r.as_bytes_mut()).unwrap();
+        r.handle
+    };
+    let mut r = abi::MapElemReq {
+        handle: m2,
+        key: k.as_ptr() as u64,
+        value: 0,
+        ..Default::default()
+    };
+    assert_eq!(
+        b.request(Command::MapUpdateElem, r.as_bytes_mut()),
+        Err(Errno::EFAULT)
+    );
+    r.key = 0;
+    r.value = v.as_ptr() as u64;
+    assert_eq!(
+        b.request(Command::MapLookupElem, r.as_bytes_mut()),
+        Err(Errno::EINVAL),
+        "null key"
+    );
+}
+
+#[test]
+fn map_create_validates() {
+    let e = client();
+    let bad = |spec: MapSpec| e.map_create(&spec).unwrap_err().errno;
+    assert_eq!(
+        bad(MapSpec {
+            map_type: 4,
+            ..hash_spec("x")
+        }),
+        Errno::EINVAL,
+        "unsupported type"
+    );
+    assert_eq!(
+        bad(MapSpec {
+            max_entries: 0,
+            ..hash_spec("x")
+        }),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        bad(MapSpec {
+            key_size: 600,
+            ..hash_spec("x")
+        }),
+        Errno::E2BIG
+    );
+    assert_eq!(
+        bad(MapSpec {
+            name: "bad name".into(),
+            ..hash_spec("x")
+        }),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        bad(MapSpec {
+            inner_map: Some(77),
+            map_type: 12,
+            value_size: 4,
+            ..hash_spec("x")
+        }),
+        Errno::EBADF
+    );
+    assert!(e
+        .map_create(&MapSpec {
+            name: "this_name_is_too_long".into(),
+            ..hash_spec("x")
+        })
+        .is_err());
+}
+
+#[test]
+fn request_sizes_follow_the_growth_rules() {
+    let b = backend();
+    // Shorter than known: the missing fields read as zero (max_entries 0).
+    let mut short = abi::MapCreateReq {
+        map_type: 2,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        b.request(Command::MapCreate, &mut short.as_bytes_mut()[..12]),
+        Err(Errno::EINVAL)
+    );
+    // Longer with a zero tail: accepted.
+    let req = abi::MapCreateReq {
+        map_type: 2,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        ..Default::default()
+    };
+    let mut long = req.as_bytes().to_vec();
+    long.extend_from_slice(&[0; 40]);
+    b.request(Command::MapCreate, &mut long).unwrap();
+    let handle = u32::from_ne_bytes(long[48..52].try_into().unwrap());
+    assert!(handle > 0, "the reply was written into the known part");
+    // Longer with unknown non-zero bytes: E2BIG, as bpf(2).
+    let mut tail = req.as_bytes().to_vec();
+    tail.extend_from_slice(&[0, 0, 1, 0]);
+    assert_eq!(b.request(Command::MapCreate, &mut tail), Err(Errno::E2BIG));
+    let mut huge = vec![0u8; 8192];
+    assert_eq!(b.request(Command::Version, &mut huge), Err(Errno::E2BIG));
+    // Reserved fields must be zero.
+    let mut r = abi::MapCreateReq { reserved: 1, ..req };
+    assert_eq!(
+        b.request(Command::MapCreate, r.as_bytes_mut()),
+        Err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
+    use ebpf_core::dispatch::{Device, Limits};
+    let dev = Device::new(
+        libebpf_ioctl::UserPlatform::get(),
+        IocLayout::Linux,
+        Limits::default(),
+        "t",
+    )
+    .unwrap();
+    let file = dev.open().unwrap();
+    let mut v = abi::VersionReq::default();
+    let arg = IoctlArg {
+        request: v.as_bytes_mut().as_mut_ptr() as u64,
+        size: 48,
+        reserved: 0,
+    };
+    let a = &arg as *const IoctlArg as u64;
+    assert_eq!(
+        dev.ioctl(&file, 0xc010_4513, a),
+        Err(Errno::ENOTTY),
+        "unknown command"
+    );
+    assert_eq!(
+        dev.ioctl(&file, 0x8010_4500, a),
+        Err(Errno::ENOTTY),
+        "wrong direction"
+    );
+    assert_eq!(
+        dev.ioctl(
+            &file,
+            IocLayout::FreeBsd.request(Command::Version) ^ 0x10000,
+            a
+        ),
+        Err(Errno::ENOTTY)
+    );
+    assert_eq!(
+        dev.ioctl(&file, IocLayout::Linux.request(Command::Version), 0),
+        Err(Errno::EFAULT),
+        "null argument"
+    );
+    let bad = IoctlArg { reserved: 7, ..arg };
+    assert_eq!(
+        dev.ioctl(
+            &file,
+            IocLayout::Linux.request(Command::Version),
+            &bad as *const _ as u64
+        ),
+        Err(Errno::EINVAL)
+    );
+    dev.ioctl(&file, IocLayout::Linux.request(Command::Version), a)
+        .unwrap();
+    assert_eq!(v.abi_version, abi::ABI_VERSION);
+    dev.close(file);
+}
+
+#[test]
+fn programs_load_run_and_report_errors_with_the_log() {
+    let e = client();
+    let m = e
+        .map_create(&MapSpec {
+            map_type: 2,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            name: "hits".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    // Adds the first packet byte to map[0] and returns the packet length;
+    // the map is referenced by index into `maps`.
+    let src = "
+        mov %r6, %r2
+        ldxb %r7, [%r1]
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_idx(0)
+        call 1
+        jeq %r0, 0, +1
+        lock add [%r0], %r7
+        mov %r0, %r6
+        exit";
+    let p = load(&e, "count", src, &[m]);
+    let run = e.prog_test_run(p, &[3, 1, 2], 5).unwrap();
+    assert_eq!(run.retval, 3);
+    assert_eq!(run.data_out, [3, 1, 2]);
+    let mut v = [0u8; 8];
+    e.map_lookup(m, &0u32.to_ne_bytes(), &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 15, "five runs");
+    let info = e.prog_info(p).unwrap();
+    assert_eq!(info.insn_cnt, 12);
+    assert_eq!(info.map_count, 1);
+    assert_eq!(&info.name[..6], b"count\0");
+
+    // A program writing its packet: data_out shows it.
+    let w = load(&e, "write", "stb [%r1+1], 9\n mov %r0, 0\n exit", &[]);
+    assert_eq!(e.prog_test_run(w, &[0, 0], 1).unwrap().data_out, [0, 9]);
+    // An out-of-bounds access fails the run.
+    let oob = load(&e, "oob", "ldxb %r0, [%r1+100]\n exit", &[]);
+    assert_eq!(
+        e.prog_test_run(oob, &[0; 4], 1).unwrap_err().errno,
+        Errno::EFAULT
+    );
+
+    // Load errors: EINVAL with the loader's message.
+    let code = bytecode("call 9999\n exit");
+    let err = e
+        .prog_load(&ProgSpec {
+            name: "bad",
+            prog_type: 0,
+            bytecode: &code,
+            license: "GPL",
+            maps: &[],
+        })
+        .unwrap_err();
+    assert_eq!(err.errno, Errno::EINVAL);
+    assert!(err.to_string().contains("unknown helper id 9999"), "{err}");
+    let code = bytecode("lddw %r1, map_fd(77)\n mov %r0, 0\n exit");
+    let err = e
+        .prog_load(&ProgSpec {
+            name: "bad",
+            prog_type: 0,
+            bytecode: &code,
+            license: "GPL",
+            maps: &[],
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("map reference 77"), "{err}");
+    let err = e
+        .prog_load(&ProgSpec {
+            name: "bad",
+            prog_type: 99,
+            bytecode: &bytecode("exit"),
+            license: "GPL",
+            maps: &[],
+        })
+        .unwrap_err();
+    assert_eq!(err.errno, Errno::EINVAL, "unknown program type");
+    let err = e
+        .prog_load(&ProgSpec {
+            name: "bad",
+            prog_type: 0,
+            bytecode: &[],
+            license: "GPL",
+            maps: &[],
+        })
+        .unwrap_err();
+    assert_eq!(err.errno, Errno::EINVAL, "empty program");
+    // Map references by handle (map_fd), as libbpf-style loaders emit.
+    let by_fd = load(
+        &e,
+        "byfd",
+        &format!("lddw %r1, map_fd({m})\n mov %r0, 1\n exit"),
+        &[],
+    );
+    assert_eq!(e.prog_info(by_fd).unwrap().map_count, 1);
+}
+
+#[test]
+fn pins_outlive_handles_and_close_releases() {
+    let e = client();
+    let m = e.map_create(&hash_spec("pinned")).unwrap();
+    e.map_update(m, &1u32.to_ne_bytes(), &7u64.to_ne_bytes(), 0)
+        .unwrap();
+    e.pin(m, "my.map").unwrap();
+    assert_eq!(e.pin(m, "my.map").unwrap_err().errno, Errno::EEXIST);
+    assert_eq!(e.pin(m, "bad/name").unwrap_err().errno, Errno::EINVAL);
+    e.close(m).unwrap();
+    assert_eq!(e.close(m).unwrap_err().errno, Errno::EBADF, "closed twice");
+    let (h, kind) = e.get_pinned("my.map").unwrap();
+    assert_eq!(kind, ObjKind::Map);
+    let mut v = [0u8; 8];
+    e.map_lookup(h, &1u32.to_ne_bytes(), &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 7, "the pinned map kept its contents");
+    let ids = e.ids(ObjKind::Map).unwrap();
+    assert_eq!(ids.len(), 1);
+    e.close(h).unwrap();
+    assert_eq!(e.ids(ObjKind::Map).unwrap().len(), 1, "still pinned");
+    e.unpin("my.map").unwrap();
+    assert!(
+        e.ids(ObjKind::Map).unwrap().is_empty(),
+        "unpinned and unused: gone"
+    );
+    assert_eq!(e.get_pinned("my.map").unwrap_err().errno, Errno::ENOENT);
+}
+
+#[test]
+fn ids_list_objects_and_give_handles() {
+    let e = client();
+    let a = e.map_create(&hash_spec("a")).unwrap();
+    let _b = e.map_create(&hash_spec("b")).unwrap();
+    let ids = e.ids(ObjKind::Map).unwrap();
+    assert_eq!(ids.len(), 2);
+    let info = e.map_info(a).unwrap();
+    assert_eq!(ids[0], info.id);
+    let h = e.handle_by_id(ObjKind::Map, ids[1]).unwrap();
+    assert_eq!(&e.map_info(h).unwrap().name[..2], b"b\0");
+    assert_eq!(
+        e.handle_by_id(ObjKind::Prog, ids[1]).unwrap_err().errno,
+        Errno::ENOENT
+    );
+}
+
+#[test]
+fn object_maps_take_handles_as_values() {
+    let e = client();
+    let jumps = e
+        .map_create(&MapSpec {
+            map_type: 3,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 2,
+            name: "jumps".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let target = load(&e, "target", "mov %r0, 77\n exit", &[]);
+    e.map_update(jumps, &0u32.to_ne_bytes(), &target.to_ne_bytes(), 0)
+        .unwrap();
+    let mut id = [0u8; 4];
+    e.map_lookup(jumps, &0u32.to_ne_bytes(), &mut id, 0)
+        .unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(id),
+        e.prog_info(target).unwrap().id,
+        "lookups give the id"
+    );
+    let caller = load(
+        &e,
+        "caller",
+        "lddw %r2, map_idx(0)\n mov %r3, 0\n call 12\n mov %r0, 1\n exit",
+        &[jumps],
+    );
+    assert_eq!(e.prog_test_run(caller, &[0; 4], 1).unwrap().retval, 77);
+    assert_eq!(
+        e.map_update(jumps, &0u32.to_ne_bytes(), &999u32.to_ne_bytes(), 0)
+            .unwrap_err()
+            .errno,
+        Errno::EBADF
+    );
+}
+
+#[test]
+fn ring_buffers_are_consumed_through_the_device() {
+    let e = client();
+    let rb = e
+        .map_create(&MapSpec {
+            map_type: 27,
+            max_entries: 4096,
+            name: "events".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let p = load(
+        &e,
+        "emit",
+        "
+        lddw %r1, map_idx(0)
+        mov %r2, %r10
+        add %r2, -8
+        stdw [%r10-8], 0x4142
+        mov %r3, 8
+        mov %r4, 0
+        call 130
+        exit",
+        &[rb],
+    );
+    for _ in 0..3 {
+        assert_eq!(e.prog_test_run(p, &[0; 4], 1).unwrap().retval, 0);
+    }
+    let recs = e.ringbuf_consume(rb).unwrap();
+    assert_eq!(recs, vec![0x4142u64.to_ne_bytes().to_vec(); 3]);
+    assert!(e.ringbuf_consume(rb).unwrap().is_empty());
+}
