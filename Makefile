@@ -6,26 +6,49 @@
 
 CARGO ?= cargo
 EBPFCTL = target/debug/ebpfctl
+CLANG ?= clang-19
+BPF_OUT = target/bpf
+# Debian keeps asm/types.h under the multiarch directory.
+BPF_INCLUDES = -I/usr/include/$(shell uname -m)-linux-gnu
+EXAMPLE_OBJS = $(patsubst examples/c/%.c,$(BPF_OUT)/%.o,$(wildcard examples/c/*.c))
 
 # Ethernet + IPv4 + TCP frames (hex), destination port 80, 8080 and 22.
 PKT_HEAD = 00000000000000000000000008004500002800000000400600000a0000010a000002
 PKT_TCP80   = $(PKT_HEAD)c00000500000000000000000500200000000000000000000
 PKT_TCP8080 = $(PKT_HEAD)c0001f900000000000000000500200000000000000000000
 PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
+# Ethernet + IPv6 + TCP to port 8080.
+PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
-.PHONY: all setup build demo test fmt-check clippy unit bench clean
+.PHONY: all setup build examples demo test fmt-check clippy unit bench clean
 
 all: build
 
-## Toolchain components the build needs (rustup is on every machine of ours).
+## What the build needs: rustup components, and clang-19 with libbpf's
+## headers for the example programs (Debian packages).
 setup:
 	@command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1 || true
+	@if ! command -v $(CLANG) >/dev/null || [ ! -f /usr/include/bpf/bpf_helpers.h ]; then \
+	  echo "installing clang-19 and libbpf-dev"; \
+	  apt-get update -qq && apt-get install -y -qq clang-19 libbpf-dev >/dev/null; \
+	fi
+
+## The example programs, compiled for BPF.
+examples: setup $(EXAMPLE_OBJS)
+
+$(BPF_OUT)/%.o: examples/c/%.c
+	@mkdir -p $(BPF_OUT)
+	$(CLANG) -O2 -g -target bpf $(BPF_INCLUDES) -c $< -o $@
 
 build: setup
 	$(CARGO) build --workspace
 
-demo: build
-	@echo "port filter (examples/asm/port_filter.s) on the embedded interpreter: 1 = drop, 2 = pass"
+demo: build examples
+	@echo "port filter (examples/c/port_filter.c) on packets to TCP 80, 8080, 22, 80 and IPv6 TCP 8080:"
+	$(EBPFCTL) run $(BPF_OUT)/port_filter.o --embedded \
+	  --data-hex $(PKT_TCP80) --data-hex $(PKT_TCP8080) --data-hex $(PKT_TCP22) \
+	  --data-hex $(PKT_TCP80) --data-hex $(PKT6_TCP8080)
+	@echo "the same filter in assembler (examples/asm/port_filter.s), raw interpreter: 1 = drop, 2 = pass"
 	@for p in TCP80:$(PKT_TCP80) TCP8080:$(PKT_TCP8080) TCP22:$(PKT_TCP22); do \
 	  name=$${p%%:*}; hex=$${p#*:}; \
 	  printf '  %-8s -> ' $$name; $(EBPFCTL) exec --asm examples/asm/port_filter.s $$hex; \
@@ -39,8 +62,8 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
-	$(CARGO) test --workspace
+unit: examples
+	EBPF_EXAMPLES=$(CURDIR)/$(BPF_OUT) $(CARGO) test --workspace
 	$(MAKE) --no-print-directory demo
 
 bench: setup

@@ -516,3 +516,89 @@ impl Ebpf {
         }
     }
 }
+
+/// An object's maps and programs as loaded on a device.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedObject {
+    /// Map names and handles, in the object's order.
+    pub maps: Vec<(String, u32)>,
+    /// Program names, section names and handles.
+    pub programs: Vec<(String, String, u32)>,
+}
+
+impl LoadedObject {
+    /// The handle of map `name`.
+    pub fn map(&self, name: &str) -> Option<u32> {
+        self.maps.iter().find(|(n, _)| n == name).map(|&(_, h)| h)
+    }
+
+    /// The handle of program `name`.
+    pub fn program(&self, name: &str) -> Option<u32> {
+        self.programs
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|&(_, _, h)| h)
+    }
+}
+
+impl Ebpf {
+    /// Creates an object's maps (reusing pinned ones for
+    /// `LIBBPF_PIN_BY_NAME`, filling global data) and loads its programs.
+    pub fn load_object(&self, obj: &crate::elf::BpfObject) -> Result<LoadedObject> {
+        let mut out = LoadedObject::default();
+        for m in &obj.maps {
+            let short: String = m.name.trim_start_matches('.').chars().take(15).collect();
+            if m.pin_by_name {
+                if let Ok((h, ObjKind::Map)) = self.get_pinned(&m.name) {
+                    out.maps.push((m.name.clone(), h));
+                    continue;
+                }
+            }
+            let spec = MapSpec {
+                name: short,
+                map_type: m.map_type,
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                flags: m.flags,
+                inner_map: None,
+                spin_lock_offset: m.spin_lock_offset,
+            };
+            let h = self.map_create(&spec).map_err(|e| Error {
+                log: Some(format!("map `{}`", m.name)),
+                ..e
+            })?;
+            if let crate::elf::MapOrigin::GlobalData(init) = &m.origin {
+                self.map_update(h, &0u32.to_ne_bytes(), init, 0)?;
+            }
+            if m.pin_by_name {
+                self.pin(h, &m.name)?;
+            }
+            out.maps.push((m.name.clone(), h));
+        }
+        let handles: Vec<u32> = out.maps.iter().map(|&(_, h)| h).collect();
+        for p in &obj.programs {
+            let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
+            let name: String = p.name.chars().take(15).collect();
+            let h = self
+                .prog_load(&ProgSpec {
+                    name: &name,
+                    prog_type: p.prog_type,
+                    bytecode: &code,
+                    license: &obj.license,
+                    maps: &handles,
+                })
+                .map_err(|e| Error {
+                    log: Some(format!(
+                        "program `{}` (section {}): {}",
+                        p.name,
+                        p.section,
+                        e.log.unwrap_or_default()
+                    )),
+                    ..e
+                })?;
+            out.programs.push((p.name.clone(), p.section.clone(), h));
+        }
+        Ok(out)
+    }
+}

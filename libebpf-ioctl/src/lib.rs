@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod elf;
 pub mod platform;
 
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};

@@ -12,7 +12,8 @@ use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
 use crate::opcode::{BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use crate::program::LoadOptions;
-use crate::runtime::LoadedProgram;
+use crate::runtime::ctx::XdpContext;
+use crate::runtime::{LoadedProgram, PROG_TYPE_XDP};
 use crate::shared::Shared;
 
 use super::objects::Object;
@@ -472,15 +473,36 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
                 len,
             )
         };
-        retval = prog
-            .run(&mut stack, &mem, [addr, len, 0, 0, 0])
-            .map_err(|e| {
-                c.dev.platform.log(
-                    crate::platform::LogLevel::Warning,
-                    format_args!("program {} stopped: {e}", prog.id()),
-                );
-                Errno::EFAULT
-            })?;
+        let xdp = XdpContext {
+            data: addr,
+            data_end: addr + len,
+            data_meta: addr,
+            ..Default::default()
+        };
+        let args = if prog.prog_type() == PROG_TYPE_XDP {
+            let ctx = &xdp as *const XdpContext as u64;
+            // SAFETY: `xdp` lives on this frame for the whole run and is
+            // only read (the region is read-only).
+            unsafe {
+                mem.add_raw(crate::memory::Region::contiguous(
+                    ctx,
+                    size_of::<XdpContext>() as u64,
+                    false,
+                    RegionKind::Context,
+                ))
+            }
+            .map_err(|_| Errno::ENOMEM)?;
+            [ctx, 0, 0, 0, 0]
+        } else {
+            [addr, len, 0, 0, 0]
+        };
+        retval = prog.run(&mut stack, &mem, args).map_err(|e| {
+            c.dev.platform.log(
+                crate::platform::LogLevel::Warning,
+                format_args!("program {} stopped: {e}", prog.id()),
+            );
+            Errno::EFAULT
+        })?;
     }
     let elapsed = c.dev.platform.monotonic_ns().saturating_sub(start);
     r.retval = retval as u32;

@@ -3,6 +3,7 @@
 //! context, tail calls followed up to Linux's limit.
 
 mod context;
+pub mod ctx;
 pub mod format;
 
 use alloc::vec::Vec;
@@ -76,6 +77,10 @@ pub mod ids {
         LOOP,
     ];
 }
+
+/// Linux's `BPF_PROG_TYPE_XDP`: `r1` is a [`ctx::XdpContext`], and the
+/// program's `struct xdp_md` loads are converted at load time.
+pub const PROG_TYPE_XDP: u32 = 6;
 
 /// Tail calls one run may make (Linux's `MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
@@ -200,7 +205,17 @@ impl LoadedProgram {
     ) -> Result<Self, LoadError> {
         let refs = MapRefs { maps: &maps, by_fd };
         let opts = options.helpers(&KnownHelpers).resolver(&refs);
-        let program = Program::load(insns, &opts)?;
+        let program = if prog_type == PROG_TYPE_XDP {
+            let mut converted = Vec::new();
+            converted
+                .try_reserve_exact(insns.len())
+                .map_err(|_| LoadError::OutOfMemory)?;
+            converted.extend_from_slice(insns);
+            ctx::convert_xdp(&mut converted)?;
+            Program::load(&converted, &opts)?
+        } else {
+            Program::load(insns, &opts)?
+        };
         Ok(LoadedProgram {
             platform,
             id,

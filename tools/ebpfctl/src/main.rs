@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use ebpf_core::{asm, insn, Insn, LoadOptions, Program};
 
 mod hex;
+mod objrun;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,29 @@ enum Command {
     },
     /// Disassemble bytecode given as hex on stdin.
     Disasm,
+    /// Load an object file, run a program on packets, show its maps.
+    Run {
+        /// Object file from `clang -target bpf`.
+        file: PathBuf,
+        /// Program to run (default: the first).
+        #[arg(long)]
+        prog: Option<String>,
+        /// A packet as hex; repeat for several.
+        #[arg(long = "data-hex", value_name = "HEX")]
+        data_hex: Vec<String>,
+        /// Runs per packet.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Use the device at this path.
+        #[arg(long, value_name = "PATH", conflicts_with = "embedded")]
+        device: Option<PathBuf>,
+        /// Use the embedded backend (default when /dev/ebpf is absent).
+        #[arg(long)]
+        embedded: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +81,18 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), String> {
     match command {
+        Command::Run {
+            file,
+            prog,
+            data_hex,
+            repeat,
+            json,
+            device,
+            embedded,
+        } => {
+            let e = objrun::open(device.as_deref(), embedded, json)?;
+            objrun::run(&e, &file, prog.as_deref(), &data_hex, repeat, json)
+        }
         Command::Exec {
             memory,
             asm,

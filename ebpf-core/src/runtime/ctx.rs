@@ -1,0 +1,280 @@
+//! Context access conversion, as Linux's verifier does it
+//! (`convert_ctx_access`): programs read `struct xdp_md` as 32-bit fields,
+//! but the kernel hands them a structure of real pointers. At load time we
+//! find every load whose base register surely holds the context pointer
+//! (a forward data-flow analysis over registers and 8-byte stack slots,
+//! across BPF-to-BPF calls) and rewrite it to read the native structure,
+//! [`XdpContext`]. A load from a register that only may hold the context is
+//! refused, as Linux refuses it.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::LoadError;
+use crate::insn::Insn;
+use crate::opcode::*;
+
+/// What an XDP program's `r1` points to at run time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpContext {
+    /// First byte of the packet.
+    pub data: u64,
+    /// One past the last byte.
+    pub data_end: u64,
+    /// Start of the metadata area (equal to `data`: none).
+    pub data_meta: u64,
+    /// `xdp_md.ingress_ifindex`.
+    pub ingress_ifindex: u32,
+    /// `xdp_md.rx_queue_index`.
+    pub rx_queue_index: u32,
+    /// `xdp_md.egress_ifindex`.
+    pub egress_ifindex: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+const _: () = assert!(size_of::<XdpContext>() == 40);
+
+/// `struct xdp_md` offset → (size, offset in [`XdpContext`]).
+fn xdp_field(off: i16, size: u8) -> Option<(u8, i16)> {
+    match (off, size) {
+        (0, BPF_W) => Some((BPF_DW, 0)),
+        (4, BPF_W) => Some((BPF_DW, 8)),
+        (8, BPF_W) => Some((BPF_DW, 16)),
+        (12, BPF_W) => Some((BPF_W, 24)),
+        (16, BPF_W) => Some((BPF_W, 28)),
+        (20, BPF_W) => Some((BPF_W, 32)),
+        _ => None,
+    }
+}
+
+/// Which registers and stack slots hold the context: `sure` on every path,
+/// `maybe` on some.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct State {
+    sure_regs: u16,
+    maybe_regs: u16,
+    sure_slots: u64,
+    maybe_slots: u64,
+}
+
+impl State {
+    fn join(&self, o: &State) -> State {
+        State {
+            sure_regs: self.sure_regs & o.sure_regs,
+            maybe_regs: self.maybe_regs | o.maybe_regs,
+            sure_slots: self.sure_slots & o.sure_slots,
+            maybe_slots: self.maybe_slots | o.maybe_slots,
+        }
+    }
+
+    fn set_reg(&mut self, r: u8, sure: bool, maybe: bool) {
+        let bit = 1u16 << (r & 15);
+        self.sure_regs = if sure {
+            self.sure_regs | bit
+        } else {
+            self.sure_regs & !bit
+        };
+        self.maybe_regs = if maybe {
+            self.maybe_regs | bit
+        } else {
+            self.maybe_regs & !bit
+        };
+    }
+
+    fn reg(&self, r: u8) -> (bool, bool) {
+        let bit = 1u16 << (r & 15);
+        (self.sure_regs & bit != 0, self.maybe_regs & bit != 0)
+    }
+}
+
+/// The 8-byte stack slot `[r10 + off]` names, if aligned and in the frame.
+fn slot(off: i16) -> Option<u32> {
+    (-512..0)
+        .contains(&off)
+        .then_some(())
+        .and((off % 8 == 0).then_some(((-off as i32) / 8 - 1) as u32))
+}
+
+fn size_bytes(size: u8) -> i16 {
+    match size {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    }
+}
+
+/// Successor instructions of `pc` (fall-through, jump target, call
+/// target), given the whole program.
+fn successors(insns: &[Insn], pc: usize) -> ([Option<usize>; 2], Option<usize>) {
+    let insn = insns[pc];
+    let class = insn.opcode & 7;
+    let op = insn.opcode & 0xf0;
+    let next = Some(pc + 1);
+    let rel = |d: i64| usize::try_from(pc as i64 + 1 + d).ok();
+    if insn.opcode == BPF_LD | BPF_IMM | BPF_DW {
+        return ([Some(pc + 2), None], None);
+    }
+    if class != BPF_JMP && class != BPF_JMP32 {
+        return ([next, None], None);
+    }
+    match op {
+        BPF_EXIT => ([None, None], None),
+        BPF_CALL if insn.src == BPF_PSEUDO_CALL && class == BPF_JMP => {
+            ([next, None], rel(insn.imm as i64))
+        }
+        BPF_CALL => ([next, None], None),
+        BPF_JA if class == BPF_JMP32 => ([rel(insn.imm as i64), None], None),
+        BPF_JA => ([rel(insn.off as i64), None], None),
+        _ => ([next, rel(insn.off as i64)], None),
+    }
+}
+
+/// Rewrites the context loads of an XDP program in place.
+pub fn convert_xdp(insns: &mut [Insn]) -> Result<(), LoadError> {
+    let n = insns.len();
+    let mut states: Vec<Option<State>> = vec![None; n];
+    let mut entry = State::default();
+    entry.set_reg(1, true, true);
+    states[0] = Some(entry);
+    let mut work = vec![0usize];
+    let mut visits = 0usize;
+    while let Some(pc) = work.pop() {
+        visits += 1;
+        if visits > 64 * n + 1024 {
+            return Err(LoadError::Unsupported {
+                pc,
+                what: "context analysis did not converge",
+            });
+        }
+        let Some(mut s) = states[pc] else { continue };
+        let insn = insns[pc];
+        let class = insn.opcode & 7;
+        let (succ, callee) = successors(insns, pc);
+        // Transfer.
+        match class {
+            BPF_ALU64 if insn.opcode == BPF_ALU64 | BPF_MOV | BPF_X && insn.off == 0 => {
+                let (sure, maybe) = s.reg(insn.src);
+                s.set_reg(insn.dst, sure, maybe);
+            }
+            BPF_LDX => {
+                let base_is_stack = insn.src == 10;
+                let (sure, maybe) = match (base_is_stack, insn.opcode & 0x18, slot(insn.off)) {
+                    (true, BPF_DW, Some(k)) => {
+                        (s.sure_slots >> k & 1 != 0, s.maybe_slots >> k & 1 != 0)
+                    }
+                    _ => (false, false),
+                };
+                s.set_reg(insn.dst, sure, maybe);
+            }
+            BPF_STX | BPF_ST if insn.dst == 10 => {
+                let (sure, maybe) = if class == BPF_STX && insn.opcode & 0x18 == BPF_DW {
+                    s.reg(insn.src)
+                } else {
+                    (false, false)
+                };
+                let first = insn.off;
+                let last = insn.off + size_bytes(insn.opcode & 0x18) - 1;
+                for k in 0..64u32 {
+                    let lo = -8 * (k as i16 + 1);
+                    if lo <= last && first <= lo + 7 {
+                        let exact = Some(k) == slot(insn.off) && insn.opcode & 0x18 == BPF_DW;
+                        let bit = 1u64 << k;
+                        let (ss, mm) = if exact { (sure, maybe) } else { (false, false) };
+                        s.sure_slots = if ss {
+                            s.sure_slots | bit
+                        } else {
+                            s.sure_slots & !bit
+                        };
+                        s.maybe_slots = if mm {
+                            s.maybe_slots | bit
+                        } else {
+                            s.maybe_slots & !bit
+                        };
+                    }
+                }
+            }
+            BPF_JMP if insn.opcode & 0xf0 == BPF_CALL => {
+                if let Some(target) = callee {
+                    // The callee starts with the arguments; its own stack.
+                    let mut c = State::default();
+                    for r in 1..=5 {
+                        let (sure, maybe) = s.reg(r);
+                        c.set_reg(r, sure, maybe);
+                    }
+                    merge(&mut states, &mut work, target, c)?;
+                }
+                for r in 0..=5 {
+                    s.set_reg(r, false, false);
+                }
+            }
+            BPF_JMP | BPF_JMP32 | BPF_ST | BPF_STX => {}
+            _ => {
+                // Any other write of dst (ALU, lddw) makes it a non-context.
+                if insn.opcode != 0 {
+                    s.set_reg(insn.dst, false, false);
+                }
+            }
+        }
+        for next in succ.into_iter().flatten() {
+            merge(&mut states, &mut work, next, s)?;
+        }
+    }
+    for pc in 0..n {
+        let Some(s) = states[pc] else { continue };
+        let insn = insns[pc];
+        let class = insn.opcode & 7;
+        let base = match class {
+            BPF_LDX => insn.src,
+            BPF_ST | BPF_STX => insn.dst,
+            _ => continue,
+        };
+        let (sure, maybe) = s.reg(base);
+        if !maybe {
+            continue;
+        }
+        if !sure {
+            return Err(LoadError::Unsupported {
+                pc,
+                what: "access through a register that holds the context on some paths only",
+            });
+        }
+        if class != BPF_LDX || insn.opcode & 0xe0 != BPF_MEM {
+            return Err(LoadError::Unsupported {
+                pc,
+                what: "write to the XDP context (xdp_md is read-only)",
+            });
+        }
+        let (size, off) =
+            xdp_field(insn.off, insn.opcode & 0x18).ok_or(LoadError::Unsupported {
+                pc,
+                what: "xdp_md access that is not a 4-byte field",
+            })?;
+        insns[pc].opcode = BPF_LDX | BPF_MEM | size;
+        insns[pc].off = off;
+    }
+    Ok(())
+}
+
+fn merge(
+    states: &mut [Option<State>],
+    work: &mut Vec<usize>,
+    at: usize,
+    s: State,
+) -> Result<(), LoadError> {
+    let Some(slot) = states.get_mut(at) else {
+        // The loader reports jumps out of range with a precise error.
+        return Ok(());
+    };
+    let joined = match slot {
+        Some(old) => old.join(&s),
+        None => s,
+    };
+    if *slot != Some(joined) {
+        *slot = Some(joined);
+        work.push(at);
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! Just enough of BTF (the BPF Type Format in an object's `.BTF` section)
+//! to read libbpf's BTF-defined maps: types, their sizes, struct members,
+//! variables and data sections. Every read is bounds-checked; a malformed
+//! section is an error, never a panic.
+
+use std::collections::HashMap;
+
+const MAGIC: u16 = 0xeb9f;
+
+/// BTF kinds used here.
+mod kind {
+    pub const INT: u32 = 1;
+    pub const PTR: u32 = 2;
+    pub const ARRAY: u32 = 3;
+    pub const STRUCT: u32 = 4;
+    pub const UNION: u32 = 5;
+    pub const ENUM: u32 = 6;
+    pub const FWD: u32 = 7;
+    pub const TYPEDEF: u32 = 8;
+    pub const VOLATILE: u32 = 9;
+    pub const CONST: u32 = 10;
+    pub const RESTRICT: u32 = 11;
+    pub const FUNC: u32 = 12;
+    pub const FUNC_PROTO: u32 = 13;
+    pub const VAR: u32 = 14;
+    pub const DATASEC: u32 = 15;
+    pub const FLOAT: u32 = 16;
+    pub const DECL_TAG: u32 = 17;
+    pub const TYPE_TAG: u32 = 18;
+    pub const ENUM64: u32 = 19;
+}
+
+/// A struct member.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Its name.
+    pub name: String,
+    /// Its type id.
+    pub type_id: u32,
+    /// Offset in bits.
+    pub bit_offset: u32,
+}
+
+/// One type.
+#[derive(Clone, Debug)]
+pub enum Type {
+    /// Integer, enum or float of `size` bytes.
+    Sized { size: u32 },
+    /// Pointer to `target`.
+    Ptr { target: u32 },
+    /// `nelems` of `elem`.
+    Array { elem: u32, nelems: u32 },
+    /// Struct or union.
+    Struct {
+        name: String,
+        size: u32,
+        members: Vec<Member>,
+    },
+    /// typedef, volatile, const, restrict, type tag: another name for `target`.
+    Alias { target: u32 },
+    /// A variable of type `target`.
+    Var { name: String, target: u32 },
+    /// A data section: (variable type id, offset, size).
+    DataSec {
+        name: String,
+        vars: Vec<(u32, u32, u32)>,
+    },
+    /// Anything else (functions, forward declarations, tags).
+    Other,
+}
+
+/// Parsed BTF.
+pub struct Btf {
+    types: Vec<Type>,
+    by_name: HashMap<String, u32>,
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    big_endian: bool,
+}
+
+impl Reader<'_> {
+    fn u32(&self, at: usize) -> Result<u32, String> {
+        let b = self
+            .data
+            .get(at..at + 4)
+            .ok_or_else(|| format!(".BTF: truncated at byte {at}"))?;
+        let b = [b[0], b[1], b[2], b[3]];
+        Ok(if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    }
+}
+
+impl Btf {
+    /// Parses a `.BTF` section.
+    pub fn parse(data: &[u8]) -> Result<Btf, String> {
+        let magic_le = data.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let big_endian = match magic_le {
+            Some(MAGIC) => false,
+            Some(m) if m.swap_bytes() == MAGIC => true,
+            _ => return Err(".BTF: bad magic".into()),
+        };
+        let r = Reader { data, big_endian };
+        let hdr_len = r.u32(4)? as usize;
+        let type_off = r.u32(8)? as usize;
+        let type_len = r.u32(12)? as usize;
+        let str_off = r.u32(16)? as usize;
+        let str_len = r.u32(20)? as usize;
+        let types_start = hdr_len.checked_add(type_off).ok_or(".BTF: bad header")?;
+        let types_end = types_start
+            .checked_add(type_len)
+            .ok_or(".BTF: bad header")?;
+        let str_start = hdr_len.checked_add(str_off).ok_or(".BTF: bad header")?;
+        let strings = data
+            .get(str_start..str_start.saturating_add(str_len))
+            .ok_or(".BTF: string section out of bounds")?;
+        if types_end > data.len() {
+            return Err(".BTF: type section out of bounds".into());
+        }
+        let name = |off: u32| -> String {
+            let s = strings.get(off as usize..).unwrap_or(&[]);
+            let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+            String::from_utf8_lossy(&s[..end]).into_owned()
+        };
+        // Type 0 is void.
+        let mut types = vec![Type::Other];
+        let mut by_name = HashMap::new();
+        let mut at = types_start;
+        while at < types_end {
+            let name_off = r.u32(at)?;
+            let info = r.u32(at + 4)?;
+            let size_or_type = r.u32(at + 8)?;
+            at += 12;
+            let vlen = (info & 0xffff) as usize;
+            let k = (info >> 24) & 0x1f;
+            let t = match k {
+                kind::INT => {
+                    at += 4;
+                    Type::Sized { size: size_or_type }
+                }
+                kind::FLOAT => Type::Sized { size: size_or_type },
+                kind::ENUM => {
+                    at += vlen * 8;
+                    Type::Sized { size: size_or_type }
+                }
+                kind::ENUM64 => {
+                    at += vlen * 12;
+                    Type::Sized { size: size_or_type }
+                }
+                kind::PTR => Type::Ptr {
+                    target: size_or_type,
+                },
+                kind::ARRAY => {
+                    let elem = r.u32(at)?;
+                    let nelems = r.u32(at + 8)?;
+                    at += 12;
+                    Type::Array { elem, nelems }
+                }
+                kind::STRUCT | kind::UNION => {
+                    let kind_flag = info >> 31 != 0;
+                    let mut members = Vec::with_capacity(vlen.min(1024));
+                    for _ in 0..vlen {
+                        let offset = r.u32(at + 8)?;
+                        members.push(Member {
+                            name: name(r.u32(at)?),
+                            type_id: r.u32(at + 4)?,
+                            bit_offset: if kind_flag {
+                                offset & 0xff_ffff
+                            } else {
+                                offset
+                            },
+                        });
+                        at += 12;
+                    }
+                    Type::Struct {
+                        name: name(name_off),
+                        size: size_or_type,
+                        members,
+                    }
+                }
+                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
+                    Type::Alias {
+                        target: size_or_type,
+                    }
+                }
+                kind::FUNC | kind::FWD => Type::Other,
+                kind::FUNC_PROTO => {
+                    at += vlen * 8;
+                    Type::Other
+                }
+                kind::VAR => {
+                    at += 4;
+                    Type::Var {
+                        name: name(name_off),
+                        target: size_or_type,
+                    }
+                }
+                kind::DATASEC => {
+                    let mut vars = Vec::with_capacity(vlen.min(1024));
+                    for _ in 0..vlen {
+                        vars.push((r.u32(at)?, r.u32(at + 4)?, r.u32(at + 8)?));
+                        at += 12;
+                    }
+                    Type::DataSec {
+                        name: name(name_off),
+                        vars,
+                    }
+                }
+                kind::DECL_TAG => {
+                    at += 4;
+                    Type::Other
+                }
+                other => return Err(format!(".BTF: unknown type kind {other}")),
+            };
+            if let Type::DataSec { name, .. } = &t {
+                by_name.insert(name.clone(), types.len() as u32);
+            }
+            types.push(t);
+        }
+        Ok(Btf { types, by_name })
+    }
+
+    /// The type with `id`.
+    pub fn get(&self, id: u32) -> Result<&Type, String> {
+        self.types
+            .get(id as usize)
+            .ok_or_else(|| format!(".BTF: no type {id}"))
+    }
+
+    /// Follows aliases.
+    pub fn resolve(&self, mut id: u32) -> Result<(u32, &Type), String> {
+        for _ in 0..32 {
+            match self.get(id)? {
+                Type::Alias { target } => id = *target,
+                t => return Ok((id, t)),
+            }
+        }
+        Err(".BTF: alias chain too long".into())
+    }
+
+    /// Size in bytes of type `id`.
+    pub fn size_of(&self, id: u32) -> Result<u32, String> {
+        self.size_of_depth(id, 0)
+    }
+
+    fn size_of_depth(&self, id: u32, depth: u32) -> Result<u32, String> {
+        if depth > 32 {
+            return Err(".BTF: type nesting too deep".into());
+        }
+        match self.resolve(id)?.1 {
+            Type::Sized { size, .. } | Type::Struct { size, .. } => Ok(*size),
+            Type::Ptr { .. } => Ok(8),
+            Type::Array { elem, nelems } => self
+                .size_of_depth(*elem, depth + 1)?
+                .checked_mul(*nelems)
+                .ok_or_else(|| ".BTF: array size overflows".into()),
+            Type::Var { target, .. } => self.size_of_depth(*target, depth + 1),
+            _ => Err(format!(".BTF: type {id} has no size")),
+        }
+    }
+
+    /// The data section named `name`, if described.
+    pub fn datasec(&self, name: &str) -> Option<&[(u32, u32, u32)]> {
+        match self.types.get(*self.by_name.get(name)? as usize)? {
+            Type::DataSec { vars, .. } => Some(vars),
+            _ => None,
+        }
+    }
+
+    /// Offset in bytes of a `struct bpf_spin_lock` member directly inside
+    /// struct type `id`.
+    pub fn spin_lock_offset(&self, id: u32) -> Option<u32> {
+        let Ok((_, Type::Struct { members, .. })) = self.resolve(id) else {
+            return None;
+        };
+        members.iter().find_map(|m| match self.resolve(m.type_id) {
+            Ok((_, Type::Struct { name, .. })) if name == "bpf_spin_lock" => Some(m.bit_offset / 8),
+            _ => None,
+        })
+    }
+}

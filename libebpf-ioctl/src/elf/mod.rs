@@ -1,0 +1,549 @@
+//! The ELF loader: objects built by `clang -O2 -g -target bpf` against
+//! libbpf's `bpf_helpers.h`. Reads programs from their `SEC()` sections,
+//! BTF-defined maps in `.maps` and legacy `struct bpf_map_def` maps in
+//! `maps`, global data (`.data`, `.rodata`, `.bss`) as single-element array
+//! maps, and the license; links each program with the `.text` functions it
+//! calls; and turns map relocations into `map_idx` references into the
+//! object's map list. Errors name the section or symbol at fault.
+
+mod btf;
+
+use std::fmt;
+
+use ebpf_core::insn::Insn;
+use ebpf_core::opcode::{
+    BPF_CALL, BPF_DW, BPF_IMM, BPF_JMP, BPF_LD, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
+    BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE,
+};
+use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionIndex, SymbolKind};
+
+use btf::{Btf, Type};
+
+/// Map types and flags used for global data (Linux's numbers).
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// An error reading an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfError(pub String);
+
+impl fmt::Display for ElfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ElfError {}
+
+fn e<T>(msg: impl Into<String>) -> Result<T, ElfError> {
+    Err(ElfError(msg.into()))
+}
+
+/// Where a map comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapOrigin {
+    /// `.maps` (BTF) or `maps` (legacy definition).
+    Defined,
+    /// A global data section; the initial value is `data`.
+    GlobalData(Vec<u8>),
+}
+
+/// A map the object declares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDef {
+    /// Symbol (or section) name.
+    pub name: String,
+    /// Linux map type.
+    pub map_type: u32,
+    /// Key size.
+    pub key_size: u32,
+    /// Value size.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// Flags.
+    pub flags: u32,
+    /// `LIBBPF_PIN_BY_NAME` was asked for.
+    pub pin_by_name: bool,
+    /// Offset of a `struct bpf_spin_lock` in the value.
+    pub spin_lock_offset: Option<u32>,
+    /// Where it comes from.
+    pub origin: MapOrigin,
+}
+
+/// A program of the object, linked and relocated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgDef {
+    /// Function name.
+    pub name: String,
+    /// Section name (`xdp`, `tc`, ...).
+    pub section: String,
+    /// Program type: Linux's number, 0 for generic.
+    pub prog_type: u32,
+    /// Instructions; map references are `map_idx` into the object's maps.
+    pub insns: Vec<Insn>,
+}
+
+/// A parsed object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfObject {
+    /// The license string.
+    pub license: String,
+    /// Maps, in the order `map_idx` references count them.
+    pub maps: Vec<MapDef>,
+    /// Programs.
+    pub programs: Vec<ProgDef>,
+}
+
+/// The program type a section name selects, as libbpf's section names do.
+pub fn prog_type_for(section: &str) -> u32 {
+    let head = section.split('/').next().unwrap_or("");
+    match head {
+        "xdp" => 6,
+        "tc" | "classifier" | "tcx" => 3,
+        "socket" => 1,
+        _ => 0,
+    }
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    data.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+struct Section {
+    index: SectionIndex,
+    name: String,
+    data: Vec<u8>,
+}
+
+/// A relocation: byte offset in its section, target symbol.
+struct Reloc {
+    offset: u64,
+    symbol_name: String,
+    symbol_section: Option<SectionIndex>,
+    symbol_value: u64,
+    symbol_is_section: bool,
+}
+
+impl BpfObject {
+    /// Parses an object file.
+    pub fn parse(bytes: &[u8]) -> Result<BpfObject, ElfError> {
+        let file = object::File::parse(bytes)
+            .map_err(|err| ElfError(format!("not an ELF object: {err}")))?;
+        if file.architecture() != object::Architecture::Bpf {
+            return e(format!(
+                "not a BPF object (architecture {:?})",
+                file.architecture()
+            ));
+        }
+        if !file.is_little_endian() {
+            return e("big-endian BPF objects are not supported");
+        }
+        let sections: Vec<Section> = file
+            .sections()
+            .map(|s| {
+                let data = s.data().map(|d| d.to_vec()).unwrap_or_default();
+                Section {
+                    index: s.index(),
+                    name: s.name().unwrap_or("").to_string(),
+                    data,
+                }
+            })
+            .collect();
+        let by_name = |n: &str| sections.iter().find(|s| s.name == n);
+        let license = match by_name("license") {
+            Some(s) => {
+                let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());
+                String::from_utf8_lossy(&s.data[..end]).into_owned()
+            }
+            None => return e("no `license` section (SEC(\"license\") is required)"),
+        };
+        let btf = match by_name(".BTF") {
+            Some(s) => Some(Btf::parse(&s.data).map_err(ElfError)?),
+            None => None,
+        };
+
+        // Maps: (section index, offset in section) -> map index.
+        let mut maps = Vec::new();
+        let mut map_at: Vec<(SectionIndex, u64, usize)> = Vec::new();
+        if let Some(sec) = by_name(".maps") {
+            let btf = btf
+                .as_ref()
+                .ok_or_else(|| ElfError("`.maps` needs BTF: compile with -g".into()))?;
+            let vars = btf
+                .datasec(".maps")
+                .ok_or_else(|| ElfError(".BTF does not describe `.maps`".into()))?;
+            for &(var, offset, _) in vars {
+                let def = btf_map(btf, var).map_err(|m| ElfError(format!(".maps: {m}")))?;
+                map_at.push((sec.index, offset as u64, maps.len()));
+                maps.push(def);
+            }
+        }
+        if let Some(sec) = by_name("maps") {
+            for sym in file
+                .symbols()
+                .filter(|s| s.section_index() == Some(sec.index))
+            {
+                let name = sym.name().unwrap_or("").to_string();
+                let at = sym.address() as usize;
+                let field = |i: usize| u32_at(&sec.data, at + 4 * i);
+                let (Some(t), Some(k), Some(v), Some(m)) = (field(0), field(1), field(2), field(3))
+                else {
+                    return e(format!("maps: definition of `{name}` is truncated"));
+                };
+                map_at.push((sec.index, at as u64, maps.len()));
+                maps.push(MapDef {
+                    name,
+                    map_type: t,
+                    key_size: k,
+                    value_size: v,
+                    max_entries: m,
+                    flags: field(4).unwrap_or(0),
+                    pin_by_name: false,
+                    spin_lock_offset: None,
+                    origin: MapOrigin::Defined,
+                });
+            }
+        }
+        for data_name in [".data", ".rodata", ".bss"] {
+            let Some(sec) = by_name(data_name) else {
+                continue;
+            };
+            let size = file
+                .section_by_index(sec.index)
+                .map(|s| s.size())
+                .unwrap_or(sec.data.len() as u64);
+            if size == 0 {
+                continue;
+            }
+            let mut flags = BPF_F_MMAPABLE;
+            if data_name == ".rodata" {
+                flags |= BPF_F_RDONLY_PROG;
+            }
+            let mut init = sec.data.clone();
+            init.resize(size as usize, 0);
+            map_at.push((sec.index, u64::MAX, maps.len()));
+            maps.push(MapDef {
+                name: data_name.to_string(),
+                map_type: BPF_MAP_TYPE_ARRAY,
+                key_size: 4,
+                value_size: size as u32,
+                max_entries: 1,
+                flags,
+                pin_by_name: false,
+                spin_lock_offset: None,
+                origin: MapOrigin::GlobalData(init),
+            });
+        }
+
+        // Relocations per section.
+        let relocs_of = |index: SectionIndex| -> Result<Vec<Reloc>, ElfError> {
+            let s = file
+                .section_by_index(index)
+                .map_err(|err| ElfError(err.to_string()))?;
+            let mut out = Vec::new();
+            for (offset, r) in s.relocations() {
+                let RelocationTarget::Symbol(si) = r.target() else {
+                    return e(format!(
+                        "{}: relocation at {offset:#x} has no symbol",
+                        s.name().unwrap_or("?")
+                    ));
+                };
+                let sym = file
+                    .symbol_by_index(si)
+                    .map_err(|err| ElfError(err.to_string()))?;
+                out.push(Reloc {
+                    offset,
+                    symbol_name: sym.name().unwrap_or("").to_string(),
+                    symbol_section: sym.section_index(),
+                    symbol_value: sym.address(),
+                    symbol_is_section: sym.kind() == SymbolKind::Section,
+                });
+            }
+            Ok(out)
+        };
+
+        let text = by_name(".text");
+        let text_insns = match text {
+            Some(t) => decode(&t.data, ".text")?,
+            None => Vec::new(),
+        };
+        let text_relocs = match text {
+            Some(t) => relocs_of(t.index)?,
+            None => Vec::new(),
+        };
+
+        let mut programs = Vec::new();
+        for sym in file.symbols() {
+            if sym.kind() != SymbolKind::Text || !sym.is_global() {
+                continue;
+            }
+            let Some(si) = sym.section_index() else {
+                continue;
+            };
+            let Some(sec) = sections.iter().find(|s| s.index == si) else {
+                continue;
+            };
+            if sec.name == ".text" || sec.name.starts_with(".") {
+                continue;
+            }
+            let name = sym.name().unwrap_or("").to_string();
+            let start = sym.address() as usize;
+            let len = sym.size() as usize;
+            let code = sec.data.get(start..start + len).ok_or_else(|| {
+                ElfError(format!(
+                    "{}: function `{name}` lies outside its section",
+                    sec.name
+                ))
+            })?;
+            let mut insns = decode(code, &sec.name)?;
+            let base_len = insns.len();
+            let relocs: Vec<Reloc> = relocs_of(si)?
+                .into_iter()
+                .filter(|r| r.offset >= start as u64 && r.offset < (start + len) as u64)
+                .map(|r| Reloc {
+                    offset: r.offset - start as u64,
+                    ..r
+                })
+                .collect();
+            let needs_text = relocs
+                .iter()
+                .any(|r| text.is_some_and(|t| r.symbol_section == Some(t.index)));
+            let text_base = base_len;
+            if needs_text {
+                insns.extend_from_slice(&text_insns);
+            }
+            let ctx = Linker {
+                maps: &map_at,
+                text: text.map(|t| t.index),
+                text_base,
+                text_len: text_insns.len(),
+            };
+            for r in &relocs {
+                ctx.apply(&mut insns, 0, r, &sec.name, &name)?;
+            }
+            if needs_text {
+                for r in &text_relocs {
+                    ctx.apply(&mut insns, text_base, r, ".text", &name)?;
+                }
+            }
+            programs.push(ProgDef {
+                name,
+                section: sec.name.clone(),
+                prog_type: prog_type_for(&sec.name),
+                insns,
+            });
+        }
+        if programs.is_empty() {
+            return e("no programs: no global function in a SEC() section");
+        }
+        Ok(BpfObject {
+            license,
+            maps,
+            programs,
+        })
+    }
+}
+
+fn decode(code: &[u8], section: &str) -> Result<Vec<Insn>, ElfError> {
+    if code.len() % 8 != 0 {
+        return e(format!(
+            "{section}: size {} is not a whole number of instructions",
+            code.len()
+        ));
+    }
+    Ok(code
+        .chunks_exact(8)
+        .map(|c| Insn::from_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect())
+}
+
+struct Linker<'a> {
+    maps: &'a [(SectionIndex, u64, usize)],
+    text: Option<SectionIndex>,
+    text_base: usize,
+    text_len: usize,
+}
+
+impl Linker<'_> {
+    /// Applies relocation `r` of code placed at `base` in `insns`.
+    fn apply(
+        &self,
+        insns: &mut [Insn],
+        base: usize,
+        r: &Reloc,
+        section: &str,
+        prog: &str,
+    ) -> Result<(), ElfError> {
+        let at = base + (r.offset / 8) as usize;
+        let sym = if r.symbol_name.is_empty() {
+            "<section>"
+        } else {
+            &r.symbol_name
+        };
+        let here = || {
+            format!(
+                "{section}: relocation at insn {} (program `{prog}`) against `{sym}`",
+                r.offset / 8
+            )
+        };
+        let insn = *insns
+            .get(at)
+            .ok_or_else(|| ElfError(format!("{}: outside the code", here())))?;
+        let lddw = BPF_LD | BPF_IMM | BPF_DW;
+        let Some(target_sec) = r.symbol_section else {
+            return e(format!(
+                "{}: undefined symbol (extern variables and kfuncs are not supported)",
+                here()
+            ));
+        };
+        if Some(target_sec) == self.text {
+            let target = if insn.opcode == BPF_JMP | BPF_CALL && insn.src == BPF_PSEUDO_CALL {
+                (r.symbol_value as i64 / 8) + insn.imm as i64 + 1
+            } else if insn.opcode == lddw {
+                (r.symbol_value as i64 + insn.imm as i64) / 8
+            } else {
+                return e(format!("{}: not a call or a function address", here()));
+            };
+            if target < 0 || target as usize >= self.text_len {
+                return e(format!("{}: target outside .text", here()));
+            }
+            let rel = (self.text_base as i64 + target) - (at as i64 + 1);
+            let imm =
+                i32::try_from(rel).map_err(|_| ElfError(format!("{}: call too far", here())))?;
+            insns[at].imm = imm;
+            if insn.opcode == lddw {
+                insns[at].src = BPF_PSEUDO_FUNC;
+                if let Some(next) = insns.get_mut(at + 1) {
+                    next.imm = 0;
+                }
+            }
+            return Ok(());
+        }
+        if insn.opcode != lddw {
+            return e(format!(
+                "{}: map or data reference in an instruction that is not lddw",
+                here()
+            ));
+        }
+        // A defined map: exact symbol address; global data: any offset.
+        if let Some(&(_, _, idx)) = self
+            .maps
+            .iter()
+            .find(|m| m.0 == target_sec && m.1 == r.symbol_value)
+        {
+            insns[at].src = BPF_PSEUDO_MAP_IDX;
+            insns[at].imm = idx as i32;
+            return Ok(());
+        }
+        if let Some(&(_, _, idx)) = self
+            .maps
+            .iter()
+            .find(|m| m.0 == target_sec && m.1 == u64::MAX)
+        {
+            let offset = if r.symbol_is_section {
+                insn.imm as i64
+            } else {
+                r.symbol_value as i64 + insn.imm as i64
+            };
+            insns[at].src = BPF_PSEUDO_MAP_IDX_VALUE;
+            insns[at].imm = idx as i32;
+            if let Some(next) = insns.get_mut(at + 1) {
+                next.imm = i32::try_from(offset)
+                    .map_err(|_| ElfError(format!("{}: offset too large", here())))?;
+            }
+            return Ok(());
+        }
+        e(format!(
+            "{}: symbol is neither a map, global data nor a function",
+            here()
+        ))
+    }
+}
+
+/// Reads one BTF-defined map: a variable whose type is a struct of
+/// `__uint(field, N)` (pointer to an array of N) and `__type(field, T)`
+/// (pointer to T) members.
+fn btf_map(btf: &Btf, var: u32) -> Result<MapDef, String> {
+    let Type::Var { name, target } = btf.get(var)? else {
+        return Err(format!("type {var} is not a variable"));
+    };
+    let (_, Type::Struct { members, .. }) = btf.resolve(*target)? else {
+        return Err(format!("map `{name}` is not a struct"));
+    };
+    let mut def = MapDef {
+        name: name.clone(),
+        map_type: 0,
+        key_size: 0,
+        value_size: 0,
+        max_entries: 0,
+        flags: 0,
+        pin_by_name: false,
+        spin_lock_offset: None,
+        origin: MapOrigin::Defined,
+    };
+    let uint = |m: &btf::Member| -> Result<u32, String> {
+        match btf.resolve(m.type_id)?.1 {
+            Type::Ptr { target } => match btf.resolve(*target)?.1 {
+                Type::Array { nelems, .. } => Ok(*nelems),
+                _ => Err(format!("map `{name}`: field `{}` is not __uint()", m.name)),
+            },
+            _ => Err(format!("map `{name}`: field `{}` is not __uint()", m.name)),
+        }
+    };
+    let pointee = |m: &btf::Member| -> Result<u32, String> {
+        match btf.resolve(m.type_id)?.1 {
+            Type::Ptr { target } => Ok(*target),
+            _ => Err(format!("map `{name}`: field `{}` is not __type()", m.name)),
+        }
+    };
+    for m in members {
+        match m.name.as_str() {
+            "type" => def.map_type = uint(m)?,
+            "max_entries" => def.max_entries = uint(m)?,
+            "map_flags" => def.flags = uint(m)?,
+            "key_size" => def.key_size = uint(m)?,
+            "value_size" => def.value_size = uint(m)?,
+            "pinning" => def.pin_by_name = uint(m)? == 1,
+            "key" => def.key_size = btf.size_of(pointee(m)?)?,
+            "value" => {
+                let t = pointee(m)?;
+                def.value_size = btf.size_of(t)?;
+                def.spin_lock_offset = btf.spin_lock_offset(t);
+            }
+            "values" | "inner_map" => {
+                return Err(format!(
+                    "map `{name}`: map-in-map definitions (`values`) are not supported yet"
+                ))
+            }
+            "numa_node" | "map_extra" => {}
+            other => return Err(format!("map `{name}`: unknown field `{other}`")),
+        }
+    }
+    Ok(def)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(BpfObject::parse(b"").is_err());
+        assert!(BpfObject::parse(b"\x7fELF garbage").is_err());
+        assert!(BpfObject::parse(&[0u8; 4096]).is_err());
+        assert!(Btf::parse(&[0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn section_names_select_program_types() {
+        assert_eq!(prog_type_for("xdp"), 6);
+        assert_eq!(prog_type_for("xdp/frags"), 6);
+        assert_eq!(prog_type_for("tc"), 3);
+        assert_eq!(prog_type_for("classifier"), 3);
+        assert_eq!(prog_type_for("socket"), 1);
+        assert_eq!(prog_type_for("generic"), 0);
+    }
+}

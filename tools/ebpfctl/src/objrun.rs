@@ -1,0 +1,167 @@
+//! `ebpfctl run`: load an object and run its programs on packets, in one
+//! process (so it works on the embedded backend), then show the maps.
+
+use std::path::Path;
+
+use libebpf_ioctl::elf::BpfObject;
+use libebpf_ioctl::Ebpf;
+use serde_json::json;
+
+use crate::hex;
+
+/// Names of XDP return codes.
+fn xdp_verdict(r: u32) -> &'static str {
+    match r {
+        0 => "XDP_ABORTED",
+        1 => "XDP_DROP",
+        2 => "XDP_PASS",
+        3 => "XDP_TX",
+        4 => "XDP_REDIRECT",
+        _ => "?",
+    }
+}
+
+/// Opens the backend the flags ask for and says which one it is.
+pub fn open(device: Option<&Path>, embedded: bool, quiet: bool) -> Result<Ebpf, String> {
+    let e = match (device, embedded) {
+        (Some(path), _) => {
+            Ebpf::device(path).map_err(|err| format!("{}: {err}", path.display()))?
+        }
+        (None, true) => Ebpf::embedded().map_err(|err| err.to_string())?,
+        (None, false) => Ebpf::open_default().map_err(|err| err.to_string())?,
+    };
+    if !quiet {
+        let why = if e.backend_kind() == "embedded" && device.is_none() && !embedded {
+            " (no /dev/ebpf)"
+        } else {
+            ""
+        };
+        println!("backend: {}{why}", e.backend_kind());
+    }
+    Ok(e)
+}
+
+fn map_type_name(t: u32) -> &'static str {
+    ebpf_core::maps::MapType::from_u32(t).map_or("?", |t| t.name())
+}
+
+fn int_of(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() <= 8).then(|| {
+        let mut b = [0u8; 8];
+        b[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(b)
+    })
+}
+
+/// A map element: key and value bytes.
+pub type Element = (Vec<u8>, Vec<u8>);
+
+/// Every element of a map.
+pub fn dump_map(e: &Ebpf, handle: u32) -> Result<Vec<Element>, String> {
+    let (ks, vs) = e.map_sizes(handle).map_err(|err| err.to_string())?;
+    let mut out = Vec::new();
+    let mut key: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; ks];
+    if ks == 0 {
+        return Ok(out);
+    }
+    while e
+        .map_next_key(handle, key.as_deref(), &mut next)
+        .map_err(|err| err.to_string())?
+    {
+        let mut value = vec![0u8; vs];
+        if e.map_lookup(handle, &next, &mut value, 0).is_ok() {
+            out.push((next.clone(), value));
+        }
+        key = Some(next.clone());
+        if out.len() > 1_000_000 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// `ebpfctl run`.
+pub fn run(
+    e: &Ebpf,
+    file: &Path,
+    prog: Option<&str>,
+    packets: &[String],
+    repeat: u32,
+    json_out: bool,
+) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?;
+    let obj = BpfObject::parse(&bytes).map_err(|err| format!("{}: {err}", file.display()))?;
+    let loaded = e.load_object(&obj).map_err(|err| err.to_string())?;
+    let (name, section, handle) = match prog {
+        Some(p) => loaded
+            .programs
+            .iter()
+            .find(|(n, _, _)| n == p)
+            .cloned()
+            .ok_or_else(|| format!("{}: no program `{p}`", file.display()))?,
+        None => loaded.programs[0].clone(),
+    };
+    let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == 6;
+    let mut runs = Vec::new();
+    for (i, text) in packets.iter().enumerate() {
+        let data = hex::decode(text).map_err(|err| format!("packet {}: {err}", i + 1))?;
+        let r = e
+            .prog_test_run(handle, &data, repeat)
+            .map_err(|err| err.to_string())?;
+        if json_out {
+            runs.push(json!({
+                "packet": i + 1,
+                "retval": r.retval,
+                "verdict": if is_xdp { Some(xdp_verdict(r.retval)) } else { None },
+                "duration_ns": r.duration_ns,
+                "data_out": hex::encode(&r.data_out),
+            }));
+        } else {
+            let verdict = if is_xdp {
+                format!(" ({})", xdp_verdict(r.retval))
+            } else {
+                String::new()
+            };
+            println!(
+                "packet {}: {name} -> {}{verdict}, {} ns",
+                i + 1,
+                r.retval,
+                r.duration_ns
+            );
+            if r.data_out != data {
+                println!("  data out: {}", hex::encode(&r.data_out));
+            }
+        }
+    }
+    let mut maps_json = Vec::new();
+    for (map_name, h) in &loaded.maps {
+        let info = e.map_info(*h).map_err(|err| err.to_string())?;
+        let elems = dump_map(e, *h)?;
+        if json_out {
+            let items: Vec<_> = elems
+                .iter()
+                .map(|(k, v)| json!({"key": hex::encode(k), "key_int": int_of(k), "value": hex::encode(v), "value_int": int_of(v)}))
+                .collect();
+            maps_json.push(
+                json!({"name": map_name, "type": map_type_name(info.map_type), "elements": items}),
+            );
+            continue;
+        }
+        println!(
+            "map {map_name} ({}, {} elements):",
+            map_type_name(info.map_type),
+            elems.len()
+        );
+        for (k, v) in elems {
+            let ki = int_of(&k).map(|x| format!(" ({x})")).unwrap_or_default();
+            let vi = int_of(&v).map(|x| format!(" ({x})")).unwrap_or_default();
+            println!("  {}{ki} -> {}{vi}", hex::encode(&k), hex::encode(&v));
+        }
+    }
+    if json_out {
+        let doc = json!({"program": name, "section": section, "runs": runs, "maps": maps_json});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    Ok(())
+}
