@@ -599,6 +599,23 @@ impl Ebpf {
                 })?;
             out.programs.push((p.name.clone(), p.section.clone(), h));
         }
+        for (m, &(_, map)) in obj.maps.iter().zip(&out.maps) {
+            for (slot, prog) in &m.initial_programs {
+                let h = out.program(prog).ok_or_else(|| Error {
+                    op: "load object",
+                    errno: Errno::ENOENT,
+                    log: Some(format!(
+                        "map `{}` slot {slot}: `{prog}` is not a program of the object",
+                        m.name
+                    )),
+                })?;
+                self.map_update(map, &slot.to_ne_bytes(), &h.to_ne_bytes(), 0)
+                    .map_err(|e| Error {
+                        log: Some(format!("map `{}` slot {slot} = `{prog}`", m.name)),
+                        ..e
+                    })?;
+            }
+        }
         Ok(out)
     }
 }

@@ -10,6 +10,6 @@ pub mod elf;
 pub mod platform;
 
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};
-pub use client::{Ebpf, Error, MapSpec, ProgSpec, Result, TestRun};
+pub use client::{Ebpf, Error, LoadedObject, MapSpec, ProgSpec, Result, TestRun};
 pub use ebpf_core as core;
 pub use platform::UserPlatform;

@@ -65,6 +65,8 @@ pub enum Type {
         name: String,
         vars: Vec<(u32, u32, u32)>,
     },
+    /// A function prototype.
+    FuncProto,
     /// Anything else (functions, forward declarations, tags).
     Other,
 }
@@ -190,7 +192,7 @@ impl Btf {
                 kind::FUNC | kind::FWD => Type::Other,
                 kind::FUNC_PROTO => {
                     at += vlen * 8;
-                    Type::Other
+                    Type::FuncProto
                 }
                 kind::VAR => {
                     at += 4;

@@ -70,6 +70,9 @@ pub struct MapDef {
     pub spin_lock_offset: Option<u32>,
     /// Where it comes from.
     pub origin: MapOrigin,
+    /// A program array's initial contents (`.values = { [i] = &prog }`):
+    /// slot and program name.
+    pub initial_programs: Vec<(u32, String)>,
 }
 
 /// A program of the object, linked and relocated.
@@ -175,9 +178,46 @@ impl BpfObject {
             let vars = btf
                 .datasec(".maps")
                 .ok_or_else(|| ElfError(".BTF does not describe `.maps`".into()))?;
-            for &(var, offset, _) in vars {
-                let def = btf_map(btf, var).map_err(|m| ElfError(format!(".maps: {m}")))?;
-                map_at.push((sec.index, offset as u64, maps.len()));
+            let relocs = file
+                .section_by_index(sec.index)
+                .map(|s| s.relocations().collect::<Vec<_>>())
+                .unwrap_or_default();
+            for &(var, _, _) in vars {
+                let (mut def, values_at) =
+                    btf_map(btf, var).map_err(|m| ElfError(format!(".maps: {m}")))?;
+                // clang leaves DATASEC offsets to the loader: take the
+                // symbol's place (as libbpf does).
+                let sym = file
+                    .symbols()
+                    .find(|s| s.section_index() == Some(sec.index) && s.name() == Ok(&def.name))
+                    .ok_or_else(|| ElfError(format!(".maps: no symbol for map `{}`", def.name)))?;
+                let (offset, size) = (sym.address(), sym.size());
+                if let Some(values_at) = values_at {
+                    let start = offset + values_at as u64;
+                    let end = offset + size;
+                    for (at, r) in relocs.iter().filter(|(at, _)| (start..end).contains(at)) {
+                        let slot = ((at - start) / 8) as u32;
+                        let target = match r.target() {
+                            RelocationTarget::Symbol(si) => file.symbol_by_index(si).ok(),
+                            _ => None,
+                        };
+                        let Some(sym) = target.filter(|s| s.kind() == SymbolKind::Text) else {
+                            return e(format!(
+                                ".maps: `{}` slot {slot}: initial value is not a program",
+                                def.name
+                            ));
+                        };
+                        if slot >= def.max_entries {
+                            return e(format!(
+                                ".maps: `{}` slot {slot} is beyond max_entries",
+                                def.name
+                            ));
+                        }
+                        let prog = sym.name().unwrap_or("").to_string();
+                        def.initial_programs.push((slot, prog));
+                    }
+                }
+                map_at.push((sec.index, offset, maps.len()));
                 maps.push(def);
             }
         }
@@ -204,6 +244,7 @@ impl BpfObject {
                     pin_by_name: false,
                     spin_lock_offset: None,
                     origin: MapOrigin::Defined,
+                    initial_programs: Vec::new(),
                 });
             }
         }
@@ -235,6 +276,7 @@ impl BpfObject {
                 pin_by_name: false,
                 spin_lock_offset: None,
                 origin: MapOrigin::GlobalData(init),
+                initial_programs: Vec::new(),
             });
         }
 
@@ -465,8 +507,10 @@ impl Linker<'_> {
 
 /// Reads one BTF-defined map: a variable whose type is a struct of
 /// `__uint(field, N)` (pointer to an array of N) and `__type(field, T)`
-/// (pointer to T) members.
-fn btf_map(btf: &Btf, var: u32) -> Result<MapDef, String> {
+/// (pointer to T) members. Also returns the byte offset of a program
+/// array's `__array(values, ...)` member, whose relocations name the
+/// initial programs.
+fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
     let Type::Var { name, target } = btf.get(var)? else {
         return Err(format!("type {var} is not a variable"));
     };
@@ -483,7 +527,9 @@ fn btf_map(btf: &Btf, var: u32) -> Result<MapDef, String> {
         pin_by_name: false,
         spin_lock_offset: None,
         origin: MapOrigin::Defined,
+        initial_programs: Vec::new(),
     };
+    let mut values_at = None;
     let uint = |m: &btf::Member| -> Result<u32, String> {
         match btf.resolve(m.type_id)?.1 {
             Type::Ptr { target } => match btf.resolve(*target)?.1 {
@@ -513,16 +559,35 @@ fn btf_map(btf: &Btf, var: u32) -> Result<MapDef, String> {
                 def.value_size = btf.size_of(t)?;
                 def.spin_lock_offset = btf.spin_lock_offset(t);
             }
-            "values" | "inner_map" => {
+            "values" => {
+                let is_prog_array = matches!(btf.resolve(m.type_id)?.1,
+                    Type::Array { elem, .. } if matches!(btf.resolve(*elem)?.1,
+                        Type::Ptr { target } if matches!(btf.resolve(*target)?.1, Type::FuncProto)));
+                if !is_prog_array {
+                    return Err(format!(
+                        "map `{name}`: map-in-map definitions (`values` of maps) are not supported yet"
+                    ));
+                }
+                values_at = Some(m.bit_offset / 8);
+            }
+            "inner_map" => {
                 return Err(format!(
-                    "map `{name}`: map-in-map definitions (`values`) are not supported yet"
+                    "map `{name}`: map-in-map definitions (`inner_map`) are not supported yet"
                 ))
             }
             "numa_node" | "map_extra" => {}
             other => return Err(format!("map `{name}`: unknown field `{other}`")),
         }
     }
-    Ok(def)
+    if values_at.is_some() {
+        def.key_size = if def.key_size == 0 { 4 } else { def.key_size };
+        def.value_size = if def.value_size == 0 {
+            4
+        } else {
+            def.value_size
+        };
+    }
+    Ok((def, values_at))
 }
 
 #[cfg(test)]

@@ -1,0 +1,354 @@
+//! The C examples (examples/c) built by stock clang, loaded through the ELF
+//! loader and run on crafted packets: verdicts, rewritten packets and map
+//! contents. Objects come from `EBPF_EXAMPLES` (as `make test` builds them)
+//! or are compiled here with clang-19. Runs on the embedded backend, or on
+//! the device named by `EBPF_TEST_DEVICE`.
+
+use std::path::PathBuf;
+
+use libebpf_ioctl::elf::{BpfObject, MapOrigin};
+use libebpf_ioctl::{Backend, DeviceBackend, Ebpf, EmbeddedBackend, LoadedObject};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+fn client() -> Ebpf {
+    let backend: Box<dyn Backend> = match std::env::var("EBPF_TEST_DEVICE") {
+        Ok(path) => Box::new(DeviceBackend::open(path.as_ref()).expect("open the device")),
+        Err(_) => Box::new(EmbeddedBackend::new().unwrap()),
+    };
+    Ebpf::with_backend(backend)
+}
+
+/// The bytes of example `name`'s object file.
+fn object_bytes(name: &str) -> Vec<u8> {
+    let path = match std::env::var("EBPF_EXAMPLES") {
+        Ok(dir) => PathBuf::from(dir).join(format!("{name}.o")),
+        Err(_) => compile(name),
+    };
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn compile(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = root.join("target/bpf-test");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}.o"));
+    let status = std::process::Command::new("clang-19")
+        .args(["-O2", "-g", "-target", "bpf"])
+        .arg(format!(
+            "-I/usr/include/{}-linux-gnu",
+            std::env::consts::ARCH
+        ))
+        .arg("-c")
+        .arg(root.join(format!("examples/c/{name}.c")))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("clang-19 is needed to build the examples (make setup installs it)");
+    assert!(status.success(), "clang-19 failed on {name}.c");
+    out
+}
+
+fn load(e: &Ebpf, name: &str) -> (BpfObject, LoadedObject) {
+    let obj = BpfObject::parse(&object_bytes(name)).unwrap_or_else(|err| panic!("{name}: {err}"));
+    let loaded = e
+        .load_object(&obj)
+        .unwrap_or_else(|err| panic!("{name}: {err}"));
+    (obj, loaded)
+}
+
+fn run(e: &Ebpf, prog: u32, packet: &[u8]) -> (u32, Vec<u8>) {
+    let r = e.prog_test_run(prog, packet, 1).unwrap();
+    (r.retval, r.data_out)
+}
+
+fn lookup(e: &Ebpf, map: u32, key: &[u8]) -> Option<Vec<u8>> {
+    let (_, value_size) = e.map_sizes(map).unwrap();
+    let mut value = vec![0u8; value_size];
+    e.map_lookup(map, key, &mut value, 0).ok().map(|_| value)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&MAC_B);
+    p.extend_from_slice(&MAC_A);
+    p.extend_from_slice(&ethertype.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// An IPv4 frame; `options` 4-byte words of IP options.
+fn ipv4(protocol: u8, options: usize, l4: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0x45 + options as u8, 0];
+    ip.extend_from_slice(&((20 + options * 4 + l4.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0, 0, 64, protocol, 0, 0]);
+    ip.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+    ip.extend(std::iter::repeat_n(1u8, options * 4));
+    ip.extend_from_slice(l4);
+    ethernet(0x0800, &ip)
+}
+
+fn ipv6(next_header: u8, l4: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    ip.extend_from_slice(&[next_header, 64]);
+    ip.extend_from_slice(&[0xfd; 16]);
+    ip.extend_from_slice(&[0xfe; 16]);
+    ip.extend_from_slice(l4);
+    ethernet(0x86dd, &ip)
+}
+
+/// A TCP header (20 bytes) or UDP header (8 bytes) to `port`.
+fn l4(protocol: u8, port: u16) -> Vec<u8> {
+    let mut h = vec![0xc0, 0x00];
+    h.extend_from_slice(&port.to_be_bytes());
+    let len = if protocol == IPPROTO_TCP { 20 } else { 8 };
+    h.resize(len, 0);
+    h
+}
+
+#[test]
+fn port_filter_drops_web_traffic_and_counts_per_port() {
+    let e = client();
+    let (_, obj) = load(&e, "port_filter");
+    let prog = obj.program("port_filter").unwrap();
+    let drops = obj.map("drops").unwrap();
+    let tcp = |port| ipv4(IPPROTO_TCP, 0, &l4(IPPROTO_TCP, port));
+    let cases: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("v4 tcp 80", tcp(80), XDP_DROP),
+        ("v4 tcp 8080", tcp(8080), XDP_DROP),
+        ("v4 tcp 22", tcp(22), XDP_PASS),
+        ("v4 tcp 443", tcp(443), XDP_PASS),
+        (
+            "v4 udp 80",
+            ipv4(IPPROTO_UDP, 0, &l4(IPPROTO_UDP, 80)),
+            XDP_PASS,
+        ),
+        (
+            "v4 with options, tcp 80",
+            ipv4(IPPROTO_TCP, 2, &l4(IPPROTO_TCP, 80)),
+            XDP_DROP,
+        ),
+        (
+            "v6 tcp 8080",
+            ipv6(IPPROTO_TCP, &l4(IPPROTO_TCP, 8080)),
+            XDP_DROP,
+        ),
+        (
+            "v6 udp 8080",
+            ipv6(IPPROTO_UDP, &l4(IPPROTO_UDP, 8080)),
+            XDP_PASS,
+        ),
+        (
+            "v4 tcp 80, header cut short",
+            tcp(80)[..14 + 20 + 10].to_vec(),
+            XDP_PASS,
+        ),
+        ("ip header cut short", tcp(80)[..14 + 12].to_vec(), XDP_PASS),
+        ("arp", ethernet(0x0806, &[0; 28]), XDP_PASS),
+        ("runt frame", vec![0; 10], XDP_PASS),
+        ("empty", vec![], XDP_PASS),
+    ];
+    for (what, packet, verdict) in &cases {
+        let (r, out) = run(&e, prog, packet);
+        assert_eq!(r, *verdict, "{what}");
+        assert_eq!(
+            &out, packet,
+            "{what}: the filter must not change the packet"
+        );
+    }
+    let count = |port: u16| lookup(&e, drops, &port.to_ne_bytes()).map(|v| u64_at(&v, 0));
+    assert_eq!(count(80), Some(2));
+    assert_eq!(count(8080), Some(2));
+    assert_eq!(count(22), None);
+    assert_eq!(count(443), None);
+}
+
+#[test]
+fn mac_swap_reflects_frames() {
+    let e = client();
+    let (_, obj) = load(&e, "mac_swap");
+    let prog = obj.program("mac_swap").unwrap();
+    let packet = ipv4(IPPROTO_UDP, 0, &l4(IPPROTO_UDP, 53));
+    let (r, out) = run(&e, prog, &packet);
+    assert_eq!(r, XDP_TX);
+    assert_eq!(out[..6], MAC_A);
+    assert_eq!(out[6..12], MAC_B);
+    assert_eq!(out[12..], packet[12..]);
+    let (r, out) = run(&e, prog, &packet[..13]);
+    assert_eq!(r, XDP_DROP, "a frame shorter than an Ethernet header");
+    assert_eq!(out, packet[..13]);
+}
+
+#[test]
+fn per_cpu_counters_sum_to_the_traffic() {
+    let e = client();
+    let (_, obj) = load(&e, "pkt_counter");
+    let prog = obj.program("pkt_counter").unwrap();
+    let counters = obj.map("counters").unwrap();
+    let packets = [
+        ipv4(IPPROTO_TCP, 0, &l4(IPPROTO_TCP, 80)),
+        ipv4(IPPROTO_UDP, 0, &l4(IPPROTO_UDP, 53)),
+        ipv6(IPPROTO_TCP, &l4(IPPROTO_TCP, 80)),
+        ethernet(0x0806, &[0; 28]),
+        vec![0; 5],
+    ];
+    for p in &packets {
+        assert_eq!(run(&e, prog, p).0, XDP_PASS);
+    }
+    // Each CPU's slot is 16 bytes (two u64); the totals are their sums.
+    let total = |class: u32| {
+        let v = lookup(&e, counters, &class.to_ne_bytes()).unwrap();
+        assert_eq!(v.len() % 16, 0);
+        v.chunks(16)
+            .fold((0, 0), |(p, b), c| (p + u64_at(c, 0), b + u64_at(c, 8)))
+    };
+    let len = |i: usize| packets[i].len() as u64;
+    assert_eq!(total(0), (2, len(0) + len(1)));
+    assert_eq!(total(1), (1, len(2)));
+    assert_eq!(total(2), (2, len(3) + len(4)));
+}
+
+#[test]
+fn ring_buffer_events_reach_userspace_in_order() {
+    let e = client();
+    let (_, obj) = load(&e, "ringbuf_events");
+    let prog = obj.program("ringbuf_events").unwrap();
+    let events = obj.map("events").unwrap();
+    let tcp = ipv4(IPPROTO_TCP, 0, &l4(IPPROTO_TCP, 80));
+    let udp = ipv4(IPPROTO_UDP, 1, &l4(IPPROTO_UDP, 53));
+    for p in [&tcp, &ipv6(IPPROTO_TCP, &l4(IPPROTO_TCP, 1)), &udp] {
+        assert_eq!(run(&e, prog, p).0, XDP_PASS);
+    }
+    let records = e.ringbuf_consume(events).unwrap();
+    assert_eq!(records.len(), 2, "one event per IPv4 packet, none for IPv6");
+    for (record, (packet, proto)) in records
+        .iter()
+        .zip([(&tcp, IPPROTO_TCP), (&udp, IPPROTO_UDP)])
+    {
+        assert_eq!(record.len(), 12);
+        assert_eq!(record[0..4], [10, 0, 0, 1]);
+        assert_eq!(record[4..8], [10, 0, 0, 2]);
+        assert_eq!(
+            u16::from_le_bytes([record[8], record[9]]) as usize,
+            packet.len()
+        );
+        assert_eq!(record[10], proto);
+    }
+    assert!(e.ringbuf_consume(events).unwrap().is_empty());
+}
+
+#[test]
+fn global_data_and_bpf_to_bpf_calls() {
+    let e = client();
+    let (parsed, obj) = load(&e, "global_data");
+    let prog = obj.program("global_data").unwrap();
+    let arp = ethernet(0x0806, &[0; 28]);
+    let v4 = ipv4(IPPROTO_TCP, 0, &l4(IPPROTO_TCP, 80));
+    assert_eq!(run(&e, prog, &arp).0, XDP_DROP);
+    assert_eq!(run(&e, prog, &v4).0, XDP_PASS);
+    assert_eq!(run(&e, prog, &arp).0, XDP_DROP);
+    assert_eq!(run(&e, prog, &[0; 4]).0, XDP_PASS);
+    let global = |name: &str| lookup(&e, obj.map(name).unwrap(), &0u32.to_ne_bytes()).unwrap();
+    assert_eq!(u64_at(&global(".data"), 0), 1004, "`seen` starts at 1000");
+    assert_eq!(u64_at(&global(".bss"), 0), 2, "`dropped`");
+    assert_eq!(global(".rodata")[..2], 0x0806u16.to_ne_bytes());
+
+    // A loader may set read-only configuration before loading, as
+    // libbpf's skeletons do: block IPv4 instead of ARP.
+    let mut custom = parsed.clone();
+    let rodata = custom
+        .maps
+        .iter_mut()
+        .find(|m| m.name == ".rodata")
+        .unwrap();
+    let MapOrigin::GlobalData(init) = &mut rodata.origin else {
+        panic!(".rodata is global data");
+    };
+    init[..2].copy_from_slice(&0x0800u16.to_ne_bytes());
+    let e2 = client();
+    let obj2 = e2.load_object(&custom).unwrap();
+    let prog2 = obj2.program("global_data").unwrap();
+    assert_eq!(run(&e2, prog2, &v4).0, XDP_DROP);
+    assert_eq!(run(&e2, prog2, &arp).0, XDP_PASS);
+}
+
+#[test]
+fn tail_calls_dispatch_through_an_initialised_program_array() {
+    let e = client();
+    let (parsed, obj) = load(&e, "tail_call");
+    let table = parsed.maps.iter().find(|m| m.name == "jump_table").unwrap();
+    assert_eq!(
+        table.initial_programs,
+        vec![(0, "handle_tcp".to_string()), (1, "handle_udp".to_string())]
+    );
+    let prog = obj.program("dispatch").unwrap();
+    let tcp = ipv4(IPPROTO_TCP, 0, &l4(IPPROTO_TCP, 80));
+    let udp = ipv4(IPPROTO_UDP, 0, &l4(IPPROTO_UDP, 53));
+    let icmp = ipv4(IPPROTO_ICMP, 0, &[8, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(run(&e, prog, &tcp).0, XDP_DROP);
+    assert_eq!(run(&e, prog, &udp).0, XDP_TX);
+    assert_eq!(run(&e, prog, &udp).0, XDP_TX);
+    assert_eq!(run(&e, prog, &icmp).0, XDP_PASS, "slot 2 is empty");
+    let handled = obj.map("handled").unwrap();
+    let n = |slot: u32| u64_at(&lookup(&e, handled, &slot.to_ne_bytes()).unwrap(), 0);
+    assert_eq!((n(0), n(1), n(2)), (1, 2, 0));
+
+    // Emptying a slot makes the dispatcher fall through.
+    e.map_delete(obj.map("jump_table").unwrap(), &0u32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(run(&e, prog, &tcp).0, XDP_PASS);
+}
+
+#[test]
+fn damaged_objects_give_errors_not_panics() {
+    let good = object_bytes("port_filter");
+    // Every prefix, and every byte flipped in the headers and tables.
+    for len in (0..good.len()).step_by(7) {
+        let _ = BpfObject::parse(&good[..len]);
+    }
+    for at in (0..good.len()).step_by(3) {
+        let mut bad = good.clone();
+        bad[at] ^= 0xff;
+        let _ = BpfObject::parse(&bad);
+    }
+    let err = BpfObject::parse(&good[..good.len() / 2]).unwrap_err();
+    assert!(!err.to_string().is_empty());
+}
+
+#[test]
+fn errors_name_the_section_or_symbol() {
+    let good = object_bytes("port_filter");
+    let obj = BpfObject::parse(&good).unwrap();
+    // A map reference the device cannot satisfy names the map.
+    let mut huge = obj.clone();
+    huge.maps[0].max_entries = u32::MAX;
+    huge.maps[0].value_size = u32::MAX;
+    let err = client().load_object(&huge).unwrap_err();
+    assert!(err.to_string().contains("map `drops`"), "{err}");
+    // A program the device rejects names the program and its section.
+    let mut broken = obj.clone();
+    broken.programs[0].insns.truncate(3);
+    let err = client().load_object(&broken).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("program `port_filter` (section xdp)"),
+        "{err}"
+    );
+    // Not a BPF object at all.
+    let host = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    let err = BpfObject::parse(&host).unwrap_err();
+    assert!(err.to_string().contains("not a BPF object"), "{err}");
+}
