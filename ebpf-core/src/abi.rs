@@ -375,6 +375,14 @@ pub struct ProgInfo {
     pub run_cnt: u64,
     /// Time in those runs, ns.
     pub run_time_ns: u64,
+    /// In: capacity in bytes at `xlated_insns` (0: do not copy). Out: the
+    /// size of the program as the device runs it (after context-access
+    /// conversion), in bytes.
+    pub xlated_len: u32,
+    /// Zero.
+    pub _pad: u32,
+    /// In: user address receiving up to `xlated_len` bytes of instructions.
+    pub xlated_insns: u64,
 }
 
 /// `Command::GetNextId` (`next_id` out) and `Command::GetHandleById`
@@ -452,7 +460,7 @@ plain! {
     ObjCloseReq = 8;
     GetInfoReq = 16;
     MapInfo = 48;
-    ProgInfo = 56;
+    ProgInfo = 72;
     IdReq = 16;
     RingbufConsumeReq = 24;
 }
@@ -474,6 +482,8 @@ const _: () = {
     assert!(offset_of!(TestRunReq, repeat) == 56);
     assert!(offset_of!(ObjPinReq, name) == 8);
     assert!(offset_of!(ProgInfo, load_time_ns) == 32);
+    assert!(offset_of!(ProgInfo, xlated_len) == 56);
+    assert!(offset_of!(ProgInfo, xlated_insns) == 64);
     assert!(offset_of!(MapInfo, memory_bytes) == 40);
 };
 

@@ -451,6 +451,24 @@ impl Ebpf {
         Ok(info)
     }
 
+    /// A program's instructions as the device runs them (context accesses
+    /// converted, map references resolved).
+    pub fn prog_insns(&self, handle: u32) -> Result<Vec<ebpf_core::Insn>> {
+        let len = self.prog_info(handle)?.xlated_len as usize;
+        let mut code = vec![0u8; len];
+        let mut info = ProgInfo {
+            xlated_len: len as u32,
+            xlated_insns: code.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        self.info(handle, ebpf_core::abi::Plain::as_bytes_mut(&mut info))?;
+        code.truncate((info.xlated_len as usize).min(len));
+        Ok(code
+            .chunks_exact(8)
+            .map(|c| ebpf_core::Insn::from_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect())
+    }
+
     fn info(&self, handle: u32, out: &mut [u8]) -> Result<()> {
         let mut r = abi::GetInfoReq {
             handle,

@@ -390,7 +390,11 @@ fn pins_outlive_handles_and_close_releases() {
         .unwrap();
     e.pin(m, "my.map").unwrap();
     assert_eq!(e.pin(m, "my.map").unwrap_err().errno, Errno::EEXIST);
-    assert_eq!(e.pin(m, "bad/name").unwrap_err().errno, Errno::EINVAL);
+    for bad in ["bad name", "/abs", "dir/", "a//b", "", "ünï"] {
+        assert_eq!(e.pin(m, bad).unwrap_err().errno, Errno::EINVAL, "{bad:?}");
+    }
+    e.pin(m, "app/maps/my.map").unwrap();
+    e.unpin("app/maps/my.map").unwrap();
     e.close(m).unwrap();
     assert_eq!(e.close(m).unwrap_err().errno, Errno::EBADF, "closed twice");
     let (h, kind) = e.get_pinned("my.map").unwrap();

@@ -6,7 +6,7 @@ use core::fmt::Write;
 use super::{zeroed, Call, Device};
 use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::errno::Errno;
-use crate::insn::Insn;
+use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
@@ -44,10 +44,13 @@ fn check_name(name: &[u8]) -> Result<(), Errno> {
 
 fn check_pin_name(name: &[u8; PIN_NAME_LEN]) -> Result<(), Errno> {
     let len = name.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
+    let text = &name[..len];
+    // Path-like names (`app/prog`) group pins as bpffs directories do.
     let ok = len > 0
-        && name[..len]
+        && text
             .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+            .all(|&b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+        && text.split(|&b| b == b'/').all(|part| !part.is_empty());
     if !ok || name[len..].iter().any(|&b| b != 0) {
         return Err(Errno::EINVAL);
     }
@@ -560,43 +563,77 @@ pub(super) fn obj_close(c: &Call<'_>, r: &mut abi::ObjCloseReq) -> Result<(), Er
 
 pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errno> {
     let obj = c.file.get(r.handle)?;
-    let reg = c.dev.registry.lock();
-    let entry = reg.entry(&obj).ok_or(Errno::ENOENT)?;
-    let mut out = [0u8; 64];
-    let bytes = match &obj {
-        Object::Map(m) => {
-            let a = m.attr();
-            let info = abi::MapInfo {
-                map_type: a.map_type as u32,
-                id: m.id(),
-                key_size: a.key_size,
-                value_size: a.value_size,
-                max_entries: a.max_entries,
-                map_flags: a.flags,
-                name: entry.name,
-                memory_bytes: m.memory_bytes(),
-            };
-            let b = info.as_bytes();
-            out[..b.len()].copy_from_slice(b);
-            b.len()
+    let mut out = [0u8; 96];
+    let mut xlated: Option<Vec<u8>> = None;
+    // Where the caller wants a program's instructions, if its struct is new
+    // enough to say (read before taking the registry lock: copies may fault).
+    let want = core::mem::offset_of!(abi::ProgInfo, xlated_insns) + 8;
+    let (cap, addr) = match (&obj, r.info_len as usize >= want) {
+        (Object::Prog(_), true) => {
+            let user = c.read_user(r.info, want)?;
+            let mut info = abi::ProgInfo::default();
+            info.as_bytes_mut().copy_from_slice(&user);
+            (info.xlated_len, info.xlated_insns)
         }
-        Object::Prog(p) => {
-            let (runs, ns) = p.stats().get();
-            let info = abi::ProgInfo {
-                prog_type: p.prog_type(),
-                id: p.id(),
-                insn_cnt: p.program().len() as u32,
-                map_count: p.maps().len() as u32,
-                name: entry.name,
-                load_time_ns: entry.load_time_ns,
-                run_cnt: runs,
-                run_time_ns: ns,
-            };
-            let b = info.as_bytes();
-            out[..b.len()].copy_from_slice(b);
-            b.len()
+        _ => (0, 0),
+    };
+    let bytes = {
+        let reg = c.dev.registry.lock();
+        let entry = reg.entry(&obj).ok_or(Errno::ENOENT)?;
+        match &obj {
+            Object::Map(m) => {
+                let a = m.attr();
+                let info = abi::MapInfo {
+                    map_type: a.map_type as u32,
+                    id: m.id(),
+                    key_size: a.key_size,
+                    value_size: a.value_size,
+                    max_entries: a.max_entries,
+                    map_flags: a.flags,
+                    name: entry.name,
+                    memory_bytes: m.memory_bytes(),
+                };
+                let b = info.as_bytes();
+                out[..b.len()].copy_from_slice(b);
+                b.len()
+            }
+            Object::Prog(p) => {
+                let (runs, ns) = p.stats().get();
+                let insns = p.program().insns();
+                let mut info = abi::ProgInfo {
+                    prog_type: p.prog_type(),
+                    id: p.id(),
+                    insn_cnt: p.program().len() as u32,
+                    map_count: p.maps().len() as u32,
+                    name: entry.name,
+                    load_time_ns: entry.load_time_ns,
+                    run_cnt: runs,
+                    run_time_ns: ns,
+                    xlated_len: (insns.len() * INSN_SIZE) as u32,
+                    ..Default::default()
+                };
+                info.xlated_insns = addr;
+                {
+                    if cap > 0 && addr != 0 {
+                        let n = (cap as usize / INSN_SIZE).min(insns.len());
+                        let mut code = Vec::new();
+                        code.try_reserve_exact(n * INSN_SIZE)
+                            .map_err(|_| Errno::ENOMEM)?;
+                        for insn in &insns[..n] {
+                            code.extend_from_slice(&insn.to_bytes());
+                        }
+                        xlated = Some(code);
+                    }
+                }
+                let b = info.as_bytes();
+                out[..b.len()].copy_from_slice(b);
+                b.len()
+            }
         }
     };
+    if let Some(code) = &xlated {
+        c.write_user(addr, code)?;
+    }
     let n = bytes.min(r.info_len as usize);
     c.write_user(r.info, &out[..n])?;
     r.info_len = n as u32;

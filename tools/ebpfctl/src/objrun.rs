@@ -9,6 +9,9 @@ use serde_json::json;
 
 use crate::hex;
 
+/// Linux's `BPF_MAP_TYPE_RINGBUF`.
+const RINGBUF: u32 = 27;
+
 /// Names of XDP return codes.
 fn xdp_verdict(r: u32) -> &'static str {
     match r {
@@ -137,6 +140,19 @@ pub fn run(
     let mut maps_json = Vec::new();
     for (map_name, h) in &loaded.maps {
         let info = e.map_info(*h).map_err(|err| err.to_string())?;
+        if info.map_type == RINGBUF {
+            let records = e.ringbuf_consume(*h).map_err(|err| err.to_string())?;
+            if json_out {
+                let items: Vec<_> = records.iter().map(|r| hex::encode(r)).collect();
+                maps_json.push(json!({"name": map_name, "type": "ringbuf", "records": items}));
+            } else {
+                println!("map {map_name} (ringbuf, {} records):", records.len());
+                for r in &records {
+                    println!("  {}", hex::encode(r));
+                }
+            }
+            continue;
+        }
         let elems = dump_map(e, *h)?;
         if json_out {
             let items: Vec<_> = elems

@@ -1,0 +1,177 @@
+//! bpftool's verbs (`prog ...`, `map ...`) through `ebpfctl batch`, which
+//! keeps one device connection, so they run on the embedded backend too
+//! (or on the device named by `EBPF_TEST_DEVICE`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn examples() -> PathBuf {
+    match std::env::var("EBPF_EXAMPLES") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let status = Command::new("make")
+                .arg("-s")
+                .arg("-C")
+                .arg(&root)
+                .arg("examples")
+                .status()
+                .expect("make examples");
+            assert!(status.success());
+            root.join("target/bpf")
+        }
+    }
+}
+
+fn backend_args() -> Vec<String> {
+    match std::env::var("EBPF_TEST_DEVICE") {
+        Ok(path) => vec!["--device".into(), path],
+        Err(_) => vec!["--embedded".into()],
+    }
+}
+
+/// Runs `ebpfctl batch -` with `script`; returns (ok, stdout, stderr).
+fn batch(script: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ebpfctl"))
+        .args(backend_args())
+        .args(["--json", "batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The JSON documents printed one after another.
+fn documents(stdout: &str) -> Vec<Value> {
+    serde_json::Deserializer::from_str(stdout)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+const TCP80: &str = "00000000000000000000000008004500002800000000400600000a0000010a000002c00000500000000000000000500200000000000000000000";
+
+#[test]
+fn load_pin_list_run_dump_and_edit_maps() {
+    let obj = examples().join("port_filter.o");
+    let script = format!(
+        "prog load {obj} --pin verbs\n\
+         prog list\n\
+         map list\n\
+         prog run verbs/port_filter --data-hex {TCP80} --data-hex {TCP80}\n\
+         map dump verbs/drops\n\
+         map update verbs/drops --key 22 --value 0x10 --mode noexist\n\
+         map lookup verbs/drops --key 22\n\
+         map show verbs/drops\n\
+         prog dump verbs/port_filter\n\
+         map delete verbs/drops --key 22\n\
+         map dump verbs/drops\n\
+         prog unload verbs/port_filter\n",
+        obj = obj.display()
+    );
+    let (ok, out, err) = batch(&script);
+    assert!(ok, "{err}\n{out}");
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 9, "{out}");
+    let loaded = &docs[0];
+    assert_eq!(loaded["programs"][0]["pinned"], "verbs/port_filter");
+    assert_eq!(loaded["maps"][0]["pinned"], "verbs/drops");
+    let prog_id = &loaded["programs"][0]["id"];
+    let progs = docs[1].as_array().unwrap();
+    let listed = progs.iter().find(|p| &p["id"] == prog_id).unwrap();
+    assert_eq!(listed["type"], "xdp");
+    assert_eq!(listed["name"], "port_filter");
+    assert!(docs[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "drops" && m["type"] == "hash" && m["key_size"] == 2));
+    let runs = docs[3]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["retval"] == 1));
+    assert_eq!(docs[4][0]["key_int"], 80);
+    assert_eq!(docs[4][0]["value_int"], 2);
+    assert_eq!(docs[5]["key_int"], 22);
+    assert_eq!(docs[5]["value_int"], 16);
+    assert_eq!(docs[6]["max_entries"], 64);
+    let dump = docs[7].as_array().unwrap();
+    let slots: usize = dump
+        .iter()
+        .map(|i| i["insn"].as_str().unwrap().len() / 16)
+        .sum();
+    assert_eq!(slots, listed["insns"].as_u64().unwrap() as usize);
+    let last = dump.last().unwrap();
+    assert_eq!(last["pc"].as_u64().unwrap() as usize, slots - 1);
+    assert_eq!(last["insn"], "9500000000000000");
+    assert_eq!(dump.last().unwrap()["text"], "exit");
+    assert!(
+        dump.iter()
+            .any(|i| i["text"].as_str().unwrap().contains("map_idx")),
+        "map references show in the dump"
+    );
+    assert_eq!(docs[8].as_array().unwrap().len(), 1, "22 was deleted");
+}
+
+#[test]
+fn errors_are_one_line_with_the_errno() {
+    let obj = examples().join("port_filter.o");
+    let cases = [
+        (
+            "prog show no-such-pin",
+            "line 1: program `no-such-pin`: get pinned: ENOENT",
+        ),
+        (
+            "prog dump id:4000000",
+            "line 1: program id 4000000: get handle by id: ENOENT",
+        ),
+        (
+            "prog load /nonexistent.o",
+            "line 1: /nonexistent.o: No such file",
+        ),
+        ("map update verbs2/drops --key 1 --value 1", "ENOENT"),
+        ("prog run verbs2/x --data-hex 0", "ENOENT"),
+        ("map pin bad/ x", "get pinned: EINVAL"),
+        ("frobnicate", "line 1: error: unrecognized subcommand"),
+    ];
+    for (script, want) in cases {
+        let (ok, _, err) = batch(script);
+        assert!(!ok, "{script}");
+        assert!(err.contains(want), "{script}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{script}: {err}");
+    }
+    // Keys are checked against the map's key size before any request.
+    let script = format!(
+        "prog load {} --pin verbs3\nmap lookup verbs3/drops --key 70000\n",
+        obj.display()
+    );
+    let (ok, _, err) = batch(&script);
+    assert!(!ok);
+    assert!(
+        err.contains("line 2: key: 70000 does not fit in 2 bytes"),
+        "{err}"
+    );
+    let script = format!(
+        "prog load {} --pin verbs4\nmap lookup verbs4/drops --key hex:0102aa\n",
+        obj.display()
+    );
+    let (_, _, err) = batch(&script);
+    assert!(err.contains("is 3 bytes, need 2"), "{err}");
+    let (_, _, err) = batch("prog load /etc/hostname");
+    assert!(err.contains("not an ELF object"), "{err}");
+}
