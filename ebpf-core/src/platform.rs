@@ -40,6 +40,51 @@ pub enum LockKind {
     Sleep,
 }
 
+/// What a lock protects. Locks of one class share a validator class
+/// (Linux lockdep, FreeBSD witness(4)), so a kernel can check the order in
+/// which locks of different roles are taken without mistaking two locks of
+/// different roles for recursion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LockClass {
+    /// The device's registry of objects and pins (taken first).
+    Registry = 0,
+    /// An open file's handle table (taken under the registry).
+    FileHandles = 1,
+    /// A hash map's buckets and free list.
+    HashBuckets = 2,
+    /// An LPM trie's entries.
+    LpmTrie = 3,
+    /// A queue or stack.
+    QueueState = 4,
+    /// A ring buffer's producer position.
+    RingbufProducer = 5,
+    /// A ring buffer's consumer.
+    RingbufConsumer = 6,
+    /// Writers of a map whose values are maps or programs.
+    MapObjects = 7,
+}
+
+impl LockClass {
+    /// Number of classes.
+    pub const COUNT: usize = 8;
+
+    /// A name for validators' reports (static, as lockdep and witness keep
+    /// the pointer).
+    pub fn name(self) -> &'static core::ffi::CStr {
+        match self {
+            LockClass::Registry => c"ebpf_registry",
+            LockClass::FileHandles => c"ebpf_file_handles",
+            LockClass::HashBuckets => c"ebpf_hash_buckets",
+            LockClass::LpmTrie => c"ebpf_lpm_trie",
+            LockClass::QueueState => c"ebpf_queue",
+            LockClass::RingbufProducer => c"ebpf_ringbuf_producer",
+            LockClass::RingbufConsumer => c"ebpf_ringbuf_consumer",
+            LockClass::MapObjects => c"ebpf_map_objects",
+        }
+    }
+}
+
 /// Severity of a log message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -106,9 +151,9 @@ pub trait Platform: Sync {
     /// `ptr` came from `alloc_exec(size)` and is not used afterwards.
     unsafe fn free_exec(&self, _ptr: NonNull<u8>, _size: usize) {}
 
-    /// Creates a lock; `None` when memory is short. Called outside program
-    /// context.
-    fn lock_create(&self, kind: LockKind) -> Option<RawLock>;
+    /// Creates a lock of `class`; `None` when memory is short. Called
+    /// outside program context.
+    fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock>;
 
     /// Destroys a lock that is not held.
     ///
@@ -279,9 +324,11 @@ impl<T, const SPIN: bool> Locked<T, SPIN> {
         LockKind::Sleep
     };
 
-    /// Guards `data` with a new platform lock.
-    pub fn new(platform: PlatformRef, data: T) -> Result<Self, Errno> {
-        let lock = platform.lock_create(Self::KIND).ok_or(Errno::ENOMEM)?;
+    /// Guards `data` with a new platform lock of `class`.
+    pub fn new(platform: PlatformRef, class: LockClass, data: T) -> Result<Self, Errno> {
+        let lock = platform
+            .lock_create(Self::KIND, class)
+            .ok_or(Errno::ENOMEM)?;
         Ok(Locked {
             lock,
             platform,

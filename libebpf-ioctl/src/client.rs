@@ -199,13 +199,11 @@ impl Ebpf {
     }
 
     /// The device when `/dev/ebpf` exists, otherwise embedded.
-    pub fn open_default() -> Result<Self> {
+    pub fn open_default() -> std::io::Result<Self> {
         if Path::new(DEVICE_PATH).exists() {
-            if let Ok(e) = Self::device(Path::new(DEVICE_PATH)) {
-                return Ok(e);
-            }
+            return Self::device(Path::new(DEVICE_PATH));
         }
-        Self::embedded()
+        Self::embedded().map_err(|e| std::io::Error::from_raw_os_error(e.errno.0))
     }
 
     /// "device" or "embedded".

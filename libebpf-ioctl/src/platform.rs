@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
-use ebpf_core::platform::{AllocContext, GracePeriods, LockKind, LogLevel, Platform, RawLock};
+use ebpf_core::platform::{
+    AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
+};
 use ebpf_core::Errno;
 
 /// Trace lines kept for [`UserPlatform::take_trace`].
@@ -93,7 +95,7 @@ impl Platform for UserPlatform {
         }
     }
 
-    fn lock_create(&self, kind: LockKind) -> Option<RawLock> {
+    fn lock_create(&self, kind: LockKind, _class: LockClass) -> Option<RawLock> {
         let ptr = match kind {
             LockKind::Spin => NonNull::from(Box::leak(Box::new(AtomicBool::new(false)))).cast(),
             LockKind::Sleep => NonNull::from(Box::leak(Box::new(SleepingLock {

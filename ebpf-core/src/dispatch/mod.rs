@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use crate::abi::{self, Command, IocLayout, IoctlArg, Plain};
 use crate::errno::Errno;
-use crate::platform::{PlatformRef, SleepLock};
+use crate::platform::{LockClass, PlatformRef, SleepLock};
 
 use objects::Registry;
 pub use objects::{Object, OpenFile};
@@ -84,7 +84,7 @@ impl Device {
             platform,
             layout,
             limits,
-            registry: SleepLock::new(platform, Registry::default())?,
+            registry: SleepLock::new(platform, LockClass::Registry, Registry::default())?,
             version,
         })
     }

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use crate::abi::{ObjKind, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::errno::Errno;
 use crate::maps::{Map, MapType};
-use crate::platform::{PlatformRef, SleepLock};
+use crate::platform::{LockClass, PlatformRef, SleepLock};
 use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
@@ -193,7 +193,7 @@ pub struct OpenFile {
 impl OpenFile {
     pub(crate) fn new(platform: PlatformRef) -> Result<Self, Errno> {
         Ok(OpenFile {
-            handles: SleepLock::new(platform, Vec::new())?,
+            handles: SleepLock::new(platform, LockClass::FileHandles, Vec::new())?,
         })
     }
 

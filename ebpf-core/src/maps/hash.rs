@@ -17,7 +17,7 @@ use super::slab::{round8, ValueSlab};
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::{flags, MapAttr, MapType};
 use crate::errno::Errno;
-use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SpinLock};
+use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SpinLock};
 
 /// End-of-chain marker bit; the low bits name the bucket.
 const NULLS: u32 = 1 << 31;
@@ -119,6 +119,7 @@ impl HashTable {
             values,
             state: SpinLock::new(
                 platform,
+                LockClass::HashBuckets,
                 State {
                     free: 0,
                     count: 0,

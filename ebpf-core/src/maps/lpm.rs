@@ -14,7 +14,7 @@ use super::slab::{round8, ValueSlab};
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::{flags, MapAttr};
 use crate::errno::Errno;
-use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SpinLock};
+use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SpinLock};
 
 /// Data bytes of a key: 1 to 256, as Linux.
 const DATA_MIN: u32 = 1;
@@ -86,6 +86,7 @@ impl LpmTrie {
             values: ValueSlab::new(platform, n, 1, attr.value_size as usize)?,
             state: SpinLock::new(
                 platform,
+                LockClass::LpmTrie,
                 State {
                     order: PlatformBuf::new(platform, n * 4, ctx)?,
                     count: 0,

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use super::hash::HashTable;
 use super::{Map, MapAttr, MapObject, MapType};
 use crate::errno::Errno;
-use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SleepLock};
+use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SleepLock};
 use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
@@ -89,7 +89,7 @@ impl ObjectArray {
             },
             slots: PlatformBuf::new(platform, n * 8, AllocContext::MaySleep)?,
             max_entries: attr.max_entries,
-            writers: SleepLock::new(platform, ())?,
+            writers: SleepLock::new(platform, LockClass::MapObjects, ())?,
         })
     }
 

@@ -8,7 +8,7 @@ use super::slab::ValueSlab;
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::{MapAttr, MapType};
 use crate::errno::Errno;
-use crate::platform::{PlatformRef, SpinLock};
+use crate::platform::{LockClass, PlatformRef, SpinLock};
 
 struct State {
     /// Index of the oldest value.
@@ -31,7 +31,7 @@ impl QueueMap {
             lifo: attr.map_type == MapType::Stack,
             cap,
             values: ValueSlab::new(platform, cap, 1, attr.value_size as usize)?,
-            state: SpinLock::new(platform, State { head: 0, len: 0 })?,
+            state: SpinLock::new(platform, LockClass::QueueState, State { head: 0, len: 0 })?,
         })
     }
 

@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::MapAttr;
 use crate::errno::Errno;
-use crate::platform::{AllocContext, PlatformBuf, PlatformRef, SleepLock, SpinLock};
+use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SleepLock, SpinLock};
 
 /// Record header bit: being written.
 pub const BUSY_BIT: u32 = 1 << 31;
@@ -64,10 +64,10 @@ impl RingBuf {
         Ok(RingBuf {
             data: PlatformBuf::new(platform, size, AllocContext::MaySleep)?,
             mask: size as u64 - 1,
-            producer: SpinLock::new(platform, 0)?,
+            producer: SpinLock::new(platform, LockClass::RingbufProducer, 0)?,
             producer_pos: AtomicU64::new(0),
             consumer_pos: AtomicU64::new(0),
-            consumer: SleepLock::new(platform, ())?,
+            consumer: SleepLock::new(platform, LockClass::RingbufConsumer, ())?,
         })
     }
 

@@ -11,7 +11,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use ebpf_core::platform::{AllocContext, GracePeriods, LockKind, LogLevel, Platform, RawLock};
+use ebpf_core::platform::{
+    AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
+};
 use ebpf_core::Errno;
 
 thread_local! {
@@ -91,7 +93,7 @@ impl Platform for TestPlatform {
         unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size, align)) }
     }
 
-    fn lock_create(&self, _kind: LockKind) -> Option<RawLock> {
+    fn lock_create(&self, _kind: LockKind, _class: LockClass) -> Option<RawLock> {
         self.live_locks.fetch_add(1, Ordering::SeqCst);
         let b = Box::new(AtomicBool::new(false));
         Some(RawLock::from_ptr(NonNull::from(Box::leak(b)).cast()))

@@ -24,14 +24,29 @@ fn xdp_verdict(r: u32) -> &'static str {
     }
 }
 
+/// An I/O error opening a device, with the errno's name and what to do.
+fn open_error(path: &Path, err: std::io::Error) -> String {
+    let Some(code) = err.raw_os_error() else {
+        return format!("{}: {err}", path.display());
+    };
+    let errno = ebpf_core::Errno(code);
+    let name = errno.name().unwrap_or("?");
+    let hint = match name {
+        "EPERM" => ": opening it needs CAP_BPF or CAP_SYS_ADMIN",
+        "EACCES" => ": the device is root's (mode 0600)",
+        "ENOENT" | "ENXIO" | "ENODEV" => ": is the module loaded? (insmod ebpf.ko)",
+        _ => "",
+    };
+    format!("{}: {name} ({}){hint}", path.display(), errno.description())
+}
+
 /// Opens the backend the flags ask for and says which one it is.
 pub fn open(device: Option<&Path>, embedded: bool, quiet: bool) -> Result<Ebpf, String> {
+    let default = Path::new(libebpf_ioctl::backend::DEVICE_PATH);
     let e = match (device, embedded) {
-        (Some(path), _) => {
-            Ebpf::device(path).map_err(|err| format!("{}: {err}", path.display()))?
-        }
+        (Some(path), _) => Ebpf::device(path).map_err(|err| open_error(path, err))?,
         (None, true) => Ebpf::embedded().map_err(|err| err.to_string())?,
-        (None, false) => Ebpf::open_default().map_err(|err| err.to_string())?,
+        (None, false) => Ebpf::open_default().map_err(|err| open_error(default, err))?,
     };
     if !quiet {
         let why = if e.backend_kind() == "embedded" && device.is_none() && !embedded {

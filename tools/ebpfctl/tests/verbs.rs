@@ -35,7 +35,9 @@ fn backend_args() -> Vec<String> {
 
 /// Runs `ebpfctl batch -` with `script`; returns (ok, stdout, stderr).
 fn batch(script: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ebpfctl"))
+    // EBPFCTL names the binary where the build path does not exist (the VM).
+    let bin = std::env::var("EBPFCTL").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ebpfctl").into());
+    let mut child = Command::new(bin)
         .args(backend_args())
         .args(["--json", "batch", "-"])
         .stdin(Stdio::piped())
@@ -172,6 +174,9 @@ fn errors_are_one_line_with_the_errno() {
     );
     let (_, _, err) = batch(&script);
     assert!(err.contains("is 3 bytes, need 2"), "{err}");
-    let (_, _, err) = batch("prog load /etc/hostname");
+    let text = std::env::temp_dir().join(format!("verbs-{}.txt", std::process::id()));
+    std::fs::write(&text, "not an object\n").unwrap();
+    let (_, _, err) = batch(&format!("prog load {}", text.display()));
+    let _ = std::fs::remove_file(&text);
     assert!(err.contains("not an ELF object"), "{err}");
 }

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel services ebpf-core runs on, exported to the core library as
+//! the `ebpf_os_*` functions it declares (corelib/src/os.rs). Services the
+//! kernel offers only as inline functions or macros (RCU read side,
+//! preemption, the CPU id, clocks) are in `ebpf_helpers.c`.
+
+use core::alloc::Layout;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+
+use kernel::alloc::allocator::KVmalloc;
+use kernel::alloc::{flags, Allocator};
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::uaccess::UserSlice;
+
+const LOCK_SPIN: u32 = 0;
+const LOCK_SLEEP: u32 = 1;
+
+/// A lockdep class for every lock of one kind, in static memory as lockdep
+/// requires (the kernel crate keeps its own key's pointer crate-private).
+struct ClassKey(UnsafeCell<MaybeUninit<bindings::lock_class_key>>);
+
+// SAFETY: only lockdep touches the key, through its own synchronisation.
+unsafe impl Sync for ClassKey {}
+
+impl ClassKey {
+    const fn new() -> Self {
+        ClassKey(UnsafeCell::new(MaybeUninit::uninit()))
+    }
+
+    fn as_ptr(&self) -> *mut bindings::lock_class_key {
+        self.0.get().cast()
+    }
+}
+
+/// Classes the core names (its `LockClass`), one lockdep key each.
+const CLASSES: usize = 8;
+static LOCK_CLASSES: [ClassKey; CLASSES] = [const { ClassKey::new() }; CLASSES];
+
+/// Zeroed memory from kvmalloc (kmalloc only, without sleeping, when
+/// `atomic`). Null on failure.
+#[no_mangle]
+extern "C" fn ebpf_os_alloc(size: usize, align: usize, atomic: bool) -> *mut u8 {
+    let Ok(layout) = Layout::from_size_align(size.max(1), align) else {
+        return ptr::null_mut();
+    };
+    let gfp = if atomic {
+        flags::GFP_NOWAIT | flags::__GFP_NOWARN
+    } else {
+        flags::GFP_KERNEL
+    };
+    match KVmalloc::alloc(layout, gfp | flags::__GFP_ZERO) {
+        Ok(p) => p.cast::<u8>().as_ptr(),
+        Err(_) => ptr::null_mut(),
+    }
+}
+
+/// Frees what `ebpf_os_alloc` returned.
+#[no_mangle]
+extern "C" fn ebpf_os_free(ptr: *mut u8) {
+    // SAFETY: `ptr` came from kvmalloc (or is null, which kvfree ignores).
+    unsafe { bindings::kvfree(ptr.cast::<c_void>()) }
+}
+
+/// A spinlock or mutex in its own allocation, in lockdep class `class`
+/// (one per role the core gives its locks), named `name`.
+#[no_mangle]
+extern "C" fn ebpf_os_lock_create(kind: u32, class: u32, name: *const u8) -> *mut c_void {
+    let Some(key) = LOCK_CLASSES.get(class as usize) else {
+        return ptr::null_mut();
+    };
+    match kind {
+        LOCK_SPIN => {
+            let Ok(lock) = KBox::<bindings::spinlock_t>::new_uninit(GFP_KERNEL) else {
+                return ptr::null_mut();
+            };
+            let p = KBox::into_raw(lock).cast::<bindings::spinlock_t>();
+            // SAFETY: `p` is memory for one spinlock_t; the key and the name
+            // are static.
+            unsafe {
+                bindings::__spin_lock_init(p, name.cast(), key.as_ptr())
+            };
+            p.cast()
+        }
+        LOCK_SLEEP => {
+            let Ok(lock) = KBox::<bindings::mutex>::new_uninit(GFP_KERNEL) else {
+                return ptr::null_mut();
+            };
+            let p = KBox::into_raw(lock).cast::<bindings::mutex>();
+            // SAFETY: `p` is memory for one mutex; the key and the name are
+            // static.
+            unsafe {
+                bindings::__mutex_init(p, name.cast(), key.as_ptr())
+            };
+            p.cast()
+        }
+        _ => ptr::null_mut(),
+    }
+}
+
+/// Frees an unlocked lock.
+#[no_mangle]
+extern "C" fn ebpf_os_lock_destroy(lock: *mut c_void, kind: u32) {
+    if lock.is_null() {
+        return;
+    }
+    // SAFETY: made by `ebpf_os_lock_create` with this kind, unlocked.
+    unsafe {
+        match kind {
+            LOCK_SPIN => drop(KBox::from_raw(lock.cast::<bindings::spinlock_t>())),
+            _ => drop(KBox::from_raw(lock.cast::<bindings::mutex>())),
+        }
+    }
+}
+
+/// Takes a lock made by `ebpf_os_lock_create`.
+#[no_mangle]
+extern "C" fn ebpf_os_lock_acquire(lock: *mut c_void, kind: u32) {
+    // SAFETY: a live lock of this kind (the core's contract).
+    unsafe {
+        match kind {
+            LOCK_SPIN => bindings::spin_lock(lock.cast()),
+            _ => bindings::mutex_lock(lock.cast()),
+        }
+    }
+}
+
+/// Releases a lock the caller holds.
+#[no_mangle]
+extern "C" fn ebpf_os_lock_release(lock: *mut c_void, kind: u32) {
+    // SAFETY: held by the caller (the core's contract).
+    unsafe {
+        match kind {
+            LOCK_SPIN => bindings::spin_unlock(lock.cast()),
+            _ => bindings::mutex_unlock(lock.cast()),
+        }
+    }
+}
+
+/// Waits for an RCU grace period.
+#[no_mangle]
+extern "C" fn ebpf_os_synchronize() {
+    // SAFETY: called from process context by the core.
+    unsafe { bindings::synchronize_rcu() }
+}
+
+/// Possible CPU ids: `nr_cpu_ids`.
+#[no_mangle]
+extern "C" fn ebpf_os_possible_cpus() -> u32 {
+    // SAFETY: set at boot, read-only afterwards.
+    unsafe { bindings::nr_cpu_ids }
+}
+
+/// A random number.
+#[no_mangle]
+extern "C" fn ebpf_os_random_u32() -> u32 {
+    // SAFETY: plain call.
+    unsafe { bindings::get_random_u32() }
+}
+
+/// One line of the core's log.
+#[no_mangle]
+extern "C" fn ebpf_os_log(level: u32, text: *const u8, len: usize) {
+    // SAFETY: the core passes a valid buffer.
+    let bytes = unsafe { core::slice::from_raw_parts(text, len) };
+    let text = core::str::from_utf8(bytes).unwrap_or("(not UTF-8)");
+    match level {
+        0 => pr_err!("{}\n", text),
+        1 => pr_warn!("{}\n", text),
+        2 => pr_info!("{}\n", text),
+        _ => pr_info!("trace: {}\n", text),
+    }
+}
+
+/// Copies from user memory; `-EFAULT` if any byte is not readable.
+#[no_mangle]
+extern "C" fn ebpf_os_copy_from_user(dst: *mut u8, src: u64, len: usize) -> i32 {
+    let Some(dst) = NonNull::new(dst) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: the core passes a buffer valid for `len` bytes.
+    let out = unsafe { core::slice::from_raw_parts_mut(dst.as_ptr(), len) };
+    match UserSlice::new(src as usize, len).reader().read_slice(out) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Copies to user memory; `-EFAULT` if any byte is not writable.
+#[no_mangle]
+extern "C" fn ebpf_os_copy_to_user(dst: u64, src: *const u8, len: usize) -> i32 {
+    if src.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the core passes a buffer valid for `len` bytes.
+    let data = unsafe { core::slice::from_raw_parts(src, len) };
+    match UserSlice::new(dst as usize, len).writer().write_slice(data) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// A bug in the core: report it and stop as Rust code in the kernel does.
+#[no_mangle]
+extern "C" fn ebpf_os_panic(text: *const u8, len: usize) -> ! {
+    // SAFETY: the core passes a valid buffer.
+    let bytes = unsafe { core::slice::from_raw_parts(text, len) };
+    panic!("ebpf core: {}", core::str::from_utf8(bytes).unwrap_or("?"));
+}

@@ -1,0 +1,79 @@
+#!/bin/busybox sh
+# PID 1 of the test VM: load ebpf.ko, run the integration suites and the
+# examples through /dev/ebpf, unload, and check the kernel's log and
+# kmemleak. The last line is "EBPF-VM-RESULT: PASS" or "... FAIL".
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmp /tmp
+echo 'root:x:0:0::/:/bin/sh' > /etc/passwd
+echo 'nobody:x:65534:65534::/:/bin/sh' >> /etc/passwd
+echo 'root:x:0:' > /etc/group
+
+status=0
+step() { echo "EBPF-VM: == $*"; }
+fail() { echo "EBPF-VM: FAIL: $*"; status=1; }
+
+# Only what happens from here on counts.
+dmesg -c > /tmp/boot.log
+echo clear > /sys/kernel/debug/kmemleak 2>/dev/null
+
+step insmod
+insmod /ebpf.ko || fail "insmod"
+mode=$(stat -c '%a %U' /dev/ebpf 2>/dev/null)
+[ "$mode" = "600 root" ] || fail "/dev/ebpf mode is '$mode', want '600 root'"
+
+export EBPF_TEST_DEVICE=/dev/ebpf EBPF_EXAMPLES=/examples EBPFCTL=/bin/ebpfctl
+for t in /tests/*; do
+    step "$t"
+    "$t" --test-threads=2 || fail "$t"
+done
+
+step "ebpfctl: port filter through /dev/ebpf"
+P=00000000000000000000000008004500002800000000400600000a0000010a000002
+TCP80=${P}c00000500000000000000000500200000000000000000000
+TCP22=${P}c00000160000000000000000500200000000000000000000
+ebpfctl prog load /examples/port_filter.o --pin pf || fail "prog load"
+ebpfctl prog list
+ebpfctl prog run pf/port_filter --data-hex $TCP80 --data-hex $TCP22 --data-hex $TCP80 > /tmp/run.txt || fail "prog run"
+cat /tmp/run.txt
+[ "$(grep -c 'retval 1' /tmp/run.txt)" = 2 ] && [ "$(grep -c 'retval 2' /tmp/run.txt)" = 1 ] || fail "verdicts"
+ebpfctl map dump pf/drops > /tmp/dump.txt || fail "map dump"
+cat /tmp/dump.txt
+grep -q '5000 (80) -> 0200000000000000 (2)' /tmp/dump.txt || fail "drop counter"
+ebpfctl prog unload pf/port_filter || fail "prog unload"
+ebpfctl map list
+ebpfctl map dump pf/drops > /dev/null || fail "the map pin outlives the program pin"
+ebpfctl run /examples/tail_call.o --prog dispatch --data-hex $TCP80 | grep -q XDP_DROP || fail "tail call"
+
+step "open without CAP_BPF/CAP_SYS_ADMIN"
+chmod 666 /dev/ebpf
+out=$(su nobody -s /bin/sh -c 'ebpfctl --device /dev/ebpf prog list' 2>&1)
+echo "$out"
+echo "$out" | grep -q "EPERM (operation not permitted): opening it needs CAP_BPF" || fail "unprivileged open is not refused with EPERM"
+chmod 600 /dev/ebpf
+
+step rmmod
+rmmod ebpf || fail "rmmod"
+[ -e /dev/ebpf ] && fail "/dev/ebpf still exists"
+
+step kmemleak
+# kmemleak reports objects unreferenced for at least 5 s.
+sleep 6
+echo scan > /sys/kernel/debug/kmemleak
+echo scan > /sys/kernel/debug/kmemleak
+cat /sys/kernel/debug/kmemleak > /tmp/leaks
+if [ -s /tmp/leaks ]; then cat /tmp/leaks; fail "kmemleak"; fi
+
+step "kernel log"
+dmesg > /tmp/dmesg.txt
+cat /tmp/dmesg.txt
+if grep -E 'WARNING|BUG|KASAN|lockdep|circular locking|inconsistent lock|sleeping function called|Oops|general protection|refcount_t|UBSAN|objtool' /tmp/dmesg.txt; then
+    fail "kernel log reports a problem"
+fi
+
+if [ $status = 0 ]; then echo "EBPF-VM-RESULT: PASS"; else echo "EBPF-VM-RESULT: FAIL"; fi
+poweroff -f
