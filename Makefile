@@ -1,8 +1,11 @@
 # ebpf-kmod: top-level build and test entry points.
 #
-#   make demo    run the example packet filter on the embedded interpreter
-#   make test    everything CI checks (format, lints, unit and integration tests)
-#   make bench   benchmarks, with peer runtimes side by side
+#   make demo        run the example packet filter on the embedded interpreter
+#   make test        everything CI checks (format, lints, unit and integration
+#                    tests, the kernel module in a VM)
+#   make kmod-linux  build target/kmod-linux/ebpf.ko (KDIR=... or the cached tree)
+#   make vm-test     boot the module in qemu and run the suites through /dev/ebpf
+#   make bench       benchmarks, with peer runtimes side by side
 
 CARGO ?= cargo
 EBPFCTL = target/debug/ebpfctl
@@ -20,14 +23,15 @@ PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
 # Ethernet + IPv6 + TCP to port 8080.
 PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
-.PHONY: all setup build examples demo test fmt-check clippy unit bench clean
+.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test bench clean
 
 all: build
 
 ## What the build needs: rustup components, and clang-19 with libbpf's
 ## headers for the example programs (Debian packages).
 setup:
-	@command -v rustup >/dev/null && rustup component add rustfmt clippy >/dev/null 2>&1 || true
+	@command -v rustup >/dev/null && rustup component add rustfmt clippy rust-src >/dev/null 2>&1 || true
+	@command -v rustup >/dev/null && rustup target add x86_64-unknown-none >/dev/null 2>&1 || true
 	@if ! command -v $(CLANG) >/dev/null || [ ! -f /usr/include/bpf/bpf_helpers.h ]; then \
 	  echo "installing clang-19 and libbpf-dev"; \
 	  apt-get update -qq && apt-get install -y -qq clang-19 libbpf-dev >/dev/null; \
@@ -54,13 +58,27 @@ demo: build examples
 	  printf '  %-8s -> ' $$name; $(EBPFCTL) exec --asm examples/asm/port_filter.s $$hex; \
 	done
 
-test: setup fmt-check clippy unit
+test: setup fmt-check clippy unit vm-test
+
+KCORE = --manifest-path kmod-linux/corelib/Cargo.toml
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt $(KCORE) -- --check
 
+# The kernel-side core library is checked for a bare-metal target of the same
+# architecture (the kernel's own target needs its build tree).
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(KCORE) --target x86_64-unknown-none --target-dir target/kcore-check -- -D warnings
+
+## The Linux module, against KDIR or the kernel tools/vm/kernel.sh builds and caches.
+kmod-linux: setup
+	@if [ -z "$(KDIR)" ]; then tools/vm/kernel.sh build >/dev/null; fi
+	$(MAKE) -C kmod-linux $(if $(KDIR),KDIR=$(KDIR))
+
+vm-test: setup examples
+	tools/vm/run.sh
 
 unit: examples
 	EBPF_EXAMPLES=$(CURDIR)/$(BPF_OUT) $(CARGO) test --workspace

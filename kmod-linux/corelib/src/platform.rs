@@ -181,4 +181,7 @@ impl Platform for LinuxPlatform {
 }
 
 // kmod-linux/platform.rs keeps one lockdep key per class.
-const _: () = assert!(LockClass::COUNT == 8, "update CLASSES in kmod-linux/platform.rs");
+const _: () = assert!(
+    LockClass::COUNT == 8,
+    "update CLASSES in kmod-linux/platform.rs"
+);
