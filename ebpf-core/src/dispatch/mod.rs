@@ -109,7 +109,7 @@ impl Device {
     pub fn close(&self, file: OpenFile) {
         let handles = file.take_all();
         let mut reg = self.registry.lock();
-        for obj in handles {
+        for obj in handles.into_iter().flatten() {
             reg.unref(&obj, self.platform);
         }
     }

@@ -232,8 +232,8 @@ impl OpenFile {
             .ok_or(Errno::EBADF)
     }
 
-    pub(crate) fn take_all(&self) -> Vec<Object> {
-        let mut h = self.handles.lock();
-        core::mem::take(&mut *h).into_iter().flatten().collect()
+    /// Empties the table (without allocating: closing cannot fail).
+    pub(crate) fn take_all(&self) -> Vec<Option<Object>> {
+        core::mem::take(&mut *self.handles.lock())
     }
 }

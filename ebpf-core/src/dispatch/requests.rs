@@ -322,10 +322,17 @@ struct Log {
 impl Write for Log {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         for &b in s.as_bytes() {
-            if self.buf.len() + 1 < self.cap {
-                self.buf.push(b);
-            }
             self.total += 1;
+            if self.buf.len() + 1 >= self.cap {
+                continue;
+            }
+            // Grow only fallibly; a log cut short by memory is still a log.
+            if self.buf.len() == self.buf.capacity()
+                && self.buf.try_reserve(self.buf.len().max(64)).is_err()
+            {
+                continue;
+            }
+            self.buf.push(b);
         }
         Ok(())
     }
@@ -384,10 +391,15 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         return Err(Errno::E2BIG);
     }
     let handle_bytes = c.read_user(r.map_handles, r.map_count as usize * 4)?;
-    let handles: Vec<u32> = handle_bytes
-        .chunks_exact(4)
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let mut handles: Vec<u32> = Vec::new();
+    handles
+        .try_reserve_exact(r.map_count as usize)
+        .map_err(|_| Errno::ENOMEM)?;
+    handles.extend(
+        handle_bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+    );
     let (maps, by_handle) = referenced_maps(c, &insns, &handles)?;
     {
         let reg = c.dev.registry.lock();
@@ -429,7 +441,11 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         }
     };
     if log_on {
-        log.buf.push(0);
+        if log.buf.try_reserve(1).is_ok() {
+            log.buf.push(0);
+        } else if let Some(last) = log.buf.last_mut() {
+            *last = 0;
+        }
         r.log_true_size = log.total as u32 + 1;
         c.write_user(r.log_buf, &log.buf)?;
         if result.is_ok() && log.total + 1 > log.cap {

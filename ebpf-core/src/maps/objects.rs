@@ -176,11 +176,27 @@ impl ObjectArray {
 
     pub(crate) fn clear(&self) {
         let _w = self.writers.lock();
+        let n = self.max_entries as usize;
+        let mut old: Vec<*mut u8> = Vec::new();
+        if old.try_reserve_exact(n).is_err() {
+            // No memory to batch: one grace period per occupied slot.
+            for i in 0..self.max_entries {
+                let p = self.slot(i).swap(core::ptr::null_mut(), Ordering::AcqRel);
+                if !p.is_null() {
+                    self.platform.synchronize();
+                    // SAFETY: unpublished above, a grace period ago.
+                    unsafe { release(self.kind, p) };
+                }
+            }
+            return;
+        }
         let mut any = false;
-        let old: Vec<*mut u8> = (0..self.max_entries)
-            .map(|i| self.slot(i).swap(core::ptr::null_mut(), Ordering::AcqRel))
-            .inspect(|p| any |= !p.is_null())
-            .collect();
+        for i in 0..self.max_entries {
+            let p = self.slot(i).swap(core::ptr::null_mut(), Ordering::AcqRel);
+            any |= !p.is_null();
+            // Within the reserved capacity: no allocation.
+            old.push(p);
+        }
         if any {
             self.platform.synchronize();
         }

@@ -7,7 +7,6 @@
 //! [`XdpContext`]. A load from a register that only may hold the context is
 //! refused, as Linux refuses it.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::LoadError;
@@ -135,11 +134,19 @@ fn successors(insns: &[Insn], pc: usize) -> ([Option<usize>; 2], Option<usize>) 
 /// Rewrites the context loads of an XDP program in place.
 pub fn convert_xdp(insns: &mut [Insn]) -> Result<(), LoadError> {
     let n = insns.len();
-    let mut states: Vec<Option<State>> = vec![None; n];
+    let mut states: Vec<Option<State>> = Vec::new();
+    states
+        .try_reserve_exact(n)
+        .map_err(|_| LoadError::OutOfMemory)?;
+    states.resize(n, None);
     let mut entry = State::default();
     entry.set_reg(1, true, true);
-    states[0] = Some(entry);
-    let mut work = vec![0usize];
+    if let Some(first) = states.first_mut() {
+        *first = Some(entry);
+    }
+    let mut work: Vec<usize> = Vec::new();
+    work.try_reserve(16).map_err(|_| LoadError::OutOfMemory)?;
+    work.push(0);
     let mut visits = 0usize;
     while let Some(pc) = work.pop() {
         visits += 1;
@@ -274,6 +281,7 @@ fn merge(
     };
     if *slot != Some(joined) {
         *slot = Some(joined);
+        work.try_reserve(1).map_err(|_| LoadError::OutOfMemory)?;
         work.push(at);
     }
     Ok(())
