@@ -62,6 +62,31 @@ errnos! {
 }
 
 impl Errno {
+    /// The same condition in FreeBSD's numbering (sys/errno.h), for a
+    /// kernel port that returns errnos to FreeBSD userspace.
+    pub const fn to_freebsd(self) -> i32 {
+        match self.0 {
+            11 => 35,          // EAGAIN
+            38 => 78,          // ENOSYS
+            40 => 62,          // ELOOP
+            95 | 524 => 45,    // EOPNOTSUPP
+            n if n <= 34 => n, // EPERM..ERANGE share their numbers
+            _ => 22,           // EINVAL
+        }
+    }
+
+    /// The Linux errno for a FreeBSD one (inverse of
+    /// [`to_freebsd`](Errno::to_freebsd) for the errnos the core uses).
+    pub const fn from_freebsd(n: i32) -> Errno {
+        Errno(match n {
+            35 => 11,
+            78 => 38,
+            62 => 40,
+            45 => 95,
+            n => n,
+        })
+    }
+
     /// The value a helper returns to a program: the negated errno as u64.
     pub const fn to_helper_ret(self) -> u64 {
         (-(self.0 as i64)) as u64
@@ -73,6 +98,39 @@ impl fmt::Display for Errno {
         match self.name() {
             Some(name) => write!(f, "{name} ({})", self.description()),
             None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Errno;
+
+    #[test]
+    fn freebsd_numbers_follow_sys_errno_h() {
+        // Values from FreeBSD's sys/errno.h.
+        for (e, bsd) in [
+            (Errno::EPERM, 1),
+            (Errno::ENOENT, 2),
+            (Errno::E2BIG, 7),
+            (Errno::EBADF, 9),
+            (Errno::ENOMEM, 12),
+            (Errno::EFAULT, 14),
+            (Errno::EEXIST, 17),
+            (Errno::EINVAL, 22),
+            (Errno::ENOTTY, 25),
+            (Errno::ENOSPC, 28),
+            (Errno::ERANGE, 34),
+            (Errno::EAGAIN, 35),
+            (Errno::ELOOP, 62),
+            (Errno::ENOSYS, 78),
+            (Errno::EOPNOTSUPP, 45),
+            (Errno::ENOTSUPP, 45),
+        ] {
+            assert_eq!(e.to_freebsd(), bsd, "{e}");
+            if e != Errno::ENOTSUPP {
+                assert_eq!(Errno::from_freebsd(bsd), e, "{e}");
+            }
         }
     }
 }

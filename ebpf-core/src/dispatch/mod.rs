@@ -117,9 +117,17 @@ impl Device {
     /// Handles one ioctl: `request` is the raw request number, `arg` the
     /// user address of an [`IoctlArg`]. Returns 0 or an errno.
     pub fn ioctl(&self, file: &OpenFile, request: u32, arg: u64) -> Result<(), Errno> {
-        let cmd = self.layout.decode(request).ok_or(Errno::ENOTTY)?;
+        self.layout.decode(request).ok_or(Errno::ENOTTY)?;
         let mut ioc = IoctlArg::default();
         self.platform.copy_from_user(ioc.as_bytes_mut(), arg)?;
+        self.ioctl_arg(file, request, &ioc)
+    }
+
+    /// Handles one ioctl whose [`IoctlArg`] the kernel has already copied
+    /// in (FreeBSD's `d_ioctl` receives it in kernel memory). The request
+    /// struct it points to is still user memory.
+    pub fn ioctl_arg(&self, file: &OpenFile, request: u32, ioc: &IoctlArg) -> Result<(), Errno> {
+        let cmd = self.layout.decode(request).ok_or(Errno::ENOTTY)?;
         if ioc.reserved != 0 {
             return Err(Errno::EINVAL);
         }

@@ -1,0 +1,505 @@
+//! The FreeBSD 14 KPI this kld uses, declared by hand (no FreeBSD headers
+//! here), with the layouts asserted at compile time. Everything the rest of
+//! the kld calls goes through the wrappers at the bottom, which call the
+//! kernel, or, under `cfg(test)`, the mock in `mock.rs`.
+
+use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+use core::mem::{offset_of, size_of};
+
+/// `struct cdev` (opaque).
+#[repr(C)]
+pub struct Cdev {
+    _private: [u8; 0],
+}
+
+/// `struct thread` (opaque).
+#[repr(C)]
+pub struct Thread {
+    _private: [u8; 0],
+}
+
+/// `struct ucred` (opaque).
+#[repr(C)]
+pub struct Ucred {
+    _private: [u8; 0],
+}
+
+/// `struct malloc_type` (opaque: the kernel's `M_DEVBUF` is used, so the
+/// kld does not depend on the struct's version).
+#[repr(C)]
+pub struct MallocType {
+    _private: [u8; 0],
+}
+
+/// `d_open_t` / `d_close_t`.
+pub type DOpen = unsafe extern "C" fn(*mut Cdev, c_int, c_int, *mut Thread) -> c_int;
+/// `d_ioctl_t`.
+pub type DIoctl = unsafe extern "C" fn(*mut Cdev, c_ulong, *mut u8, c_int, *mut Thread) -> c_int;
+/// `d_priv_dtor_t`.
+pub type DPrivDtor = unsafe extern "C" fn(*mut c_void);
+/// A module event handler.
+pub type ModEventHandler = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void) -> c_int;
+
+/// `struct cdevsw` (sys/sys/conf.h, D_VERSION_04).
+#[repr(C)]
+pub struct Cdevsw {
+    pub d_version: c_int,
+    pub d_flags: c_uint,
+    pub d_name: *const c_char,
+    pub d_open: Option<DOpen>,
+    pub d_fdopen: *const c_void,
+    pub d_close: Option<DOpen>,
+    pub d_read: *const c_void,
+    pub d_write: *const c_void,
+    pub d_ioctl: Option<DIoctl>,
+    pub d_poll: *const c_void,
+    pub d_mmap: *const c_void,
+    pub d_strategy: *const c_void,
+    pub d_dump: *const c_void,
+    pub d_kqfilter: *const c_void,
+    pub d_purge: *const c_void,
+    pub d_mmap_single: *const c_void,
+    pub d_spare0: [i32; 3],
+    pub d_spare1: [*const c_void; 3],
+    pub d_devs: *const c_void,
+    pub d_spare2: c_int,
+    pub gianttrick: *const c_void,
+}
+
+/// `D_VERSION` (D_VERSION_04).
+pub const D_VERSION: c_int = 0x5c48_c353;
+
+/// `struct make_dev_args`.
+#[repr(C)]
+pub struct MakeDevArgs {
+    pub mda_size: usize,
+    pub mda_flags: c_int,
+    pub mda_devsw: *mut Cdevsw,
+    pub mda_cr: *mut Ucred,
+    pub mda_uid: u32,
+    pub mda_gid: u32,
+    pub mda_mode: c_int,
+    pub mda_unit: c_int,
+    pub mda_si_drv1: *mut c_void,
+    pub mda_si_drv2: *mut c_void,
+}
+
+/// `MAKEDEV_WAITOK`.
+pub const MAKEDEV_WAITOK: c_int = 0x08;
+/// `MAKEDEV_CHECKNAME`.
+pub const MAKEDEV_CHECKNAME: c_int = 0x20;
+/// `UID_ROOT`, `GID_WHEEL`.
+pub const UID_ROOT: u32 = 0;
+/// `GID_WHEEL`.
+pub const GID_WHEEL: u32 = 0;
+
+/// `moduledata_t`.
+#[repr(C)]
+pub struct ModuleData {
+    pub name: *const c_char,
+    pub evhand: Option<ModEventHandler>,
+    pub priv_: *mut c_void,
+}
+
+/// `struct mod_metadata`.
+#[repr(C)]
+pub struct ModMetadata {
+    pub md_version: c_int,
+    pub md_type: c_int,
+    pub md_data: *const c_void,
+    pub md_cval: *const c_char,
+}
+
+/// `struct mod_depend`.
+#[repr(C)]
+pub struct ModDepend {
+    pub md_ver_minimum: c_int,
+    pub md_ver_preferred: c_int,
+    pub md_ver_maximum: c_int,
+}
+
+/// `struct mod_version`.
+#[repr(C)]
+pub struct ModVersion {
+    pub mv_version: c_int,
+}
+
+/// `MDT_DEPEND`, `MDT_MODULE`, `MDT_VERSION`; `MDT_STRUCT_VERSION`.
+pub const MDT_DEPEND: c_int = 1;
+/// See [`MDT_DEPEND`].
+pub const MDT_MODULE: c_int = 2;
+/// See [`MDT_DEPEND`].
+pub const MDT_VERSION: c_int = 3;
+/// See [`MDT_DEPEND`].
+pub const MDT_STRUCT_VERSION: c_int = 1;
+
+/// `struct sysinit` (14.0 and later: with the STAILQ link).
+#[repr(C)]
+pub struct Sysinit {
+    pub subsystem: u32,
+    pub order: u32,
+    pub next: *mut Sysinit,
+    pub func: Option<unsafe extern "C" fn(*const c_void)>,
+    pub udata: *const c_void,
+}
+
+/// `SI_SUB_DRIVERS`, `SI_ORDER_MIDDLE`.
+pub const SI_SUB_DRIVERS: u32 = 0x310_0000;
+/// See [`SI_SUB_DRIVERS`].
+pub const SI_ORDER_MIDDLE: u32 = 0x100_0000;
+
+/// Module events.
+pub const MOD_LOAD: c_int = 0;
+/// See [`MOD_LOAD`].
+pub const MOD_UNLOAD: c_int = 1;
+/// See [`MOD_LOAD`].
+pub const MOD_SHUTDOWN: c_int = 2;
+/// See [`MOD_LOAD`].
+pub const MOD_QUIESCE: c_int = 3;
+
+/// `struct mtx` / `struct sx`: a lock_object and the lock word.
+#[repr(C)]
+pub struct Lock {
+    pub lo_name: *const c_char,
+    pub lo_flags: c_uint,
+    pub lo_data: c_uint,
+    pub lo_witness: *mut c_void,
+    pub lock_word: usize,
+}
+
+/// `MTX_SPIN`.
+pub const MTX_SPIN: c_int = 0x0000_0001;
+/// malloc(9) flags.
+pub const M_NOWAIT: c_int = 0x0001;
+/// See [`M_NOWAIT`].
+pub const M_WAITOK: c_int = 0x0002;
+/// See [`M_NOWAIT`].
+pub const M_ZERO: c_int = 0x0100;
+/// `PRIV_DRIVER` (sys/sys/priv.h).
+pub const PRIV_DRIVER: c_int = 14;
+/// `SBT_1MS`.
+pub const SBT_1MS: i64 = (1i64 << 32) / 1000;
+
+/// `struct timespec`.
+#[repr(C)]
+#[derive(Default)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: c_long,
+}
+
+const _: () = {
+    assert!(size_of::<Cdevsw>() == 184);
+    assert!(offset_of!(Cdevsw, d_name) == 8);
+    assert!(offset_of!(Cdevsw, d_open) == 16);
+    assert!(offset_of!(Cdevsw, d_close) == 32);
+    assert!(offset_of!(Cdevsw, d_ioctl) == 56);
+    assert!(offset_of!(Cdevsw, d_spare0) == 120);
+    assert!(offset_of!(Cdevsw, d_spare1) == 136);
+    assert!(offset_of!(Cdevsw, d_devs) == 160);
+    assert!(offset_of!(Cdevsw, d_spare2) == 168);
+    assert!(offset_of!(Cdevsw, gianttrick) == 176);
+    assert!(size_of::<MakeDevArgs>() == 64);
+    assert!(offset_of!(MakeDevArgs, mda_devsw) == 16);
+    assert!(offset_of!(MakeDevArgs, mda_uid) == 32);
+    assert!(offset_of!(MakeDevArgs, mda_mode) == 40);
+    assert!(offset_of!(MakeDevArgs, mda_si_drv1) == 48);
+    assert!(size_of::<ModuleData>() == 24);
+    assert!(size_of::<ModMetadata>() == 24);
+    assert!(size_of::<ModDepend>() == 12);
+    assert!(size_of::<ModVersion>() == 4);
+    assert!(size_of::<Sysinit>() == 32);
+    assert!(offset_of!(Sysinit, func) == 16);
+    assert!(size_of::<Lock>() == 32);
+    assert!(offset_of!(Lock, lock_word) == 24);
+    assert!(size_of::<Timespec>() == 16);
+};
+
+#[cfg(not(test))]
+mod sys {
+    use super::*;
+
+    extern "C" {
+        pub static mut M_DEVBUF: [MallocType; 1];
+        pub static mp_maxid: c_uint;
+        pub static ticks: c_int;
+
+        pub fn malloc(size: usize, ty: *mut MallocType, flags: c_int) -> *mut c_void;
+        pub fn free(addr: *mut c_void, ty: *mut MallocType);
+        pub fn copyin(uaddr: *const c_void, kaddr: *mut c_void, len: usize) -> c_int;
+        pub fn copyout(kaddr: *const c_void, uaddr: *mut c_void, len: usize) -> c_int;
+        pub fn printf(fmt: *const c_char, ...) -> c_int;
+        pub fn panic(fmt: *const c_char, ...) -> !;
+        pub fn make_dev_args_init_impl(args: *mut MakeDevArgs, size: usize);
+        pub fn make_dev_s(args: *mut MakeDevArgs, cdev: *mut *mut Cdev, fmt: *const c_char, ...) -> c_int;
+        pub fn destroy_dev(cdev: *mut Cdev);
+        pub fn devfs_set_cdevpriv(priv_: *mut c_void, dtor: DPrivDtor) -> c_int;
+        pub fn devfs_get_cdevpriv(priv_: *mut *mut c_void) -> c_int;
+        pub fn priv_check(td: *mut Thread, priv_: c_int) -> c_int;
+        pub fn _mtx_init(c: *mut usize, name: *const c_char, ty: *const c_char, opts: c_int);
+        pub fn _mtx_destroy(c: *mut usize);
+        pub fn __mtx_lock_spin_flags(c: *mut usize, opts: c_int, file: *const c_char, line: c_int);
+        pub fn __mtx_unlock_spin_flags(c: *mut usize, opts: c_int, file: *const c_char, line: c_int);
+        pub fn sx_init_flags(sx: *mut Lock, name: *const c_char, opts: c_int);
+        pub fn sx_destroy(sx: *mut Lock);
+        pub fn _sx_xlock(sx: *mut Lock, opts: c_int, file: *const c_char, line: c_int) -> c_int;
+        pub fn _sx_xunlock(sx: *mut Lock, file: *const c_char, line: c_int);
+        pub fn critical_enter_KBI();
+        pub fn critical_exit_KBI();
+        pub fn pause_sbt(wmesg: *const c_char, sbt: i64, pr: i64, flags: c_int) -> c_int;
+        pub fn nanouptime(ts: *mut Timespec);
+        pub fn getnanouptime(ts: *mut Timespec);
+        pub fn arc4random() -> u32;
+    }
+}
+
+#[cfg(test)]
+use crate::mock as sys;
+
+// The wrappers: one place for every call into the kernel.
+
+/// `malloc(size, M_DEVBUF, flags)`.
+pub fn malloc(size: usize, flags: c_int) -> *mut u8 {
+    // SAFETY: M_DEVBUF is the kernel's; malloc has no other precondition.
+    unsafe { sys::malloc(size, core::ptr::addr_of_mut!(sys::M_DEVBUF).cast(), flags).cast() }
+}
+
+/// `free(p, M_DEVBUF)`.
+///
+/// # Safety
+/// `p` came from [`malloc`] and is not used afterwards.
+pub unsafe fn free(p: *mut u8) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::free(p.cast(), core::ptr::addr_of_mut!(sys::M_DEVBUF).cast()) }
+}
+
+/// `copyin`; a FreeBSD errno on failure.
+pub fn copyin(user: u64, dst: &mut [u8]) -> c_int {
+    // SAFETY: `dst` is valid for its length; copyin checks the user range.
+    unsafe { sys::copyin(user as *const c_void, dst.as_mut_ptr().cast(), dst.len()) }
+}
+
+/// `copyout`; a FreeBSD errno on failure.
+pub fn copyout(src: &[u8], user: u64) -> c_int {
+    // SAFETY: `src` is valid for its length; copyout checks the user range.
+    unsafe { sys::copyout(src.as_ptr().cast(), user as *mut c_void, src.len()) }
+}
+
+/// `printf("ebpf: %.*s\n", text)`.
+pub fn log(text: &[u8]) {
+    #[cfg(not(test))]
+    // SAFETY: the format takes an int length and a pointer valid for it.
+    unsafe {
+        sys::printf(c"ebpf: %.*s\n".as_ptr(), text.len() as c_int, text.as_ptr())
+    };
+    #[cfg(test)]
+    sys::log(text);
+}
+
+/// `panic("ebpf: %.*s", text)`.
+pub fn panic(text: &[u8]) -> ! {
+    #[cfg(not(test))]
+    // SAFETY: as for `log`; panic does not return.
+    unsafe {
+        sys::panic(c"ebpf: %.*s".as_ptr(), text.len() as c_int, text.as_ptr())
+    }
+    #[cfg(test)]
+    sys::panic(text)
+}
+
+/// `make_dev_args_init` + `make_dev_s(args, &cdev, "%s", name)`.
+///
+/// # Safety
+/// `devsw` is writable and lives until `destroy_dev`.
+pub unsafe fn make_dev(devsw: *mut Cdevsw, mode: c_int, name: &core::ffi::CStr) -> Result<*mut Cdev, c_int> {
+    let mut args = core::mem::MaybeUninit::<MakeDevArgs>::zeroed();
+    // SAFETY: `args` is memory for one make_dev_args.
+    unsafe { sys::make_dev_args_init_impl(args.as_mut_ptr(), size_of::<MakeDevArgs>()) };
+    // SAFETY: initialised above.
+    let mut args = unsafe { args.assume_init() };
+    args.mda_flags = MAKEDEV_WAITOK | MAKEDEV_CHECKNAME;
+    args.mda_devsw = devsw;
+    args.mda_uid = UID_ROOT;
+    args.mda_gid = GID_WHEEL;
+    args.mda_mode = mode;
+    let mut cdev = core::ptr::null_mut();
+    #[cfg(not(test))]
+    // SAFETY: valid args and out pointer; "%s" with a C string.
+    let r = unsafe { sys::make_dev_s(&mut args, &mut cdev, c"%s".as_ptr(), name.as_ptr()) };
+    #[cfg(test)]
+    // SAFETY: as above.
+    let r = unsafe { sys::make_dev_s(&mut args, &mut cdev, name) };
+    if r == 0 { Ok(cdev) } else { Err(r) }
+}
+
+/// `destroy_dev`: waits until no thread is inside a method.
+///
+/// # Safety
+/// `cdev` came from [`make_dev`].
+pub unsafe fn destroy_dev(cdev: *mut Cdev) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::destroy_dev(cdev) }
+}
+
+/// `devfs_set_cdevpriv`.
+pub fn set_cdevpriv(p: *mut c_void, dtor: DPrivDtor) -> c_int {
+    // SAFETY: called from d_open, as devfs requires.
+    unsafe { sys::devfs_set_cdevpriv(p, dtor) }
+}
+
+/// `devfs_get_cdevpriv`.
+pub fn get_cdevpriv() -> Result<*mut c_void, c_int> {
+    let mut p = core::ptr::null_mut();
+    // SAFETY: called from a d_* method with a valid out pointer.
+    match unsafe { sys::devfs_get_cdevpriv(&mut p) } {
+        0 => Ok(p),
+        e => Err(e),
+    }
+}
+
+/// `priv_check(td, PRIV_DRIVER)`.
+pub fn priv_check(td: *mut Thread) -> c_int {
+    // SAFETY: `td` is the thread the kernel passed to the method.
+    unsafe { sys::priv_check(td, PRIV_DRIVER) }
+}
+
+/// Initialises a spin mutex (`mtx_init(m, name, NULL, MTX_SPIN)`).
+///
+/// # Safety
+/// `m` is memory for one mtx with a static `name`.
+pub unsafe fn mtx_init_spin(m: *mut Lock, name: *const c_char) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::_mtx_init(core::ptr::addr_of_mut!((*m).lock_word), name, core::ptr::null(), MTX_SPIN) }
+}
+
+/// `mtx_destroy`.
+///
+/// # Safety
+/// An initialised, unowned mtx.
+pub unsafe fn mtx_destroy(m: *mut Lock) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::_mtx_destroy(core::ptr::addr_of_mut!((*m).lock_word)) }
+}
+
+/// `mtx_lock_spin`.
+///
+/// # Safety
+/// An initialised spin mtx.
+pub unsafe fn mtx_lock_spin(m: *mut Lock) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::__mtx_lock_spin_flags(core::ptr::addr_of_mut!((*m).lock_word), 0, c"ebpf".as_ptr(), 0) }
+}
+
+/// `mtx_unlock_spin`.
+///
+/// # Safety
+/// Held by the caller.
+pub unsafe fn mtx_unlock_spin(m: *mut Lock) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::__mtx_unlock_spin_flags(core::ptr::addr_of_mut!((*m).lock_word), 0, c"ebpf".as_ptr(), 0) }
+}
+
+/// `sx_init(sx, name)`.
+///
+/// # Safety
+/// `sx` is memory for one sx with a static `name`.
+pub unsafe fn sx_init(sx: *mut Lock, name: *const c_char) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::sx_init_flags(sx, name, 0) }
+}
+
+/// `sx_destroy`.
+///
+/// # Safety
+/// An initialised, unowned sx.
+pub unsafe fn sx_destroy(sx: *mut Lock) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::sx_destroy(sx) }
+}
+
+/// `sx_xlock`.
+///
+/// # Safety
+/// An initialised sx; the caller may sleep.
+pub unsafe fn sx_xlock(sx: *mut Lock) {
+    // SAFETY: as the caller promises. Without SX_INTERRUPTIBLE it cannot fail.
+    let _ = unsafe { sys::_sx_xlock(sx, 0, c"ebpf".as_ptr(), 0) };
+}
+
+/// `sx_xunlock`.
+///
+/// # Safety
+/// Held by the caller.
+pub unsafe fn sx_xunlock(sx: *mut Lock) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::_sx_xunlock(sx, c"ebpf".as_ptr(), 0) }
+}
+
+/// `critical_enter`.
+pub fn critical_enter() {
+    // SAFETY: plain call; paired with critical_exit by the caller.
+    unsafe { sys::critical_enter_KBI() }
+}
+
+/// `critical_exit`.
+pub fn critical_exit() {
+    // SAFETY: pairs a critical_enter of this thread.
+    unsafe { sys::critical_exit_KBI() }
+}
+
+/// Sleeps about a millisecond (`pause_sbt`).
+pub fn pause_1ms() {
+    // SAFETY: plain call from a sleepable context.
+    unsafe { sys::pause_sbt(c"ebpfgp".as_ptr(), SBT_1MS, 0, 0) };
+}
+
+/// The current CPU (`curcpu`, `pc_cpuid` at %gs:0x3c).
+pub fn curcpu() -> u32 {
+    #[cfg(all(not(test), target_arch = "x86_64"))]
+    {
+        let id: u32;
+        // SAFETY: %gs points at this CPU's pcpu in the kernel; reading
+        // pc_cpuid has no side effects.
+        unsafe {
+            core::arch::asm!("mov {0:e}, dword ptr gs:[0x3c]", out(reg) id,
+                options(nostack, readonly, preserves_flags))
+        };
+        id
+    }
+    #[cfg(test)]
+    sys::curcpu()
+}
+
+/// `mp_maxid + 1`.
+pub fn possible_cpus() -> u32 {
+    // SAFETY: set at boot, read-only afterwards.
+    unsafe { sys::mp_maxid + 1 }
+}
+
+/// `ticks`.
+pub fn ticks() -> u64 {
+    // SAFETY: a word-sized kernel counter, read racily as the kernel does.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(sys::ticks)) as u32 as u64 }
+}
+
+/// `nanouptime`, in ns.
+pub fn uptime_ns() -> u64 {
+    let mut ts = Timespec::default();
+    // SAFETY: valid out pointer.
+    unsafe { sys::nanouptime(&mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `getnanouptime` (tick-granular), in ns.
+pub fn coarse_uptime_ns() -> u64 {
+    let mut ts = Timespec::default();
+    // SAFETY: valid out pointer.
+    unsafe { sys::getnanouptime(&mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `arc4random`.
+pub fn random() -> u32 {
+    // SAFETY: plain call.
+    unsafe { sys::arc4random() }
+}

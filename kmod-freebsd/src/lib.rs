@@ -1,0 +1,33 @@
+//! ebpf.ko for FreeBSD 14 (amd64): `/dev/ebpf` over ebpf-core.
+//!
+//! The same core and dispatcher as the Linux module and the userspace
+//! backend; this crate adds only the kld's glue: module metadata and
+//! registration ([`module`]), the character device ([`cdev`]), the core's
+//! Platform on FreeBSD's KPI ([`platform`]) and the hand-written KPI
+//! declarations ([`kpi`]). Built as a static library and linked with
+//! `ld -r` into an ET_REL object, as kmod.mk does (see the Makefile).
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod cdev;
+mod heap;
+pub mod kpi;
+#[cfg(test)]
+mod mock;
+pub mod module;
+pub mod platform;
+
+#[cfg(not(test))]
+#[global_allocator]
+static HEAP: heap::KernelHeap = heap::KernelHeap;
+
+/// A panic in the core is a bug: report it through the kernel's panic(9).
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut line = platform::LineBuf::new();
+    let _ = core::fmt::write(&mut line, format_args!("{info}"));
+    kpi::panic(line.as_bytes())
+}

@@ -1,0 +1,175 @@
+//! [`FreeBsdPlatform`]: the core's Platform on FreeBSD's KPI.
+//!
+//! Spin locks are `MTX_SPIN` mutexes (usable with the critical section a
+//! program runs in), sleeping locks are `sx` locks, memory is malloc(9)
+//! from `M_DEVBUF`, a program runs in a critical section (pinned to its
+//! CPU), and grace periods come from the core's portable reader counts,
+//! waited out with `pause`.
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use ebpf_core::platform::{
+    AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
+};
+use ebpf_core::Errno;
+
+use crate::heap;
+use crate::kpi::{self, Lock};
+
+/// FreeBSD, as the kld sees it.
+pub struct FreeBsdPlatform {
+    grace: GracePeriods,
+}
+
+/// The one instance.
+pub static PLATFORM: FreeBsdPlatform = FreeBsdPlatform {
+    grace: GracePeriods::new(),
+};
+
+/// A fixed buffer for one log line; longer text is cut.
+pub struct LineBuf {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl LineBuf {
+    /// An empty line.
+    pub const fn new() -> Self {
+        LineBuf { buf: [0; 256], len: 0 }
+    }
+
+    /// The text so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl fmt::Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+fn errno(bsd: core::ffi::c_int) -> Result<(), Errno> {
+    match bsd {
+        0 => Ok(()),
+        e => Err(Errno::from_freebsd(e)),
+    }
+}
+
+impl Platform for FreeBsdPlatform {
+    fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>> {
+        heap::alloc(size, align, ctx == AllocContext::Atomic)
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>, _size: usize, _align: usize) {
+        // SAFETY: the caller passes memory from `alloc`.
+        unsafe { heap::free(ptr) }
+    }
+
+    fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock> {
+        let p = heap::alloc(core::mem::size_of::<Lock>(), 8, false)?;
+        let lock = p.as_ptr().cast::<Lock>();
+        // The class name is the witness(4) name, so lock order is checked
+        // per role.
+        let name = class.name().as_ptr();
+        // SAFETY: fresh zeroed memory for one lock, a static name.
+        unsafe {
+            match kind {
+                LockKind::Spin => kpi::mtx_init_spin(lock, name),
+                LockKind::Sleep => kpi::sx_init(lock, name),
+            }
+        }
+        Some(RawLock::from_ptr(p))
+    }
+
+    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind) {
+        let l = lock.as_ptr().as_ptr().cast::<Lock>();
+        // SAFETY: an unowned lock of this kind from lock_create.
+        unsafe {
+            match kind {
+                LockKind::Spin => kpi::mtx_destroy(l),
+                LockKind::Sleep => kpi::sx_destroy(l),
+            }
+            heap::free(lock.as_ptr());
+        }
+    }
+
+    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind) {
+        let l = lock.as_ptr().as_ptr().cast::<Lock>();
+        // SAFETY: a live lock of this kind (the core's contract).
+        unsafe {
+            match kind {
+                LockKind::Spin => kpi::mtx_lock_spin(l),
+                LockKind::Sleep => kpi::sx_xlock(l),
+            }
+        }
+    }
+
+    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind) {
+        let l = lock.as_ptr().as_ptr().cast::<Lock>();
+        // SAFETY: held by the caller.
+        unsafe {
+            match kind {
+                LockKind::Spin => kpi::mtx_unlock_spin(l),
+                LockKind::Sleep => kpi::sx_xunlock(l),
+            }
+        }
+    }
+
+    fn read_lock(&self) -> usize {
+        kpi::critical_enter();
+        self.grace.enter()
+    }
+
+    fn read_unlock(&self, token: usize) {
+        self.grace.exit(token);
+        kpi::critical_exit();
+    }
+
+    fn synchronize(&self) {
+        self.grace.synchronize(kpi::pause_1ms);
+    }
+
+    fn cpu_id(&self) -> u32 {
+        kpi::curcpu()
+    }
+
+    fn possible_cpus(&self) -> u32 {
+        kpi::possible_cpus()
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        kpi::uptime_ns()
+    }
+
+    fn coarse_ns(&self) -> u64 {
+        kpi::coarse_uptime_ns()
+    }
+
+    fn jiffies(&self) -> u64 {
+        kpi::ticks()
+    }
+
+    fn random_u32(&self) -> u32 {
+        kpi::random()
+    }
+
+    fn log(&self, _level: LogLevel, message: fmt::Arguments<'_>) {
+        let mut line = LineBuf::new();
+        let _ = fmt::write(&mut line, message);
+        kpi::log(line.as_bytes());
+    }
+
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        errno(kpi::copyin(src, dst))
+    }
+
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        errno(kpi::copyout(src, dst))
+    }
+}
