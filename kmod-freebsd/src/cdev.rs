@@ -2,7 +2,7 @@
 //! handler. Per-open state is devfs cdevpriv data, released by its
 //! destructor when the last reference to the open file goes.
 
-use core::alloc::Layout;
+use core::mem::{align_of, size_of};
 use core::ffi::{c_int, c_ulong, c_void};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -54,15 +54,18 @@ static CDEV: AtomicPtr<Cdev> = AtomicPtr::new(ptr::null_mut());
 /// Open files (cdevpriv data not yet destroyed).
 static OPEN_FILES: AtomicUsize = AtomicUsize::new(0);
 
-/// `Box::new` that reports allocation failure instead of aborting.
+/// `Box::new` on malloc(9) that reports allocation failure instead of
+/// aborting.
 fn try_box<T>(value: T) -> *mut T {
-    // SAFETY: Device and OpenFile are not zero-sized.
-    let p = unsafe { alloc::alloc::alloc(Layout::new::<T>()) }.cast::<T>();
-    if !p.is_null() {
-        // SAFETY: fresh memory for one T.
-        unsafe { p.write(value) };
+    match crate::heap::alloc(size_of::<T>(), align_of::<T>(), false) {
+        Some(p) => {
+            let p = p.as_ptr().cast::<T>();
+            // SAFETY: fresh memory for one T.
+            unsafe { p.write(value) };
+            p
+        }
+        None => ptr::null_mut(),
     }
-    p
 }
 
 /// Takes back what `try_box` made.
@@ -72,8 +75,10 @@ fn try_box<T>(value: T) -> *mut T {
 unsafe fn take_box<T>(p: *mut T) -> T {
     // SAFETY: as the caller promises.
     let value = unsafe { p.read() };
-    // SAFETY: allocated with this layout by try_box.
-    unsafe { alloc::alloc::dealloc(p.cast(), Layout::new::<T>()) };
+    if let Some(p) = ptr::NonNull::new(p.cast::<u8>()) {
+        // SAFETY: from heap::alloc in try_box.
+        unsafe { crate::heap::free(p) };
+    }
     value
 }
 
@@ -123,7 +128,11 @@ fn unload() -> c_int {
 ///
 /// # Safety
 /// Called by the kernel's module code.
-pub unsafe extern "C" fn ebpf_modevent(_module: *mut c_void, what: c_int, _arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn ebpf_modevent(
+    _module: *mut c_void,
+    what: c_int,
+    _arg: *mut c_void,
+) -> c_int {
     match what {
         kpi::MOD_LOAD => load(),
         kpi::MOD_QUIESCE => {
@@ -139,8 +148,14 @@ pub unsafe extern "C" fn ebpf_modevent(_module: *mut c_void, what: c_int, _arg: 
     }
 }
 
-unsafe extern "C" fn ebpf_open(_dev: *mut Cdev, _oflags: c_int, _devtype: c_int, td: *mut Thread) -> c_int {
-    let denied = kpi::priv_check(td);
+unsafe extern "C" fn ebpf_open(
+    _dev: *mut Cdev,
+    _oflags: c_int,
+    _devtype: c_int,
+    td: *mut Thread,
+) -> c_int {
+    // SAFETY: `td` is the opening thread, from devfs.
+    let denied = unsafe { kpi::priv_check(td) };
     if denied != 0 {
         return denied;
     }
@@ -158,7 +173,8 @@ unsafe extern "C" fn ebpf_open(_dev: *mut Cdev, _oflags: c_int, _devtype: c_int,
         return ENOMEM;
     }
     OPEN_FILES.fetch_add(1, Ordering::AcqRel);
-    let r = kpi::set_cdevpriv(file.cast(), ebpf_file_dtor);
+    // SAFETY: in d_open; the file lives until the destructor frees it.
+    let r = unsafe { kpi::set_cdevpriv(file.cast(), ebpf_file_dtor) };
     if r != 0 {
         // SAFETY: not published: the destructor will not run.
         unsafe { ebpf_file_dtor(file.cast()) };
@@ -180,7 +196,12 @@ unsafe extern "C" fn ebpf_file_dtor(p: *mut c_void) {
     OPEN_FILES.fetch_sub(1, Ordering::AcqRel);
 }
 
-unsafe extern "C" fn ebpf_close(_dev: *mut Cdev, _fflag: c_int, _devtype: c_int, _td: *mut Thread) -> c_int {
+unsafe extern "C" fn ebpf_close(
+    _dev: *mut Cdev,
+    _fflag: c_int,
+    _devtype: c_int,
+    _td: *mut Thread,
+) -> c_int {
     0
 }
 

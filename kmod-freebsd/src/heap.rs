@@ -3,6 +3,7 @@
 //! the global allocator of the core's `alloc` collections, which grow only
 //! in process context, after `try_reserve`.
 
+#[cfg(target_os = "none")]
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 
@@ -40,9 +41,11 @@ pub unsafe fn free(p: NonNull<u8>) {
 }
 
 /// The global allocator (kernel builds only; tests use the host's).
+#[cfg(target_os = "none")]
 pub struct KernelHeap;
 
 // SAFETY: `alloc` returns memory aligned and sized as asked, or null.
+#[cfg(target_os = "none")]
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         alloc(layout.size(), layout.align(), false).map_or(core::ptr::null_mut(), NonNull::as_ptr)

@@ -28,7 +28,7 @@ pub struct Ucred {
 /// kld does not depend on the struct's version).
 #[repr(C)]
 pub struct MallocType {
-    _private: [u8; 0],
+    pub(crate) _private: [u8; 0],
 }
 
 /// `d_open_t` / `d_close_t`.
@@ -231,7 +231,12 @@ mod sys {
         pub fn printf(fmt: *const c_char, ...) -> c_int;
         pub fn panic(fmt: *const c_char, ...) -> !;
         pub fn make_dev_args_init_impl(args: *mut MakeDevArgs, size: usize);
-        pub fn make_dev_s(args: *mut MakeDevArgs, cdev: *mut *mut Cdev, fmt: *const c_char, ...) -> c_int;
+        pub fn make_dev_s(
+            args: *mut MakeDevArgs,
+            cdev: *mut *mut Cdev,
+            fmt: *const c_char,
+            ...
+        ) -> c_int;
         pub fn destroy_dev(cdev: *mut Cdev);
         pub fn devfs_set_cdevpriv(priv_: *mut c_void, dtor: DPrivDtor) -> c_int;
         pub fn devfs_get_cdevpriv(priv_: *mut *mut c_void) -> c_int;
@@ -239,7 +244,12 @@ mod sys {
         pub fn _mtx_init(c: *mut usize, name: *const c_char, ty: *const c_char, opts: c_int);
         pub fn _mtx_destroy(c: *mut usize);
         pub fn __mtx_lock_spin_flags(c: *mut usize, opts: c_int, file: *const c_char, line: c_int);
-        pub fn __mtx_unlock_spin_flags(c: *mut usize, opts: c_int, file: *const c_char, line: c_int);
+        pub fn __mtx_unlock_spin_flags(
+            c: *mut usize,
+            opts: c_int,
+            file: *const c_char,
+            line: c_int,
+        );
         pub fn sx_init_flags(sx: *mut Lock, name: *const c_char, opts: c_int);
         pub fn sx_destroy(sx: *mut Lock);
         pub fn _sx_xlock(sx: *mut Lock, opts: c_int, file: *const c_char, line: c_int) -> c_int;
@@ -311,7 +321,11 @@ pub fn panic(text: &[u8]) -> ! {
 ///
 /// # Safety
 /// `devsw` is writable and lives until `destroy_dev`.
-pub unsafe fn make_dev(devsw: *mut Cdevsw, mode: c_int, name: &core::ffi::CStr) -> Result<*mut Cdev, c_int> {
+pub unsafe fn make_dev(
+    devsw: *mut Cdevsw,
+    mode: c_int,
+    name: &core::ffi::CStr,
+) -> Result<*mut Cdev, c_int> {
     let mut args = core::mem::MaybeUninit::<MakeDevArgs>::zeroed();
     // SAFETY: `args` is memory for one make_dev_args.
     unsafe { sys::make_dev_args_init_impl(args.as_mut_ptr(), size_of::<MakeDevArgs>()) };
@@ -329,7 +343,11 @@ pub unsafe fn make_dev(devsw: *mut Cdevsw, mode: c_int, name: &core::ffi::CStr) 
     #[cfg(test)]
     // SAFETY: as above.
     let r = unsafe { sys::make_dev_s(&mut args, &mut cdev, name) };
-    if r == 0 { Ok(cdev) } else { Err(r) }
+    if r == 0 {
+        Ok(cdev)
+    } else {
+        Err(r)
+    }
 }
 
 /// `destroy_dev`: waits until no thread is inside a method.
@@ -342,8 +360,11 @@ pub unsafe fn destroy_dev(cdev: *mut Cdev) {
 }
 
 /// `devfs_set_cdevpriv`.
-pub fn set_cdevpriv(p: *mut c_void, dtor: DPrivDtor) -> c_int {
-    // SAFETY: called from d_open, as devfs requires.
+///
+/// # Safety
+/// Called from d_open; `p` stays valid until `dtor` runs.
+pub unsafe fn set_cdevpriv(p: *mut c_void, dtor: DPrivDtor) -> c_int {
+    // SAFETY: as the caller promises.
     unsafe { sys::devfs_set_cdevpriv(p, dtor) }
 }
 
@@ -358,8 +379,11 @@ pub fn get_cdevpriv() -> Result<*mut c_void, c_int> {
 }
 
 /// `priv_check(td, PRIV_DRIVER)`.
-pub fn priv_check(td: *mut Thread) -> c_int {
-    // SAFETY: `td` is the thread the kernel passed to the method.
+///
+/// # Safety
+/// `td` is the thread the kernel passed to the method.
+pub unsafe fn priv_check(td: *mut Thread) -> c_int {
+    // SAFETY: as the caller promises.
     unsafe { sys::priv_check(td, PRIV_DRIVER) }
 }
 
@@ -369,7 +393,14 @@ pub fn priv_check(td: *mut Thread) -> c_int {
 /// `m` is memory for one mtx with a static `name`.
 pub unsafe fn mtx_init_spin(m: *mut Lock, name: *const c_char) {
     // SAFETY: as the caller promises.
-    unsafe { sys::_mtx_init(core::ptr::addr_of_mut!((*m).lock_word), name, core::ptr::null(), MTX_SPIN) }
+    unsafe {
+        sys::_mtx_init(
+            core::ptr::addr_of_mut!((*m).lock_word),
+            name,
+            core::ptr::null(),
+            MTX_SPIN,
+        )
+    }
 }
 
 /// `mtx_destroy`.
@@ -387,7 +418,14 @@ pub unsafe fn mtx_destroy(m: *mut Lock) {
 /// An initialised spin mtx.
 pub unsafe fn mtx_lock_spin(m: *mut Lock) {
     // SAFETY: as the caller promises.
-    unsafe { sys::__mtx_lock_spin_flags(core::ptr::addr_of_mut!((*m).lock_word), 0, c"ebpf".as_ptr(), 0) }
+    unsafe {
+        sys::__mtx_lock_spin_flags(
+            core::ptr::addr_of_mut!((*m).lock_word),
+            0,
+            c"ebpf".as_ptr(),
+            0,
+        )
+    }
 }
 
 /// `mtx_unlock_spin`.
@@ -396,7 +434,14 @@ pub unsafe fn mtx_lock_spin(m: *mut Lock) {
 /// Held by the caller.
 pub unsafe fn mtx_unlock_spin(m: *mut Lock) {
     // SAFETY: as the caller promises.
-    unsafe { sys::__mtx_unlock_spin_flags(core::ptr::addr_of_mut!((*m).lock_word), 0, c"ebpf".as_ptr(), 0) }
+    unsafe {
+        sys::__mtx_unlock_spin_flags(
+            core::ptr::addr_of_mut!((*m).lock_word),
+            0,
+            c"ebpf".as_ptr(),
+            0,
+        )
+    }
 }
 
 /// `sx_init(sx, name)`.
@@ -473,7 +518,10 @@ pub fn curcpu() -> u32 {
 /// `mp_maxid + 1`.
 pub fn possible_cpus() -> u32 {
     // SAFETY: set at boot, read-only afterwards.
-    unsafe { sys::mp_maxid + 1 }
+    #[allow(unused_unsafe)]
+    unsafe {
+        sys::mp_maxid + 1
+    }
 }
 
 /// `ticks`.

@@ -18,13 +18,15 @@ pub mod kpi;
 mod mock;
 pub mod module;
 pub mod platform;
+#[cfg(test)]
+mod tests;
 
-#[cfg(not(test))]
+#[cfg(target_os = "none")]
 #[global_allocator]
 static HEAP: heap::KernelHeap = heap::KernelHeap;
 
 /// A panic in the core is a bug: report it through the kernel's panic(9).
-#[cfg(not(test))]
+#[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut line = platform::LineBuf::new();

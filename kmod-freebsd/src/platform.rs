@@ -36,12 +36,21 @@ pub struct LineBuf {
 impl LineBuf {
     /// An empty line.
     pub const fn new() -> Self {
-        LineBuf { buf: [0; 256], len: 0 }
+        LineBuf {
+            buf: [0; 256],
+            len: 0,
+        }
     }
 
     /// The text so far.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

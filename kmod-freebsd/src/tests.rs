@@ -1,0 +1,245 @@
+//! The kld's glue on the host, against the mock KPI: module registration,
+//! load, open, ioctls that reach the dispatcher (good and bad), close,
+//! unload, and the mock's contract checks (leaks, locks, contexts).
+
+use std::ffi::{c_int, c_void};
+use std::sync::Mutex;
+
+use ebpf_core::abi::{self, Command, IocLayout, IoctlArg, Plain};
+
+use crate::cdev::CDEVSW;
+use crate::kpi::{self, Cdevsw};
+use crate::mock;
+use crate::module::{self, MODULE_DATA};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn cdevsw() -> &'static Cdevsw {
+    // SAFETY: read after the kernel (mock) initialised it; tests are serial.
+    unsafe { &*std::ptr::addr_of!(CDEVSW) }
+}
+
+/// Registers `v` as user memory and returns its address.
+fn user<T: Plain>(v: &mut T) -> u64 {
+    let bytes = v.as_bytes_mut();
+    let (a, l) = (bytes.as_mut_ptr() as usize, bytes.len());
+    mock::with(|s| s.user.push((a, l)));
+    a as u64
+}
+
+fn user_bytes(v: &mut [u8]) -> u64 {
+    mock::with(|s| s.user.push((v.as_mut_ptr() as usize, v.len())));
+    v.as_mut_ptr() as u64
+}
+
+/// `ioctl(fd, cmd, &arg)` as sys_ioctl would: the IoctlArg copied into
+/// kernel memory, the request struct left in user memory.
+fn ioctl<T: Plain>(cmd: Command, req: &mut T) -> c_int {
+    let arg = IoctlArg {
+        request: user(req),
+        size: std::mem::size_of::<T>() as u32,
+        reserved: 0,
+    };
+    raw_ioctl(IocLayout::FreeBsd.request(cmd) as u64, arg)
+}
+
+fn raw_ioctl(cmd: u64, mut arg: IoctlArg) -> c_int {
+    let data = arg.as_bytes_mut().as_mut_ptr();
+    let f = cdevsw().d_ioctl.expect("d_ioctl");
+    // SAFETY: a kernel-side copy of the argument, as d_ioctl receives it.
+    unsafe { f(0x1000 as *mut _, cmd as _, data, 0, std::ptr::null_mut()) }
+}
+
+fn modevent(what: c_int) -> c_int {
+    let h = MODULE_DATA.0.evhand.expect("evhand");
+    // SAFETY: as the kernel calls it.
+    unsafe { h(std::ptr::null_mut(), what, std::ptr::null_mut()) }
+}
+
+fn open() -> c_int {
+    let f = cdevsw().d_open.expect("d_open");
+    // SAFETY: as devfs calls it.
+    unsafe { f(0x1000 as *mut _, 0, 0, std::ptr::null_mut()) }
+}
+
+fn last_close() {
+    let (p, dtor) = mock::take_cdevpriv().expect("cdevpriv set by d_open");
+    // SAFETY: as devfs does at the last close.
+    unsafe { dtor(p as *mut c_void) };
+}
+
+fn reset() {
+    *mock::STATE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+fn assert_clean() {
+    assert_eq!(
+        mock::depths(),
+        (0, 0, 0),
+        "critical sections and locks balanced"
+    );
+    mock::with(|s| {
+        assert!(s.violations.is_empty(), "{:#?}", s.violations);
+        assert!(s.blocks.is_empty(), "leaked malloc blocks: {:?}", s.blocks);
+        assert_eq!((s.mtx_live, s.sx_live), (0, 0), "locks destroyed");
+    });
+}
+
+#[test]
+fn linker_sets_and_sysinit_describe_the_module() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reset();
+    // SAFETY: reading the statics the kernel would read.
+    let sysinit = unsafe { &*std::ptr::addr_of!(module::SYSINIT) };
+    assert_eq!(sysinit.subsystem, kpi::SI_SUB_DRIVERS);
+    assert_eq!(sysinit.order, kpi::SI_ORDER_MIDDLE);
+    assert_eq!(sysinit.udata, &MODULE_DATA as *const _ as *const c_void);
+    // SAFETY: the kernel runs the sysinit with its udata.
+    unsafe { (sysinit.func.unwrap())(sysinit.udata) };
+    mock::with(|s| assert_eq!(s.registered, vec![&MODULE_DATA as *const _ as usize]));
+    // SAFETY: a static C string.
+    let name = unsafe { std::ffi::CStr::from_ptr(MODULE_DATA.0.name) };
+    assert_eq!(name.to_str().unwrap(), "ebpf");
+    assert_eq!(cdevsw().d_version, kpi::D_VERSION);
+}
+
+#[test]
+fn a_session_through_the_cdev() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reset();
+    assert_eq!(modevent(kpi::MOD_LOAD), 0);
+    mock::with(|s| {
+        let (sw, mode, uid, gid, name) = s.devices[0].clone();
+        assert_eq!(sw, std::ptr::addr_of!(CDEVSW) as usize);
+        assert_eq!((mode, uid, gid, name.as_str()), (0o600, 0, 0, "ebpf"));
+    });
+    assert_ne!(
+        cdevsw().d_flags & 0x8000_0000,
+        0,
+        "the kernel's D_INIT write landed"
+    );
+    assert_eq!(open(), 0);
+
+    let mut v = abi::VersionReq::default();
+    assert_eq!(ioctl(Command::Version, &mut v), 0);
+    assert_eq!(v.abi_version, abi::ABI_VERSION);
+    assert_eq!(v.possible_cpus, 4, "mp_maxid + 1");
+    assert!(std::str::from_utf8(&v.version).unwrap().contains("freebsd"));
+
+    let mut create = abi::MapCreateReq {
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 8,
+        ..Default::default()
+    };
+    assert_eq!(ioctl(Command::MapCreate, &mut create), 0);
+    let map = create.handle;
+    let (mut key, mut value) = ([7u8, 0, 0, 0], 42u64.to_ne_bytes());
+    let mut upd = abi::MapElemReq {
+        handle: map,
+        key: user_bytes(&mut key),
+        value: user_bytes(&mut value),
+        ..Default::default()
+    };
+    assert_eq!(ioctl(Command::MapUpdateElem, &mut upd), 0);
+    let mut out = [0u8; 8];
+    let mut look = abi::MapElemReq {
+        handle: map,
+        key: user_bytes(&mut key),
+        value: user_bytes(&mut out),
+        ..Default::default()
+    };
+    assert_eq!(ioctl(Command::MapLookupElem, &mut look), 0);
+    assert_eq!(u64::from_ne_bytes(out), 42);
+    let mut missing = [9u8, 0, 0, 0];
+    look.key = user_bytes(&mut missing);
+    assert_eq!(ioctl(Command::MapLookupElem, &mut look), 2, "ENOENT");
+
+    // r0 = *(u64 *)map_lookup(map, &key) ... kept simple: r0 = 2; exit.
+    let mut code = [
+        0xb7, 0, 0, 0, 2, 0, 0, 0, // mov r0, 2
+        0x95, 0, 0, 0, 0, 0, 0, 0, // exit
+    ];
+    let mut license = *b"GPL\0";
+    let mut load = abi::ProgLoadReq {
+        prog_type: 6,
+        insn_cnt: 2,
+        insns: user_bytes(&mut code),
+        license: user_bytes(&mut license),
+        ..Default::default()
+    };
+    assert_eq!(ioctl(Command::ProgLoad, &mut load), 0);
+    let mut packet = [0u8; 64];
+    let mut packet_out = [0u8; 64];
+    let mut run = abi::TestRunReq {
+        handle: load.handle,
+        data_size_in: 64,
+        data_size_out: 64,
+        data_in: user_bytes(&mut packet),
+        data_out: user_bytes(&mut packet_out),
+        repeat: 3,
+        ..Default::default()
+    };
+    assert_eq!(ioctl(Command::ProgTestRun, &mut run), 0);
+    assert_eq!(run.retval, 2);
+
+    // Bad input: unknown command, FreeBSD's errno numbers, bad pointers.
+    let arg = IoctlArg {
+        request: 0,
+        size: 0,
+        reserved: 0,
+    };
+    assert_eq!(raw_ioctl(0xc010_45ff, arg), 25, "ENOTTY");
+    assert_eq!(raw_ioctl(1 << 40, arg), 22, "a cmd wider than 32 bits");
+    let wild = IoctlArg {
+        request: 0xdead_0000,
+        size: std::mem::size_of::<abi::VersionReq>() as u32,
+        reserved: 0,
+    };
+    assert_eq!(
+        raw_ioctl(IocLayout::FreeBsd.request(Command::Version) as u64, wild),
+        14,
+        "EFAULT"
+    );
+    let huge = IoctlArg {
+        request: 0xdead_0000,
+        size: 1 << 20,
+        reserved: 0,
+    };
+    assert_eq!(
+        raw_ioctl(IocLayout::FreeBsd.request(Command::MapCreate) as u64, huge),
+        7,
+        "E2BIG"
+    );
+    let mut bad_key = abi::MapElemReq {
+        handle: map,
+        key: 0xdead_0000,
+        value: user_bytes(&mut out),
+        ..Default::default()
+    };
+    assert_eq!(ioctl(Command::MapLookupElem, &mut bad_key), 14, "EFAULT");
+    let mut bad_handle = abi::MapElemReq { handle: 99, ..look };
+    assert_eq!(ioctl(Command::MapLookupElem, &mut bad_handle), 9, "EBADF");
+
+    assert_eq!(modevent(kpi::MOD_QUIESCE), 16, "busy while a file is open");
+    assert_eq!(modevent(kpi::MOD_UNLOAD), 16);
+    last_close();
+    assert_eq!(modevent(kpi::MOD_QUIESCE), 0);
+    assert_eq!(modevent(kpi::MOD_UNLOAD), 0);
+    mock::with(|s| assert_eq!(s.destroyed, 1));
+    assert_clean();
+}
+
+#[test]
+fn opening_needs_privilege() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reset();
+    assert_eq!(modevent(kpi::MOD_LOAD), 0);
+    mock::with(|s| s.deny_priv = true);
+    assert_eq!(open(), 1, "EPERM from priv_check");
+    assert!(mock::take_cdevpriv().is_none());
+    mock::with(|s| s.deny_priv = false);
+    assert_eq!(modevent(kpi::MOD_UNLOAD), 0);
+    assert_clean();
+}

@@ -1,0 +1,15 @@
+/work/main/kmod-freebsd/target/debug/deps/ebpf_kld-142d24099aacc757.d: src/lib.rs src/cdev.rs src/heap.rs src/kpi.rs src/module.rs src/platform.rs Cargo.toml
+
+/work/main/kmod-freebsd/target/debug/deps/libebpf_kld-142d24099aacc757.rmeta: src/lib.rs src/cdev.rs src/heap.rs src/kpi.rs src/module.rs src/platform.rs Cargo.toml
+
+src/lib.rs:
+src/cdev.rs:
+src/heap.rs:
+src/kpi.rs:
+src/module.rs:
+src/platform.rs:
+Cargo.toml:
+
+# env-dep:CARGO_PKG_VERSION=0.1.0
+# env-dep:CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+# env-dep:CLIPPY_CONF_DIR
