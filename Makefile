@@ -5,6 +5,7 @@
 #                    tests, the kernel module in a VM)
 #   make kmod-linux  build target/kmod-linux/ebpf.ko (KDIR=... or the cached tree)
 #   make vm-test     boot the module in qemu and run the suites through /dev/ebpf
+#   make kmod-freebsd build target/kmod-freebsd/ebpf.ko and check it statically
 #   make bench       benchmarks, with peer runtimes side by side
 
 CARGO ?= cargo
@@ -23,7 +24,7 @@ PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
 # Ethernet + IPv6 + TCP to port 8080.
 PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
-.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test bench clean
+.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean
 
 all: build
 
@@ -31,7 +32,11 @@ all: build
 ## headers for the example programs (Debian packages).
 setup:
 	@command -v rustup >/dev/null && rustup component add rustfmt clippy rust-src >/dev/null 2>&1 || true
-	@command -v rustup >/dev/null && rustup target add x86_64-unknown-none >/dev/null 2>&1 || true
+	@command -v rustup >/dev/null && rustup target add x86_64-unknown-none x86_64-unknown-freebsd >/dev/null 2>&1 || true
+	@if ! command -v ld.lld-19 >/dev/null || ! command -v llvm-objcopy-19 >/dev/null; then \
+	  echo "installing lld-19 and llvm-19"; \
+	  apt-get update -qq && apt-get install -y -qq lld-19 llvm-19 >/dev/null; \
+	fi
 	@if ! command -v $(CLANG) >/dev/null || [ ! -f /usr/include/bpf/bpf_helpers.h ]; then \
 	  echo "installing clang-19 and libbpf-dev"; \
 	  apt-get update -qq && apt-get install -y -qq clang-19 libbpf-dev >/dev/null; \
@@ -61,16 +66,21 @@ demo: build examples
 test: setup fmt-check clippy unit vm-test
 
 KCORE = --manifest-path kmod-linux/corelib/Cargo.toml
+KLD = --manifest-path kmod-freebsd/Cargo.toml
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt $(KCORE) -- --check
+	$(CARGO) fmt $(KLD) -- --check
 
 # The kernel-side core library is checked for a bare-metal target of the same
 # architecture (the kernel's own target needs its build tree).
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy $(KCORE) --target x86_64-unknown-none --target-dir target/kcore-check -- -D warnings
+	$(CARGO) clippy $(KLD) --all-targets --target-dir target/kld-check -- -D warnings
+	@# FreeBSD userspace: the library and the CLI type-check for FreeBSD.
+	$(CARGO) check -q --target x86_64-unknown-freebsd -p libebpf-ioctl -p ebpfctl
 
 ## The Linux module, against KDIR or the kernel tools/vm/kernel.sh builds and caches.
 kmod-linux: setup
@@ -80,8 +90,14 @@ kmod-linux: setup
 vm-test: setup examples
 	tools/vm/run.sh
 
-unit: examples
-	EBPF_EXAMPLES=$(CURDIR)/$(BPF_OUT) $(CARGO) test --workspace
+## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
+kmod-freebsd: setup
+	$(MAKE) -s -C kmod-freebsd
+	$(CARGO) run -q -p kldcheck -- target/kmod-freebsd/ebpf.ko --allow kmod-freebsd/kpi.allow
+
+unit: examples kmod-freebsd
+	EBPF_EXAMPLES=$(CURDIR)/$(BPF_OUT) EBPF_KLD=$(CURDIR)/target/kmod-freebsd/ebpf.ko $(CARGO) test --workspace
+	$(CARGO) test $(KLD) --target-dir target/kld-check
 	$(MAKE) --no-print-directory demo
 
 bench: setup

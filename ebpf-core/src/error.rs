@@ -231,6 +231,8 @@ pub enum RunError {
         /// The budget.
         budget: u64,
     },
+    /// No memory for the run's stack.
+    OutOfMemory,
     /// A helper failed in a way that ends the program (not an errno the
     /// program sees as a return value).
     Helper {
@@ -271,6 +273,7 @@ impl fmt::Display for RunError {
             RunError::Helper { pc, id, error } => {
                 write!(f, "insn {pc}: helper {id} failed: {error}")
             }
+            RunError::OutOfMemory => f.write_str("no memory for the program's stack"),
         }
     }
 }

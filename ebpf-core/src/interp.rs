@@ -32,6 +32,21 @@ impl Default for Stack {
 }
 
 impl Stack {
+    /// A zeroed stack on the heap, or `None` when memory is short. Kernel
+    /// stacks are 16 KiB: the interpreter's stack does not belong there.
+    pub fn try_new_boxed() -> Option<alloc::boxed::Box<Stack>> {
+        let layout = core::alloc::Layout::new::<Stack>();
+        // SAFETY: the layout is not zero-sized.
+        let p = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<Stack>();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is a fresh allocation with Stack's layout, and all
+        // zeroes is a valid Stack (an array of u64); Box frees it with the
+        // same layout.
+        Some(unsafe { alloc::boxed::Box::from_raw(p) })
+    }
+
     /// A zeroed stack.
     pub const fn new() -> Self {
         Stack {
@@ -191,7 +206,7 @@ impl Program {
             // A fresh map always has room for one region.
             map.add_mut(memory, RegionKind::Packet).unwrap_or(0)
         };
-        let mut stack = Stack::new();
+        let mut stack = Stack::try_new_boxed().ok_or(RunError::OutOfMemory)?;
         self.run(&mut stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
     }
 

@@ -2,8 +2,8 @@
 //! handler. Per-open state is devfs cdevpriv data, released by its
 //! destructor when the last reference to the open file goes.
 
-use core::mem::{align_of, size_of};
 use core::ffi::{c_int, c_ulong, c_void};
+use core::mem::{align_of, size_of};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 

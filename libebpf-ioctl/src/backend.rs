@@ -11,6 +11,34 @@ use ebpf_core::Errno;
 
 use crate::UserPlatform;
 
+/// The core's (Linux-numbered) errno for an errno of this OS.
+pub fn os_errno(n: i32) -> Errno {
+    if cfg!(target_os = "freebsd") {
+        Errno::from_freebsd(n)
+    } else {
+        Errno(n)
+    }
+}
+
+// The request numbers this build sends are what the kernel computes for
+// `_IOWR('E', nr, struct ebpf_ioctl_arg)` (16 bytes): FreeBSD's ioccom.h,
+// IOC_INOUT | (len & IOCPARM_MASK) << 16 | group << 8 | num; Linux's
+// asm-generic/ioctl.h, (READ|WRITE) << 30 | size << 16 | type << 8 | nr.
+#[cfg(target_os = "freebsd")]
+const _: () = {
+    assert!(
+        LAYOUT.request(Command::Version) == 0x8000_0000 | 0x4000_0000 | (16 << 16) | (0x45 << 8)
+    );
+    assert!(
+        LAYOUT.request(Command::RingbufConsume) == 0xc000_0000 | (16 << 16) | (0x45 << 8) | 0x12
+    );
+};
+#[cfg(target_os = "linux")]
+const _: () = {
+    assert!(LAYOUT.request(Command::Version) == (3 << 30) | (16 << 16) | (0x45 << 8));
+    assert!(LAYOUT.request(Command::RingbufConsume) == (3 << 30) | (16 << 16) | (0x45 << 8) | 0x12);
+};
+
 /// This OS's ioctl number layout.
 pub const LAYOUT: IocLayout = if cfg!(target_os = "freebsd") {
     IocLayout::FreeBsd
@@ -72,7 +100,7 @@ impl Backend for DeviceBackend {
         };
         if r < 0 {
             let e = std::io::Error::last_os_error();
-            return Err(Errno(e.raw_os_error().unwrap_or(libc::EIO)));
+            return Err(os_errno(e.raw_os_error().unwrap_or(libc::EIO)));
         }
         Ok(())
     }

@@ -473,7 +473,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     }
     let input = c.read_user(r.data_in, r.data_size_in as usize)?;
     let mut data = input.clone();
-    let mut stack = Stack::new();
+    let mut stack = Stack::try_new_boxed().ok_or(Errno::ENOMEM)?;
     let repeat = r.repeat.max(1);
     let start = c.dev.platform.monotonic_ns();
     let mut retval = 0;

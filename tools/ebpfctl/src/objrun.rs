@@ -29,7 +29,7 @@ fn open_error(path: &Path, err: std::io::Error) -> String {
     let Some(code) = err.raw_os_error() else {
         return format!("{}: {err}", path.display());
     };
-    let errno = ebpf_core::Errno(code);
+    let errno = libebpf_ioctl::backend::os_errno(code);
     let name = errno.name().unwrap_or("?");
     let hint = match name {
         "EPERM" => ": opening it needs CAP_BPF or CAP_SYS_ADMIN",
