@@ -33,6 +33,9 @@ all: build
 setup:
 	@command -v rustup >/dev/null && rustup component add rustfmt clippy rust-src >/dev/null 2>&1 || true
 	@command -v rustup >/dev/null && rustup target add x86_64-unknown-none x86_64-unknown-freebsd >/dev/null 2>&1 || true
+	@if ! python3 -m venv --help >/dev/null 2>&1; then \
+	  echo "installing python3-venv"; apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; \
+	fi
 	@if ! command -v ld.lld-19 >/dev/null || ! command -v llvm-objcopy-19 >/dev/null; then \
 	  echo "installing lld-19 and llvm-19"; \
 	  apt-get update -qq && apt-get install -y -qq lld-19 llvm-19 >/dev/null; \
@@ -94,6 +97,7 @@ vm-test: setup examples
 kmod-freebsd: setup
 	$(MAKE) -s -C kmod-freebsd
 	$(CARGO) run -q -p kldcheck -- target/kmod-freebsd/ebpf.ko --allow kmod-freebsd/kpi.allow
+	tools/kldemu/run.sh target/kmod-freebsd/ebpf.ko
 
 unit: examples kmod-freebsd
 	EBPF_EXAMPLES=$(CURDIR)/$(BPF_OUT) EBPF_KLD=$(CURDIR)/target/kmod-freebsd/ebpf.ko $(CARGO) test --workspace

@@ -156,20 +156,44 @@ fn a_session_through_the_cdev() {
     look.key = user_bytes(&mut missing);
     assert_eq!(ioctl(Command::MapLookupElem, &mut look), 2, "ENOENT");
 
-    // r0 = *(u64 *)map_lookup(map, &key) ... kept simple: r0 = 2; exit.
-    let mut code = [
-        0xb7, 0, 0, 0, 2, 0, 0, 0, // mov r0, 2
-        0x95, 0, 0, 0, 0, 0, 0, 0, // exit
-    ];
+    // r0 = the map's value for key 7 (a helper call, a map reference).
+    let mut code: Vec<u8> = [
+        "b701000007000000", // mov r1, 7
+        "631afcff00000000", // stxw [r10-4], r1
+        "bfa2000000000000", // mov r2, r10
+        "07020000fcffffff", // add r2, -4
+        "1811000000000000", // lddw r1, map (handle patched below)
+        "0000000000000000",
+        "8500000001000000", // call map_lookup_elem
+        "1500010000000000", // jeq r0, 0, +1
+        "7900000000000000", // ldxdw r0, [r0]
+        "9500000000000000", // exit
+    ]
+    .iter()
+    .flat_map(|h| (0..8).map(move |i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap()))
+    .collect();
+    code[36..40].copy_from_slice(&(map as i32).to_le_bytes());
     let mut license = *b"GPL\0";
+    let mut handles = map.to_ne_bytes();
+    let mut log = [0u8; 256];
     let mut load = abi::ProgLoadReq {
-        prog_type: 6,
-        insn_cnt: 2,
+        prog_type: 0,
+        insn_cnt: 10,
         insns: user_bytes(&mut code),
         license: user_bytes(&mut license),
+        map_handles: user_bytes(&mut handles),
+        map_count: 1,
+        log_level: 1,
+        log_size: 256,
+        log_buf: user_bytes(&mut log),
         ..Default::default()
     };
-    assert_eq!(ioctl(Command::ProgLoad, &mut load), 0);
+    assert_eq!(
+        ioctl(Command::ProgLoad, &mut load),
+        0,
+        "{}",
+        String::from_utf8_lossy(&log)
+    );
     let mut packet = [0u8; 64];
     let mut packet_out = [0u8; 64];
     let mut run = abi::TestRunReq {
@@ -182,7 +206,7 @@ fn a_session_through_the_cdev() {
         ..Default::default()
     };
     assert_eq!(ioctl(Command::ProgTestRun, &mut run), 0);
-    assert_eq!(run.retval, 2);
+    assert_eq!(run.retval, 42, "the program read the map's value");
 
     // Bad input: unknown command, FreeBSD's errno numbers, bad pointers.
     let arg = IoctlArg {

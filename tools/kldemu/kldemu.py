@@ -1,0 +1,650 @@
+#!/usr/bin/env python3
+"""Run the real bytes of the FreeBSD ebpf.ko under a CPU emulator (unicorn).
+
+The kld is loaded as FreeBSD's link_elf_obj.c would: its allocated
+sections placed and relocated (only the relocation types that loader
+accepts), its imports bound to stand-ins for the FreeBSD KPI. Then the
+kernel's side of a session is played: the sysinit (module_register_init),
+MOD_LOAD (make_dev_s, with the kernel's write into the cdevsw), d_open,
+ioctls that create a map, update and look it up, load a program and
+test-run it, a bad command, a bad user pointer, a too-large size, the last
+close (the cdevpriv destructor), MOD_QUIESCE and MOD_UNLOAD. Checked: the
+answers, no leaked malloc(9) memory, locks and critical sections balanced,
+no sleeping (sx, M_WAITOK, pause, copyin) in a critical section or under a
+spin mutex, writes only to writable sections, and the deepest stack use.
+
+The image is placed below 2 GiB (unicorn has no kernel page tables);
+kldcheck covers the real placement (R_X86_64_32S fits either way).
+
+usage: kldemu.py ebpf.ko [--mutate gotpcrel|rocdevsw]   (a broken twin must fail)
+"""
+import struct
+import sys
+
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+from unicorn import (UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_MEM_INVALID, UC_MODE_64,
+                     UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError)
+from unicorn.x86_const import (UC_X86_REG_GS_BASE, UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_RAX,
+                               UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RDX, UC_X86_REG_RSI,
+                               UC_X86_REG_RSP)
+
+PAGE = 4096
+TEXT_BASE, RODATA_BASE, DATA_BASE = 0x1000_0000, 0x1800_0000, 0x2000_0000
+STUBS, KDATA = 0x2800_0000, 0x2900_0000
+HEAP, HEAP_SIZE = 0x3000_0000, 64 << 20
+USER, USER_SIZE = 0x6000_0000, 1 << 20
+PCPU = 0x5000_0000
+STACK_TOP, STACK_SIZE = 0x7000_0000, 64 << 10
+RETURN = 0x2800_fff0   # the return address of every call from the test
+
+ACCEPTED = {0: "NONE", 1: "64", 2: "PC32", 4: "PLT32", 6: "GLOB_DAT", 7: "JMP_SLOT",
+            8: "RELATIVE", 11: "32S", 37: "IRELATIVE"}
+EFAULT, ENOTTY, E2BIG, EBUSY = 14, 25, 7, 16
+M_NOWAIT, M_WAITOK, M_ZERO = 1, 2, 0x100
+D_INIT = 0x80000000
+
+
+class Fail(Exception):
+    pass
+
+
+def page_up(n):
+    return (n + PAGE - 1) & ~(PAGE - 1)
+
+
+class Kernel:
+    """The KPI stand-ins and the bookkeeping they check."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.uc = emu.uc
+        self.blocks = {}
+        self.heap_next = HEAP
+        self.critical = 0
+        self.spins = 0
+        self.held = {}
+        self.live_locks = 0
+        self.violations = []
+        self.log = []
+        self.cdevpriv = None
+        self.registered = []
+        self.devices = []
+        self.destroyed = 0
+        self.deny_priv = False
+
+    # helpers
+    def arg(self, i):
+        regs = [UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX, UC_X86_REG_R8, UC_X86_REG_R9]
+        return self.uc.reg_read(regs[i])
+
+    def atomic(self):
+        return self.critical > 0 or self.spins > 0
+
+    def violate(self, what):
+        self.violations.append(what)
+
+    def cstr(self, addr, limit=256):
+        data = bytes(self.uc.mem_read(addr, limit))
+        return data.split(b"\0")[0].decode("latin-1")
+
+    def user_ok(self, addr, length):
+        return length == 0 or (USER <= addr and addr + length <= USER + USER_SIZE)
+
+    def kmalloc(self, size):
+        addr = (self.heap_next + 15) & ~15
+        if addr + size > HEAP + HEAP_SIZE:
+            return 0
+        self.heap_next = addr + max(size, 1)
+        self.blocks[addr] = size
+        return addr
+
+    # the KPI
+    def malloc(self):
+        size, _ty, flags = self.arg(0), self.arg(1), self.arg(2)
+        if self.atomic():
+            self.violate(f"malloc({size}, flags {flags:#x}) in a critical section or under a spin mutex")
+        addr = self.kmalloc(size)
+        self.uc.mem_write(addr, (b"\0" if flags & M_ZERO else b"\xa5") * size)
+        return addr
+
+    def free(self):
+        addr = self.arg(0)
+        if addr and self.blocks.pop(addr, None) is None:
+            self.violate(f"free({addr:#x}) of a block malloc did not return")
+        return 0
+
+    def copyin(self):
+        u, k, n = self.arg(0), self.arg(1), self.arg(2)
+        if self.atomic():
+            self.violate("copyin in a critical section or under a spin mutex")
+        if not self.user_ok(u, n):
+            return EFAULT
+        self.uc.mem_write(k, bytes(self.uc.mem_read(u, n)))
+        return 0
+
+    def copyout(self):
+        k, u, n = self.arg(0), self.arg(1), self.arg(2)
+        if self.atomic():
+            self.violate("copyout in a critical section or under a spin mutex")
+        if not self.user_ok(u, n):
+            return EFAULT
+        self.uc.mem_write(u, bytes(self.uc.mem_read(k, n)))
+        return 0
+
+    def printf(self):
+        fmt = self.cstr(self.arg(0))
+        if fmt.startswith("ebpf: %.*s"):
+            text = bytes(self.uc.mem_read(self.arg(2), self.arg(1))).decode("utf-8", "replace")
+        else:
+            text = fmt
+        self.log.append(text)
+        return len(text)
+
+    def panic(self):
+        text = bytes(self.uc.mem_read(self.arg(2), min(self.arg(1), 512))).decode("utf-8", "replace")
+        raise Fail(f"the kld called panic(): {text}")
+
+    def make_dev_args_init_impl(self):
+        args, size = self.arg(0), self.arg(1)
+        self.uc.mem_write(args, b"\0" * size)
+        self.uc.mem_write(args, struct.pack("<Q", size))
+        return 0
+
+    def make_dev_s(self):
+        args, out = self.arg(0), self.arg(1)
+        fmt = self.cstr(self.arg(2))
+        name = self.cstr(self.arg(3)) if fmt == "%s" else fmt
+        (size, _flags, devsw, _cr, uid, gid, mode, _unit, _d1, _d2) = self._mda(args)
+        if size != 64:
+            return 22
+        if struct.unpack("<i", self.uc.mem_read(devsw, 4))[0] != 0x5c48c353:
+            self.violate("cdevsw d_version is not D_VERSION_04")
+            return 22
+        # The kernel initialises the driver's cdevsw in place (prep_cdevsw).
+        if not self.emu.writable(devsw + 4):
+            raise Fail("make_dev_s: the kernel's write into the cdevsw would fault: it is in read-only memory")
+        d_flags = struct.unpack("<I", self.uc.mem_read(devsw + 4, 4))[0]
+        self.uc.mem_write(devsw + 4, struct.pack("<I", d_flags | D_INIT))
+        self.devices.append((devsw, mode, uid, gid, name))
+        self.uc.mem_write(out, struct.pack("<Q", 0xCDE0000))
+        return 0
+
+    def _mda(self, args):
+        raw = bytes(self.uc.mem_read(args, 64))
+        size, flags = struct.unpack_from("<Qi", raw, 0)
+        devsw, cr = struct.unpack_from("<QQ", raw, 16)
+        uid, gid, mode, unit = struct.unpack_from("<IIii", raw, 32)
+        d1, d2 = struct.unpack_from("<QQ", raw, 48)
+        return size, flags, devsw, cr, uid, gid, mode, unit, d1, d2
+
+    def destroy_dev(self):
+        self.destroyed += 1
+        return 0
+
+    def devfs_set_cdevpriv(self):
+        if self.cdevpriv is not None:
+            return EBUSY
+        self.cdevpriv = (self.arg(0), self.arg(1))
+        return 0
+
+    def devfs_get_cdevpriv(self):
+        if self.cdevpriv is None:
+            return 9
+        self.uc.mem_write(self.arg(0), struct.pack("<Q", self.cdevpriv[0]))
+        return 0
+
+    def priv_check(self):
+        if self.arg(1) != 14:
+            self.violate(f"priv_check with privilege {self.arg(1)}, want PRIV_DRIVER")
+        return 1 if self.deny_priv else 0
+
+    def module_register_init(self):
+        self.registered.append(self.arg(0))
+        return 0
+
+    def _mtx_init(self):
+        if self.arg(3) != 1:
+            self.violate("mtx_init without MTX_SPIN")
+        self.live_locks += 1
+        self.held[self.arg(0)] = 0
+        return 0
+
+    def _mtx_destroy(self):
+        if self.held.pop(self.arg(0), 0):
+            self.violate("mtx_destroy of a held mutex")
+        self.live_locks -= 1
+        return 0
+
+    def __mtx_lock_spin_flags(self):
+        c = self.arg(0)
+        if self.held.get(c):
+            self.violate("spin mutex taken twice")
+        self.held[c] = 1
+        self.critical += 1
+        self.spins += 1
+        return 0
+
+    def __mtx_unlock_spin_flags(self):
+        c = self.arg(0)
+        if not self.held.get(c):
+            self.violate("unlock of a spin mutex not held")
+        self.held[c] = 0
+        self.critical -= 1
+        self.spins -= 1
+        return 0
+
+    def sx_init_flags(self):
+        self.live_locks += 1
+        self.held[self.arg(0)] = 0
+        return 0
+
+    def sx_destroy(self):
+        if self.held.pop(self.arg(0), 0):
+            self.violate("sx_destroy of a held sx")
+        self.live_locks -= 1
+        return 0
+
+    def _sx_xlock(self):
+        if self.atomic():
+            self.violate("sx_xlock in a critical section or under a spin mutex")
+        if self.held.get(self.arg(0)):
+            self.violate("sx taken twice")
+        self.held[self.arg(0)] = 1
+        return 0
+
+    def _sx_xunlock(self):
+        if not self.held.get(self.arg(0)):
+            self.violate("unlock of an sx not held")
+        self.held[self.arg(0)] = 0
+        return 0
+
+    def critical_enter_KBI(self):
+        self.critical += 1
+        return 0
+
+    def critical_exit_KBI(self):
+        if self.critical == 0:
+            self.violate("critical_exit without critical_enter")
+        self.critical -= 1
+        return 0
+
+    def pause_sbt(self):
+        if self.atomic():
+            self.violate("pause in a critical section or under a spin mutex")
+        return 0
+
+    def nanouptime(self):
+        self.uc.mem_write(self.arg(0), struct.pack("<qq", 100, 5))
+        return 0
+
+    getnanouptime = nanouptime
+
+    def arc4random(self):
+        return 0x12345678
+
+    # string functions the compiler calls
+    def memcpy(self):
+        d, s, n = self.arg(0), self.arg(1), self.arg(2)
+        if n:
+            self.uc.mem_write(d, bytes(self.uc.mem_read(s, n)))
+        return d
+
+    memmove = memcpy
+
+    def memset(self):
+        d, c, n = self.arg(0), self.arg(1) & 0xff, self.arg(2)
+        if n:
+            self.uc.mem_write(d, bytes([c]) * n)
+        return d
+
+    def memcmp(self):
+        a = bytes(self.uc.mem_read(self.arg(0), self.arg(2)))
+        b = bytes(self.uc.mem_read(self.arg(1), self.arg(2)))
+        return 0 if a == b else ((a > b) - (a < b)) & 0xFFFFFFFFFFFFFFFF
+
+    bcmp = memcmp
+
+    def strlen(self):
+        return len(self.cstr(self.arg(0), 4096))
+
+
+def stand_in(name):
+    """The Kernel method for a KPI (Python mangles names like __mtx_*)."""
+    return "_Kernel" + name if name.startswith("__") else name
+
+
+DATA_IMPORTS = {"M_DEVBUF": b"\0" * 112, "mp_maxid": struct.pack("<I", 1), "ticks": struct.pack("<i", 77)}
+
+
+class Emulator:
+    def __init__(self, elf_bytes):
+        import io
+        self.elf = ELFFile(io.BytesIO(elf_bytes))
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.kernel = Kernel(self)
+        self.section_addr = {}
+        self.regions = []   # (start, end, writable)
+        self.stub_of = {}
+        self.symbols = {}
+        self.load()
+
+    def writable(self, addr):
+        return any(s <= addr < e and w for s, e, w in self.regions)
+
+    def load(self):
+        e = self.elf
+        if e["e_type"] != "ET_REL" or e["e_machine"] != "EM_X86_64":
+            raise Fail("not an amd64 ET_REL object")
+        groups = {"text": (TEXT_BASE, []), "rodata": (RODATA_BASE, []), "data": (DATA_BASE, [])}
+        for i, s in enumerate(e.iter_sections()):
+            flags = s["sh_flags"]
+            if not flags & 0x2 or s["sh_size"] == 0 or s["sh_type"] not in ("SHT_PROGBITS", "SHT_NOBITS"):
+                continue
+            kind = "text" if flags & 0x4 else ("data" if flags & 0x1 else "rodata")
+            groups[kind][1].append((i, s))
+        perms = {"text": UC_PROT_READ | UC_PROT_EXEC, "rodata": UC_PROT_READ, "data": UC_PROT_READ | UC_PROT_WRITE}
+        for kind, (base, secs) in groups.items():
+            at = base
+            for i, s in secs:
+                align = max(s["sh_addralign"], 1)
+                at = (at + align - 1) // align * align
+                self.section_addr[i] = at
+                at += s["sh_size"]
+            size = page_up(max(at - base, 1))
+            self.uc.mem_map(base, size, UC_PROT_ALL)
+            for i, s in secs:
+                if s["sh_type"] == "SHT_PROGBITS":
+                    self.uc.mem_write(self.section_addr[i], s.data())
+            self.regions.append((base, base + size, kind == "data"))
+            self._perm = getattr(self, "_perm", [])
+            self._perm.append((base, size, perms[kind]))
+        # Imports: code stubs (ret) and data.
+        self.uc.mem_map(STUBS, 0x10000, UC_PROT_READ | UC_PROT_EXEC)
+        self.uc.mem_write(STUBS, b"\xc3" * 0x10000)
+        self.uc.mem_map(KDATA, 0x10000, UC_PROT_READ | UC_PROT_WRITE)
+        symtab = e.get_section_by_name(".symtab")
+        next_stub, next_data = STUBS, KDATA
+        self.sym_addr = []
+        for sym in symtab.iter_symbols():
+            shndx = sym["st_shndx"]
+            if shndx == "SHN_UNDEF":
+                name = sym.name
+                if not name:
+                    self.sym_addr.append(0)
+                    continue
+                if name in DATA_IMPORTS:
+                    self.uc.mem_write(next_data, DATA_IMPORTS[name])
+                    self.sym_addr.append(next_data)
+                    next_data += 128
+                elif hasattr(self.kernel, stand_in(name)):
+                    self.stub_of[next_stub] = name
+                    self.sym_addr.append(next_stub)
+                    next_stub += 16
+                else:
+                    raise Fail(f"import `{name}` has no stand-in (not a KPI this kld may use)")
+            elif isinstance(shndx, int):
+                base = self.section_addr.get(shndx)
+                addr = (base + sym["st_value"]) if base is not None else 0
+                self.sym_addr.append(addr)
+                if sym.name:
+                    self.symbols[sym.name] = addr
+            else:
+                self.sym_addr.append(0)
+        self.relocate()
+        for base, size, perm in self._perm:
+            self.uc.mem_protect(base, size, perm)
+        self.uc.mem_map(HEAP, HEAP_SIZE, UC_PROT_READ | UC_PROT_WRITE)
+        self.uc.mem_map(USER, USER_SIZE, UC_PROT_READ | UC_PROT_WRITE)
+        self.uc.mem_map(PCPU, PAGE, UC_PROT_READ | UC_PROT_WRITE)
+        self.uc.mem_write(PCPU + 0x3C, struct.pack("<I", 1))
+        self.uc.mem_map(STACK_TOP - STACK_SIZE, STACK_SIZE, UC_PROT_READ | UC_PROT_WRITE)
+        self.uc.reg_write(UC_X86_REG_GS_BASE, PCPU)
+        self.uc.hook_add(UC_HOOK_CODE, self.on_stub, begin=STUBS, end=STUBS + 0x10000)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self.on_fault)
+        self.fault = None
+
+    def relocate(self):
+        for s in self.elf.iter_sections():
+            if not isinstance(s, RelocationSection):
+                continue
+            target = s["sh_info"]
+            base = self.section_addr.get(target)
+            if base is None:
+                continue
+            for rel in s.iter_relocations():
+                t = rel["r_info_type"]
+                if t not in ACCEPTED:
+                    raise Fail(f"unexpected relocation type {t} in {s.name} (the kld loader refuses the file)")
+                p = base + rel["r_offset"]
+                sym = self.sym_addr[rel["r_info_sym"]]
+                a = rel["r_addend"]
+                if t == 1:
+                    self.uc.mem_write(p, struct.pack("<Q", (sym + a) & 0xFFFFFFFFFFFFFFFF))
+                elif t in (2, 4):
+                    self.uc.mem_write(p, struct.pack("<i", sym + a - p))
+                elif t == 11:
+                    v = sym + a
+                    if not -(1 << 31) <= v < (1 << 31):
+                        raise Fail("R_X86_64_32S overflow")
+                    self.uc.mem_write(p, struct.pack("<i", v))
+
+    def on_stub(self, uc, addr, size, _data):
+        name = self.stub_of.get(addr)
+        if name is None:
+            return
+        try:
+            ret = getattr(self.kernel, stand_in(name))()
+        except Fail as f:
+            self.fault = str(f)
+            uc.emu_stop()
+            return
+        uc.reg_write(UC_X86_REG_RAX, ret & 0xFFFFFFFFFFFFFFFF)
+
+    def on_fault(self, uc, access, addr, size, value, _data):
+        self.fault = f"memory fault: access {access} at {addr:#x} (size {size})"
+        return False
+
+    def call(self, addr, *args):
+        regs = [UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_RCX, UC_X86_REG_R8, UC_X86_REG_R9]
+        for r, v in zip(regs, args):
+            self.uc.reg_write(r, v & 0xFFFFFFFFFFFFFFFF)
+        self.uc.mem_write(STACK_TOP - STACK_SIZE, b"\x5a" * STACK_SIZE)
+        rsp = STACK_TOP - 64
+        self.uc.mem_write(rsp, struct.pack("<Q", RETURN))
+        self.uc.reg_write(UC_X86_REG_RSP, rsp)
+        self.fault = None
+        try:
+            self.uc.emu_start(addr, RETURN)
+        except UcError as err:
+            raise Fail(f"emulation stopped: {err} ({self.fault or 'no detail'}) in call to {addr:#x}")
+        if self.fault:
+            raise Fail(self.fault)
+        stack = bytes(self.uc.mem_read(STACK_TOP - STACK_SIZE, STACK_SIZE))
+        untouched = len(stack) - len(stack.lstrip(b"\x5a"))
+        self.max_stack = max(getattr(self, "max_stack", 0), STACK_SIZE - untouched - 64)
+        return self.uc.reg_read(UC_X86_REG_RAX) & 0xFFFFFFFF
+
+    def read_ptr(self, addr):
+        return struct.unpack("<Q", self.uc.mem_read(addr, 8))[0]
+
+
+def section_base(emu, name):
+    for i, s in enumerate(emu.elf.iter_sections()):
+        if s.name == name:
+            return emu.section_addr[i]
+    raise Fail(f"no {name}")
+
+
+class User:
+    """User memory the test's requests live in."""
+
+    def __init__(self, uc):
+        self.uc = uc
+        self.next = USER
+
+    def put(self, data):
+        addr = (self.next + 15) & ~15
+        self.uc.mem_write(addr, data)
+        self.next = addr + len(data)
+        return addr
+
+    def read(self, addr, n):
+        return bytes(self.uc.mem_read(addr, n))
+
+
+def ioc(nr):
+    return 0xC0000000 | (16 << 16) | (0x45 << 8) | nr
+
+
+def session(emu):
+    k, uc = emu.kernel, emu.uc
+    checks = []
+
+    def expect(what, got, want):
+        checks.append(what)
+        if got != want:
+            raise Fail(f"{what}: got {got!r}, want {want!r}")
+
+    # sysinit -> module_register_init(&moduledata)
+    sysinit = emu.read_ptr(section_base(emu, "set_sysinit_set"))
+    func, udata = emu.read_ptr(sysinit + 16), emu.read_ptr(sysinit + 24)
+    emu.call(func, udata)
+    expect("sysinit registers the moduledata", k.registered, [udata])
+    name = k.cstr(emu.read_ptr(udata))
+    expect("module name", name, "ebpf")
+    evhand = emu.read_ptr(udata + 8)
+
+    expect("MOD_LOAD", emu.call(evhand, 0x1234, 0, 0), 0)
+    devsw, mode, uid, gid, devname = k.devices[0]
+    expect("make_dev_s: /dev/ebpf root:wheel 0600", (devname, uid, gid, mode), ("ebpf", 0, 0, 0o600))
+    d_open, d_close, d_ioctl = emu.read_ptr(devsw + 16), emu.read_ptr(devsw + 32), emu.read_ptr(devsw + 56)
+
+    k.deny_priv = True
+    expect("d_open without privilege: EPERM", emu.call(d_open, 0xCDE0000, 3, 0x2000, 0x7777), 1)
+    k.deny_priv = False
+    expect("d_open", emu.call(d_open, 0xCDE0000, 3, 0x2000, 0x7777), 0)
+    user = User(uc)
+
+    def ioctl(nr, req_bytes, size=None):
+        req = user.put(req_bytes)
+        data = k.kmalloc(16)   # sys_ioctl's kernel copy of the argument
+        uc.mem_write(data, struct.pack("<QII", req, len(req_bytes) if size is None else size, 0))
+        r = emu.call(d_ioctl, 0xCDE0000, ioc(nr), data, 3, 0x7777)
+        k.blocks.pop(data)
+        return r, req
+
+    r, req = ioctl(0, b"\0" * 48)
+    abi, cmds, cpus = struct.unpack("<III", user.read(req, 12))
+    expect("VERSION", (r, cpus), (0, 2))
+    expect("VERSION names the platform", b"freebsd" in user.read(req + 16, 32), True)
+
+    r, req = ioctl(1, struct.pack("<IIIIIIII16sII", 1, 4, 8, 16, 0, 0, 0, 0, b"emu", 0, 0))
+    expect("MAP_CREATE", r, 0)
+    handle = struct.unpack("<I", user.read(req + 48, 4))[0]
+    key, value = user.put(struct.pack("<I", 7)), user.put(struct.pack("<Q", 42))
+    r, _ = ioctl(3, struct.pack("<IIQQQ", handle, 0, key, value, 0))
+    expect("MAP_UPDATE_ELEM", r, 0)
+    out = user.put(b"\0" * 8)
+    r, _ = ioctl(2, struct.pack("<IIQQQ", handle, 0, key, out, 0))
+    expect("MAP_LOOKUP_ELEM", (r, struct.unpack("<Q", user.read(out, 8))[0]), (0, 42))
+    missing = user.put(struct.pack("<I", 9))
+    r, _ = ioctl(2, struct.pack("<IIQQQ", handle, 0, missing, out, 0))
+    expect("MAP_LOOKUP_ELEM of a missing key: ENOENT", r, 2)
+
+    # r1 = map; r2 = &key (on the stack); r0 = lookup; if r0: r0 = *r0 else 0; exit
+    prog = bytes.fromhex(
+        "b701000007000000"  # mov r1, 7
+        "631afcff00000000"  # stxw [r10-4], r1
+        "bfa2000000000000"  # mov r2, r10
+        "07020000fcffffff"  # add r2, -4
+        "1811000000000000" "0000000000000000"  # lddw r1, map_fd (handle below)
+        "8500000001000000"  # call map_lookup_elem
+        "1500010000000000"  # jeq r0, 0, +1
+        "7900000000000000"  # ldxdw r0, [r0]
+        "9500000000000000")  # exit
+    prog = bytearray(prog)
+    prog[32 + 4:32 + 8] = struct.pack("<i", handle)
+    insns, lic = user.put(bytes(prog)), user.put(b"GPL\0")
+    handles = user.put(struct.pack("<I", handle))
+    log = user.put(b"\0" * 512)
+    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIII", 0, len(prog) // 8, insns, lic, 1, 512, log,
+                                  handles, 1, 0, b"emu", 0, 0, 0, 0))
+    expect("PROG_LOAD", (r, user.read(log, 512).split(b"\0")[0].decode()), (0, ""))
+    prog_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
+    pkt, pkt_out = user.put(b"\x11" * 64), user.put(b"\0" * 64)
+    r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", prog_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
+    retval = struct.unpack("<I", user.read(req + 4, 4))[0]
+    expect("PROG_TEST_RUN: the program read the map value", (r, retval), (0, 42))
+
+    data = k.kmalloc(16)
+    uc.mem_write(data, struct.pack("<QII", user.put(b"\0" * 48), 48, 0))
+    expect("unknown command: ENOTTY", emu.call(d_ioctl, 0xCDE0000, ioc(0x7f), data, 3, 0x7777), ENOTTY)
+    uc.mem_write(data, struct.pack("<QII", 0xdead0000, 48, 0))
+    expect("request outside user memory: EFAULT", emu.call(d_ioctl, 0xCDE0000, ioc(0), data, 3, 0x7777), EFAULT)
+    uc.mem_write(data, struct.pack("<QII", USER, 1 << 20, 0))
+    expect("request too large: E2BIG", emu.call(d_ioctl, 0xCDE0000, ioc(1), data, 3, 0x7777), E2BIG)
+    k.blocks.pop(data)
+    bad_key = struct.pack("<IIQQQ", handle, 0, 0xdead0000, out, 0)
+    r, _ = ioctl(2, bad_key)
+    expect("key pointer outside user memory: EFAULT", r, EFAULT)
+
+    expect("MOD_QUIESCE with a file open: EBUSY", emu.call(evhand, 0x1234, 3, 0), EBUSY)
+    priv, dtor = k.cdevpriv
+    k.cdevpriv = None
+    emu.call(dtor, priv)   # devfs: last close
+    expect("MOD_QUIESCE", emu.call(evhand, 0x1234, 3, 0), 0)
+    expect("MOD_UNLOAD", emu.call(evhand, 0x1234, 1, 0), 0)
+    expect("destroy_dev", k.destroyed, 1)
+
+    expect("contract violations", k.violations, [])
+    expect("leaked malloc(9) blocks", {hex(a): n for a, n in k.blocks.items()}, {})
+    expect("locks left", k.live_locks, 0)
+    expect("critical sections balanced", (k.critical, k.spins), (0, 0))
+    if emu.max_stack > 16384:
+        raise Fail(f"stack use {emu.max_stack} bytes exceeds the 16 KiB kernel stack")
+    return checks
+
+
+def mutate(data, how):
+    import io
+    data = bytearray(data)
+    e = ELFFile(io.BytesIO(bytes(data)))
+    if how == "gotpcrel":
+        for s in e.iter_sections():
+            if isinstance(s, RelocationSection) and s["sh_size"]:
+                off = s["sh_offset"]
+                data[off + 8:off + 12] = struct.pack("<I", 9)
+                return bytes(data)
+    if how == "rocdevsw":
+        for i, s in enumerate(e.iter_sections()):
+            if s.name.endswith("CDEVSW"):
+                at = e["e_shoff"] + i * e["e_shentsize"] + 8
+                flags = struct.unpack_from("<Q", data, at)[0] & ~0x1
+                struct.pack_into("<Q", data, at, flags)
+                return bytes(data)
+    raise SystemExit(f"kldemu: cannot apply mutation {how}")
+
+
+def main():
+    args = sys.argv[1:]
+    if not args:
+        raise SystemExit(__doc__)
+    data = open(args[0], "rb").read()
+    if "--mutate" in args:
+        data = mutate(data, args[args.index("--mutate") + 1])
+    try:
+        emu = Emulator(data)
+        checks = session(emu)
+    except Fail as f:
+        print(f"kldemu: FAIL: {f}")
+        return 1
+    for c in checks:
+        print(f"kldemu: ok: {c}")
+    print(f"kldemu: deepest stack use {emu.max_stack} bytes; log: {emu.kernel.log}")
+    print(f"kldemu: {args[0]}: PASS ({len(checks)} checks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
