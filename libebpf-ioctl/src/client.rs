@@ -112,6 +112,15 @@ pub struct TestRun {
 
 /// Map attributes and statistics.
 pub type MapInfo = abi::MapInfo;
+
+/// What a batch lookup returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Keys and values found.
+    pub elements: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The key to continue after; `None` at the end of the map.
+    pub next: Option<Vec<u8>>,
+}
 /// Program attributes and statistics.
 pub type ProgInfo = abi::ProgInfo;
 
@@ -506,6 +515,109 @@ impl Ebpf {
         };
         send(self.b(), Command::GetHandleById, &mut r).map_err(err("get handle by id"))?;
         Ok(r.handle)
+    }
+
+    /// Up to `max` elements after key `after` (from the start when
+    /// `None`), as Linux's `BPF_MAP_LOOKUP_BATCH`: returns the keys and
+    /// values found and the key to continue after, or `None` once the map
+    /// has been walked to its end.
+    pub fn map_lookup_batch(&self, map: u32, after: Option<&[u8]>, max: u32) -> Result<Batch> {
+        self.check_sizes("map lookup batch", map, after, None)?;
+        let (ks, vs) = self.map_sizes(map)?;
+        let mut keys = vec![0u8; ks * max as usize];
+        let mut values = vec![0u8; vs * max as usize];
+        let mut next = vec![0u8; ks];
+        let mut r = abi::MapBatchReq {
+            handle: map,
+            count: max,
+            in_batch: after.map_or(0, |a| a.as_ptr() as u64),
+            out_batch: next.as_mut_ptr() as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        let done = match send(self.b(), Command::MapLookupBatch, &mut r) {
+            Ok(()) => false,
+            // ENOENT: the walk reached the end (with what was found so far).
+            Err(Errno::ENOENT) => true,
+            Err(e) => return Err(err("map lookup batch")(e)),
+        };
+        let n = (r.count as usize).min(max as usize);
+        Ok(Batch {
+            elements: (0..n)
+                .map(|i| {
+                    (
+                        keys[i * ks..(i + 1) * ks].to_vec(),
+                        values[i * vs..(i + 1) * vs].to_vec(),
+                    )
+                })
+                .collect(),
+            next: (!done && n > 0).then_some(next),
+        })
+    }
+
+    /// Creates or replaces every `(key, value)` (Linux's
+    /// `BPF_MAP_UPDATE_BATCH`); on an error, the elements before the
+    /// failing one have been written and the log says how many.
+    pub fn map_update_batch(
+        &self,
+        map: u32,
+        elements: &[(Vec<u8>, Vec<u8>)],
+        flags: u64,
+    ) -> Result<()> {
+        let (ks, vs) = self.map_sizes(map)?;
+        let mut keys = Vec::with_capacity(ks * elements.len());
+        let mut values = Vec::with_capacity(vs * elements.len());
+        for (k, v) in elements {
+            self.check_sizes("map update batch", map, Some(k), Some(v.len()))?;
+            keys.extend_from_slice(k);
+            values.extend_from_slice(v);
+        }
+        let mut r = abi::MapBatchReq {
+            handle: map,
+            count: elements.len() as u32,
+            keys: keys.as_ptr() as u64,
+            values: values.as_ptr() as u64,
+            elem_flags: flags,
+            ..Default::default()
+        };
+        send(self.b(), Command::MapUpdateBatch, &mut r).map_err(|errno| Error {
+            op: "map update batch",
+            errno,
+            log: Some(format!(
+                "{} of {} elements written",
+                r.count,
+                elements.len()
+            )),
+        })
+    }
+
+    /// Deletes every key (Linux's `BPF_MAP_DELETE_BATCH`); on an error, the
+    /// keys before the failing one are gone and the log says how many.
+    pub fn map_delete_batch(&self, map: u32, keys: &[Vec<u8>]) -> Result<()> {
+        let mut flat = Vec::new();
+        for k in keys {
+            self.check_sizes("map delete batch", map, Some(k), None)?;
+            flat.extend_from_slice(k);
+        }
+        let mut r = abi::MapBatchReq {
+            handle: map,
+            count: keys.len() as u32,
+            keys: flat.as_ptr() as u64,
+            ..Default::default()
+        };
+        send(self.b(), Command::MapDeleteBatch, &mut r).map_err(|errno| Error {
+            op: "map delete batch",
+            errno,
+            log: Some(format!("{} of {} keys deleted", r.count, keys.len())),
+        })
+    }
+
+    /// Number of possible CPUs of the device (the length of per-CPU values).
+    pub fn possible_cpus(&self) -> Result<u32> {
+        let mut r = abi::VersionReq::default();
+        send(self.b(), Command::Version, &mut r).map_err(err("version"))?;
+        Ok(r.possible_cpus)
     }
 
     /// Takes the committed records of a ring buffer map.

@@ -8,8 +8,10 @@ pub mod backend;
 pub mod client;
 pub mod elf;
 pub mod platform;
+pub mod typed;
 
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};
-pub use client::{Ebpf, Error, LoadedObject, MapSpec, ProgSpec, Result, TestRun};
+pub use client::{Batch, Ebpf, Error, LoadedObject, MapSpec, ProgSpec, Result, TestRun};
 pub use ebpf_core as core;
 pub use platform::UserPlatform;
+pub use typed::{Array, HashMap, PerCpuArray, Pod, RingBuf};
