@@ -268,6 +268,22 @@ fn all(e: &Ebpf, kind: ObjKind) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// Pins `handle` as `dir/name` when a pin directory was asked for.
+fn pin_under(
+    e: &Ebpf,
+    handle: u32,
+    dir: Option<&str>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let at = format!("{dir}/{name}");
+    e.pin(handle, &at)
+        .map_err(|err| format!("pin {at}: {err}"))?;
+    Ok(Some(at))
+}
+
 /// `ebpfctl prog ...`.
 pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
     match cmd {
@@ -280,14 +296,7 @@ pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
                 .map_err(|err| format!("{}: {err}", file.display()))?;
             let mut progs = Vec::new();
             for (name, section, h) in &loaded.programs {
-                let pinned = match &pin {
-                    Some(p) => {
-                        let at = format!("{p}/{name}");
-                        e.pin(*h, &at).map_err(|err| format!("pin {at}: {err}"))?;
-                        Some(at)
-                    }
-                    None => None,
-                };
+                let pinned = pin_under(e, *h, pin.as_deref(), name)?;
                 let info = e.prog_info(*h).map_err(|err| err.to_string())?;
                 progs.push(
                     json!({"name": name, "section": section, "id": info.id, "pinned": pinned}),
@@ -295,14 +304,7 @@ pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
             }
             let mut maps = Vec::new();
             for (name, h) in &loaded.maps {
-                let pinned = match &pin {
-                    Some(p) => {
-                        let at = format!("{p}/{name}");
-                        e.pin(*h, &at).map_err(|err| format!("pin {at}: {err}"))?;
-                        Some(at)
-                    }
-                    None => None,
-                };
+                let pinned = pin_under(e, *h, pin.as_deref(), name)?;
                 let info = e.map_info(*h).map_err(|err| err.to_string())?;
                 maps.push(json!({"name": name, "id": info.id, "pinned": pinned}));
             }
