@@ -95,7 +95,7 @@ vm-test: setup examples
 
 ## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
 kmod-freebsd: setup
-	$(MAKE) -s -C kmod-freebsd
+	$(MAKE) -s -C kmod-freebsd all twins
 	$(CARGO) run -q -p kldcheck -- target/kmod-freebsd/ebpf.ko --allow kmod-freebsd/kpi.allow
 	tools/kldemu/run.sh target/kmod-freebsd/ebpf.ko
 

@@ -137,7 +137,9 @@ impl Platform for FreeBsdPlatform {
 
     fn read_unlock(&self, token: usize) {
         self.grace.exit(token);
-        kpi::critical_exit();
+        if !cfg!(feature = "twin-critical") {
+            kpi::critical_exit();
+        }
     }
 
     fn synchronize(&self) {
