@@ -577,6 +577,50 @@ def session(emu):
     retval = struct.unpack("<I", user.read(req + 4, 4))[0]
     expect("PROG_TEST_RUN: the program read the map value", (r, retval), (0, 42))
 
+    # Pins, info, ids, iteration, batches, delete, close: the rest of the
+    # dispatcher's commands.
+    pin = struct.pack("<II64s", handle, 0, b"emu/map")
+    r, _ = ioctl(12, pin)
+    expect("OBJ_PIN", r, 0)
+    r, _ = ioctl(12, pin)
+    expect("OBJ_PIN twice: EEXIST", r, 17)
+    r, req = ioctl(13, struct.pack("<II64s", 0, 0, b"emu/map"))
+    pinned, kind = struct.unpack("<II", user.read(req, 8))
+    expect("OBJ_GET: a new handle to the map", (r, kind, pinned != handle), (0, 1, True))
+    info = user.put(b"\0" * 48)
+    r, _ = ioctl(15, struct.pack("<IIQ", pinned, 48, info))
+    mtype, mid, ks, vs, maxe = struct.unpack("<IIIII", user.read(info, 20))
+    expect("OBJ_GET_INFO", (r, mtype, ks, vs, maxe, user.read(info + 24, 3)), (0, 1, 4, 8, 16, b"emu"))
+    r, req = ioctl(16, struct.pack("<IIII", 1, 0, 0, 0))
+    expect("GET_NEXT_ID: the first map", (r, struct.unpack("<I", user.read(req + 8, 4))[0]), (0, mid))
+    r, req = ioctl(16, struct.pack("<IIII", 1, mid, 0, 0))
+    expect("GET_NEXT_ID after the last: ENOENT", r, 2)
+    r, req = ioctl(17, struct.pack("<IIII", 1, mid, 0, 0))
+    expect("GET_HANDLE_BY_ID", r, 0)
+    by_id = struct.unpack("<I", user.read(req + 12, 4))[0]
+    for i in (1, 2):
+        ioctl(3, struct.pack("<IIQQQ", handle, 0, user.put(struct.pack("<I", i)), user.put(struct.pack("<Q", i)), 0))
+    nxt = user.put(b"\0" * 4)
+    r, _ = ioctl(5, struct.pack("<IIQQQ", handle, 0, 0, nxt, 0))
+    expect("MAP_GET_NEXT_KEY from the start", r, 0)
+    keys, vals, out_batch = user.put(b"\0" * 64), user.put(b"\0" * 128), user.put(b"\0" * 4)
+    r, req = ioctl(7, struct.pack("<IIQQQQQQ", by_id, 16, 0, out_batch, keys, vals, 0, 0))
+    count = struct.unpack("<I", user.read(req + 4, 4))[0]
+    expect("MAP_LOOKUP_BATCH walks to the end (ENOENT) with every element", (r, count), (2, 3))
+    r, req = ioctl(9, struct.pack("<IIQQQQQQ", handle, 2, 0, 0, user.put(struct.pack("<II", 1, 2)), 0, 0, 0))
+    expect("MAP_DELETE_BATCH", (r, struct.unpack("<I", user.read(req + 4, 4))[0]), (0, 2))
+    r, _ = ioctl(4, struct.pack("<IIQQQ", handle, 0, key, 0, 0))
+    expect("MAP_DELETE_ELEM", r, 0)
+    r, _ = ioctl(4, struct.pack("<IIQQQ", handle, 0, key, 0, 0))
+    expect("MAP_DELETE_ELEM again: ENOENT", r, 2)
+    r, _ = ioctl(13, struct.pack("<II64s", 1, 0, b"emu/map"))
+    expect("unpin", r, 0)
+    for h in (pinned, by_id):
+        r, _ = ioctl(14, struct.pack("<II", h, 0))
+        expect("OBJ_CLOSE", r, 0)
+    r, _ = ioctl(14, struct.pack("<II", by_id, 0))
+    expect("OBJ_CLOSE twice: EBADF", r, 9)
+
     data = k.kmalloc(16)
     uc.mem_write(data, struct.pack("<QII", user.put(b"\0" * 48), 48, 0))
     expect("unknown command: ENOTTY", emu.call(d_ioctl, 0xCDE0000, ioc(0x7f), data, 3, 0x7777), ENOTTY)
