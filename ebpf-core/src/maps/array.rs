@@ -4,7 +4,7 @@
 
 use super::slab::LockSpec;
 use super::slab::ValueSlab;
-use super::update::{BPF_EXIST, BPF_NOEXIST};
+use super::update::BPF_NOEXIST;
 use super::MapAttr;
 use crate::errno::Errno;
 use crate::platform::PlatformRef;
@@ -72,6 +72,20 @@ impl ArrayMap {
         Ok(i as usize)
     }
 
+    /// The slot an update of `key` writes: every element of an array
+    /// exists, so `BPF_NOEXIST` always fails (`BPF_EXIST` always holds), and
+    /// an index past the end is `E2BIG`, as on Linux.
+    fn update_slot(&self, key: &[u8], mode: u64) -> Result<usize, Errno> {
+        let i = index(key);
+        if i >= self.max_entries {
+            return Err(Errno::E2BIG);
+        }
+        if mode == BPF_NOEXIST {
+            return Err(Errno::EEXIST);
+        }
+        Ok(i as usize)
+    }
+
     pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: LockSpec) -> Result<(), Errno> {
         let i = self.slot(key)?;
         self.values.read_all(i, out, lock);
@@ -85,14 +99,8 @@ impl ArrayMap {
         mode: u64,
         lock: LockSpec,
     ) -> Result<(), Errno> {
-        let i = index(key);
-        if i >= self.max_entries {
-            return Err(Errno::E2BIG);
-        }
-        if mode == BPF_NOEXIST {
-            return Err(Errno::EEXIST);
-        }
-        self.values.write_all(i as usize, value, lock);
+        let i = self.update_slot(key, mode)?;
+        self.values.write_all(i, value, lock);
         Ok(())
     }
 
@@ -111,17 +119,10 @@ impl ArrayMap {
         lock: LockSpec,
         cpu: u32,
     ) -> Result<(), Errno> {
-        let i = index(key);
-        if i >= self.max_entries {
-            return Err(Errno::E2BIG);
-        }
-        if mode == BPF_NOEXIST {
-            return Err(Errno::EEXIST);
-        }
-        let _ = BPF_EXIST;
+        let i = self.update_slot(key, mode)?;
         let copy = cpu as usize % self.values.copies();
         // SAFETY: the value lies in the slab; value has value_size bytes.
-        unsafe { super::slab::copy_value_in(self.values.ptr(i as usize, copy), value, lock) };
+        unsafe { super::slab::copy_value_in(self.values.ptr(i, copy), value, lock) };
         Ok(())
     }
 
