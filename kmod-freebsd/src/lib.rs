@@ -29,7 +29,7 @@ static HEAP: heap::KernelHeap = heap::KernelHeap;
 #[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut line = platform::LineBuf::new();
+    let mut line = platform::LineBuf::default();
     let _ = core::fmt::write(&mut line, format_args!("{info}"));
     kpi::panic(line.as_bytes())
 }

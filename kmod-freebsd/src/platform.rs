@@ -12,6 +12,7 @@ use core::ptr::NonNull;
 use ebpf_core::platform::{
     AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
 };
+use ebpf_core::runtime::format::FixedBuf;
 use ebpf_core::Errno;
 
 use crate::heap;
@@ -27,41 +28,8 @@ pub static PLATFORM: FreeBsdPlatform = FreeBsdPlatform {
     grace: GracePeriods::new(),
 };
 
-/// A fixed buffer for one log line; longer text is cut.
-pub struct LineBuf {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl LineBuf {
-    /// An empty line.
-    pub const fn new() -> Self {
-        LineBuf {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-
-    /// The text so far.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Default for LineBuf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+/// One log line; longer text is cut.
+pub type LineBuf = FixedBuf<256>;
 
 fn errno(bsd: core::ffi::c_int) -> Result<(), Errno> {
     match bsd {
@@ -171,7 +139,7 @@ impl Platform for FreeBsdPlatform {
     }
 
     fn log(&self, _level: LogLevel, message: fmt::Arguments<'_>) {
-        let mut line = LineBuf::new();
+        let mut line = LineBuf::default();
         let _ = fmt::write(&mut line, message);
         kpi::log(line.as_bytes());
     }

@@ -52,6 +52,15 @@ impl<const N: usize> FixedBuf<N> {
     }
 }
 
+/// Rust formatting into the buffer (kernels use it for log lines: what
+/// does not fit is cut, never allocated).
+impl<const N: usize> core::fmt::Write for FixedBuf<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.extend(s.as_bytes());
+        Ok(())
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 struct Spec {
     left: bool,

@@ -27,7 +27,7 @@ pub use entry::*;
 /// own panic path (`BUG()`), as Rust code in the kernel does.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut buf = platform::LineBuf::new();
+    let mut buf = platform::LineBuf::default();
     let _ = core::fmt::write(&mut buf, format_args!("{info}"));
     let text = buf.as_bytes();
     // SAFETY: `text` is valid for its length; the module's panic hook does

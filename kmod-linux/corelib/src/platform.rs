@@ -4,6 +4,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use ebpf_core::platform::{AllocContext, LockClass, LockKind, LogLevel, Platform, RawLock};
+use ebpf_core::runtime::format::FixedBuf;
 use ebpf_core::Errno;
 
 use crate::os;
@@ -21,36 +22,8 @@ fn kind(k: LockKind) -> u32 {
     }
 }
 
-/// A fixed buffer for one log line; longer text is cut.
-pub struct LineBuf {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl LineBuf {
-    /// An empty line.
-    pub fn new() -> Self {
-        LineBuf {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-
-    /// The text so far.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl fmt::Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
+/// One log line; longer text is cut.
+pub type LineBuf = FixedBuf<256>;
 
 fn errno(r: i32) -> Result<(), Errno> {
     if r == 0 {
@@ -154,7 +127,7 @@ impl Platform for LinuxPlatform {
     }
 
     fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
-        let mut line = LineBuf::new();
+        let mut line = LineBuf::default();
         let _ = fmt::write(&mut line, message);
         let level = match level {
             LogLevel::Error => 0,
