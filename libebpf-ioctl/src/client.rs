@@ -154,11 +154,9 @@ impl Ebpf {
             return Ok(s);
         }
         let info = self.map_info(handle)?;
-        let mut r = abi::VersionReq::default();
-        send(self.b(), Command::Version, &mut r).map_err(err("version"))?;
         let value = match info.map_type {
             // Per-CPU maps: one value per possible CPU, rounded to 8.
-            5 | 6 | 10 => info.value_size.div_ceil(8) as usize * 8 * r.possible_cpus as usize,
+            5 | 6 | 10 => info.value_size.div_ceil(8) as usize * 8 * self.possible_cpus()? as usize,
             _ => info.value_size as usize,
         };
         let s = (info.key_size as usize, value);

@@ -126,7 +126,7 @@ pub fn prog_type_name(t: u32) -> &'static str {
     }
 }
 
-fn map_type_name(t: u32) -> &'static str {
+pub(crate) fn map_type_name(t: u32) -> &'static str {
     ebpf_core::maps::MapType::from_u32(t).map_or("?", |t| t.name())
 }
 
@@ -191,11 +191,11 @@ fn int_of(bytes: &[u8]) -> Option<u64> {
     })
 }
 
-fn element_json(k: &[u8], v: &[u8]) -> Value {
+pub(crate) fn element_json(k: &[u8], v: &[u8]) -> Value {
     json!({"key": hex::encode(k), "key_int": int_of(k), "value": hex::encode(v), "value_int": int_of(v)})
 }
 
-fn print_element(k: &[u8], v: &[u8]) {
+pub(crate) fn print_element(k: &[u8], v: &[u8]) {
     let ki = int_of(k).map(|x| format!(" ({x})")).unwrap_or_default();
     let vi = int_of(v).map(|x| format!(" ({x})")).unwrap_or_default();
     println!("  {}{ki} -> {}{vi}", hex::encode(k), hex::encode(v));

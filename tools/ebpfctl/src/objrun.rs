@@ -8,6 +8,7 @@ use libebpf_ioctl::Ebpf;
 use serde_json::json;
 
 use crate::hex;
+use crate::objects::{element_json, map_type_name, print_element};
 
 /// Linux's `BPF_MAP_TYPE_RINGBUF`.
 const RINGBUF: u32 = 27;
@@ -57,18 +58,6 @@ pub fn open(device: Option<&Path>, embedded: bool, quiet: bool) -> Result<Ebpf, 
         println!("backend: {}{why}", e.backend_kind());
     }
     Ok(e)
-}
-
-fn map_type_name(t: u32) -> &'static str {
-    ebpf_core::maps::MapType::from_u32(t).map_or("?", |t| t.name())
-}
-
-fn int_of(bytes: &[u8]) -> Option<u64> {
-    (bytes.len() <= 8).then(|| {
-        let mut b = [0u8; 8];
-        b[..bytes.len()].copy_from_slice(bytes);
-        u64::from_le_bytes(b)
-    })
 }
 
 /// A map element: key and value bytes.
@@ -170,10 +159,7 @@ pub fn run(
         }
         let elems = dump_map(e, *h)?;
         if json_out {
-            let items: Vec<_> = elems
-                .iter()
-                .map(|(k, v)| json!({"key": hex::encode(k), "key_int": int_of(k), "value": hex::encode(v), "value_int": int_of(v)}))
-                .collect();
+            let items: Vec<_> = elems.iter().map(|(k, v)| element_json(k, v)).collect();
             maps_json.push(
                 json!({"name": map_name, "type": map_type_name(info.map_type), "elements": items}),
             );
@@ -184,10 +170,8 @@ pub fn run(
             map_type_name(info.map_type),
             elems.len()
         );
-        for (k, v) in elems {
-            let ki = int_of(&k).map(|x| format!(" ({x})")).unwrap_or_default();
-            let vi = int_of(&v).map(|x| format!(" ({x})")).unwrap_or_default();
-            println!("  {}{ki} -> {}{vi}", hex::encode(&k), hex::encode(&v));
+        for (k, v) in &elems {
+            print_element(k, v);
         }
     }
     if json_out {
