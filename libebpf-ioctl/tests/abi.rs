@@ -5,18 +5,10 @@
 
 use ebpf_core::abi::{self, Command, IocLayout, IoctlArg, ObjKind, Plain};
 use ebpf_core::{asm, Errno};
-use libebpf_ioctl::{Backend, DeviceBackend, Ebpf, EmbeddedBackend, MapSpec, ProgSpec};
+mod common;
 
-fn backend() -> Box<dyn Backend> {
-    match std::env::var("EBPF_TEST_DEVICE") {
-        Ok(path) => Box::new(DeviceBackend::open(path.as_ref()).expect("open the device")),
-        Err(_) => Box::new(EmbeddedBackend::new().unwrap()),
-    }
-}
-
-fn client() -> Ebpf {
-    Ebpf::with_backend(backend())
-}
+use common::{backend, client};
+use libebpf_ioctl::{Ebpf, MapSpec, ProgSpec};
 
 fn hash_spec(name: &str) -> MapSpec {
     MapSpec {

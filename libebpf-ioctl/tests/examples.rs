@@ -1,62 +1,21 @@
 //! The C examples (examples/c) built by stock clang, loaded through the ELF
 //! loader and run on crafted packets: verdicts, rewritten packets and map
 //! contents. Objects come from `EBPF_EXAMPLES` (as `make test` builds them)
-//! or are compiled here with clang-19. Runs on the embedded backend, or on
+//! or are built here with `make examples`. Runs on the embedded backend, or on
 //! the device named by `EBPF_TEST_DEVICE`.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{client, example_bytes as object_bytes, load_example};
 use libebpf_ioctl::elf::{BpfObject, MapOrigin};
-use libebpf_ioctl::{Backend, DeviceBackend, Ebpf, EmbeddedBackend, LoadedObject};
+use libebpf_ioctl::{Ebpf, LoadedObject};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
 
-fn client() -> Ebpf {
-    let backend: Box<dyn Backend> = match std::env::var("EBPF_TEST_DEVICE") {
-        Ok(path) => Box::new(DeviceBackend::open(path.as_ref()).expect("open the device")),
-        Err(_) => Box::new(EmbeddedBackend::new().unwrap()),
-    };
-    Ebpf::with_backend(backend)
-}
-
-/// The bytes of example `name`'s object file.
-fn object_bytes(name: &str) -> Vec<u8> {
-    let path = match std::env::var("EBPF_EXAMPLES") {
-        Ok(dir) => PathBuf::from(dir).join(format!("{name}.o")),
-        Err(_) => compile(name),
-    };
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn compile(name: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out_dir = root.join("target/bpf-test");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(format!("{name}.o"));
-    let status = std::process::Command::new("clang-19")
-        .args(["-O2", "-g", "-target", "bpf"])
-        .arg(format!(
-            "-I/usr/include/{}-linux-gnu",
-            std::env::consts::ARCH
-        ))
-        .arg("-c")
-        .arg(root.join(format!("examples/c/{name}.c")))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("clang-19 is needed to build the examples (make setup installs it)");
-    assert!(status.success(), "clang-19 failed on {name}.c");
-    out
-}
-
 fn load(e: &Ebpf, name: &str) -> (BpfObject, LoadedObject) {
-    let obj = BpfObject::parse(&object_bytes(name)).unwrap_or_else(|err| panic!("{name}: {err}"));
-    let loaded = e
-        .load_object(&obj)
-        .unwrap_or_else(|err| panic!("{name}: {err}"));
-    (obj, loaded)
+    load_example(e, name)
 }
 
 fn run(e: &Ebpf, prog: u32, packet: &[u8]) -> (u32, Vec<u8>) {

@@ -2,38 +2,13 @@
 //! and on maps made here. Runs on the embedded backend, or on the device
 //! named by `EBPF_TEST_DEVICE`.
 
-use std::path::PathBuf;
+mod common;
 
-use libebpf_ioctl::elf::BpfObject;
-use libebpf_ioctl::{
-    Array, Backend, DeviceBackend, Ebpf, EmbeddedBackend, HashMap, LoadedObject, MapSpec,
-    PerCpuArray, Pod, RingBuf,
-};
-
-fn client() -> Ebpf {
-    let backend: Box<dyn Backend> = match std::env::var("EBPF_TEST_DEVICE") {
-        Ok(path) => Box::new(DeviceBackend::open(path.as_ref()).expect("open the device")),
-        Err(_) => Box::new(EmbeddedBackend::new().unwrap()),
-    };
-    Ebpf::with_backend(backend)
-}
+use common::{client, load_example};
+use libebpf_ioctl::{Array, Ebpf, HashMap, LoadedObject, MapSpec, PerCpuArray, Pod, RingBuf};
 
 fn load(e: &Ebpf, name: &str) -> LoadedObject {
-    let dir = std::env::var("EBPF_EXAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            assert!(std::process::Command::new("make")
-                .args(["-s", "-C"])
-                .arg(&root)
-                .arg("examples")
-                .status()
-                .unwrap()
-                .success());
-            root.join("target/bpf")
-        });
-    let bytes = std::fs::read(dir.join(format!("{name}.o"))).unwrap();
-    e.load_object(&BpfObject::parse(&bytes).unwrap()).unwrap()
+    load_example(e, name).1
 }
 
 /// Ethernet + IPv4 (+ 20 bytes of TCP to `port`).
