@@ -312,6 +312,25 @@ fn referenced_maps(
     Ok((maps, by_handle))
 }
 
+/// `count` elements of `N` bytes at user address `addr`, each decoded by
+/// `decode`, in fallibly allocated memory.
+fn read_user_array<T, const N: usize>(
+    c: &Call<'_>,
+    addr: u64,
+    count: usize,
+    decode: impl Fn([u8; N]) -> T,
+) -> Result<Vec<T>, Errno> {
+    let bytes = c.read_user(addr, count * N)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(count).map_err(|_| Errno::ENOMEM)?;
+    out.extend(
+        bytes
+            .chunks_exact(N)
+            .map(|b| decode(b.try_into().unwrap_or([0; N]))),
+    );
+    Ok(out)
+}
+
 /// The loader log: keeps what fits, counts all, always NUL-terminated.
 struct Log {
     buf: Vec<u8>,
@@ -377,29 +396,13 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     if len == license.len() {
         return Err(Errno::EINVAL);
     }
-    let bytes = c.read_user(r.insns, r.insn_cnt as usize * 8)?;
-    let mut insns = Vec::new();
-    insns
-        .try_reserve_exact(r.insn_cnt as usize)
-        .map_err(|_| Errno::ENOMEM)?;
-    insns.extend(
-        bytes
-            .chunks_exact(8)
-            .map(|b| Insn::from_bytes(b.try_into().unwrap_or([0; 8]))),
-    );
+    let insns = read_user_array(c, r.insns, r.insn_cnt as usize, |b: [u8; 8]| {
+        Insn::from_bytes(b)
+    })?;
     if r.map_count > 64 {
         return Err(Errno::E2BIG);
     }
-    let handle_bytes = c.read_user(r.map_handles, r.map_count as usize * 4)?;
-    let mut handles: Vec<u32> = Vec::new();
-    handles
-        .try_reserve_exact(r.map_count as usize)
-        .map_err(|_| Errno::ENOMEM)?;
-    handles.extend(
-        handle_bytes
-            .chunks_exact(4)
-            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
-    );
+    let handles = read_user_array(c, r.map_handles, r.map_count as usize, u32::from_ne_bytes)?;
     let (maps, by_handle) = referenced_maps(c, &insns, &handles)?;
     {
         let reg = c.dev.registry.lock();
