@@ -396,9 +396,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     if len == license.len() {
         return Err(Errno::EINVAL);
     }
-    let insns = read_user_array(c, r.insns, r.insn_cnt as usize, |b: [u8; 8]| {
-        Insn::from_bytes(b)
-    })?;
+    let insns = read_user_array(c, r.insns, r.insn_cnt as usize, Insn::from_bytes)?;
     if r.map_count > 64 {
         return Err(Errno::E2BIG);
     }
