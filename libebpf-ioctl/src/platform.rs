@@ -77,6 +77,13 @@ impl UserPlatform {
     }
 }
 
+/// A range this process could own: not at null, not wrapping around the
+/// address space. (In-process "user" memory is trusted beyond that: the
+/// library hands the dispatcher its own live buffers.)
+fn plausible(addr: u64, len: usize) -> bool {
+    addr != 0 && addr.checked_add(len as u64).is_some()
+}
+
 impl Platform for UserPlatform {
     fn alloc(&self, size: usize, align: usize, _ctx: AllocContext) -> Option<NonNull<u8>> {
         let layout = Layout::from_size_align(size.max(1), align).ok()?;
@@ -246,7 +253,7 @@ impl Platform for UserPlatform {
     /// The embedded backend's "user" pointers come from this process's own
     /// safe wrappers; null is refused.
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
-        if src == 0 && !dst.is_empty() {
+        if !dst.is_empty() && !plausible(src, dst.len()) {
             return Err(Errno::EFAULT);
         }
         // SAFETY: the library passes pointers to live buffers of at least
@@ -256,7 +263,7 @@ impl Platform for UserPlatform {
     }
 
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
-        if dst == 0 && !src.is_empty() {
+        if !src.is_empty() && !plausible(dst, src.len()) {
             return Err(Errno::EFAULT);
         }
         // SAFETY: as above, for writable buffers.

@@ -265,10 +265,66 @@ fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
         ),
         Err(Errno::EINVAL)
     );
+    // A request that would run past the end of the address space.
+    let wraps = IoctlArg {
+        request: u64::MAX - 8,
+        size: 100,
+        reserved: 0,
+    };
+    assert_eq!(
+        dev.ioctl(
+            &file,
+            IocLayout::Linux.request(Command::Version),
+            &wraps as *const _ as u64
+        ),
+        Err(Errno::EFAULT)
+    );
     dev.ioctl(&file, IocLayout::Linux.request(Command::Version), a)
         .unwrap();
     assert_eq!(v.abi_version, abi::ABI_VERSION);
     dev.close(file);
+}
+
+#[test]
+fn user_addresses_that_wrap_are_efault_not_a_crash() {
+    // Kernels build with overflow checks: address arithmetic on a user's
+    // pointer must not overflow, whatever the pointer.
+    let b = backend();
+    let mut create = abi::MapCreateReq {
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 4,
+        ..Default::default()
+    };
+    b.request(Command::MapCreate, create.as_bytes_mut())
+        .unwrap();
+    let top = u64::MAX;
+    for cmd in [Command::MapUpdateBatch, Command::MapDeleteBatch] {
+        let mut r = abi::MapBatchReq {
+            handle: create.handle,
+            count: 3,
+            keys: top,
+            values: top,
+            ..Default::default()
+        };
+        assert_eq!(
+            b.request(cmd, r.as_bytes_mut()),
+            Err(Errno::EFAULT),
+            "{cmd:?}"
+        );
+        assert_eq!(r.count, 0);
+    }
+    let mut load = abi::ProgLoadReq {
+        insn_cnt: 1,
+        insns: top,
+        license: top,
+        ..Default::default()
+    };
+    assert_eq!(
+        b.request(Command::ProgLoad, load.as_bytes_mut()),
+        Err(Errno::EFAULT)
+    );
 }
 
 #[test]

@@ -195,7 +195,7 @@ impl Call<'_> {
                 let n = tail.len().min(self.size as usize - at);
                 self.dev
                     .platform
-                    .copy_from_user(&mut tail[..n], self.addr + at as u64)?;
+                    .copy_from_user(&mut tail[..n], user_addr(self.addr, at as u64)?)?;
                 if tail[..n].iter().any(|&b| b != 0) {
                     return Err(Errno::E2BIG);
                 }
@@ -226,6 +226,12 @@ impl Call<'_> {
         }
         self.dev.platform.copy_to_user(addr, data)
     }
+}
+
+/// User address `base + offset`; `EFAULT` where it would wrap (user
+/// addresses come from requests and are never trusted).
+pub(crate) fn user_addr(base: u64, offset: u64) -> Result<u64, Errno> {
+    base.checked_add(offset).ok_or(Errno::EFAULT)
 }
 
 /// A zeroed buffer, allocated fallibly.

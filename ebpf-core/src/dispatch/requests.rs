@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::{zeroed, Call, Device};
+use super::{user_addr, zeroed, Call, Device};
 use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::errno::Errno;
 use crate::insn::{Insn, INSN_SIZE};
@@ -236,8 +236,8 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
                 }
                 if map.lookup(&next, &mut value, r.elem_flags).is_ok() {
                     let i = r.count as u64;
-                    c.write_user(r.keys + i * ks as u64, &next)?;
-                    c.write_user(r.values + i * vs as u64, &value)?;
+                    c.write_user(user_addr(r.keys, i * ks as u64)?, &next)?;
+                    c.write_user(user_addr(r.values, i * vs as u64)?, &value)?;
                     c.write_user(r.out_batch, &next)?;
                     r.count += 1;
                 }
@@ -247,8 +247,8 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
         }
         Command::MapUpdateBatch => {
             for i in 0..wanted as u64 {
-                let key = c.read_user(r.keys + i * ks as u64, ks)?;
-                let value = c.read_user(r.values + i * vs as u64, vs)?;
+                let key = c.read_user(user_addr(r.keys, i * ks as u64)?, ks)?;
+                let value = c.read_user(user_addr(r.values, i * vs as u64)?, vs)?;
                 map.update(&key, &value, r.elem_flags)?;
                 r.count += 1;
             }
@@ -259,7 +259,7 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
                 return Err(Errno::EINVAL);
             }
             for i in 0..wanted as u64 {
-                let key = c.read_user(r.keys + i * ks as u64, ks)?;
+                let key = c.read_user(user_addr(r.keys, i * ks as u64)?, ks)?;
                 map.delete(&key)?;
                 r.count += 1;
             }
@@ -385,9 +385,10 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     let mut license = [0u8; 128];
     let mut len = 0;
     while len < license.len() {
-        c.dev
-            .platform
-            .copy_from_user(&mut license[len..len + 1], r.license + len as u64)?;
+        c.dev.platform.copy_from_user(
+            &mut license[len..len + 1],
+            user_addr(r.license, len as u64)?,
+        )?;
         if license[len] == 0 {
             break;
         }
@@ -701,10 +702,10 @@ pub(super) fn ringbuf_consume(c: &Call<'_>, r: &mut abi::RingbufConsumeReq) -> R
             return false;
         }
         let hdr = (rec.len() as u64).to_ne_bytes();
-        if let Err(e) = c
-            .write_user(r.buf + at as u64, &hdr)
-            .and_then(|()| c.write_user(r.buf + at as u64 + 8, rec))
-        {
+        if let Err(e) = user_addr(r.buf, at as u64).and_then(|dst| {
+            c.write_user(dst, &hdr)?;
+            c.write_user(user_addr(dst, 8)?, rec)
+        }) {
             failed = Some(e);
             return false;
         }
