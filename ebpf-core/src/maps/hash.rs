@@ -10,7 +10,7 @@
 //! delete, eviction) serialise on the map's spin lock. docs/maps.md has the
 //! full argument.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::slab::LockSpec;
 use super::slab::{round8, ValueSlab};
@@ -57,6 +57,11 @@ pub(crate) struct HashTable {
     seed: u32,
     lru: bool,
     buckets: PlatformBuf,
+    /// Per-bucket change counters (odd while a writer changes the chain):
+    /// a lookup reports a miss only if its bucket did not change while it
+    /// walked, so a reader led astray by a recycled element cannot take
+    /// the end of a chain it did not fully see for a miss.
+    seqs: PlatformBuf,
     meta: PlatformBuf,
     keys: PlatformBuf,
     values: ValueSlab,
@@ -97,6 +102,7 @@ impl HashTable {
         let key_stride = round8(attr.key_size as usize);
         let ctx = AllocContext::MaySleep;
         let buckets = PlatformBuf::new(platform, n_buckets as usize * 4, ctx)?;
+        let seqs = PlatformBuf::new(platform, n_buckets as usize * 4, ctx)?;
         let meta = PlatformBuf::new(platform, slots as usize * size_of::<Meta>(), ctx)?;
         let keys = PlatformBuf::new(platform, slots as usize * key_stride, ctx)?;
         let values = ValueSlab::new(platform, slots as usize, copies, attr.value_size as usize)?;
@@ -114,6 +120,7 @@ impl HashTable {
             seed,
             lru: matches!(attr.map_type, MapType::LruHash | MapType::LruPercpuHash),
             buckets,
+            seqs,
             meta,
             keys,
             values,
@@ -142,7 +149,7 @@ impl HashTable {
     }
 
     pub(crate) fn memory_bytes(&self) -> u64 {
-        (self.buckets.len() + self.meta.len() + self.keys.len()) as u64
+        (self.buckets.len() + self.seqs.len() + self.meta.len() + self.keys.len()) as u64
             + (self.slots as usize * self.values.copies() * self.values.stride()) as u64
     }
 
@@ -151,6 +158,23 @@ impl HashTable {
         // SAFETY: the bucket array holds bucket_mask + 1 aligned u32s, zeroed
         // or initialised in `new`, accessed only atomically.
         unsafe { AtomicU32::from_ptr((self.buckets.as_ptr() as *mut u32).add(b as usize)) }
+    }
+
+    fn seq(&self, b: u32) -> &AtomicU32 {
+        debug_assert!(b <= self.bucket_mask);
+        // SAFETY: as for `bucket`: one zeroed u32 per bucket, atomics only.
+        unsafe { AtomicU32::from_ptr((self.seqs.as_ptr() as *mut u32).add(b as usize)) }
+    }
+
+    /// Runs `change` (a writer's change to bucket `b`'s chain, under the
+    /// map lock) with the bucket's counter odd, as a seqlock writer.
+    fn change_bucket<R>(&self, b: u32, change: impl FnOnce() -> R) -> R {
+        let seq = self.seq(b);
+        seq.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let r = change();
+        seq.fetch_add(1, Ordering::Release);
+        r
     }
 
     fn meta(&self, i: u32) -> &Meta {
@@ -185,6 +209,7 @@ impl HashTable {
     fn find(&self, key: &[u8], hash: u32) -> Option<u32> {
         let b = self.bucket_of(hash);
         for _ in 0..MAX_RESTARTS {
+            let before = self.seq(b).load(Ordering::Acquire);
             let mut cur = self.bucket(b).load(Ordering::Acquire);
             let mut steps = 0;
             while cur & NULLS == 0 && steps <= self.slots {
@@ -195,9 +220,14 @@ impl HashTable {
                 cur = m.next.load(Ordering::Acquire);
                 steps += 1;
             }
-            if cur == NULLS | b {
+            // A miss counts only if the walk ended in this bucket and the
+            // bucket did not change meanwhile.
+            fence(Ordering::Acquire);
+            if cur == NULLS | b && before & 1 == 0 && self.seq(b).load(Ordering::Relaxed) == before
+            {
                 return None;
             }
+            core::hint::spin_loop();
         }
         None
     }
@@ -259,12 +289,14 @@ impl HashTable {
             // SAFETY: element i's key lies in the key buffer; we hold the lock.
             unsafe { core::ptr::copy(self.key_ptr(i), key.as_mut_ptr(), self.key_size) };
             if let Some((found, link)) = self.find_locked(&key[..self.key_size], hash) {
-                link.store(
-                    self.meta(found).next.load(Ordering::Relaxed),
-                    Ordering::Release,
-                );
+                self.change_bucket(self.bucket_of(hash), || {
+                    link.store(
+                        self.meta(found).next.load(Ordering::Relaxed),
+                        Ordering::Release,
+                    );
+                    self.free_elem(st, found);
+                });
                 st.count -= 1;
-                self.free_elem(st, found);
                 return Ok(());
             }
         }
@@ -295,32 +327,36 @@ impl HashTable {
         let new = self.alloc_elem(&mut st, existing.is_some())?;
         // The eviction may have changed the chain: look again.
         let existing = self.find_locked(key, hash);
-        // SAFETY: `new` is free: no reader can rely on its key.
-        unsafe { core::ptr::copy(key.as_ptr(), self.key_ptr(new), key.len()) };
-        fill(new, existing.is_some());
-        let m = self.meta(new);
-        m.hash.store(hash, Ordering::Relaxed);
-        m.referenced.store(0, Ordering::Relaxed);
-        m.live.store(1, Ordering::Relaxed);
-        match existing {
-            Some((old, link)) => {
-                // Replace atomically: readers see the old or the new element.
-                m.next.store(
-                    self.meta(old).next.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                link.store(new, Ordering::Release);
-                on_old(self.values.ptr(old as usize, 0));
-                self.free_elem(&mut st, old);
+        let st = &mut *st;
+        self.change_bucket(self.bucket_of(hash), || {
+            // SAFETY: `new` is free: no reader can rely on its key.
+            unsafe { core::ptr::copy(key.as_ptr(), self.key_ptr(new), key.len()) };
+            fill(new, existing.is_some());
+            let m = self.meta(new);
+            m.hash.store(hash, Ordering::Relaxed);
+            m.referenced.store(0, Ordering::Relaxed);
+            m.live.store(1, Ordering::Relaxed);
+            match existing {
+                Some((old, link)) => {
+                    // Replace in one store: readers see the old or the new
+                    // element, never neither.
+                    m.next.store(
+                        self.meta(old).next.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
+                    link.store(new, Ordering::Release);
+                    on_old(self.values.ptr(old as usize, 0));
+                    self.free_elem(st, old);
+                }
+                None => {
+                    let head = self.bucket(self.bucket_of(hash));
+                    m.next
+                        .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+                    head.store(new, Ordering::Release);
+                    st.count += 1;
+                }
             }
-            None => {
-                let head = self.bucket(self.bucket_of(hash));
-                m.next
-                    .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
-                head.store(new, Ordering::Release);
-                st.count += 1;
-            }
-        }
+        });
         Ok(())
     }
 
@@ -434,6 +470,15 @@ impl HashTable {
         }
     }
 
+    /// Unlinks element `i` (of `hash`, after `link`) and frees it.
+    fn unlink(&self, st: &mut State, hash: u32, i: u32, link: &AtomicU32) {
+        self.change_bucket(self.bucket_of(hash), || {
+            link.store(self.meta(i).next.load(Ordering::Relaxed), Ordering::Release);
+            self.free_elem(st, i);
+        });
+        st.count -= 1;
+    }
+
     /// Delete; `on_old` sees the value under the lock before the element
     /// is recycled.
     pub(crate) fn delete(
@@ -444,10 +489,8 @@ impl HashTable {
         let hash = hash_bytes(key, self.seed);
         let mut st = self.state.lock();
         let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
-        link.store(self.meta(i).next.load(Ordering::Relaxed), Ordering::Release);
         on_old(self.values.ptr(i as usize, 0));
-        st.count -= 1;
-        self.free_elem(&mut st, i);
+        self.unlink(&mut st, hash, i, link);
         Ok(())
     }
 
@@ -456,9 +499,7 @@ impl HashTable {
         let mut st = self.state.lock();
         let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
         self.values.read_all(i as usize, out, None);
-        link.store(self.meta(i).next.load(Ordering::Relaxed), Ordering::Release);
-        st.count -= 1;
-        self.free_elem(&mut st, i);
+        self.unlink(&mut st, hash, i, link);
         Ok(())
     }
 
@@ -536,7 +577,7 @@ impl HashTable {
         for b in 0..=self.bucket_mask {
             let head = self.bucket(b);
             let mut cur = head.load(Ordering::Relaxed);
-            head.store(NULLS | b, Ordering::Release);
+            self.change_bucket(b, || head.store(NULLS | b, Ordering::Release));
             while cur & NULLS == 0 {
                 let next = self.meta(cur).next.load(Ordering::Relaxed);
                 // SAFETY: as in find_word.
