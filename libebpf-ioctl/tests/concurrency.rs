@@ -309,3 +309,130 @@ fn inner_maps_replaced_under_running_programs_stay_valid() {
     });
     assert_eq!(swaps.load(Ordering::Relaxed), 499);
 }
+
+/// A key deleted before the readers start, in a one-bucket map whose other
+/// element is added and deleted without pause: the stale copy of the
+/// deleted key sits on the free list, where a reader standing on the
+/// churned element can be led. It must never be found again, by a program
+/// or by userspace (docs/maps.md, "Hash maps in detail").
+#[test]
+fn deleted_hash_key_never_comes_back() {
+    let h = map(MapAttr::new(MapType::Hash, 8, 8, 1), 1);
+    let (k, j) = (7u64.to_ne_bytes(), 9u64.to_ne_bytes());
+    h.update(&k, &1u64.to_ne_bytes(), BPF_ANY).unwrap();
+    h.update(&k, &2u64.to_ne_bytes(), BPF_ANY).unwrap();
+    h.delete(&k).unwrap();
+    let stop = AtomicBool::new(false);
+    let found = AtomicU64::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                h.update(&j, &3u64.to_ne_bytes(), BPF_ANY).unwrap();
+                h.delete(&j).unwrap();
+            }
+        });
+        for t in 0..THREADS - 1 {
+            let (h, stop, found) = (&h, &stop, &found);
+            s.spawn(move || {
+                let p = UserPlatform::get();
+                let mut v = [0u8; 8];
+                while !stop.load(Ordering::Relaxed) {
+                    let hit = if t % 2 == 0 {
+                        let _section = ebpf_core::platform::ReadGuard::new(p);
+                        h.prog_lookup(&k, 0) != 0
+                    } else {
+                        h.lookup(&k, &mut v, 0).is_ok()
+                    };
+                    if hit {
+                        found.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        thread::sleep(std::time::Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(
+        found.load(Ordering::Relaxed),
+        0,
+        "the deleted key was found"
+    );
+}
+
+/// The use-after-free of issue "hostile use", reached as a program reaches
+/// it: an inner map replaced and deleted from a one-bucket `HASH_OF_MAPS`
+/// is released after its grace period; a program looking the key up while
+/// another key is churned must never get it back (it would then read the
+/// freed map: under `make asan` that is a heap-use-after-free report).
+#[test]
+fn hash_of_maps_never_returns_a_released_inner_map() {
+    let mut attr = MapAttr::new(MapType::HashOfMaps, 4, 4, 1);
+    attr.inner = Some(InnerTemplate {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    });
+    let outer = map(attr, 1);
+    let inner = |id: u32| {
+        let m = map(MapAttr::new(MapType::Array, 4, 8, 1), id);
+        m.update(&0u32.to_ne_bytes(), &7u64.to_ne_bytes(), BPF_ANY)
+            .unwrap();
+        MapObject::Map(m)
+    };
+    let (k, j) = (1u32.to_ne_bytes(), 2u32.to_ne_bytes());
+    outer.update_object(&k, inner(10), BPF_ANY).unwrap();
+    outer.update_object(&k, inner(11), BPF_ANY).unwrap();
+    outer.delete(&k).unwrap();
+    // Looks key 1 up in the outer map and, if found, reads the inner map's
+    // element 0: returns 7 on a hit, 0 on a miss.
+    let src = "
+        stw [%r10-4], 1
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_idx(0)
+        call 1
+        jeq %r0, 0, out
+        mov %r1, %r0
+        stw [%r10-4], 0
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        ldxdw %r0, [%r0]
+        exit
+    out:
+        mov %r0, 0
+        exit";
+    let prog = program(src, &[&outer]);
+    let stop = AtomicBool::new(false);
+    let hits = AtomicU64::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut id = 100;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                outer.update_object(&j, inner(id), BPF_ANY).unwrap();
+                outer.delete(&j).unwrap();
+            }
+        });
+        for _ in 0..THREADS - 1 {
+            s.spawn(|| {
+                let mut stack = Stack::new();
+                while !stop.load(Ordering::Relaxed) {
+                    if run(&prog, &mut stack, 0) != 0 {
+                        hits.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        thread::sleep(std::time::Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        0,
+        "a released inner map was returned"
+    );
+}

@@ -37,7 +37,28 @@ struct Meta {
     hash: AtomicU32,
     /// LRU: set when a program looks the element up (second chance).
     referenced: AtomicU32,
-    live: AtomicU32,
+    /// Generation: odd while the element is live, even while it is free.
+    /// Freeing and reusing an element each advance it, and its key is
+    /// written only while it is even, so a lock-free reader that saw the
+    /// same odd value before and after comparing the key has seen a live
+    /// element holding that key (a per-element seqcount).
+    generation: AtomicU32,
+}
+
+impl Meta {
+    fn is_live(&self) -> bool {
+        self.generation.load(Ordering::Relaxed) & 1 == 1
+    }
+}
+
+/// A live element as a lock-free reader confirmed it: its index and the
+/// generation it had. It may be freed at any moment afterwards; anything
+/// read from it is still valid if the generation is unchanged after the
+/// read ([`HashTable::still`]).
+#[derive(Clone, Copy)]
+struct Seen {
+    index: u32,
+    generation: u32,
 }
 
 struct State {
@@ -205,8 +226,12 @@ impl HashTable {
         hash & self.bucket_mask
     }
 
-    /// Finds `key` without the lock.
-    fn find(&self, key: &[u8], hash: u32) -> Option<u32> {
+    /// Finds `key` without the lock: the element that held it, live, at
+    /// some instant during the call. A walk may be led by recycled elements
+    /// onto another chain or the free list, where a stale copy of the key
+    /// can sit: a match counts only if the element's generation was odd
+    /// (live) and unchanged across the key comparison.
+    fn find(&self, key: &[u8], hash: u32) -> Option<Seen> {
         let b = self.bucket_of(hash);
         for _ in 0..MAX_RESTARTS {
             let before = self.seq(b).load(Ordering::Acquire);
@@ -214,8 +239,18 @@ impl HashTable {
             let mut steps = 0;
             while cur & NULLS == 0 && steps <= self.slots {
                 let m = self.meta(cur);
-                if m.hash.load(Ordering::Relaxed) == hash && self.key_eq(cur, key) {
-                    return Some(cur);
+                let generation = m.generation.load(Ordering::Acquire);
+                if generation & 1 == 1
+                    && m.hash.load(Ordering::Relaxed) == hash
+                    && self.key_eq(cur, key)
+                {
+                    let seen = Seen {
+                        index: cur,
+                        generation,
+                    };
+                    if self.still(seen) {
+                        return Some(seen);
+                    }
                 }
                 cur = m.next.load(Ordering::Acquire);
                 steps += 1;
@@ -230,6 +265,13 @@ impl HashTable {
             core::hint::spin_loop();
         }
         None
+    }
+
+    /// Whether the element `seen` confirmed is still the same live element:
+    /// what was read from it since is then its own key and value.
+    fn still(&self, seen: Seen) -> bool {
+        fence(Ordering::Acquire);
+        self.meta(seen.index).generation.load(Ordering::Relaxed) == seen.generation
     }
 
     /// Finds `key` under the lock: returns the element and its predecessor
@@ -266,7 +308,8 @@ impl HashTable {
 
     fn free_elem(&self, st: &mut State, i: u32) {
         let m = self.meta(i);
-        m.live.store(0, Ordering::Relaxed);
+        // Odd to even: readers that confirmed this element see the change.
+        m.generation.fetch_add(1, Ordering::Release);
         m.next.store(st.free, Ordering::Release);
         st.free = i;
     }
@@ -278,7 +321,7 @@ impl HashTable {
             let i = st.hand;
             st.hand = (st.hand + 1) % self.slots;
             let m = self.meta(i);
-            if m.live.load(Ordering::Relaxed) == 0 {
+            if !m.is_live() {
                 continue;
             }
             if m.referenced.swap(0, Ordering::Relaxed) != 0 {
@@ -335,7 +378,9 @@ impl HashTable {
             let m = self.meta(new);
             m.hash.store(hash, Ordering::Relaxed);
             m.referenced.store(0, Ordering::Relaxed);
-            m.live.store(1, Ordering::Relaxed);
+            // Even to odd, after the key and value: a reader that sees the
+            // new generation sees them.
+            m.generation.fetch_add(1, Ordering::Release);
             match existing {
                 Some((old, link)) => {
                     // Replace in one store: readers see the old or the new
@@ -448,15 +493,21 @@ impl HashTable {
         lock: LockSpec,
     ) -> Result<(), Errno> {
         let hash = hash_bytes(key, self.seed);
-        let i = self.find(key, hash).ok_or(Errno::ENOENT)?;
-        self.values.read_all(i as usize, out, lock);
-        Ok(())
+        for _ in 0..MAX_RESTARTS {
+            let seen = self.find(key, hash).ok_or(Errno::ENOENT)?;
+            self.values.read_all(seen.index as usize, out, lock);
+            // Recycled during the copy: the bytes may be another key's.
+            if self.still(seen) {
+                return Ok(());
+            }
+        }
+        Err(Errno::ENOENT)
     }
 
     pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> u64 {
         let hash = hash_bytes(key, self.seed);
         match self.find(key, hash) {
-            Some(i) => {
+            Some(Seen { index: i, .. }) => {
                 if self.lru {
                     let r = &self.meta(i).referenced;
                     if r.load(Ordering::Relaxed) == 0 {
@@ -546,17 +597,27 @@ impl HashTable {
             let mut cur = self.bucket(b).load(Ordering::Acquire);
             let mut steps = 0;
             while cur & NULLS == 0 && steps <= self.slots {
+                let m = self.meta(cur);
+                let seen = Seen {
+                    index: cur,
+                    generation: m.generation.load(Ordering::Acquire),
+                };
                 // SAFETY: element `cur`'s key lies in the key buffer.
                 unsafe { core::ptr::copy(self.key_ptr(cur), key.as_mut_ptr(), self.key_size) };
+                cur = m.next.load(Ordering::Acquire);
+                steps += 1;
+                // Freed or recycled while copied: not an element of this
+                // walk (its successor leads to the free list and ends it).
+                if seen.generation & 1 == 0 || !self.still(seen) {
+                    continue;
+                }
                 visited += 1;
                 if !f(
                     &key[..self.key_size],
-                    self.values.ptr(cur as usize, copy) as u64,
+                    self.values.ptr(seen.index as usize, copy) as u64,
                 ) {
                     return visited;
                 }
-                cur = self.meta(cur).next.load(Ordering::Acquire);
-                steps += 1;
             }
         }
         visited
@@ -564,8 +625,12 @@ impl HashTable {
 
     /// Reads the first 8 bytes of the value of `key` (map-in-map slots).
     pub(crate) fn find_word(&self, key: &[u8]) -> Option<u64> {
-        let i = self.find(key, hash_bytes(key, self.seed))?;
-        let p = self.values.ptr(i as usize, 0);
+        let seen = self.find(key, hash_bytes(key, self.seed))?;
+        let p = self.values.ptr(seen.index as usize, 0);
+        // The word read after the element was confirmed live is this
+        // element's or a later occupant's; an object unpublished since the
+        // confirmation is released only after a grace period, which waits
+        // for the caller's read-side section (docs/maps.md).
         // SAFETY: object maps store one aligned u64 per element.
         Some(unsafe { AtomicU64Ref::load(p) })
     }
