@@ -40,6 +40,7 @@ pub mod memory;
 pub mod opcode;
 pub mod platform;
 pub mod program;
+pub mod quota;
 pub mod runtime;
 pub mod shared;
 

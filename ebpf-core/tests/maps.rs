@@ -663,3 +663,50 @@ fn maps_of_objects_own_their_objects() {
     }
     p.assert_no_leaks();
 }
+
+/// The footprint accounting charges before creating a map is exactly the
+/// storage the map then allocates (locks aside), for every type.
+#[test]
+fn footprint_is_what_creation_allocates() {
+    use std::sync::atomic::Ordering;
+    let p = TestPlatform::new(3);
+    let template = InnerTemplate {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    };
+    let mut shapes = vec![
+        MapAttr::new(MapType::Array, 4, 12, 10),
+        MapAttr::new(MapType::PercpuArray, 4, 12, 10),
+        MapAttr::new(MapType::Hash, 6, 12, 100),
+        MapAttr::new(MapType::PercpuHash, 6, 12, 100),
+        MapAttr::new(MapType::LruHash, 8, 3, 7),
+        MapAttr::new(MapType::LruPercpuHash, 8, 3, 7),
+        MapAttr::new(MapType::LpmTrie, 8, 12, 5).with_flags(BPF_F_NO_PREALLOC),
+        MapAttr::new(MapType::Queue, 0, 12, 9),
+        MapAttr::new(MapType::Stack, 0, 12, 9),
+        MapAttr::new(MapType::RingBuf, 0, 0, 4096),
+        MapAttr::new(MapType::ProgArray, 4, 4, 5),
+    ];
+    for t in [MapType::ArrayOfMaps, MapType::HashOfMaps] {
+        let mut a = MapAttr::new(t, 4, 4, 33);
+        a.inner = Some(template);
+        shapes.push(a);
+    }
+    for attr in shapes {
+        let before = p.live_bytes.load(Ordering::SeqCst);
+        let expected = Map::footprint(p, &attr).unwrap();
+        let m = create(p, attr);
+        let allocated = p.live_bytes.load(Ordering::SeqCst) - before;
+        assert_eq!(allocated as u64, expected, "{:?}", attr.map_type);
+        assert_eq!(m.memory_bytes(), expected);
+    }
+    assert_eq!(
+        Map::footprint(p, &MapAttr::new(MapType::Array, 4, 8, 1 << 28)),
+        Err(Errno::E2BIG),
+        "over the per-map cap"
+    );
+    p.assert_no_leaks();
+}

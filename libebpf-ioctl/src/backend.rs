@@ -119,10 +119,15 @@ pub struct EmbeddedBackend {
 impl EmbeddedBackend {
     /// A fresh embedded device with default limits.
     pub fn new() -> Result<Self, Errno> {
+        Self::with_limits(Limits::default())
+    }
+
+    /// A fresh embedded device with `limits`.
+    pub fn with_limits(limits: Limits) -> Result<Self, Errno> {
         let device = Device::new(
             UserPlatform::get(),
             LAYOUT,
-            Limits::default(),
+            limits,
             env!("CARGO_PKG_VERSION"),
         )?;
         let file = device.open()?;

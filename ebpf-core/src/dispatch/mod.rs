@@ -16,6 +16,8 @@ use alloc::vec::Vec;
 use crate::abi::{self, Command, IocLayout, IoctlArg, Plain};
 use crate::errno::Errno;
 use crate::platform::{LockClass, PlatformRef, SleepLock};
+use crate::quota::Quota;
+use crate::shared::Shared;
 
 use objects::Registry;
 pub use objects::{Object, OpenFile};
@@ -23,11 +25,12 @@ pub use objects::{Object, OpenFile};
 /// Resource limits of one device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Maps alive at once.
+    /// Maps alive at once, whatever keeps them alive (handles, pins,
+    /// programs, map-in-map slots).
     pub max_maps: usize,
-    /// Programs alive at once.
+    /// Programs alive at once, likewise.
     pub max_progs: usize,
-    /// Bytes of map storage in total.
+    /// Bytes of map storage alive in total, likewise.
     pub max_map_bytes: u64,
     /// Instructions of one program.
     pub max_insns: u32,
@@ -68,6 +71,7 @@ pub struct Device {
     layout: IocLayout,
     limits: Limits,
     registry: SleepLock<Registry>,
+    quota: Shared<Quota>,
     version: &'static str,
 }
 
@@ -85,6 +89,11 @@ impl Device {
             layout,
             limits,
             registry: SleepLock::new(platform, LockClass::Registry, Registry::default())?,
+            quota: Shared::try_new(Quota::new(
+                limits.max_maps as u64,
+                limits.max_progs as u64,
+                limits.max_map_bytes,
+            ))?,
             version,
         })
     }
@@ -97,6 +106,11 @@ impl Device {
     /// The limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// What is alive against them.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
     }
 
     /// A new open file (call at open).

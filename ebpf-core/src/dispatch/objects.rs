@@ -52,7 +52,6 @@ pub(crate) struct Entry {
     /// Handles and pins referring to it.
     users: usize,
     pub(crate) load_time_ns: u64,
-    pub(crate) memory: u64,
 }
 
 /// Every live object, by id, and the pins.
@@ -61,7 +60,6 @@ pub(crate) struct Registry {
     next_id: u32,
     pub(crate) entries: Vec<Entry>,
     pins: Vec<([u8; PIN_NAME_LEN], Object)>,
-    pub(crate) map_bytes: u64,
 }
 
 impl Registry {
@@ -70,29 +68,19 @@ impl Registry {
         self.next_id
     }
 
-    pub(crate) fn count(&self, kind: ObjKind) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| e.object.kind() == kind)
-            .count()
-    }
-
     /// Registers a new object with one user (the handle about to be made).
     pub(crate) fn add(
         &mut self,
         object: Object,
         name: [u8; OBJ_NAME_LEN],
         now: u64,
-        memory: u64,
     ) -> Result<(), Errno> {
         self.entries.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        self.map_bytes += memory;
         self.entries.push(Entry {
             object,
             name,
             users: 1,
             load_time_ns: now,
-            memory,
         });
         Ok(())
     }
@@ -135,7 +123,6 @@ impl Registry {
             return;
         }
         let e = self.entries.swap_remove(i);
-        self.map_bytes -= e.memory;
         if let Object::Map(m) = &e.object {
             if m.map_type() == MapType::ProgArray {
                 m.release_objects();

@@ -12,6 +12,7 @@ use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
 use crate::opcode::{BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use crate::program::LoadOptions;
+use crate::quota::Quota;
 use crate::runtime::ctx::XdpContext;
 use crate::runtime::{LoadedProgram, PROG_TYPE_XDP};
 use crate::shared::Shared;
@@ -72,9 +73,9 @@ fn prog_of(c: &Call<'_>, handle: u32) -> Result<Shared<LoadedProgram>, Errno> {
 }
 
 /// Registers a new object and gives the caller a handle to it.
-fn publish(c: &Call<'_>, obj: Object, name: [u8; OBJ_NAME_LEN], memory: u64) -> Result<u32, Errno> {
+fn publish(c: &Call<'_>, obj: Object, name: [u8; OBJ_NAME_LEN]) -> Result<u32, Errno> {
     let mut reg = c.dev.registry.lock();
-    reg.add(obj.clone(), name, c.dev.platform.monotonic_ns(), memory)?;
+    reg.add(obj.clone(), name, c.dev.platform.monotonic_ns())?;
     match c.file.insert(obj.clone(), c.dev.limits.max_handles) {
         Ok(h) => Ok(h),
         Err(e) => {
@@ -115,20 +116,14 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
         spin_lock_offset: r.spin_lock_offset_plus_one.checked_sub(1),
         inner: inner.map(|t: InnerTemplate| t),
     };
-    {
-        let reg = c.dev.registry.lock();
-        if reg.count(ObjKind::Map) >= c.dev.limits.max_maps {
-            return Err(Errno::ENOSPC);
-        }
-    }
+    // Charged before anything is allocated; the map gives it back when it
+    // is freed.
+    let charge = Quota::charge_map(&c.dev.quota, Map::footprint(c.dev.platform, &attr)?)?;
     let id = c.dev.registry.lock().next_id();
-    let map = Map::create(c.dev.platform, &attr, id)?;
-    let memory = map.memory_bytes();
-    if c.dev.registry.lock().map_bytes + memory > c.dev.limits.max_map_bytes {
-        return Err(Errno::ENOMEM);
-    }
+    let mut map = Map::create(c.dev.platform, &attr, id)?;
+    map.set_charge(charge);
     let map = Shared::try_new(map)?;
-    r.handle = publish(c, Object::Map(map), r.name, memory)?;
+    r.handle = publish(c, Object::Map(map), r.name)?;
     r.id = id;
     Ok(())
 }
@@ -403,12 +398,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     }
     let handles = read_user_array(c, r.map_handles, r.map_count as usize, u32::from_ne_bytes)?;
     let (maps, by_handle) = referenced_maps(c, &insns, &handles)?;
-    {
-        let reg = c.dev.registry.lock();
-        if reg.count(ObjKind::Prog) >= c.dev.limits.max_progs {
-            return Err(Errno::ENOSPC);
-        }
-    }
+    let charge = Quota::charge_program(&c.dev.quota)?;
     let id = c.dev.registry.lock().next_id();
     let by_fd = |h: i32| by_handle.iter().find(|&&(x, _)| x == h).map(|&(_, i)| i);
     let opts = LoadOptions::default().max_insns(c.dev.limits.max_insns as usize);
@@ -424,12 +414,13 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
             .map_err(|_| Errno::ENOMEM)?;
     }
     let result = match loaded {
-        Ok(p) => {
+        Ok(mut p) => {
             if r.log_level >= 2 {
                 let _ = writeln!(log, "loaded {} instructions", p.program().len());
             }
+            p.set_charge(charge);
             let p = Shared::try_new(p)?;
-            r.handle = publish(c, Object::Prog(p), r.name, 0)?;
+            r.handle = publish(c, Object::Prog(p), r.name)?;
             r.id = id;
             Ok(())
         }

@@ -60,8 +60,9 @@ impl ArrayMap {
         self.values.copies() as u32
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        (self.max_entries as usize * self.values.copies() * self.values.stride()) as u64
+    /// Bytes `new` allocates for `attr` with `copies` values per element.
+    pub(crate) fn footprint(attr: &MapAttr, copies: u64) -> Option<u64> {
+        super::slab_bytes(attr.max_entries as u64, copies, attr.value_size)
     }
 
     fn slot(&self, key: &[u8]) -> Result<usize, Errno> {

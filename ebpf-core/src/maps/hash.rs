@@ -169,9 +169,16 @@ impl HashTable {
         self.values.copies() as u32
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        (self.buckets.len() + self.seqs.len() + self.meta.len() + self.keys.len()) as u64
-            + (self.slots as usize * self.values.copies() * self.values.stride()) as u64
+    /// Bytes `new` allocates for `attr` with `copies` values per element:
+    /// buckets and their counters, then per slot its metadata, key and
+    /// values.
+    pub(crate) fn footprint(attr: &MapAttr, copies: u64) -> Option<u64> {
+        let slots = attr.max_entries as u64 + 1;
+        let buckets = (attr.max_entries.checked_next_power_of_two()? as u64) * 4 * 2;
+        let per_slot = size_of::<Meta>() as u64 + round8(attr.key_size as usize) as u64;
+        buckets
+            .checked_add(slots.checked_mul(per_slot)?)?
+            .checked_add(super::slab_bytes(slots, copies, attr.value_size)?)
     }
 
     fn bucket(&self, b: u32) -> &AtomicU32 {

@@ -97,8 +97,13 @@ impl LpmTrie {
         })
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        (self.keys.len() + self.max_entries as usize * (self.values.stride() + 4)) as u64
+    /// Bytes `new` allocates for `attr`: per element a free-list and an
+    /// order entry, a key and a value.
+    pub(crate) fn footprint(attr: &MapAttr) -> Option<u64> {
+        let n = attr.max_entries as u64;
+        let per = 4 + 4 + round8(attr.key_size as usize) as u64;
+        n.checked_mul(per)?
+            .checked_add(super::slab_bytes(n, 1, attr.value_size)?)
     }
 
     fn order<'a>(&self, st: &'a State) -> &'a [AtomicU32] {

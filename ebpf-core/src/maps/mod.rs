@@ -19,6 +19,7 @@ mod slab;
 
 use crate::errno::Errno;
 use crate::platform::PlatformRef;
+use crate::quota::Charge;
 use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
@@ -237,7 +238,18 @@ enum Kind {
 pub struct Map {
     attr: MapAttr,
     id: u32,
+    footprint: u64,
+    /// What it holds of its device's limits, given back when it is freed.
+    charge: Option<Charge>,
     kind: Kind,
+}
+
+/// Bytes of a value slab of `elems` elements of `copies` values each
+/// (each rounded up to 8 bytes, as [`slab::ValueSlab`] lays them out).
+fn slab_bytes(elems: u64, copies: u64, value_size: u32) -> Option<u64> {
+    elems
+        .checked_mul(copies)?
+        .checked_mul(slab::round8(value_size as usize) as u64)
 }
 
 /// Userspace sees per-CPU values as `possible_cpus` values of `value_size`
@@ -255,7 +267,7 @@ impl Map {
     /// sizes or flags, `E2BIG` for sizes over the limits, `ENOMEM` when
     /// memory is short). `id` is the map's id for listings.
     pub fn create(platform: PlatformRef, attr: &MapAttr, id: u32) -> Result<Self, Errno> {
-        validate(platform, attr)?;
+        let footprint = Self::footprint(platform, attr)?;
         let kind = match attr.map_type {
             MapType::Array | MapType::PercpuArray => {
                 Kind::Array(array::ArrayMap::new(platform, attr)?)
@@ -273,8 +285,41 @@ impl Map {
         Ok(Map {
             attr: *attr,
             id,
+            footprint,
+            charge: None,
             kind,
         })
+    }
+
+    /// Checks `attr` as [`create`](Map::create) does and returns the bytes
+    /// of storage such a map holds, without allocating: accounting charges
+    /// them against a limit before the map is created.
+    pub fn footprint(platform: PlatformRef, attr: &MapAttr) -> Result<u64, Errno> {
+        use MapType::*;
+        validate(attr)?;
+        let copies = if attr.map_type.is_percpu() {
+            platform.possible_cpus() as u64
+        } else {
+            1
+        };
+        let bytes = match attr.map_type {
+            Array | PercpuArray => array::ArrayMap::footprint(attr, copies),
+            Hash | PercpuHash | LruHash | LruPercpuHash => hash::HashTable::footprint(attr, copies),
+            LpmTrie => lpm::LpmTrie::footprint(attr),
+            Queue | Stack => queue::QueueMap::footprint(attr),
+            RingBuf => Some(ringbuf::RingBuf::footprint(attr)),
+            ProgArray | ArrayOfMaps => Some(objects::ObjectArray::footprint(attr)),
+            HashOfMaps => objects::ObjectHash::footprint(attr),
+        };
+        match bytes {
+            Some(b) if b <= MAX_MAP_BYTES => Ok(b),
+            _ => Err(Errno::E2BIG),
+        }
+    }
+
+    /// Makes the map hold `charge` until it is freed (device accounting).
+    pub fn set_charge(&mut self, charge: Charge) {
+        self.charge = Some(charge);
     }
 
     /// The attributes it was created with.
@@ -292,17 +337,10 @@ impl Map {
         self.attr.map_type
     }
 
-    /// Bytes of storage the map holds (for accounting and GET_INFO).
+    /// Bytes of storage the map holds (for accounting and GET_INFO):
+    /// [`footprint`](Map::footprint) of its attributes.
     pub fn memory_bytes(&self) -> u64 {
-        match &self.kind {
-            Kind::Array(m) => m.memory_bytes(),
-            Kind::Hash(m) => m.memory_bytes(),
-            Kind::Lpm(m) => m.memory_bytes(),
-            Kind::Queue(m) => m.memory_bytes(),
-            Kind::RingBuf(m) => m.memory_bytes(),
-            Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.memory_bytes(),
-            Kind::HashOfMaps(m) => m.memory_bytes(),
-        }
+        self.footprint
     }
 
     /// The value's lock, to skip when copying and, with `BPF_F_LOCK`, to
@@ -638,7 +676,7 @@ impl Map {
 }
 
 /// Creation checks shared by all types, then the type's own.
-fn validate(platform: PlatformRef, attr: &MapAttr) -> Result<(), Errno> {
+fn validate(attr: &MapAttr) -> Result<(), Errno> {
     use flags::*;
     use MapType::*;
     let t = attr.map_type;
@@ -680,22 +718,6 @@ fn validate(platform: PlatformRef, attr: &MapAttr) -> Result<(), Errno> {
     if attr.inner.is_some() != matches!(t, ArrayOfMaps | HashOfMaps) {
         return Err(Errno::EINVAL);
     }
-    // Storage estimate, against the per-map cap.
-    let copies = if t.is_percpu() {
-        platform.possible_cpus() as u64
-    } else {
-        1
-    };
-    let elem = slab::round8(attr.key_size as usize) as u64
-        + slab::round8(attr.value_size as usize) as u64 * copies
-        + 16;
-    let bytes = match t {
-        RingBuf => attr.max_entries as u64,
-        _ => elem * (attr.max_entries as u64 + 1),
-    };
-    if bytes > MAX_MAP_BYTES {
-        return Err(Errno::E2BIG);
-    }
     match t {
         Array | PercpuArray | ProgArray | ArrayOfMaps => {
             let value_ok = match t {
@@ -712,8 +734,12 @@ fn validate(platform: PlatformRef, attr: &MapAttr) -> Result<(), Errno> {
             } else {
                 attr.value_size > 0
             };
-            if attr.key_size == 0 || !value_ok || attr.max_entries > (1 << 30) {
+            if attr.key_size == 0 || !value_ok {
                 return Err(Errno::EINVAL);
+            }
+            // Linux: more buckets than a u32 of bytes can hold.
+            if attr.max_entries > (1 << 30) {
+                return Err(Errno::E2BIG);
             }
         }
         LpmTrie => lpm::validate(attr)?,

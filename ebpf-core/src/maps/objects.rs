@@ -93,8 +93,9 @@ impl ObjectArray {
         })
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        self.slots.len() as u64
+    /// Bytes `new` allocates for `attr`: one pointer per slot.
+    pub(crate) fn footprint(attr: &MapAttr) -> u64 {
+        attr.max_entries as u64 * 8
     }
 
     fn slot(&self, i: u32) -> &AtomicPtr<u8> {
@@ -226,20 +227,26 @@ pub(crate) struct ObjectHash {
 
 impl ObjectHash {
     pub(crate) fn new(platform: PlatformRef, attr: &MapAttr) -> Result<Self, Errno> {
-        let mut inner = *attr;
-        inner.map_type = MapType::Hash;
-        inner.value_size = 8;
-        inner.flags = 0;
-        inner.inner = None;
         Ok(ObjectHash {
             platform,
             key_size: attr.key_size as usize,
-            table: HashTable::new(platform, &inner)?,
+            table: HashTable::new(platform, &Self::table_attr(attr))?,
         })
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        self.table.memory_bytes()
+    /// The attributes of the table of inner-map pointers behind `attr`.
+    fn table_attr(attr: &MapAttr) -> MapAttr {
+        let mut table = *attr;
+        table.map_type = MapType::Hash;
+        table.value_size = 8;
+        table.flags = 0;
+        table.inner = None;
+        table
+    }
+
+    /// Bytes `new` allocates for `attr`.
+    pub(crate) fn footprint(attr: &MapAttr) -> Option<u64> {
+        HashTable::footprint(&Self::table_attr(attr), 1)
     }
 
     pub(crate) fn update(&self, key: &[u8], inner: Shared<Map>, flags: u64) -> Result<(), Errno> {

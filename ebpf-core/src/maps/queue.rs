@@ -35,8 +35,9 @@ impl QueueMap {
         })
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        (self.cap * self.values.stride()) as u64
+    /// Bytes `new` allocates for `attr`.
+    pub(crate) fn footprint(attr: &MapAttr) -> Option<u64> {
+        super::slab_bytes(attr.max_entries as u64, 1, attr.value_size)
     }
 
     /// Pushes `value` (`value_size` bytes).

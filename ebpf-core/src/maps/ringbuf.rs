@@ -71,8 +71,9 @@ impl RingBuf {
         })
     }
 
-    pub(crate) fn memory_bytes(&self) -> u64 {
-        self.data.len() as u64
+    /// Bytes `new` allocates for `attr`: the data area.
+    pub(crate) fn footprint(attr: &MapAttr) -> u64 {
+        attr.max_entries as u64
     }
 
     /// Size of the data area.

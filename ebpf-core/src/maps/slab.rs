@@ -67,11 +67,6 @@ impl ValueSlab {
         self.value_size
     }
 
-    /// Distance between values.
-    pub(crate) fn stride(&self) -> usize {
-        self.stride
-    }
-
     /// Values per element.
     pub(crate) fn copies(&self) -> usize {
         self.copies

@@ -19,6 +19,7 @@ use crate::opcode::{
 };
 use crate::platform::{PlatformRef, ReadGuard};
 use crate::program::{LoadOptions, Program, PseudoResolver};
+use crate::quota::Charge;
 use crate::shared::Shared;
 
 pub use context::RunContext;
@@ -128,6 +129,8 @@ pub struct LoadedProgram {
     program: Program,
     maps: Vec<Shared<Map>>,
     stats: RunStats,
+    /// What it holds of its device's limits, given back when it is freed.
+    charge: Option<Charge>,
 }
 
 /// Resolves `LD_IMM64` map references against the program's maps: by
@@ -223,7 +226,14 @@ impl LoadedProgram {
             program,
             maps,
             stats: RunStats::default(),
+            charge: None,
         })
+    }
+
+    /// Makes the program hold `charge` until it is freed (device
+    /// accounting).
+    pub fn set_charge(&mut self, charge: Charge) {
+        self.charge = Some(charge);
     }
 
     /// The program's id.

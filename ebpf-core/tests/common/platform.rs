@@ -26,6 +26,8 @@ thread_local! {
 pub struct TestPlatform {
     pub cpus: u32,
     pub live_allocs: AtomicI64,
+    /// Bytes allocated and not yet freed.
+    pub live_bytes: AtomicI64,
     pub live_locks: AtomicI64,
     pub synchronizes: AtomicU64,
     grace: GracePeriods,
@@ -41,6 +43,7 @@ impl TestPlatform {
         Box::leak(Box::new(TestPlatform {
             cpus,
             live_allocs: AtomicI64::new(0),
+            live_bytes: AtomicI64::new(0),
             live_locks: AtomicI64::new(0),
             synchronizes: AtomicU64::new(0),
             grace: GracePeriods::new(),
@@ -83,12 +86,14 @@ impl Platform for TestPlatform {
         // SAFETY: size is non-zero (the core never asks for 0 bytes).
         let p = NonNull::new(unsafe { alloc_zeroed(layout) })?;
         self.live_allocs.fetch_add(1, Ordering::SeqCst);
+        self.live_bytes.fetch_add(size as i64, Ordering::SeqCst);
         Some(p)
     }
 
     unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize) {
         assert!(IN_SECTION.with(|s| s.get()) == 0, "free in program context");
         self.live_allocs.fetch_sub(1, Ordering::SeqCst);
+        self.live_bytes.fetch_sub(size as i64, Ordering::SeqCst);
         // SAFETY: per the trait's contract.
         unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size, align)) }
     }
