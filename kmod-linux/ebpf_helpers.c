@@ -6,6 +6,8 @@
 #include <linux/jiffies.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/smp.h>
 #include <linux/timekeeping.h>
 #include <linux/topology.h>
@@ -24,6 +26,17 @@ void ebpf_os_read_unlock(void)
 {
 	preempt_enable();
 	rcu_read_unlock();
+}
+
+/* Long requests call these between steps (never inside a program run). */
+void ebpf_os_resched(void)
+{
+	cond_resched();
+}
+
+bool ebpf_os_interrupted(void)
+{
+	return signal_pending(current);
 }
 
 u32 ebpf_os_cpu_id(void)

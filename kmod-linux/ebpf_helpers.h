@@ -7,6 +7,8 @@
 
 void ebpf_os_read_lock(void);
 void ebpf_os_read_unlock(void);
+void ebpf_os_resched(void);
+bool ebpf_os_interrupted(void);
 u32 ebpf_os_cpu_id(void);
 u32 ebpf_os_numa_node(void);
 u64 ebpf_os_monotonic_ns(void);

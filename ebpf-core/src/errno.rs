@@ -43,6 +43,7 @@ errnos! {
     EPERM = 1, "operation not permitted";
     ENOENT = 2, "no such entry";
     ESRCH = 3, "no such object";
+    EINTR = 4, "interrupted by a signal";
     E2BIG = 7, "too big or full";
     EBADF = 9, "bad handle";
     EAGAIN = 11, "try again";
@@ -54,6 +55,7 @@ errnos! {
     EINVAL = 22, "invalid argument";
     ENOSPC = 28, "no space left";
     ERANGE = 34, "out of range";
+    EDEADLK = 35, "a value's lock was held too long";
     ENOTTY = 25, "unknown request";
     ENOSYS = 38, "not implemented";
     ELOOP = 40, "too many levels";
@@ -67,6 +69,7 @@ impl Errno {
     pub const fn to_freebsd(self) -> i32 {
         match self.0 {
             11 => 35,          // EAGAIN
+            35 => 11,          // EDEADLK
             38 => 78,          // ENOSYS
             40 => 62,          // ELOOP
             95 | 524 => 45,    // EOPNOTSUPP
@@ -80,6 +83,7 @@ impl Errno {
     pub const fn from_freebsd(n: i32) -> Errno {
         Errno(match n {
             35 => 11,
+            11 => 35,
             78 => 38,
             62 => 40,
             45 => 95,
@@ -122,6 +126,8 @@ mod tests {
             (Errno::ENOSPC, 28),
             (Errno::ERANGE, 34),
             (Errno::EAGAIN, 35),
+            (Errno::EDEADLK, 11),
+            (Errno::EINTR, 4),
             (Errno::ELOOP, 62),
             (Errno::ENOSYS, 78),
             (Errno::EOPNOTSUPP, 45),

@@ -298,6 +298,9 @@ pub enum HelperError {
     /// `bpf_tail_call` succeeded: the run continues in another program,
     /// which the embedder that issued it knows.
     TailCall,
+    /// The work the helper does for the program (scanning a map, spinning
+    /// on a lock) spent the run's instruction budget.
+    BudgetExhausted,
     /// Another failure, described by a static message.
     Other(&'static str),
 }
@@ -313,6 +316,9 @@ impl fmt::Display for HelperError {
             HelperError::BadCallback(v) => write!(f, "callback {v:#x} is not a BPF function"),
             HelperError::Callback => f.write_str("callback failed"),
             HelperError::TailCall => f.write_str("tail call"),
+            HelperError::BudgetExhausted => {
+                f.write_str("the work it does spent the instruction budget")
+            }
             HelperError::Other(msg) => f.write_str(msg),
         }
     }

@@ -178,8 +178,21 @@ impl Program {
         args: [u64; 5],
         helpers: &mut dyn Helpers,
     ) -> Result<u64, RunError> {
+        self.run_with_budget(stack, mem, args, helpers, &Cell::new(self.budget))
+    }
+
+    /// [`run`](Program::run), charging instructions to `budget`, which
+    /// several runs can share (a chain of tail calls is one run: its
+    /// programs share one budget).
+    pub fn run_with_budget(
+        &self,
+        stack: &mut Stack,
+        mem: &MemoryMap<'_>,
+        args: [u64; 5],
+        helpers: &mut dyn Helpers,
+        budget: &Cell<u64>,
+    ) -> Result<u64, RunError> {
         let (stack_base, stack_hi) = stack.bounds();
-        let budget = Cell::new(self.budget);
         let failure = Cell::new(None);
         let entry = Entry {
             pc: 0,
@@ -190,7 +203,7 @@ impl Program {
             args,
             failure: &failure,
         };
-        self.enter(&entry, mem, helpers, &budget)
+        self.enter(&entry, mem, helpers, budget)
     }
 
     /// Runs the program on one buffer, with no helpers: `r1` points to

@@ -248,6 +248,21 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         }
     }
 
+    /// Charges `units` of work a helper does for the program to the run's
+    /// instruction budget; the run ends when the budget is spent.
+    pub fn charge(&self, units: u64) -> Result<(), HelperError> {
+        match self.budget.get().checked_sub(units) {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => {
+                self.budget.set(0);
+                Err(HelperError::BudgetExhausted)
+            }
+        }
+    }
+
     /// Whether `len` bytes at `addr` are accessible (writable if `write`),
     /// counting also the memory `extra` grants (map values handed out
     /// during the run).

@@ -189,6 +189,17 @@ pub trait Platform: Sync {
     /// only outside program context; may sleep.
     fn synchronize(&self);
 
+    /// Lets other work run if the scheduler wants the CPU (Linux
+    /// `cond_resched`, FreeBSD `maybe_yield`). Long requests call it
+    /// between steps, so that no request keeps a CPU for long; called only
+    /// outside program context and without spin locks held.
+    fn resched(&self);
+
+    /// Whether the calling thread has a signal pending (Linux
+    /// `signal_pending`, FreeBSD `sig_intr`): long requests then stop with
+    /// `EINTR`. Called where [`resched`](Platform::resched) is.
+    fn interrupted(&self) -> bool;
+
     /// The current CPU, below [`possible_cpus`](Platform::possible_cpus).
     /// Stable while inside a read-side section.
     fn cpu_id(&self) -> u32;

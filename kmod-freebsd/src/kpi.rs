@@ -257,6 +257,8 @@ mod sys {
         pub fn critical_enter_KBI();
         pub fn critical_exit_KBI();
         pub fn pause_sbt(wmesg: *const c_char, sbt: i64, pr: i64, flags: c_int) -> c_int;
+        pub fn maybe_yield();
+        pub fn sig_intr() -> c_int;
         pub fn nanouptime(ts: *mut Timespec);
         pub fn getnanouptime(ts: *mut Timespec);
         pub fn arc4random() -> u32;
@@ -496,6 +498,18 @@ pub fn critical_exit() {
 pub fn pause_1ms() {
     // SAFETY: plain call from a sleepable context.
     unsafe { sys::pause_sbt(c"ebpfgp".as_ptr(), SBT_1MS, 0, 0) };
+}
+
+/// `maybe_yield()`: gives up the CPU if this thread has run its slice.
+pub fn maybe_yield() {
+    // SAFETY: plain call from a sleepable context.
+    unsafe { sys::maybe_yield() }
+}
+
+/// `sig_intr() != 0`: a signal is pending for this thread (FreeBSD 13+).
+pub fn signal_pending() -> bool {
+    // SAFETY: plain call from a sleepable context.
+    unsafe { sys::sig_intr() != 0 }
 }
 
 /// The current CPU (`curcpu`, `pc_cpuid` at %gs:0x3c).

@@ -329,6 +329,19 @@ pub unsafe fn pause_sbt(_w: *const c_char, _sbt: i64, _pr: i64, _flags: c_int) -
     0
 }
 
+pub unsafe fn maybe_yield() {
+    if atomic_context() {
+        violation("maybe_yield in a critical section or under a spin mutex".into());
+    }
+}
+
+pub unsafe fn sig_intr() -> c_int {
+    if atomic_context() {
+        violation("sig_intr in a critical section or under a spin mutex".into());
+    }
+    0
+}
+
 pub unsafe fn nanouptime(ts: *mut Timespec) {
     // SAFETY: valid out pointer.
     unsafe { (*ts).tv_sec = 5 };

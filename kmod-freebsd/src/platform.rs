@@ -114,6 +114,14 @@ impl Platform for FreeBsdPlatform {
         self.grace.synchronize(kpi::pause_1ms);
     }
 
+    fn resched(&self) {
+        kpi::maybe_yield()
+    }
+
+    fn interrupted(&self) -> bool {
+        kpi::signal_pending()
+    }
+
     fn cpu_id(&self) -> u32 {
         kpi::curcpu()
     }

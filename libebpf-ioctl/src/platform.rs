@@ -187,6 +187,16 @@ impl Platform for UserPlatform {
         self.grace.synchronize(std::thread::yield_now);
     }
 
+    /// The OS preempts userspace threads: nothing to do.
+    fn resched(&self) {}
+
+    /// Embedded requests run in the caller's thread, where a signal runs
+    /// its handler (or ends the process) without help from the request:
+    /// they are never cut short.
+    fn interrupted(&self) -> bool {
+        false
+    }
+
     fn cpu_id(&self) -> u32 {
         // SAFETY: sched_getcpu has no preconditions.
         let cpu = unsafe { libc::sched_getcpu() };

@@ -63,6 +63,7 @@ class Kernel:
         self.heap_next = HEAP
         self.critical = 0
         self.spins = 0
+        self.yields = 0
         self.held = {}
         self.live_locks = 0
         self.violations = []
@@ -272,6 +273,17 @@ class Kernel:
     def pause_sbt(self):
         if self.atomic():
             self.violate("pause in a critical section or under a spin mutex")
+        return 0
+
+    def maybe_yield(self):
+        if self.atomic():
+            self.violate("maybe_yield in a critical section or under a spin mutex")
+        self.yields += 1
+        return 0
+
+    def sig_intr(self):
+        if self.atomic():
+            self.violate("sig_intr in a critical section or under a spin mutex")
         return 0
 
     def nanouptime(self):
@@ -576,6 +588,7 @@ def session(emu):
     r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", prog_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
     retval = struct.unpack("<I", user.read(req + 4, 4))[0]
     expect("PROG_TEST_RUN: the program read the map value", (r, retval), (0, 42))
+    expect("PROG_TEST_RUN: maybe_yield between its two runs", k.yields >= 1, True)
 
     # Pins, info, ids, iteration, batches, delete, close: the rest of the
     # dispatcher's commands.

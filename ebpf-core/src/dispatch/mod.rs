@@ -233,6 +233,20 @@ impl Call<'_> {
         Ok(buf)
     }
 
+    /// A point between two steps of a long request: lets the scheduler run
+    /// something else and stops the request with `EINTR` when the caller
+    /// has a signal pending (as Linux's `bpf_test_timer` and batch
+    /// operations do). Every loop a request runs whose length the caller
+    /// chooses goes through here on every step.
+    pub(crate) fn step(&self) -> Result<(), Errno> {
+        let platform = self.dev.platform;
+        platform.resched();
+        if platform.interrupted() {
+            return Err(Errno::EINTR);
+        }
+        Ok(())
+    }
+
     /// Copies `data` to user address `addr`.
     pub(crate) fn write_user(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         if data.is_empty() {

@@ -224,6 +224,7 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
             let mut next = zeroed(ks)?;
             let mut value = zeroed(vs)?;
             while r.count < wanted {
+                c.step()?;
                 match map.get_next_key(prev.as_deref(), &mut next) {
                     Ok(()) => {}
                     Err(Errno::ENOENT) => return Err(Errno::ENOENT),
@@ -242,6 +243,7 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
         }
         Command::MapUpdateBatch => {
             for i in 0..wanted as u64 {
+                c.step()?;
                 let key = c.read_user(user_addr(r.keys, i * ks as u64)?, ks)?;
                 let value = c.read_user(user_addr(r.values, i * vs as u64)?, vs)?;
                 map.update(&key, &value, r.elem_flags)?;
@@ -254,6 +256,7 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
                 return Err(Errno::EINVAL);
             }
             for i in 0..wanted as u64 {
+                c.step()?;
                 let key = c.read_user(user_addr(r.keys, i * ks as u64)?, ks)?;
                 map.delete(&key)?;
                 r.count += 1;
@@ -470,8 +473,17 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     let repeat = r.repeat.max(1);
     let start = c.dev.platform.monotonic_ns();
     let mut retval = 0;
-    for i in 0..repeat {
-        if i > 0 {
+    let mut runs = 0;
+    let mut stopped = Ok(());
+    while runs < repeat {
+        if runs > 0 {
+            // Between runs, as Linux's bpf_test_timer: reschedule, and stop
+            // with EINTR (retval and duration of the runs so far) on a
+            // signal.
+            if let Err(e) = c.step() {
+                stopped = Err(e);
+                break;
+            }
             data.copy_from_slice(&input);
         }
         let mut mem = MemoryMap::new();
@@ -515,10 +527,12 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             );
             Errno::EFAULT
         })?;
+        runs += 1;
     }
     let elapsed = c.dev.platform.monotonic_ns().saturating_sub(start);
     r.retval = retval as u32;
-    r.duration = (elapsed / repeat as u64).min(u32::MAX as u64) as u32;
+    r.duration = (elapsed / runs as u64).min(u32::MAX as u64) as u32;
+    stopped?;
     if r.data_out != 0 {
         if (r.data_size_out as usize) < data.len() {
             c.write_user(r.data_out, &data[..r.data_size_out as usize])?;

@@ -89,8 +89,7 @@ impl ArrayMap {
 
     pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: LockSpec) -> Result<(), Errno> {
         let i = self.slot(key)?;
-        self.values.read_all(i, out, lock);
-        Ok(())
+        self.values.read_all(i, out, lock)
     }
 
     pub(crate) fn update(
@@ -101,8 +100,7 @@ impl ArrayMap {
         lock: LockSpec,
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
-        self.values.write_all(i, value, lock);
-        Ok(())
+        self.values.write_all(i, value, lock)
     }
 
     pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> u64 {
@@ -123,8 +121,7 @@ impl ArrayMap {
         let i = self.update_slot(key, mode)?;
         let copy = cpu as usize % self.values.copies();
         // SAFETY: the value lies in the slab; value has value_size bytes.
-        unsafe { super::slab::copy_value_in(self.values.ptr(i, copy), value, lock) };
-        Ok(())
+        unsafe { super::slab::copy_value_in(self.values.ptr(i, copy), value, lock) }
     }
 
     pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {

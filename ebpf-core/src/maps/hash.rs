@@ -358,8 +358,8 @@ impl HashTable {
         &self,
         key: &[u8],
         mode: u64,
-        in_place: Option<&dyn Fn(u32)>,
-        fill: &dyn Fn(u32, bool),
+        in_place: Option<&dyn Fn(u32) -> Result<(), Errno>>,
+        fill: &dyn Fn(u32) -> Result<(), Errno>,
         on_old: &mut dyn FnMut(*const u8),
     ) -> Result<(), Errno> {
         let hash = hash_bytes(key, self.seed);
@@ -371,17 +371,21 @@ impl HashTable {
             _ => {}
         }
         if let (Some((i, _)), Some(update)) = (existing, in_place) {
-            update(i);
-            return Ok(());
+            return update(i);
         }
         let new = self.alloc_elem(&mut st, existing.is_some())?;
+        // Unpublished and free (even generation): no reader relies on it.
+        if let Err(e) = fill(new) {
+            self.meta(new).next.store(st.free, Ordering::Relaxed);
+            st.free = new;
+            return Err(e);
+        }
         // The eviction may have changed the chain: look again.
         let existing = self.find_locked(key, hash);
         let st = &mut *st;
         self.change_bucket(self.bucket_of(hash), || {
             // SAFETY: `new` is free: no reader can rely on its key.
             unsafe { core::ptr::copy(key.as_ptr(), self.key_ptr(new), key.len()) };
-            fill(new, existing.is_some());
             let m = self.meta(new);
             m.hash.store(hash, Ordering::Relaxed);
             m.referenced.store(0, Ordering::Relaxed);
@@ -435,7 +439,7 @@ impl HashTable {
         let write_in_place = |i: u32| self.values.write_all(i as usize, value, lock);
         // BPF_F_LOCK updates an existing element in place, under its lock;
         // per-CPU elements are updated in place as on Linux.
-        let in_place: Option<&dyn Fn(u32)> =
+        let in_place: Option<&dyn Fn(u32) -> Result<(), Errno>> =
             if lock.is_some_and(|(_, take)| take) || self.values.copies() > 1 {
                 Some(&write_in_place)
             } else {
@@ -445,7 +449,7 @@ impl HashTable {
             key,
             mode,
             in_place,
-            &|i, _| {
+            &|i| {
                 self.values
                     .write_all(i as usize, value, lock.map(|(o, _)| (o, false)))
             },
@@ -468,7 +472,7 @@ impl HashTable {
                 key,
                 mode,
                 Some(&one),
-                &|i, _| self.values.write_one(i as usize, copy, value, true, None),
+                &|i| self.values.write_one(i as usize, copy, value, true, None),
                 &mut |_| {},
             );
         }
@@ -476,16 +480,17 @@ impl HashTable {
             // SAFETY: the value lies in the slab and has value_size bytes.
             unsafe { super::slab::copy_value_in(self.values.ptr(i as usize, 0), value, lock) }
         };
-        let in_place: Option<&dyn Fn(u32)> = if lock.is_some_and(|(_, take)| take) {
-            Some(&locked)
-        } else {
-            None
-        };
+        let in_place: Option<&dyn Fn(u32) -> Result<(), Errno>> =
+            if lock.is_some_and(|(_, take)| take) {
+                Some(&locked)
+            } else {
+                None
+            };
         self.upsert(
             key,
             mode,
             in_place,
-            &|i, _| {
+            &|i| {
                 self.values
                     .write_one(i as usize, 0, value, false, lock.map(|(o, _)| (o, false)))
             },
@@ -502,7 +507,7 @@ impl HashTable {
         let hash = hash_bytes(key, self.seed);
         for _ in 0..MAX_RESTARTS {
             let seen = self.find(key, hash).ok_or(Errno::ENOENT)?;
-            self.values.read_all(seen.index as usize, out, lock);
+            self.values.read_all(seen.index as usize, out, lock)?;
             // Recycled during the copy: the bytes may be another key's.
             if self.still(seen) {
                 return Ok(());
@@ -556,7 +561,7 @@ impl HashTable {
         let hash = hash_bytes(key, self.seed);
         let mut st = self.state.lock();
         let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
-        self.values.read_all(i as usize, out, None);
+        self.values.read_all(i as usize, out, None)?;
         self.unlink(&mut st, hash, i, link);
         Ok(())
     }

@@ -47,6 +47,8 @@ pub(crate) struct LpmTrie {
     keys: PlatformBuf,
     values: ValueSlab,
     state: SpinLock<State>,
+    /// `State::count`, readable without the lock: what one lookup scans.
+    len: AtomicU32,
 }
 
 fn prefix_len(key: &[u8]) -> u32 {
@@ -94,7 +96,13 @@ impl LpmTrie {
                     free_count: n,
                 },
             )?,
+            len: AtomicU32::new(0),
         })
+    }
+
+    /// Prefixes stored: a lookup or update scans up to this many.
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Relaxed) as u64
     }
 
     /// Bytes `new` allocates for `attr`: per element a free-list and an
@@ -172,8 +180,7 @@ impl LpmTrie {
     pub(crate) fn lookup_user(&self, key: &[u8], out: &mut [u8]) -> Result<(), Errno> {
         let st = self.state.lock();
         let i = self.longest_match(&st, key).ok_or(Errno::ENOENT)?;
-        self.values.read_all(i as usize, out, None);
-        Ok(())
+        self.values.read_all(i as usize, out, None)
     }
 
     pub(crate) fn prog_lookup(&self, key: &[u8]) -> u64 {
@@ -192,8 +199,7 @@ impl LpmTrie {
                 return Err(Errno::EEXIST);
             }
             let i = self.order(&st)[pos].load(Ordering::Relaxed);
-            self.values.write_all(i as usize, value, None);
-            return Ok(());
+            return self.values.write_all(i as usize, value, None);
         }
         if mode == BPF_EXIST {
             return Err(Errno::ENOENT);
@@ -208,7 +214,8 @@ impl LpmTrie {
         // SAFETY: free_count < max_entries u32s in the buffer; under the lock.
         let free = unsafe { (st.free.as_ptr() as *const u32).add(st.free_count).read() };
         self.set_key(free, key);
-        self.values.write_all(free as usize, value, None);
+        // Without a lock to take, a copy cannot fail.
+        let _ = self.values.write_all(free as usize, value, None);
         let order = self.order(&st);
         let at = order[..st.count]
             .iter()
@@ -219,6 +226,7 @@ impl LpmTrie {
         }
         order[at].store(free, Ordering::Relaxed);
         st.count += 1;
+        self.len.store(st.count as u32, Ordering::Relaxed);
         Ok(())
     }
 
@@ -239,6 +247,7 @@ impl LpmTrie {
             order[j].store(order[j + 1].load(Ordering::Relaxed), Ordering::Relaxed);
         }
         st.count -= 1;
+        self.len.store(st.count as u32, Ordering::Relaxed);
         Ok(())
     }
 

@@ -571,6 +571,17 @@ impl Map {
 
     // ---- program side ---------------------------------------------------
 
+    /// Work, in instruction-budget units, that one program call on this
+    /// map (lookup, update, delete) may do beyond a constant: a program's
+    /// run is charged for it, so no run outlasts its budget by calling
+    /// helpers. Only the LPM trie scans (its stored prefixes).
+    pub fn prog_call_cost(&self) -> u64 {
+        match &self.kind {
+            Kind::Lpm(m) => m.len(),
+            _ => 0,
+        }
+    }
+
     /// `bpf_map_lookup_elem` from a program on CPU `cpu`: the address of
     /// the value (this CPU's, for per-CPU maps), or 0. Map-in-map: the inner
     /// map's address.

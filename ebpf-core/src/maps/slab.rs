@@ -83,7 +83,12 @@ impl ValueSlab {
 
     /// Copies all copies of element `elem` out, `stride` bytes each (the
     /// userspace view of a per-CPU value), or the single value.
-    pub(crate) fn read_all(&self, elem: usize, out: &mut [u8], lock_off: LockSpec) {
+    pub(crate) fn read_all(
+        &self,
+        elem: usize,
+        out: &mut [u8],
+        lock_off: LockSpec,
+    ) -> Result<(), Errno> {
         let n = if self.copies == 1 {
             self.value_size
         } else {
@@ -94,13 +99,19 @@ impl ValueSlab {
             // SAFETY: the value lies in the slab; map values are shared
             // with running programs, which may write them concurrently as
             // on Linux (no tearing guarantee beyond BPF_F_LOCK).
-            unsafe { copy_value_out(self.ptr(elem, copy), dst, lock_off) };
+            unsafe { copy_value_out(self.ptr(elem, copy), dst, lock_off) }?;
         }
+        Ok(())
     }
 
     /// Copies `src` (all copies, `stride` bytes apart, or one value) into
     /// element `elem`.
-    pub(crate) fn write_all(&self, elem: usize, src: &[u8], lock_off: LockSpec) {
+    pub(crate) fn write_all(
+        &self,
+        elem: usize,
+        src: &[u8],
+        lock_off: LockSpec,
+    ) -> Result<(), Errno> {
         let n = self.value_size;
         for copy in 0..self.copies {
             let start = if self.copies == 1 {
@@ -109,8 +120,9 @@ impl ValueSlab {
                 copy * self.stride
             };
             // SAFETY: as for read_all.
-            unsafe { copy_value_in(self.ptr(elem, copy), &src[start..start + n], lock_off) };
+            unsafe { copy_value_in(self.ptr(elem, copy), &src[start..start + n], lock_off) }?;
         }
+        Ok(())
     }
 
     /// Fills copy `copy` of `elem` with `src` and zeroes its other copies
@@ -122,32 +134,38 @@ impl ValueSlab {
         src: &[u8],
         zero_others: bool,
         lock: LockSpec,
-    ) {
+    ) -> Result<(), Errno> {
         for c in 0..self.copies {
             let dst = self.ptr(elem, c);
             if c == copy {
                 // SAFETY: as for read_all; src holds value_size bytes.
-                unsafe { copy_value_in(dst, &src[..self.value_size], lock) };
+                unsafe { copy_value_in(dst, &src[..self.value_size], lock) }?;
             } else if zero_others {
                 // SAFETY: the value lies in the slab.
                 unsafe { core::ptr::write_bytes(dst, 0, self.stride) };
             }
         }
+        Ok(())
     }
 }
 
-/// The 4-byte `struct bpf_spin_lock` inside a value, taken by BPF_F_LOCK
-/// operations.
-/// The lock is not trusted: a program could scribble on it. After this many
-/// attempts the copy goes ahead unlocked rather than hang the kernel.
-const LOCK_SPINS: u32 = 1 << 20;
+/// How long a BPF_F_LOCK operation waits for a value's lock, in attempts.
+///
+/// The lock is held only for one copy of at most `MAX_VALUE_SIZE` bytes by
+/// this module, so a legitimate wait is microseconds; this bound is about
+/// a millisecond. The word lies in program-writable memory (until a
+/// verifier forbids programs to touch it, as Linux's does), so a program
+/// can leave it set for ever: the operation then fails with `EDEADLK`
+/// instead of spinning, and a program's run that hits it fails.
+const LOCK_SPINS: u32 = 1 << 14;
 
-struct ValueLock<'a>(Option<&'a AtomicU32>);
+/// The 4-byte `struct bpf_spin_lock` inside a value, held for one copy.
+struct ValueLock<'a>(&'a AtomicU32);
 
 impl<'a> ValueLock<'a> {
     /// # Safety
     /// `p` is 4-byte aligned and lies inside a live value.
-    unsafe fn acquire(p: *mut u8) -> Self {
+    unsafe fn acquire(p: *mut u8) -> Result<Self, Errno> {
         // SAFETY: per the contract; the word is only accessed atomically.
         let word = unsafe { AtomicU32::from_ptr(p as *mut u32) };
         for _ in 0..LOCK_SPINS {
@@ -155,19 +173,17 @@ impl<'a> ValueLock<'a> {
                 .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                return ValueLock(Some(word));
+                return Ok(ValueLock(word));
             }
             core::hint::spin_loop();
         }
-        ValueLock(None)
+        Err(Errno::EDEADLK)
     }
 }
 
 impl Drop for ValueLock<'_> {
     fn drop(&mut self) {
-        if let Some(word) = self.0 {
-            word.store(0, Ordering::Release);
-        }
+        self.0.store(0, Ordering::Release);
     }
 }
 
@@ -176,7 +192,11 @@ impl Drop for ValueLock<'_> {
 ///
 /// # Safety
 /// `src` points at a live value of at least `dst.len()` bytes.
-pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: LockSpec) {
+pub(crate) unsafe fn copy_value_out(
+    src: *const u8,
+    dst: &mut [u8],
+    lock_off: LockSpec,
+) -> Result<(), Errno> {
     match lock_off {
         None => {
             // SAFETY: per the contract.
@@ -184,12 +204,15 @@ pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: Lo
         }
         Some((off, take)) => {
             // SAFETY: the loader placed a 4-byte aligned lock at `off`.
-            let _guard = take.then(|| unsafe { ValueLock::acquire(src.add(off) as *mut u8) });
+            let _guard = take
+                .then(|| unsafe { ValueLock::acquire(src.add(off) as *mut u8) })
+                .transpose()?;
             // SAFETY: per the contract.
             unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
             dst[off..off + 4].fill(0);
         }
     }
+    Ok(())
 }
 
 /// Copies a value in; with `lock_off`, under the value's spin lock and
@@ -197,7 +220,11 @@ pub(crate) unsafe fn copy_value_out(src: *const u8, dst: &mut [u8], lock_off: Lo
 ///
 /// # Safety
 /// `dst` points at a live value of at least `src.len()` bytes.
-pub(crate) unsafe fn copy_value_in(dst: *mut u8, src: &[u8], lock_off: LockSpec) {
+pub(crate) unsafe fn copy_value_in(
+    dst: *mut u8,
+    src: &[u8],
+    lock_off: LockSpec,
+) -> Result<(), Errno> {
     match lock_off {
         None => {
             // SAFETY: per the contract.
@@ -205,7 +232,9 @@ pub(crate) unsafe fn copy_value_in(dst: *mut u8, src: &[u8], lock_off: LockSpec)
         }
         Some((off, take)) => {
             // SAFETY: the loader placed a 4-byte aligned lock at `off`.
-            let _guard = take.then(|| unsafe { ValueLock::acquire(dst.add(off)) });
+            let _guard = take
+                .then(|| unsafe { ValueLock::acquire(dst.add(off)) })
+                .transpose()?;
             // SAFETY: both ranges lie inside the value and skip the lock.
             unsafe {
                 core::ptr::copy(src.as_ptr(), dst, off);
@@ -217,4 +246,5 @@ pub(crate) unsafe fn copy_value_in(dst: *mut u8, src: &[u8], lock_off: LockSpec)
             }
         }
     }
+    Ok(())
 }

@@ -180,6 +180,7 @@ impl<'r> RunContext<'r> {
         let map = self.map_arg(map_addr)?;
         let key = self.arg_slice(mem, key_addr, map.attr().key_size as usize)?;
         let cpu = self.cpu_for(map);
+        mem.charge(map.prog_call_cost())?;
         let found = map.prog_lookup(key, cpu);
         let of_maps = matches!(
             map.map_type(),
@@ -268,6 +269,8 @@ impl<'r> RunContext<'r> {
             return Ok(Errno::EBUSY.to_helper_ret());
         }
         let cpu = self.cpu_for(map);
+        // The walk passes every slot or bucket, used or not.
+        mem.charge(map.attr().max_entries as u64)?;
         let mut failure = None;
         let mut key_buf = [0u8; crate::maps::MAX_KEY_SIZE as usize];
         let key_addr = key_buf.as_mut_ptr() as u64;
@@ -401,11 +404,20 @@ impl Helpers for RunContext<'_> {
                 let key = self.arg_slice(mem, args[1], map.attr().key_size as usize)?;
                 let value = self.arg_slice(mem, args[2], map.attr().value_size as usize)?;
                 let cpu = self.cpu_for(map);
-                Ok(ret(map.prog_update(key, value, args[3], cpu)))
+                mem.charge(map.prog_call_cost())?;
+                match map.prog_update(key, value, args[3], cpu) {
+                    // Only a lock word the program itself left set stays
+                    // held this long: end the run rather than spin on.
+                    Err(Errno::EDEADLK) => Err(HelperError::Other(
+                        "BPF_F_LOCK update: the value's bpf_spin_lock stayed held",
+                    )),
+                    result => Ok(ret(result)),
+                }
             }
             ids::MAP_DELETE_ELEM => {
                 let map = self.map_arg(args[0])?;
                 let key = self.arg_slice(mem, args[1], map.attr().key_size as usize)?;
+                mem.charge(map.prog_call_cost())?;
                 Ok(ret(map.prog_delete(key)))
             }
             ids::MAP_PUSH_ELEM => {

@@ -276,9 +276,14 @@ impl LoadedProgram {
         let start = if timed { platform.monotonic_ns() } else { 0 };
         let mut ctx = RunContext::new(platform, self);
         let mut args = args;
+        // One budget for the whole chain of tail calls.
+        let budget = core::cell::Cell::new(self.program.budget());
         let result = loop {
             let current = ctx.current();
-            match current.program.run(stack, mem, args, &mut ctx) {
+            match current
+                .program
+                .run_with_budget(stack, mem, args, &mut ctx, &budget)
+            {
                 Err(RunError::Helper {
                     error: HelperError::TailCall,
                     ..

@@ -160,6 +160,15 @@ impl Platform for TestPlatform {
         self.grace.synchronize(std::thread::yield_now);
     }
 
+    fn resched(&self) {
+        assert!(!Self::atomic_context(), "resched in atomic context");
+    }
+
+    fn interrupted(&self) -> bool {
+        assert!(!Self::atomic_context(), "signal check in atomic context");
+        false
+    }
+
     fn cpu_id(&self) -> u32 {
         CPU.with(|c| c.get()) % self.cpus
     }

@@ -29,6 +29,10 @@ extern "C" {
     pub fn ebpf_os_read_unlock();
     /// Waits for every read-side section that began before the call.
     pub fn ebpf_os_synchronize();
+    /// `cond_resched()` (process context).
+    pub fn ebpf_os_resched();
+    /// `signal_pending(current)`.
+    pub fn ebpf_os_interrupted() -> bool;
     /// This CPU (only with preemption off).
     pub fn ebpf_os_cpu_id() -> u32;
     /// Number of possible CPU ids.

@@ -86,6 +86,16 @@ impl Platform for LinuxPlatform {
         unsafe { os::ebpf_os_synchronize() }
     }
 
+    fn resched(&self) {
+        // SAFETY: plain call (process context, no spin lock held).
+        unsafe { os::ebpf_os_resched() }
+    }
+
+    fn interrupted(&self) -> bool {
+        // SAFETY: plain call.
+        unsafe { os::ebpf_os_interrupted() }
+    }
+
     fn cpu_id(&self) -> u32 {
         // SAFETY: plain call; the core asks only inside read sections.
         unsafe { os::ebpf_os_cpu_id() }

@@ -1,0 +1,328 @@
+//! No request runs unbounded: a program cannot stall a CPU on a lock word
+//! it set itself, helpers charge their work to the run's budget, a chain of
+//! tail calls is one run with one budget, and long requests stop with
+//! `EINTR` when the caller has a signal pending.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ebpf_core::abi::{self, Command, IoctlArg, Plain};
+use ebpf_core::dispatch::{Device, Limits};
+use ebpf_core::platform::{AllocContext, LockClass, LockKind, LogLevel, RawLock};
+use ebpf_core::{asm, Errno, Platform};
+use libebpf_ioctl::backend::LAYOUT;
+use libebpf_ioctl::{Ebpf, EmbeddedBackend, MapSpec, ProgSpec, UserPlatform};
+
+const HASH: u32 = 1;
+const ARRAY: u32 = 2;
+const PROG_ARRAY: u32 = 3;
+const LPM_TRIE: u32 = 11;
+const BPF_F_LOCK: u64 = 4;
+const BPF_F_NO_PREALLOC: u32 = 1;
+
+fn client() -> Ebpf {
+    Ebpf::with_backend(Box::new(EmbeddedBackend::new().unwrap()))
+}
+
+fn code(src: &str) -> Vec<u8> {
+    asm::assemble(src)
+        .unwrap()
+        .iter()
+        .flat_map(|i| i.to_bytes())
+        .collect()
+}
+
+fn load(e: &Ebpf, src: &str, maps: &[u32]) -> u32 {
+    e.prog_load(&ProgSpec {
+        name: "p",
+        prog_type: 0,
+        bytecode: &code(src),
+        license: "GPL",
+        maps,
+    })
+    .unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn a_lock_word_a_program_leaves_set_fails_the_run_instead_of_spinning() {
+    let e = client();
+    let map = e
+        .map_create(&MapSpec {
+            name: "locked".into(),
+            map_type: HASH,
+            key_size: 4,
+            value_size: 16,
+            max_entries: 4,
+            spin_lock_offset: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    e.map_update(map, &0u32.to_ne_bytes(), &[0; 16], 0).unwrap();
+    // Sets the value's lock word itself, then asks for a locked update.
+    let prog = load(
+        &e,
+        "stw [%r10-4], 0
+         mov %r2, %r10
+         add %r2, -4
+         lddw %r1, map_idx(0)
+         call 1
+         jeq %r0, 0, out
+         stw [%r0], 1
+         stdw [%r10-24], 7
+         stdw [%r10-16], 7
+         lddw %r1, map_idx(0)
+         mov %r2, %r10
+         add %r2, -4
+         mov %r3, %r10
+         add %r3, -24
+         mov %r4, 6          ; BPF_EXIST | BPF_F_LOCK
+         call 2
+     out:
+         mov %r0, 0
+         exit",
+        &[map],
+    );
+    let err = e.prog_test_run(prog, &[], 1).unwrap_err();
+    assert_eq!(err.errno, Errno::EFAULT, "the run failed: {err}");
+    // Userspace's locked copies give up too, with EDEADLK.
+    let mut v = [0u8; 16];
+    let err = e
+        .map_lookup(map, &0u32.to_ne_bytes(), &mut v, BPF_F_LOCK)
+        .unwrap_err();
+    assert_eq!(err.errno, Errno::EDEADLK);
+    let err = e
+        .map_update(map, &0u32.to_ne_bytes(), &[1; 16], BPF_F_LOCK)
+        .unwrap_err();
+    assert_eq!(err.errno, Errno::EDEADLK);
+    // Without BPF_F_LOCK the element is still usable.
+    e.map_lookup(map, &0u32.to_ne_bytes(), &mut v, 0).unwrap();
+}
+
+#[test]
+fn a_chain_of_tail_calls_is_one_run_with_one_budget() {
+    let e = client();
+    let jumps = e
+        .map_create(&MapSpec {
+            name: "jmp".into(),
+            map_type: PROG_ARRAY,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    // About 3 million instructions, then a tail call to itself: 33 tail
+    // calls would be about 100 million, several times the budget of one
+    // run (2^24).
+    let prog = load(
+        &e,
+        "mov %r6, %r1
+         mov %r7, 1000000
+     again:
+         sub %r7, 1
+         jne %r7, 0, again
+         mov %r1, %r6
+         lddw %r2, map_idx(0)
+         mov %r3, 0
+         call 12
+         mov %r0, 1
+         exit",
+        &[jumps],
+    );
+    e.map_update(jumps, &0u32.to_ne_bytes(), &prog.to_ne_bytes(), 0)
+        .unwrap();
+    let err = e.prog_test_run(prog, &[], 1).unwrap_err();
+    assert_eq!(err.errno, Errno::EFAULT, "budget exhausted: {err}");
+    e.close(jumps).unwrap();
+}
+
+#[test]
+fn lpm_lookups_are_charged_to_the_budget() {
+    let e = client();
+    let lpm = e
+        .map_create(&MapSpec {
+            name: "routes".into(),
+            map_type: LPM_TRIE,
+            key_size: 8,
+            value_size: 4,
+            max_entries: 20_000,
+            flags: BPF_F_NO_PREALLOC,
+            ..Default::default()
+        })
+        .unwrap();
+    for i in 0..10_000u32 {
+        let mut key = [0u8; 8];
+        key[..4].copy_from_slice(&32u32.to_ne_bytes());
+        key[4..].copy_from_slice(&i.to_be_bytes());
+        e.map_update(lpm, &key, &i.to_ne_bytes(), 0).unwrap();
+    }
+    // Each lookup scans up to 10 000 prefixes: 2 000 lookups are 20
+    // million units of work, over the budget of 2^24.
+    let prog = load(
+        &e,
+        "stw [%r10-8], 32
+         stw [%r10-4], 0
+         mov %r6, 2000
+     again:
+         lddw %r1, map_idx(0)
+         mov %r2, %r10
+         add %r2, -8
+         call 1
+         sub %r6, 1
+         jne %r6, 0, again
+         mov %r0, 0
+         exit",
+        &[lpm],
+    );
+    let err = e.prog_test_run(prog, &[], 1).unwrap_err();
+    assert_eq!(err.errno, Errno::EFAULT, "budget exhausted: {err}");
+}
+
+/// The userspace platform, with a signal that becomes pending after a
+/// number of checks.
+struct SignalAfter {
+    checks_left: AtomicU32,
+    resched: AtomicU32,
+}
+
+impl Platform for SignalAfter {
+    fn resched(&self) {
+        self.resched.fetch_add(1, Ordering::Relaxed);
+    }
+    fn interrupted(&self) -> bool {
+        self.checks_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+    }
+    fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>> {
+        UserPlatform::get().alloc(size, align, ctx)
+    }
+    unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize) {
+        // SAFETY: the same allocator, per the caller.
+        unsafe { UserPlatform::get().free(ptr, size, align) }
+    }
+    fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock> {
+        UserPlatform::get().lock_create(kind, class)
+    }
+    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: per the caller.
+        unsafe { UserPlatform::get().lock_destroy(lock, kind) }
+    }
+    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: per the caller.
+        unsafe { UserPlatform::get().lock_acquire(lock, kind) }
+    }
+    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: per the caller.
+        unsafe { UserPlatform::get().lock_release(lock, kind) }
+    }
+    fn read_lock(&self) -> usize {
+        UserPlatform::get().read_lock()
+    }
+    fn read_unlock(&self, token: usize) {
+        UserPlatform::get().read_unlock(token)
+    }
+    fn synchronize(&self) {
+        UserPlatform::get().synchronize()
+    }
+    fn cpu_id(&self) -> u32 {
+        UserPlatform::get().cpu_id()
+    }
+    fn possible_cpus(&self) -> u32 {
+        UserPlatform::get().possible_cpus()
+    }
+    fn monotonic_ns(&self) -> u64 {
+        UserPlatform::get().monotonic_ns()
+    }
+    fn jiffies(&self) -> u64 {
+        UserPlatform::get().jiffies()
+    }
+    fn random_u32(&self) -> u32 {
+        UserPlatform::get().random_u32()
+    }
+    fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
+        UserPlatform::get().log(level, message)
+    }
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        UserPlatform::get().copy_from_user(dst, src)
+    }
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        UserPlatform::get().copy_to_user(dst, src)
+    }
+}
+
+fn send<T: Plain>(
+    dev: &Device,
+    file: &ebpf_core::dispatch::OpenFile,
+    cmd: Command,
+    req: &mut T,
+) -> Result<(), Errno> {
+    let bytes = req.as_bytes_mut();
+    let arg = IoctlArg {
+        request: bytes.as_mut_ptr() as u64,
+        size: bytes.len() as u32,
+        reserved: 0,
+    };
+    dev.ioctl(file, LAYOUT.request(cmd), &arg as *const IoctlArg as u64)
+}
+
+#[test]
+fn long_requests_reschedule_and_stop_on_a_signal() {
+    let platform: &'static SignalAfter = Box::leak(Box::new(SignalAfter {
+        checks_left: AtomicU32::new(u32::MAX),
+        resched: AtomicU32::new(0),
+    }));
+    let dev = Device::new(platform, LAYOUT, Limits::default(), "t").unwrap();
+    let file = dev.open().unwrap();
+    let insns = code("mov %r0, 7\nexit");
+    let license = b"GPL\0";
+    let mut load = abi::ProgLoadReq {
+        insns: insns.as_ptr() as u64,
+        insn_cnt: (insns.len() / 8) as u32,
+        license: license.as_ptr() as u64,
+        name: *b"p\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        ..Default::default()
+    };
+    send(&dev, &file, Command::ProgLoad, &mut load).unwrap();
+    // A million runs asked for; the signal arrives after 1000 checks.
+    platform.checks_left.store(1000, Ordering::Relaxed);
+    let mut run = abi::TestRunReq {
+        handle: load.handle,
+        repeat: 1_000_000,
+        ..Default::default()
+    };
+    assert_eq!(
+        send(&dev, &file, Command::ProgTestRun, &mut run),
+        Err(Errno::EINTR)
+    );
+    assert_eq!(run.retval, 7, "the runs made report their result");
+    assert!(platform.resched.load(Ordering::Relaxed) >= 1000);
+    // Batches stop too, reporting how many elements they did.
+    platform.checks_left.store(u32::MAX, Ordering::Relaxed);
+    let mut create = abi::MapCreateReq {
+        map_type: ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 100,
+        ..Default::default()
+    };
+    send(&dev, &file, Command::MapCreate, &mut create).unwrap();
+    let keys: Vec<u32> = (0..100).collect();
+    let values = vec![0u64; 100];
+    platform.checks_left.store(10, Ordering::Relaxed);
+    let mut batch = abi::MapBatchReq {
+        handle: create.handle,
+        count: 100,
+        keys: keys.as_ptr() as u64,
+        values: values.as_ptr() as u64,
+        ..Default::default()
+    };
+    assert_eq!(
+        send(&dev, &file, Command::MapUpdateBatch, &mut batch),
+        Err(Errno::EINTR)
+    );
+    assert_eq!(batch.count, 10, "elements done before the signal");
+    platform.checks_left.store(u32::MAX, Ordering::Relaxed);
+    dev.close(file);
+}
