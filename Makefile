@@ -7,6 +7,9 @@
 #   make vm-test     boot the module in qemu and run the suites through /dev/ebpf
 #   make kmod-freebsd build target/kmod-freebsd/ebpf.ko and check it statically
 #   make bench       benchmarks, with peer runtimes side by side
+#   make fuzz        each cargo-fuzz target for FUZZ_SECONDS (default 300)
+#   make stress      long concurrency runs (STRESS_SECONDS, default 120)
+#   make asan        the stress suites under AddressSanitizer
 
 CARGO ?= cargo
 EBPFCTL = target/debug/ebpfctl
@@ -24,7 +27,8 @@ PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
 # Ethernet + IPv6 + TCP to port 8080.
 PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
-.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean
+.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean \
+	fuzz-setup fuzz fuzz-smoke stress asan
 
 all: build
 
@@ -66,15 +70,17 @@ demo: build examples
 	  printf '  %-8s -> ' $$name; $(EBPFCTL) exec --asm examples/asm/port_filter.s $$hex; \
 	done
 
-test: setup fmt-check clippy unit vm-test
+test: setup fmt-check clippy unit fuzz-smoke vm-test
 
 KCORE = --manifest-path kmod-linux/corelib/Cargo.toml
 KLD = --manifest-path kmod-freebsd/Cargo.toml
+FUZZ = --manifest-path tools/fuzz/Cargo.toml
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt $(KCORE) -- --check
 	$(CARGO) fmt $(KLD) -- --check
+	$(CARGO) fmt $(FUZZ) -- --check
 
 # The kernel-side core library is checked for a bare-metal target of the same
 # architecture (the kernel's own target needs its build tree).
@@ -82,6 +88,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy $(KCORE) --target x86_64-unknown-none --target-dir target/kcore-check -- -D warnings
 	$(CARGO) clippy $(KLD) --all-targets --target-dir target/kld-check -- -D warnings
+	$(CARGO) clippy $(FUZZ) --target-dir target/fuzz-check -- -D warnings
 	@# FreeBSD userspace: the library and the CLI type-check for FreeBSD.
 	$(CARGO) check -q --target x86_64-unknown-freebsd -p libebpf-ioctl -p ebpfctl
 
@@ -101,8 +108,50 @@ kmod-freebsd: setup
 
 unit: examples kmod-freebsd
 	EBPF_EXAMPLES=$(CURDIR)/$(BPF_OUT) EBPF_KLD=$(CURDIR)/target/kmod-freebsd/ebpf.ko $(CARGO) test --workspace
+	$(CARGO) run -q -p ebpf-stress -- churn --workers 4 --seconds 5
 	$(CARGO) test $(KLD) --target-dir target/kld-check
 	$(MAKE) --no-print-directory demo
+
+## Fuzzing: cargo-fuzz (libFuzzer, AddressSanitizer) on nightly. Working
+## corpora grow in target/fuzz-corpus; the seeds in tools/fuzz/seeds are kept.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS = dispatcher elf_loader assembler programs
+NIGHTLY = +nightly
+
+fuzz-setup: setup
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+
+fuzz: fuzz-setup
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $(CARGO) $(NIGHTLY) fuzz run --fuzz-dir tools/fuzz $$t target/fuzz-corpus/$$t tools/fuzz/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	    > target/fuzz-$$t.log 2>&1 || { tail -60 target/fuzz-$$t.log; echo "fuzz: $$t FAILED (tools/fuzz/artifacts/$$t)"; exit 1; }; \
+	  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' target/fuzz-$$t.log | sed "s/^/fuzz: $$t: /"; \
+	done
+
+## A short run of every fuzz target (part of make test).
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+## Long concurrency runs on the embedded dispatcher: the churn workers and
+## the race suites, repeated.
+STRESS_SECONDS ?= 120
+stress: build
+	$(CARGO) run -q --release -p ebpf-stress -- churn --workers 4 --seconds $(STRESS_SECONDS)
+	@for i in 1 2 3 4 5 6 7 8 9 10; do \
+	  $(CARGO) test -q --release -p libebpf-ioctl --test concurrency --test limits --test bounded 2>&1 | grep -E 'test result|panicked' || exit 1; \
+	done
+
+## The stress suites and a churn under AddressSanitizer (nightly); the fuzz
+## targets are built with it too.
+ASAN = RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" \
+	$(CARGO) $(NIGHTLY) $(1) --target $(shell rustc -vV | sed -n 's/host: //p') --target-dir target/asan
+asan: fuzz-setup
+	$(call ASAN,test) -q -p libebpf-ioctl --test concurrency --test limits --test bounded
+	$(call ASAN,run) -q -p ebpf-stress -- churn --workers 4 --seconds 20
 
 bench: setup
 	$(CARGO) bench -p ebpf-bench --bench interpreter

@@ -13,5 +13,5 @@ pub mod typed;
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};
 pub use client::{Batch, Ebpf, Error, LoadedObject, MapSpec, ProgSpec, Result, TestRun};
 pub use ebpf_core as core;
-pub use platform::UserPlatform;
+pub use platform::{Caller, OwnProcess, UserPlatform};
 pub use typed::{Array, HashMap, PerCpuArray, Pod, RingBuf};

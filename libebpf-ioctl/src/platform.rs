@@ -29,6 +29,7 @@ pub struct UserPlatform {
     start: Instant,
     trace: Mutex<Vec<String>>,
     echo_trace: AtomicBool,
+    caller: &'static dyn Caller,
 }
 
 /// A sleeping lock for userspace: a flag and a condition variable.
@@ -41,18 +42,27 @@ impl UserPlatform {
     /// The process's platform.
     pub fn get() -> &'static UserPlatform {
         static PLATFORM: OnceLock<UserPlatform> = OnceLock::new();
-        PLATFORM.get_or_init(|| {
-            // SAFETY: sysconf has no preconditions.
-            let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-            UserPlatform {
-                cpus: u32::try_from(n).unwrap_or(1).max(1),
-                grace: GracePeriods::new(),
-                writers: Mutex::new(()),
-                start: Instant::now(),
-                trace: Mutex::new(Vec::new()),
-                echo_trace: AtomicBool::new(false),
-            }
-        })
+        PLATFORM.get_or_init(|| Self::new(&OwnProcess))
+    }
+
+    /// A platform of its own whose requests come from `caller` (kept for
+    /// the life of the process, as a kernel's platform is).
+    pub fn with_caller(caller: &'static dyn Caller) -> &'static UserPlatform {
+        Box::leak(Box::new(Self::new(caller)))
+    }
+
+    fn new(caller: &'static dyn Caller) -> Self {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+        UserPlatform {
+            cpus: u32::try_from(n).unwrap_or(1).max(1),
+            grace: GracePeriods::new(),
+            writers: Mutex::new(()),
+            start: Instant::now(),
+            trace: Mutex::new(Vec::new()),
+            echo_trace: AtomicBool::new(false),
+            caller,
+        }
     }
 
     /// Also print `bpf_trace_printk` output to stderr as it comes.
@@ -190,11 +200,8 @@ impl Platform for UserPlatform {
     /// The OS preempts userspace threads: nothing to do.
     fn resched(&self) {}
 
-    /// Embedded requests run in the caller's thread, where a signal runs
-    /// its handler (or ends the process) without help from the request:
-    /// they are never cut short.
     fn interrupted(&self) -> bool {
-        false
+        self.caller.interrupted()
     }
 
     fn cpu_id(&self) -> u32 {
@@ -260,6 +267,40 @@ impl Platform for UserPlatform {
         trace.push(line);
     }
 
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        self.caller.copy_from_user(dst, src)
+    }
+
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        self.caller.copy_to_user(dst, src)
+    }
+}
+
+/// The side of a request its caller owns: the "user" memory that request
+/// pointers name, and the caller's signals. A kernel gets these from the
+/// calling task; in-process they are [`OwnProcess`] unless a test or a
+/// fuzzer puts its own (an arena, a signal on demand) in
+/// [`UserPlatform::with_caller`].
+pub trait Caller: Send + Sync {
+    /// Copies `dst.len()` bytes from "user" address `src`.
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno>;
+
+    /// Copies `src` to "user" address `dst`.
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno>;
+
+    /// Whether the caller has a signal pending (long requests then stop
+    /// with `EINTR`).
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+/// This process's own memory as user memory; never interrupted: embedded
+/// requests run in the caller's thread, where a signal runs its handler
+/// (or ends the process) without help from the request.
+pub struct OwnProcess;
+
+impl Caller for OwnProcess {
     /// The embedded backend's "user" pointers come from this process's own
     /// safe wrappers; null is refused.
     fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {

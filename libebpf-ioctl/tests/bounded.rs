@@ -3,16 +3,14 @@
 //! tail calls is one run with one budget, and long requests stop with
 //! `EINTR` when the caller has a signal pending.
 
-use std::fmt;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use ebpf_core::abi::{self, Command, IoctlArg, Plain};
 use ebpf_core::dispatch::{Device, Limits};
-use ebpf_core::platform::{AllocContext, LockClass, LockKind, LogLevel, RawLock};
-use ebpf_core::{asm, Errno, Platform};
+use ebpf_core::{asm, Errno};
 use libebpf_ioctl::backend::LAYOUT;
-use libebpf_ioctl::{Ebpf, EmbeddedBackend, MapSpec, ProgSpec, UserPlatform};
+use libebpf_ioctl::{Caller, Ebpf, EmbeddedBackend, MapSpec, OwnProcess, ProgSpec, UserPlatform};
 
 const HASH: u32 = 1;
 const ARRAY: u32 = 2;
@@ -179,76 +177,25 @@ fn lpm_lookups_are_charged_to_the_budget() {
     assert_eq!(err.errno, Errno::EFAULT, "budget exhausted: {err}");
 }
 
-/// The userspace platform, with a signal that becomes pending after a
-/// number of checks.
+/// The caller of the embedded backend, with a signal that becomes pending
+/// after a number of checks.
 struct SignalAfter {
     checks_left: AtomicU32,
-    resched: AtomicU32,
+    checks: AtomicU32,
 }
 
-impl Platform for SignalAfter {
-    fn resched(&self) {
-        self.resched.fetch_add(1, Ordering::Relaxed);
+impl Caller for SignalAfter {
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        OwnProcess.copy_from_user(dst, src)
+    }
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        OwnProcess.copy_to_user(dst, src)
     }
     fn interrupted(&self) -> bool {
+        self.checks.fetch_add(1, Ordering::Relaxed);
         self.checks_left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_err()
-    }
-    fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>> {
-        UserPlatform::get().alloc(size, align, ctx)
-    }
-    unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize) {
-        // SAFETY: the same allocator, per the caller.
-        unsafe { UserPlatform::get().free(ptr, size, align) }
-    }
-    fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock> {
-        UserPlatform::get().lock_create(kind, class)
-    }
-    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind) {
-        // SAFETY: per the caller.
-        unsafe { UserPlatform::get().lock_destroy(lock, kind) }
-    }
-    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind) {
-        // SAFETY: per the caller.
-        unsafe { UserPlatform::get().lock_acquire(lock, kind) }
-    }
-    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind) {
-        // SAFETY: per the caller.
-        unsafe { UserPlatform::get().lock_release(lock, kind) }
-    }
-    fn read_lock(&self) -> usize {
-        UserPlatform::get().read_lock()
-    }
-    fn read_unlock(&self, token: usize) {
-        UserPlatform::get().read_unlock(token)
-    }
-    fn synchronize(&self) {
-        UserPlatform::get().synchronize()
-    }
-    fn cpu_id(&self) -> u32 {
-        UserPlatform::get().cpu_id()
-    }
-    fn possible_cpus(&self) -> u32 {
-        UserPlatform::get().possible_cpus()
-    }
-    fn monotonic_ns(&self) -> u64 {
-        UserPlatform::get().monotonic_ns()
-    }
-    fn jiffies(&self) -> u64 {
-        UserPlatform::get().jiffies()
-    }
-    fn random_u32(&self) -> u32 {
-        UserPlatform::get().random_u32()
-    }
-    fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
-        UserPlatform::get().log(level, message)
-    }
-    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
-        UserPlatform::get().copy_from_user(dst, src)
-    }
-    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
-        UserPlatform::get().copy_to_user(dst, src)
     }
 }
 
@@ -269,11 +216,15 @@ fn send<T: Plain>(
 
 #[test]
 fn long_requests_reschedule_and_stop_on_a_signal() {
-    let platform: &'static SignalAfter = Box::leak(Box::new(SignalAfter {
+    // Statics: the platform lives as long as the process, as a kernel's.
+    static SIGNAL: SignalAfter = SignalAfter {
         checks_left: AtomicU32::new(u32::MAX),
-        resched: AtomicU32::new(0),
-    }));
-    let dev = Device::new(platform, LAYOUT, Limits::default(), "t").unwrap();
+        checks: AtomicU32::new(0),
+    };
+    static PLATFORM: OnceLock<&'static UserPlatform> = OnceLock::new();
+    let platform = &SIGNAL;
+    let user = PLATFORM.get_or_init(|| UserPlatform::with_caller(&SIGNAL));
+    let dev = Device::new(*user, LAYOUT, Limits::default(), "t").unwrap();
     let file = dev.open().unwrap();
     let insns = code("mov %r0, 7\nexit");
     let license = b"GPL\0";
@@ -297,7 +248,11 @@ fn long_requests_reschedule_and_stop_on_a_signal() {
         Err(Errno::EINTR)
     );
     assert_eq!(run.retval, 7, "the runs made report their result");
-    assert!(platform.resched.load(Ordering::Relaxed) >= 1000);
+    assert_eq!(
+        platform.checks.load(Ordering::Relaxed),
+        1001,
+        "a check between runs"
+    );
     // Batches stop too, reporting how many elements they did.
     platform.checks_left.store(u32::MAX, Ordering::Relaxed);
     let mut create = abi::MapCreateReq {

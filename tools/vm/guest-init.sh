@@ -49,6 +49,39 @@ ebpfctl map list
 ebpfctl map dump pf/drops > /dev/null || fail "the map pin outlives the program pin"
 ebpfctl run /examples/tail_call.o --prog dispatch --data-hex $TCP80 | grep -q XDP_DROP || fail "tail call"
 
+step "stress: 4 processes churn every map type, programs and pins; rmmod refused meanwhile"
+# A CPU stuck with preemption off for 8 s is reported (soft lockup). Under
+# TCG and KASAN a run of a whole instruction budget takes about 3 s (20 ms
+# natively): the longest any request keeps a CPU without a reschedule point.
+echo 4 > /proc/sys/kernel/watchdog_thresh
+timeout 120 ebpf-stress --device /dev/ebpf churn --workers 4 --seconds ${EBPF_STRESS_SECONDS:-20} &
+churn=$!
+sleep 3
+for i in 1 2 3 4 5; do
+    rmmod ebpf 2>/dev/null && { fail "rmmod succeeded while files were open"; break; }
+    sleep 1
+done
+wait $churn || fail "churn"
+
+step "signal: a long test run stops with EINTR"
+timeout 60 ebpf-stress --device /dev/ebpf signal || fail "signal"
+
+step "fault injection: every allocation of every command fails in turn"
+# Tasks marked make-it-fail fail every allocation once their fail-nth
+# count has run out (ebpf-stress marks itself only around one ioctl).
+for f in failslab fail_page_alloc; do
+    d=/sys/kernel/debug/$f
+    echo N > $d/ignore-gfp-wait
+    echo 0 > $d/verbose
+    echo Y > $d/task-filter
+    echo 100 > $d/probability
+    echo 1 > $d/interval
+    echo -1 > $d/times
+done
+echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+timeout 300 ebpf-stress --device /dev/ebpf faults || fail "faults"
+
 step "open without CAP_BPF/CAP_SYS_ADMIN"
 chmod 666 /dev/ebpf
 out=$(su nobody -s /bin/sh -c 'ebpfctl --device /dev/ebpf prog list' 2>&1)

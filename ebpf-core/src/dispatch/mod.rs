@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_map_bytes: u64,
     /// Instructions of one program.
     pub max_insns: u32,
+    /// Instructions one run may execute (a chain of tail calls is one run;
+    /// helpers charge their work to it too).
+    pub run_budget: u64,
     /// Handles one open file may hold.
     pub max_handles: usize,
     /// Pins.
@@ -53,6 +56,7 @@ impl Default for Limits {
             max_progs: 1024,
             max_map_bytes: 256 << 20,
             max_insns: 1_000_000,
+            run_budget: crate::program::DEFAULT_BUDGET,
             max_handles: 1024,
             max_pins: 1024,
             max_test_data: 64 << 10,

@@ -404,7 +404,9 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     let charge = Quota::charge_program(&c.dev.quota)?;
     let id = c.dev.registry.lock().next_id();
     let by_fd = |h: i32| by_handle.iter().find(|&&(x, _)| x == h).map(|&(_, i)| i);
-    let opts = LoadOptions::default().max_insns(c.dev.limits.max_insns as usize);
+    let opts = LoadOptions::default()
+        .max_insns(c.dev.limits.max_insns as usize)
+        .budget(c.dev.limits.run_budget);
     let loaded = LoadedProgram::load(c.dev.platform, id, r.prog_type, &insns, maps, &by_fd, opts);
     let mut log = Log {
         buf: Vec::new(),

@@ -1,0 +1,122 @@
+//! Arbitrary instructions loaded as a program using one map of every type,
+//! run in the checking interpreter while another thread updates and
+//! deletes the same maps (and swaps inner maps). Load and run errors are
+//! fine; a crash, a hang or a sanitizer report is not.
+#![no_main]
+
+use ebpf_core::maps::update::BPF_ANY;
+use ebpf_core::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
+use ebpf_core::{Insn, LoadOptions, LoadedProgram, MemoryMap, Shared, Stack};
+use libebpf_ioctl::UserPlatform;
+
+fn maps() -> Vec<Shared<Map>> {
+    let p = UserPlatform::get();
+    let template = InnerTemplate {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 4,
+        flags: 0,
+    };
+    let shapes = [
+        MapAttr::new(MapType::Array, 4, 8, 4),
+        MapAttr::new(MapType::PercpuArray, 4, 8, 4),
+        MapAttr::new(MapType::Hash, 4, 8, 4),
+        MapAttr::new(MapType::PercpuHash, 4, 8, 4),
+        MapAttr::new(MapType::LruHash, 4, 8, 4),
+        MapAttr::new(MapType::LruPercpuHash, 4, 8, 4),
+        MapAttr::new(MapType::LpmTrie, 8, 8, 4).with_flags(1),
+        MapAttr::new(MapType::Queue, 0, 8, 4),
+        MapAttr::new(MapType::Stack, 0, 8, 4),
+        MapAttr::new(MapType::RingBuf, 0, 0, 4096),
+        MapAttr::new(MapType::ProgArray, 4, 4, 4),
+        MapAttr {
+            inner: Some(template),
+            ..MapAttr::new(MapType::ArrayOfMaps, 4, 4, 4)
+        },
+        MapAttr {
+            inner: Some(template),
+            ..MapAttr::new(MapType::HashOfMaps, 4, 4, 4)
+        },
+    ];
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Shared::try_new(Map::create(p, a, i as u32 + 1).unwrap()).unwrap())
+        .collect()
+}
+
+/// What userspace does meanwhile: every map written and emptied.
+fn churn(maps: &[Shared<Map>], round: u32) {
+    let p = UserPlatform::get();
+    for m in maps {
+        let k = (round % 4).to_ne_bytes();
+        match m.map_type() {
+            MapType::ArrayOfMaps | MapType::HashOfMaps => {
+                let inner = Map::create(p, &MapAttr::new(MapType::Array, 4, 8, 4), 99).unwrap();
+                let _ =
+                    m.update_object(&k, MapObject::Map(Shared::try_new(inner).unwrap()), BPF_ANY);
+                if round.is_multiple_of(3) {
+                    let _ = m.delete(&k);
+                }
+            }
+            MapType::ProgArray | MapType::RingBuf => {}
+            MapType::Queue | MapType::Stack => {
+                let _ = m.update(&[], &[round as u8; 8], BPF_ANY);
+            }
+            MapType::LpmTrie => {
+                let mut key = [0u8; 8];
+                key[..4].copy_from_slice(&(round % 33).to_ne_bytes());
+                let _ = m.update(&key, &[1; 8], BPF_ANY);
+                let _ = m.delete(&key);
+            }
+            _ => {
+                let v = vec![round as u8; m.user_value_size()];
+                let _ = m.update(&k, &v, BPF_ANY);
+                let _ = m.delete(&k);
+            }
+        }
+    }
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let insns: Vec<Insn> = data
+        .chunks_exact(8)
+        .map(|c| Insn::from_bytes(c.try_into().unwrap()))
+        .collect();
+    let maps = maps();
+    let Ok(prog) = LoadedProgram::load(
+        UserPlatform::get(),
+        1,
+        0,
+        &insns,
+        maps.clone(),
+        &|_| None,
+        LoadOptions::default().budget(20_000),
+    ) else {
+        return;
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && round < 64 {
+                churn(&maps, round);
+                round += 1;
+            }
+        });
+        let mut stack = Stack::new();
+        let mut packet = [0x11u8; 64];
+        for _ in 0..4 {
+            let mut mem = MemoryMap::new();
+            let addr = mem
+                .add_mut(&mut packet, ebpf_core::RegionKind::Packet)
+                .unwrap();
+            let _ = prog.run(&mut stack, &mem, [addr, 64, 0, 0, 0]);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    for m in &maps {
+        m.release_objects();
+    }
+});
