@@ -216,20 +216,18 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
             if r.elem_flags & !crate::maps::update::BPF_F_LOCK != 0 {
                 return Err(Errno::EINVAL);
             }
-            let mut prev = if r.in_batch == 0 {
-                None
-            } else {
-                Some(c.read_user(r.in_batch, ks)?)
-            };
+            // The last key seen; `next` and `prev` swap roles each step
+            // (no allocation in the loop).
+            let mut prev = zeroed(ks)?;
+            let mut have_prev = r.in_batch != 0;
+            if have_prev && ks > 0 {
+                c.dev.platform.copy_from_user(&mut prev, r.in_batch)?;
+            }
             let mut next = zeroed(ks)?;
             let mut value = zeroed(vs)?;
             while r.count < wanted {
                 c.step()?;
-                match map.get_next_key(prev.as_deref(), &mut next) {
-                    Ok(()) => {}
-                    Err(Errno::ENOENT) => return Err(Errno::ENOENT),
-                    Err(e) => return Err(e),
-                }
+                map.get_next_key(have_prev.then_some(&prev[..]), &mut next)?;
                 if map.lookup(&next, &mut value, r.elem_flags).is_ok() {
                     let i = r.count as u64;
                     c.write_user(user_addr(r.keys, i * ks as u64)?, &next)?;
@@ -237,7 +235,8 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
                     c.write_user(r.out_batch, &next)?;
                     r.count += 1;
                 }
-                prev = Some(next.clone());
+                core::mem::swap(&mut prev, &mut next);
+                have_prev = true;
             }
             Ok(())
         }
@@ -470,7 +469,8 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
         return Err(Errno::EINVAL);
     }
     let input = c.read_user(r.data_in, r.data_size_in as usize)?;
-    let mut data = input.clone();
+    let mut data = zeroed(input.len())?;
+    data.copy_from_slice(&input);
     let mut stack = Stack::try_new_boxed().ok_or(Errno::ENOMEM)?;
     let repeat = r.repeat.max(1);
     let start = c.dev.platform.monotonic_ns();
