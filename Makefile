@@ -10,6 +10,8 @@
 #   make fuzz        each cargo-fuzz target for FUZZ_SECONDS (default 300)
 #   make stress      long concurrency runs (STRESS_SECONDS, default 120)
 #   make asan        the stress suites under AddressSanitizer
+#   make install     ebpfctl, its man page and completions, the C header
+#                    (PREFIX=/usr/local, DESTDIR for staging)
 
 CARGO ?= cargo
 EBPFCTL = target/debug/ebpfctl
@@ -28,7 +30,7 @@ PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
 PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
 .PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean \
-	fuzz-setup fuzz fuzz-smoke stress asan
+	fuzz-setup fuzz fuzz-smoke stress asan install
 
 all: build
 
@@ -111,6 +113,28 @@ unit: examples kmod-freebsd
 	$(CARGO) run -q -p ebpf-stress -- churn --workers 4 --seconds 5
 	$(CARGO) test $(KLD) --target-dir target/kld-check
 	$(MAKE) --no-print-directory demo
+
+## Installation where users look: the tool in bin, its man page and shell
+## completions (generated from its clap definitions), the C header of the
+## ioctl ABI, and the ABI documents.
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_BIN = target/release/ebpfctl
+
+install: setup
+	$(CARGO) build -q --release -p ebpfctl
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/include/ebpf-kmod $(DESTDIR)$(PREFIX)/share/doc/ebpf-kmod \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/ebpfctl
+	$(INSTALL_BIN) manpage > $(DESTDIR)$(PREFIX)/share/man/man1/ebpfctl.1
+	$(INSTALL_BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ebpfctl
+	$(INSTALL_BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ebpfctl
+	$(INSTALL_BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/ebpfctl.fish
+	install -m 644 libebpf-ioctl/include/ebpf-kmod/ebpf_ioctl.h $(DESTDIR)$(PREFIX)/include/ebpf-kmod/
+	install -m 644 docs/abi.md docs/maps.md README.md $(DESTDIR)$(PREFIX)/share/doc/ebpf-kmod/
+	@echo "installed under $(DESTDIR)$(PREFIX); Rust programs use the libebpf-ioctl crate of this tree (path dependency)"
 
 ## Fuzzing: cargo-fuzz (libFuzzer, AddressSanitizer) on nightly. Working
 ## corpora grow in target/fuzz-corpus; the seeds in tools/fuzz/seeds are kept.

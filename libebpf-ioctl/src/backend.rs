@@ -128,7 +128,7 @@ impl EmbeddedBackend {
             UserPlatform::get(),
             LAYOUT,
             limits,
-            env!("CARGO_PKG_VERSION"),
+            concat!("ebpf-kmod ", env!("CARGO_PKG_VERSION"), " (embedded)"),
         )?;
         let file = device.open()?;
         Ok(EmbeddedBackend {

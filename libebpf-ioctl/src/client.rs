@@ -671,6 +671,32 @@ impl Ebpf {
     /// Creates an object's maps (reusing pinned ones for
     /// `LIBBPF_PIN_BY_NAME`, filling global data) and loads its programs.
     pub fn load_object(&self, obj: &crate::elf::BpfObject) -> Result<LoadedObject> {
+        self.load_object_programs(obj, None)
+    }
+
+    /// [`load_object`](Self::load_object), loading only the program named
+    /// `only` when given (libbpf's autoload: the others are not loaded, so
+    /// one program the device cannot take does not fail its siblings; a
+    /// program-array slot naming a program not loaded stays empty).
+    /// `ENOENT` when the object has no such program.
+    pub fn load_object_programs(
+        &self,
+        obj: &crate::elf::BpfObject,
+        only: Option<&str>,
+    ) -> Result<LoadedObject> {
+        if let Some(name) = only {
+            if !obj.programs.iter().any(|p| p.name == name) {
+                let names: Vec<&str> = obj.programs.iter().map(|p| p.name.as_str()).collect();
+                return Err(Error {
+                    op: "load object",
+                    errno: Errno::ENOENT,
+                    log: Some(format!(
+                        "no program `{name}` in the object (it has: {})",
+                        names.join(", ")
+                    )),
+                });
+            }
+        }
         let mut out = LoadedObject::default();
         for m in &obj.maps {
             let short: String = m.name.trim_start_matches('.').chars().take(15).collect();
@@ -703,7 +729,11 @@ impl Ebpf {
             out.maps.push((m.name.clone(), h));
         }
         let handles: Vec<u32> = out.maps.iter().map(|&(_, h)| h).collect();
-        for p in &obj.programs {
+        for p in obj
+            .programs
+            .iter()
+            .filter(|p| only.is_none_or(|n| n == p.name))
+        {
             let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
             let name: String = p.name.chars().take(15).collect();
             let h = self
@@ -727,6 +757,9 @@ impl Ebpf {
         }
         for (m, &(_, map)) in obj.maps.iter().zip(&out.maps) {
             for (slot, prog) in &m.initial_programs {
+                if only.is_some_and(|n| n != prog) && obj.programs.iter().any(|p| &p.name == prog) {
+                    continue;
+                }
                 let h = out.program(prog).ok_or_else(|| Error {
                     op: "load object",
                     errno: Errno::ENOENT,

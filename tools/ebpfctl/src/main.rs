@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use ebpf_core::{asm, insn, Insn, LoadOptions, Program};
 use libebpf_ioctl::Ebpf;
 
@@ -16,11 +16,19 @@ mod objrun;
 #[command(
     name = "ebpfctl",
     version,
-    about = "Load, inspect and run eBPF programs"
+    disable_version_flag = true,
+    arg_required_else_help = true,
+    about = "Load, inspect and run eBPF programs",
+    long_about = "Load, inspect and run eBPF programs through /dev/ebpf (the ebpf-kmod \
+                  kernel module: insmod ebpf.ko on Linux, kldload ebpf.ko on FreeBSD), or \
+                  in-process on the embedded backend when there is no device."
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Print the versions of ebpfctl and of the device (as `version`).
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
@@ -34,26 +42,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a raw program on the interpreter (the eBPF conformance-plugin
-    /// convention): bytecode as hex on stdin, optional memory as hex in the
-    /// first argument; r1 = memory, r2 = its length; prints r0 in hex.
-    Exec {
-        /// Initial memory, as hex.
-        memory: Option<String>,
-        /// Assemble the program from this text file instead of reading hex.
-        #[arg(long, value_name = "FILE")]
-        asm: Option<PathBuf>,
-        /// Maximum instructions to execute.
-        #[arg(long, default_value_t = ebpf_core::program::DEFAULT_BUDGET)]
-        budget: u64,
+    /// Load the programs and maps of an object file (as `prog load`).
+    Load(objects::LoadArgs),
+    /// Remove a program's pin (as `prog unload`).
+    Unload {
+        /// Pinned name.
+        name: String,
     },
-    /// Assemble a text file and print its bytecode as hex.
-    Asm {
-        /// Assembly source.
-        file: PathBuf,
-    },
-    /// Disassemble bytecode given as hex on stdin.
-    Disasm,
     /// Load an object file, run a program on packets, show its maps.
     Run {
         /// Object file from `clang -target bpf`.
@@ -78,6 +73,29 @@ enum Command {
         #[command(subcommand)]
         command: objects::MapCmd,
     },
+    /// Print the versions of ebpfctl, of the module (or the embedded
+    /// runtime), its ABI and platform.
+    Version,
+    /// Run a raw program on the interpreter (the eBPF conformance-plugin
+    /// convention): bytecode as hex on stdin, optional memory as hex in the
+    /// first argument; r1 = memory, r2 = its length; prints r0 in hex.
+    Exec {
+        /// Initial memory, as hex.
+        memory: Option<String>,
+        /// Assemble the program from this text file instead of reading hex.
+        #[arg(long, value_name = "FILE")]
+        asm: Option<PathBuf>,
+        /// Maximum instructions to execute.
+        #[arg(long, default_value_t = ebpf_core::program::DEFAULT_BUDGET)]
+        budget: u64,
+    },
+    /// Assemble a text file and print its bytecode as hex.
+    Asm {
+        /// Assembly source.
+        file: PathBuf,
+    },
+    /// Disassemble bytecode given as hex on stdin.
+    Disasm,
     /// Run commands from a file (`-` for stdin), one per line, in one
     /// process and on one device connection (so the embedded backend keeps
     /// its objects between them). Blank lines and `#` comments are skipped.
@@ -85,6 +103,15 @@ enum Command {
         /// The command file.
         file: PathBuf,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Manpage,
 }
 
 fn main() -> ExitCode {
@@ -131,7 +158,7 @@ fn batch(cli: &Cli, file: &Path, device: &mut Option<Ebpf>) -> Result<(), String
             let text = e.to_string();
             format!("line {}: {}", n + 1, text.lines().next().unwrap_or(""))
         })?;
-        if matches!(inner.command, Command::Batch { .. }) {
+        if matches!(inner.command, Some(Command::Batch { .. })) {
             return Err(format!("line {}: batch files do not nest", n + 1));
         }
         inner.device = None;
@@ -143,7 +170,33 @@ fn batch(cli: &Cli, file: &Path, device: &mut Option<Ebpf>) -> Result<(), String
 }
 
 fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
-    match &cli.command {
+    let command = match (&cli.command, cli.version) {
+        (_, true) | (Some(Command::Version), _) => return version(cli, device),
+        (Some(c), false) => c,
+        (None, false) => return Err("no command (see ebpfctl --help)".into()),
+    };
+    match command {
+        Command::Version => version(cli, device),
+        Command::Load(args) => {
+            let e = connect(cli, device)?;
+            objects::prog(e, objects::ProgCmd::Load(args.clone()), cli.json)
+        }
+        Command::Unload { name } => {
+            let e = connect(cli, device)?;
+            objects::prog(e, objects::ProgCmd::Unload { name: name.clone() }, cli.json)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "ebpfctl",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Manpage => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| format!("man page: {e}")),
         Command::Run {
             file,
             prog,
@@ -198,6 +251,44 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `ebpfctl version`: this tool's version, then the backend's: the
+/// module's version string and ABI, and the platform it runs on.
+fn version(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
+    let cli_version = env!("CARGO_PKG_VERSION");
+    // Quietly: the version is the whole output.
+    if device.is_none() {
+        *device = Some(objrun::open(cli.device.as_deref(), cli.embedded, true)?);
+    }
+    let e = device.as_ref().ok_or("no device")?;
+    let (abi, module) = e.version().map_err(|err| err.to_string())?;
+    let (backend, platform) = match e.backend_kind() {
+        "embedded" => ("embedded".to_string(), "embedded"),
+        _ => (
+            cli.device
+                .as_deref()
+                .unwrap_or(Path::new(libebpf_ioctl::backend::DEVICE_PATH))
+                .display()
+                .to_string(),
+            if cfg!(target_os = "freebsd") {
+                "FreeBSD"
+            } else {
+                "Linux"
+            },
+        ),
+    };
+    if cli.json {
+        let v = serde_json::json!({
+            "ebpfctl": cli_version, "backend": backend, "module": module,
+            "abi_version": abi, "platform": platform,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!("ebpfctl {cli_version}");
+        println!("{backend}: {module}, ABI {abi}, platform {platform}");
+    }
+    Ok(())
 }
 
 fn assemble_file(path: &Path) -> Result<Vec<Insn>, String> {

@@ -2,28 +2,34 @@
 
 use std::path::Path;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use ebpf_core::abi::ObjKind;
 use ebpf_core::asm;
-use libebpf_ioctl::elf::BpfObject;
 use libebpf_ioctl::Ebpf;
 use serde_json::{json, Value};
 
 use crate::hex;
 use crate::objrun;
 
+/// What `load` and `prog load` take.
+#[derive(Args, Clone)]
+pub struct LoadArgs {
+    /// Object file from `clang -target bpf`.
+    pub file: std::path::PathBuf,
+    /// Load only this program of the object (its maps all the same).
+    #[arg(long, value_name = "NAME")]
+    pub prog: Option<String>,
+    /// Pin the programs as NAME/<program> and the maps as NAME/<map>, so
+    /// they outlive this process (on a kernel device).
+    #[arg(long, value_name = "NAME")]
+    pub pin: Option<String>,
+}
+
 /// Program verbs.
 #[derive(Subcommand, Clone)]
 pub enum ProgCmd {
-    /// Load every program and map of an object file.
-    Load {
-        /// Object file from `clang -target bpf`.
-        file: std::path::PathBuf,
-        /// Pin the programs as NAME/<program> and the maps as NAME/<map>, so
-        /// they outlive this process (on a kernel device).
-        #[arg(long, value_name = "NAME")]
-        pin: Option<String>,
-    },
+    /// Load the programs and maps of an object file.
+    Load(LoadArgs),
     /// Run a program (pinned name, id or `id:N`; or an object file, loaded
     /// for the run) on packets.
     Run {
@@ -287,12 +293,10 @@ fn pin_under(
 /// `ebpfctl prog ...`.
 pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
     match cmd {
-        ProgCmd::Load { file, pin } => {
-            let bytes = std::fs::read(&file).map_err(|err| format!("{}: {err}", file.display()))?;
-            let obj =
-                BpfObject::parse(&bytes).map_err(|err| format!("{}: {err}", file.display()))?;
+        ProgCmd::Load(LoadArgs { file, prog, pin }) => {
+            let obj = objrun::read_object(&file)?;
             let loaded = e
-                .load_object(&obj)
+                .load_object_programs(&obj, prog.as_deref())
                 .map_err(|err| format!("{}: {err}", file.display()))?;
             let mut progs = Vec::new();
             for (name, section, h) in &loaded.programs {

@@ -41,6 +41,20 @@ fn open_error(path: &Path, err: std::io::Error) -> String {
     format!("{}: {name} ({}){hint}", path.display(), errno.description())
 }
 
+/// Reads and parses an object file; the error names the file and says
+/// what is wrong, in one line.
+pub fn read_object(file: &Path) -> Result<BpfObject, String> {
+    let bytes = std::fs::read(file).map_err(|err| {
+        let why = match err.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => err.to_string(),
+        };
+        format!("cannot read object file {}: {why}", file.display())
+    })?;
+    BpfObject::parse(&bytes).map_err(|err| format!("{}: {err}", file.display()))
+}
+
 /// Opens the backend the flags ask for and says which one it is.
 pub fn open(device: Option<&Path>, embedded: bool, quiet: bool) -> Result<Ebpf, String> {
     let default = Path::new(libebpf_ioctl::backend::DEVICE_PATH);
@@ -97,18 +111,16 @@ pub fn run(
     repeat: u32,
     json_out: bool,
 ) -> Result<(), String> {
-    let bytes = std::fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?;
-    let obj = BpfObject::parse(&bytes).map_err(|err| format!("{}: {err}", file.display()))?;
-    let loaded = e.load_object(&obj).map_err(|err| err.to_string())?;
-    let (name, section, handle) = match prog {
-        Some(p) => loaded
-            .programs
-            .iter()
-            .find(|(n, _, _)| n == p)
-            .cloned()
-            .ok_or_else(|| format!("{}: no program `{p}`", file.display()))?,
-        None => loaded.programs[0].clone(),
-    };
+    let obj = read_object(file)?;
+    // With --prog, only that program is loaded (libbpf's autoload).
+    let loaded = e
+        .load_object_programs(&obj, prog)
+        .map_err(|err| format!("{}: {err}", file.display()))?;
+    let (name, section, handle) = loaded
+        .programs
+        .first()
+        .cloned()
+        .ok_or_else(|| format!("{}: no programs", file.display()))?;
     let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == 6;
     let mut runs = Vec::new();
     for (i, text) in packets.iter().enumerate() {

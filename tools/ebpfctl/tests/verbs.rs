@@ -144,7 +144,7 @@ fn errors_are_one_line_with_the_errno() {
         ),
         (
             "prog load /nonexistent.o",
-            "line 1: /nonexistent.o: No such file",
+            "line 1: cannot read object file /nonexistent.o: no such file",
         ),
         ("map update verbs2/drops --key 1 --value 1", "ENOENT"),
         ("prog run verbs2/x --data-hex 0", "ENOENT"),
@@ -179,4 +179,149 @@ fn errors_are_one_line_with_the_errno() {
     let (_, _, err) = batch(&format!("prog load {}", text.display()));
     let _ = std::fs::remove_file(&text);
     assert!(err.contains("not an ELF object"), "{err}");
+}
+
+/// Runs `ebpfctl` with `args` (after the backend flags); returns (ok,
+/// stdout, stderr).
+fn ebpfctl(args: &[&str]) -> (bool, String, String) {
+    let bin = std::env::var("EBPFCTL").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ebpfctl").into());
+    let out = Command::new(bin)
+        .args(backend_args())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The one line of an error, which must mention every one of `words`.
+fn one_line_error((ok, _, err): (bool, String, String), words: &[&str]) {
+    assert!(!ok, "must fail: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("ebpfctl: "), "{err}");
+    for w in words {
+        assert!(err.contains(w), "`{w}` in: {err}");
+    }
+}
+
+#[test]
+fn load_and_unload_are_top_level_verbs_listed_first() {
+    let (ok, help, _) = ebpfctl(&["--help"]);
+    assert!(ok);
+    let verbs: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .take(2)
+        .collect();
+    assert_eq!(verbs, ["load", "unload"]);
+    let obj = examples().join("tail_call.o");
+    let obj = obj.to_str().unwrap();
+    // The same code as `prog load`: the same report.
+    let (ok, top, err) = ebpfctl(&["--json", "load", obj]);
+    assert!(ok, "{err}");
+    let (ok, prog, _) = ebpfctl(&["--json", "prog", "load", obj]);
+    assert!(ok);
+    let names = |text: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(text).unwrap();
+        v["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&top), names(&prog));
+    assert_eq!(names(&top).len(), 3);
+    // --prog loads that program only (libbpf's autoload).
+    let (ok, one, err) = ebpfctl(&["--json", "load", obj, "--prog", "dispatch"]);
+    assert!(ok, "{err}");
+    assert_eq!(names(&one), ["dispatch"]);
+    // Pin, then unload through the top-level verb.
+    let (ok, _, err) = batch(&format!(
+        "load {obj} --prog handle_tcp --pin clitest\nunload clitest/handle_tcp\nprog show clitest/handle_tcp\n"
+    ));
+    assert!(!ok, "the program's pin is gone");
+    assert!(err.contains("line 3") && err.contains("ENOENT"), "{err}");
+    let _ = batch("map list\n"); // nothing else to clean: map pins were not made
+}
+
+#[test]
+fn every_verb_says_in_one_line_what_is_wrong_with_its_input() {
+    let missing = "/nonexistent/prog.o";
+    for args in [
+        vec!["load", missing],
+        vec!["prog", "load", missing],
+        vec!["run", missing],
+    ] {
+        one_line_error(ebpfctl(&args), &[missing, "no such file"]);
+    }
+    let dir = std::env::temp_dir().join(format!("ebpfctl-unreadable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    one_line_error(ebpfctl(&["load", d]), &[d, "cannot read object file"]);
+    let not_elf = dir.join("not-elf.o");
+    std::fs::write(&not_elf, b"not an object").unwrap();
+    one_line_error(
+        ebpfctl(&["load", not_elf.to_str().unwrap()]),
+        &["not-elf.o"],
+    );
+    let obj = examples().join("port_filter.o");
+    let obj = obj.to_str().unwrap();
+    for verb in [vec!["load"], vec!["prog", "load"], vec!["run"]] {
+        let mut args = verb.clone();
+        args.extend([obj, "--prog", "no_such_prog"]);
+        one_line_error(ebpfctl(&args), &["no_such_prog", "port_filter"]);
+    }
+    one_line_error(
+        ebpfctl(&["unload", "no/such/pin"]),
+        &["no/such/pin", "ENOENT"],
+    );
+    // A pin name that is taken.
+    let (ok, _, err) = batch(&format!("load {obj} --pin taken\nload {obj} --pin taken\n"));
+    assert!(!ok);
+    assert!(
+        err.contains("line 2") && err.contains("taken/port_filter") && err.contains("EEXIST"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let _ = batch("unload taken/port_filter\nmap list\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn version_names_the_tool_the_module_its_abi_and_platform() {
+    for flag in ["version", "--version"] {
+        let (ok, out, err) = ebpfctl(&[flag]);
+        assert!(ok, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], format!("ebpfctl {}", env!("CARGO_PKG_VERSION")));
+        assert!(
+            lines[1].contains("ebpf-kmod") && lines[1].contains("ABI 1"),
+            "{out}"
+        );
+        let platform = if std::env::var("EBPF_TEST_DEVICE").is_ok() {
+            "platform Linux"
+        } else {
+            "platform embedded"
+        };
+        assert!(lines[1].ends_with(platform), "{out}");
+    }
+    let (ok, out, _) = ebpfctl(&["--json", "version"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["abi_version"], 1);
+    assert_eq!(v["ebpfctl"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_definitions() {
+    let (ok, bash, _) = ebpfctl(&["completions", "bash"]);
+    assert!(ok && bash.contains("_ebpfctl()") && bash.contains("unload"));
+    let (ok, man, _) = ebpfctl(&["manpage"]);
+    assert!(ok && man.contains(".TH ebpfctl 1") && man.contains("load"));
 }

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * The /dev/ebpf ioctl ABI of ebpf-kmod, for C programs (docs/abi.md says
+ * what each command does). The same structs as ebpf-core/src/abi.rs;
+ * libebpf-ioctl/tests/c_header.rs compiles this header and checks every
+ * size, offset and request number against them.
+ *
+ *   int fd = open("/dev/ebpf", O_RDWR);
+ *   struct ebpf_version_req v = {0};
+ *   struct ebpf_ioctl_arg arg = { .request = (__u64)(uintptr_t)&v, .size = sizeof(v) };
+ *   ioctl(fd, EBPF_IOC_VERSION, &arg);
+ */
+#ifndef EBPF_KMOD_EBPF_IOCTL_H
+#define EBPF_KMOD_EBPF_IOCTL_H
+
+#include <stdint.h>
+#include <sys/ioctl.h>
+
+#define EBPF_ABI_VERSION 1
+#define EBPF_OBJ_NAME_LEN 16
+#define EBPF_PIN_NAME_LEN 64
+
+/* The one ioctl argument: where the command's request struct is. */
+struct ebpf_ioctl_arg {
+	uint64_t request;	/* user address of the request struct */
+	uint32_t size;		/* its size as the caller knows it */
+	uint32_t reserved;	/* 0 */
+};
+
+/* Command numbers; the request is _IOWR('E', nr, struct ebpf_ioctl_arg). */
+enum ebpf_cmd {
+	EBPF_VERSION = 0,
+	EBPF_MAP_CREATE = 1,
+	EBPF_MAP_LOOKUP_ELEM = 2,
+	EBPF_MAP_UPDATE_ELEM = 3,
+	EBPF_MAP_DELETE_ELEM = 4,
+	EBPF_MAP_GET_NEXT_KEY = 5,
+	EBPF_MAP_LOOKUP_AND_DELETE_ELEM = 6,
+	EBPF_MAP_LOOKUP_BATCH = 7,
+	EBPF_MAP_UPDATE_BATCH = 8,
+	EBPF_MAP_DELETE_BATCH = 9,
+	EBPF_PROG_LOAD = 10,
+	EBPF_PROG_TEST_RUN = 11,
+	EBPF_OBJ_PIN = 12,
+	EBPF_OBJ_GET = 13,
+	EBPF_OBJ_CLOSE = 14,
+	EBPF_OBJ_GET_INFO = 15,
+	EBPF_GET_NEXT_ID = 16,
+	EBPF_GET_HANDLE_BY_ID = 17,
+	EBPF_RINGBUF_CONSUME = 18,
+};
+
+#define EBPF_IOC(nr) _IOWR('E', (nr), struct ebpf_ioctl_arg)
+#define EBPF_IOC_VERSION EBPF_IOC(EBPF_VERSION)
+#define EBPF_IOC_MAP_CREATE EBPF_IOC(EBPF_MAP_CREATE)
+#define EBPF_IOC_MAP_LOOKUP_ELEM EBPF_IOC(EBPF_MAP_LOOKUP_ELEM)
+#define EBPF_IOC_MAP_UPDATE_ELEM EBPF_IOC(EBPF_MAP_UPDATE_ELEM)
+#define EBPF_IOC_MAP_DELETE_ELEM EBPF_IOC(EBPF_MAP_DELETE_ELEM)
+#define EBPF_IOC_MAP_GET_NEXT_KEY EBPF_IOC(EBPF_MAP_GET_NEXT_KEY)
+#define EBPF_IOC_MAP_LOOKUP_AND_DELETE_ELEM EBPF_IOC(EBPF_MAP_LOOKUP_AND_DELETE_ELEM)
+#define EBPF_IOC_MAP_LOOKUP_BATCH EBPF_IOC(EBPF_MAP_LOOKUP_BATCH)
+#define EBPF_IOC_MAP_UPDATE_BATCH EBPF_IOC(EBPF_MAP_UPDATE_BATCH)
+#define EBPF_IOC_MAP_DELETE_BATCH EBPF_IOC(EBPF_MAP_DELETE_BATCH)
+#define EBPF_IOC_PROG_LOAD EBPF_IOC(EBPF_PROG_LOAD)
+#define EBPF_IOC_PROG_TEST_RUN EBPF_IOC(EBPF_PROG_TEST_RUN)
+#define EBPF_IOC_OBJ_PIN EBPF_IOC(EBPF_OBJ_PIN)
+#define EBPF_IOC_OBJ_GET EBPF_IOC(EBPF_OBJ_GET)
+#define EBPF_IOC_OBJ_CLOSE EBPF_IOC(EBPF_OBJ_CLOSE)
+#define EBPF_IOC_OBJ_GET_INFO EBPF_IOC(EBPF_OBJ_GET_INFO)
+#define EBPF_IOC_GET_NEXT_ID EBPF_IOC(EBPF_GET_NEXT_ID)
+#define EBPF_IOC_GET_HANDLE_BY_ID EBPF_IOC(EBPF_GET_HANDLE_BY_ID)
+#define EBPF_IOC_RINGBUF_CONSUME EBPF_IOC(EBPF_RINGBUF_CONSUME)
+
+struct ebpf_version_req {
+	uint32_t abi_version, commands, possible_cpus, reserved;
+	char version[32];
+};
+
+struct ebpf_map_create_req {
+	uint32_t map_type, key_size, value_size, max_entries, map_flags;
+	uint32_t inner_map_handle;		/* map-in-map template, else 0 */
+	uint32_t spin_lock_offset_plus_one;	/* bpf_spin_lock offset + 1, else 0 */
+	uint32_t reserved;
+	char name[EBPF_OBJ_NAME_LEN];
+	uint32_t handle, id;			/* out */
+};
+
+struct ebpf_map_elem_req {
+	uint32_t handle, reserved;
+	uint64_t key, value, flags;
+};
+
+struct ebpf_map_batch_req {
+	uint32_t handle, count;
+	uint64_t in_batch, out_batch;
+	uint64_t keys, values;
+	uint64_t elem_flags, flags;
+};
+
+struct ebpf_prog_load_req {
+	uint32_t prog_type, insn_cnt;
+	uint64_t insns, license;
+	uint32_t log_level, log_size;
+	uint64_t log_buf;
+	uint64_t map_handles;
+	uint32_t map_count, prog_flags;
+	char name[EBPF_OBJ_NAME_LEN];
+	uint32_t handle, id, log_true_size, reserved;
+};
+
+struct ebpf_test_run_req {
+	uint32_t handle, retval;
+	uint32_t data_size_in, data_size_out;
+	uint64_t data_in, data_out;
+	uint32_t ctx_size_in, ctx_size_out;
+	uint64_t ctx_in, ctx_out;
+	uint32_t repeat, duration;
+	uint32_t flags, reserved;
+};
+
+struct ebpf_obj_pin_req {
+	uint32_t handle, kind;			/* kind out (OBJ_GET): 1 map, 2 program */
+	char name[EBPF_PIN_NAME_LEN];
+};
+
+struct ebpf_obj_close_req {
+	uint32_t handle, reserved;
+};
+
+struct ebpf_get_info_req {
+	uint32_t handle, info_len;
+	uint64_t info;
+};
+
+struct ebpf_map_info {
+	uint32_t map_type, id, key_size, value_size, max_entries, map_flags;
+	char name[EBPF_OBJ_NAME_LEN];
+	uint64_t memory_bytes;
+};
+
+struct ebpf_prog_info {
+	uint32_t prog_type, id, insn_cnt, map_count;
+	char name[EBPF_OBJ_NAME_LEN];
+	uint64_t load_time_ns, run_cnt, run_time_ns;
+	uint32_t xlated_len, _pad;
+	uint64_t xlated_insns;
+};
+
+struct ebpf_id_req {
+	uint32_t kind, id, next_id, handle;
+};
+
+struct ebpf_ringbuf_consume_req {
+	uint32_t handle, buf_len;
+	uint64_t buf;
+	uint32_t records, reserved;
+};
+
+#endif
