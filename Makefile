@@ -90,7 +90,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy $(KCORE) --target x86_64-unknown-none --target-dir target/kcore-check -- -D warnings
 	$(CARGO) clippy $(KLD) --all-targets --target-dir target/kld-check -- -D warnings
-	$(CARGO) clippy $(FUZZ) --target-dir target/fuzz-check -- -D warnings
+	$(CARGO) clippy $(FUZZ) --all-targets --target-dir target/fuzz-check -- -D warnings
 	@# FreeBSD userspace: the library and the CLI type-check for FreeBSD.
 	$(CARGO) check -q --target x86_64-unknown-freebsd -p libebpf-ioctl -p ebpfctl
 

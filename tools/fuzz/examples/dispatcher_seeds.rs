@@ -1,0 +1,202 @@
+//! Writes the dispatcher target's hand-made seeds: whole sessions in its
+//! input format (see `ebpf_fuzz::play_ioctls`), so that the fuzzer starts
+//! from requests that succeed (a map created, filled and looked up, a
+//! program loaded and run, pins, info, ids, batches) and mutates from there.
+//!
+//! `cargo run --manifest-path tools/fuzz/Cargo.toml --example dispatcher_seeds`
+
+use ebpf_core::abi::{self, Command, Plain};
+use ebpf_core::asm;
+use ebpf_fuzz::BASE;
+
+/// Where the session's data sits in the arena.
+const INSNS: u64 = 0;
+const LICENSE: u64 = 1024;
+const KEY: u64 = 1100;
+const VALUE: u64 = 1200;
+const PACKET: u64 = 1300;
+const OUT: u64 = 2048;
+
+struct Session {
+    arena: Vec<u8>,
+    ops: Vec<u8>,
+}
+
+impl Session {
+    fn new() -> Self {
+        let mut arena = vec![0u8; 1376];
+        let code: Vec<u8> = asm::assemble(
+            "stw [%r10-4], 1
+             mov %r2, %r10
+             add %r2, -4
+             lddw %r1, map_fd(1)
+             call 1
+             jeq %r0, 0, out
+             ldxdw %r0, [%r0]
+             exit
+         out:
+             mov %r0, 0
+             exit",
+        )
+        .unwrap()
+        .iter()
+        .flat_map(|i| i.to_bytes())
+        .collect();
+        arena[INSNS as usize..code.len()].copy_from_slice(&code);
+        arena[LICENSE as usize..LICENSE as usize + 4].copy_from_slice(b"GPL\0");
+        arena[KEY as usize..KEY as usize + 4].copy_from_slice(&1u32.to_ne_bytes());
+        arena[VALUE as usize..VALUE as usize + 8].copy_from_slice(&42u64.to_ne_bytes());
+        Session {
+            arena,
+            ops: Vec::new(),
+        }
+    }
+
+    fn op<T: Plain>(mut self, cmd: Command, req: T) -> Self {
+        let bytes = req.as_bytes();
+        assert!(bytes.len().is_multiple_of(4) && bytes.len() / 4 < 256);
+        self.ops.push(cmd as u8);
+        self.ops.push((bytes.len() / 4) as u8);
+        self.ops.extend_from_slice(bytes);
+        self.ops.push(0); // no pointer patches: the pointers are in place
+        self
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let blocks = self.arena.len() / 16;
+        let mut out = vec![blocks as u8];
+        out.extend_from_slice(&self.arena[..blocks * 16]);
+        out.extend_from_slice(&self.ops);
+        out
+    }
+}
+
+fn name16(s: &str) -> [u8; 16] {
+    let mut n = [0u8; 16];
+    n[..s.len()].copy_from_slice(s.as_bytes());
+    n
+}
+
+fn main() {
+    let hash = abi::MapCreateReq {
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 16,
+        name: name16("m"),
+        ..Default::default()
+    };
+    let elem = abi::MapElemReq {
+        handle: 1,
+        key: BASE + KEY,
+        value: BASE + VALUE,
+        ..Default::default()
+    };
+    let load = abi::ProgLoadReq {
+        prog_type: 0,
+        insn_cnt: 10,
+        insns: BASE + INSNS,
+        license: BASE + LICENSE,
+        name: name16("p"),
+        ..Default::default()
+    };
+    let run = abi::TestRunReq {
+        handle: 2,
+        data_in: BASE + PACKET,
+        data_size_in: 64,
+        data_out: BASE + OUT,
+        data_size_out: 64,
+        repeat: 2,
+        ..Default::default()
+    };
+    let mut pin = abi::ObjPinReq {
+        handle: 1,
+        ..Default::default()
+    };
+    pin.name[..5].copy_from_slice(b"a/map");
+    let info = abi::GetInfoReq {
+        handle: 2,
+        info_len: 72,
+        info: BASE + OUT,
+    };
+    let batch = abi::MapBatchReq {
+        handle: 1,
+        count: 4,
+        keys: BASE + OUT,
+        values: BASE + OUT + 256,
+        out_batch: BASE + OUT + 512,
+        ..Default::default()
+    };
+    let sessions = [
+        (
+            "map",
+            Session::new()
+                .op(Command::MapCreate, hash)
+                .op(Command::MapUpdateElem, elem)
+                .op(
+                    Command::MapLookupElem,
+                    abi::MapElemReq {
+                        value: BASE + OUT,
+                        ..elem
+                    },
+                )
+                .op(
+                    Command::MapGetNextKey,
+                    abi::MapElemReq {
+                        key: 0,
+                        value: BASE + OUT,
+                        ..elem
+                    },
+                )
+                .op(Command::MapLookupBatch, batch)
+                .op(Command::MapDeleteElem, elem),
+        ),
+        (
+            "prog",
+            Session::new()
+                .op(Command::MapCreate, hash)
+                .op(Command::MapUpdateElem, elem)
+                .op(Command::ProgLoad, load)
+                .op(Command::ProgTestRun, run)
+                .op(Command::ObjGetInfo, info),
+        ),
+        (
+            "objects",
+            Session::new()
+                .op(Command::MapCreate, hash)
+                .op(Command::ObjPin, pin)
+                .op(
+                    Command::ObjClose,
+                    abi::ObjCloseReq {
+                        handle: 1,
+                        reserved: 0,
+                    },
+                )
+                .op(Command::ObjGet, abi::ObjPinReq { handle: 0, ..pin })
+                .op(
+                    Command::GetNextId,
+                    abi::IdReq {
+                        kind: 1,
+                        ..Default::default()
+                    },
+                )
+                .op(
+                    Command::GetHandleById,
+                    abi::IdReq {
+                        kind: 1,
+                        id: 1,
+                        ..Default::default()
+                    },
+                )
+                .op(Command::ObjGet, abi::ObjPinReq { handle: 1, ..pin }),
+        ),
+        (
+            "version",
+            Session::new().op(Command::Version, abi::VersionReq::default()),
+        ),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/dispatcher");
+    for (name, s) in sessions {
+        std::fs::write(dir.join(format!("session-{name}")), s.bytes()).unwrap();
+    }
+}
