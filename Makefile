@@ -141,16 +141,24 @@ install: setup
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS = dispatcher elf_loader assembler programs
 NIGHTLY = +nightly
+# Where each target's seeds are: kept ones, the example objects, the
+# assembler examples.
+SEEDS_dispatcher = tools/fuzz/seeds/dispatcher
+SEEDS_elf_loader = $(BPF_OUT)
+SEEDS_assembler = examples/asm
+SEEDS_programs = tools/fuzz/seeds/programs
 
 fuzz-setup: setup
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 
-fuzz: fuzz-setup
+fuzz: fuzz-setup examples
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p target/fuzz-corpus/$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  $(CARGO) $(NIGHTLY) fuzz run --fuzz-dir tools/fuzz $$t target/fuzz-corpus/$$t tools/fuzz/seeds/$$t -- \
+	  case $$t in dispatcher) seeds=$(SEEDS_dispatcher);; elf_loader) seeds=$(SEEDS_elf_loader);; \
+	    assembler) seeds=$(SEEDS_assembler);; *) seeds=$(SEEDS_programs);; esac; \
+	  $(CARGO) $(NIGHTLY) fuzz run --fuzz-dir tools/fuzz $$t target/fuzz-corpus/$$t $$seeds -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
 	    > target/fuzz-$$t.log 2>&1 || { tail -60 target/fuzz-$$t.log; echo "fuzz: $$t FAILED (tools/fuzz/artifacts/$$t)"; exit 1; }; \
 	  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss)' target/fuzz-$$t.log | sed "s/^/fuzz: $$t: /"; \
