@@ -311,3 +311,31 @@ fn errors_name_the_section_or_symbol() {
     let err = BpfObject::parse(&host).unwrap_err();
     assert!(err.to_string().contains("not a BPF object"), "{err}");
 }
+
+/// Found by the ELF-loader fuzzer: a `.bss` (NOBITS) section may claim any
+/// size, and the loader allocated it for the initial value. A section
+/// larger than a map value can hold is refused first, naming it.
+#[test]
+fn a_global_data_section_too_large_for_a_map_is_refused() {
+    let mut bytes = object_bytes("global_data");
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+    let u64_at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) = (
+        u64_at(&bytes, 0x28),
+        u16_at(&bytes, 0x3a),
+        u16_at(&bytes, 0x3c),
+        u16_at(&bytes, 0x3e),
+    );
+    let strtab = u64_at(&bytes, shoff + shstrndx * shentsize + 0x18);
+    let bss = (0..shnum)
+        .map(|i| shoff + i * shentsize)
+        .find(|&h| {
+            let name = strtab + u32::from_le_bytes(bytes[h..h + 4].try_into().unwrap()) as usize;
+            bytes[name..].starts_with(b".bss\0")
+        })
+        .expect("global_data.o has a .bss");
+    bytes[bss + 0x20..bss + 0x28].copy_from_slice(&(7u64 << 30).to_le_bytes());
+    let err = BpfObject::parse(&bytes).unwrap_err().to_string();
+    assert!(err.contains(".bss") && err.contains("7516192768"), "{err}");
+}

@@ -182,10 +182,11 @@ pub fn convert_xdp(insns: &mut [Insn]) -> Result<(), LoadError> {
                 } else {
                     (false, false)
                 };
-                let first = insn.off;
-                let last = insn.off + size_bytes(insn.opcode & 0x18) - 1;
+                // In i32: `off` may be near i16::MAX (then no slot matches).
+                let first = i32::from(insn.off);
+                let last = first + i32::from(size_bytes(insn.opcode & 0x18)) - 1;
                 for k in 0..64u32 {
-                    let lo = -8 * (k as i16 + 1);
+                    let lo = -8 * (k as i32 + 1);
                     if lo <= last && first <= lo + 7 {
                         let exact = Some(k) == slot(insn.off) && insn.opcode & 0x18 == BPF_DW;
                         let bit = 1u64 << k;

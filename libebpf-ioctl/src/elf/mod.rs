@@ -259,6 +259,14 @@ impl BpfObject {
             if size == 0 {
                 continue;
             }
+            // One map value holds the section: refuse what no map can hold
+            // before allocating it (a NOBITS section may claim any size).
+            let max = ebpf_core::maps::MAX_VALUE_SIZE;
+            if size > max as u64 {
+                return e(format!(
+                    "{data_name}: {size} bytes, over the {max} bytes a map value may hold"
+                ));
+            }
             let mut flags = BPF_F_MMAPABLE;
             if data_name == ".rodata" {
                 flags |= BPF_F_RDONLY_PROG;
