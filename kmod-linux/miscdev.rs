@@ -150,6 +150,10 @@ impl Drop for Registration {
 }
 
 /// `open`: CAP_BPF or CAP_SYS_ADMIN, as bpf(2) asks for most commands.
+///
+/// # Safety
+/// Called by the VFS through the misc device's file operations, with a
+/// valid `file` whose `private_data` holds the `struct miscdevice`.
 unsafe extern "C" fn ebpf_open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: plain calls on the current task's credentials.
     let allowed = unsafe {
@@ -175,6 +179,10 @@ unsafe extern "C" fn ebpf_open(_inode: *mut bindings::inode, file: *mut bindings
 }
 
 /// `release`: frees everything the file holds that is not pinned.
+///
+/// # Safety
+/// Called by the VFS once, at the last close of a `file` that
+/// `ebpf_open` set up; nothing uses the file afterwards.
 unsafe extern "C" fn ebpf_release(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
@@ -189,6 +197,10 @@ unsafe extern "C" fn ebpf_release(
 
 /// `unlocked_ioctl`: every request goes to the core's dispatcher, which
 /// copies the request in and out itself.
+///
+/// # Safety
+/// Called by the VFS with a `file` that `ebpf_open` set up and that stays
+/// open for the call; `arg` is an untrusted user address.
 unsafe extern "C" fn ebpf_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: the VFS passes a valid file, opened by `ebpf_open`.
     let state = unsafe { (*file).private_data }.cast::<CoreFile>();

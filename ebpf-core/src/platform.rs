@@ -2,7 +2,8 @@
 //!
 //! A port of ebpf-kmod to a new kernel implements [`Platform`] and nothing
 //! else: memory, locks, a read-side critical section with grace periods
-//! (RCU, epoch(9)), the CPU, time, randomness, a log, and user memory. The
+//! (RCU; on FreeBSD a critical section with the core's `GracePeriods`),
+//! the CPU, time, randomness, a log, and user memory. The
 //! core builds its maps, helpers and dispatcher on these alone.
 //!
 //! This module also holds the small safe wrappers the core uses over the raw
@@ -20,8 +21,9 @@ use crate::errno::Errno;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllocContext {
     /// Process context, no locks held: the allocator may sleep to reclaim
-    /// memory (Linux `GFP_KERNEL`, FreeBSD `M_WAITOK` is *not* used: the
-    /// core handles failure itself).
+    /// memory (Linux `GFP_KERNEL`, which may fail: the core handles failure
+    /// itself; FreeBSD `M_WAITOK`, which waits instead, so the device's
+    /// limits bound every size the core asks for).
     MaySleep,
     /// A program is running or a spinlock is held: must not sleep (Linux
     /// `GFP_ATOMIC`/`GFP_NOWAIT`, FreeBSD `M_NOWAIT`).
@@ -176,8 +178,8 @@ pub trait Platform: Sync {
     unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind);
 
     /// Enters a read-side critical section and pins the caller to its CPU
-    /// (Linux `rcu_read_lock` + `preempt_disable`, FreeBSD
-    /// `epoch_enter_preempt` + `critical_enter`). Programs run inside one.
+    /// (Linux `rcu_read_lock` + `preempt_disable`; FreeBSD `critical_enter`
+    /// with the core's [`GracePeriods`]). Programs run inside one.
     /// Returns a token for [`read_unlock`](Platform::read_unlock).
     fn read_lock(&self) -> usize;
 
@@ -185,7 +187,7 @@ pub trait Platform: Sync {
     fn read_unlock(&self, token: usize);
 
     /// Waits until every read-side section that began before the call has
-    /// ended (Linux `synchronize_rcu`, FreeBSD `epoch_wait_preempt`). Called
+    /// ended (Linux `synchronize_rcu`; FreeBSD waits on [`GracePeriods`]). Called
     /// only outside program context; may sleep.
     fn synchronize(&self);
 

@@ -218,11 +218,8 @@ fn percpu_values_are_seen_per_cpu_and_rounded_to_8_bytes() {
         for cpu in 0..3u32 {
             let a = m.prog_lookup(&k32(1), cpu);
             // SAFETY: a live 4-byte value.
-            assert_eq!(
-                unsafe { (a as *const u32).read() },
-                100 + cpu,
-                "{t:?} cpu {cpu}"
-            );
+            let value = unsafe { (a as *const u32).read() };
+            assert_eq!(value, 100 + cpu, "{t:?} cpu {cpu}");
         }
         // A program on CPU 2 changes only CPU 2's value.
         m.prog_update(&k32(1), &9u32.to_ne_bytes(), BPF_ANY, 2)

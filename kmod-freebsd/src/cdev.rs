@@ -148,6 +148,10 @@ pub unsafe extern "C" fn ebpf_modevent(
     }
 }
 
+/// `d_open`: privileged callers only; gives the open file its handles.
+///
+/// # Safety
+/// Called by devfs for this cdevsw with a valid thread.
 unsafe extern "C" fn ebpf_open(
     _dev: *mut Cdev,
     _oflags: c_int,
@@ -183,6 +187,10 @@ unsafe extern "C" fn ebpf_open(
 }
 
 /// Releases an open file's handles (devfs calls this at its last close).
+///
+/// # Safety
+/// Called by devfs once per open file with the pointer `ebpf_open`
+/// registered; nothing uses it afterwards.
 unsafe extern "C" fn ebpf_file_dtor(p: *mut c_void) {
     let device = DEVICE.load(Ordering::Acquire);
     // SAFETY: `p` is the OpenFile from ebpf_open, released once; the
@@ -196,6 +204,10 @@ unsafe extern "C" fn ebpf_file_dtor(p: *mut c_void) {
     OPEN_FILES.fetch_sub(1, Ordering::AcqRel);
 }
 
+/// `d_close`: nothing to do (the cdevpriv destructor releases the file).
+///
+/// # Safety
+/// Called by devfs for this cdevsw.
 unsafe extern "C" fn ebpf_close(
     _dev: *mut Cdev,
     _fflag: c_int,
@@ -205,6 +217,12 @@ unsafe extern "C" fn ebpf_close(
     0
 }
 
+/// `d_ioctl`: the kernel copied the `IoctlArg` in (`data`); the request it
+/// points to is still user memory, which the dispatcher copies itself.
+///
+/// # Safety
+/// Called by devfs for this cdevsw, `data` pointing at the kernel's copy of
+/// the argument, in the context of a thread that opened the device.
 unsafe extern "C" fn ebpf_ioctl(
     _dev: *mut Cdev,
     cmd: c_ulong,

@@ -28,7 +28,8 @@ pub mod prog_types {
     pub const SOCKET_FILTER: u32 = 1;
     /// Linux `BPF_PROG_TYPE_SCHED_CLS` (run like generic here).
     pub const SCHED_CLS: u32 = 3;
-    /// Linux `BPF_PROG_TYPE_XDP` (run like generic here).
+    /// Linux `BPF_PROG_TYPE_XDP`: `r1` is a `struct xdp_md` whose loads
+    /// are converted at load time.
     pub const XDP: u32 = 6;
 }
 

@@ -4,7 +4,7 @@
 //! one (it is the same core the userspace backend and the FreeBSD kld run).
 //! So the core is built here as a `staticlib` with `-Zbuild-std=core,alloc`
 //! and the kernel's own code-generation flags, and linked into `ebpf.ko`
-//! next to the Rust-for-Linux module (`kmod-linux/ebpf.rs`). The two halves
+//! next to the Rust-for-Linux module (`kmod-linux/ebpf_main.rs`). The two halves
 //! meet at a small C ABI:
 //!
 //! - this library exports `ebpf_kcore_*`: create and free the device, open,

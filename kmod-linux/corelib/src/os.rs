@@ -1,4 +1,4 @@
-//! What the Rust-for-Linux module (`kmod-linux/ebpf.rs`, `platform.rs`)
+//! What the Rust-for-Linux module (`kmod-linux/ebpf_main.rs`, `platform.rs`)
 //! provides to the core, as C functions. Sizes in bytes, times in ns.
 
 use core::ffi::c_void;
