@@ -181,9 +181,13 @@ stress: build
 ## targets are built with it too.
 ASAN = RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" \
 	$(CARGO) $(NIGHTLY) $(1) --target $(shell rustc -vV | sed -n 's/host: //p') --target-dir target/asan
-asan: fuzz-setup
+asan: fuzz-setup examples
 	$(call ASAN,test) -q -p libebpf-ioctl --test concurrency --test limits --test bounded
 	$(call ASAN,run) -q -p ebpf-stress -- churn --workers 4 --seconds 20
+	@# Objects kept only by pins, in a cycle through a prog_array, are freed
+	@# with the device (LeakSanitizer fails the run otherwise).
+	printf 'load $(BPF_OUT)/tail_call.o --pin t\nunload t/handle_tcp\n' | \
+	  $(call ASAN,run) -q -p ebpfctl -- --embedded batch -
 
 bench: setup
 	$(CARGO) bench -p ebpf-bench --bench interpreter

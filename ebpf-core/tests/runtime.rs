@@ -615,16 +615,28 @@ fn nothing_leaks_after_programs_and_maps_go() {
     p.assert_no_leaks();
 }
 
-/// Found by the dispatcher fuzzer: the XDP context analysis added a store's
-/// size to its offset in 16 bits, so a stack store at an offset near
-/// i16::MAX overflowed (a kernel built with overflow checks panics). Every
-/// offset must load or be refused, never panic.
+/// Found by the dispatcher fuzzer (twice): the XDP context analysis added a
+/// store's size to its offset in 16 bits, and negated a load's offset, so a
+/// stack access at an offset near i16::MAX or at i16::MIN overflowed (a
+/// kernel built with overflow checks panics). Every offset must load or be
+/// refused, never panic.
 #[test]
 fn xdp_context_analysis_takes_every_store_offset() {
     let p = TestPlatform::new(1);
     for off in [i16::MAX, i16::MAX - 1, i16::MAX - 7, i16::MIN, -1, 0] {
-        for store in ["stb", "sth", "stw", "stdw"] {
-            let src = format!("{store} [%r10{off:+}], 0\nmov %r0, 2\nexit");
+        for access in [
+            "stb [%r10{off}], 0",
+            "stdw [%r10{off}], 0",
+            "ldxdw %r1, [%r10{off}]",
+        ]
+        .iter()
+        .chain(&[
+            "ldxb %r1, [%r10{off}]",
+            "sth [%r10{off}], 0",
+            "stw [%r10{off}], 0",
+        ]) {
+            let access = access.replace("{off}", &format!("{off:+}"));
+            let src = format!("{access}\nmov %r0, 2\nexit");
             let insns = assemble(&src);
             let _ = LoadedProgram::load(
                 p,

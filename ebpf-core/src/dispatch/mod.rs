@@ -181,6 +181,15 @@ impl Device {
     }
 }
 
+impl Drop for Device {
+    /// Unpins everything, so that objects kept only by pins are freed,
+    /// cycles through prog_array slots included (a program holds the maps
+    /// of its object, which may be the prog_array holding it).
+    fn drop(&mut self) {
+        self.registry.lock().unpin_all(self.platform);
+    }
+}
+
 /// One ioctl being served.
 pub(crate) struct Call<'a> {
     pub(crate) dev: &'a Device,

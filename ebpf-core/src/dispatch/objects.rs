@@ -155,6 +155,15 @@ impl Registry {
             .map(|(_, o)| o.clone())
     }
 
+    /// Removes every pin as an unpin would (a prog_array whose last user
+    /// goes is emptied, which breaks reference cycles through its slots).
+    /// Called when the device goes away, after every file was closed.
+    pub(crate) fn unpin_all(&mut self, platform: PlatformRef) {
+        while let Some((_, obj)) = self.pins.pop() {
+            self.unref(&obj, platform);
+        }
+    }
+
     /// Removes a pin (unpinning is closing the pin's name).
     pub(crate) fn unpin(
         &mut self,

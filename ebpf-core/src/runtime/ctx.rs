@@ -90,10 +90,8 @@ impl State {
 
 /// The 8-byte stack slot `[r10 + off]` names, if aligned and in the frame.
 fn slot(off: i16) -> Option<u32> {
-    (-512..0)
-        .contains(&off)
-        .then_some(())
-        .and((off % 8 == 0).then_some(((-off as i32) / 8 - 1) as u32))
+    let off = i32::from(off);
+    ((-512..0).contains(&off) && off % 8 == 0).then(|| (-off / 8 - 1) as u32)
 }
 
 fn size_bytes(size: u8) -> i16 {
