@@ -675,10 +675,13 @@ impl Ebpf {
     }
 
     /// [`load_object`](Self::load_object), loading only the program named
-    /// `only` when given (libbpf's autoload: the others are not loaded, so
-    /// one program the device cannot take does not fail its siblings; a
-    /// program-array slot naming a program not loaded stays empty).
-    /// `ENOENT` when the object has no such program.
+    /// `only` when given, with the programs it reaches by tail calls
+    /// through the object's declared prog_array contents
+    /// ([`programs_reached_from`](crate::elf::BpfObject::programs_reached_from)).
+    /// The others are not loaded (libbpf's autoload), so one program the
+    /// device cannot take does not fail its siblings; a prog_array slot
+    /// naming a program not loaded stays empty. `ENOENT` when the object
+    /// has no such program.
     pub fn load_object_programs(
         &self,
         obj: &crate::elf::BpfObject,
@@ -697,6 +700,8 @@ impl Ebpf {
                 });
             }
         }
+        let wanted = only.map(|name| obj.programs_reached_from(name));
+        let loads = |name: &str| wanted.as_ref().is_none_or(|w| w.contains(&name));
         let mut out = LoadedObject::default();
         for m in &obj.maps {
             let short: String = m.name.trim_start_matches('.').chars().take(15).collect();
@@ -729,11 +734,7 @@ impl Ebpf {
             out.maps.push((m.name.clone(), h));
         }
         let handles: Vec<u32> = out.maps.iter().map(|&(_, h)| h).collect();
-        for p in obj
-            .programs
-            .iter()
-            .filter(|p| only.is_none_or(|n| n == p.name))
-        {
+        for p in obj.programs.iter().filter(|p| loads(&p.name)) {
             let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
             let name: String = p.name.chars().take(15).collect();
             let h = self
@@ -757,7 +758,7 @@ impl Ebpf {
         }
         for (m, &(_, map)) in obj.maps.iter().zip(&out.maps) {
             for (slot, prog) in &m.initial_programs {
-                if only.is_some_and(|n| n != prog) && obj.programs.iter().any(|p| &p.name == prog) {
+                if !loads(prog) && obj.programs.iter().any(|p| &p.name == prog) {
                     continue;
                 }
                 let h = out.program(prog).ok_or_else(|| Error {

@@ -131,6 +131,43 @@ struct Reloc {
 }
 
 impl BpfObject {
+    /// The program `name` and every program it can reach by tail calls
+    /// through the object's declared prog_array contents (`.values = {
+    /// [i] = &prog }` of a map it references), in the object's order:
+    /// what must be loaded for `name` to run as written.
+    pub fn programs_reached_from(&self, name: &str) -> Vec<&str> {
+        let mut reached: Vec<&str> = Vec::new();
+        let mut todo = vec![name];
+        while let Some(next) = todo.pop() {
+            let Some(prog) = self.programs.iter().find(|p| p.name == next) else {
+                continue;
+            };
+            if reached.contains(&prog.name.as_str()) {
+                continue;
+            }
+            reached.push(&prog.name);
+            let lddw = BPF_LD | BPF_IMM | BPF_DW;
+            for insn in &prog.insns {
+                let by_index =
+                    insn.src == BPF_PSEUDO_MAP_IDX || insn.src == BPF_PSEUDO_MAP_IDX_VALUE;
+                if insn.opcode != lddw || !by_index {
+                    continue;
+                }
+                if let Some(map) = usize::try_from(insn.imm)
+                    .ok()
+                    .and_then(|i| self.maps.get(i))
+                {
+                    todo.extend(map.initial_programs.iter().map(|(_, p)| p.as_str()));
+                }
+            }
+        }
+        self.programs
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|p| reached.contains(p))
+            .collect()
+    }
+
     /// Parses an object file.
     pub fn parse(bytes: &[u8]) -> Result<BpfObject, ElfError> {
         let file = object::File::parse(bytes)

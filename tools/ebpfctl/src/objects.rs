@@ -16,7 +16,9 @@ use crate::objrun;
 pub struct LoadArgs {
     /// Object file from `clang -target bpf`.
     pub file: std::path::PathBuf,
-    /// Load only this program of the object (its maps all the same).
+    /// Load only this program of the object and the programs it reaches by
+    /// tail calls through the object's prog_array contents (its maps all
+    /// the same).
     #[arg(long, value_name = "NAME")]
     pub prog: Option<String>,
     /// Pin the programs as NAME/<program> and the maps as NAME/<map>, so

@@ -112,13 +112,14 @@ pub fn run(
     json_out: bool,
 ) -> Result<(), String> {
     let obj = read_object(file)?;
-    // With --prog, only that program is loaded (libbpf's autoload).
+    // With --prog, only that program and its tail-call targets are loaded.
     let loaded = e
         .load_object_programs(&obj, prog)
         .map_err(|err| format!("{}: {err}", file.display()))?;
     let (name, section, handle) = loaded
         .programs
-        .first()
+        .iter()
+        .find(|(n, _, _)| prog.is_none_or(|p| p == n))
         .cloned()
         .ok_or_else(|| format!("{}: no programs", file.display()))?;
     let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == 6;

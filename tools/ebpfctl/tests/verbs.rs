@@ -237,10 +237,14 @@ fn load_and_unload_are_top_level_verbs_listed_first() {
     };
     assert_eq!(names(&top), names(&prog));
     assert_eq!(names(&top).len(), 3);
-    // --prog loads that program only (libbpf's autoload).
-    let (ok, one, err) = ebpfctl(&["--json", "load", obj, "--prog", "dispatch"]);
+    // --prog loads that program only (libbpf's autoload), with the
+    // programs it reaches by tail calls through the object's prog_array.
+    let (ok, one, err) = ebpfctl(&["--json", "load", obj, "--prog", "handle_udp"]);
     assert!(ok, "{err}");
-    assert_eq!(names(&one), ["dispatch"]);
+    assert_eq!(names(&one), ["handle_udp"]);
+    let (ok, all, err) = ebpfctl(&["--json", "load", obj, "--prog", "dispatch"]);
+    assert!(ok, "{err}");
+    assert_eq!(names(&all), ["handle_tcp", "handle_udp", "dispatch"]);
     // Pin, then unload through the top-level verb.
     let (ok, _, err) = batch(&format!(
         "load {obj} --prog handle_tcp --pin clitest\nunload clitest/handle_tcp\nprog show clitest/handle_tcp\n"
