@@ -27,7 +27,7 @@ fn try_load(
     LoadedProgram::load(
         p,
         1,
-        0,
+        ebpf_core::ProgType::Generic,
         &assemble(src),
         maps,
         &|_| None,
@@ -641,7 +641,7 @@ fn xdp_context_analysis_takes_every_store_offset() {
             let _ = LoadedProgram::load(
                 p,
                 1,
-                ebpf_core::runtime::PROG_TYPE_XDP,
+                ebpf_core::ProgType::Xdp,
                 &insns,
                 Vec::new(),
                 &|_| None,

@@ -12,7 +12,12 @@ fn main() {
                 );
             }
             for p in &o.programs {
-                println!("prog {} ({}) type {}", p.name, p.section, p.prog_type);
+                println!(
+                    "prog {} ({}) type {}",
+                    p.name,
+                    p.section,
+                    p.prog_type.name()
+                );
                 for (i, insn) in p.insns.iter().enumerate() {
                     println!(
                         "  {i:3}: {}",

@@ -89,7 +89,8 @@ pub struct MapSpec {
 pub struct ProgSpec<'a> {
     /// Name (up to 15 bytes).
     pub name: &'a str,
-    /// Program type (0 generic, or Linux's numbers).
+    /// Program type: a [`ebpf_core::ProgType`] as its number (sent as
+    /// given, so that the device's answer to others can be seen).
     pub prog_type: u32,
     /// Bytecode, 8 bytes per slot.
     pub bytecode: &'a [u8],
@@ -154,10 +155,12 @@ impl Ebpf {
             return Ok(s);
         }
         let info = self.map_info(handle)?;
-        let value = match info.map_type {
-            // Per-CPU maps: one value per possible CPU, rounded to 8.
-            5 | 6 | 10 => info.value_size.div_ceil(8) as usize * 8 * self.possible_cpus()? as usize,
-            _ => info.value_size as usize,
+        // Per-CPU maps: one value per possible CPU, rounded to 8.
+        let percpu = ebpf_core::MapType::from_u32(info.map_type).is_ok_and(|t| t.is_percpu());
+        let value = if percpu {
+            info.value_size.div_ceil(8) as usize * 8 * self.possible_cpus()? as usize
+        } else {
+            info.value_size as usize
         };
         let s = (info.key_size as usize, value);
         self.sizes
@@ -740,7 +743,7 @@ impl Ebpf {
             let h = self
                 .prog_load(&ProgSpec {
                     name: &name,
-                    prog_type: p.prog_type,
+                    prog_type: p.prog_type as u32,
                     bytecode: &code,
                     license: &obj.license,
                     maps: &handles,

@@ -232,7 +232,7 @@ impl<'a> RingBuf<'a> {
     /// A view of ring buffer map `map`.
     pub fn new(ebpf: &'a Ebpf, map: u32) -> Result<Self> {
         let info = ebpf.map_info(map)?;
-        if info.map_type != 27 {
+        if info.map_type != ebpf_core::MapType::RingBuf as u32 {
             return Err(mismatch(format!(
                 "map type {} is not a ring buffer",
                 info.map_type

@@ -23,7 +23,7 @@ fn program(src: &str, maps: &[&Shared<Map>]) -> Shared<LoadedProgram> {
     let p = LoadedProgram::load(
         UserPlatform::get(),
         1,
-        0,
+        ebpf_core::ProgType::Generic,
         &insns,
         maps,
         &|_| None,

@@ -11,27 +11,14 @@ use crate::interp::Stack;
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
 use crate::opcode::{BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use crate::prog_type::ProgType;
 use crate::program::LoadOptions;
 use crate::quota::Quota;
 use crate::runtime::ctx::XdpContext;
-use crate::runtime::{LoadedProgram, PROG_TYPE_XDP};
+use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
 use super::objects::Object;
-
-/// Program types: Linux's numbers, plus 0 for a generic program that
-/// receives `r1` = data and `r2` = its length.
-pub mod prog_types {
-    /// Generic: r1 = data, r2 = length.
-    pub const GENERIC: u32 = 0;
-    /// Linux `BPF_PROG_TYPE_SOCKET_FILTER` (run like generic here).
-    pub const SOCKET_FILTER: u32 = 1;
-    /// Linux `BPF_PROG_TYPE_SCHED_CLS` (run like generic here).
-    pub const SCHED_CLS: u32 = 3;
-    /// Linux `BPF_PROG_TYPE_XDP`: `r1` is a `struct xdp_md` whose loads
-    /// are converted at load time.
-    pub const XDP: u32 = 6;
-}
 
 fn check_name(name: &[u8]) -> Result<(), Errno> {
     let len = name.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
@@ -360,12 +347,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         return Err(Errno::EINVAL);
     }
     check_name(&r.name)?;
-    if !matches!(
-        r.prog_type,
-        prog_types::GENERIC | prog_types::SOCKET_FILTER | prog_types::SCHED_CLS | prog_types::XDP
-    ) {
-        return Err(Errno::EINVAL);
-    }
+    let prog_type = ProgType::from_u32(r.prog_type)?;
     if r.insn_cnt == 0 {
         return Err(Errno::EINVAL);
     }
@@ -407,7 +389,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     let opts = LoadOptions::default()
         .max_insns(c.dev.limits.max_insns as usize)
         .budget(c.dev.limits.run_budget);
-    let loaded = LoadedProgram::load(c.dev.platform, id, r.prog_type, &insns, maps, &by_fd, opts);
+    let loaded = LoadedProgram::load(c.dev.platform, id, prog_type, &insns, maps, &by_fd, opts);
     let mut log = Log {
         buf: Vec::new(),
         cap: r.log_size as usize,
@@ -506,7 +488,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             data_meta: addr,
             ..Default::default()
         };
-        let args = if prog.prog_type() == PROG_TYPE_XDP {
+        let args = if prog.prog_type() == ProgType::Xdp {
             let ctx = &xdp as *const XdpContext as u64;
             // SAFETY: `xdp` lives on this frame for the whole run and is
             // only read (the region is read-only).
@@ -627,7 +609,7 @@ pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errn
                 let (runs, ns) = p.stats().get();
                 let insns = p.program().insns();
                 let mut info = abi::ProgInfo {
-                    prog_type: p.prog_type(),
+                    prog_type: p.prog_type() as u32,
                     id: p.id(),
                     insn_cnt: p.program().len() as u32,
                     map_count: p.maps().len() as u32,

@@ -18,6 +18,7 @@ use crate::opcode::{
     BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE,
 };
 use crate::platform::{PlatformRef, ReadGuard};
+use crate::prog_type::ProgType;
 use crate::program::{LoadOptions, Program, PseudoResolver};
 use crate::quota::Charge;
 use crate::shared::Shared;
@@ -79,10 +80,6 @@ pub mod ids {
     ];
 }
 
-/// Linux's `BPF_PROG_TYPE_XDP`: `r1` is a [`ctx::XdpContext`], and the
-/// program's `struct xdp_md` loads are converted at load time.
-pub const PROG_TYPE_XDP: u32 = 6;
-
 /// Tail calls one run may make (Linux's `MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
 
@@ -125,7 +122,7 @@ impl RunStats {
 pub struct LoadedProgram {
     platform: PlatformRef,
     id: u32,
-    prog_type: u32,
+    prog_type: ProgType,
     program: Program,
     maps: Vec<Shared<Map>>,
     stats: RunStats,
@@ -200,7 +197,7 @@ impl LoadedProgram {
     pub fn load(
         platform: PlatformRef,
         id: u32,
-        prog_type: u32,
+        prog_type: ProgType,
         insns: &[Insn],
         maps: Vec<Shared<Map>>,
         by_fd: &dyn Fn(i32) -> Option<usize>,
@@ -208,7 +205,7 @@ impl LoadedProgram {
     ) -> Result<Self, LoadError> {
         let refs = MapRefs { maps: &maps, by_fd };
         let opts = options.helpers(&KnownHelpers).resolver(&refs);
-        let program = if prog_type == PROG_TYPE_XDP {
+        let program = if prog_type == ProgType::Xdp {
             let mut converted = Vec::new();
             converted
                 .try_reserve_exact(insns.len())
@@ -241,8 +238,8 @@ impl LoadedProgram {
         self.id
     }
 
-    /// The program type (Linux's `enum bpf_prog_type` number).
-    pub fn prog_type(&self) -> u32 {
+    /// The program type.
+    pub fn prog_type(&self) -> ProgType {
         self.prog_type
     }
 

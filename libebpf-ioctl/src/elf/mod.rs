@@ -15,6 +15,7 @@ use ebpf_core::opcode::{
     BPF_CALL, BPF_DW, BPF_IMM, BPF_JMP, BPF_LD, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
     BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE,
 };
+use ebpf_core::ProgType;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionIndex, SymbolKind};
 
 use btf::{Btf, Type};
@@ -82,8 +83,8 @@ pub struct ProgDef {
     pub name: String,
     /// Section name (`xdp`, `tc`, ...).
     pub section: String,
-    /// Program type: Linux's number, 0 for generic.
-    pub prog_type: u32,
+    /// Program type, from the section name.
+    pub prog_type: ProgType,
     /// Instructions; map references are `map_idx` into the object's maps.
     pub insns: Vec<Insn>,
 }
@@ -100,13 +101,13 @@ pub struct BpfObject {
 }
 
 /// The program type a section name selects, as libbpf's section names do.
-pub fn prog_type_for(section: &str) -> u32 {
+pub fn prog_type_for(section: &str) -> ProgType {
     let head = section.split('/').next().unwrap_or("");
     match head {
-        "xdp" => 6,
-        "tc" | "classifier" | "tcx" => 3,
-        "socket" => 1,
-        _ => 0,
+        "xdp" => ProgType::Xdp,
+        "tc" | "classifier" | "tcx" => ProgType::SchedCls,
+        "socket" => ProgType::SocketFilter,
+        _ => ProgType::Generic,
     }
 }
 
@@ -649,11 +650,11 @@ mod tests {
 
     #[test]
     fn section_names_select_program_types() {
-        assert_eq!(prog_type_for("xdp"), 6);
-        assert_eq!(prog_type_for("xdp/frags"), 6);
-        assert_eq!(prog_type_for("tc"), 3);
-        assert_eq!(prog_type_for("classifier"), 3);
-        assert_eq!(prog_type_for("socket"), 1);
-        assert_eq!(prog_type_for("generic"), 0);
+        assert_eq!(prog_type_for("xdp"), ProgType::Xdp);
+        assert_eq!(prog_type_for("xdp/frags"), ProgType::Xdp);
+        assert_eq!(prog_type_for("tc"), ProgType::SchedCls);
+        assert_eq!(prog_type_for("classifier"), ProgType::SchedCls);
+        assert_eq!(prog_type_for("socket"), ProgType::SocketFilter);
+        assert_eq!(prog_type_for("generic"), ProgType::Generic);
     }
 }

@@ -66,7 +66,7 @@ fn our_program(src: &str, maps: &[Shared<Map>]) -> LoadedProgram {
     LoadedProgram::load(
         UserPlatform::get(),
         1,
-        1,
+        ebpf_core::ProgType::SocketFilter,
         &insns,
         maps.to_vec(),
         &|_| None,

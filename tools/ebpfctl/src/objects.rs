@@ -123,15 +123,10 @@ pub enum MapCmd {
     },
 }
 
-/// Names of Linux's program types that the device runs.
+/// The name of program type number `t` ("?" for one the device does not
+/// provide).
 pub fn prog_type_name(t: u32) -> &'static str {
-    match t {
-        0 => "generic",
-        1 => "socket_filter",
-        3 => "sched_cls",
-        6 => "xdp",
-        _ => "?",
-    }
+    ebpf_core::ProgType::from_u32(t).map_or("?", |t| t.name())
 }
 
 pub(crate) fn map_type_name(t: u32) -> &'static str {

@@ -10,9 +10,6 @@ use serde_json::json;
 use crate::hex;
 use crate::objects::{element_json, map_type_name, print_element};
 
-/// Linux's `BPF_MAP_TYPE_RINGBUF`.
-const RINGBUF: u32 = 27;
-
 /// Names of XDP return codes.
 fn xdp_verdict(r: u32) -> &'static str {
     match r {
@@ -122,7 +119,7 @@ pub fn run(
         .find(|(n, _, _)| prog.is_none_or(|p| p == n))
         .cloned()
         .ok_or_else(|| format!("{}: no programs", file.display()))?;
-    let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == 6;
+    let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == ebpf_core::ProgType::Xdp;
     let mut runs = Vec::new();
     for (i, text) in packets.iter().enumerate() {
         let data = hex::decode(text).map_err(|err| format!("packet {}: {err}", i + 1))?;
@@ -157,7 +154,7 @@ pub fn run(
     let mut maps_json = Vec::new();
     for (map_name, h) in &loaded.maps {
         let info = e.map_info(*h).map_err(|err| err.to_string())?;
-        if info.map_type == RINGBUF {
+        if info.map_type == ebpf_core::MapType::RingBuf as u32 {
             let records = e.ringbuf_consume(*h).map_err(|err| err.to_string())?;
             if json_out {
                 let items: Vec<_> = records.iter().map(|r| hex::encode(r)).collect();

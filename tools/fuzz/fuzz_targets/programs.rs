@@ -88,7 +88,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(prog) = LoadedProgram::load(
         UserPlatform::get(),
         1,
-        0,
+        ebpf_core::ProgType::Generic,
         &insns,
         maps.clone(),
         &|_| None,
