@@ -312,6 +312,34 @@ fn errors_name_the_section_or_symbol() {
     assert!(err.to_string().contains("not a BPF object"), "{err}");
 }
 
+/// Found by the ELF-loader fuzzer: a function symbol whose address plus
+/// size overflows made the loader panic (in a debug build; a release build
+/// wrapped around). Every symbol value must give an error, not a panic.
+#[test]
+fn a_symbol_beyond_the_address_space_is_an_error() {
+    let good = object_bytes("port_filter");
+    let u16_at = |at: usize| u16::from_le_bytes([good[at], good[at + 1]]) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c));
+    // The symbol table: the section of type SHT_SYMTAB (2).
+    let symtab = (0..shnum)
+        .map(|i| shoff + i * shentsize)
+        .find(|&h| u32::from_le_bytes(good[h + 4..h + 8].try_into().unwrap()) == 2)
+        .expect("a symbol table");
+    let (start, size) = (u64_at(symtab + 0x18), u64_at(symtab + 0x20));
+    let mut patched = 0;
+    for sym in (start..start + size).step_by(24) {
+        if good[sym + 4] & 0xf != 2 {
+            continue; // not a function
+        }
+        let mut bad = good.clone();
+        bad[sym + 8..sym + 16].copy_from_slice(&(u64::MAX - 4).to_le_bytes());
+        assert!(BpfObject::parse(&bad).is_err());
+        patched += 1;
+    }
+    assert!(patched > 0, "port_filter.o has a function symbol");
+}
+
 /// Found by the ELF-loader fuzzer: a `.bss` (NOBITS) section may claim any
 /// size, and the loader allocated it for the initial value. A section
 /// larger than a map value can hold is refused first, naming it.

@@ -112,7 +112,7 @@ pub fn prog_type_for(section: &str) -> ProgType {
 }
 
 fn u32_at(data: &[u8], at: usize) -> Option<u32> {
-    data.get(at..at + 4)
+    data.get(at..at.checked_add(4)?)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
@@ -266,7 +266,7 @@ impl BpfObject {
             {
                 let name = sym.name().unwrap_or("").to_string();
                 let at = sym.address() as usize;
-                let field = |i: usize| u32_at(&sec.data, at + 4 * i);
+                let field = |i: usize| u32_at(&sec.data, at.checked_add(4 * i)?);
                 let (Some(t), Some(k), Some(v), Some(m)) = (field(0), field(1), field(2), field(3))
                 else {
                     return e(format!("maps: definition of `{name}` is truncated"));
@@ -380,7 +380,8 @@ impl BpfObject {
             let name = sym.name().unwrap_or("").to_string();
             let start = sym.address() as usize;
             let len = sym.size() as usize;
-            let code = sec.data.get(start..start + len).ok_or_else(|| {
+            let end = start.checked_add(len).unwrap_or(usize::MAX);
+            let code = sec.data.get(start..end).ok_or_else(|| {
                 ElfError(format!(
                     "{}: function `{name}` lies outside its section",
                     sec.name
@@ -390,7 +391,7 @@ impl BpfObject {
             let base_len = insns.len();
             let relocs: Vec<Reloc> = relocs_of(si)?
                 .into_iter()
-                .filter(|r| r.offset >= start as u64 && r.offset < (start + len) as u64)
+                .filter(|r| r.offset >= start as u64 && r.offset < end as u64)
                 .map(|r| Reloc {
                     offset: r.offset - start as u64,
                     ..r
