@@ -380,7 +380,7 @@ impl BpfObject {
             let name = sym.name().unwrap_or("").to_string();
             let start = sym.address() as usize;
             let len = sym.size() as usize;
-            let end = start.checked_add(len).unwrap_or(usize::MAX);
+            let end = start.saturating_add(len);
             let code = sec.data.get(start..end).ok_or_else(|| {
                 ElfError(format!(
                     "{}: function `{name}` lies outside its section",
