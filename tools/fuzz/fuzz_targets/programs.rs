@@ -8,6 +8,7 @@ use ebpf_core::maps::update::BPF_ANY;
 use ebpf_core::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use ebpf_core::{Insn, LoadOptions, LoadedProgram, MemoryMap, Shared, Stack};
 use libebpf_ioctl::UserPlatform;
+use std::sync::{Mutex, Once};
 
 fn maps() -> Vec<Shared<Map>> {
     let p = UserPlatform::get();
@@ -79,7 +80,30 @@ fn churn(maps: &[Shared<Map>], round: u32) {
     }
 }
 
+/// The maps of the input being run, for the churning thread.
+static CURRENT: Mutex<Option<Vec<Shared<Map>>>> = Mutex::new(None);
+
+/// One long-lived thread churns the current input's maps (a thread per
+/// input would leave glibc's thread-exit records to LeakSanitizer).
+fn start_churner() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| {
+            let mut round = 0u32;
+            loop {
+                let maps = CURRENT.lock().unwrap().clone();
+                match maps {
+                    Some(maps) => churn(&maps, round),
+                    None => std::thread::yield_now(),
+                }
+                round = round.wrapping_add(1);
+            }
+        });
+    });
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    start_churner();
     let insns: Vec<Insn> = data
         .chunks_exact(8)
         .map(|c| Insn::from_bytes(c.try_into().unwrap()))
@@ -96,26 +120,17 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     ) else {
         return;
     };
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut round = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && round < 64 {
-                churn(&maps, round);
-                round += 1;
-            }
-        });
-        let mut stack = Stack::new();
-        let mut packet = [0x11u8; 64];
-        for _ in 0..4 {
-            let mut mem = MemoryMap::new();
-            let addr = mem
-                .add_mut(&mut packet, ebpf_core::RegionKind::Packet)
-                .unwrap();
-            let _ = prog.run(&mut stack, &mem, [addr, 64, 0, 0, 0]);
-        }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    });
+    *CURRENT.lock().unwrap() = Some(maps.clone());
+    let mut stack = Stack::new();
+    let mut packet = [0x11u8; 64];
+    for _ in 0..4 {
+        let mut mem = MemoryMap::new();
+        let addr = mem
+            .add_mut(&mut packet, ebpf_core::RegionKind::Packet)
+            .unwrap();
+        let _ = prog.run(&mut stack, &mem, [addr, 64, 0, 0, 0]);
+    }
+    *CURRENT.lock().unwrap() = None;
     for m in &maps {
         m.release_objects();
     }
