@@ -24,27 +24,21 @@ pub fn client() -> Ebpf {
 }
 
 /// The bytes of example `name`'s object: from `EBPF_EXAMPLES` (as `make
-/// test` and the VM set it), or built here with `make examples`.
+/// test` and the VM set it), or where `make examples` puts them. The tests
+/// do not build their inputs: a missing object is a failure that says how
+/// to build it.
 pub fn example_bytes(name: &str) -> Vec<u8> {
     let dir = std::env::var("EBPF_EXAMPLES")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-            let ok = std::process::Command::new("make")
-                .args(["-s", "-C"])
-                .arg(&root)
-                .arg("examples")
-                .status()
-                .expect("make")
-                .success();
-            assert!(
-                ok,
-                "make examples failed (clang-19 and libbpf-dev: make setup)"
-            );
-            root.join("target/bpf")
-        });
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bpf"));
     let path = dir.join(format!("{name}.o"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: build the examples first (`make examples`, which needs clang-19 and \
+             libbpf-dev) or point EBPF_EXAMPLES at them",
+            path.display()
+        )
+    })
 }
 
 /// Example `name`, parsed and loaded on `e`.

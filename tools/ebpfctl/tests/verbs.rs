@@ -8,22 +8,18 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+/// Where the example objects are: `EBPF_EXAMPLES`, or where `make
+/// examples` puts them (the tests do not build their inputs).
 fn examples() -> PathBuf {
-    match std::env::var("EBPF_EXAMPLES") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let status = Command::new("make")
-                .arg("-s")
-                .arg("-C")
-                .arg(&root)
-                .arg("examples")
-                .status()
-                .expect("make examples");
-            assert!(status.success());
-            root.join("target/bpf")
-        }
-    }
+    let dir = std::env::var("EBPF_EXAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf"));
+    assert!(
+        dir.join("port_filter.o").is_file(),
+        "{}: no example objects: run `make examples` first or set EBPF_EXAMPLES",
+        dir.display()
+    );
+    dir
 }
 
 fn backend_args() -> Vec<String> {

@@ -12,22 +12,18 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The built kld (`EBPF_KLD`, or built here with `make -C kmod-freebsd`).
+/// The built kld: `EBPF_KLD`, or where `make kmod-freebsd` puts it (the
+/// tests do not build their inputs).
 fn kld() -> Vec<u8> {
-    let path = match std::env::var("EBPF_KLD") {
-        Ok(p) => PathBuf::from(p),
-        Err(_) => {
-            let ok = std::process::Command::new("make")
-                .args(["-s", "-C"])
-                .arg(root().join("kmod-freebsd"))
-                .status()
-                .expect("make")
-                .success();
-            assert!(ok, "building kmod-freebsd failed");
-            root().join("target/kmod-freebsd/ebpf.ko")
-        }
-    };
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let path = std::env::var("EBPF_KLD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target/kmod-freebsd/ebpf.ko"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: build the kld first (`make kmod-freebsd`) or set EBPF_KLD",
+            path.display()
+        )
+    })
 }
 
 fn expect() -> Expect {
