@@ -38,6 +38,52 @@ fn run(prog: &LoadedProgram, stack: &mut Stack, arg: u64) -> u64 {
         .unwrap()
 }
 
+/// A map-in-map of type `t`, one slot, holding arrays of one 8-byte value.
+fn map_of_arrays(t: MapType) -> Shared<Map> {
+    let mut attr = MapAttr::new(t, 4, 4, 1);
+    attr.inner = Some(InnerTemplate {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+    });
+    map(attr, 1)
+}
+
+/// An inner map for [`map_of_arrays`], id `id`, its element 0 = `value`.
+fn inner_array(id: u32, value: u64) -> MapObject {
+    let m = map(MapAttr::new(MapType::Array, 4, 8, 1), id);
+    m.update(&0u32.to_ne_bytes(), &value.to_ne_bytes(), BPF_ANY)
+        .unwrap();
+    MapObject::Map(m)
+}
+
+/// A program that looks `key` up in `outer` (a map of arrays) and returns
+/// element 0 of the inner map it finds, or 0 when there is none.
+fn read_inner(outer: &Shared<Map>, key: u32) -> Shared<LoadedProgram> {
+    let src = format!(
+        "stw [%r10-4], {key}
+         mov %r2, %r10
+         add %r2, -4
+         lddw %r1, map_idx(0)
+         call 1
+         jeq %r0, 0, out
+         mov %r1, %r0
+         stw [%r10-4], 0
+         mov %r2, %r10
+         add %r2, -4
+         call 1
+         jeq %r0, 0, out
+         ldxdw %r0, [%r0]
+         exit
+     out:
+         mov %r0, 0
+         exit"
+    );
+    program(&src, &[outer])
+}
+
 #[test]
 fn program_counters_lose_no_increment() {
     let shared = map(MapAttr::new(MapType::Array, 4, 8, 1), 1);
@@ -244,46 +290,12 @@ fn ringbuf_producers_deliver_every_record_in_order() {
 
 #[test]
 fn inner_maps_replaced_under_running_programs_stay_valid() {
-    let mut attr = MapAttr::new(MapType::ArrayOfMaps, 4, 4, 1);
-    attr.inner = Some(InnerTemplate {
-        map_type: MapType::Array,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1,
-        flags: 0,
-    });
-    let outer = map(attr, 1);
-    let make_inner = |id: u32| {
-        let m = map(MapAttr::new(MapType::Array, 4, 8, 1), id);
-        m.update(&0u32.to_ne_bytes(), &(id as u64 * 7).to_ne_bytes(), BPF_ANY)
-            .unwrap();
-        m
-    };
+    let outer = map_of_arrays(MapType::ArrayOfMaps);
+    let make_inner = |id: u32| inner_array(id, id as u64 * 7);
     outer
-        .update_object(
-            &0u32.to_ne_bytes(),
-            MapObject::Map(make_inner(100)),
-            BPF_ANY,
-        )
+        .update_object(&0u32.to_ne_bytes(), make_inner(100), BPF_ANY)
         .unwrap();
-    let src = "
-        stw [%r10-4], 0
-        mov %r2, %r10
-        add %r2, -4
-        lddw %r1, map_idx(0)
-        call 1
-        jeq %r0, 0, out
-        mov %r1, %r0
-        mov %r2, %r10
-        add %r2, -4
-        call 1
-        jeq %r0, 0, out
-        ldxdw %r0, [%r0]
-        exit
-    out:
-        mov %r0, 0
-        exit";
-    let prog = program(src, &[&outer]);
+    let prog = read_inner(&outer, 0);
     let stop = AtomicBool::new(false);
     let swaps = Arc::new(AtomicU64::new(0));
     thread::scope(|s| {
@@ -301,7 +313,7 @@ fn inner_maps_replaced_under_running_programs_stay_valid() {
         }
         for id in 101..600u32 {
             outer
-                .update_object(&0u32.to_ne_bytes(), MapObject::Map(make_inner(id)), BPF_ANY)
+                .update_object(&0u32.to_ne_bytes(), make_inner(id), BPF_ANY)
                 .unwrap();
             swaps.fetch_add(1, Ordering::Relaxed);
         }
@@ -359,53 +371,20 @@ fn deleted_hash_key_never_comes_back() {
     );
 }
 
-/// The use-after-free of issue "hostile use", reached as a program reaches
-/// it: an inner map replaced and deleted from a one-bucket `HASH_OF_MAPS`
-/// is released after its grace period; a program looking the key up while
-/// another key is churned must never get it back (it would then read the
-/// freed map: under `make asan` that is a heap-use-after-free report).
+/// The inner-map use-after-free, reached as a program reaches it: an inner
+/// map replaced and deleted from a one-bucket `HASH_OF_MAPS` is released
+/// after its grace period; a program looking the key up while another key
+/// is churned must never get it back (it would then read the freed map).
 #[test]
 fn hash_of_maps_never_returns_a_released_inner_map() {
-    let mut attr = MapAttr::new(MapType::HashOfMaps, 4, 4, 1);
-    attr.inner = Some(InnerTemplate {
-        map_type: MapType::Array,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 1,
-        flags: 0,
-    });
-    let outer = map(attr, 1);
-    let inner = |id: u32| {
-        let m = map(MapAttr::new(MapType::Array, 4, 8, 1), id);
-        m.update(&0u32.to_ne_bytes(), &7u64.to_ne_bytes(), BPF_ANY)
-            .unwrap();
-        MapObject::Map(m)
-    };
+    let outer = map_of_arrays(MapType::HashOfMaps);
+    let inner = |id: u32| inner_array(id, 7);
     let (k, j) = (1u32.to_ne_bytes(), 2u32.to_ne_bytes());
     outer.update_object(&k, inner(10), BPF_ANY).unwrap();
     outer.update_object(&k, inner(11), BPF_ANY).unwrap();
     outer.delete(&k).unwrap();
-    // Looks key 1 up in the outer map and, if found, reads the inner map's
-    // element 0: returns 7 on a hit, 0 on a miss.
-    let src = "
-        stw [%r10-4], 1
-        mov %r2, %r10
-        add %r2, -4
-        lddw %r1, map_idx(0)
-        call 1
-        jeq %r0, 0, out
-        mov %r1, %r0
-        stw [%r10-4], 0
-        mov %r2, %r10
-        add %r2, -4
-        call 1
-        jeq %r0, 0, out
-        ldxdw %r0, [%r0]
-        exit
-    out:
-        mov %r0, 0
-        exit";
-    let prog = program(src, &[&outer]);
+    // 7 on a hit, 0 on a miss.
+    let prog = read_inner(&outer, 1);
     let stop = AtomicBool::new(false);
     let hits = AtomicU64::new(0);
     thread::scope(|s| {
