@@ -284,6 +284,11 @@ impl PlatformBuf {
         })
     }
 
+    /// The platform the buffer belongs to.
+    pub fn platform(&self) -> PlatformRef {
+        self.platform
+    }
+
     /// The first byte.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()

@@ -8,7 +8,7 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::errno::Errno;
-use crate::platform::{AllocContext, PlatformBuf, PlatformRef};
+use crate::platform::{AllocContext, PlatformBuf, PlatformRef, ReadGuard};
 
 /// Where a value's `struct bpf_spin_lock` sits and whether to take it: the
 /// lock word is never copied; it is taken only for `BPF_F_LOCK`.
@@ -50,6 +50,15 @@ impl ValueSlab {
         })
     }
 
+    /// Userspace's locked copies hold a value's lock with the CPU pinned
+    /// (a read-side section): a holder is never preempted, so a program
+    /// spinning on the lock on another CPU waits for one copy at most.
+    fn pinned_if_locking(&self, lock_off: LockSpec) -> Option<ReadGuard> {
+        lock_off
+            .is_some_and(|(_, take)| take)
+            .then(|| ReadGuard::new(self.buf.platform()))
+    }
+
     /// The address of copy `copy` of element `elem`.
     pub(crate) fn ptr(&self, elem: usize, copy: usize) -> *mut u8 {
         debug_assert!(elem < self.elems && copy < self.copies);
@@ -89,6 +98,7 @@ impl ValueSlab {
         out: &mut [u8],
         lock_off: LockSpec,
     ) -> Result<(), Errno> {
+        let _pinned = self.pinned_if_locking(lock_off);
         let n = if self.copies == 1 {
             self.value_size
         } else {
@@ -112,6 +122,7 @@ impl ValueSlab {
         src: &[u8],
         lock_off: LockSpec,
     ) -> Result<(), Errno> {
+        let _pinned = self.pinned_if_locking(lock_off);
         let n = self.value_size;
         for copy in 0..self.copies {
             let start = if self.copies == 1 {
