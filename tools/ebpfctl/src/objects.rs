@@ -353,7 +353,9 @@ pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
                 let bytes = std::fs::read(f).map_err(|err| format!("{}: {err}", f.display()))?;
                 packets.push(hex::encode(&bytes));
             }
-            if Path::new(&target).is_file() {
+            // An object file: one that exists, or a name that says it is one
+            // (so that a missing file is reported as such, not as a pin).
+            if Path::new(&target).is_file() || target.ends_with(".o") {
                 return objrun::run(
                     e,
                     Path::new(&target),

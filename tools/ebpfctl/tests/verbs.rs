@@ -257,6 +257,7 @@ fn every_verb_says_in_one_line_what_is_wrong_with_its_input() {
         vec!["load", missing],
         vec!["prog", "load", missing],
         vec!["run", missing],
+        vec!["prog", "run", missing],
     ] {
         one_line_error(ebpfctl(&args), &[missing, "no such file"]);
     }
