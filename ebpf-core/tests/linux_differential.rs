@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::linux::{unavailable, KernelProgram};
+use host_bpf::{unavailable, Program as KernelProgram, PROG_TYPE_SOCKET_FILTER};
 use ebpf_core::{asm, LoadOptions, Program};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
@@ -136,11 +136,13 @@ fn generated_programs_agree_with_the_host_kernel() {
         };
         let (lo_insns, ours_full) = ours("");
         let (hi_insns, _) = ours("rsh %r0, 32\n");
-        let kernel = |insns| {
-            KernelProgram::load(insns)
+        let kernel = |insns: &[ebpf_core::Insn]| {
+            let bytes: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+            KernelProgram::load(PROG_TYPE_SOCKET_FILTER, &bytes, 1)
                 .unwrap_or_else(|e| panic!("case {case}: kernel refused:\n{body}\n{e}"))
-                .run(&mut [0u8; 64])
+                .test_run(&mut [0u8; 64], 1)
                 .unwrap()
+                .retval
         };
         let theirs = (kernel(&hi_insns) as u64) << 32 | kernel(&lo_insns) as u64;
         assert_eq!(

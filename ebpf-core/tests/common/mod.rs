@@ -41,6 +41,5 @@ pub fn load_insns_err(insns: &[Insn]) -> LoadError {
         Err(e) => e,
     }
 }
-pub mod linux;
 pub mod platform;
 pub mod reference;

@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, Criterion};
-use ebpf_bench::linux::{KernelMap, KernelProgram};
+use host_bpf::{Map as KernelMap, Program as KernelProgram, PROG_TYPE_SOCKET_FILTER};
 use ebpf_bench::median_ns;
 use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::{asm, LoadOptions, LoadedProgram, MemoryMap, Shared, Stack};
@@ -84,14 +84,20 @@ fn kernel_map(t: MapType) -> Option<KernelMap> {
 }
 
 fn kernel_program(src: &str) -> Option<KernelProgram> {
-    KernelProgram::load(&asm::assemble(src).ok()?).ok()
+    let bytes: Vec<u8> = asm::assemble(src)
+        .ok()?
+        .iter()
+        .flat_map(|i| i.to_bytes())
+        .collect();
+    KernelProgram::load(PROG_TYPE_SOCKET_FILTER, &bytes, 1).ok()
 }
 
 /// Mean ns of one kernel run of `prog`, median of a few TEST_RUN calls.
 fn kernel_run_ns(prog: &KernelProgram) -> f64 {
     let mut data = [0u8; 64];
     let mut v: Vec<u32> = (0..7)
-        .filter_map(|_| prog.mean_run_ns(&mut data, 200_000).ok())
+        .filter_map(|_| prog.test_run(&mut data, 200_000).ok())
+        .map(|r| r.duration_ns)
         .collect();
     v.sort_unstable();
     v.get(v.len() / 2).map_or(f64::NAN, |&x| x as f64)
@@ -164,7 +170,7 @@ fn summary() {
             black_box(prog.run(&mut stack, &mem, [0; 5]).unwrap());
         }) - our_empty;
         let k_prog = kmap.as_ref().and_then(|k| {
-            let p = kernel_program(&lookup_program(&format!("map_fd({})", k.fd)))?;
+            let p = kernel_program(&lookup_program(&format!("map_fd({})", k.fd())))?;
             Some(kernel_run_ns(&p) - k_empty?)
         });
         row(

@@ -6,8 +6,6 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-pub mod linux;
-
 use ebpf_core::{asm, insn, Insn, LoadOptions, Program};
 
 /// A benchmark program and the memory it runs on.
