@@ -233,6 +233,9 @@ pub enum RunError {
     },
     /// No memory for the run's stack.
     OutOfMemory,
+    /// A helper made a tail call where nothing follows it: in a callback,
+    /// or in a program run without the runtime ([`crate::Program::run`]).
+    UnfollowedTailCall,
     /// A helper failed in a way that ends the program (not an errno the
     /// program sees as a return value).
     Helper {
@@ -274,6 +277,9 @@ impl fmt::Display for RunError {
                 write!(f, "insn {pc}: helper {id} failed: {error}")
             }
             RunError::OutOfMemory => f.write_str("no memory for the program's stack"),
+            RunError::UnfollowedTailCall => {
+                f.write_str("a tail call was made where no runtime follows it")
+            }
         }
     }
 }
@@ -295,9 +301,6 @@ pub enum HelperError {
     /// A BPF function the helper called back failed; the run ends with
     /// that function's error.
     Callback,
-    /// `bpf_tail_call` succeeded: the run continues in another program,
-    /// which the embedder that issued it knows.
-    TailCall,
     /// The work the helper does for the program (scanning a map, spinning
     /// on a lock) spent the run's instruction budget.
     BudgetExhausted,
@@ -315,7 +318,6 @@ impl fmt::Display for HelperError {
             HelperError::NotAvailable => f.write_str("not available"),
             HelperError::BadCallback(v) => write!(f, "callback {v:#x} is not a BPF function"),
             HelperError::Callback => f.write_str("callback failed"),
-            HelperError::TailCall => f.write_str("tail call"),
             HelperError::BudgetExhausted => {
                 f.write_str("the work it does spent the instruction budget")
             }

@@ -10,8 +10,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::decoded::{Op, Slot};
 use crate::error::{AccessKind, HelperError, RunError};
-use crate::helpers::{Helpers, NoHelpers};
-use crate::memory::{MemoryMap, ProgramMemory, RegionKind};
+use crate::helpers::{CallbackError, Callee, Flow, Helpers, NoHelpers, ProgramMemory};
+use crate::memory::{MemoryMap, RegionKind};
 use crate::opcode::{BPF_ADD, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR};
 use crate::program::{Program, FUNC_ADDR_TAG, MAX_CALL_FRAMES, STACK_SIZE};
 
@@ -58,6 +58,16 @@ impl Stack {
         let lo = self.words.as_mut_ptr() as u64;
         (lo, lo + (STACK_WORDS * 8) as u64)
     }
+}
+
+/// How a program's run ended without error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It returned `r0` from its main function.
+    Return(u64),
+    /// A helper made a tail call: the program ended there, and the run
+    /// continues in the target the helper recorded.
+    TailCall,
 }
 
 /// Where an activation of the interpreter starts: the whole run, or a
@@ -171,6 +181,9 @@ fn smod64(a: u64, b: u64) -> u64 {
 impl Program {
     /// Runs the program with `args` in `r1`-`r5`, the memory regions in
     /// `mem`, and `helpers` for `call`. Returns `r0` at the final `exit`.
+    /// A tail call a helper makes ends the run with
+    /// [`RunError::UnfollowedTailCall`]: following them is the runtime's
+    /// job ([`crate::LoadedProgram::run`]).
     pub fn run(
         &self,
         stack: &mut Stack,
@@ -178,12 +191,16 @@ impl Program {
         args: [u64; 5],
         helpers: &mut dyn Helpers,
     ) -> Result<u64, RunError> {
-        self.run_with_budget(stack, mem, args, helpers, &Cell::new(self.budget))
+        match self.run_with_budget(stack, mem, args, helpers, &Cell::new(self.budget))? {
+            Exit::Return(r0) => Ok(r0),
+            Exit::TailCall => Err(RunError::UnfollowedTailCall),
+        }
     }
 
-    /// [`run`](Program::run), charging instructions to `budget`, which
-    /// several runs can share (a chain of tail calls is one run: its
-    /// programs share one budget).
+    /// Runs the program like [`run`](Program::run), charging instructions
+    /// to `budget`, which several runs can share (a chain of tail calls is
+    /// one run: its programs share one budget), and reporting a tail call
+    /// as [`Exit::TailCall`].
     pub fn run_with_budget(
         &self,
         stack: &mut Stack,
@@ -191,7 +208,7 @@ impl Program {
         args: [u64; 5],
         helpers: &mut dyn Helpers,
         budget: &Cell<u64>,
-    ) -> Result<u64, RunError> {
+    ) -> Result<Exit, RunError> {
         let (stack_base, stack_hi) = stack.bounds();
         let failure = Cell::new(None);
         let entry = Entry {
@@ -223,41 +240,13 @@ impl Program {
         self.run(&mut stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
     }
 
-    /// Calls the BPF function at instruction `index` as a callback of a
-    /// helper: on a new frame below `caller`'s, sharing its budget.
-    pub(crate) fn call_back(
-        &self,
-        caller: &ProgramMemory<'_, '_>,
-        index: usize,
-        args: [u64; 5],
-        helpers: &mut dyn Helpers,
-    ) -> Result<u64, RunError> {
-        let depth = caller.depth + 1;
-        if depth >= MAX_CALL_FRAMES {
-            return Err(RunError::CallDepthExceeded {
-                pc: index,
-                max: MAX_CALL_FRAMES,
-            });
-        }
-        let entry = Entry {
-            pc: index,
-            frame_pointer: caller.stack_lo,
-            depth,
-            stack_base: caller.stack_base,
-            stack_hi: caller.stack_hi,
-            args,
-            failure: caller.failure,
-        };
-        self.enter(&entry, caller.map, helpers, caller.budget)
-    }
-
     fn enter(
         &self,
         entry: &Entry<'_>,
         mem: &MemoryMap<'_>,
         helpers: &mut dyn Helpers,
         budget: &Cell<u64>,
-    ) -> Result<u64, RunError> {
+    ) -> Result<Exit, RunError> {
         if self.checked {
             self.interpret::<true>(entry, mem, helpers, budget)
         } else {
@@ -272,7 +261,7 @@ impl Program {
         mem: &MemoryMap<'_>,
         helpers: &mut dyn Helpers,
         budget: &Cell<u64>,
-    ) -> Result<u64, RunError> {
+    ) -> Result<Exit, RunError> {
         let code: &[Slot] = &self.code;
         let stack_hi = entry.stack_hi;
         let mut stack_lo = entry.frame_pointer - STACK_SIZE as u64;
@@ -383,7 +372,7 @@ impl Program {
                     }
                     // Linux ends the program with r0 = 0 when a legacy
                     // packet load is out of bounds.
-                    _ => return Ok(0),
+                    _ => return Ok(Exit::Return(0)),
                 }
             }};
         }
@@ -755,11 +744,11 @@ impl Program {
                         stack_base: entry.stack_base,
                         depth,
                         budget,
-                        program: Some(self),
+                        callee: Some(self),
                         failure: entry.failure,
                     };
                     let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
-                    reg[0] = helpers.call(id, args, &view).map_err(|error| {
+                    let flow = helpers.call(id, args, &view).map_err(|error| {
                         match (error, entry.failure.take()) {
                             (HelperError::Callback, Some(inner)) => inner,
                             (error, _) => RunError::Helper {
@@ -770,6 +759,13 @@ impl Program {
                         }
                     })?;
                     remaining = budget.get();
+                    match flow {
+                        Flow::Return(r0) => reg[0] = r0,
+                        Flow::TailCall => {
+                            budget.set(remaining);
+                            return Ok(Exit::TailCall);
+                        }
+                    }
                 }
                 Op::CallLocal => call_local!(s.off as usize),
                 Op::CallReg => {
@@ -785,7 +781,7 @@ impl Program {
                 Op::Exit => {
                     if depth == base_depth {
                         budget.set(remaining);
-                        return Ok(reg[0]);
+                        return Ok(Exit::Return(reg[0]));
                     }
                     depth -= 1;
                     let frame = frames[depth - base_depth];
@@ -803,6 +799,45 @@ impl Program {
                     })
                 }
             }
+        }
+    }
+}
+
+/// Callbacks of helpers (`bpf_loop`, `bpf_for_each_map_elem`): the
+/// program's function run on a new frame below the caller's.
+impl Callee for Program {
+    fn call_function(
+        &self,
+        caller: &ProgramMemory<'_, '_>,
+        helpers: &mut dyn Helpers,
+        func: u64,
+        args: [u64; 5],
+    ) -> Result<u64, CallbackError> {
+        let index = self
+            .function_index(func)
+            .ok_or(CallbackError::NotAFunction)?;
+        let depth = caller.depth + 1;
+        if depth >= MAX_CALL_FRAMES {
+            return Err(CallbackError::Failed(RunError::CallDepthExceeded {
+                pc: index,
+                max: MAX_CALL_FRAMES,
+            }));
+        }
+        let entry = Entry {
+            pc: index,
+            frame_pointer: caller.stack_lo,
+            depth,
+            stack_base: caller.stack_base,
+            stack_hi: caller.stack_hi,
+            args,
+            failure: caller.failure,
+        };
+        match self.enter(&entry, caller.map, helpers, caller.budget) {
+            Ok(Exit::Return(r0)) => Ok(r0),
+            // A callback's tail call would have to end the helper that
+            // called it: not a thing Linux allows either.
+            Ok(Exit::TailCall) => Err(CallbackError::Failed(RunError::UnfollowedTailCall)),
+            Err(e) => Err(CallbackError::Failed(e)),
         }
     }
 }

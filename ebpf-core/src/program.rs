@@ -164,14 +164,13 @@ impl Program {
 
     /// Decodes `bytes` (little-endian instruction slots) and loads them.
     pub fn from_bytes(bytes: &[u8], opts: &LoadOptions<'_>) -> Result<Self, LoadError> {
-        let decoded = crate::insn::decode(bytes)
-            .map_err(|e| LoadError::PartialInstruction { bytes: e.len })?;
-        let mut insns = Vec::new();
-        insns
-            .try_reserve_exact(bytes.len() / crate::insn::INSN_SIZE)
-            .map_err(|_| LoadError::OutOfMemory)?;
-        insns.extend(decoded);
-        Program::load(&insns, opts)
+        Program::load(&crate::load::parse(bytes)?, opts)
+    }
+
+    /// Whether `insns` would load with `opts`: the structural checks of
+    /// [`load`](Program::load) without keeping the result.
+    pub fn check(insns: &[Insn], opts: &LoadOptions<'_>) -> Result<(), LoadError> {
+        Program::load(insns, opts).map(drop)
     }
 
     /// The instructions as loaded (pseudo sources left unresolved).

@@ -4,8 +4,8 @@ mod common;
 
 use common::{assemble, load, run};
 use ebpf_core::{
-    HelperError, Helpers, LoadError, LoadOptions, MemoryMap, Program, ProgramMemory, RunError,
-    Stack,
+    Exit, Flow, HelperError, Helpers, LoadError, LoadOptions, MemoryMap, Program, ProgramMemory,
+    RunError, Stack,
 };
 
 #[test]
@@ -99,14 +99,14 @@ fn callx_refuses_anything_but_a_function_address() {
 }
 
 /// Test helpers: 1 adds its arguments, 2 sums `r2` bytes at pointer `r1`,
-/// 3 writes 0xab to `r2` bytes at `r1`, 4 fails.
+/// 3 writes 0xab to `r2` bytes at `r1`, 4 fails, 5 makes a tail call.
 struct TestHelpers {
     calls: usize,
 }
 
 impl Helpers for TestHelpers {
     fn supports(&self, id: u32) -> bool {
-        (1..=4).contains(&id)
+        (1..=5).contains(&id)
     }
 
     fn call(
@@ -114,8 +114,22 @@ impl Helpers for TestHelpers {
         id: u32,
         a: [u64; 5],
         mem: &ProgramMemory<'_, '_>,
-    ) -> Result<u64, HelperError> {
+    ) -> Result<Flow, HelperError> {
         self.calls += 1;
+        if id == 5 {
+            return Ok(Flow::TailCall);
+        }
+        self.value(id, a, mem).map(Flow::Return)
+    }
+}
+
+impl TestHelpers {
+    fn value(
+        &mut self,
+        id: u32,
+        a: [u64; 5],
+        mem: &ProgramMemory<'_, '_>,
+    ) -> Result<u64, HelperError> {
         match id {
             1 => Ok(a.iter().sum()),
             2 => {
@@ -140,6 +154,34 @@ fn run_with_helpers(src: &str, mem: &mut [u8]) -> (Result<u64, RunError>, usize)
     let addr = map.add_mut(mem, ebpf_core::RegionKind::Memory).unwrap();
     let r = prog.run(&mut Stack::new(), &map, [addr, 0, 0, 0, 0], &mut helpers);
     (r, helpers.calls)
+}
+
+#[test]
+fn a_tail_call_ends_the_program_at_the_call() {
+    // The store after the call must not happen; without a runtime to follow
+    // it, the run reports the tail call instead of a return value.
+    let mut m = [0u8; 1];
+    let src = "call 5\nstb [%r1], 1\nmov %r0, 7\nexit";
+    let (r, calls) = run_with_helpers(src, &mut m);
+    assert_eq!(r, Err(RunError::UnfollowedTailCall));
+    assert_eq!((calls, m[0]), (1, 0));
+    let prog = Program::load(
+        &assemble(src),
+        &LoadOptions::default().helpers(&TestHelpers { calls: 0 }),
+    )
+    .unwrap();
+    let mut map = MemoryMap::new();
+    let addr = map.add_mut(&mut m, ebpf_core::RegionKind::Memory).unwrap();
+    let budget = std::cell::Cell::new(100);
+    let exit = prog.run_with_budget(
+        &mut Stack::new(),
+        &map,
+        [addr, 0, 0, 0, 0],
+        &mut TestHelpers { calls: 0 },
+        &budget,
+    );
+    assert_eq!(exit, Ok(Exit::TailCall));
+    assert_eq!(budget.get(), 99, "one instruction ran");
 }
 
 #[test]
@@ -194,9 +236,9 @@ fn helper_errors_stop_the_run() {
 fn unknown_helpers_are_refused_at_load() {
     let helpers = TestHelpers { calls: 0 };
     let opts = LoadOptions::default().helpers(&helpers);
-    let err = Program::load(&assemble("mov %r0, 0\ncall 5\nexit"), &opts).unwrap_err();
-    assert_eq!(err, LoadError::UnknownHelper { pc: 1, id: 5 });
-    assert_eq!(err.to_string(), "insn 1: unknown helper id 5");
+    let err = Program::load(&assemble("mov %r0, 0\ncall 6\nexit"), &opts).unwrap_err();
+    assert_eq!(err, LoadError::UnknownHelper { pc: 1, id: 6 });
+    assert_eq!(err.to_string(), "insn 1: unknown helper id 6");
     let negative = [
         ebpf_core::Insn::new(0x85, 0, 0, 0, -1),
         ebpf_core::Insn::new(0x95, 0, 0, 0, 0),

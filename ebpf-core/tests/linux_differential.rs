@@ -8,8 +8,8 @@
 
 mod common;
 
-use host_bpf::{unavailable, Program as KernelProgram, PROG_TYPE_SOCKET_FILTER};
 use ebpf_core::{asm, LoadOptions, Program};
+use host_bpf::{unavailable, Program as KernelProgram, PROG_TYPE_SOCKET_FILTER};
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Rng(u64);

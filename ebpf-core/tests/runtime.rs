@@ -23,14 +23,13 @@ fn try_load(
     src: &str,
     maps: &[&Shared<Map>],
 ) -> Result<LoadedProgram, LoadError> {
-    let maps = maps.iter().map(|m| (*m).clone()).collect();
+    let maps: Vec<_> = maps.iter().map(|m| (*m).clone()).collect();
     LoadedProgram::load(
         p,
         1,
         ebpf_core::ProgType::Generic,
         &assemble(src),
-        maps,
-        &|_| None,
+        ebpf_core::ProgramMaps::from_list(maps),
         LoadOptions::default(),
     )
 }
@@ -232,7 +231,7 @@ fn tail_calls_replace_the_program_up_to_33_times() {
     jumps
         .update_object(
             &0u32.to_ne_bytes(),
-            MapObject::Program(selfcall.clone()),
+            MapObject::Program(selfcall.clone().into()),
             BPF_ANY,
         )
         .unwrap();
@@ -248,7 +247,11 @@ fn tail_calls_replace_the_program_up_to_33_times() {
     // The target starts with the caller's context in r1.
     let reader = load(p, "ldxb %r0, [%r1+3]\n exit", &[]);
     jumps
-        .update_object(&1u32.to_ne_bytes(), MapObject::Program(reader), BPF_ANY)
+        .update_object(
+            &1u32.to_ne_bytes(),
+            MapObject::Program(reader.into()),
+            BPF_ANY,
+        )
         .unwrap();
     let mut ctx = [0, 0, 0, 42, 0, 0, 0, 0];
     assert_eq!(run_ctx(&empty, &mut ctx), Ok(42));
@@ -605,7 +608,7 @@ fn nothing_leaks_after_programs_and_maps_go() {
         jumps
             .update_object(
                 &0u32.to_ne_bytes(),
-                MapObject::Program(prog.clone()),
+                MapObject::Program(prog.clone().into()),
                 BPF_ANY,
             )
             .unwrap();
@@ -643,8 +646,7 @@ fn xdp_context_analysis_takes_every_store_offset() {
                 1,
                 ebpf_core::ProgType::Xdp,
                 &insns,
-                Vec::new(),
-                &|_| None,
+                ebpf_core::ProgramMaps::from_list(Vec::new()),
                 LoadOptions::default(),
             );
         }

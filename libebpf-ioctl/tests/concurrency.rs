@@ -19,14 +19,13 @@ fn map(attr: MapAttr, id: u32) -> Shared<Map> {
 
 fn program(src: &str, maps: &[&Shared<Map>]) -> Shared<LoadedProgram> {
     let insns = asm::assemble(src).unwrap();
-    let maps = maps.iter().map(|m| (*m).clone()).collect();
+    let maps: Vec<_> = maps.iter().map(|m| (*m).clone()).collect();
     let p = LoadedProgram::load(
         UserPlatform::get(),
         1,
         ebpf_core::ProgType::Generic,
         &insns,
-        maps,
-        &|_| None,
+        ebpf_core::ProgramMaps::from_list(maps),
         LoadOptions::default(),
     )
     .unwrap();

@@ -8,13 +8,12 @@ use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::errno::Errno;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
+use crate::load::ProgramMaps;
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
-use crate::opcode::{BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use crate::prog_type::ProgType;
 use crate::program::LoadOptions;
 use crate::quota::Quota;
-use crate::runtime::ctx::XdpContext;
 use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
@@ -157,7 +156,7 @@ pub(super) fn map_elem(c: &Call<'_>, cmd: Command, r: &mut abi::MapElemReq) -> R
                 let handle = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
                 let obj = match c.file.get(handle)? {
                     Object::Map(m) => MapObject::Map(m),
-                    Object::Prog(p) => MapObject::Program(p),
+                    Object::Prog(p) => MapObject::Program(p.into()),
                 };
                 map.update_object(key, obj, r.flags)
             } else {
@@ -254,49 +253,6 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
     }
 }
 
-/// Which index in a program's map list each map handle has.
-type HandleIndex = Vec<(i32, usize)>;
-
-/// Collects the maps a program references: first the `map_handles` array
-/// (for `map_idx`), then every handle named by a `map_fd`/`map_value`
-/// `lddw`. Returns the maps and, per handle, its index.
-fn referenced_maps(
-    c: &Call<'_>,
-    insns: &[Insn],
-    handles: &[u32],
-) -> Result<(Vec<Shared<Map>>, HandleIndex), Errno> {
-    let mut maps: Vec<Shared<Map>> = Vec::new();
-    let mut by_handle: Vec<(i32, usize)> = Vec::new();
-    let add = |h: u32, maps: &mut Vec<Shared<Map>>| -> Result<usize, Errno> {
-        let m = map_of(c, h)?;
-        if let Some(i) = maps.iter().position(|x| Shared::ptr_eq(x, &m)) {
-            return Ok(i);
-        }
-        maps.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        maps.push(m);
-        Ok(maps.len() - 1)
-    };
-    for &h in handles {
-        add(h, &mut maps)?;
-    }
-    let lddw = BPF_LD | BPF_IMM | BPF_DW;
-    for insn in insns {
-        if insn.opcode == lddw
-            && (insn.src == BPF_PSEUDO_MAP_FD || insn.src == BPF_PSEUDO_MAP_VALUE)
-        {
-            if by_handle.iter().any(|&(h, _)| h == insn.imm) {
-                continue;
-            }
-            // A bad handle is reported by the loader, naming the insn.
-            if let Ok(i) = add(insn.imm as u32, &mut maps) {
-                by_handle.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-                by_handle.push((insn.imm, i));
-            }
-        }
-    }
-    Ok((maps, by_handle))
-}
-
 /// `count` elements of `N` bytes at user address `addr`, each decoded by
 /// `decode`, in fallibly allocated memory.
 fn read_user_array<T, const N: usize>(
@@ -382,14 +338,13 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         return Err(Errno::E2BIG);
     }
     let handles = read_user_array(c, r.map_handles, r.map_count as usize, u32::from_ne_bytes)?;
-    let (maps, by_handle) = referenced_maps(c, &insns, &handles)?;
+    let maps = ProgramMaps::collect(&insns, &handles, &|h| map_of(c, h))?;
     let charge = Quota::charge_program(&c.dev.quota)?;
     let id = c.dev.registry.lock().next_id();
-    let by_fd = |h: i32| by_handle.iter().find(|&&(x, _)| x == h).map(|&(_, i)| i);
     let opts = LoadOptions::default()
         .max_insns(c.dev.limits.max_insns as usize)
         .budget(c.dev.limits.run_budget);
-    let loaded = LoadedProgram::load(c.dev.platform, id, prog_type, &insns, maps, &by_fd, opts);
+    let loaded = LoadedProgram::load(c.dev.platform, id, prog_type, &insns, maps, opts);
     let mut log = Log {
         buf: Vec::new(),
         cap: r.log_size as usize,
@@ -482,29 +437,8 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
                 len,
             )
         };
-        let xdp = XdpContext {
-            data: addr,
-            data_end: addr + len,
-            data_meta: addr,
-            ..Default::default()
-        };
-        let args = if prog.prog_type() == ProgType::Xdp {
-            let ctx = &xdp as *const XdpContext as u64;
-            // SAFETY: `xdp` lives on this frame for the whole run and is
-            // only read (the region is read-only).
-            unsafe {
-                mem.add_raw(crate::memory::Region::contiguous(
-                    ctx,
-                    size_of::<XdpContext>() as u64,
-                    false,
-                    RegionKind::Context,
-                ))
-            }
-            .map_err(|_| Errno::ENOMEM)?;
-            [ctx, 0, 0, 0, 0]
-        } else {
-            [addr, len, 0, 0, 0]
-        };
+        let input = prog.prog_type().test_input(addr, len);
+        let args = input.args(&mut mem, addr, len).map_err(|_| Errno::ENOMEM)?;
         retval = prog.run(&mut stack, &mem, args).map_err(|e| {
             c.dev.platform.log(
                 crate::platform::LogLevel::Warning,

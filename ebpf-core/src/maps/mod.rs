@@ -13,6 +13,7 @@ mod array;
 mod hash;
 mod lpm;
 mod objects;
+mod program_ref;
 mod queue;
 pub mod ringbuf;
 mod slab;
@@ -20,9 +21,9 @@ mod slab;
 use crate::errno::Errno;
 use crate::platform::PlatformRef;
 use crate::quota::Charge;
-use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
+pub use program_ref::{ProgramHeader, ProgramRef};
 pub use queue::QueueMap;
 pub use ringbuf::RingBuf;
 
@@ -220,7 +221,7 @@ pub enum MapObject {
     /// An inner map.
     Map(Shared<Map>),
     /// A program, for tail calls.
-    Program(Shared<LoadedProgram>),
+    Program(ProgramRef),
 }
 
 enum Kind {
@@ -642,7 +643,7 @@ impl Map {
 
     /// The program stored at `index` of a prog_array, for a tail call. The
     /// pointer stays valid until the caller's read-side section ends.
-    pub fn prog_array_get(&self, index: u32) -> Option<*const LoadedProgram> {
+    pub fn prog_array_get(&self, index: u32) -> Option<*const ProgramHeader> {
         match &self.kind {
             Kind::ProgArray(m) => m.get_program(index),
             _ => None,

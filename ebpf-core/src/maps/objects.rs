@@ -12,10 +12,9 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use alloc::vec::Vec;
 
 use super::hash::HashTable;
-use super::{Map, MapAttr, MapObject, MapType};
+use super::{Map, MapAttr, MapObject, MapType, ProgramHeader, ProgramRef};
 use crate::errno::Errno;
 use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SleepLock};
-use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
 /// A raw object pointer as stored in a slot: a program or a map, as the
@@ -29,7 +28,7 @@ enum ObjKind {
 fn into_raw(obj: MapObject) -> *mut u8 {
     match obj {
         MapObject::Map(m) => Shared::into_raw(m) as *mut u8,
-        MapObject::Program(p) => Shared::into_raw(p) as *mut u8,
+        MapObject::Program(p) => ProgramRef::into_raw(p) as *mut u8,
     }
 }
 
@@ -46,7 +45,7 @@ unsafe fn release(kind: ObjKind, ptr: *mut u8) {
     unsafe {
         match kind {
             ObjKind::Map => drop(Shared::from_raw(ptr as *const Map)),
-            ObjKind::Program => drop(Shared::from_raw(ptr as *const LoadedProgram)),
+            ObjKind::Program => drop(ProgramRef::from_raw(ptr as *const ProgramHeader)),
         }
     }
 }
@@ -60,7 +59,7 @@ unsafe fn object_id(kind: ObjKind, ptr: *mut u8) -> u32 {
     unsafe {
         match kind {
             ObjKind::Map => (*(ptr as *const Map)).id(),
-            ObjKind::Program => (*(ptr as *const LoadedProgram)).id(),
+            ObjKind::Program => (*(ptr as *const ProgramHeader)).id(),
         }
     }
 }
@@ -167,12 +166,12 @@ impl ObjectArray {
         self.slot(i).load(Ordering::Acquire) as u64
     }
 
-    pub(crate) fn get_program(&self, i: u32) -> Option<*const LoadedProgram> {
+    pub(crate) fn get_program(&self, i: u32) -> Option<*const ProgramHeader> {
         if i >= self.max_entries {
             return None;
         }
         let p = self.slot(i).load(Ordering::Acquire);
-        (!p.is_null()).then_some(p as *const LoadedProgram)
+        (!p.is_null()).then_some(p as *const ProgramHeader)
     }
 
     pub(crate) fn clear(&self) {

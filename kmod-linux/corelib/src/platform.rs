@@ -4,7 +4,7 @@ use core::fmt;
 use core::ptr::NonNull;
 
 use ebpf_core::platform::{AllocContext, LockClass, LockKind, LogLevel, Platform, RawLock};
-use ebpf_core::runtime::format::FixedBuf;
+use ebpf_core::helpers::format::FixedBuf;
 use ebpf_core::Errno;
 
 use crate::os;

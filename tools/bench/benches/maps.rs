@@ -11,10 +11,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, Criterion};
-use host_bpf::{Map as KernelMap, Program as KernelProgram, PROG_TYPE_SOCKET_FILTER};
 use ebpf_bench::median_ns;
 use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::{asm, LoadOptions, LoadedProgram, MemoryMap, Shared, Stack};
+use host_bpf::{Map as KernelMap, Program as KernelProgram, PROG_TYPE_SOCKET_FILTER};
 use libebpf_ioctl::UserPlatform;
 
 const ENTRIES: u32 = 1024;
@@ -68,8 +68,7 @@ fn our_program(src: &str, maps: &[Shared<Map>]) -> LoadedProgram {
         1,
         ebpf_core::ProgType::SocketFilter,
         &insns,
-        maps.to_vec(),
-        &|_| None,
+        ebpf_core::ProgramMaps::from_list(maps.to_vec()),
         LoadOptions::default(),
     )
     .unwrap()

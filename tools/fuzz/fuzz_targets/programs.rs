@@ -114,8 +114,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         1,
         ebpf_core::ProgType::Generic,
         &insns,
-        maps.clone(),
-        &|_| None,
+        ebpf_core::ProgramMaps::from_list(maps.clone()),
         LoadOptions::default().budget(20_000),
     ) else {
         return;

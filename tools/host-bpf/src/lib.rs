@@ -226,7 +226,8 @@ mod tests {
             return;
         }
         let m = Map::create(2, 4, 8, 4).unwrap(); // BPF_MAP_TYPE_ARRAY
-        m.update(&1u32.to_ne_bytes(), &7u64.to_ne_bytes(), 0).unwrap();
+        m.update(&1u32.to_ne_bytes(), &7u64.to_ne_bytes(), 0)
+            .unwrap();
         let mut v = [0u8; 8];
         m.lookup(&1u32.to_ne_bytes(), &mut v).unwrap();
         assert_eq!(u64::from_ne_bytes(v), 7);

@@ -1,10 +1,13 @@
-//! Context access conversion, as Linux's verifier does it
-//! (`convert_ctx_access`): programs read `struct xdp_md` as 32-bit fields,
-//! but the kernel hands them a structure of real pointers. At load time we
-//! find every load whose base register surely holds the context pointer
-//! (a forward data-flow analysis over registers and 8-byte stack slots,
-//! across BPF-to-BPF calls) and rewrite it to read the native structure,
-//! [`XdpContext`]. A load from a register that only may hold the context is
+//! Contexts: the structure a program's `r1` points to, as the program
+//! sees it ([`ContextLayout`]: which fields exist, which are readable and
+//! writable), and the load-time conversion of its accesses to the
+//! structure the runtime really passes, as Linux's verifier does it
+//! (`convert_ctx_access`).
+//!
+//! The conversion finds every access whose base register surely holds the
+//! context pointer (a forward data-flow analysis over registers and 8-byte
+//! stack slots, across BPF-to-BPF calls) and rewrites it to the native
+//! field. An access through a register that only may hold the context is
 //! refused, as Linux refuses it.
 
 use alloc::vec::Vec;
@@ -13,38 +16,63 @@ use crate::error::LoadError;
 use crate::insn::Insn;
 use crate::opcode::*;
 
-/// What an XDP program's `r1` points to at run time.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct XdpContext {
-    /// First byte of the packet.
-    pub data: u64,
-    /// One past the last byte.
-    pub data_end: u64,
-    /// Start of the metadata area (equal to `data`: none).
-    pub data_meta: u64,
-    /// `xdp_md.ingress_ifindex`.
-    pub ingress_ifindex: u32,
-    /// `xdp_md.rx_queue_index`.
-    pub rx_queue_index: u32,
-    /// `xdp_md.egress_ifindex`.
-    pub egress_ifindex: u32,
-    /// Zero.
-    pub reserved: u32,
+/// One field of a context as programs see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtxField {
+    /// The field's name in the C structure.
+    pub name: &'static str,
+    /// Its offset in the structure programs see.
+    pub offset: i16,
+    /// Its size there, in bytes.
+    pub size: u8,
+    /// Programs may write it.
+    pub writable: bool,
+    /// What a load of it yields.
+    pub kind: CtxFieldKind,
+    /// Where the runtime's structure keeps it: offset and size in bytes.
+    pub native: (i16, u8),
 }
 
-const _: () = assert!(size_of::<XdpContext>() == 40);
+/// What a context field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtxFieldKind {
+    /// A number.
+    Scalar,
+    /// A pointer to the first byte of the packet.
+    PacketStart,
+    /// A pointer one past the packet's last byte.
+    PacketEnd,
+    /// A pointer to the packet's metadata (before the packet).
+    PacketMeta,
+}
 
-/// `struct xdp_md` offset → (size, offset in [`XdpContext`]).
-fn xdp_field(off: i16, size: u8) -> Option<(u8, i16)> {
-    match (off, size) {
-        (0, BPF_W) => Some((BPF_DW, 0)),
-        (4, BPF_W) => Some((BPF_DW, 8)),
-        (8, BPF_W) => Some((BPF_DW, 16)),
-        (12, BPF_W) => Some((BPF_W, 24)),
-        (16, BPF_W) => Some((BPF_W, 28)),
-        (20, BPF_W) => Some((BPF_W, 32)),
-        _ => None,
+/// A context structure: its C name, size and fields.
+#[derive(Debug)]
+pub struct ContextLayout {
+    /// The C structure, e.g. `struct xdp_md`.
+    pub name: &'static str,
+    /// Its size as programs see it.
+    pub size: u16,
+    /// Its fields; any other access is refused.
+    pub fields: &'static [CtxField],
+}
+
+impl ContextLayout {
+    /// The field a `size`-byte access at `offset` reads or writes, if it is
+    /// exactly one whole field.
+    pub fn field(&self, offset: i16, size: u8) -> Option<&CtxField> {
+        self.fields
+            .iter()
+            .find(|f| f.offset == offset && f.size == size)
+    }
+}
+
+fn size_code(bytes: u8) -> u8 {
+    match bytes {
+        1 => BPF_B,
+        2 => BPF_H,
+        4 => BPF_W,
+        _ => BPF_DW,
     }
 }
 
@@ -129,8 +157,9 @@ fn successors(insns: &[Insn], pc: usize) -> ([Option<usize>; 2], Option<usize>) 
     }
 }
 
-/// Rewrites the context loads of an XDP program in place.
-pub fn convert_xdp(insns: &mut [Insn]) -> Result<(), LoadError> {
+/// Rewrites the context accesses of a program whose `r1` points to a
+/// `layout` context, in place.
+pub(crate) fn convert(insns: &mut [Insn], layout: &ContextLayout) -> Result<(), LoadError> {
     let n = insns.len();
     let mut states: Vec<Option<State>> = Vec::new();
     states
@@ -247,19 +276,34 @@ pub fn convert_xdp(insns: &mut [Insn]) -> Result<(), LoadError> {
                 what: "access through a register that holds the context on some paths only",
             });
         }
-        if class != BPF_LDX || insn.opcode & 0xe0 != BPF_MEM {
+        let write = class != BPF_LDX;
+        if class == BPF_ST {
             return Err(LoadError::Unsupported {
                 pc,
-                what: "write to the XDP context (xdp_md is read-only)",
+                what: "BPF_ST store of an immediate into the context",
             });
         }
-        let (size, off) =
-            xdp_field(insn.off, insn.opcode & 0x18).ok_or(LoadError::Unsupported {
+        if insn.opcode & 0xe0 != BPF_MEM {
+            return Err(LoadError::Unsupported {
                 pc,
-                what: "xdp_md access that is not a 4-byte field",
+                what: "atomic or sign-extending access to the context",
+            });
+        }
+        let field = layout
+            .field(insn.off, size_bytes(insn.opcode & 0x18) as u8)
+            .ok_or(LoadError::Unsupported {
+                pc,
+                what: "context access that is not one whole field",
             })?;
-        insns[pc].opcode = BPF_LDX | BPF_MEM | size;
-        insns[pc].off = off;
+        if write && !field.writable {
+            return Err(LoadError::Unsupported {
+                pc,
+                what: "write to a read-only context field",
+            });
+        }
+        let (native_off, native_size) = field.native;
+        insns[pc].opcode = (insn.opcode & !0x18) | size_code(native_size);
+        insns[pc].off = native_off;
     }
     Ok(())
 }

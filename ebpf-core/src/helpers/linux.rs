@@ -1,16 +1,18 @@
-//! The per-run helper context: Linux's helpers, the memory they hand out
-//! during a run (map values, ring buffer records), and tail calls.
+//! Linux's helpers on this runtime's maps, served by a per-run context
+//! that also keeps the memory they hand out during a run (map values, ring
+//! buffer records) and the tail calls made.
 
 use crate::errno::Errno;
 use crate::error::HelperError;
-use crate::helpers::Helpers;
-use crate::maps::{Map, RingBuf};
-use crate::memory::ProgramMemory;
+use crate::maps::{Map, ProgramHeader, RingBuf};
 use crate::platform::{LogLevel, PlatformRef};
 use crate::shared::Shared;
 
 use super::format::{self, FixedBuf};
-use super::{ids, LoadedProgram, MAX_TAIL_CALLS};
+use super::{ids, Flow, Helpers, ProgramMemory};
+
+/// Tail calls one run may make (Linux's `MAX_TAIL_CALL_CNT`).
+pub const MAX_TAIL_CALLS: u32 = 33;
 
 /// Inner maps one run may look up (map-in-map); more make the lookup fail.
 const MAX_INNER_MAPS: usize = 8;
@@ -33,13 +35,16 @@ pub struct RunContext<'r> {
     platform: PlatformRef,
     /// The CPU, read when a helper first needs it.
     cpu: Option<u32>,
-    current: &'r LoadedProgram,
+    /// The maps of the program running now (the last tail call's target).
+    maps: &'r [Shared<Map>],
     inner: [u64; MAX_INNER_MAPS],
     inner_len: usize,
     reservations: [Reservation; MAX_RESERVATIONS],
     reservations_len: usize,
     tail_calls: u32,
-    tail_ctx: u64,
+    /// The tail call the program asked for when it last ended with
+    /// [`Flow::TailCall`]: its context argument and target.
+    tail_call: Option<(u64, *const ProgramHeader)>,
     /// While `bpf_for_each_map_elem` runs: the key the callback may read
     /// (a buffer in that helper's frame), else (0, 0).
     key: (u64, usize),
@@ -53,13 +58,13 @@ fn ret(r: Result<(), Errno>) -> u64 {
 }
 
 impl<'r> RunContext<'r> {
-    /// A context for a run of `program`, made inside the run's read-side
-    /// section (which must outlive it).
-    pub(crate) fn new(platform: PlatformRef, program: &'r LoadedProgram) -> Self {
+    /// A context for a run of a program that references `maps`, made
+    /// inside the run's read-side section (which must outlive it).
+    pub(crate) fn new(platform: PlatformRef, maps: &'r [Shared<Map>]) -> Self {
         RunContext {
             platform,
             cpu: None,
-            current: program,
+            maps,
             inner: [0; MAX_INNER_MAPS],
             inner_len: 0,
             reservations: [Reservation {
@@ -69,7 +74,7 @@ impl<'r> RunContext<'r> {
             }; MAX_RESERVATIONS],
             reservations_len: 0,
             tail_calls: 0,
-            tail_ctx: 0,
+            tail_call: None,
             key: (0, 0),
         }
     }
@@ -89,13 +94,16 @@ impl<'r> RunContext<'r> {
         }
     }
 
-    /// The program running now (the last tail call's target).
-    pub(crate) fn current(&self) -> &'r LoadedProgram {
-        self.current
+    /// The tail call the program just made: its context argument and the
+    /// target, which stays alive until the run's read-side section ends.
+    pub(crate) fn take_tail_call(&mut self) -> Option<(u64, *const ProgramHeader)> {
+        self.tail_call.take()
     }
 
-    pub(crate) fn take_tail_call_ctx(&mut self) -> u64 {
-        self.tail_ctx
+    /// Continues the run in a program referencing `maps` (a tail call's
+    /// target).
+    pub(crate) fn switch_to(&mut self, maps: &'r [Shared<Map>]) {
+        self.maps = maps;
     }
 
     /// Ends the run: records still reserved are discarded, so the consumer
@@ -112,12 +120,8 @@ impl<'r> RunContext<'r> {
     /// The map a program passed as `addr`: one of the current program's, or
     /// an inner map it looked up during this run.
     fn map(&self, addr: u64) -> Option<&'r Map> {
-        let current: &'r LoadedProgram = self.current;
-        if let Some(m) = current
-            .maps
-            .iter()
-            .find(|m| Shared::as_ptr(m) as u64 == addr)
-        {
+        let maps: &'r [Shared<Map>] = self.maps;
+        if let Some(m) = maps.iter().find(|m| Shared::as_ptr(m) as u64 == addr) {
             return Some(m);
         }
         if self.inner[..self.inner_len].contains(&addr) {
@@ -196,7 +200,9 @@ impl<'r> RunContext<'r> {
         Ok(found)
     }
 
-    fn tail_call(&mut self, ctx: u64, map_addr: u64, index: u64) -> Result<u64, HelperError> {
+    /// `bpf_tail_call`: on success the program ends and the run continues
+    /// in the target; otherwise the program goes on after the call.
+    fn tail_call(&mut self, ctx: u64, map_addr: u64, index: u64) -> Result<Flow, HelperError> {
         let map = self.map_arg(map_addr)?;
         let target = u32::try_from(index)
             .ok()
@@ -204,14 +210,10 @@ impl<'r> RunContext<'r> {
         match target {
             Some(prog) if self.tail_calls < MAX_TAIL_CALLS => {
                 self.tail_calls += 1;
-                // SAFETY: the prog_array slot holds a reference, released a
-                // grace period after being unpublished; we are inside the
-                // run's read-side section, which outlives the context.
-                self.current = unsafe { &*prog };
-                self.tail_ctx = ctx;
-                Err(HelperError::TailCall)
+                self.tail_call = Some((ctx, prog));
+                Ok(Flow::TailCall)
             }
-            _ => Ok(Errno::ENOENT.to_helper_ret()),
+            _ => Ok(Flow::Return(Errno::ENOENT.to_helper_ret())),
         }
     }
 
@@ -395,6 +397,43 @@ impl Helpers for RunContext<'_> {
         id: u32,
         args: [u64; 5],
         mem: &ProgramMemory<'_, '_>,
+    ) -> Result<Flow, HelperError> {
+        if id == ids::TAIL_CALL {
+            return self.tail_call(args[0], args[1], args[2]);
+        }
+        self.call_returning(id, args, mem).map(Flow::Return)
+    }
+
+    fn allows(&self, addr: u64, len: u64, write: bool) -> bool {
+        if self.maps.iter().any(|m| m.contains_value(addr, len, write)) {
+            return true;
+        }
+        if self.inner[..self.inner_len].iter().any(|&m| {
+            // SAFETY: as in `map`: inner maps seen in this run stay alive.
+            unsafe { &*(m as *const Map) }.contains_value(addr, len, write)
+        }) {
+            return true;
+        }
+        let within = |start: u64, size: u64| {
+            addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
+        };
+        if self.reservations[..self.reservations_len]
+            .iter()
+            .any(|r| within(r.addr, r.len))
+        {
+            return true;
+        }
+        !write && self.key.0 != 0 && within(self.key.0, self.key.1 as u64)
+    }
+}
+
+impl RunContext<'_> {
+    /// Every helper but `bpf_tail_call`: they all return to the program.
+    fn call_returning(
+        &mut self,
+        id: u32,
+        args: [u64; 5],
+        mem: &ProgramMemory<'_, '_>,
     ) -> Result<u64, HelperError> {
         let p = self.platform;
         match id {
@@ -445,7 +484,6 @@ impl Helpers for RunContext<'_> {
                     Err(e) => Ok(e.to_helper_ret()),
                 }
             }
-            ids::TAIL_CALL => self.tail_call(args[0], args[1], args[2]),
             ids::RINGBUF_OUTPUT => {
                 let ring = self.ringbuf(args[0])?;
                 let data = self.arg_slice(mem, args[1], args[2] as usize)?;
@@ -468,32 +506,5 @@ impl Helpers for RunContext<'_> {
             ids::GET_NUMA_NODE_ID => Ok(p.numa_node() as u64),
             _ => Err(HelperError::NotAvailable),
         }
-    }
-
-    fn allows(&self, addr: u64, len: u64, write: bool) -> bool {
-        let current: &LoadedProgram = self.current;
-        if current
-            .maps
-            .iter()
-            .any(|m| m.contains_value(addr, len, write))
-        {
-            return true;
-        }
-        if self.inner[..self.inner_len].iter().any(|&m| {
-            // SAFETY: as in `map`: inner maps seen in this run stay alive.
-            unsafe { &*(m as *const Map) }.contains_value(addr, len, write)
-        }) {
-            return true;
-        }
-        let within = |start: u64, size: u64| {
-            addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
-        };
-        if self.reservations[..self.reservations_len]
-            .iter()
-            .any(|r| within(r.addr, r.len))
-        {
-            return true;
-        }
-        !write && self.key.0 != 0 && within(self.key.0, self.key.1 as u64)
     }
 }

@@ -1,0 +1,309 @@
+//! Helper prototypes: what each helper takes and returns, in the terms of
+//! Linux's `struct bpf_func_proto` (`enum bpf_arg_type`,
+//! `enum bpf_return_type`). The load-time checks read them to decide
+//! whether a call's arguments are acceptable and what `r0` holds after it;
+//! the implementations in [`linux`](super::linux) rely on them.
+
+use super::ids;
+
+/// What an argument register must hold (Linux's `ARG_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// Any initialised value (`ARG_ANYTHING`).
+    Anything,
+    /// A map pointer from `lddw` (`ARG_CONST_MAP_PTR`).
+    ConstMapPtr,
+    /// Readable memory of the map's key size (`ARG_PTR_TO_MAP_KEY`).
+    MapKey,
+    /// Readable memory of the map's value size (`ARG_PTR_TO_MAP_VALUE`).
+    MapValue,
+    /// Writable memory of the map's value size the helper fills
+    /// (`ARG_PTR_TO_MAP_VALUE | MEM_UNINIT`).
+    UninitMapValue,
+    /// Memory whose size is the next argument (`ARG_PTR_TO_MEM`).
+    Mem {
+        /// Only read by the helper (`MEM_RDONLY`); else also written.
+        read_only: bool,
+        /// May be NULL when the size is zero (`PTR_MAYBE_NULL`).
+        maybe_null: bool,
+    },
+    /// The size of the previous memory argument, known at load time
+    /// (`ARG_CONST_SIZE`, or `ARG_CONST_SIZE_OR_ZERO` when `or_zero`).
+    ConstSize {
+        /// Zero is allowed.
+        or_zero: bool,
+    },
+    /// The size of memory the helper allocates (`ARG_CONST_ALLOC_SIZE_OR_ZERO`).
+    ConstAllocSize,
+    /// The program's context (`ARG_PTR_TO_CTX`).
+    Ctx,
+    /// A ring buffer record from `bpf_ringbuf_reserve`, which the call
+    /// releases (`ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`).
+    ReleaseRingbufMem,
+    /// A BPF function of the program, called back (`ARG_PTR_TO_FUNC`).
+    Func,
+    /// A stack pointer or NULL, passed on to the callback
+    /// (`ARG_PTR_TO_STACK_OR_NULL`).
+    StackOrNull,
+    /// A NUL-terminated string in read-only map memory
+    /// (`ARG_PTR_TO_CONST_STR`).
+    ConstStr,
+}
+
+/// What `r0` holds after the call (Linux's `RET_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    /// A scalar (`RET_INTEGER`).
+    Integer,
+    /// Nothing to read (`RET_VOID`); `r0` is not initialised.
+    Void,
+    /// A pointer to a value of the map argument, or NULL
+    /// (`RET_PTR_TO_MAP_VALUE_OR_NULL`).
+    MapValueOrNull,
+    /// A ring buffer record of the size argument, or NULL
+    /// (`RET_PTR_TO_RINGBUF_MEM_OR_NULL`); it must be released.
+    RingbufMemOrNull,
+}
+
+/// What a callback of a callback-taking helper receives in `r1`-`r5`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackArgs {
+    /// `bpf_loop`: (index, ctx).
+    Loop,
+    /// `bpf_for_each_map_elem`: (map, key, value, ctx).
+    ForEachMapElem,
+}
+
+/// One helper's prototype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proto {
+    /// The helper's id.
+    pub id: u32,
+    /// Linux's name, as logs print it.
+    pub name: &'static str,
+    /// The arguments in `r1`.. (the rest are not looked at).
+    pub args: &'static [Arg],
+    /// What the call leaves in `r0`.
+    pub ret: Ret,
+    /// Only programs with a GPL-compatible license may call it.
+    pub gpl_only: bool,
+    /// What its callback receives, for callback-taking helpers.
+    pub callback: Option<CallbackArgs>,
+}
+
+const fn proto(id: u32, name: &'static str, args: &'static [Arg], ret: Ret) -> Proto {
+    Proto {
+        id,
+        name,
+        args,
+        ret,
+        gpl_only: false,
+        callback: None,
+    }
+}
+
+const READ_MEM: Arg = Arg::Mem {
+    read_only: true,
+    maybe_null: false,
+};
+
+/// Every helper's prototype, as Linux declares it.
+pub const PROTOS: &[Proto] = &[
+    proto(
+        ids::MAP_LOOKUP_ELEM,
+        "bpf_map_lookup_elem",
+        &[Arg::ConstMapPtr, Arg::MapKey],
+        Ret::MapValueOrNull,
+    ),
+    proto(
+        ids::MAP_UPDATE_ELEM,
+        "bpf_map_update_elem",
+        &[Arg::ConstMapPtr, Arg::MapKey, Arg::MapValue, Arg::Anything],
+        Ret::Integer,
+    ),
+    proto(
+        ids::MAP_DELETE_ELEM,
+        "bpf_map_delete_elem",
+        &[Arg::ConstMapPtr, Arg::MapKey],
+        Ret::Integer,
+    ),
+    proto(ids::KTIME_GET_NS, "bpf_ktime_get_ns", &[], Ret::Integer),
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TRACE_PRINTK,
+            "bpf_trace_printk",
+            &[READ_MEM, Arg::ConstSize { or_zero: false }],
+            Ret::Integer,
+        )
+    },
+    proto(
+        ids::GET_PRANDOM_U32,
+        "bpf_get_prandom_u32",
+        &[],
+        Ret::Integer,
+    ),
+    proto(
+        ids::GET_SMP_PROCESSOR_ID,
+        "bpf_get_smp_processor_id",
+        &[],
+        Ret::Integer,
+    ),
+    proto(
+        ids::TAIL_CALL,
+        "bpf_tail_call",
+        &[Arg::Ctx, Arg::ConstMapPtr, Arg::Anything],
+        Ret::Void,
+    ),
+    proto(
+        ids::GET_NUMA_NODE_ID,
+        "bpf_get_numa_node_id",
+        &[],
+        Ret::Integer,
+    ),
+    proto(
+        ids::MAP_PUSH_ELEM,
+        "bpf_map_push_elem",
+        &[Arg::ConstMapPtr, Arg::MapValue, Arg::Anything],
+        Ret::Integer,
+    ),
+    proto(
+        ids::MAP_POP_ELEM,
+        "bpf_map_pop_elem",
+        &[Arg::ConstMapPtr, Arg::UninitMapValue],
+        Ret::Integer,
+    ),
+    proto(
+        ids::MAP_PEEK_ELEM,
+        "bpf_map_peek_elem",
+        &[Arg::ConstMapPtr, Arg::UninitMapValue],
+        Ret::Integer,
+    ),
+    proto(ids::JIFFIES64, "bpf_jiffies64", &[], Ret::Integer),
+    proto(
+        ids::KTIME_GET_BOOT_NS,
+        "bpf_ktime_get_boot_ns",
+        &[],
+        Ret::Integer,
+    ),
+    proto(
+        ids::RINGBUF_OUTPUT,
+        "bpf_ringbuf_output",
+        &[
+            Arg::ConstMapPtr,
+            READ_MEM,
+            Arg::ConstSize { or_zero: true },
+            Arg::Anything,
+        ],
+        Ret::Integer,
+    ),
+    proto(
+        ids::RINGBUF_RESERVE,
+        "bpf_ringbuf_reserve",
+        &[Arg::ConstMapPtr, Arg::ConstAllocSize, Arg::Anything],
+        Ret::RingbufMemOrNull,
+    ),
+    proto(
+        ids::RINGBUF_SUBMIT,
+        "bpf_ringbuf_submit",
+        &[Arg::ReleaseRingbufMem, Arg::Anything],
+        Ret::Void,
+    ),
+    proto(
+        ids::RINGBUF_DISCARD,
+        "bpf_ringbuf_discard",
+        &[Arg::ReleaseRingbufMem, Arg::Anything],
+        Ret::Void,
+    ),
+    proto(
+        ids::RINGBUF_QUERY,
+        "bpf_ringbuf_query",
+        &[Arg::ConstMapPtr, Arg::Anything],
+        Ret::Integer,
+    ),
+    proto(
+        ids::KTIME_GET_COARSE_NS,
+        "bpf_ktime_get_coarse_ns",
+        &[],
+        Ret::Integer,
+    ),
+    Proto {
+        callback: Some(CallbackArgs::ForEachMapElem),
+        ..proto(
+            ids::FOR_EACH_MAP_ELEM,
+            "bpf_for_each_map_elem",
+            &[Arg::ConstMapPtr, Arg::Func, Arg::StackOrNull, Arg::Anything],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::SNPRINTF,
+            "bpf_snprintf",
+            &[
+                Arg::Mem {
+                    read_only: false,
+                    maybe_null: true,
+                },
+                Arg::ConstSize { or_zero: true },
+                Arg::ConstStr,
+                Arg::Mem {
+                    read_only: true,
+                    maybe_null: true,
+                },
+                Arg::ConstSize { or_zero: true },
+            ],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        callback: Some(CallbackArgs::Loop),
+        ..proto(
+            ids::LOOP,
+            "bpf_loop",
+            &[Arg::Anything, Arg::Func, Arg::StackOrNull, Arg::Anything],
+            Ret::Integer,
+        )
+    },
+];
+
+/// The prototype of helper `id`, if the runtime provides it.
+pub fn proto_of(id: u32) -> Option<&'static Proto> {
+    PROTOS.iter().find(|p| p.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provided_helper_has_exactly_one_prototype() {
+        for &id in ids::ALL {
+            assert_eq!(
+                PROTOS.iter().filter(|p| p.id == id).count(),
+                1,
+                "helper {id}"
+            );
+        }
+        assert_eq!(PROTOS.len(), ids::ALL.len());
+    }
+
+    #[test]
+    fn sizes_follow_the_memory_they_describe() {
+        for p in PROTOS {
+            for (i, a) in p.args.iter().enumerate() {
+                let is_mem = matches!(a, Arg::Mem { .. });
+                let next_is_size = matches!(p.args.get(i + 1), Some(Arg::ConstSize { .. }));
+                assert_eq!(is_mem, next_is_size, "{}: argument {}", p.name, i + 1);
+            }
+            assert!(p.args.len() <= 5, "{}", p.name);
+            assert_eq!(
+                p.callback.is_some(),
+                p.args.contains(&Arg::Func),
+                "{}",
+                p.name
+            );
+        }
+    }
+}

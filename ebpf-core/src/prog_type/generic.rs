@@ -1,0 +1,13 @@
+//! Generic programs (type 0, not Linux's): `r1` points at the data, `r2`
+//! holds its length, the convention of eBPF conformance tests and of the
+//! runtime's ancestors. There is no context structure.
+
+use super::{TestInput, TypeSpec};
+use crate::helpers::ids;
+
+/// The type's description.
+pub(super) static SPEC: TypeSpec = TypeSpec {
+    context: None,
+    helpers: ids::ALL,
+    test_input: |_, _| TestInput::DataAndLength,
+};
