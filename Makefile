@@ -14,6 +14,9 @@
 #                    (PREFIX=/usr/local, DESTDIR for staging)
 
 CARGO ?= cargo
+# The pinned toolchain (rust-toolchain.toml), also for builds outside this
+# tree: the Linux kernel and its modules must share one rustc.
+export RUSTUP_TOOLCHAIN ?= $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 EBPFCTL = target/debug/ebpfctl
 CLANG ?= clang-19
 BPF_OUT = target/bpf
@@ -104,7 +107,7 @@ vm-test: setup examples
 
 ## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
 kmod-freebsd: setup
-	$(MAKE) -s -C kmod-freebsd all twins
+	$(MAKE) -s -C kmod-freebsd all
 	$(CARGO) run -q -p kldcheck -- target/kmod-freebsd/ebpf.ko --allow kmod-freebsd/kpi.allow
 	tools/kldemu/run.sh target/kmod-freebsd/ebpf.ko
 

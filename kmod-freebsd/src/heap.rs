@@ -34,9 +34,6 @@ pub fn alloc(size: usize, align: usize, atomic: bool) -> Option<NonNull<u8>> {
 /// # Safety
 /// `p` came from [`alloc`] and is not used afterwards.
 pub unsafe fn free(p: NonNull<u8>) {
-    if cfg!(feature = "twin-leak") {
-        return;
-    }
     // SAFETY: `alloc` stored malloc's pointer just below `p`.
     let raw = unsafe { p.as_ptr().sub(HEADER).cast::<*mut u8>().read() };
     // SAFETY: `raw` came from malloc.

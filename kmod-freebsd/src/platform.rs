@@ -105,9 +105,7 @@ impl Platform for FreeBsdPlatform {
 
     fn read_unlock(&self, token: usize) {
         self.grace.exit(token);
-        if !cfg!(feature = "twin-critical") {
-            kpi::critical_exit();
-        }
+        kpi::critical_exit();
     }
 
     fn synchronize(&self) {

@@ -16,7 +16,7 @@ spin mutex, writes only to writable sections, and the deepest stack use.
 The image is placed below 2 GiB (unicorn has no kernel page tables);
 kldcheck covers the real placement (R_X86_64_32S fits either way).
 
-usage: kldemu.py ebpf.ko [--mutate gotpcrel|rocdevsw]   (a broken twin must fail)
+usage: kldemu.py ebpf.ko [--mutate gotpcrel|rocdevsw|leak|critical]   (a broken twin must fail)
 """
 import struct
 import sys
@@ -338,6 +338,7 @@ class Emulator:
         self.section_addr = {}
         self.regions = []   # (start, end, writable)
         self.stub_of = {}
+        self.dropped = set()
         self.symbols = {}
         self.load()
 
@@ -444,6 +445,10 @@ class Emulator:
     def on_stub(self, uc, addr, size, _data):
         name = self.stub_of.get(addr)
         if name is None:
+            return
+        if name in self.dropped:
+            # A twin whose calls of this KPI were patched out.
+            uc.reg_write(UC_X86_REG_RAX, 0)
             return
         try:
             ret = getattr(self.kernel, stand_in(name))()
@@ -663,6 +668,11 @@ def session(emu):
     return checks
 
 
+# Twins whose calls of one KPI are patched out (the call returns at once):
+# a kld that never frees, and one that never leaves its critical sections.
+DROPPED_CALLS = {"leak": "free", "critical": "critical_exit_KBI"}
+
+
 def mutate(data, how):
     import io
     data = bytearray(data)
@@ -688,10 +698,16 @@ def main():
     if not args:
         raise SystemExit(__doc__)
     data = open(args[0], "rb").read()
+    dropped = set()
     if "--mutate" in args:
-        data = mutate(data, args[args.index("--mutate") + 1])
+        how = args[args.index("--mutate") + 1]
+        if how in DROPPED_CALLS:
+            dropped.add(DROPPED_CALLS[how])
+        else:
+            data = mutate(data, how)
     try:
         emu = Emulator(data)
+        emu.dropped = dropped
         checks = session(emu)
     except Fail as f:
         print(f"kldemu: FAIL: {f}")
