@@ -8,7 +8,12 @@ fn main() {
             for m in &o.maps {
                 println!(
                     "map {} type {} key {} value {} max {} flags {:#x}",
-                    m.name, m.map_type, m.key_size, m.value_size, m.max_entries, m.flags
+                    m.name,
+                    m.spec.map_type,
+                    m.spec.key_size,
+                    m.spec.value_size,
+                    m.spec.max_entries,
+                    m.spec.flags
                 );
             }
             for p in &o.programs {

@@ -64,7 +64,7 @@ fn name_str(bytes: &[u8]) -> String {
 }
 
 /// How to create a map.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MapSpec {
     /// Name (up to 15 bytes).
     pub name: String,
@@ -82,6 +82,17 @@ pub struct MapSpec {
     pub inner_map: Option<u32>,
     /// Offset of a `struct bpf_spin_lock` in the value.
     pub spin_lock_offset: Option<u32>,
+}
+
+impl MapSpec {
+    /// A spec with only a name: `name` without leading dots, cut to the
+    /// 15 bytes a map name may have (as libbpf names `.data` maps).
+    pub fn named(name: &str) -> Self {
+        MapSpec {
+            name: name.trim_start_matches('.').chars().take(15).collect(),
+            ..Default::default()
+        }
+    }
 }
 
 /// How to load a program.
@@ -707,24 +718,13 @@ impl Ebpf {
         let loads = |name: &str| wanted.as_ref().is_none_or(|w| w.contains(&name));
         let mut out = LoadedObject::default();
         for m in &obj.maps {
-            let short: String = m.name.trim_start_matches('.').chars().take(15).collect();
             if m.pin_by_name {
                 if let Ok((h, ObjKind::Map)) = self.get_pinned(&m.name) {
                     out.maps.push((m.name.clone(), h));
                     continue;
                 }
             }
-            let spec = MapSpec {
-                name: short,
-                map_type: m.map_type,
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-                inner_map: None,
-                spin_lock_offset: m.spin_lock_offset,
-            };
-            let h = self.map_create(&spec).map_err(|e| Error {
+            let h = self.map_create(&m.spec).map_err(|e| Error {
                 log: Some(format!("map `{}`", m.name)),
                 ..e
             })?;

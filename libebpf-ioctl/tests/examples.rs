@@ -293,8 +293,8 @@ fn errors_name_the_section_or_symbol() {
     let obj = BpfObject::parse(&good).unwrap();
     // A map reference the device cannot satisfy names the map.
     let mut huge = obj.clone();
-    huge.maps[0].max_entries = u32::MAX;
-    huge.maps[0].value_size = u32::MAX;
+    huge.maps[0].spec.max_entries = u32::MAX;
+    huge.maps[0].spec.value_size = u32::MAX;
     let err = client().load_object(&huge).unwrap_err();
     assert!(err.to_string().contains("map `drops`"), "{err}");
     // A program the device rejects names the program and its section.

@@ -20,6 +20,8 @@ use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionIndex
 
 use btf::{Btf, Type};
 
+use crate::client::MapSpec;
+
 /// Map types and flags used for global data (Linux's numbers).
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
@@ -55,20 +57,11 @@ pub enum MapOrigin {
 pub struct MapDef {
     /// Symbol (or section) name.
     pub name: String,
-    /// Linux map type.
-    pub map_type: u32,
-    /// Key size.
-    pub key_size: u32,
-    /// Value size.
-    pub value_size: u32,
-    /// Capacity.
-    pub max_entries: u32,
-    /// Flags.
-    pub flags: u32,
+    /// The map to create: its type, sizes, flags, spin lock, and the
+    /// name it gets (the symbol's, cut to 15 bytes).
+    pub spec: MapSpec,
     /// `LIBBPF_PIN_BY_NAME` was asked for.
     pub pin_by_name: bool,
-    /// Offset of a `struct bpf_spin_lock` in the value.
-    pub spin_lock_offset: Option<u32>,
     /// Where it comes from.
     pub origin: MapOrigin,
     /// A program array's initial contents (`.values = { [i] = &prog }`):
@@ -245,7 +238,7 @@ impl BpfObject {
                                 def.name
                             ));
                         };
-                        if slot >= def.max_entries {
+                        if slot >= def.spec.max_entries {
                             return e(format!(
                                 ".maps: `{}` slot {slot} is beyond max_entries",
                                 def.name
@@ -273,14 +266,16 @@ impl BpfObject {
                 };
                 map_at.push((sec.index, at as u64, maps.len()));
                 maps.push(MapDef {
+                    spec: MapSpec {
+                        map_type: t,
+                        key_size: k,
+                        value_size: v,
+                        max_entries: m,
+                        flags: field(4).unwrap_or(0),
+                        ..MapSpec::named(&name)
+                    },
                     name,
-                    map_type: t,
-                    key_size: k,
-                    value_size: v,
-                    max_entries: m,
-                    flags: field(4).unwrap_or(0),
                     pin_by_name: false,
-                    spin_lock_offset: None,
                     origin: MapOrigin::Defined,
                     initial_programs: Vec::new(),
                 });
@@ -314,13 +309,15 @@ impl BpfObject {
             map_at.push((sec.index, u64::MAX, maps.len()));
             maps.push(MapDef {
                 name: data_name.to_string(),
-                map_type: BPF_MAP_TYPE_ARRAY,
-                key_size: 4,
-                value_size: size as u32,
-                max_entries: 1,
-                flags,
+                spec: MapSpec {
+                    map_type: BPF_MAP_TYPE_ARRAY,
+                    key_size: 4,
+                    value_size: size as u32,
+                    max_entries: 1,
+                    flags,
+                    ..MapSpec::named(data_name)
+                },
                 pin_by_name: false,
-                spin_lock_offset: None,
                 origin: MapOrigin::GlobalData(init),
                 initial_programs: Vec::new(),
             });
@@ -566,13 +563,8 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
     };
     let mut def = MapDef {
         name: name.clone(),
-        map_type: 0,
-        key_size: 0,
-        value_size: 0,
-        max_entries: 0,
-        flags: 0,
+        spec: MapSpec::named(name),
         pin_by_name: false,
-        spin_lock_offset: None,
         origin: MapOrigin::Defined,
         initial_programs: Vec::new(),
     };
@@ -594,17 +586,17 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
     };
     for m in members {
         match m.name.as_str() {
-            "type" => def.map_type = uint(m)?,
-            "max_entries" => def.max_entries = uint(m)?,
-            "map_flags" => def.flags = uint(m)?,
-            "key_size" => def.key_size = uint(m)?,
-            "value_size" => def.value_size = uint(m)?,
+            "type" => def.spec.map_type = uint(m)?,
+            "max_entries" => def.spec.max_entries = uint(m)?,
+            "map_flags" => def.spec.flags = uint(m)?,
+            "key_size" => def.spec.key_size = uint(m)?,
+            "value_size" => def.spec.value_size = uint(m)?,
             "pinning" => def.pin_by_name = uint(m)? == 1,
-            "key" => def.key_size = btf.size_of(pointee(m)?)?,
+            "key" => def.spec.key_size = btf.size_of(pointee(m)?)?,
             "value" => {
                 let t = pointee(m)?;
-                def.value_size = btf.size_of(t)?;
-                def.spin_lock_offset = btf.spin_lock_offset(t);
+                def.spec.value_size = btf.size_of(t)?;
+                def.spec.spin_lock_offset = btf.spin_lock_offset(t);
             }
             "values" => {
                 let is_prog_array = matches!(btf.resolve(m.type_id)?.1,
@@ -627,11 +619,15 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
         }
     }
     if values_at.is_some() {
-        def.key_size = if def.key_size == 0 { 4 } else { def.key_size };
-        def.value_size = if def.value_size == 0 {
+        def.spec.key_size = if def.spec.key_size == 0 {
             4
         } else {
-            def.value_size
+            def.spec.key_size
+        };
+        def.spec.value_size = if def.spec.value_size == 0 {
+            4
+        } else {
+            def.spec.value_size
         };
     }
     Ok((def, values_at))
