@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Kernel services that exist only as inline functions or macros, for the
- * core library (corelib/src/os.rs), in the spirit of rust/helpers/.
+ * core library (ebpf-core/src/c_os.rs), in the spirit of rust/helpers/.
  */
 #include <linux/jiffies.h>
 #include <linux/preempt.h>

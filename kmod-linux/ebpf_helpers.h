@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Inline-only kernel services for the core library (corelib/src/os.rs). */
+/* Inline-only kernel services for the core library (ebpf-core/src/c_os.rs). */
 #ifndef EBPF_HELPERS_H
 #define EBPF_HELPERS_H
 

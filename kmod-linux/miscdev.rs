@@ -10,34 +10,22 @@
 
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong};
 use kernel::prelude::*;
 
-/// Opaque: ebpf-core's `Device`.
-#[repr(C)]
-struct CoreDevice {
-    _private: [u8; 0],
-}
-
-/// Opaque: ebpf-core's `OpenFile`.
-#[repr(C)]
-struct CoreFile {
-    _private: [u8; 0],
-}
-
 extern "C" {
     fn misc_register(misc: *mut MiscDevice) -> c_int;
     fn misc_deregister(misc: *mut MiscDevice);
 
-    fn ebpf_kcore_device_new() -> *mut CoreDevice;
-    fn ebpf_kcore_device_free(dev: *mut CoreDevice);
-    fn ebpf_kcore_open(dev: *const CoreDevice) -> *mut CoreFile;
-    fn ebpf_kcore_release(dev: *const CoreDevice, file: *mut CoreFile);
-    fn ebpf_kcore_ioctl(dev: *const CoreDevice, file: *const CoreFile, cmd: u32, arg: u64)
-        -> c_long;
+    // ebpf-core's entry points (its `c_os` module): the device, and one
+    // opaque state per open file.
+    fn ebpf_kcore_start() -> c_int;
+    fn ebpf_kcore_stop() -> c_int;
+    fn ebpf_kcore_open(file: *mut *mut c_void) -> c_int;
+    fn ebpf_kcore_release(file: *mut c_void);
+    fn ebpf_kcore_ioctl(file: *mut c_void, cmd: u32, arg: u64) -> c_long;
 }
 
 /// Mirror of `struct miscdevice` (include/linux/miscdevice.h, 6.12).
@@ -56,9 +44,6 @@ struct MiscDevice {
 
 const MISC_DYNAMIC_MINOR: c_int = 255;
 
-/// The device every open file works on; set while registered.
-static DEVICE: AtomicPtr<CoreDevice> = AtomicPtr::new(ptr::null_mut());
-
 /// What stays registered: the misc device and its file operations, at a
 /// fixed address.
 struct Inner {
@@ -69,11 +54,10 @@ struct Inner {
 /// `/dev/ebpf`, registered until dropped.
 pub(crate) struct Registration {
     inner: KBox<Inner>,
-    device: *mut CoreDevice,
 }
 
-// SAFETY: the raw pointers are owned by the registration and only used
-// from module init and exit.
+// SAFETY: the raw pointers inside are owned by the registration and only
+// used from module init and exit.
 unsafe impl Send for Registration {}
 // SAFETY: as above; nothing is shared through `&Registration`.
 unsafe impl Sync for Registration {}
@@ -81,12 +65,11 @@ unsafe impl Sync for Registration {}
 impl Registration {
     /// Creates the core's device and registers `/dev/ebpf`.
     pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: plain call; null means out of memory.
-        let device = unsafe { ebpf_kcore_device_new() };
-        if device.is_null() {
-            return Err(ENOMEM);
+        // SAFETY: plain call, once, before the device node exists.
+        let ret = unsafe { ebpf_kcore_start() };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
         }
-        DEVICE.store(device, Ordering::Release);
         // SAFETY: all-zero is a valid `file_operations` (every method
         // absent).
         let mut fops: bindings::file_operations = unsafe { core::mem::zeroed() };
@@ -116,9 +99,8 @@ impl Registration {
         let mut inner = match KBox::new(inner, GFP_KERNEL) {
             Ok(b) => b,
             Err(e) => {
-                DEVICE.store(ptr::null_mut(), Ordering::Release);
                 // SAFETY: no file can have opened it yet.
-                unsafe { ebpf_kcore_device_free(device) };
+                unsafe { ebpf_kcore_stop() };
                 return Err(e.into());
             }
         };
@@ -127,12 +109,11 @@ impl Registration {
         // deregisters it.
         let ret = unsafe { misc_register(&mut inner.misc) };
         if ret != 0 {
-            DEVICE.store(ptr::null_mut(), Ordering::Release);
             // SAFETY: registration failed, so no file was opened.
-            unsafe { ebpf_kcore_device_free(device) };
+            unsafe { ebpf_kcore_stop() };
             return Err(Error::from_errno(ret));
         }
-        Ok(Registration { inner, device })
+        Ok(Registration { inner })
     }
 }
 
@@ -142,10 +123,9 @@ impl Drop for Registration {
         // holds a module reference, so no file is open and none can be
         // opened after this.
         unsafe { misc_deregister(&mut self.inner.misc) };
-        DEVICE.store(ptr::null_mut(), Ordering::Release);
         // SAFETY: no file is open (see above); this frees every map,
         // program and pin.
-        unsafe { ebpf_kcore_device_free(self.device) };
+        unsafe { ebpf_kcore_stop() };
     }
 }
 
@@ -163,19 +143,15 @@ unsafe extern "C" fn ebpf_open(_inode: *mut bindings::inode, file: *mut bindings
     if !allowed {
         return EPERM.to_errno();
     }
-    let device = DEVICE.load(Ordering::Acquire);
-    if device.is_null() {
-        return ENODEV.to_errno();
+    let mut state = ptr::null_mut();
+    // SAFETY: the device lives while registered; `state` is a local.
+    let ret = unsafe { ebpf_kcore_open(&mut state) };
+    if ret == 0 {
+        // SAFETY: the VFS passes a valid file; misc_open put the
+        // miscdevice in private_data, which this file no longer needs.
+        unsafe { (*file).private_data = state };
     }
-    // SAFETY: the device lives while registered.
-    let state = unsafe { ebpf_kcore_open(device) };
-    if state.is_null() {
-        return ENOMEM.to_errno();
-    }
-    // SAFETY: the VFS passes a valid file; misc_open put the miscdevice in
-    // private_data, which this file no longer needs.
-    unsafe { (*file).private_data = state.cast::<c_void>() };
-    0
+    ret
 }
 
 /// `release`: frees everything the file holds that is not pinned.
@@ -187,11 +163,10 @@ unsafe extern "C" fn ebpf_release(
     _inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> c_int {
-    // SAFETY: the VFS passes a valid file, opened by `ebpf_open`.
-    let state = unsafe { (*file).private_data }.cast::<CoreFile>();
-    // SAFETY: the file holds a module reference, so the device is alive;
-    // `state` is not used after this.
-    unsafe { ebpf_kcore_release(DEVICE.load(Ordering::Acquire), state) };
+    // SAFETY: the VFS passes a valid file, opened by `ebpf_open`; the file
+    // holds a module reference, so the device is alive; its state is not
+    // used after this.
+    unsafe { ebpf_kcore_release((*file).private_data) };
     0
 }
 
@@ -202,8 +177,7 @@ unsafe extern "C" fn ebpf_release(
 /// Called by the VFS with a `file` that `ebpf_open` set up and that stays
 /// open for the call; `arg` is an untrusted user address.
 unsafe extern "C" fn ebpf_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: the VFS passes a valid file, opened by `ebpf_open`.
-    let state = unsafe { (*file).private_data }.cast::<CoreFile>();
-    // SAFETY: the open file keeps the device alive and `state` is its own.
-    unsafe { ebpf_kcore_ioctl(DEVICE.load(Ordering::Acquire), state, cmd, arg as u64) }
+    // SAFETY: the VFS passes a valid file, opened by `ebpf_open`, which
+    // keeps the device alive; the state is its own.
+    unsafe { ebpf_kcore_ioctl((*file).private_data, cmd, arg as u64) }
 }

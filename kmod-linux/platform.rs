@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The kernel services ebpf-core runs on, exported to the core library as
-//! the `ebpf_os_*` functions it declares (corelib/src/os.rs). Services the
-//! kernel offers only as inline functions or macros (RCU read side,
-//! preemption, the CPU id, clocks) are in `ebpf_helpers.c`.
+//! The kernel services ebpf-core runs on: the `ebpf_os_*` functions that
+//! ebpf-core's `c_os` module declares. Services the kernel offers only as
+//! inline functions or macros (RCU read side, preemption, the CPU id,
+//! clocks) are in `ebpf_helpers.c`.
 
 use core::alloc::Layout;
-use core::cell::UnsafeCell;
-use core::mem::MaybeUninit;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 
@@ -16,30 +14,6 @@ use kernel::alloc::{flags, Allocator};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
-
-const LOCK_SPIN: u32 = 0;
-const LOCK_SLEEP: u32 = 1;
-
-/// A lockdep class for every lock of one kind, in static memory as lockdep
-/// requires (the kernel crate keeps its own key's pointer crate-private).
-struct ClassKey(UnsafeCell<MaybeUninit<bindings::lock_class_key>>);
-
-// SAFETY: only lockdep touches the key, through its own synchronisation.
-unsafe impl Sync for ClassKey {}
-
-impl ClassKey {
-    const fn new() -> Self {
-        ClassKey(UnsafeCell::new(MaybeUninit::uninit()))
-    }
-
-    fn as_ptr(&self) -> *mut bindings::lock_class_key {
-        self.0.get().cast()
-    }
-}
-
-/// Classes the core names (its `LockClass`), one lockdep key each.
-const CLASSES: usize = 8;
-static LOCK_CLASSES: [ClassKey; CLASSES] = [const { ClassKey::new() }; CLASSES];
 
 /// Zeroed memory from kvmalloc (kmalloc only, without sleeping, when
 /// `atomic`). Null on failure.
@@ -66,77 +40,78 @@ extern "C" fn ebpf_os_free(ptr: *mut u8) {
     unsafe { bindings::kvfree(ptr.cast::<c_void>()) }
 }
 
-/// A spinlock or mutex in its own allocation, in lockdep class `class`
-/// (one per role the core gives its locks), named `name`.
+/// A spinlock or mutex in its own allocation, in the lockdep class whose
+/// static key the core keeps at `key` (`key_size` bytes), named `name`.
 #[no_mangle]
-extern "C" fn ebpf_os_lock_create(kind: u32, class: u32, name: *const u8) -> *mut c_void {
-    let Some(key) = LOCK_CLASSES.get(class as usize) else {
+extern "C" fn ebpf_os_lock_create(
+    sleeping: bool,
+    key: *mut c_void,
+    key_size: usize,
+    name: *const u8,
+) -> *mut c_void {
+    if key.is_null() || key_size < size_of::<bindings::lock_class_key>() {
         return ptr::null_mut();
-    };
-    match kind {
-        LOCK_SPIN => {
-            let Ok(lock) = KBox::<bindings::spinlock_t>::new_uninit(GFP_KERNEL) else {
-                return ptr::null_mut();
-            };
-            let p = KBox::into_raw(lock).cast::<bindings::spinlock_t>();
-            // SAFETY: `p` is memory for one spinlock_t; the key and the name
-            // are static.
-            unsafe {
-                bindings::__spin_lock_init(p, name.cast(), key.as_ptr())
-            };
-            p.cast()
-        }
-        LOCK_SLEEP => {
-            let Ok(lock) = KBox::<bindings::mutex>::new_uninit(GFP_KERNEL) else {
-                return ptr::null_mut();
-            };
-            let p = KBox::into_raw(lock).cast::<bindings::mutex>();
-            // SAFETY: `p` is memory for one mutex; the key and the name are
-            // static.
-            unsafe {
-                bindings::__mutex_init(p, name.cast(), key.as_ptr())
-            };
-            p.cast()
-        }
-        _ => ptr::null_mut(),
+    }
+    let key = key.cast::<bindings::lock_class_key>();
+    if sleeping {
+        let Ok(lock) = KBox::<bindings::mutex>::new_uninit(GFP_KERNEL) else {
+            return ptr::null_mut();
+        };
+        let p = KBox::into_raw(lock).cast::<bindings::mutex>();
+        // SAFETY: `p` is memory for one mutex; the key is static storage
+        // of the module large enough for a lock_class_key; the name is
+        // static.
+        unsafe { bindings::__mutex_init(p, name.cast(), key) };
+        p.cast()
+    } else {
+        let Ok(lock) = KBox::<bindings::spinlock_t>::new_uninit(GFP_KERNEL) else {
+            return ptr::null_mut();
+        };
+        let p = KBox::into_raw(lock).cast::<bindings::spinlock_t>();
+        // SAFETY: as above, for one spinlock_t.
+        unsafe { bindings::__spin_lock_init(p, name.cast(), key) };
+        p.cast()
     }
 }
 
 /// Frees an unlocked lock.
 #[no_mangle]
-extern "C" fn ebpf_os_lock_destroy(lock: *mut c_void, kind: u32) {
+extern "C" fn ebpf_os_lock_destroy(lock: *mut c_void, sleeping: bool) {
     if lock.is_null() {
         return;
     }
     // SAFETY: made by `ebpf_os_lock_create` with this kind, unlocked.
     unsafe {
-        match kind {
-            LOCK_SPIN => drop(KBox::from_raw(lock.cast::<bindings::spinlock_t>())),
-            _ => drop(KBox::from_raw(lock.cast::<bindings::mutex>())),
+        if sleeping {
+            drop(KBox::from_raw(lock.cast::<bindings::mutex>()))
+        } else {
+            drop(KBox::from_raw(lock.cast::<bindings::spinlock_t>()))
         }
     }
 }
 
 /// Takes a lock made by `ebpf_os_lock_create`.
 #[no_mangle]
-extern "C" fn ebpf_os_lock_acquire(lock: *mut c_void, kind: u32) {
+extern "C" fn ebpf_os_lock_acquire(lock: *mut c_void, sleeping: bool) {
     // SAFETY: a live lock of this kind (the core's contract).
     unsafe {
-        match kind {
-            LOCK_SPIN => bindings::spin_lock(lock.cast()),
-            _ => bindings::mutex_lock(lock.cast()),
+        if sleeping {
+            bindings::mutex_lock(lock.cast())
+        } else {
+            bindings::spin_lock(lock.cast())
         }
     }
 }
 
 /// Releases a lock the caller holds.
 #[no_mangle]
-extern "C" fn ebpf_os_lock_release(lock: *mut c_void, kind: u32) {
+extern "C" fn ebpf_os_lock_release(lock: *mut c_void, sleeping: bool) {
     // SAFETY: held by the caller (the core's contract).
     unsafe {
-        match kind {
-            LOCK_SPIN => bindings::spin_unlock(lock.cast()),
-            _ => bindings::mutex_unlock(lock.cast()),
+        if sleeping {
+            bindings::mutex_unlock(lock.cast())
+        } else {
+            bindings::spin_unlock(lock.cast())
         }
     }
 }

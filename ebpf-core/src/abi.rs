@@ -91,36 +91,27 @@ impl Command {
     }
 }
 
-/// How an OS encodes ioctl request numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IocLayout {
-    /// Linux (asm-generic): nr bits 0-7, type 8-15, size 16-29, dir 30-31
-    /// with write = 1, read = 2.
-    Linux,
-    /// FreeBSD (sys/ioccom.h): nr 0-7, group 8-15, length 16-28, and
-    /// IOC_OUT = 0x4000_0000, IOC_IN = 0x8000_0000.
-    FreeBsd,
-}
-
-impl IocLayout {
-    /// `_IOWR(IOC_TYPE, nr, IoctlArg)` in this layout.
-    pub const fn request(self, cmd: Command) -> u32 {
+impl Command {
+    /// The request number: `_IOWR(IOC_TYPE, nr, IoctlArg)`. Linux
+    /// (asm-generic: nr bits 0-7, type 8-15, size 16-29, read|write in
+    /// 30-31) and FreeBSD (sys/ioccom.h: nr, group, length in 16-28,
+    /// `IOC_INOUT`) encode it the same way for an argument this small, so
+    /// one number serves both kernels.
+    pub const fn request(self) -> u32 {
         let size = core::mem::size_of::<IoctlArg>() as u32;
-        let base = (cmd as u32) | ((IOC_TYPE as u32) << 8);
-        match self {
-            // _IOC(_IOC_READ | _IOC_WRITE, ...)
-            IocLayout::Linux => base | (size << 16) | (3 << 30),
-            // _IOC(IOC_INOUT, ...), length masked with IOCPARM_MASK.
-            IocLayout::FreeBsd => base | ((size & 0x1fff) << 16) | 0xc000_0000,
-        }
+        (self as u32) | ((IOC_TYPE as u32) << 8) | (size << 16) | (3 << 30)
     }
 
     /// The command a request number names, or `None` (`ENOTTY`).
-    pub fn decode(self, request: u32) -> Option<Command> {
+    pub fn from_request(request: u32) -> Option<Command> {
         let cmd = Command::from_nr(request as u8)?;
-        (self.request(cmd) == request).then_some(cmd)
+        (cmd.request() == request).then_some(cmd)
     }
 }
+
+// FreeBSD masks the length with IOCPARM_MASK (13 bits): below it, its
+// `_IOWR` and Linux's are the same number.
+const _: () = assert!(core::mem::size_of::<IoctlArg>() < 0x2000);
 
 /// `Command::Version`.
 #[repr(C)]
@@ -489,10 +480,9 @@ const _: () = {
 
 // The request numbers, fixed forever.
 const _: () = {
-    assert!(IocLayout::Linux.request(Command::Version) == 0xc010_4500);
-    assert!(IocLayout::Linux.request(Command::ProgLoad) == 0xc010_450a);
-    assert!(IocLayout::FreeBsd.request(Command::Version) == 0xc010_4500);
-    assert!(IocLayout::FreeBsd.request(Command::RingbufConsume) == 0xc010_4512);
+    assert!(Command::Version.request() == 0xc010_4500);
+    assert!(Command::ProgLoad.request() == 0xc010_450a);
+    assert!(Command::RingbufConsume.request() == 0xc010_4512);
 };
 
 #[cfg(test)]
@@ -501,14 +491,12 @@ mod tests {
 
     #[test]
     fn request_numbers_decode_to_their_command_only() {
-        for layout in [IocLayout::Linux, IocLayout::FreeBsd] {
-            for cmd in Command::ALL {
-                assert_eq!(layout.decode(layout.request(cmd)), Some(cmd));
-            }
-            assert_eq!(layout.decode(0xc010_4513), None, "unknown command");
-            assert_eq!(layout.decode(0xc008_4501), None, "wrong size");
-            assert_eq!(layout.decode(0x4010_4501), None, "wrong direction");
-            assert_eq!(layout.decode(0xc010_4601), None, "wrong type");
+        for cmd in Command::ALL {
+            assert_eq!(Command::from_request(cmd.request()), Some(cmd));
         }
+        assert_eq!(Command::from_request(0xc010_4513), None, "unknown command");
+        assert_eq!(Command::from_request(0xc008_4501), None, "wrong size");
+        assert_eq!(Command::from_request(0x4010_4501), None, "wrong direction");
+        assert_eq!(Command::from_request(0xc010_4601), None, "wrong type");
     }
 }

@@ -44,6 +44,7 @@ errnos! {
     ENOENT = 2, "no such entry";
     ESRCH = 3, "no such object";
     EINTR = 4, "interrupted by a signal";
+    ENXIO = 6, "no such device";
     E2BIG = 7, "too big or full";
     EBADF = 9, "bad handle";
     EAGAIN = 11, "try again";

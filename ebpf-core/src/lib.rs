@@ -28,6 +28,8 @@ extern crate std;
 pub mod abi;
 #[cfg(feature = "asm")]
 pub mod asm;
+#[cfg(feature = "c-os")]
+pub mod c_os;
 mod decoded;
 pub mod dispatch;
 pub mod errno;

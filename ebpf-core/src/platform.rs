@@ -141,18 +141,6 @@ pub trait Platform: Sync {
     /// used afterwards.
     unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize);
 
-    /// Allocates `size` bytes of executable memory for a JIT, or `None`
-    /// where the OS offers none to modules (Linux 6.12).
-    fn alloc_exec(&self, _size: usize) -> Option<NonNull<u8>> {
-        None
-    }
-
-    /// Frees memory from [`alloc_exec`](Platform::alloc_exec).
-    ///
-    /// # Safety
-    /// `ptr` came from `alloc_exec(size)` and is not used afterwards.
-    unsafe fn free_exec(&self, _ptr: NonNull<u8>, _size: usize) {}
-
     /// Creates a lock of `class`; `None` when memory is short. Called
     /// outside program context.
     fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock>;

@@ -5,7 +5,7 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
 
-use ebpf_core::abi::{self, Command, IocLayout, IoctlArg, Plain};
+use ebpf_core::abi::{self, Command, IoctlArg, Plain};
 
 use crate::cdev::CDEVSW;
 use crate::kpi::{self, Cdevsw};
@@ -40,7 +40,7 @@ fn ioctl<T: Plain>(cmd: Command, req: &mut T) -> c_int {
         size: std::mem::size_of::<T>() as u32,
         reserved: 0,
     };
-    raw_ioctl(IocLayout::FreeBsd.request(cmd) as u64, arg)
+    raw_ioctl(cmd.request() as u64, arg)
 }
 
 fn raw_ioctl(cmd: u64, mut arg: IoctlArg) -> c_int {
@@ -222,7 +222,7 @@ fn a_session_through_the_cdev() {
         reserved: 0,
     };
     assert_eq!(
-        raw_ioctl(IocLayout::FreeBsd.request(Command::Version) as u64, wild),
+        raw_ioctl(Command::Version.request() as u64, wild),
         14,
         "EFAULT"
     );
@@ -232,7 +232,7 @@ fn a_session_through_the_cdev() {
         reserved: 0,
     };
     assert_eq!(
-        raw_ioctl(IocLayout::FreeBsd.request(Command::MapCreate) as u64, huge),
+        raw_ioctl(Command::MapCreate.request() as u64, huge),
         7,
         "E2BIG"
     );

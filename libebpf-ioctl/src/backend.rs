@@ -5,8 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use ebpf_core::abi::{Command, IocLayout, IoctlArg, Plain};
-use ebpf_core::dispatch::{Device, Limits, OpenFile};
+use ebpf_core::abi::{Command, IoctlArg, Plain};
+use ebpf_core::dispatch::{Device, Host, Limits, OpenFile};
 use ebpf_core::Errno;
 
 use crate::UserPlatform;
@@ -20,30 +20,17 @@ pub fn os_errno(n: i32) -> Errno {
     }
 }
 
-// The request numbers this build sends are what the kernel computes for
-// `_IOWR('E', nr, struct ebpf_ioctl_arg)` (16 bytes): FreeBSD's ioccom.h,
-// IOC_INOUT | (len & IOCPARM_MASK) << 16 | group << 8 | num; Linux's
-// asm-generic/ioctl.h, (READ|WRITE) << 30 | size << 16 | type << 8 | nr.
-#[cfg(target_os = "freebsd")]
+// The request numbers are what both kernels compute for
+// `_IOWR('E', nr, struct ebpf_ioctl_arg)` (16 bytes): Linux's
+// asm-generic/ioctl.h, (READ|WRITE) << 30 | size << 16 | type << 8 | nr,
+// and FreeBSD's ioccom.h, IOC_INOUT | (len & IOCPARM_MASK) << 16 |
+// group << 8 | num, which agree for a length this small.
 const _: () = {
+    assert!(Command::Version.request() == (3 << 30) | (16 << 16) | (0x45 << 8));
     assert!(
-        LAYOUT.request(Command::Version) == 0x8000_0000 | 0x4000_0000 | (16 << 16) | (0x45 << 8)
+        Command::RingbufConsume.request()
+            == 0x8000_0000 | 0x4000_0000 | (16 << 16) | (0x45 << 8) | 0x12
     );
-    assert!(
-        LAYOUT.request(Command::RingbufConsume) == 0xc000_0000 | (16 << 16) | (0x45 << 8) | 0x12
-    );
-};
-#[cfg(target_os = "linux")]
-const _: () = {
-    assert!(LAYOUT.request(Command::Version) == (3 << 30) | (16 << 16) | (0x45 << 8));
-    assert!(LAYOUT.request(Command::RingbufConsume) == (3 << 30) | (16 << 16) | (0x45 << 8) | 0x12);
-};
-
-/// This OS's ioctl number layout.
-pub const LAYOUT: IocLayout = if cfg!(target_os = "freebsd") {
-    IocLayout::FreeBsd
-} else {
-    IocLayout::Linux
 };
 
 /// The default device path.
@@ -94,7 +81,7 @@ impl Backend for DeviceBackend {
         let r = unsafe {
             libc::ioctl(
                 self.file.as_raw_fd(),
-                LAYOUT.request(cmd) as _,
+                cmd.request() as _,
                 &mut arg as *mut IoctlArg,
             )
         };
@@ -124,12 +111,7 @@ impl EmbeddedBackend {
 
     /// A fresh embedded device with `limits`.
     pub fn with_limits(limits: Limits) -> Result<Self, Errno> {
-        let device = Device::new(
-            UserPlatform::get(),
-            LAYOUT,
-            limits,
-            concat!("ebpf-kmod ", env!("CARGO_PKG_VERSION"), " (embedded)"),
-        )?;
+        let device = Device::new(UserPlatform::get(), limits, Host::Embedded.version())?;
         let file = device.open()?;
         Ok(EmbeddedBackend {
             device,
@@ -143,7 +125,7 @@ impl Backend for EmbeddedBackend {
         let arg = arg_for(req);
         let file = self.file.as_ref().ok_or(Errno::EBADF)?;
         self.device
-            .ioctl(file, LAYOUT.request(cmd), &arg as *const IoctlArg as u64)
+            .ioctl(file, cmd.request(), &arg as *const IoctlArg as u64)
     }
 
     fn kind(&self) -> &'static str {

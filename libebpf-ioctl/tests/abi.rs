@@ -3,7 +3,7 @@
 //! `EBPF_TEST_DEVICE=/dev/ebpf` the same tests run against the kernel
 //! module's device.
 
-use ebpf_core::abi::{self, Command, IocLayout, IoctlArg, ObjKind, Plain};
+use ebpf_core::abi::{self, Command, IoctlArg, ObjKind, Plain};
 use ebpf_core::{asm, Errno};
 mod common;
 
@@ -218,13 +218,7 @@ fn request_sizes_follow_the_growth_rules() {
 #[test]
 fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
     use ebpf_core::dispatch::{Device, Limits};
-    let dev = Device::new(
-        libebpf_ioctl::UserPlatform::get(),
-        IocLayout::Linux,
-        Limits::default(),
-        "t",
-    )
-    .unwrap();
+    let dev = Device::new(libebpf_ioctl::UserPlatform::get(), Limits::default(), "t").unwrap();
     let file = dev.open().unwrap();
     let mut v = abi::VersionReq::default();
     let arg = IoctlArg {
@@ -244,25 +238,17 @@ fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
         "wrong direction"
     );
     assert_eq!(
-        dev.ioctl(
-            &file,
-            IocLayout::FreeBsd.request(Command::Version) ^ 0x10000,
-            a
-        ),
+        dev.ioctl(&file, Command::Version.request() ^ 0x10000, a),
         Err(Errno::ENOTTY)
     );
     assert_eq!(
-        dev.ioctl(&file, IocLayout::Linux.request(Command::Version), 0),
+        dev.ioctl(&file, Command::Version.request(), 0),
         Err(Errno::EFAULT),
         "null argument"
     );
     let bad = IoctlArg { reserved: 7, ..arg };
     assert_eq!(
-        dev.ioctl(
-            &file,
-            IocLayout::Linux.request(Command::Version),
-            &bad as *const _ as u64
-        ),
+        dev.ioctl(&file, Command::Version.request(), &bad as *const _ as u64),
         Err(Errno::EINVAL)
     );
     // A request that would run past the end of the address space.
@@ -272,15 +258,10 @@ fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
         reserved: 0,
     };
     assert_eq!(
-        dev.ioctl(
-            &file,
-            IocLayout::Linux.request(Command::Version),
-            &wraps as *const _ as u64
-        ),
+        dev.ioctl(&file, Command::Version.request(), &wraps as *const _ as u64),
         Err(Errno::EFAULT)
     );
-    dev.ioctl(&file, IocLayout::Linux.request(Command::Version), a)
-        .unwrap();
+    dev.ioctl(&file, Command::Version.request(), a).unwrap();
     assert_eq!(v.abi_version, abi::ABI_VERSION);
     dev.close(file);
 }

@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 use ebpf_core::abi::{self, Command, IoctlArg, Plain};
 use ebpf_core::dispatch::{Device, Limits};
 use ebpf_core::{asm, Errno};
-use libebpf_ioctl::backend::LAYOUT;
 use libebpf_ioctl::{Caller, Ebpf, EmbeddedBackend, MapSpec, OwnProcess, ProgSpec, UserPlatform};
 
 const HASH: u32 = 1;
@@ -211,7 +210,7 @@ fn send<T: Plain>(
         size: bytes.len() as u32,
         reserved: 0,
     };
-    dev.ioctl(file, LAYOUT.request(cmd), &arg as *const IoctlArg as u64)
+    dev.ioctl(file, cmd.request(), &arg as *const IoctlArg as u64)
 }
 
 #[test]
@@ -224,7 +223,7 @@ fn long_requests_reschedule_and_stop_on_a_signal() {
     static PLATFORM: OnceLock<&'static UserPlatform> = OnceLock::new();
     let platform = &SIGNAL;
     let user = PLATFORM.get_or_init(|| UserPlatform::with_caller(&SIGNAL));
-    let dev = Device::new(*user, LAYOUT, Limits::default(), "t").unwrap();
+    let dev = Device::new(*user, Limits::default(), "t").unwrap();
     let file = dev.open().unwrap();
     let insns = code("mov %r0, 7\nexit");
     let license = b"GPL\0";

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::Command as Process;
 
 use ebpf_core::abi::*;
-use libebpf_ioctl::backend::LAYOUT;
 
 /// (C struct, Rust size, [(field, Rust offset)]).
 type Layout = (&'static str, usize, Vec<(&'static str, usize)>);
@@ -200,7 +199,7 @@ fn the_c_header_matches_the_abi() {
             "printf(\"{macro_name} %#lx\\n\", (unsigned long)EBPF_IOC_{macro_name});"
         )
         .unwrap();
-        writeln!(want, "{macro_name} {:#x}", LAYOUT.request(*cmd)).unwrap();
+        writeln!(want, "{macro_name} {:#x}", cmd.request()).unwrap();
     }
     writeln!(
         src,

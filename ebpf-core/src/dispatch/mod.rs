@@ -10,10 +10,11 @@
 
 mod objects;
 mod requests;
+mod service;
 
 use alloc::vec::Vec;
 
-use crate::abi::{self, Command, IocLayout, IoctlArg, Plain};
+use crate::abi::{self, Command, IoctlArg, Plain};
 use crate::errno::Errno;
 use crate::platform::{LockClass, PlatformRef, SleepLock};
 use crate::quota::Quota;
@@ -21,6 +22,7 @@ use crate::shared::Shared;
 
 use objects::Registry;
 pub use objects::{Object, OpenFile};
+pub use service::{Host, Service};
 
 /// Resource limits of one device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +74,6 @@ const MAX_REQUEST: u32 = 4096;
 /// The device: every object and pin, shared by all open files.
 pub struct Device {
     platform: PlatformRef,
-    layout: IocLayout,
     limits: Limits,
     registry: SleepLock<Registry>,
     quota: Shared<Quota>,
@@ -80,17 +81,15 @@ pub struct Device {
 }
 
 impl Device {
-    /// A device on `platform`, decoding request numbers with `layout`.
-    /// `version` is reported by the VERSION command.
+    /// A device on `platform`. `version` is reported by the VERSION
+    /// command.
     pub fn new(
         platform: PlatformRef,
-        layout: IocLayout,
         limits: Limits,
         version: &'static str,
     ) -> Result<Self, Errno> {
         Ok(Device {
             platform,
-            layout,
             limits,
             registry: SleepLock::new(platform, LockClass::Registry, Registry::default())?,
             quota: Shared::try_new(Quota::new(
@@ -135,7 +134,7 @@ impl Device {
     /// Handles one ioctl: `request` is the raw request number, `arg` the
     /// user address of an [`IoctlArg`]. Returns 0 or an errno.
     pub fn ioctl(&self, file: &OpenFile, request: u32, arg: u64) -> Result<(), Errno> {
-        self.layout.decode(request).ok_or(Errno::ENOTTY)?;
+        Command::from_request(request).ok_or(Errno::ENOTTY)?;
         let mut ioc = IoctlArg::default();
         self.platform.copy_from_user(ioc.as_bytes_mut(), arg)?;
         self.ioctl_arg(file, request, &ioc)
@@ -145,7 +144,7 @@ impl Device {
     /// in (FreeBSD's `d_ioctl` receives it in kernel memory). The request
     /// struct it points to is still user memory.
     pub fn ioctl_arg(&self, file: &OpenFile, request: u32, ioc: &IoctlArg) -> Result<(), Errno> {
-        let cmd = self.layout.decode(request).ok_or(Errno::ENOTTY)?;
+        let cmd = Command::from_request(request).ok_or(Errno::ENOTTY)?;
         if ioc.reserved != 0 {
             return Err(Errno::EINVAL);
         }

@@ -4,33 +4,24 @@
 //! one (it is the same core the userspace backend and the FreeBSD kld run).
 //! So the core is built here as a `staticlib` with `-Zbuild-std=core,alloc`
 //! and the kernel's own code-generation flags, and linked into `ebpf.ko`
-//! next to the Rust-for-Linux module (`kmod-linux/ebpf_main.rs`). The two halves
-//! meet at a small C ABI:
-//!
-//! - this library exports `ebpf_kcore_*`: create and free the device, open,
-//!   ioctl and release a file;
-//! - the module exports `ebpf_os_*` (see [`os`]): the kernel services the
-//!   core's [`Platform`](ebpf_core::platform::Platform) is built on.
+//! next to the Rust-for-Linux module (`kmod-linux/ebpf_main.rs`). The two
+//! halves meet once, at the C ABI of [`ebpf_core::c_os`]: the module
+//! provides the `ebpf_os_*` kernel services and calls `ebpf_kcore_*`.
+//! This library only adds what a final artifact must: the allocator and
+//! the panic handler.
 
 #![no_std]
 
-extern crate alloc;
+pub use ebpf_core::c_os::{
+    ebpf_kcore_ioctl, ebpf_kcore_open, ebpf_kcore_release, ebpf_kcore_start, ebpf_kcore_stop,
+};
 
-mod entry;
-mod heap;
-mod os;
-mod platform;
+#[global_allocator]
+static HEAP: ebpf_core::c_os::CHeap = ebpf_core::c_os::CHeap;
 
-pub use entry::*;
-
-/// A panic in the core is a bug; report it and stop through the kernel's
-/// own panic path (`BUG()`), as Rust code in the kernel does.
+/// A panic in the core is a bug: report it and stop through the kernel's
+/// own panic path, as Rust code in the kernel does.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut buf = platform::LineBuf::default();
-    let _ = core::fmt::write(&mut buf, format_args!("{info}"));
-    let text = buf.as_bytes();
-    // SAFETY: `text` is valid for its length; the module's panic hook does
-    // not return.
-    unsafe { os::ebpf_os_panic(text.as_ptr(), text.len()) }
+    ebpf_core::c_os::report_panic(info)
 }

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use ebpf_core::abi::{Command, IoctlArg};
 use ebpf_core::dispatch::{Device, Limits};
 use ebpf_core::Errno;
-use libebpf_ioctl::backend::LAYOUT;
 use libebpf_ioctl::{Caller, UserPlatform};
 
 /// Where the arena sits in the "user" address space.
@@ -112,7 +111,7 @@ pub fn play_ioctls(data: &[u8]) {
         let init = input.bytes(len);
         mem[..init.len()].copy_from_slice(init);
     }
-    let dev = Device::new(platform, LAYOUT, limits(), "fuzz").unwrap();
+    let dev = Device::new(platform, limits(), "fuzz").unwrap();
     let file = dev.open().unwrap();
     for _ in 0..32 {
         if input.0.is_empty() {
@@ -135,7 +134,7 @@ pub fn play_ioctls(data: &[u8]) {
             size: size as u32,
             reserved: 0,
         };
-        let _ = dev.ioctl_arg(&file, LAYOUT.request(cmd), &arg);
+        let _ = dev.ioctl_arg(&file, cmd.request(), &arg);
     }
     dev.close(file);
 }

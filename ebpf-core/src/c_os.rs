@@ -1,0 +1,347 @@
+//! The core hosted by a kernel whose glue speaks C (the Linux module):
+//! the one crossing between the two.
+//!
+//! The kernel's glue provides the `ebpf_os_*` functions declared here
+//! (memory, locks, read-side sections, clocks, user copies, logging) and
+//! calls the `ebpf_kcore_*` entry points defined here (start, stop, open,
+//! release, ioctl). Everything between is the core: [`C_OS`] is its
+//! [`Platform`] over those functions, [`CHeap`] the allocator, and one
+//! [`Service`] the device. Built only with the `c-os` feature, since the
+//! symbols exist only in such a kernel.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ffi::{c_char, c_int, c_long, c_void};
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::dispatch::{Host, Limits, OpenFile, Service};
+use crate::errno::Errno;
+use crate::helpers::format::FixedBuf;
+use crate::platform::{AllocContext, LockClass, LockKind, LogLevel, Platform, RawLock};
+
+extern "C" {
+    /// Zeroed memory, `align` at most a page; `atomic` asks for an
+    /// allocation that does not sleep. Null on failure.
+    fn ebpf_os_alloc(size: usize, align: usize, atomic: bool) -> *mut u8;
+    /// Frees what `ebpf_os_alloc` returned.
+    fn ebpf_os_free(ptr: *mut u8);
+    /// A new lock, sleeping (a mutex) or not (a spinlock), in the lock
+    /// validator's class whose static key is the `key_size` bytes at `key`,
+    /// named `name`. Null on failure (or a key too small for the kernel's).
+    fn ebpf_os_lock_create(
+        sleeping: bool,
+        key: *mut c_void,
+        key_size: usize,
+        name: *const c_char,
+    ) -> *mut c_void;
+    /// Frees an unlocked lock.
+    fn ebpf_os_lock_destroy(lock: *mut c_void, sleeping: bool);
+    /// Takes the lock.
+    fn ebpf_os_lock_acquire(lock: *mut c_void, sleeping: bool);
+    /// Releases the lock.
+    fn ebpf_os_lock_release(lock: *mut c_void, sleeping: bool);
+    /// Enters a read-side section (RCU, preemption off).
+    fn ebpf_os_read_lock();
+    /// Leaves it.
+    fn ebpf_os_read_unlock();
+    /// Waits for every read-side section that began before the call.
+    fn ebpf_os_synchronize();
+    /// Gives the CPU away if needed (process context).
+    fn ebpf_os_resched();
+    /// Whether a signal is pending for the calling task.
+    fn ebpf_os_interrupted() -> bool;
+    /// This CPU (with preemption off).
+    fn ebpf_os_cpu_id() -> u32;
+    /// Number of possible CPU ids.
+    fn ebpf_os_possible_cpus() -> u32;
+    /// NUMA node of this CPU.
+    fn ebpf_os_numa_node() -> u32;
+    /// CLOCK_MONOTONIC in ns.
+    fn ebpf_os_monotonic_ns() -> u64;
+    /// CLOCK_BOOTTIME in ns.
+    fn ebpf_os_boot_ns() -> u64;
+    /// Coarse monotonic time in ns.
+    fn ebpf_os_coarse_ns() -> u64;
+    /// The jiffies counter.
+    fn ebpf_os_jiffies() -> u64;
+    /// A random number.
+    fn ebpf_os_random_u32() -> u32;
+    /// Logs one line (0 error, 1 warning, 2 info, 3 trace).
+    fn ebpf_os_log(level: u32, text: *const u8, len: usize);
+    /// Copies `len` bytes from user address `src`; 0 or a negative errno.
+    fn ebpf_os_copy_from_user(dst: *mut u8, src: u64, len: usize) -> c_int;
+    /// Copies `len` bytes to user address `dst`; 0 or a negative errno.
+    fn ebpf_os_copy_to_user(dst: u64, src: *const u8, len: usize) -> c_int;
+    /// Reports a bug in the core and does not return.
+    fn ebpf_os_panic(text: *const u8, len: usize) -> !;
+}
+
+/// Storage for one lock class's validator key (Linux's lockdep wants one
+/// static key per class); larger than any kernel's `lock_class_key`.
+#[repr(C, align(16))]
+struct ClassKey(UnsafeCell<[u8; 64]>);
+
+// SAFETY: only the kernel's lock validator touches a key, through its own
+// synchronisation.
+unsafe impl Sync for ClassKey {}
+
+static CLASS_KEYS: [ClassKey; LockClass::COUNT] =
+    [const { ClassKey(UnsafeCell::new([0; 64])) }; LockClass::COUNT];
+
+/// The kernel, as its `ebpf_os_*` functions present it.
+pub struct COs;
+
+/// The one instance.
+pub static C_OS: COs = COs;
+
+fn sleeping(kind: LockKind) -> bool {
+    kind == LockKind::Sleep
+}
+
+fn errno(r: c_int) -> Result<(), Errno> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno(r.saturating_neg()))
+    }
+}
+
+/// One log line; longer text is cut.
+type LineBuf = FixedBuf<256>;
+
+impl Platform for COs {
+    fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>> {
+        if align > 4096 {
+            return None;
+        }
+        // SAFETY: plain call.
+        NonNull::new(unsafe { ebpf_os_alloc(size.max(1), align, ctx == AllocContext::Atomic) })
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>, _size: usize, _align: usize) {
+        // SAFETY: the caller passes memory from `alloc`.
+        unsafe { ebpf_os_free(ptr.as_ptr()) }
+    }
+
+    fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock> {
+        let key = &CLASS_KEYS[class as usize];
+        // SAFETY: the key is static storage of the size passed, used by the
+        // kernel only; the name is a static C string.
+        let p = unsafe {
+            ebpf_os_lock_create(
+                sleeping(kind),
+                key.0.get().cast(),
+                size_of::<ClassKey>(),
+                class.name().as_ptr(),
+            )
+        };
+        NonNull::new(p.cast::<u8>()).map(RawLock::from_ptr)
+    }
+
+    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: the caller passes an unlocked lock of this kind.
+        unsafe { ebpf_os_lock_destroy(lock.as_ptr().as_ptr().cast(), sleeping(kind)) }
+    }
+
+    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: the caller passes a live lock of this kind.
+        unsafe { ebpf_os_lock_acquire(lock.as_ptr().as_ptr().cast(), sleeping(kind)) }
+    }
+
+    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: the caller holds the lock.
+        unsafe { ebpf_os_lock_release(lock.as_ptr().as_ptr().cast(), sleeping(kind)) }
+    }
+
+    fn read_lock(&self) -> usize {
+        // SAFETY: plain call; paired by read_unlock.
+        unsafe { ebpf_os_read_lock() };
+        0
+    }
+
+    fn read_unlock(&self, _token: usize) {
+        // SAFETY: pairs the read_lock the caller made.
+        unsafe { ebpf_os_read_unlock() }
+    }
+
+    fn synchronize(&self) {
+        // SAFETY: plain call (process context).
+        unsafe { ebpf_os_synchronize() }
+    }
+
+    fn resched(&self) {
+        // SAFETY: plain call (process context, no spin lock held).
+        unsafe { ebpf_os_resched() }
+    }
+
+    fn interrupted(&self) -> bool {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_interrupted() }
+    }
+
+    fn cpu_id(&self) -> u32 {
+        // SAFETY: plain call; the core asks only inside read sections.
+        unsafe { ebpf_os_cpu_id() }
+    }
+
+    fn possible_cpus(&self) -> u32 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_possible_cpus() }
+    }
+
+    fn numa_node(&self) -> u32 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_numa_node() }
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_monotonic_ns() }
+    }
+
+    fn boot_ns(&self) -> u64 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_boot_ns() }
+    }
+
+    fn coarse_ns(&self) -> u64 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_coarse_ns() }
+    }
+
+    fn jiffies(&self) -> u64 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_jiffies() }
+    }
+
+    fn random_u32(&self) -> u32 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_random_u32() }
+    }
+
+    fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
+        let mut line = LineBuf::default();
+        let _ = fmt::write(&mut line, message);
+        let level = match level {
+            LogLevel::Error => 0,
+            LogLevel::Warning => 1,
+            LogLevel::Info => 2,
+            LogLevel::Trace => 3,
+        };
+        let text = line.as_bytes();
+        // SAFETY: `text` is valid for its length.
+        unsafe { ebpf_os_log(level, text.as_ptr(), text.len()) }
+    }
+
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        // SAFETY: `dst` is valid for writes of its length; the kernel
+        // checks the user range.
+        errno(unsafe { ebpf_os_copy_from_user(dst.as_mut_ptr(), src, dst.len()) })
+    }
+
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        // SAFETY: `src` is valid for reads of its length; the kernel
+        // checks the user range.
+        errno(unsafe { ebpf_os_copy_to_user(dst, src.as_ptr(), src.len()) })
+    }
+}
+
+/// The global allocator over `ebpf_os_alloc` (sleeping allocations: the
+/// core's `alloc` collections grow only outside program runs).
+pub struct CHeap;
+
+// SAFETY: `ebpf_os_alloc` returns memory aligned and sized as asked (up
+// to a page of alignment, refused beyond), or null.
+unsafe impl GlobalAlloc for CHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > 4096 {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: plain call.
+        unsafe { ebpf_os_alloc(layout.size().max(1), layout.align(), false) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above.
+        unsafe { ebpf_os_free(ptr) }
+    }
+}
+
+/// Reports a panic of the core through `ebpf_os_panic` (the panic
+/// handler of the library the kernel links).
+pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut line = LineBuf::default();
+    let _ = fmt::write(&mut line, format_args!("{info}"));
+    let text = line.as_bytes();
+    // SAFETY: `text` is valid for its length; the call does not return.
+    unsafe { ebpf_os_panic(text.as_ptr(), text.len()) }
+}
+
+/// The device.
+static SERVICE: Service = Service::new();
+
+fn ret(r: Result<(), Errno>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => -e.0,
+    }
+}
+
+/// Creates the device (module init); 0 or a negative errno.
+#[no_mangle]
+pub extern "C" fn ebpf_kcore_start() -> c_int {
+    ret(SERVICE.start(&C_OS, Limits::default(), Host::Linux))
+}
+
+/// Frees the device and everything in it (module exit, after the device
+/// node is gone); `-EBUSY` while a file is open.
+#[no_mangle]
+pub extern "C" fn ebpf_kcore_stop() -> c_int {
+    ret(SERVICE.stop())
+}
+
+/// Opens a file; stores its state in `*file`. 0 or a negative errno.
+///
+/// # Safety
+/// `file` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn ebpf_kcore_open(file: *mut *mut c_void) -> c_int {
+    match SERVICE.open() {
+        Ok(f) => {
+            // SAFETY: per the contract.
+            unsafe { file.write(f.as_ptr().cast()) };
+            0
+        }
+        Err(e) => -e.0,
+    }
+}
+
+/// Closes a file: releases every handle it holds that is not pinned.
+///
+/// # Safety
+/// `file` came from `ebpf_kcore_open` and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ebpf_kcore_release(file: *mut c_void) {
+    if let Some(f) = NonNull::new(file.cast::<OpenFile>()) {
+        // SAFETY: per the contract.
+        unsafe { SERVICE.release(f) }
+    }
+}
+
+/// Serves one ioctl; 0 or a negative errno. `arg` is the user address of
+/// the request's `struct ebpf_ioctl_arg`.
+///
+/// # Safety
+/// `file` came from `ebpf_kcore_open` and is not released yet.
+#[no_mangle]
+pub unsafe extern "C" fn ebpf_kcore_ioctl(file: *mut c_void, cmd: u32, arg: u64) -> c_long {
+    let Some(f) = NonNull::new(file.cast::<OpenFile>()) else {
+        return -(Errno::EBADF.0 as c_long);
+    };
+    // SAFETY: per the contract.
+    match unsafe { SERVICE.ioctl(f, cmd, arg) } {
+        Ok(()) => 0,
+        Err(e) => -(e.0 as c_long),
+    }
+}
