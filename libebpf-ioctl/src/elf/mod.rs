@@ -23,9 +23,8 @@ use btf::{Btf, Type};
 use crate::client::MapSpec;
 
 /// Map types and flags used for global data (Linux's numbers).
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-const BPF_F_MMAPABLE: u32 = 1 << 10;
+use ebpf_core::maps::flags::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
+use ebpf_core::MapType;
 
 /// An error reading an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,7 +309,7 @@ impl BpfObject {
             maps.push(MapDef {
                 name: data_name.to_string(),
                 spec: MapSpec {
-                    map_type: BPF_MAP_TYPE_ARRAY,
+                    map_type: MapType::Array as u32,
                     key_size: 4,
                     value_size: size as u32,
                     max_entries: 1,
