@@ -735,7 +735,6 @@ impl Program {
                 }
 
                 Op::CallHelper => {
-                    let id = s.imm as u32;
                     budget.set(remaining);
                     let view = ProgramMemory {
                         map: mem,
@@ -748,24 +747,11 @@ impl Program {
                         failure: entry.failure,
                     };
                     let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
-                    let flow = helpers.call(id, args, &view).map_err(|error| {
-                        match (error, entry.failure.take()) {
-                            (HelperError::Callback, Some(inner)) => inner,
-                            (error, _) => RunError::Helper {
-                                pc: pc - 1,
-                                id,
-                                error,
-                            },
-                        }
-                    })?;
-                    remaining = budget.get();
-                    match flow {
+                    match call_helper(helpers, s.imm as u32, args, &view, pc - 1)? {
                         Flow::Return(r0) => reg[0] = r0,
-                        Flow::TailCall => {
-                            budget.set(remaining);
-                            return Ok(Exit::TailCall);
-                        }
+                        Flow::TailCall => return Ok(Exit::TailCall),
                     }
+                    remaining = budget.get();
                 }
                 Op::CallLocal => call_local!(s.off as usize),
                 Op::CallReg => {
@@ -801,6 +787,24 @@ impl Program {
             }
         }
     }
+}
+
+/// Calls helper `id` for the instruction at `pc`, out of the interpreter's
+/// loop (which stays small: the call is rare next to ALU work).
+#[inline(never)]
+fn call_helper(
+    helpers: &mut dyn Helpers,
+    id: u32,
+    args: [u64; 5],
+    view: &ProgramMemory<'_, '_>,
+    pc: usize,
+) -> Result<Flow, RunError> {
+    helpers
+        .call(id, args, view)
+        .map_err(|error| match (error, view.failure.take()) {
+            (HelperError::Callback, Some(inner)) => inner,
+            (error, _) => RunError::Helper { pc, id, error },
+        })
 }
 
 /// Callbacks of helpers (`bpf_loop`, `bpf_for_each_map_elem`): the
