@@ -113,6 +113,14 @@ impl Command {
 // `_IOWR` and Linux's are the same number.
 const _: () = assert!(core::mem::size_of::<IoctlArg>() < 0x2000);
 
+/// `prog_flags` of PROG_LOAD: admit a program the verifier rejects as a
+/// *checked* program (it runs with run-time checks and an instruction
+/// budget) instead of refusing it. Not one of Linux's `BPF_F_*` bits.
+pub const PROG_F_CHECKED: u32 = 1 << 31;
+
+/// `flags` of a program's info: the verifier accepted it.
+pub const PROG_INFO_VERIFIED: u32 = 1;
+
 /// `Command::Version`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -221,7 +229,7 @@ pub struct ProgLoadReq {
     pub map_handles: u64,
     /// Number of handles at `map_handles`.
     pub map_count: u32,
-    /// Zero.
+    /// [`PROG_F_CHECKED`] or zero.
     pub prog_flags: u32,
     /// Name, NUL-padded.
     pub name: [u8; OBJ_NAME_LEN],
@@ -370,8 +378,9 @@ pub struct ProgInfo {
     /// size of the program as the device runs it (after context-access
     /// conversion), in bytes.
     pub xlated_len: u32,
-    /// Zero.
-    pub _pad: u32,
+    /// Out: [`PROG_INFO_VERIFIED`] when the verifier accepted the program
+    /// (it runs without run-time checks).
+    pub flags: u32,
     /// In: user address receiving up to `xlated_len` bytes of instructions.
     pub xlated_insns: u64,
 }

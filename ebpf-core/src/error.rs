@@ -111,12 +111,15 @@ pub enum LoadError {
         /// The value offset (for `map_value`), else 0.
         offset: i32,
     },
+    /// The verifier refused the program.
+    Rejected(crate::verifier::VerifyError),
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             LoadError::Empty => write!(f, "program is empty"),
+            LoadError::Rejected(e) => write!(f, "{e}"),
             LoadError::PartialInstruction { bytes } => write!(
                 f,
                 "program of {bytes} bytes is not a whole number of 8-byte instructions"

@@ -47,6 +47,7 @@ pub mod program;
 pub mod quota;
 pub mod runtime;
 pub mod shared;
+pub mod verifier;
 
 pub use errno::Errno;
 pub use error::{AccessKind, HelperError, LoadError, RunError};

@@ -111,6 +111,18 @@ pub struct ProgSpec<'a> {
     pub maps: &'a [u32],
 }
 
+/// How a program is admitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Admit a program the verifier rejects as a checked one (run-time
+    /// checks, instruction budget) instead of failing
+    /// (`EBPF_F_CHECKED`).
+    pub checked: bool,
+    /// The verifier's log level: 1 (the default) the verdict, 2 the state
+    /// at every instruction.
+    pub log_level: u32,
+}
+
 /// What a test run returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRun {
@@ -352,6 +364,13 @@ impl Ebpf {
 
     /// Loads a program; returns its handle, or the errno with the log.
     pub fn prog_load(&self, spec: &ProgSpec<'_>) -> Result<u32> {
+        self.prog_load_with(spec, Admission::default())
+            .map(|(handle, _)| handle)
+    }
+
+    /// Loads a program as `how` says; returns its handle and the
+    /// verifier's log (its verdict and statistics for verified types).
+    pub fn prog_load_with(&self, spec: &ProgSpec<'_>, how: Admission) -> Result<(u32, String)> {
         if spec.bytecode.len() % 8 != 0 {
             return Err(Error {
                 op: "prog load",
@@ -360,13 +379,18 @@ impl Ebpf {
             });
         }
         let license = format!("{}\0", spec.license);
-        let mut log = vec![0u8; 64 << 10];
+        let mut log = vec![0u8; if how.log_level >= 2 { 16 << 20 } else { 64 << 10 }];
         let mut r = abi::ProgLoadReq {
             prog_type: spec.prog_type,
             insn_cnt: (spec.bytecode.len() / 8) as u32,
             insns: spec.bytecode.as_ptr() as u64,
             license: license.as_ptr() as u64,
-            log_level: 1,
+            prog_flags: if how.checked {
+                abi::PROG_F_CHECKED
+            } else {
+                0
+            },
+            log_level: how.log_level.clamp(1, 2),
             log_size: log.len() as u32,
             log_buf: log.as_mut_ptr() as u64,
             map_handles: spec.maps.as_ptr() as u64,
@@ -379,7 +403,7 @@ impl Ebpf {
             errno,
             log: Some(name_str(&log)),
         })?;
-        Ok(r.handle)
+        Ok((r.handle, name_str(&log)))
     }
 
     /// Runs a program `repeat` times on `data`.
@@ -664,6 +688,8 @@ pub struct LoadedObject {
     pub maps: Vec<(String, u32)>,
     /// Program names, section names and handles.
     pub programs: Vec<(String, String, u32)>,
+    /// Program names and the verifier's log of each.
+    pub logs: Vec<(String, String)>,
 }
 
 impl LoadedObject {
@@ -700,6 +726,17 @@ impl Ebpf {
         &self,
         obj: &crate::elf::BpfObject,
         only: Option<&str>,
+    ) -> Result<LoadedObject> {
+        self.load_object_with(obj, only, Admission::default())
+    }
+
+    /// [`load_object_programs`](Self::load_object_programs), admitting the
+    /// programs as `how` says.
+    pub fn load_object_with(
+        &self,
+        obj: &crate::elf::BpfObject,
+        only: Option<&str>,
+        how: Admission,
     ) -> Result<LoadedObject> {
         if let Some(name) = only {
             if !obj.programs.iter().any(|p| p.name == name) {
@@ -740,14 +777,17 @@ impl Ebpf {
         for p in obj.programs.iter().filter(|p| loads(&p.name)) {
             let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
             let name: String = p.name.chars().take(15).collect();
-            let h = self
-                .prog_load(&ProgSpec {
-                    name: &name,
-                    prog_type: p.prog_type as u32,
-                    bytecode: &code,
-                    license: &obj.license,
-                    maps: &handles,
-                })
+            let (h, log) = self
+                .prog_load_with(
+                    &ProgSpec {
+                        name: &name,
+                        prog_type: p.prog_type as u32,
+                        bytecode: &code,
+                        license: &obj.license,
+                        maps: &handles,
+                    },
+                    how,
+                )
                 .map_err(|e| Error {
                     log: Some(format!(
                         "program `{}` (section {}): {}",
@@ -758,6 +798,7 @@ impl Ebpf {
                     ..e
                 })?;
             out.programs.push((p.name.clone(), p.section.clone(), h));
+            out.logs.push((p.name.clone(), log));
         }
         for (m, &(_, map)) in obj.maps.iter().zip(&out.maps) {
             for (slot, prog) in &m.initial_programs {

@@ -130,7 +130,7 @@ fn layouts() -> Vec<Layout> {
             run_cnt,
             run_time_ns,
             xlated_len,
-            _pad,
+            flags,
             xlated_insns
         ),
         layout!("ebpf_id_req", IdReq, kind, id, next_id, handle),

@@ -8,7 +8,8 @@ use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::errno::Errno;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
-use crate::load::ProgramMaps;
+use crate::error::LoadError;
+use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
 use crate::prog_type::ProgType;
@@ -299,7 +300,7 @@ impl Write for Log {
 }
 
 pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Errno> {
-    if r.prog_flags != 0 || r.reserved != 0 {
+    if r.prog_flags & !abi::PROG_F_CHECKED != 0 || r.reserved != 0 {
         return Err(Errno::EINVAL);
     }
     check_name(&r.name)?;
@@ -344,7 +345,6 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     let opts = LoadOptions::default()
         .max_insns(c.dev.limits.max_insns as usize)
         .budget(c.dev.limits.run_budget);
-    let loaded = LoadedProgram::load(c.dev.platform, id, prog_type, &insns, maps, opts);
     let mut log = Log {
         buf: Vec::new(),
         cap: r.log_size as usize,
@@ -355,6 +355,21 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
             .try_reserve(log.cap.min(4096))
             .map_err(|_| Errno::ENOMEM)?;
     }
+    let admission = Admission {
+        gpl: load::gpl_compatible(&license[..len]),
+        checked_if_rejected: r.prog_flags & abi::PROG_F_CHECKED != 0,
+        log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
+    };
+    let loaded = LoadedProgram::admit(
+        c.dev.platform,
+        id,
+        prog_type,
+        &insns,
+        maps,
+        opts,
+        admission,
+    )
+    .map(|(p, _)| p);
     let result = match loaded {
         Ok(mut p) => {
             if r.log_level >= 2 {
@@ -366,11 +381,15 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
             r.id = id;
             Ok(())
         }
+        Err(LoadError::Rejected(e)) => {
+            // The verifier wrote its reason to the log already.
+            Err(e.errno)
+        }
         Err(e) => {
             let _ = writeln!(log, "{e}");
             Err(match e {
-                crate::error::LoadError::OutOfMemory => Errno::ENOMEM,
-                crate::error::LoadError::TooLarge { .. } => Errno::E2BIG,
+                LoadError::OutOfMemory => Errno::ENOMEM,
+                LoadError::TooLarge { .. } => Errno::E2BIG,
                 _ => Errno::EINVAL,
             })
         }
@@ -552,6 +571,11 @@ pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errn
                     run_cnt: runs,
                     run_time_ns: ns,
                     xlated_len: (insns.len() * INSN_SIZE) as u32,
+                    flags: if p.is_verified() {
+                        abi::PROG_INFO_VERIFIED
+                    } else {
+                        0
+                    },
                     ..Default::default()
                 };
                 info.xlated_insns = addr;

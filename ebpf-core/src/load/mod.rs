@@ -6,20 +6,33 @@
 //!    embedders);
 //! 2. **resolve** ([`resolve`]): the maps the program references, found
 //!    once, and the value each `lddw` of a map loads;
-//! 3. **check** ([`check`]): whether the program may be admitted at all:
-//!    opcodes, registers, reserved fields, jumps, calls and the helpers its
-//!    type may call. This is where the verifier's analysis belongs;
+//! 3. **check** ([`check`], then [`verify`](crate::verifier::verify)):
+//!    whether the program may be admitted at all (opcodes, registers,
+//!    reserved fields, jumps, calls and the helpers its type may call), then
+//!    whether it is safe to run without run-time checks;
 //! 4. **rewrite** ([`ProgType::rewrite`]): the program type's context
 //!    accesses converted to the structure the runtime passes;
 //! 5. **decode** ([`Program::load`]): pre-decoded slots for the interpreter.
 //!
-//! [`LoadedProgram::load`] runs the steps after parsing.
+//! [`LoadedProgram::load`] and [`LoadedProgram::admit`] run the steps
+//! after parsing.
+//!
+//! **Admission.** A program of a type the verifier models (one with a
+//! context structure: XDP today) is verified; once accepted it runs without
+//! run-time checks and without an instruction budget. A rejected one is
+//! refused, unless the caller asked for *checked* admission
+//! ([`Admission::checked_if_rejected`], `EBPF_F_CHECKED` in the ABI): then
+//! it runs in the interpreter with run-time checks and the budget, as do
+//! programs of types the verifier does not model yet (generic programs,
+//! and the `__sk_buff` types until `__sk_buff` exists).
 
 pub mod resolve;
 
 use alloc::vec::Vec;
+use core::fmt;
 
 use crate::error::LoadError;
+use crate::verifier::{self, MapDesc, Stats, Subject};
 use crate::insn::{Insn, INSN_SIZE};
 use crate::platform::PlatformRef;
 use crate::prog_type::ProgType;
@@ -47,10 +60,67 @@ pub fn check(insns: &[Insn], opts: &LoadOptions<'_>) -> Result<(), LoadError> {
     Program::check(insns, opts)
 }
 
+/// How a program is admitted, besides its instructions and maps.
+#[derive(Default)]
+pub struct Admission<'l> {
+    /// Its license is GPL-compatible (for GPL-only helpers).
+    pub gpl: bool,
+    /// Admit a program the verifier rejects as a checked one instead of
+    /// refusing it.
+    pub checked_if_rejected: bool,
+    /// Where the verifier writes its log, and at which level (1: the
+    /// verdict, 2: the state at every instruction).
+    pub log: Option<(&'l mut dyn fmt::Write, u32)>,
+}
+
+/// How a program was admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Verified: runs without run-time checks.
+    Verified(Stats),
+    /// Runs with run-time checks: its type is not verified, or the verifier
+    /// rejected it and checked admission was asked for.
+    Checked,
+}
+
+/// What the verifier needs to know of the maps: each map, then the inner
+/// template of each map of maps.
+fn map_descs(maps: &ProgramMaps) -> Result<Vec<MapDesc>, LoadError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(2 * maps.maps().len())
+        .map_err(|_| LoadError::OutOfMemory)?;
+    for m in maps.maps() {
+        let a = m.attr();
+        out.push(MapDesc {
+            map_type: a.map_type,
+            key_size: a.key_size,
+            value_size: a.value_size,
+            max_entries: a.max_entries,
+            flags: a.flags,
+            inner: None,
+        });
+    }
+    for i in 0..maps.maps().len() {
+        if let Some(t) = &maps.maps()[i].attr().inner {
+            out[i].inner = Some(out.len() as u16);
+            out.push(MapDesc {
+                map_type: t.map_type,
+                key_size: t.key_size,
+                value_size: t.value_size,
+                max_entries: t.max_entries,
+                flags: t.flags,
+                inner: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
 impl LoadedProgram {
-    /// Loads `insns` as a program of `prog_type` bound to `maps`: resolve,
-    /// check, rewrite, decode. `options` sets the budget and limits (its
-    /// helpers and resolver are replaced by the type's helpers and `maps`).
+    /// Loads `insns` as a program of `prog_type` bound to `maps`, with
+    /// run-time checks whatever its type: resolve, check, rewrite, decode.
+    /// `options` sets the budget and limits (its helpers and resolver are
+    /// replaced by the type's helpers and `maps`).
     pub fn load(
         platform: PlatformRef,
         id: u32,
@@ -62,10 +132,7 @@ impl LoadedProgram {
         let helpers = prog_type.helpers();
         let opts = options.helpers(&helpers).resolver(&maps);
         check(insns, &opts)?;
-        let program = match prog_type.rewrite(insns)? {
-            Some(rewritten) => Program::load(&rewritten, &opts)?,
-            None => Program::load(insns, &opts)?,
-        };
+        let program = decode(prog_type, insns, &opts)?;
         Ok(LoadedProgram::new(
             platform,
             id,
@@ -73,5 +140,81 @@ impl LoadedProgram {
             program,
             maps.into_maps(),
         ))
+    }
+
+    /// Loads `insns` as [`load`](Self::load) does, verifying programs of
+    /// the types the verifier models (see the module's documentation).
+    pub fn admit(
+        platform: PlatformRef,
+        id: u32,
+        prog_type: ProgType,
+        insns: &[Insn],
+        maps: ProgramMaps,
+        options: LoadOptions<'_>,
+        admission: Admission<'_>,
+    ) -> Result<(Self, Verdict), LoadError> {
+        let helpers = prog_type.helpers();
+        let opts = options.helpers(&helpers).resolver(&maps);
+        check(insns, &opts)?;
+        let mut verdict = Verdict::Checked;
+        if verifier::models(prog_type) {
+            let descs = map_descs(&maps)?;
+            let subject = Subject {
+                prog_type,
+                gpl: admission.gpl,
+                maps: &descs,
+                map_of_lddw: &|src, imm| maps.index_of_lddw(src, imm),
+            };
+            let mut quiet = NoLog;
+            let (log, level) = match admission.log {
+                Some((log, level)) => (log, level),
+                None => (&mut quiet as &mut dyn fmt::Write, 0),
+            };
+            match verifier::verify(insns, &subject, log, level) {
+                Ok(stats) => verdict = Verdict::Verified(stats),
+                Err(e) if admission.checked_if_rejected && e.errno != crate::Errno::ENOMEM => {}
+                Err(e) => return Err(LoadError::Rejected(e)),
+            }
+        }
+        let program = match verdict {
+            // SAFETY: the verifier proved that every access the program
+            // makes lies in memory it is granted, and that it ends.
+            Verdict::Verified(_) => decode(prog_type, insns, &unsafe { opts.unchecked() }.budget(u64::MAX))?,
+            Verdict::Checked => decode(prog_type, insns, &opts)?,
+        };
+        let mut loaded = LoadedProgram::new(platform, id, prog_type, program, maps.into_maps());
+        loaded.set_verified(matches!(verdict, Verdict::Verified(_)));
+        Ok((loaded, verdict))
+    }
+}
+
+/// Steps 4 and 5: the type's rewrite, then pre-decoding.
+fn decode(prog_type: ProgType, insns: &[Insn], opts: &LoadOptions<'_>) -> Result<Program, LoadError> {
+    match prog_type.rewrite(insns)? {
+        Some(rewritten) => Program::load(&rewritten, opts),
+        None => Program::load(insns, opts),
+    }
+}
+
+/// Whether `license` is one Linux counts as GPL-compatible
+/// (`license_is_gpl_compatible`).
+pub fn gpl_compatible(license: &[u8]) -> bool {
+    [
+        &b"GPL"[..],
+        b"GPL v2",
+        b"GPL and additional rights",
+        b"Dual BSD/GPL",
+        b"Dual MIT/GPL",
+        b"Dual MPL/GPL",
+    ]
+    .contains(&license)
+}
+
+/// A log nobody reads.
+struct NoLog;
+
+impl fmt::Write for NoLog {
+    fn write_str(&mut self, _: &str) -> fmt::Result {
+        Ok(())
     }
 }

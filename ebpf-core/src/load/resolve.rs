@@ -73,11 +73,22 @@ impl ProgramMaps {
         Ok(self.maps.len() - 1)
     }
 
-    fn index_of_handle(&self, handle: i32) -> Option<usize> {
+    pub(crate) fn index_of_handle(&self, handle: i32) -> Option<usize> {
         self.by_handle
             .iter()
             .find(|&&(h, _)| h == handle)
             .map(|&(_, i)| i)
+    }
+
+    /// The index in [`maps`](Self::maps) of the map an `lddw` with this
+    /// pseudo source and immediate names.
+    pub fn index_of_lddw(&self, src: u8, imm: i32) -> Option<usize> {
+        let i = match src {
+            BPF_PSEUDO_MAP_IDX | BPF_PSEUDO_MAP_IDX_VALUE => usize::try_from(imm).ok()?,
+            BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE => self.index_of_handle(imm)?,
+            _ => return None,
+        };
+        (i < self.maps.len()).then_some(i)
     }
 
     /// The maps, in list order.

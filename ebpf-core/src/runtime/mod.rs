@@ -65,6 +65,8 @@ pub struct LoadedProgram {
     stats: RunStats,
     /// What it holds of its device's limits, given back when it is freed.
     charge: Option<Charge>,
+    /// The verifier accepted it: it runs without run-time checks.
+    verified: bool,
 }
 
 impl LoadedProgram {
@@ -88,7 +90,18 @@ impl LoadedProgram {
             maps,
             stats: RunStats::default(),
             charge: None,
+            verified: false,
         }
+    }
+
+    /// Records that the verifier accepted it.
+    pub(crate) fn set_verified(&mut self, verified: bool) {
+        self.verified = verified;
+    }
+
+    /// Whether the verifier accepted it (it runs without run-time checks).
+    pub fn is_verified(&self) -> bool {
+        self.verified
     }
 
     /// Makes the program hold `charge` until it is freed (device

@@ -19,6 +19,10 @@
 #define EBPF_ABI_VERSION 1
 #define EBPF_OBJ_NAME_LEN 16
 #define EBPF_PIN_NAME_LEN 64
+/* prog_flags: admit a program the verifier rejects, with run-time checks. */
+#define EBPF_F_CHECKED (1u << 31)
+/* prog_info.flags: the verifier accepted the program. */
+#define EBPF_PROG_INFO_VERIFIED 1u
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
@@ -142,7 +146,7 @@ struct ebpf_prog_info {
 	uint32_t prog_type, id, insn_cnt, map_count;
 	char name[EBPF_OBJ_NAME_LEN];
 	uint64_t load_time_ns, run_cnt, run_time_ns;
-	uint32_t xlated_len, _pad;
+	uint32_t xlated_len, flags;	/* flags out: EBPF_PROG_INFO_VERIFIED */
 	uint64_t xlated_insns;
 };
 

@@ -11,6 +11,7 @@ use libebpf_ioctl::Ebpf;
 mod hex;
 mod objects;
 mod objrun;
+mod verify;
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +73,19 @@ enum Command {
     Map {
         #[command(subcommand)]
         command: objects::MapCmd,
+    },
+    /// Run the loader and the verifier on each program of an object file,
+    /// keeping nothing: one line per program, accepted or rejected with
+    /// the first error. Exit status 0 when every program was accepted.
+    Verify {
+        /// Object file from `clang -target bpf`.
+        file: PathBuf,
+        /// Only this program.
+        #[arg(long, value_name = "NAME")]
+        prog: Option<String>,
+        /// Print the verifier's log, with the state at every instruction.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Print the versions of ebpfctl, of the module (or the embedded
     /// runtime), its ABI and platform.
@@ -215,6 +229,14 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
             objects::map(e, command.clone(), cli.json)
         }
         Command::Batch { file } => batch(cli, file, device),
+        Command::Verify {
+            file,
+            prog,
+            verbose,
+        } => {
+            let e = connect(cli, device)?;
+            verify::verify(e, file, prog.as_deref(), *verbose, cli.json)
+        }
         Command::Exec {
             memory,
             asm,

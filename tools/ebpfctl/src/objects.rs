@@ -25,6 +25,10 @@ pub struct LoadArgs {
     /// they outlive this process (on a kernel device).
     #[arg(long, value_name = "NAME")]
     pub pin: Option<String>,
+    /// Admit programs the verifier rejects as checked programs (run-time
+    /// checks and an instruction budget) instead of failing.
+    #[arg(long)]
+    pub checked: bool,
 }
 
 /// Program verbs.
@@ -214,6 +218,7 @@ fn prog_json(e: &Ebpf, h: u32) -> Result<Value, String> {
         "id": i.id, "type": prog_type_name(i.prog_type), "name": name_of(&i.name),
         "insns": i.insn_cnt, "maps": i.map_count, "load_time_ns": i.load_time_ns,
         "run_cnt": i.run_cnt, "run_time_ns": i.run_time_ns,
+        "verified": i.flags & ebpf_core::abi::PROG_INFO_VERIFIED != 0,
     }))
 }
 
@@ -228,12 +233,17 @@ fn map_json(e: &Ebpf, h: u32) -> Result<Value, String> {
 
 fn print_prog(v: &Value) {
     println!(
-        "{}: {}  name {}  insns {}  maps {}  runs {}  run_time_ns {}",
+        "{}: {}  name {}  insns {}  maps {}  {}  runs {}  run_time_ns {}",
         v["id"],
         v["type"].as_str().unwrap_or("?"),
         v["name"].as_str().unwrap_or(""),
         v["insns"],
         v["maps"],
+        if v["verified"].as_bool() == Some(true) {
+            "verified"
+        } else {
+            "checked"
+        },
         v["run_cnt"],
         v["run_time_ns"]
     );
@@ -290,10 +300,19 @@ fn pin_under(
 /// `ebpfctl prog ...`.
 pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
     match cmd {
-        ProgCmd::Load(LoadArgs { file, prog, pin }) => {
+        ProgCmd::Load(LoadArgs {
+            file,
+            prog,
+            pin,
+            checked,
+        }) => {
             let obj = objrun::read_object(&file)?;
+            let how = libebpf_ioctl::Admission {
+                checked,
+                log_level: 1,
+            };
             let loaded = e
-                .load_object_programs(&obj, prog.as_deref())
+                .load_object_with(&obj, prog.as_deref(), how)
                 .map_err(|err| format!("{}: {err}", file.display()))?;
             let mut progs = Vec::new();
             for (name, section, h) in &loaded.programs {

@@ -1,0 +1,1625 @@
+//! The exploration: every path from the entry, one instruction at a time,
+//! with pruning at the points the control flow analysis chose.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::cfg::{self, Cfg};
+use super::scalar::{self, AluOp, Cmp, Scalar};
+use super::state::{
+    state_covers, Byte, Callback, Frame, Ptr, PtrKind, Reference, Reg, Slot, State, STACK_BYTES,
+};
+use super::{MapDesc, Stats, Subject, VerifyError, MAX_PROCESSED};
+use crate::errno::Errno;
+use crate::helpers::ids;
+use crate::helpers::proto::{self, Arg, CallbackArgs, Proto, Ret};
+use crate::insn::Insn;
+use crate::maps::flags::BPF_F_RDONLY_PROG;
+use crate::maps::MapType;
+use crate::opcode::*;
+use crate::prog_type::{ContextLayout, CtxFieldKind};
+
+/// Call frames, the main program's included (Linux's `MAX_CALL_FRAMES`).
+const MAX_FRAMES: usize = 8;
+/// Largest variable offset into a packet (Linux's `MAX_PACKET_OFF`).
+const MAX_PACKET_OFF: u64 = 0xffff;
+/// Largest offset a pointer may be moved by (Linux's `BPF_MAX_VAR_OFF`).
+const MAX_VAR_OFF: i64 = 1 << 29;
+/// Largest size a helper's memory argument may have.
+const MAX_MEM_SIZE: u64 = 1 << 29;
+
+macro_rules! reject {
+    ($pc:expr, $($arg:tt)*) => {
+        return Err(VerifyError::new($pc, Errno::EACCES, format_args!($($arg)*)))
+    };
+}
+
+macro_rules! invalid {
+    ($pc:expr, $($arg:tt)*) => {
+        return Err(VerifyError::new($pc, Errno::EINVAL, format_args!($($arg)*)))
+    };
+}
+
+fn no_memory(pc: usize) -> VerifyError {
+    VerifyError::new(pc, Errno::ENOMEM, format_args!("out of memory"))
+}
+
+/// A state kept at a pruning point.
+struct Checkpoint {
+    state: State,
+    /// Paths still being explored whose latest checkpoint this is, plus
+    /// checkpoints below it not yet complete.
+    pending: u32,
+    parent: Option<usize>,
+    /// Every path from it was explored without error.
+    complete: bool,
+    /// The next checkpoint at the same instruction.
+    next_here: Option<usize>,
+}
+
+/// A path waiting to be explored.
+struct Path {
+    pc: usize,
+    state: State,
+    checkpoint: Option<usize>,
+}
+
+/// What an instruction does to the path.
+enum Step {
+    /// Continue at this instruction.
+    Next(usize),
+    /// The path ended (the program exited).
+    Done,
+}
+
+/// How a memory access uses the memory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    fn stack_word(self) -> &'static str {
+        match self {
+            Access::Read => "read from",
+            Access::Write => "write to",
+        }
+    }
+}
+
+/// The exploration of one program.
+pub struct Explorer<'a> {
+    insns: &'a [Insn],
+    subject: &'a Subject<'a>,
+    ctx: &'static ContextLayout,
+    cfg: Cfg,
+    log: &'a mut dyn fmt::Write,
+    log_level: u32,
+    checkpoints: Vec<Checkpoint>,
+    first_here: Vec<Option<usize>>,
+    work: Vec<Path>,
+    next_id: u32,
+    stats: Stats,
+}
+
+fn grow<T>(v: &mut Vec<T>, pc: usize) -> Result<(), VerifyError> {
+    v.try_reserve(1).map_err(|_| no_memory(pc))
+}
+
+fn helper_args(id: u32) -> usize {
+    proto::proto_of(id).map_or(5, |p| p.args.len())
+}
+
+/// The number a register or immediate operand has, for comparisons and
+/// arithmetic: `imm` sign-extended.
+fn imm64(insn: &Insn) -> Reg {
+    Reg::known(insn.imm as i64 as u64)
+}
+
+fn size_of_code(code: u8) -> u32 {
+    match code & 0x18 {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    }
+}
+
+/// A number of `bytes` bytes read from memory: zero-extended.
+fn loaded(bytes: u32) -> Reg {
+    if bytes >= 8 {
+        Reg::UNKNOWN
+    } else {
+        Reg::Scalar(Scalar::unsigned(0, (1u64 << (bytes * 8)) - 1))
+    }
+}
+
+fn op_name(op: u8) -> &'static str {
+    match op {
+        BPF_ADD => "+=",
+        BPF_SUB => "-=",
+        BPF_MUL => "*=",
+        BPF_DIV => "/=",
+        BPF_OR => "|=",
+        BPF_AND => "&=",
+        BPF_LSH => "<<=",
+        BPF_RSH => ">>=",
+        BPF_NEG => "neg",
+        BPF_MOD => "%=",
+        BPF_XOR => "^=",
+        BPF_ARSH => "s>>=",
+        _ => "?",
+    }
+}
+
+impl<'a> Explorer<'a> {
+    /// Prepares the exploration: the control flow must be sound first.
+    pub fn new(
+        insns: &'a [Insn],
+        subject: &'a Subject<'a>,
+        log: &'a mut dyn fmt::Write,
+        log_level: u32,
+    ) -> Result<Self, VerifyError> {
+        let Some(ctx) = subject.prog_type.spec().context else {
+            invalid!(
+                0,
+                "program type {} is not verified",
+                subject.prog_type.name()
+            );
+        };
+        let cfg = cfg::analyse(insns, &helper_args)?;
+        let mut first_here = Vec::new();
+        first_here
+            .try_reserve_exact(insns.len())
+            .map_err(|_| no_memory(0))?;
+        first_here.resize(insns.len(), None);
+        Ok(Explorer {
+            insns,
+            subject,
+            ctx,
+            cfg,
+            log,
+            log_level,
+            checkpoints: Vec::new(),
+            first_here,
+            work: Vec::new(),
+            next_id: 0,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Explores every path.
+    pub fn run(mut self) -> Result<Stats, VerifyError> {
+        let mut main = Frame::new(0, None);
+        main.regs[1] = Reg::Ptr(Ptr::to(PtrKind::Ctx));
+        let mut frames = Vec::new();
+        grow(&mut frames, 0)?;
+        frames.push(main);
+        grow(&mut self.work, 0)?;
+        self.work.push(Path {
+            pc: 0,
+            state: State {
+                frames,
+                refs: Vec::new(),
+            },
+            checkpoint: None,
+        });
+        while let Some(path) = self.work.pop() {
+            self.explore(path)?;
+        }
+        Ok(self.stats)
+    }
+
+    fn fresh_id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn explore(&mut self, mut path: Path) -> Result<(), VerifyError> {
+        loop {
+            let pc = path.pc;
+            self.stats.processed += 1;
+            if self.stats.processed > MAX_PROCESSED {
+                return Err(VerifyError::new(
+                    pc,
+                    Errno::E2BIG,
+                    format_args!(
+                        "BPF program is too complex (processed {MAX_PROCESSED} insns at insn {pc})"
+                    ),
+                ));
+            }
+            if self.cfg.prune_point[pc] && self.prune_or_keep(&mut path)? {
+                self.stats.pruned += 1;
+                self.path_done(path.checkpoint);
+                return Ok(());
+            }
+            if self.log_level >= 2 {
+                let i = self.insns[pc];
+                let _ = writeln!(
+                    self.log,
+                    "{pc}: ({:02x}) dst=r{} src=r{} off={} imm={} ;{}",
+                    i.opcode, i.dst, i.src, i.off, i.imm, path.state
+                );
+            }
+            match self.step(&mut path)? {
+                Step::Next(next) => path.pc = next,
+                Step::Done => {
+                    self.path_done(path.checkpoint);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Registers each frame may still read, for covering.
+    fn live(&self, state: &State, pc: usize) -> [u16; MAX_FRAMES] {
+        let mut live = [u16::MAX; MAX_FRAMES];
+        let n = state.frames.len();
+        for i in 0..n.min(MAX_FRAMES) {
+            live[i] = if i + 1 == n {
+                self.cfg.live_in[pc] | 1 << 10
+            } else {
+                match state.frames[i + 1].return_pc {
+                    // Only r6-r9 survive the callee.
+                    Some(ret) if ret < self.insns.len() => {
+                        self.cfg.live_in[ret] & 0b11_1100_0000 | 1 << 10
+                    }
+                    _ => u16::MAX,
+                }
+            };
+        }
+        live
+    }
+
+    /// At a pruning point: `true` if a complete state covers this path's
+    /// (it can stop), else the state is kept.
+    fn prune_or_keep(&mut self, path: &mut Path) -> Result<bool, VerifyError> {
+        let pc = path.pc;
+        let live = self.live(&path.state, pc);
+        let mut at = self.first_here[pc];
+        while let Some(i) = at {
+            let c = &self.checkpoints[i];
+            if c.complete {
+                if state_covers(&c.state, &path.state, &live) {
+                    return Ok(true);
+                }
+            } else if c.state == path.state {
+                reject!(pc, "infinite loop detected at insn {pc}");
+            }
+            at = c.next_here;
+        }
+        let state = path.state.try_clone().ok_or(no_memory(pc))?;
+        grow(&mut self.checkpoints, pc)?;
+        let index = self.checkpoints.len();
+        self.checkpoints.push(Checkpoint {
+            state,
+            pending: 1,
+            parent: path.checkpoint,
+            complete: false,
+            next_here: self.first_here[pc],
+        });
+        self.first_here[pc] = Some(index);
+        path.checkpoint = Some(index);
+        self.stats.states += 1;
+        Ok(false)
+    }
+
+    /// A path from checkpoint `cp` ended: checkpoints with no pending path
+    /// left are complete.
+    fn path_done(&mut self, mut cp: Option<usize>) {
+        while let Some(i) = cp {
+            let c = &mut self.checkpoints[i];
+            c.pending -= 1;
+            if c.pending > 0 {
+                return;
+            }
+            c.complete = true;
+            cp = c.parent;
+        }
+    }
+
+    /// Queues another path from the current one.
+    fn fork(&mut self, from: &Path, pc: usize, state: State) -> Result<(), VerifyError> {
+        grow(&mut self.work, pc)?;
+        if let Some(c) = from.checkpoint {
+            self.checkpoints[c].pending += 1;
+        }
+        self.work.push(Path {
+            pc,
+            state,
+            checkpoint: from.checkpoint,
+        });
+        Ok(())
+    }
+
+    fn read(&self, st: &State, pc: usize, r: u8) -> Result<Reg, VerifyError> {
+        match st.reg(r) {
+            Reg::NotInit => reject!(pc, "R{r} !read_ok"),
+            reg => Ok(reg),
+        }
+    }
+
+    fn writable(&self, pc: usize, r: u8) -> Result<(), VerifyError> {
+        if r == 10 {
+            reject!(pc, "frame pointer is read only");
+        }
+        Ok(())
+    }
+
+    fn map(&self, index: u16) -> &MapDesc {
+        &self.subject.maps[index as usize]
+    }
+
+    fn step(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let insn = self.insns[pc];
+        match insn.opcode & 7 {
+            BPF_ALU | BPF_ALU64 => {
+                self.alu(&mut path.state, pc, &insn)?;
+                Ok(Step::Next(pc + 1))
+            }
+            BPF_LDX => {
+                self.ldx(&mut path.state, pc, &insn)?;
+                Ok(Step::Next(pc + 1))
+            }
+            BPF_ST | BPF_STX => {
+                self.store(&mut path.state, pc, &insn)?;
+                Ok(Step::Next(pc + 1))
+            }
+            BPF_LD => {
+                if insn.opcode != BPF_LD | BPF_IMM | BPF_DW {
+                    invalid!(
+                        pc,
+                        "BPF_LD_[ABS|IND] instructions not allowed for this program type"
+                    );
+                }
+                self.lddw(&mut path.state, pc, &insn)?;
+                Ok(Step::Next(pc + 2))
+            }
+            _ => self.jump(path, &insn),
+        }
+    }
+
+    fn lddw(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
+        self.writable(pc, insn.dst)?;
+        let next = self.insns[pc + 1];
+        let value = match insn.src {
+            0 => Reg::known((insn.imm as u32 as u64) | (next.imm as u32 as u64) << 32),
+            BPF_PSEUDO_FUNC => Reg::Ptr(Ptr::to(PtrKind::Func {
+                entry: (pc as i64 + 1 + insn.imm as i64) as u32,
+            })),
+            BPF_PSEUDO_MAP_FD
+            | BPF_PSEUDO_MAP_IDX
+            | BPF_PSEUDO_MAP_VALUE
+            | BPF_PSEUDO_MAP_IDX_VALUE => {
+                let Some(map) = (self.subject.map_of_lddw)(insn.src, insn.imm) else {
+                    invalid!(pc, "fd {} is not pointing to valid bpf_map", insn.imm);
+                };
+                let map = map as u16;
+                if matches!(insn.src, BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_IDX) {
+                    Reg::Ptr(Ptr::to(PtrKind::Map { map }))
+                } else {
+                    Reg::Ptr(Ptr {
+                        off: next.imm,
+                        ..Ptr::to(PtrKind::MapValue { map })
+                    })
+                }
+            }
+            _ => invalid!(pc, "unsupported lddw source {}", insn.src),
+        };
+        st.set(insn.dst, value);
+        Ok(())
+    }
+
+    fn alu(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
+        let op = insn.opcode & 0xf0;
+        let wide = insn.opcode & 7 == BPF_ALU64;
+        let by_reg = insn.opcode & BPF_X != 0;
+        self.writable(pc, insn.dst)?;
+        let result = match op {
+            BPF_END => {
+                let a = self.read(st, pc, insn.dst)?;
+                let bits = insn.imm as u32;
+                match a {
+                    Reg::Scalar(s) => match s.value() {
+                        Some(v) => {
+                            let swapped = match (bits, wide || by_reg) {
+                                (16, false) => v as u16 as u64,
+                                (32, false) => v as u32 as u64,
+                                (64, false) => v,
+                                (16, true) => (v as u16).swap_bytes() as u64,
+                                (32, true) => (v as u32).swap_bytes() as u64,
+                                _ => v.swap_bytes(),
+                            };
+                            Reg::known(swapped)
+                        }
+                        None if bits == 64 => Reg::UNKNOWN,
+                        None => loaded(bits / 8),
+                    },
+                    _ => Reg::UNKNOWN,
+                }
+            }
+            BPF_NEG => match self.read(st, pc, insn.dst)? {
+                Reg::Scalar(s) => Reg::Scalar(scalar::alu(
+                    AluOp {
+                        op: BPF_SUB,
+                        wide,
+                        signed: false,
+                    },
+                    &Scalar::known(0),
+                    &s,
+                )),
+                _ => Reg::UNKNOWN,
+            },
+            BPF_MOV => {
+                let src = if by_reg {
+                    self.read(st, pc, insn.src)?
+                } else {
+                    imm64(insn)
+                };
+                let src = if insn.off != 0 {
+                    match src {
+                        Reg::Scalar(s) => Reg::Scalar(s.sign_extended(insn.off as u32)),
+                        _ => Reg::UNKNOWN,
+                    }
+                } else {
+                    src
+                };
+                if wide {
+                    src
+                } else {
+                    match src {
+                        Reg::Scalar(s) => Reg::Scalar(s.truncated32()),
+                        _ => Reg::Scalar(Scalar::zero_extended_u32()),
+                    }
+                }
+            }
+            _ => {
+                if !by_reg {
+                    if matches!(op, BPF_DIV | BPF_MOD) && insn.imm == 0 {
+                        invalid!(pc, "div by zero");
+                    }
+                    let width = if wide { 64 } else { 32 };
+                    if matches!(op, BPF_LSH | BPF_RSH | BPF_ARSH)
+                        && (insn.imm < 0 || insn.imm >= width)
+                    {
+                        invalid!(pc, "invalid shift {}", insn.imm);
+                    }
+                }
+                let a = self.read(st, pc, insn.dst)?;
+                let b = if by_reg {
+                    self.read(st, pc, insn.src)?
+                } else {
+                    imm64(insn)
+                };
+                let alu = AluOp {
+                    op,
+                    wide,
+                    signed: insn.off == 1,
+                };
+                match (a, b) {
+                    (Reg::Scalar(x), Reg::Scalar(y)) => Reg::Scalar(scalar::alu(alu, &x, &y)),
+                    _ => self.pointer_alu(pc, insn, alu, a, b)?,
+                }
+            }
+        };
+        st.set(insn.dst, result);
+        Ok(())
+    }
+
+    fn pointer_alu(
+        &mut self,
+        pc: usize,
+        insn: &Insn,
+        alu: AluOp,
+        a: Reg,
+        b: Reg,
+    ) -> Result<Reg, VerifyError> {
+        let dst = insn.dst;
+        if !alu.wide {
+            reject!(pc, "R{dst} 32-bit pointer arithmetic prohibited");
+        }
+        match (alu.op, a, b) {
+            (BPF_ADD, Reg::Ptr(p), Reg::Scalar(s)) | (BPF_ADD, Reg::Scalar(s), Reg::Ptr(p)) => {
+                self.move_pointer(pc, dst, p, &s, false).map(Reg::Ptr)
+            }
+            (BPF_SUB, Reg::Ptr(p), Reg::Scalar(s)) => {
+                self.move_pointer(pc, dst, p, &s, true).map(Reg::Ptr)
+            }
+            (BPF_SUB, Reg::Scalar(_), Reg::Ptr(_)) => {
+                reject!(pc, "R{dst} tried to subtract pointer from scalar")
+            }
+            // The distance between two pointers is a number (privileged
+            // programs may compute it, as on Linux).
+            (BPF_SUB, Reg::Ptr(_), Reg::Ptr(_)) => Ok(Reg::UNKNOWN),
+            (_, Reg::Ptr(_), Reg::Ptr(_)) => {
+                reject!(pc, "R{dst} pointer {} pointer prohibited", op_name(alu.op))
+            }
+            (BPF_AND | BPF_OR | BPF_XOR, _, _) => {
+                reject!(
+                    pc,
+                    "R{dst} bitwise operator {} on pointer prohibited",
+                    op_name(alu.op)
+                )
+            }
+            _ => reject!(
+                pc,
+                "R{dst} pointer arithmetic with {} operator prohibited",
+                op_name(alu.op)
+            ),
+        }
+    }
+
+    /// `p` moved by `s` (backwards if `sub`).
+    fn move_pointer(
+        &mut self,
+        pc: usize,
+        dst: u8,
+        mut p: Ptr,
+        s: &Scalar,
+        sub: bool,
+    ) -> Result<Ptr, VerifyError> {
+        let name = p.kind.name();
+        if p.maybe_null {
+            reject!(
+                pc,
+                "R{dst} pointer arithmetic on {name}_or_null prohibited, null-check it first"
+            );
+        }
+        if matches!(
+            p.kind,
+            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. }
+        ) {
+            reject!(pc, "R{dst} pointer arithmetic on {name} prohibited");
+        }
+        if let Some(k) = s.value() {
+            let k = if sub {
+                (k as i64).wrapping_neg()
+            } else {
+                k as i64
+            };
+            let off = p.off as i64 + k;
+            if !(-MAX_VAR_OFF..MAX_VAR_OFF).contains(&k)
+                || !(-MAX_VAR_OFF..MAX_VAR_OFF).contains(&off)
+            {
+                reject!(pc, "value {k} makes {name} pointer be out of bounds");
+            }
+            p.off = off as i32;
+            return Ok(p);
+        }
+        if s.smin <= -MAX_VAR_OFF || s.smax >= MAX_VAR_OFF {
+            reject!(
+                pc,
+                "math between {name} pointer and register with unbounded min value is not allowed"
+            );
+        }
+        let op = AluOp {
+            op: if sub { BPF_SUB } else { BPF_ADD },
+            wide: true,
+            signed: false,
+        };
+        p.var = scalar::alu(op, &p.var, s);
+        if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) {
+            p.id = self.fresh_id();
+            p.range = 0;
+        }
+        Ok(p)
+    }
+
+    fn ldx(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
+        let mode = insn.opcode & 0xe0;
+        let size = size_of_code(insn.opcode);
+        self.writable(pc, insn.dst)?;
+        let base = self.read(st, pc, insn.src)?;
+        let value = self.access(st, pc, insn.src, base, insn.off, size, Access::Read, None)?;
+        let value = if mode == BPF_MEMSX {
+            match value {
+                Reg::Scalar(s) if size < 8 => Reg::Scalar(s.sign_extended(size * 8)),
+                Reg::Scalar(s) => Reg::Scalar(s),
+                _ => invalid!(pc, "invalid sign-extending load"),
+            }
+        } else {
+            value
+        };
+        st.set(insn.dst, value);
+        Ok(())
+    }
+
+    fn store(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
+        let size = size_of_code(insn.opcode);
+        let base = self.read(st, pc, insn.dst)?;
+        if insn.opcode & 7 == BPF_ST {
+            if let Reg::Ptr(Ptr {
+                kind: PtrKind::Ctx, ..
+            }) = base
+            {
+                reject!(pc, "BPF_ST stores into R{} ctx is not allowed", insn.dst);
+            }
+            let value = Reg::known(insn.imm as i64 as u64);
+            self.access(
+                st,
+                pc,
+                insn.dst,
+                base,
+                insn.off,
+                size,
+                Access::Write,
+                Some(value),
+            )?;
+            return Ok(());
+        }
+        let value = self.read(st, pc, insn.src)?;
+        if insn.opcode & 0xe0 != BPF_ATOMIC {
+            self.access(
+                st,
+                pc,
+                insn.dst,
+                base,
+                insn.off,
+                size,
+                Access::Write,
+                Some(value),
+            )?;
+            return Ok(());
+        }
+        // Atomics: read-modify-write, aligned, on the stack or a map value.
+        let Reg::Ptr(p) = base else {
+            reject!(pc, "R{} invalid mem access 'scalar'", insn.dst);
+        };
+        if !matches!(
+            p.kind,
+            PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. }
+        ) || p.maybe_null
+        {
+            reject!(
+                pc,
+                "BPF_ATOMIC stores into R{} {} is not allowed",
+                insn.dst,
+                p.kind.name()
+            );
+        }
+        if !matches!(size, 4 | 8) {
+            invalid!(pc, "invalid atomic operand size");
+        }
+        let fixed = p.off as i64 + insn.off as i64 + p.var.var.value as i64;
+        let align = size as u64 - 1;
+        if fixed as u64 & align != 0 || p.var.var.mask & align != 0 {
+            reject!(
+                pc,
+                "misaligned access off {}+{} size {size}",
+                p.off,
+                insn.off
+            );
+        }
+        if matches!(value, Reg::Ptr(_)) {
+            reject!(pc, "R{} leaks addr into mem", insn.src);
+        }
+        let old = self.access(st, pc, insn.dst, base, insn.off, size, Access::Read, None)?;
+        self.access(
+            st,
+            pc,
+            insn.dst,
+            base,
+            insn.off,
+            size,
+            Access::Write,
+            Some(Reg::UNKNOWN),
+        )?;
+        if insn.imm & BPF_FETCH != 0 {
+            let target = if insn.imm == BPF_CMPXCHG { 0 } else { insn.src };
+            if insn.imm == BPF_CMPXCHG {
+                self.read(st, pc, 0)?;
+            }
+            self.writable(pc, target)?;
+            let old = match old {
+                Reg::Scalar(_) => loaded(size),
+                other => other,
+            };
+            st.set(target, old);
+        }
+        Ok(())
+    }
+
+    /// Checks a `size`-byte access at `off` from the pointer in `regno`;
+    /// returns what a read loads. `value` is what a write stores.
+    #[allow(clippy::too_many_arguments)]
+    fn access(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        base: Reg,
+        off: i16,
+        size: u32,
+        access: Access,
+        value: Option<Reg>,
+    ) -> Result<Reg, VerifyError> {
+        let p = match base {
+            Reg::Ptr(p) => p,
+            Reg::Scalar(_) => reject!(pc, "R{regno} invalid mem access 'scalar'"),
+            Reg::NotInit => reject!(pc, "R{regno} !read_ok"),
+        };
+        let name = p.kind.name();
+        if p.maybe_null {
+            reject!(pc, "R{regno} invalid mem access '{name}_or_null'");
+        }
+        let off = off as i64;
+        match p.kind {
+            PtrKind::Ctx => {
+                if p.off != 0 || p.var.value() != Some(0) {
+                    reject!(
+                        pc,
+                        "dereference of modified ctx ptr R{regno} off={} disallowed",
+                        p.off
+                    );
+                }
+                let field = self
+                    .ctx
+                    .field(off as i16, size as u8)
+                    .filter(|f| access == Access::Read || f.writable);
+                let Some(field) = field else {
+                    reject!(pc, "invalid bpf_context access off={off} size={size}");
+                };
+                Ok(match field.kind {
+                    CtxFieldKind::Scalar => loaded(size),
+                    CtxFieldKind::PacketStart => Reg::Ptr(Ptr::to(PtrKind::Packet)),
+                    CtxFieldKind::PacketEnd => Reg::Ptr(Ptr::to(PtrKind::PacketEnd)),
+                    CtxFieldKind::PacketMeta => Reg::Ptr(Ptr::to(PtrKind::PacketMeta)),
+                })
+            }
+            PtrKind::Stack { frame } => {
+                let Some(fixed) = p.fixed_offset() else {
+                    reject!(pc, "variable stack access var_off={:?} disallowed", p.var);
+                };
+                let o = fixed + off;
+                if o < -(STACK_BYTES as i64) || o + size as i64 > 0 {
+                    reject!(
+                        pc,
+                        "invalid {} stack R{regno} off={o} size={size}",
+                        access.stack_word()
+                    );
+                }
+                self.stack(st, pc, frame, o as i32, size, access, value)
+            }
+            PtrKind::Packet | PtrKind::PacketMeta => {
+                let o = p.off as i64 + off;
+                if p.var.smin < 0
+                    || p.var.umax > MAX_PACKET_OFF
+                    || o < 0
+                    || o + size as i64 > p.range as i64
+                {
+                    reject!(
+                        pc,
+                        "invalid access to packet, off={o} size={size}, R{regno}(id={},off={},r={})",
+                        p.id,
+                        p.off,
+                        p.range
+                    );
+                }
+                Ok(loaded(size))
+            }
+            PtrKind::MapValue { map } => {
+                let desc = *self.map(map);
+                if access == Access::Write && desc.flags & BPF_F_RDONLY_PROG != 0 {
+                    reject!(
+                        pc,
+                        "write into map forbidden, value_size={} off={} size={size}",
+                        desc.value_size,
+                        p.off as i64 + off
+                    );
+                }
+                self.bounded(pc, regno, &p, off, size, desc.value_size, "map value")?;
+                Ok(loaded(size))
+            }
+            PtrKind::MapKey { map } => {
+                if access == Access::Write {
+                    reject!(pc, "R{regno} cannot write into map_key");
+                }
+                let key_size = self.map(map).key_size;
+                self.bounded(pc, regno, &p, off, size, key_size, "map key")?;
+                Ok(loaded(size))
+            }
+            PtrKind::Mem { size: mem } => {
+                self.bounded(pc, regno, &p, off, size, mem, "mem")?;
+                Ok(loaded(size))
+            }
+            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
+                reject!(pc, "R{regno} invalid mem access '{name}'")
+            }
+        }
+    }
+
+    /// An access of `size` bytes at `off` from `p` inside an object of
+    /// `limit` bytes, whatever `p`'s variable offset.
+    #[allow(clippy::too_many_arguments)]
+    fn bounded(
+        &self,
+        pc: usize,
+        regno: u8,
+        p: &Ptr,
+        off: i64,
+        size: u32,
+        limit: u32,
+        what: &str,
+    ) -> Result<(), VerifyError> {
+        if p.var.smin < 0 && p.var.value().is_none() {
+            reject!(
+                pc,
+                "R{regno} min value is negative, either use unsigned index or do a if (index >=0) check."
+            );
+        }
+        if p.var.umax >= MAX_VAR_OFF as u64 {
+            reject!(
+                pc,
+                "R{regno} unbounded memory access, make sure to bounds check any such access"
+            );
+        }
+        let fixed = p.off as i64 + off;
+        let lo = fixed + p.var.smin.max(0);
+        let hi = fixed + p.var.umax as i64 + size as i64;
+        if p.var.value().is_some() {
+            let at = fixed + p.var.var.value as i64;
+            if at < 0 || at + size as i64 > limit as i64 {
+                reject!(
+                    pc,
+                    "invalid access to {what}, value_size={limit} off={at} size={size}"
+                );
+            }
+        } else if lo < 0 || hi > limit as i64 {
+            reject!(
+                pc,
+                "invalid access to {what}, value_size={limit} off={fixed} size={size}\nR{regno} max value is outside of the allowed memory range"
+            );
+        }
+        Ok(())
+    }
+
+    /// A stack access of `size` bytes at `o` (from the frame's top) of
+    /// frame `frame`.
+    #[allow(clippy::too_many_arguments)]
+    fn stack(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        frame: u8,
+        o: i32,
+        size: u32,
+        access: Access,
+        value: Option<Reg>,
+    ) -> Result<Reg, VerifyError> {
+        let fidx = frame as usize;
+        let first_slot = ((-o - 1) / 8) as usize;
+        match access {
+            Access::Write => {
+                if let Some(Reg::Ptr(Ptr {
+                    kind: PtrKind::Stack { frame: pf },
+                    ..
+                })) = value
+                {
+                    if pf > frame {
+                        reject!(
+                            pc,
+                            "cannot spill pointers to stack into stack frame of the caller"
+                        );
+                    }
+                }
+                let f = &mut st.frames[fidx];
+                let need = first_slot + 1;
+                if f.stack.len() < need {
+                    f.stack
+                        .try_reserve(need - f.stack.len())
+                        .map_err(|_| no_memory(pc))?;
+                    f.stack.resize(need, Slot::INVALID);
+                }
+                if size == 8 && o % 8 == 0 {
+                    if let Some(v @ (Reg::Scalar(_) | Reg::Ptr(_))) = value {
+                        f.stack[first_slot] = Slot::Spill(v);
+                        return Ok(Reg::NotInit);
+                    }
+                }
+                let zero = matches!(value, Some(Reg::Scalar(s)) if s.value() == Some(0));
+                for a in o..o + size as i32 {
+                    let slot = ((-a - 1) / 8) as usize;
+                    let byte = (a + 8 * (slot as i32 + 1)) as usize;
+                    let mut bytes = f.stack[slot].bytes();
+                    bytes[byte] = if zero { Byte::Zero } else { Byte::Misc };
+                    f.stack[slot] = Slot::Bytes(bytes);
+                }
+                Ok(Reg::NotInit)
+            }
+            Access::Read => {
+                let f = &st.frames[fidx];
+                if o % 8 == 0 {
+                    if let Slot::Spill(reg) = f.slot(o) {
+                        if size == 8 {
+                            return Ok(reg);
+                        }
+                    }
+                }
+                let mut all_zero = true;
+                for a in o..o + size as i32 {
+                    let slot = f.slot(a);
+                    let byte = (a - (a.div_euclid(8) * 8)) as usize;
+                    if let Slot::Spill(Reg::Ptr(_)) = slot {
+                        reject!(pc, "invalid size of register fill");
+                    }
+                    match slot.bytes()[byte] {
+                        Byte::Invalid => {
+                            reject!(pc, "invalid read from stack off {o}+{} size {size}", a - o)
+                        }
+                        Byte::Misc => all_zero = false,
+                        Byte::Zero => {}
+                    }
+                }
+                Ok(if all_zero {
+                    Reg::known(0)
+                } else {
+                    loaded(size)
+                })
+            }
+        }
+    }
+
+    /// Checks that `size` bytes at the pointer in `regno` may be read (and
+    /// written, if `write`) by a helper.
+    fn helper_memory(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        size: u64,
+        write: bool,
+    ) -> Result<(), VerifyError> {
+        if size == 0 {
+            return Ok(());
+        }
+        let base = st.reg(regno);
+        if let Reg::Ptr(p) = base {
+            if matches!(p.kind, PtrKind::Ctx) {
+                reject!(
+                    pc,
+                    "R{regno} type=ctx expected=fp, pkt, pkt_meta, map_key, map_value, mem"
+                );
+            }
+        }
+        // Checked as one access per 8 bytes, plus the rest.
+        let mut done = 0u64;
+        while done < size {
+            let chunk = (size - done).min(8) as u32;
+            let Ok(off) = i16::try_from(done) else {
+                reject!(pc, "R{regno} unbounded memory access");
+            };
+            self.access(st, pc, regno, base, off, chunk, Access::Read, None)
+                .or_else(|e| {
+                    if write {
+                        self.access(
+                            st,
+                            pc,
+                            regno,
+                            base,
+                            off,
+                            chunk,
+                            Access::Write,
+                            Some(Reg::UNKNOWN),
+                        )
+                    } else {
+                        Err(e)
+                    }
+                })?;
+            if write {
+                self.access(
+                    st,
+                    pc,
+                    regno,
+                    base,
+                    off,
+                    chunk,
+                    Access::Write,
+                    Some(Reg::UNKNOWN),
+                )?;
+            }
+            done += chunk as u64;
+        }
+        Ok(())
+    }
+
+    fn jump(&mut self, path: &mut Path, insn: &Insn) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let wide = insn.opcode & 7 == BPF_JMP;
+        let op = insn.opcode & 0xf0;
+        match op {
+            BPF_JA => {
+                let d = if wide {
+                    insn.off as i64
+                } else {
+                    insn.imm as i64
+                };
+                Ok(Step::Next((pc as i64 + 1 + d) as usize))
+            }
+            BPF_EXIT => self.exit(path),
+            BPF_CALL => {
+                if insn.opcode & BPF_X != 0 || !wide {
+                    invalid!(pc, "BPF_CALL uses reserved fields");
+                }
+                if insn.src == BPF_PSEUDO_CALL {
+                    self.call_function(path, (pc as i64 + 1 + insn.imm as i64) as usize)
+                } else {
+                    self.call_helper(path, insn.imm as u32)
+                }
+            }
+            _ => self.branch(path, insn, Cmp { op, wide }),
+        }
+    }
+
+    fn branch(&mut self, path: &mut Path, insn: &Insn, cmp: Cmp) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let target = (pc as i64 + 1 + insn.off as i64) as usize;
+        let by_reg = insn.opcode & BPF_X != 0;
+        let a = self.read(&path.state, pc, insn.dst)?;
+        let b = if by_reg {
+            self.read(&path.state, pc, insn.src)?
+        } else {
+            imm64(insn)
+        };
+        match (a, b) {
+            (Reg::Scalar(x), Reg::Scalar(y)) => {
+                if let Some(taken) = scalar::outcome(cmp, &x, &y) {
+                    return Ok(Step::Next(if taken { target } else { pc + 1 }));
+                }
+                let set = |st: &mut State, (rx, ry): (Scalar, Scalar)| {
+                    st.set(insn.dst, Reg::Scalar(rx));
+                    if by_reg {
+                        st.set(insn.src, Reg::Scalar(ry));
+                    }
+                };
+                let taken = scalar::refine(cmp, &x, &y, true);
+                let not_taken = scalar::refine(cmp, &x, &y, false);
+                match (taken, not_taken) {
+                    (Some(t), Some(f)) => {
+                        let mut other = path.state.try_clone().ok_or(no_memory(pc))?;
+                        set(&mut other, t);
+                        self.fork(path, target, other)?;
+                        set(&mut path.state, f);
+                        Ok(Step::Next(pc + 1))
+                    }
+                    (Some(t), None) => {
+                        set(&mut path.state, t);
+                        Ok(Step::Next(target))
+                    }
+                    (None, Some(f)) => {
+                        set(&mut path.state, f);
+                        Ok(Step::Next(pc + 1))
+                    }
+                    (None, None) => Ok(Step::Done),
+                }
+            }
+            (Reg::Ptr(p), Reg::Scalar(z)) | (Reg::Scalar(z), Reg::Ptr(p))
+                if z.value() == Some(0) && cmp.wide && matches!(cmp.op, BPF_JEQ | BPF_JNE) =>
+            {
+                if !p.maybe_null {
+                    // A pointer that cannot be NULL is not equal to 0.
+                    let equal_taken = cmp.op == BPF_JEQ;
+                    return Ok(Step::Next(if equal_taken { pc + 1 } else { target }));
+                }
+                let (null_pc, ok_pc) = if cmp.op == BPF_JEQ {
+                    (target, pc + 1)
+                } else {
+                    (pc + 1, target)
+                };
+                let mut null_state = path.state.try_clone().ok_or(no_memory(pc))?;
+                mark_null(&mut null_state, &p, true);
+                self.fork(path, null_pc, null_state)?;
+                mark_null(&mut path.state, &p, false);
+                Ok(Step::Next(ok_pc))
+            }
+            (Reg::Ptr(x), Reg::Ptr(y)) if cmp.wide => {
+                let mut other = path.state.try_clone().ok_or(no_memory(pc))?;
+                let pair = match (x.kind, y.kind) {
+                    (PtrKind::Packet, PtrKind::PacketEnd) => Some((x, false)),
+                    (PtrKind::PacketEnd, PtrKind::Packet) => Some((y, true)),
+                    (PtrKind::PacketMeta, PtrKind::Packet) => Some((x, false)),
+                    (PtrKind::Packet, PtrKind::PacketMeta) => Some((y, true)),
+                    _ => None,
+                };
+                if let Some((pkt, swapped)) = pair {
+                    // Which side proves that the packet pointer is within.
+                    let (on_taken, on_fall) = if swapped {
+                        packet_proof_swapped(cmp.op)
+                    } else {
+                        packet_proof(cmp.op)
+                    };
+                    if on_taken {
+                        set_range(&mut other, &pkt);
+                    }
+                    if on_fall {
+                        set_range(&mut path.state, &pkt);
+                    }
+                }
+                self.fork(path, target, other)?;
+                Ok(Step::Next(pc + 1))
+            }
+            _ => {
+                let other = path.state.try_clone().ok_or(no_memory(pc))?;
+                self.fork(path, target, other)?;
+                Ok(Step::Next(pc + 1))
+            }
+        }
+    }
+
+    fn exit(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let r0 = self.read(&path.state, pc, 0)?;
+        let st = &mut path.state;
+        if st.frames.len() == 1 {
+            if let Reg::Ptr(_) = r0 {
+                reject!(pc, "R0 leaks addr as return value");
+            }
+            if let Some(r) = st.refs.first() {
+                reject!(pc, "Unreleased reference id={} alloc_insn={}", r.id, r.pc);
+            }
+            return Ok(Step::Done);
+        }
+        let callee = st.frames.pop().ok_or(no_memory(pc))?;
+        let callee_frame = st.frames.len() as u8;
+        let Some(ret) = callee.return_pc else {
+            return Ok(Step::Done);
+        };
+        let result = if let Some(cb) = callee.callback {
+            match r0 {
+                Reg::Scalar(s) if s.umax <= 1 => {}
+                _ => reject!(
+                    pc,
+                    "At callback return the register R0 has {r0} should have been in [0, 1]"
+                ),
+            }
+            // Another iteration may follow, from the state this one left.
+            let mut again = st.try_clone().ok_or(no_memory(pc))?;
+            widen_scalars(&mut again);
+            let mut frame = Frame::new(callee_frame, Some(ret));
+            frame.regs[1..6].copy_from_slice(&cb.args);
+            frame.callback = Some(cb);
+            grow(&mut again.frames, pc)?;
+            again.frames.push(frame);
+            self.fork(path, cb.entry, again)?;
+            Reg::UNKNOWN
+        } else {
+            if let Reg::Ptr(Ptr {
+                kind: PtrKind::Stack { frame },
+                ..
+            }) = r0
+            {
+                if frame == callee_frame {
+                    reject!(pc, "cannot return stack pointer to the caller");
+                }
+            }
+            r0
+        };
+        let st = &mut path.state;
+        st.set(0, result);
+        for r in 1..=5 {
+            st.set(r, Reg::NotInit);
+        }
+        Ok(Step::Next(ret))
+    }
+
+    fn call_function(&mut self, path: &mut Path, entry: usize) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let st = &mut path.state;
+        if st.frames.len() >= MAX_FRAMES {
+            return Err(VerifyError::new(
+                pc,
+                Errno::E2BIG,
+                format_args!(
+                    "the call stack of {} frames is too deep",
+                    st.frames.len() + 1
+                ),
+            ));
+        }
+        let mut frame = Frame::new(st.frames.len() as u8, Some(pc + 1));
+        frame.regs[1..6].copy_from_slice(&st.frame().regs[1..6]);
+        grow(&mut st.frames, pc)?;
+        st.frames.push(frame);
+        Ok(Step::Next(entry))
+    }
+
+    fn call_helper(&mut self, path: &mut Path, id: u32) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let allowed = self.subject.prog_type.spec().helpers.contains(&id);
+        let Some(proto) = proto::proto_of(id).filter(|_| allowed) else {
+            invalid!(pc, "unknown func #{id}");
+        };
+        if proto.gpl_only && !self.subject.gpl {
+            invalid!(
+                pc,
+                "cannot call GPL-restricted function from non-GPL compatible program"
+            );
+        }
+        let meta = self.check_args(&mut path.state, pc, proto)?;
+        let st = &mut path.state;
+        if let Some(release) = meta.release {
+            let Some(at) = st.refs.iter().position(|r| r.id == release) else {
+                reject!(pc, "reference has not been acquired before");
+            };
+            st.refs.swap_remove(at);
+            st.for_each_reg(&mut |r| {
+                if let Reg::Ptr(p) = r {
+                    if p.ref_id == release {
+                        *r = Reg::UNKNOWN;
+                    }
+                }
+            });
+        }
+        // The helper's callback: explored as a call from here.
+        let callback = match (proto.callback, meta.callback) {
+            (Some(kind), Some(entry)) => Some((kind, entry)),
+            _ => None,
+        };
+        let mut args = [Reg::NotInit; 5];
+        args.copy_from_slice(&st.frame().regs[1..6]);
+        for r in 1..=5 {
+            st.set(r, Reg::NotInit);
+        }
+        let r0 = match proto.ret {
+            Ret::Integer => Reg::UNKNOWN,
+            Ret::Void => Reg::NotInit,
+            Ret::MapValueOrNull => {
+                let map = meta.map.unwrap_or(0);
+                let id = self.fresh_id();
+                let kind = match self.map(map).inner {
+                    Some(inner) => PtrKind::Map { map: inner },
+                    None => PtrKind::MapValue { map },
+                };
+                Reg::Ptr(Ptr {
+                    id,
+                    maybe_null: true,
+                    ..Ptr::to(kind)
+                })
+            }
+            Ret::RingbufMemOrNull => {
+                let id = self.fresh_id();
+                let st = &mut path.state;
+                grow(&mut st.refs, pc)?;
+                st.refs.push(Reference { id, pc });
+                Reg::Ptr(Ptr {
+                    id,
+                    ref_id: id,
+                    maybe_null: true,
+                    ..Ptr::to(PtrKind::Mem {
+                        size: meta.alloc_size as u32,
+                    })
+                })
+            }
+        };
+        let st = &mut path.state;
+        st.set(0, r0);
+        let Some((kind, entry)) = callback else {
+            return Ok(Step::Next(pc + 1));
+        };
+        // The helper may not call the callback at all (no element, a
+        // count of 0): continue right away too.
+        let skip = st.try_clone().ok_or(no_memory(pc))?;
+        self.fork(path, pc + 1, skip)?;
+        let st = &mut path.state;
+        if st.frames.len() >= MAX_FRAMES {
+            return Err(VerifyError::new(
+                pc,
+                Errno::E2BIG,
+                format_args!(
+                    "the call stack of {} frames is too deep",
+                    st.frames.len() + 1
+                ),
+            ));
+        }
+        let cb_args = match kind {
+            CallbackArgs::Loop => [
+                Reg::Scalar(Scalar::unsigned(0, 1 << 23)),
+                args[2],
+                Reg::NotInit,
+                Reg::NotInit,
+                Reg::NotInit,
+            ],
+            CallbackArgs::ForEachMapElem => {
+                let map = meta.map.unwrap_or(0);
+                [
+                    Reg::Ptr(Ptr::to(PtrKind::Map { map })),
+                    Reg::Ptr(Ptr::to(PtrKind::MapKey { map })),
+                    Reg::Ptr(Ptr::to(PtrKind::MapValue { map })),
+                    args[2],
+                    Reg::NotInit,
+                ]
+            }
+        };
+        let mut frame = Frame::new(st.frames.len() as u8, Some(pc + 1));
+        frame.regs[1..6].copy_from_slice(&cb_args);
+        frame.callback = Some(Callback {
+            helper: id,
+            entry,
+            args: cb_args,
+        });
+        grow(&mut st.frames, pc)?;
+        st.frames.push(frame);
+        Ok(Step::Next(entry))
+    }
+
+    fn check_args(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        proto: &Proto,
+    ) -> Result<ArgMeta, VerifyError> {
+        let mut meta = ArgMeta::default();
+        let name = proto.name;
+        for (i, arg) in proto.args.iter().enumerate() {
+            let regno = i as u8 + 1;
+            let reg = self.read(st, pc, regno)?;
+            let expected = |what: &str| -> VerifyError {
+                let found = match reg {
+                    Reg::Scalar(_) => "scalar",
+                    Reg::Ptr(p) if p.maybe_null => "ptr_or_null",
+                    Reg::Ptr(p) => p.kind.name(),
+                    Reg::NotInit => "?",
+                };
+                VerifyError::new(
+                    pc,
+                    Errno::EACCES,
+                    format_args!("R{regno} type={found} expected={what}"),
+                )
+            };
+            match *arg {
+                Arg::Anything => {}
+                Arg::ConstMapPtr => match reg {
+                    Reg::Ptr(Ptr {
+                        kind: PtrKind::Map { map },
+                        maybe_null: false,
+                        ..
+                    }) => {
+                        let t = self.map(map).map_type;
+                        if !map_allows(t, proto.id) {
+                            reject!(
+                                pc,
+                                "cannot pass map_type {} into func {name}#{}",
+                                t as u32,
+                                proto.id
+                            );
+                        }
+                        meta.map = Some(map);
+                    }
+                    _ => return Err(expected("map_ptr")),
+                },
+                Arg::MapKey | Arg::MapValue | Arg::UninitMapValue => {
+                    let Some(map) = meta.map else {
+                        reject!(pc, "invalid map_ptr to access map->key");
+                    };
+                    let desc = *self.map(map);
+                    let size = if *arg == Arg::MapKey {
+                        desc.key_size
+                    } else {
+                        desc.value_size
+                    };
+                    self.pointer_arg(pc, regno, &reg)?;
+                    self.helper_memory(st, pc, regno, size as u64, *arg == Arg::UninitMapValue)?;
+                }
+                Arg::Mem {
+                    read_only,
+                    maybe_null,
+                } => {
+                    let size_reg = self.read(st, pc, regno + 1)?;
+                    let Reg::Scalar(size) = size_reg else {
+                        reject!(pc, "R{} type=ptr expected=scalar", regno + 1);
+                    };
+                    let or_zero = matches!(
+                        proto.args.get(i + 1),
+                        Some(Arg::ConstSize { or_zero: true })
+                    );
+                    if size.smin < 0 {
+                        reject!(
+                            pc,
+                            "R{} min value is negative, either use unsigned or 'var &= const'",
+                            regno + 1
+                        );
+                    }
+                    if size.umax >= MAX_MEM_SIZE {
+                        reject!(
+                            pc,
+                            "R{} unbounded memory access, use 'var &= const' or 'if (var < const)'",
+                            regno + 1
+                        );
+                    }
+                    if size.umin == 0 && !or_zero {
+                        reject!(pc, "R{} invalid zero-sized read", regno + 1);
+                    }
+                    let null = matches!(reg, Reg::Scalar(s) if s.value() == Some(0));
+                    if null && maybe_null && size.umax == 0 {
+                        continue;
+                    }
+                    if null && !maybe_null {
+                        return Err(expected("fp, pkt, pkt_meta, map_key, map_value, mem"));
+                    }
+                    self.pointer_arg(pc, regno, &reg)?;
+                    self.helper_memory(st, pc, regno, size.umax, !read_only)?;
+                }
+                Arg::ConstSize { .. } => {}
+                Arg::ConstAllocSize => match reg {
+                    Reg::Scalar(s) if s.value().is_some() => {
+                        meta.alloc_size = s.value().unwrap_or(0);
+                    }
+                    _ => reject!(pc, "R{regno} is not a known constant'"),
+                },
+                Arg::Ctx => match reg {
+                    Reg::Ptr(p) if p.kind == PtrKind::Ctx && p.off == 0 => {}
+                    _ => return Err(expected("ctx")),
+                },
+                Arg::ReleaseRingbufMem => match reg {
+                    Reg::Ptr(p)
+                        if matches!(p.kind, PtrKind::Mem { .. })
+                            && p.ref_id != 0
+                            && !p.maybe_null =>
+                    {
+                        if p.off != 0 || p.var.value() != Some(0) {
+                            reject!(
+                                pc,
+                                "R{regno} must have zero offset when passed to release func"
+                            );
+                        }
+                        meta.release = Some(p.ref_id);
+                    }
+                    _ => return Err(expected("ringbuf_mem")),
+                },
+                Arg::Func => match reg {
+                    Reg::Ptr(Ptr {
+                        kind: PtrKind::Func { entry },
+                        ..
+                    }) => meta.callback = Some(entry as usize),
+                    _ => return Err(expected("func")),
+                },
+                Arg::StackOrNull => match reg {
+                    Reg::Scalar(s) if s.value() == Some(0) => {}
+                    Reg::Ptr(p) if matches!(p.kind, PtrKind::Stack { .. }) => {}
+                    _ => return Err(expected("fp")),
+                },
+                Arg::ConstStr => match reg {
+                    Reg::Ptr(p)
+                        if matches!(p.kind, PtrKind::MapValue { map }
+                            if self.map(map).flags & BPF_F_RDONLY_PROG != 0)
+                            && p.fixed_offset().is_some() => {}
+                    _ => reject!(pc, "R{regno} does not point to a readonly map'"),
+                },
+            }
+        }
+        Ok(meta)
+    }
+
+    /// A memory argument must be a usable pointer.
+    fn pointer_arg(&self, pc: usize, regno: u8, reg: &Reg) -> Result<(), VerifyError> {
+        match reg {
+            Reg::Ptr(p) if p.maybe_null => {
+                reject!(
+                    pc,
+                    "R{regno} type={}_or_null expected=fp, pkt, pkt_meta, map_key, map_value, mem",
+                    p.kind.name()
+                )
+            }
+            Reg::Ptr(_) => Ok(()),
+            _ => reject!(
+                pc,
+                "R{regno} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem"
+            ),
+        }
+    }
+}
+
+/// What the arguments of a helper call told.
+#[derive(Default)]
+struct ArgMeta {
+    map: Option<u16>,
+    alloc_size: u64,
+    release: Option<u32>,
+    callback: Option<usize>,
+}
+
+/// Whether helper `id` may be called on a map of type `t`, and the map
+/// type allows the helper (Linux's `check_map_func_compatibility`).
+fn map_allows(t: MapType, id: u32) -> bool {
+    use MapType::*;
+    let helper_ok = match id {
+        ids::MAP_LOOKUP_ELEM => !matches!(t, ProgArray | Queue | Stack | RingBuf),
+        ids::MAP_UPDATE_ELEM | ids::MAP_DELETE_ELEM => !matches!(
+            t,
+            ProgArray | ArrayOfMaps | HashOfMaps | Queue | Stack | RingBuf
+        ),
+        ids::MAP_PUSH_ELEM | ids::MAP_POP_ELEM | ids::MAP_PEEK_ELEM => matches!(t, Queue | Stack),
+        ids::TAIL_CALL => t == ProgArray,
+        ids::RINGBUF_OUTPUT | ids::RINGBUF_RESERVE | ids::RINGBUF_QUERY => t == RingBuf,
+        ids::FOR_EACH_MAP_ELEM => matches!(
+            t,
+            Hash | Array | PercpuHash | PercpuArray | LruHash | LruPercpuHash
+        ),
+        _ => true,
+    };
+    helper_ok
+}
+
+/// For `x op end` between a packet pointer `x` and its end: whether the
+/// taken and the fall-through branch prove `x <= end`.
+fn packet_proof(op: u8) -> (bool, bool) {
+    match op {
+        // x > end: falls through when x <= end.
+        BPF_JGT => (false, true),
+        // x >= end: falls through when x < end.
+        BPF_JGE => (false, true),
+        // x < end taken; x <= end taken.
+        BPF_JLT | BPF_JLE => (true, false),
+        _ => (false, false),
+    }
+}
+
+/// The same for `end op x`.
+fn packet_proof_swapped(op: u8) -> (bool, bool) {
+    match op {
+        // end > x taken; end >= x taken.
+        BPF_JGT | BPF_JGE => (true, false),
+        // end < x falls through when end >= x; end <= x when end > x.
+        BPF_JLT | BPF_JLE => (false, true),
+        _ => (false, false),
+    }
+}
+
+/// Every packet pointer sharing `pkt`'s base may now access `pkt.off`
+/// bytes from it.
+fn set_range(st: &mut State, pkt: &Ptr) {
+    if pkt.off <= 0 || pkt.var.smin < 0 || pkt.var.umax > MAX_PACKET_OFF {
+        return;
+    }
+    let (kind, id, range) = (pkt.kind, pkt.id, pkt.off);
+    st.for_each_reg(&mut |r| {
+        if let Reg::Ptr(p) = r {
+            if p.kind == kind && p.id == id && p.range < range {
+                p.range = range;
+            }
+        }
+    });
+}
+
+/// The result of a maybe-NULL pointer `p` is now known to be NULL (`null`)
+/// or not, in every register sharing its id.
+fn mark_null(st: &mut State, p: &Ptr, null: bool) {
+    let id = p.id;
+    if null && p.ref_id != 0 {
+        st.refs.retain(|r| r.id != p.ref_id);
+    }
+    st.for_each_reg(&mut |r| {
+        if let Reg::Ptr(q) = r {
+            if q.maybe_null && q.id == id {
+                if null {
+                    *r = Reg::known(0);
+                } else {
+                    q.maybe_null = false;
+                    if q.ref_id == 0 {
+                        q.id = 0;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Forgets the numbers callers' stacks hold (a callback may change them on
+/// every iteration), keeping pointers.
+fn widen_scalars(st: &mut State) {
+    for frame in &mut st.frames {
+        for slot in &mut frame.stack {
+            match slot {
+                Slot::Spill(Reg::Scalar(s)) => *s = Scalar::UNKNOWN,
+                Slot::Bytes(bytes) => {
+                    for b in bytes.iter_mut() {
+                        if *b == Byte::Zero {
+                            *b = Byte::Misc;
+                        }
+                    }
+                }
+                Slot::Spill(_) => {}
+            }
+        }
+    }
+}

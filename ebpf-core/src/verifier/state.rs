@@ -1,0 +1,462 @@
+//! The abstract state of a program at one instruction: what each register
+//! and stack slot of each call frame holds, and which resources (ring
+//! buffer records) are held. Also when one state covers another, which is
+//! how exploration stops early (pruning).
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::scalar::Scalar;
+
+/// Bytes of stack one frame has.
+pub const STACK_BYTES: i32 = 512;
+
+/// What a pointer points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtrKind {
+    /// The program's context.
+    Ctx,
+    /// The stack of call frame `frame` (0 = the main program).
+    Stack {
+        /// Frame index.
+        frame: u8,
+    },
+    /// The packet (`data`).
+    Packet,
+    /// The packet's metadata (`data_meta`).
+    PacketMeta,
+    /// One past the packet (`data_end`).
+    PacketEnd,
+    /// A map itself (`lddw` of a map).
+    Map {
+        /// The map's index in the program's list.
+        map: u16,
+    },
+    /// A value of the map.
+    MapValue {
+        /// The map's index in the program's list.
+        map: u16,
+    },
+    /// A key of the map (a `bpf_for_each_map_elem` callback's argument).
+    MapKey {
+        /// The map's index in the program's list.
+        map: u16,
+    },
+    /// Memory of a known size a helper handed out (a ring buffer record).
+    Mem {
+        /// Its size in bytes.
+        size: u32,
+    },
+    /// A BPF function of the program (for callbacks).
+    Func {
+        /// Its first instruction.
+        entry: u32,
+    },
+}
+
+impl PtrKind {
+    /// Linux's name for the type, as logs print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PtrKind::Ctx => "ctx",
+            PtrKind::Stack { .. } => "fp",
+            PtrKind::Packet => "pkt",
+            PtrKind::PacketMeta => "pkt_meta",
+            PtrKind::PacketEnd => "pkt_end",
+            PtrKind::Map { .. } => "map_ptr",
+            PtrKind::MapValue { .. } => "map_value",
+            PtrKind::MapKey { .. } => "map_key",
+            PtrKind::Mem { .. } => "mem",
+            PtrKind::Func { .. } => "func",
+        }
+    }
+}
+
+/// A pointer: its kind, a constant offset and a variable one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ptr {
+    /// What it points into.
+    pub kind: PtrKind,
+    /// Constant offset.
+    pub off: i32,
+    /// Variable offset (known 0 for most pointers).
+    pub var: Scalar,
+    /// Identity: pointers with the same id share their variable offset
+    /// (packet pointers) or their null-ness (maybe-null pointers).
+    pub id: u32,
+    /// Packet pointers: bytes known to be in the packet from
+    /// `start + var` (comparisons with `data_end` prove them).
+    pub range: i32,
+    /// It may be NULL (a lookup's result before its check).
+    pub maybe_null: bool,
+    /// The reference it holds (ring buffer records), 0 for none.
+    pub ref_id: u32,
+}
+
+impl Ptr {
+    /// A pointer of `kind` at offset 0.
+    pub fn to(kind: PtrKind) -> Ptr {
+        Ptr {
+            kind,
+            off: 0,
+            var: Scalar::known(0),
+            id: 0,
+            range: 0,
+            maybe_null: false,
+            ref_id: 0,
+        }
+    }
+
+    /// Whether its variable offset is known (zero or a constant).
+    pub fn fixed_offset(&self) -> Option<i64> {
+        self.var
+            .value()
+            .and_then(|v| (v as i64).checked_add(self.off as i64))
+    }
+}
+
+/// What a register holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reg {
+    /// Nothing readable.
+    NotInit,
+    /// A number.
+    Scalar(Scalar),
+    /// A pointer.
+    Ptr(Ptr),
+}
+
+impl Reg {
+    /// Any number.
+    pub const UNKNOWN: Reg = Reg::Scalar(Scalar::UNKNOWN);
+
+    /// Exactly `v`.
+    pub fn known(v: u64) -> Reg {
+        Reg::Scalar(Scalar::known(v))
+    }
+}
+
+/// What one byte of stack holds when no register is spilled over it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Byte {
+    /// Never written: reading it is an error.
+    Invalid,
+    /// Written with something not tracked.
+    Misc,
+    /// Written with zero.
+    Zero,
+}
+
+/// One 8-byte stack slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// A register stored whole, aligned (read back as itself).
+    Spill(Reg),
+    /// Bytes.
+    Bytes([Byte; 8]),
+}
+
+impl Slot {
+    /// A slot never written.
+    pub const INVALID: Slot = Slot::Bytes([Byte::Invalid; 8]);
+
+    /// What each byte holds, forgetting a spilled register.
+    pub fn bytes(&self) -> [Byte; 8] {
+        match self {
+            Slot::Bytes(b) => *b,
+            Slot::Spill(Reg::Scalar(s)) if s.value() == Some(0) => [Byte::Zero; 8],
+            Slot::Spill(_) => [Byte::Misc; 8],
+        }
+    }
+}
+
+/// One call frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// r0-r10.
+    pub regs: [Reg; 11],
+    /// Slot `i` holds bytes `[r10 - 8(i+1), r10 - 8i)`; grown on use.
+    pub stack: Vec<Slot>,
+    /// Where the caller continues when this frame exits (`None` for the
+    /// main program).
+    pub return_pc: Option<usize>,
+    /// For a callback frame: what the helper called it with, so that
+    /// another iteration can start the same way.
+    pub callback: Option<Callback>,
+}
+
+/// A callback frame's origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Callback {
+    /// The helper that calls it.
+    pub helper: u32,
+    /// The callback's first instruction.
+    pub entry: usize,
+    /// Its `r1`-`r5`.
+    pub args: [Reg; 5],
+}
+
+impl Frame {
+    /// A fresh frame whose `r10` points to its own stack.
+    pub fn new(index: u8, return_pc: Option<usize>) -> Frame {
+        let mut regs = [Reg::NotInit; 11];
+        regs[10] = Reg::Ptr(Ptr::to(PtrKind::Stack { frame: index }));
+        Frame {
+            regs,
+            stack: Vec::new(),
+            return_pc,
+            callback: None,
+        }
+    }
+
+    /// The slot holding byte offset `off` (negative, from r10), if written.
+    pub fn slot(&self, off: i32) -> Slot {
+        let i = ((-off - 1) / 8) as usize;
+        self.stack.get(i).copied().unwrap_or(Slot::INVALID)
+    }
+}
+
+/// A resource the program holds, to be released on every path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// Its id (the pointer's `ref_id`).
+    pub id: u32,
+    /// The instruction that acquired it.
+    pub pc: usize,
+}
+
+/// The whole abstract state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// Call frames, the current one last.
+    pub frames: Vec<Frame>,
+    /// References held.
+    pub refs: Vec<Reference>,
+}
+
+impl Frame {
+    /// A copy, or `None` when memory is short.
+    pub fn try_clone(&self) -> Option<Frame> {
+        let mut stack = Vec::new();
+        stack.try_reserve_exact(self.stack.len()).ok()?;
+        stack.extend_from_slice(&self.stack);
+        Some(Frame {
+            regs: self.regs,
+            stack,
+            return_pc: self.return_pc,
+            callback: self.callback,
+        })
+    }
+}
+
+impl State {
+    /// A copy, or `None` when memory is short.
+    pub fn try_clone(&self) -> Option<State> {
+        let mut frames = Vec::new();
+        frames.try_reserve_exact(self.frames.len()).ok()?;
+        for f in &self.frames {
+            frames.push(f.try_clone()?);
+        }
+        let mut refs = Vec::new();
+        refs.try_reserve_exact(self.refs.len()).ok()?;
+        refs.extend_from_slice(&self.refs);
+        Some(State { frames, refs })
+    }
+
+    /// The current frame.
+    pub fn frame(&self) -> &Frame {
+        &self.frames[self.frames.len() - 1]
+    }
+
+    /// The current frame, to change.
+    pub fn frame_mut(&mut self) -> &mut Frame {
+        let last = self.frames.len() - 1;
+        &mut self.frames[last]
+    }
+
+    /// Register `r` of the current frame.
+    pub fn reg(&self, r: u8) -> Reg {
+        self.frame().regs[r as usize]
+    }
+
+    /// Sets register `r` of the current frame.
+    pub fn set(&mut self, r: u8, value: Reg) {
+        self.frame_mut().regs[r as usize] = value;
+    }
+
+    /// Applies `f` to every register and spilled register of every frame.
+    pub fn for_each_reg(&mut self, f: &mut dyn FnMut(&mut Reg)) {
+        for frame in &mut self.frames {
+            frame.regs.iter_mut().for_each(&mut *f);
+            for slot in &mut frame.stack {
+                if let Slot::Spill(r) = slot {
+                    f(r);
+                }
+            }
+        }
+    }
+}
+
+/// A consistent renaming of ids, for comparing two states.
+#[derive(Default)]
+pub struct IdMap(Vec<(u32, u32)>);
+
+impl IdMap {
+    /// Whether `old` may stand for `cur` (recording it the first time).
+    pub fn check(&mut self, old: u32, cur: u32) -> bool {
+        if old == 0 || cur == 0 {
+            return old == cur;
+        }
+        for &(o, c) in &self.0 {
+            if o == old || c == cur {
+                return o == old && c == cur;
+            }
+        }
+        self.0.push((old, cur));
+        true
+    }
+}
+
+/// Whether every value `cur` may hold is one `old` may hold, where `old`'s
+/// exploration found no error (so exploring `cur` cannot either).
+pub fn reg_covers(old: &Reg, cur: &Reg, ids: &mut IdMap) -> bool {
+    match (old, cur) {
+        // Reading it failed nowhere after `old`: it is not read.
+        (Reg::NotInit, _) => true,
+        (Reg::Scalar(o), Reg::Scalar(c)) => o.contains(c),
+        (Reg::Ptr(o), Reg::Ptr(c)) => {
+            o.kind == c.kind
+                && o.off == c.off
+                && o.maybe_null == c.maybe_null
+                && o.var.contains(&c.var)
+                && o.range <= c.range
+                && ids.check(o.id, c.id)
+                && ids.check(o.ref_id, c.ref_id)
+        }
+        _ => false,
+    }
+}
+
+fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap) -> bool {
+    match (old, cur) {
+        (Slot::Spill(o), Slot::Spill(c)) => reg_covers(o, c, ids),
+        (Slot::Spill(Reg::Scalar(o)), Slot::Bytes(_)) if *o == Scalar::UNKNOWN => {
+            cur.bytes().iter().all(|b| *b != Byte::Invalid)
+        }
+        (Slot::Spill(_), Slot::Bytes(_)) => false,
+        (Slot::Bytes(o), _) => {
+            let c = cur.bytes();
+            if let (Slot::Spill(Reg::Ptr(_)), true) = (cur, o.iter().any(|b| *b != Byte::Invalid)) {
+                // A pointer where `old` had data: reading it back as data
+                // is different.
+                return false;
+            }
+            o.iter().zip(c.iter()).all(|(o, c)| match o {
+                Byte::Invalid => true,
+                Byte::Misc => *c != Byte::Invalid,
+                Byte::Zero => *c == Byte::Zero,
+            })
+        }
+    }
+}
+
+/// Whether `old` covers `cur`, looking only at the registers `live`
+/// says each frame may still read (bit `r` of the frame's mask).
+pub fn state_covers(old: &State, cur: &State, live: &[u16]) -> bool {
+    if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
+        return false;
+    }
+    let mut ids = IdMap::default();
+    for (i, (o, c)) in old.frames.iter().zip(&cur.frames).enumerate() {
+        if o.return_pc != c.return_pc || o.callback != c.callback {
+            return false;
+        }
+        let mask = live.get(i).copied().unwrap_or(u16::MAX);
+        for r in 0..11 {
+            if mask & (1 << r) != 0 && !reg_covers(&o.regs[r], &c.regs[r], &mut ids) {
+                return false;
+            }
+        }
+        let n = o.stack.len().max(c.stack.len());
+        for s in 0..n {
+            let os = o.stack.get(s).copied().unwrap_or(Slot::INVALID);
+            let cs = c.stack.get(s).copied().unwrap_or(Slot::INVALID);
+            if !slot_covers(&os, &cs, &mut ids) {
+                return false;
+            }
+        }
+    }
+    old.refs
+        .iter()
+        .zip(&cur.refs)
+        .all(|(o, c)| ids.check(o.id, c.id))
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reg::NotInit => f.write_str("?"),
+            Reg::Scalar(s) => match s.value() {
+                Some(v) => write!(f, "{}", v as i64),
+                None => write!(f, "scalar({s:?})"),
+            },
+            Reg::Ptr(p) => {
+                let null = if p.maybe_null { "_or_null" } else { "" };
+                write!(f, "{}{null}(", p.kind.name())?;
+                let mut sep = "";
+                if p.id != 0 {
+                    write!(f, "id={}", p.id)?;
+                    sep = ",";
+                }
+                if p.off != 0 {
+                    write!(f, "{sep}off={}", p.off)?;
+                    sep = ",";
+                }
+                if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) {
+                    write!(f, "{sep}r={}", p.range)?;
+                    sep = ",";
+                }
+                if p.var.value() != Some(0) {
+                    write!(f, "{sep}{:?}", p.var)?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.frames.len() - 1;
+        for (i, frame) in self.frames.iter().enumerate() {
+            if i != last {
+                write!(f, "frame{i}: ")?;
+            }
+            for (r, reg) in frame.regs.iter().enumerate() {
+                if *reg != Reg::NotInit {
+                    write!(f, " R{r}={reg}")?;
+                }
+            }
+            for (s, slot) in frame.stack.iter().enumerate() {
+                match slot {
+                    Slot::Spill(reg) => write!(f, " fp-{}={reg}", 8 * (s + 1))?,
+                    Slot::Bytes(b) if b.iter().any(|b| *b != Byte::Invalid) => {
+                        write!(f, " fp-{}=", 8 * (s + 1))?;
+                        for byte in b.iter().rev() {
+                            f.write_str(match byte {
+                                Byte::Invalid => "?",
+                                Byte::Misc => "m",
+                                Byte::Zero => "0",
+                            })?;
+                        }
+                    }
+                    Slot::Bytes(_) => {}
+                }
+            }
+            if i != last {
+                f.write_str(";")?;
+            }
+        }
+        Ok(())
+    }
+}
