@@ -652,3 +652,47 @@ fn xdp_context_analysis_takes_every_store_offset() {
         }
     }
 }
+
+#[test]
+fn a_verified_program_tail_calling_a_checked_one_keeps_the_checked_ones_budget() {
+    use ebpf_core::load::Admission;
+    use ebpf_core::{ProgType, ProgramMaps};
+    let p = TestPlatform::new(1);
+    let jumps = map(p, MapAttr::new(MapType::ProgArray, 4, 4, 1), 1);
+    let (caller, verdict) = LoadedProgram::admit(
+        p,
+        1,
+        ProgType::Xdp,
+        &assemble("lddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit"),
+        ProgramMaps::from_list(vec![jumps.clone()]),
+        LoadOptions::default(),
+        Admission {
+            gpl: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(verdict, ebpf_core::load::Verdict::Verified(_)));
+    assert!(caller.is_verified());
+    // Checked (generic programs are), and never ends.
+    let spin = load(p, "mov %r0, 0\nl: ja l\nexit", &[]);
+    assert!(!spin.is_verified());
+    jumps
+        .update_object(
+            &0u32.to_ne_bytes(),
+            MapObject::Program(spin.into()),
+            BPF_ANY,
+        )
+        .unwrap();
+    let mut packet = [0u8; 4];
+    let mut mem = MemoryMap::new();
+    let addr = mem.add_mut(&mut packet, RegionKind::Packet).unwrap();
+    let input = ProgType::Xdp.test_input(addr, 4);
+    let args = input.args(&mut mem, addr, 4).unwrap();
+    let r = caller.run(&mut Stack::new(), &mem, args);
+    assert!(
+        matches!(r, Err(RunError::BudgetExhausted { .. })),
+        "the chain stops at the checked program's budget: {r:?}"
+    );
+    jumps.release_objects();
+}

@@ -379,17 +379,20 @@ impl Ebpf {
             });
         }
         let license = format!("{}\0", spec.license);
-        let mut log = vec![0u8; if how.log_level >= 2 { 16 << 20 } else { 64 << 10 }];
+        let mut log = vec![
+            0u8;
+            if how.log_level >= 2 {
+                16 << 20
+            } else {
+                64 << 10
+            }
+        ];
         let mut r = abi::ProgLoadReq {
             prog_type: spec.prog_type,
             insn_cnt: (spec.bytecode.len() / 8) as u32,
             insns: spec.bytecode.as_ptr() as u64,
             license: license.as_ptr() as u64,
-            prog_flags: if how.checked {
-                abi::PROG_F_CHECKED
-            } else {
-                0
-            },
+            prog_flags: if how.checked { abi::PROG_F_CHECKED } else { 0 },
             log_level: how.log_level.clamp(1, 2),
             log_size: log.len() as u32,
             log_buf: log.as_mut_ptr() as u64,

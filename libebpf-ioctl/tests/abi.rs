@@ -536,3 +536,55 @@ fn ring_buffers_are_consumed_through_the_device() {
     assert_eq!(recs, vec![0x4142u64.to_ne_bytes().to_vec(); 3]);
     assert!(e.ringbuf_consume(rb).unwrap().is_empty());
 }
+
+#[test]
+fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
+    let e = client();
+    let xdp = |code: &[u8], how: libebpf_ioctl::Admission| {
+        e.prog_load_with(
+            &ProgSpec {
+                name: "x",
+                prog_type: ebpf_core::ProgType::Xdp as u32,
+                bytecode: code,
+                license: "GPL",
+                maps: &[],
+            },
+            how,
+        )
+    };
+    // Reads the packet without comparing with data_end: unsafe.
+    let unsafe_code = bytecode("ldxw %r2, [%r1+0]\nldxb %r0, [%r2+0]\nexit");
+    let err = xdp(&unsafe_code, Default::default()).unwrap_err();
+    assert_eq!(err.errno, Errno::EACCES);
+    let log = err.log.unwrap_or_default();
+    assert!(
+        log.contains("invalid access to packet, off=0 size=1"),
+        "{log}"
+    );
+    // Admitted as a checked program, it runs with run-time checks.
+    let checked = libebpf_ioctl::Admission {
+        checked: true,
+        log_level: 1,
+    };
+    let (h, _) = xdp(&unsafe_code, checked).unwrap();
+    assert_eq!(e.prog_info(h).unwrap().flags & abi::PROG_INFO_VERIFIED, 0);
+    assert!(
+        e.prog_test_run(h, &[], 1).is_err(),
+        "the empty packet's byte 0 is out of bounds"
+    );
+    // A safe program is verified and says so, with the verifier's numbers.
+    let safe = bytecode(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 1\nmov %r0, 1\njgt %r4, %r3, out\nldxb %r0, [%r2+0]\nout: exit",
+    );
+    let (h, log) = xdp(&safe, Default::default()).unwrap();
+    assert!(
+        log.contains("processed ") && log.contains(" insns"),
+        "{log}"
+    );
+    assert_eq!(
+        e.prog_info(h).unwrap().flags & abi::PROG_INFO_VERIFIED,
+        abi::PROG_INFO_VERIFIED
+    );
+    assert_eq!(e.prog_test_run(h, &[7], 1).unwrap().retval, 7);
+    assert_eq!(e.prog_test_run(h, &[], 1).unwrap().retval, 1);
+}

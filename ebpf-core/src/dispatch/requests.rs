@@ -6,9 +6,9 @@ use core::fmt::Write;
 use super::{user_addr, zeroed, Call, Device};
 use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::errno::Errno;
+use crate::error::LoadError;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
-use crate::error::LoadError;
 use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::{MemoryMap, RegionKind};
@@ -360,16 +360,8 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         checked_if_rejected: r.prog_flags & abi::PROG_F_CHECKED != 0,
         log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
     };
-    let loaded = LoadedProgram::admit(
-        c.dev.platform,
-        id,
-        prog_type,
-        &insns,
-        maps,
-        opts,
-        admission,
-    )
-    .map(|(p, _)| p);
+    let loaded = LoadedProgram::admit(c.dev.platform, id, prog_type, &insns, maps, opts, admission)
+        .map(|(p, _)| p);
     let result = match loaded {
         Ok(mut p) => {
             if r.log_level >= 2 {

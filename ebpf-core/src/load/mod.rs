@@ -32,12 +32,12 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::LoadError;
-use crate::verifier::{self, MapDesc, Stats, Subject};
 use crate::insn::{Insn, INSN_SIZE};
 use crate::platform::PlatformRef;
 use crate::prog_type::ProgType;
 use crate::program::{LoadOptions, Program};
 use crate::runtime::LoadedProgram;
+use crate::verifier::{self, MapDesc, Stats, Subject};
 
 pub use resolve::ProgramMaps;
 
@@ -177,9 +177,12 @@ impl LoadedProgram {
             }
         }
         let program = match verdict {
-            // SAFETY: the verifier proved that every access the program
-            // makes lies in memory it is granted, and that it ends.
-            Verdict::Verified(_) => decode(prog_type, insns, &unsafe { opts.unchecked() }.budget(u64::MAX))?,
+            Verdict::Verified(_) => {
+                // SAFETY: the verifier proved that every access the program
+                // makes lies in memory it is granted, and that it ends.
+                let unchecked = unsafe { opts.unchecked() };
+                decode(prog_type, insns, &unchecked.budget(u64::MAX))?
+            }
             Verdict::Checked => decode(prog_type, insns, &opts)?,
         };
         let mut loaded = LoadedProgram::new(platform, id, prog_type, program, maps.into_maps());
@@ -189,7 +192,11 @@ impl LoadedProgram {
 }
 
 /// Steps 4 and 5: the type's rewrite, then pre-decoding.
-fn decode(prog_type: ProgType, insns: &[Insn], opts: &LoadOptions<'_>) -> Result<Program, LoadError> {
+fn decode(
+    prog_type: ProgType,
+    insns: &[Insn],
+    opts: &LoadOptions<'_>,
+) -> Result<Program, LoadError> {
     match prog_type.rewrite(insns)? {
         Some(rewritten) => Program::load(&rewritten, opts),
         None => Program::load(insns, opts),

@@ -169,6 +169,9 @@ impl LoadedProgram {
                     current = unsafe { &*(target as *const LoadedProgram) };
                     ctx.switch_to(&current.maps);
                     args[0] = ctx_arg;
+                    // A checked program's budget holds even when a verified
+                    // one (which has none) tail-calls it.
+                    budget.set(budget.get().min(current.program.budget()));
                 }
                 Ok(Exit::Return(r0)) => break Ok(r0),
                 Err(e) => break Err(e),

@@ -150,6 +150,8 @@ pub fn analyse(insns: &[Insn], helper_args: &dyn Fn(u32) -> usize) -> Result<Cfg
     let mut preds: Vec<Vec<usize>> = alloc::vec![Vec::new(); n];
     for &f in &functions {
         seen[f] = true;
+        // Callbacks are entered again and again: keep states there.
+        prune_point[f] = true;
     }
     while let Some(pc) = work.pop() {
         let (succ, callee) = successors(insns, pc);

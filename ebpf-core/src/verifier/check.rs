@@ -47,12 +47,17 @@ fn no_memory(pc: usize) -> VerifyError {
 /// A state kept at a pruning point.
 struct Checkpoint {
     state: State,
+    /// `state.quick_hash()`.
+    hash: u64,
     /// Paths still being explored whose latest checkpoint this is, plus
     /// checkpoints below it not yet complete.
     pending: u32,
     parent: Option<usize>,
     /// Every path from it was explored without error.
     complete: bool,
+    /// Paths it covered, and paths it did not.
+    hits: u32,
+    misses: u32,
     /// The next checkpoint at the same instruction.
     next_here: Option<usize>,
 }
@@ -62,7 +67,14 @@ struct Path {
     pc: usize,
     state: State,
     checkpoint: Option<usize>,
+    /// Instructions and jumps since the path's last kept state.
+    insns: u32,
+    jumps: u32,
 }
+
+/// Kept states compared with an exact copy of the current one, looking for
+/// an infinite loop, at most (the most recent ones).
+const LOOP_WINDOW: u32 = 16;
 
 /// What an instruction does to the path.
 enum Step {
@@ -204,6 +216,8 @@ impl<'a> Explorer<'a> {
                 refs: Vec::new(),
             },
             checkpoint: None,
+            insns: 0,
+            jumps: 0,
         });
         while let Some(path) = self.work.pop() {
             self.explore(path)?;
@@ -228,6 +242,11 @@ impl<'a> Explorer<'a> {
                         "BPF program is too complex (processed {MAX_PROCESSED} insns at insn {pc})"
                     ),
                 ));
+            }
+            path.insns += 1;
+            let class = self.insns[pc].opcode & 7;
+            if matches!(class, BPF_JMP | BPF_JMP32) {
+                path.jumps += 1;
             }
             if self.cfg.prune_point[pc] && self.prune_or_keep(&mut path)? {
                 self.stats.pruned += 1;
@@ -256,8 +275,8 @@ impl<'a> Explorer<'a> {
     fn live(&self, state: &State, pc: usize) -> [u16; MAX_FRAMES] {
         let mut live = [u16::MAX; MAX_FRAMES];
         let n = state.frames.len();
-        for i in 0..n.min(MAX_FRAMES) {
-            live[i] = if i + 1 == n {
+        for (i, mask) in live.iter_mut().enumerate().take(n) {
+            *mask = if i + 1 == n {
                 self.cfg.live_in[pc] | 1 << 10
             } else {
                 match state.frames[i + 1].return_pc {
@@ -273,34 +292,82 @@ impl<'a> Explorer<'a> {
     }
 
     /// At a pruning point: `true` if a complete state covers this path's
-    /// (it can stop), else the state is kept.
+    /// (it can stop), else the state may be kept. As Linux does, states
+    /// that keep failing to cover are dropped, and states are kept only
+    /// every few jumps (every many in a loop), so that lists stay short.
     fn prune_or_keep(&mut self, path: &mut Path) -> Result<bool, VerifyError> {
         let pc = path.pc;
         let live = self.live(&path.state, pc);
+        // A callback entered again: the helper bounds its iterations, so a
+        // state already being explored there covers this one too.
+        let callback_entry = path.state.frame().callback.is_some_and(|cb| cb.entry == pc);
+        let function_entry = self.cfg.functions.binary_search(&pc).is_ok();
+        let mut looping = false;
+        let mut walked_incomplete = 0;
+        let mut hash = None;
+        let mut prev: Option<usize> = None;
         let mut at = self.first_here[pc];
         while let Some(i) = at {
-            let c = &self.checkpoints[i];
-            if c.complete {
+            let next = self.checkpoints[i].next_here;
+            let c = &mut self.checkpoints[i];
+            let evict;
+            if c.complete || callback_entry {
                 if state_covers(&c.state, &path.state, &live) {
+                    c.hits += 1;
                     return Ok(true);
                 }
-            } else if c.state == path.state {
-                reject!(pc, "infinite loop detected at insn {pc}");
+                c.misses += 1;
+                evict = c.complete && c.misses > 3 * c.hits + 3;
+            } else {
+                looping = true;
+                walked_incomplete += 1;
+                let h = *hash.get_or_insert_with(|| path.state.quick_hash());
+                if c.hash == h && c.state == path.state {
+                    reject!(pc, "infinite loop detected at insn {pc}");
+                }
+                evict = walked_incomplete > LOOP_WINDOW;
             }
-            at = c.next_here;
+            if evict {
+                match prev {
+                    Some(p) => self.checkpoints[p].next_here = next,
+                    None => self.first_here[pc] = next,
+                }
+                let c = &mut self.checkpoints[i];
+                c.next_here = None;
+                c.state = State {
+                    frames: Vec::new(),
+                    refs: Vec::new(),
+                };
+            } else {
+                prev = Some(i);
+            }
+            at = next;
+        }
+        let worth_it = if looping {
+            path.jumps >= 20 && path.insns >= 100
+        } else {
+            path.jumps >= 2 && path.insns >= 8
+        };
+        if !worth_it && !function_entry {
+            return Ok(false);
         }
         let state = path.state.try_clone().ok_or(no_memory(pc))?;
         grow(&mut self.checkpoints, pc)?;
         let index = self.checkpoints.len();
         self.checkpoints.push(Checkpoint {
+            hash: hash.unwrap_or_else(|| state.quick_hash()),
             state,
             pending: 1,
             parent: path.checkpoint,
             complete: false,
+            hits: 0,
+            misses: 0,
             next_here: self.first_here[pc],
         });
         self.first_here[pc] = Some(index);
         path.checkpoint = Some(index);
+        path.insns = 0;
+        path.jumps = 0;
         self.stats.states += 1;
         Ok(false)
     }
@@ -329,6 +396,8 @@ impl<'a> Explorer<'a> {
             pc,
             state,
             checkpoint: from.checkpoint,
+            insns: from.insns,
+            jumps: from.jumps,
         });
         Ok(())
     }
@@ -869,7 +938,7 @@ impl<'a> Explorer<'a> {
         } else if lo < 0 || hi > limit as i64 {
             reject!(
                 pc,
-                "invalid access to {what}, value_size={limit} off={fixed} size={size}\nR{regno} max value is outside of the allowed memory range"
+                "invalid access to {what}, value_size={limit} off={fixed} size={size}"
             );
         }
         Ok(())
@@ -1522,7 +1591,7 @@ struct ArgMeta {
 /// type allows the helper (Linux's `check_map_func_compatibility`).
 fn map_allows(t: MapType, id: u32) -> bool {
     use MapType::*;
-    let helper_ok = match id {
+    match id {
         ids::MAP_LOOKUP_ELEM => !matches!(t, ProgArray | Queue | Stack | RingBuf),
         ids::MAP_UPDATE_ELEM | ids::MAP_DELETE_ELEM => !matches!(
             t,
@@ -1536,8 +1605,7 @@ fn map_allows(t: MapType, id: u32) -> bool {
             Hash | Array | PercpuHash | PercpuArray | LruHash | LruPercpuHash
         ),
         _ => true,
-    };
-    helper_ok
+    }
 }
 
 /// For `x op end` between a packet pointer `x` and its end: whether the

@@ -68,17 +68,18 @@ pub struct Subject<'a> {
     pub map_of_lddw: &'a dyn Fn(u8, i32) -> Option<usize>,
 }
 
-/// The reason a program was rejected, kept without allocating.
+/// The reason a program was rejected, kept without allocating (at most 96
+/// bytes: Linux's messages fit).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Reason {
-    text: [u8; 160],
+    text: [u8; 96],
     len: u8,
 }
 
 impl Reason {
     fn new(args: fmt::Arguments<'_>) -> Reason {
         let mut r = Reason {
-            text: [0; 160],
+            text: [0; 96],
             len: 0,
         };
         let _ = fmt::write(&mut r, args);

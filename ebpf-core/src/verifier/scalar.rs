@@ -10,7 +10,7 @@ use super::tnum::Tnum;
 use crate::opcode::*;
 
 /// Bounds of a number, as far as the verifier knows them.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scalar {
     /// Known bits.
     pub var: Tnum,
@@ -275,7 +275,7 @@ pub struct AluOp {
 /// (RFC 9669: division by zero gives 0, modulo by zero keeps the dividend,
 /// shift amounts are masked).
 pub fn concrete(op: AluOp, a: u64, b: u64) -> u64 {
-    let r = if op.wide {
+    if op.wide {
         match op.op {
             BPF_ADD => a.wrapping_add(b),
             BPF_SUB => a.wrapping_sub(b),
@@ -322,8 +322,7 @@ pub fn concrete(op: AluOp, a: u64, b: u64) -> u64 {
             BPF_ARSH => ((x as i32).wrapping_shr(y & 31)) as u32,
             _ => 0,
         }) as u64
-    };
-    r
+    }
 }
 
 /// What `a op b` may be.
@@ -356,7 +355,7 @@ fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
     let mut r = full;
     match op.op {
         BPF_ADD => {
-            r.var = a.var.add(b.var);
+            r.var = a.var + b.var;
             if let (Some(lo), Some(hi)) = (a.smin.checked_add(b.smin), a.smax.checked_add(b.smax)) {
                 (r.smin, r.smax) = (lo, hi);
             }
@@ -365,7 +364,7 @@ fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             }
         }
         BPF_SUB => {
-            r.var = a.var.sub(b.var);
+            r.var = a.var - b.var;
             if let (Some(lo), Some(hi)) = (a.smin.checked_sub(b.smax), a.smax.checked_sub(b.smin)) {
                 (r.smin, r.smax) = (lo, hi);
             }
@@ -374,7 +373,7 @@ fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             }
         }
         BPF_MUL => {
-            r.var = a.var.mul(b.var);
+            r.var = a.var * b.var;
             if let Some(hi) = a.umax.checked_mul(b.umax) {
                 (r.umin, r.umax) = (a.umin * b.umin, hi);
             }
@@ -385,15 +384,15 @@ fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             }
         }
         BPF_AND => {
-            r.var = a.var.and(b.var);
+            r.var = a.var & b.var;
             (r.umin, r.umax) = (r.var.min(), a.umax.min(b.umax));
         }
         BPF_OR => {
-            r.var = a.var.or(b.var);
+            r.var = a.var | b.var;
             (r.umin, r.umax) = (a.umin.max(b.umin), r.var.max());
         }
         BPF_XOR => {
-            r.var = a.var.xor(b.var);
+            r.var = a.var ^ b.var;
         }
         BPF_LSH | BPF_RSH | BPF_ARSH => {
             let Some(s) = b.value() else {
@@ -407,13 +406,13 @@ fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             let s = s as u32;
             match op.op {
                 BPF_LSH => {
-                    r.var = a.var.shl(s);
+                    r.var = a.var << s;
                     if s == 0 || a.umax >> (64 - s) == 0 {
                         (r.umin, r.umax) = (a.umin << s, a.umax << s);
                     }
                 }
                 BPF_RSH => {
-                    r.var = a.var.shr(s);
+                    r.var = a.var >> s;
                     (r.umin, r.umax) = (a.umin >> s, a.umax >> s);
                 }
                 _ => {
@@ -425,8 +424,8 @@ fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
         BPF_DIV => {
             if let Some(d) = b.value().filter(|&d| d != 0) {
                 (r.umin, r.umax) = (a.umin / d, a.umax / d);
-            } else if b.umin > 0 {
-                (r.umin, r.umax) = (a.umin / b.umax, a.umax / b.umin);
+            } else if let Some(hi) = a.umax.checked_div(b.umin) {
+                (r.umin, r.umax) = (a.umin / b.umax, hi);
             } else {
                 r.umax = a.umax;
             }

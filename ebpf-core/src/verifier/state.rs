@@ -12,7 +12,7 @@ use super::scalar::Scalar;
 pub const STACK_BYTES: i32 = 512;
 
 /// What a pointer points into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PtrKind {
     /// The program's context.
     Ctx,
@@ -73,7 +73,7 @@ impl PtrKind {
 }
 
 /// A pointer: its kind, a constant offset and a variable one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ptr {
     /// What it points into.
     pub kind: PtrKind,
@@ -116,7 +116,7 @@ impl Ptr {
 }
 
 /// What a register holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reg {
     /// Nothing readable.
     NotInit,
@@ -137,7 +137,7 @@ impl Reg {
 }
 
 /// What one byte of stack holds when no register is spilled over it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Byte {
     /// Never written: reading it is an error.
     Invalid,
@@ -148,7 +148,7 @@ pub enum Byte {
 }
 
 /// One 8-byte stack slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Slot {
     /// A register stored whole, aligned (read back as itself).
     Spill(Reg),
@@ -171,7 +171,7 @@ impl Slot {
 }
 
 /// One call frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
     /// r0-r10.
     pub regs: [Reg; 11],
@@ -186,7 +186,7 @@ pub struct Frame {
 }
 
 /// A callback frame's origin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Callback {
     /// The helper that calls it.
     pub helper: u32,
@@ -217,7 +217,7 @@ impl Frame {
 }
 
 /// A resource the program holds, to be released on every path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
     /// Its id (the pointer's `ref_id`).
     pub id: u32,
@@ -226,7 +226,7 @@ pub struct Reference {
 }
 
 /// The whole abstract state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
     /// Call frames, the current one last.
     pub frames: Vec<Frame>,
@@ -249,7 +249,47 @@ impl Frame {
     }
 }
 
+/// A quick hasher (FxHash's multiply-rotate), for finding equal states.
+#[derive(Default)]
+pub struct QuickHasher(u64);
+
+impl core::hash::Hasher for QuickHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
 impl State {
+    /// A hash of the whole state: equal states hash equal.
+    pub fn quick_hash(&self) -> u64 {
+        use core::hash::{Hash, Hasher};
+        let mut h = QuickHasher::default();
+        self.hash(&mut h);
+        h.finish()
+    }
+
     /// A copy, or `None` when memory is short.
     pub fn try_clone(&self) -> Option<State> {
         let mut frames = Vec::new();

@@ -71,109 +71,12 @@ impl Tnum {
         }
     }
 
-    /// Left shift by a known amount.
-    pub fn shl(self, s: u32) -> Tnum {
-        Tnum {
-            value: self.value.wrapping_shl(s),
-            mask: self.mask.wrapping_shl(s),
-        }
-    }
-
-    /// Logical right shift by a known amount.
-    pub fn shr(self, s: u32) -> Tnum {
-        Tnum {
-            value: self.value.wrapping_shr(s),
-            mask: self.mask.wrapping_shr(s),
-        }
-    }
-
     /// Arithmetic right shift by a known amount, of a 64-bit value.
     pub fn sar(self, s: u32) -> Tnum {
         Tnum {
             value: ((self.value as i64).wrapping_shr(s)) as u64,
             mask: ((self.mask as i64).wrapping_shr(s)) as u64,
         }
-    }
-
-    /// Sum.
-    pub fn add(self, b: Tnum) -> Tnum {
-        let sm = self.mask.wrapping_add(b.mask);
-        let sv = self.value.wrapping_add(b.value);
-        let sigma = sm.wrapping_add(sv);
-        let chi = sigma ^ sv;
-        let mu = chi | self.mask | b.mask;
-        Tnum {
-            value: sv & !mu,
-            mask: mu,
-        }
-    }
-
-    /// Difference.
-    pub fn sub(self, b: Tnum) -> Tnum {
-        let dv = self.value.wrapping_sub(b.value);
-        let alpha = dv.wrapping_add(self.mask);
-        let beta = dv.wrapping_sub(b.mask);
-        let chi = alpha ^ beta;
-        let mu = chi | self.mask | b.mask;
-        Tnum {
-            value: dv & !mu,
-            mask: mu,
-        }
-    }
-
-    /// Bitwise and.
-    pub fn and(self, b: Tnum) -> Tnum {
-        let alpha = self.value | self.mask;
-        let beta = b.value | b.mask;
-        let v = self.value & b.value;
-        Tnum {
-            value: v,
-            mask: alpha & beta & !v,
-        }
-    }
-
-    /// Bitwise or.
-    pub fn or(self, b: Tnum) -> Tnum {
-        let v = self.value | b.value;
-        let mu = self.mask | b.mask;
-        Tnum {
-            value: v,
-            mask: mu & !v,
-        }
-    }
-
-    /// Bitwise exclusive or.
-    pub fn xor(self, b: Tnum) -> Tnum {
-        let v = self.value ^ b.value;
-        let mu = self.mask | b.mask;
-        Tnum {
-            value: v & !mu,
-            mask: mu,
-        }
-    }
-
-    /// Product: the sum of `b` shifted by each bit of `self` that may be
-    /// set.
-    pub fn mul(self, b: Tnum) -> Tnum {
-        let known = self.value.wrapping_mul(b.value);
-        let mut acc = Tnum::known(0);
-        let (mut a, mut b) = (self, b);
-        while a.value | a.mask != 0 {
-            if a.value & 1 != 0 {
-                acc = acc.add(Tnum {
-                    value: 0,
-                    mask: b.mask,
-                });
-            } else if a.mask & 1 != 0 {
-                acc = acc.add(Tnum {
-                    value: 0,
-                    mask: b.value | b.mask,
-                });
-            }
-            a = a.shr(1);
-            b = b.shl(1);
-        }
-        Tnum::known(known).add(acc)
     }
 
     /// The low `bytes` bytes, zero-extended.
@@ -199,7 +102,138 @@ impl Tnum {
             value: self.value & !0xffff_ffff,
             mask: self.mask & !0xffff_ffff,
         };
-        high.or(low.low32())
+        high | low.low32()
+    }
+}
+
+/// Sum.
+impl core::ops::Add<Tnum> for Tnum {
+    type Output = Tnum;
+
+    fn add(self, b: Tnum) -> Tnum {
+        let sm = self.mask.wrapping_add(b.mask);
+        let sv = self.value.wrapping_add(b.value);
+        let sigma = sm.wrapping_add(sv);
+        let chi = sigma ^ sv;
+        let mu = chi | self.mask | b.mask;
+        Tnum {
+            value: sv & !mu,
+            mask: mu,
+        }
+    }
+}
+
+/// Difference.
+impl core::ops::Sub<Tnum> for Tnum {
+    type Output = Tnum;
+
+    fn sub(self, b: Tnum) -> Tnum {
+        let dv = self.value.wrapping_sub(b.value);
+        let alpha = dv.wrapping_add(self.mask);
+        let beta = dv.wrapping_sub(b.mask);
+        let chi = alpha ^ beta;
+        let mu = chi | self.mask | b.mask;
+        Tnum {
+            value: dv & !mu,
+            mask: mu,
+        }
+    }
+}
+
+/// Bitwise and.
+impl core::ops::BitAnd<Tnum> for Tnum {
+    type Output = Tnum;
+
+    fn bitand(self, b: Tnum) -> Tnum {
+        let alpha = self.value | self.mask;
+        let beta = b.value | b.mask;
+        let v = self.value & b.value;
+        Tnum {
+            value: v,
+            mask: alpha & beta & !v,
+        }
+    }
+}
+
+/// Bitwise or.
+impl core::ops::BitOr<Tnum> for Tnum {
+    type Output = Tnum;
+
+    fn bitor(self, b: Tnum) -> Tnum {
+        let v = self.value | b.value;
+        let mu = self.mask | b.mask;
+        Tnum {
+            value: v,
+            mask: mu & !v,
+        }
+    }
+}
+
+/// Bitwise exclusive or.
+impl core::ops::BitXor<Tnum> for Tnum {
+    type Output = Tnum;
+
+    fn bitxor(self, b: Tnum) -> Tnum {
+        let v = self.value ^ b.value;
+        let mu = self.mask | b.mask;
+        Tnum {
+            value: v & !mu,
+            mask: mu,
+        }
+    }
+}
+
+/// Product: the sum of `b` shifted by each bit of `self` that may be
+/// set.
+impl core::ops::Mul<Tnum> for Tnum {
+    type Output = Tnum;
+
+    fn mul(self, b: Tnum) -> Tnum {
+        let known = self.value.wrapping_mul(b.value);
+        let mut acc = Tnum::known(0);
+        let (mut a, mut b) = (self, b);
+        while a.value | a.mask != 0 {
+            if a.value & 1 != 0 {
+                acc = acc
+                    + Tnum {
+                        value: 0,
+                        mask: b.mask,
+                    };
+            } else if a.mask & 1 != 0 {
+                acc = acc
+                    + Tnum {
+                        value: 0,
+                        mask: b.value | b.mask,
+                    };
+            }
+            a = a >> 1;
+            b = b << 1;
+        }
+        Tnum::known(known) + acc
+    }
+}
+
+/// Left shift by a known amount.
+impl core::ops::Shl<u32> for Tnum {
+    type Output = Tnum;
+
+    fn shl(self, s: u32) -> Tnum {
+        Tnum {
+            value: self.value.wrapping_shl(s),
+            mask: self.mask.wrapping_shl(s),
+        }
+    }
+}
+
+/// Logical right shift by a known amount.
+impl core::ops::Shr<u32> for Tnum {
+    type Output = Tnum;
+
+    fn shr(self, s: u32) -> Tnum {
+        Tnum {
+            value: self.value.wrapping_shr(s),
+            mask: self.mask.wrapping_shr(s),
+        }
     }
 }
 
@@ -233,12 +267,12 @@ mod tests {
     fn operations_contain_every_concrete_result() {
         type Op = (&'static str, fn(Tnum, Tnum) -> Tnum, fn(u64, u64) -> u64);
         let ops: [Op; 6] = [
-            ("add", Tnum::add, u64::wrapping_add),
-            ("sub", Tnum::sub, u64::wrapping_sub),
-            ("and", Tnum::and, |a, b| a & b),
-            ("or", Tnum::or, |a, b| a | b),
-            ("xor", Tnum::xor, |a, b| a ^ b),
-            ("mul", Tnum::mul, u64::wrapping_mul),
+            ("add", |a, b| a + b, u64::wrapping_add),
+            ("sub", |a, b| a - b, u64::wrapping_sub),
+            ("and", |a, b| a & b, |a, b| a & b),
+            ("or", |a, b| a | b, |a, b| a | b),
+            ("xor", |a, b| a ^ b, |a, b| a ^ b),
+            ("mul", |a, b| a * b, u64::wrapping_mul),
         ];
         for (name, abstract_op, concrete) in ops {
             for a in small() {
@@ -270,7 +304,7 @@ mod tests {
             Tnum::known(0x8000_0000_0000_0000).sar(63),
             Tnum::known(u64::MAX)
         );
-        assert_eq!(Tnum::known(3).shl(2), Tnum::known(12));
+        assert_eq!(Tnum::known(3) << 2, Tnum::known(12));
         assert_eq!(Tnum::known(0x1_0000_0005).low32(), Tnum::known(5));
         assert_eq!(
             Tnum::known(0x1_0000_0005).with_low32(Tnum::known(7)),

@@ -38,7 +38,13 @@ fn first_error(log: &str, fallback: &str) -> String {
         .to_string()
 }
 
-fn verdict_of(e: &Ebpf, obj: &libebpf_ioctl::elf::BpfObject, name: &str, section: &str, verbose: bool) -> Verdict {
+fn verdict_of(
+    e: &Ebpf,
+    obj: &libebpf_ioctl::elf::BpfObject,
+    name: &str,
+    section: &str,
+    verbose: bool,
+) -> Verdict {
     let how = Admission {
         checked: false,
         log_level: if verbose { 2 } else { 1 },
@@ -129,7 +135,10 @@ pub fn verify(
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
     } else {
         for v in &verdicts {
             match (&v.error, v.verified) {
@@ -153,7 +162,10 @@ pub fn verify(
     }
     let rejected = verdicts.iter().filter(|v| !v.accepted).count();
     if rejected > 0 {
-        return Err(format!("{rejected} of {} programs rejected", verdicts.len()));
+        return Err(format!(
+            "{rejected} of {} programs rejected",
+            verdicts.len()
+        ));
     }
     Ok(())
 }

@@ -326,3 +326,58 @@ fn completions_and_the_man_page_come_from_the_definitions() {
     let (ok, man, _) = ebpfctl(&["manpage"]);
     assert!(ok && man.contains(".TH ebpfctl 1") && man.contains("load"));
 }
+
+#[test]
+fn verify_gives_each_programs_verdict_and_keeps_nothing() {
+    let dir = examples();
+    let tail = dir.join("tail_call.o");
+    let (ok, out, err) = ebpfctl(&["verify", tail.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for prog in ["dispatch", "handle_tcp", "handle_udp"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{prog}: ")))
+            .unwrap_or_else(|| panic!("no line for {prog}: {out}"));
+        assert!(
+            line.contains("accepted (") && line.contains(" insns processed)"),
+            "{line}"
+        );
+    }
+    let (ok, out, err) = ebpfctl(&[
+        "--json",
+        "verify",
+        tail.to_str().unwrap(),
+        "--prog",
+        "dispatch",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["program"], "dispatch");
+    assert_eq!(list[0]["accepted"], true);
+    assert_eq!(list[0]["verified"], true);
+    assert!(list[0]["error"].is_null());
+    assert!(list[0]["insns_processed"].as_u64().unwrap() > 10);
+    // -v prints the state at every instruction.
+    let (ok, out, _) = ebpfctl(&[
+        "verify",
+        "-v",
+        tail.to_str().unwrap(),
+        "--prog",
+        "handle_tcp",
+    ]);
+    assert!(ok);
+    assert!(
+        out.contains("R1=ctx()") && out.contains("R10=fp()"),
+        "{out}"
+    );
+    // Nothing stays loaded.
+    let (ok, out, _) = ebpfctl(&["--json", "prog", "list"]);
+    assert!(ok);
+    assert!(!out.contains("handle_tcp"), "{out}");
+    one_line_error(
+        ebpfctl(&["verify", tail.to_str().unwrap(), "--prog", "nope"]),
+        &["no program `nope`"],
+    );
+}

@@ -1,0 +1,285 @@
+//! Random XDP programs near the edge of what the verifier accepts, for
+//! testing its soundness: whatever it accepts must never trip a run-time
+//! check of the checking interpreter (see `verifier_soundness.rs`
+//! and the `verifier` fuzz target). Programs use map 0 (a hash map of
+//! 4-byte keys and 16-byte values) and map 1 (an array of 1 entry of 32
+//! bytes).
+
+use ebpf_core::insn::Insn;
+use ebpf_core::opcode::*;
+
+/// A small deterministic generator (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// True with probability 1/n.
+    pub fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+fn ins(opcode: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn::new(opcode, dst, src, off, imm)
+}
+
+const SIZES: [u8; 4] = [BPF_B, BPF_H, BPF_W, BPF_DW];
+
+fn size(r: &mut Rng) -> u8 {
+    SIZES[r.below(4) as usize]
+}
+
+fn bytes(size: u8) -> i16 {
+    match size {
+        BPF_B => 1,
+        BPF_H => 2,
+        BPF_W => 4,
+        _ => 8,
+    }
+}
+
+/// Scratch registers a snippet may clobber (r2/r3 keep data/data_end,
+/// r1 the context until calls clobber it).
+fn scratch(r: &mut Rng) -> u8 {
+    [0, 4, 5, 7, 8, 9][r.below(6) as usize]
+}
+
+/// Bytes of packet the code so far proved (0 after r2/r3 are reloaded).
+struct Proven(i16);
+
+/// An offset for a `size`-byte access inside `limit` bytes, mostly; off
+/// by a little sometimes.
+fn offset(r: &mut Rng, limit: i16, size: u8) -> i16 {
+    let room = limit - bytes(size);
+    if room >= 0 && !r.one_in(6) {
+        r.below(room as u64 + 1) as i16
+    } else {
+        (r.below(limit.max(1) as u64 + 4) as i16) - (r.one_in(8) as i16)
+    }
+}
+
+/// Appends one snippet; forward jumps to the `out:` label hold `i16::MIN`
+/// until `program` fixes them up.
+fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven) {
+    match r.below(12) {
+        // Prove some bytes of the packet.
+        0 | 1 => {
+            let n = r.below(48) as i32;
+            proven.0 = proven.0.max(n as i16);
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0));
+            p.push(ins(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, n));
+            let op = [BPF_JGT, BPF_JGE][r.below(2) as usize];
+            p.push(ins(BPF_JMP | op | BPF_X, 4, 3, i16::MIN, 0));
+        }
+        // A packet access at an offset.
+        2 | 3 => {
+            let s = size(r);
+            let off = offset(r, proven.0, s);
+            if r.one_in(3) {
+                p.push(ins(BPF_ST | BPF_MEM | s, 2, 0, off, r.next() as i32));
+            } else {
+                p.push(ins(BPF_LDX | BPF_MEM | s, scratch(r), 2, off, 0));
+            }
+        }
+        // Arithmetic.
+        4 | 5 => {
+            let ops = [
+                BPF_ADD, BPF_SUB, BPF_MUL, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH, BPF_ARSH,
+                BPF_DIV, BPF_MOD, BPF_MOV,
+            ];
+            let op = ops[r.below(ops.len() as u64) as usize];
+            let class = if r.one_in(3) { BPF_ALU } else { BPF_ALU64 };
+            let dst = scratch(r);
+            let imm = match op {
+                BPF_LSH | BPF_RSH | BPF_ARSH => {
+                    r.below(if class == BPF_ALU { 32 } else { 64 }) as i32
+                }
+                BPF_DIV | BPF_MOD => 1 + r.below(100) as i32,
+                _ => (r.next() as i32) >> r.below(31),
+            };
+            // Keep the destination initialised: a mov first, sometimes.
+            if r.one_in(2) {
+                p.push(ins(
+                    BPF_ALU64 | BPF_MOV | BPF_K,
+                    dst,
+                    0,
+                    0,
+                    r.below(64) as i32,
+                ));
+            }
+            if r.one_in(3) {
+                p.push(ins(class | op | BPF_X, dst, scratch(r), 0, 0));
+            } else {
+                p.push(ins(class | op | BPF_K, dst, 0, 0, imm));
+            }
+        }
+        // The stack.
+        6 => {
+            let s = size(r);
+            let slot = -(8 * (1 + r.below(8) as i16));
+            let off = slot + r.below(8) as i16 / bytes(s) * bytes(s);
+            match r.below(3) {
+                0 => p.push(ins(BPF_ST | BPF_MEM | s, 10, 0, off, r.next() as i32)),
+                1 => p.push(ins(BPF_STX | BPF_MEM | s, 10, scratch(r), off, 0)),
+                _ => p.push(ins(BPF_LDX | BPF_MEM | s, scratch(r), 10, off, 0)),
+            }
+        }
+        // A map value, at a constant or bounded variable offset.
+        7 | 8 => {
+            p.push(ins(BPF_ST | BPF_MEM | BPF_W, 10, 0, -4, r.below(4) as i32));
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0));
+            p.push(ins(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4));
+            let map = r.below(2);
+            let value_size = if map == 0 { 16 } else { 32 };
+            p.extend_from_slice(&Insn::lddw(1, BPF_PSEUDO_MAP_IDX, map));
+            p.push(ins(BPF_JMP | BPF_CALL, 0, 0, 0, 1));
+            // r2/r3 are gone: reload them from the context kept in r6? No:
+            // jump to out when NULL, and use r0 only.
+            if !r.one_in(6) {
+                p.push(ins(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, i16::MIN, 0));
+            }
+            let mut limit = value_size;
+            if r.one_in(2) {
+                let mask = [3, 7, 15, 31][r.below(4) as usize];
+                p.push(ins(BPF_LDX | BPF_MEM | BPF_B, 5, 0, 0, 0));
+                p.push(ins(BPF_ALU64 | BPF_AND | BPF_K, 5, 0, 0, mask));
+                p.push(ins(BPF_ALU64 | BPF_ADD | BPF_X, 0, 5, 0, 0));
+                limit -= mask as i16;
+            }
+            let s = size(r);
+            let off = offset(r, limit, s);
+            if r.one_in(2) {
+                p.push(ins(BPF_STX | BPF_MEM | s, 0, 7, off, 0));
+            } else {
+                p.push(ins(BPF_LDX | BPF_MEM | s, 7, 0, off, 0));
+            }
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, 0));
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, 0));
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
+            // Reload data and data_end (the call clobbered them).
+            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 2, 6, 0, 0));
+            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 3, 6, 4, 0));
+            proven.0 = 0;
+        }
+        // A variable packet offset, checked or not.
+        9 => {
+            let mask = [7, 15, 63, 255][r.below(4) as usize];
+            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 5, 6, 12, 0));
+            p.push(ins(BPF_ALU64 | BPF_AND | BPF_K, 5, 0, 0, mask));
+            p.push(ins(BPF_ALU64 | BPF_ADD | BPF_X, 5, 2, 0, 0));
+            if !r.one_in(4) {
+                p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 5, 0, 0));
+                p.push(ins(
+                    BPF_ALU64 | BPF_ADD | BPF_K,
+                    4,
+                    0,
+                    0,
+                    r.below(10) as i32,
+                ));
+                p.push(ins(BPF_JMP | BPF_JGT | BPF_X, 4, 3, i16::MIN, 0));
+            }
+            p.push(ins(BPF_LDX | BPF_MEM | size(r), 7, 5, r.below(8) as i16, 0));
+        }
+        // A comparison that skips the next instruction.
+        10 => {
+            let ops = [
+                BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE, BPF_JSGT, BPF_JSGE, BPF_JSLT,
+                BPF_JSLE, BPF_JSET,
+            ];
+            let class = if r.one_in(3) { BPF_JMP32 } else { BPF_JMP };
+            let op = ops[r.below(ops.len() as u64) as usize];
+            p.push(ins(
+                class | op | BPF_K,
+                scratch(r),
+                0,
+                1,
+                (r.next() as i32) >> r.below(31),
+            ));
+            p.push(ins(
+                BPF_ALU64 | BPF_MOV | BPF_K,
+                scratch(r),
+                0,
+                0,
+                r.below(64) as i32,
+            ));
+        }
+        // A helper that returns a number.
+        _ => {
+            p.push(ins(
+                BPF_JMP | BPF_CALL,
+                0,
+                0,
+                0,
+                [5, 7, 8][r.below(3) as usize],
+            ));
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, 0));
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, 0));
+            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 2, 6, 0, 0));
+            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 3, 6, 4, 0));
+            proven.0 = 0;
+        }
+    }
+}
+
+/// A random program: the context kept in r6, data and data_end in r2 and
+/// r3, snippets, then `exit`, and an `out:` exit every forward jump with
+/// an unset offset goes to. Sometimes one instruction is then mutated.
+pub fn program(r: &mut Rng) -> Vec<Insn> {
+    let mut p = Vec::new();
+    p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0));
+    p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0, 0));
+    p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 3, 1, 4, 0));
+    for r0 in [0u8, 4, 5, 7, 8, 9] {
+        if !r.one_in(8) {
+            p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0));
+        }
+    }
+    // Always one proof first, so that `out:` is reachable.
+    let mut proven = Proven(0);
+    let first = r.below(48) as i32;
+    proven.0 = first as i16;
+    p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0));
+    p.push(ins(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, first));
+    p.push(ins(BPF_JMP | BPF_JGT | BPF_X, 4, 3, i16::MIN, 0));
+    for _ in 0..1 + r.below(10) {
+        snippet(r, &mut p, &mut proven);
+    }
+    if r.one_in(8) {
+        p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 0, scratch(r), 0, 0));
+    } else {
+        p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 2));
+    }
+    p.push(ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    let out = p.len();
+    p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1));
+    p.push(ins(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    for (pc, i) in p.iter_mut().enumerate() {
+        if i.off == i16::MIN && matches!(i.opcode & 7, BPF_JMP | BPF_JMP32) {
+            i.off = (out - pc - 1) as i16;
+        }
+    }
+    if r.one_in(4) {
+        let at = r.below(out as u64) as usize;
+        if !p[at].is_lddw() && (at == 0 || !p[at - 1].is_lddw()) {
+            match r.below(4) {
+                0 => p[at].off = p[at].off.wrapping_add(r.below(9) as i16 - 4),
+                1 => p[at].imm = p[at].imm.wrapping_add(r.below(9) as i32 - 4),
+                2 => p[at].src = r.below(11) as u8,
+                _ => p[at].dst = r.below(10) as u8,
+            }
+        }
+    }
+    p
+}

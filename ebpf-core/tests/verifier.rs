@@ -1,0 +1,556 @@
+//! The verifier's rules, one program each: what it accepts and, for what it
+//! rejects, Linux's words for why. XDP programs (`r1` = `struct xdp_md`:
+//! data at +0, data_end at +4, data_meta at +8).
+
+mod common;
+
+use common::assemble;
+use ebpf_core::maps::flags::BPF_F_RDONLY_PROG;
+use ebpf_core::verifier::{self, MapDesc, Stats, Subject};
+use ebpf_core::{Errno, MapType, ProgType};
+
+const HASH: MapDesc = MapDesc {
+    map_type: MapType::Hash,
+    key_size: 4,
+    value_size: 16,
+    max_entries: 8,
+    flags: 0,
+    inner: None,
+};
+
+const RINGBUF: MapDesc = MapDesc {
+    map_type: MapType::RingBuf,
+    key_size: 0,
+    value_size: 0,
+    max_entries: 4096,
+    flags: 0,
+    inner: None,
+};
+
+const RODATA: MapDesc = MapDesc {
+    map_type: MapType::Array,
+    key_size: 4,
+    value_size: 32,
+    max_entries: 1,
+    flags: BPF_F_RDONLY_PROG,
+    inner: None,
+};
+
+const PROG_ARRAY: MapDesc = MapDesc {
+    map_type: MapType::ProgArray,
+    key_size: 4,
+    value_size: 4,
+    max_entries: 4,
+    flags: 0,
+    inner: None,
+};
+
+/// Maps by index: 0 hash, 1 ring buffer, 2 read-only array, 3 prog_array.
+const MAPS: [MapDesc; 4] = [HASH, RINGBUF, RODATA, PROG_ARRAY];
+
+fn run(src: &str, gpl: bool) -> (Result<Stats, verifier::VerifyError>, String) {
+    let insns = assemble(src);
+    let subject = Subject {
+        prog_type: ProgType::Xdp,
+        gpl,
+        maps: &MAPS,
+        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < MAPS.len()),
+    };
+    let mut log = String::new();
+    let r = verifier::verify(&insns, &subject, &mut log, 1);
+    (r, log)
+}
+
+#[track_caller]
+fn accepts(src: &str) -> Stats {
+    match run(src, true) {
+        (Ok(s), _) => s,
+        (Err(e), log) => panic!("rejected: {e}\n{log}\n{src}"),
+    }
+}
+
+#[track_caller]
+fn rejects(src: &str, words: &str) -> Errno {
+    match run(src, true) {
+        (Ok(_), log) => panic!("accepted, expected \"{words}\"\n{log}\n{src}"),
+        (Err(e), log) => {
+            assert!(
+                e.reason.as_str().contains(words),
+                "expected \"{words}\", got \"{}\"\n{log}",
+                e.reason
+            );
+            assert!(log.contains(words), "the log says why: {log}");
+            e.errno
+        }
+    }
+}
+
+/// Loads data and data_end into r2 and r3, and proves `n` bytes of packet.
+fn packet(n: u32) -> String {
+    format!("ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, {n}\njgt %r4, %r3, out\n")
+}
+
+#[test]
+fn registers_must_be_written_before_they_are_read() {
+    assert_eq!(rejects("exit", "R0 !read_ok"), Errno::EACCES);
+    rejects("mov %r0, %r5\nexit", "R5 !read_ok");
+    rejects("mov %r0, 0\nadd %r0, %r2\nexit", "R2 !read_ok");
+    accepts("mov %r0, 2\nexit");
+}
+
+#[test]
+fn the_frame_pointer_is_read_only() {
+    rejects(
+        "mov %r10, 0\nmov %r0, 0\nexit",
+        "frame pointer is read only",
+    );
+}
+
+#[test]
+fn unreachable_code_and_jumps_out_of_the_program_are_refused() {
+    rejects("mov %r0, 0\nexit\nmov %r0, 1\nexit", "unreachable insn");
+    rejects("mov %r0, 0\nja +0\nexit\nexit", "unreachable insn");
+}
+
+#[test]
+fn the_return_value_is_a_number() {
+    rejects("mov %r0, %r10\nexit", "R0 leaks addr as return value");
+    rejects("mov %r0, %r1\nexit", "R0 leaks addr as return value");
+}
+
+#[test]
+fn context_fields_are_read_whole_and_never_written() {
+    accepts("ldxw %r0, [%r1+12]\nexit"); // ingress_ifindex
+    rejects(
+        "ldxw %r0, [%r1+2]\nexit",
+        "invalid bpf_context access off=2 size=4",
+    );
+    rejects(
+        "ldxb %r0, [%r1+0]\nexit",
+        "invalid bpf_context access off=0 size=1",
+    );
+    rejects(
+        "ldxw %r0, [%r1+24]\nexit",
+        "invalid bpf_context access off=24 size=4",
+    );
+    rejects(
+        "mov %r0, 0\nstxw [%r1+12], %r0\nexit",
+        "invalid bpf_context access",
+    );
+    rejects(
+        "stw [%r1+12], 0\nmov %r0, 0\nexit",
+        "BPF_ST stores into R1 ctx is not allowed",
+    );
+    rejects(
+        "add %r1, 4\nldxw %r0, [%r1+0]\nexit",
+        "dereference of modified ctx ptr R1 off=4 disallowed",
+    );
+}
+
+#[test]
+fn packet_reads_need_a_comparison_with_data_end() {
+    accepts(&format!(
+        "{}ldxb %r0, [%r2+13]\nexit\nout: mov %r0, 1\nexit",
+        packet(14)
+    ));
+    // One byte too far.
+    rejects(
+        &format!(
+            "{}ldxb %r0, [%r2+14]\nexit\nout: mov %r0, 1\nexit",
+            packet(14)
+        ),
+        "invalid access to packet, off=14 size=1",
+    );
+    // No check at all.
+    rejects(
+        "ldxw %r2, [%r1+0]\nldxb %r0, [%r2+0]\nexit",
+        "invalid access to packet, off=0 size=1",
+    );
+    // The check on the wrong branch.
+    rejects(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, in\nmov %r0, 1\nexit\nin: ldxb %r0, [%r2+0]\nexit",
+        "invalid access to packet",
+    );
+    // data_end on the left: `if (end >= p)` proves the bytes when taken.
+    accepts(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 4\njge %r3, %r4, in\nmov %r0, 1\nexit\nin: ldxw %r0, [%r2+0]\nexit",
+    );
+    // Writes are allowed (XDP may rewrite headers).
+    accepts(&format!(
+        "{}stb [%r2+0], 1\nmov %r0, 2\nexit\nout: mov %r0, 1\nexit",
+        packet(1)
+    ));
+    rejects(
+        "ldxw %r3, [%r1+4]\nldxb %r0, [%r3+0]\nexit",
+        "invalid mem access 'pkt_end'",
+    );
+}
+
+#[test]
+fn a_variable_packet_offset_needs_its_own_check() {
+    // r5 = a header length read from the packet, bounded by the and.
+    let head = format!(
+        "{}ldxb %r5, [%r2+0]\nand %r5, 0x3c\nadd %r5, %r2\n",
+        packet(1)
+    );
+    rejects(
+        &format!("{head}ldxb %r0, [%r5+0]\nexit\nout: mov %r0, 1\nexit"),
+        "invalid access to packet",
+    );
+    accepts(&format!(
+        "{head}mov %r6, %r5\nadd %r6, 2\njgt %r6, %r3, out\nldxh %r0, [%r5+0]\nexit\nout: mov %r0, 1\nexit"
+    ));
+}
+
+#[test]
+fn the_stack_is_512_bytes_and_read_only_where_written() {
+    accepts("stdw [%r10-8], 7\nldxdw %r0, [%r10-8]\nexit");
+    accepts("stdw [%r10-512], 7\nldxb %r0, [%r10-512]\nexit");
+    rejects(
+        "stdw [%r10-520], 7\nmov %r0, 0\nexit",
+        "invalid write to stack R10 off=-520 size=8",
+    );
+    rejects(
+        "stdw [%r10+0], 7\nmov %r0, 0\nexit",
+        "invalid write to stack R10 off=0 size=8",
+    );
+    rejects(
+        "ldxdw %r0, [%r10-8]\nexit",
+        "invalid read from stack off -8+0 size 8",
+    );
+    // Half written.
+    rejects(
+        "stw [%r10-8], 7\nldxdw %r0, [%r10-8]\nexit",
+        "invalid read from stack off -8+4 size 8",
+    );
+    // A spilled pointer comes back as a pointer.
+    accepts("stxdw [%r10-16], %r1\nldxdw %r1, [%r10-16]\nldxw %r0, [%r1+12]\nexit");
+    rejects(
+        "stxdw [%r10-16], %r1\nldxw %r0, [%r10-16]\nexit",
+        "invalid size of register fill",
+    );
+}
+
+#[test]
+fn scalars_are_not_pointers() {
+    rejects(
+        "mov %r2, 100\nldxb %r0, [%r2+0]\nexit",
+        "R2 invalid mem access 'scalar'",
+    );
+    rejects(
+        "mov %r0, %r1\nmul %r0, 2\nexit",
+        "R0 pointer arithmetic with *= operator prohibited",
+    );
+    rejects(
+        "mov %r0, %r1\nand %r0, 1\nexit",
+        "R0 bitwise operator &= on pointer prohibited",
+    );
+    rejects(
+        "mov %r2, %r1\nadd %r2, %r10\nmov %r0, 0\nexit",
+        "R2 pointer += pointer prohibited",
+    );
+    rejects(
+        "mov %r0, %r1\nadd32 %r0, 1\nexit",
+        "R0 32-bit pointer arithmetic prohibited",
+    );
+    rejects(
+        "mov %r2, 0\nsub %r2, %r1\nmov %r0, 0\nexit",
+        "R2 tried to subtract pointer from scalar",
+    );
+    // The distance between pointers is a number.
+    accepts("ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nsub %r3, %r2\nmov %r0, %r3\nexit");
+}
+
+#[test]
+fn division_by_a_zero_immediate_and_wide_shifts_are_malformed() {
+    assert_eq!(
+        rejects("mov %r0, 1\ndiv %r0, 0\nexit", "div by zero"),
+        Errno::EINVAL
+    );
+    assert_eq!(
+        rejects("mov %r0, 1\nlsh %r0, 64\nexit", "invalid shift 64"),
+        Errno::EINVAL
+    );
+    rejects("mov %r0, 1\nlsh32 %r0, 32\nexit", "invalid shift 32");
+    // By a register, any value is fine (the amount is masked).
+    accepts("mov %r0, 1\nmov %r2, 0\ndiv %r0, %r2\nlsh %r0, %r2\nexit");
+}
+
+const LOOKUP: &str =
+    "mov %r2, 0\nstxw [%r10-4], %r2\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n";
+
+#[test]
+fn a_map_value_is_used_only_after_its_null_check() {
+    rejects(
+        &format!("{LOOKUP}ldxdw %r0, [%r0+0]\nexit"),
+        "R0 invalid mem access 'map_value_or_null'",
+    );
+    accepts(&format!(
+        "{LOOKUP}jeq %r0, 0, out\nldxdw %r0, [%r0+8]\nexit\nout: exit"
+    ));
+    // Through a copy: the check covers both registers.
+    accepts(&format!(
+        "{LOOKUP}mov %r6, %r0\njeq %r0, 0, out\nldxdw %r0, [%r6+8]\nexit\nout: mov %r0, 0\nexit"
+    ));
+    rejects(
+        &format!("{LOOKUP}jeq %r0, 0, out\nldxdw %r0, [%r0+9]\nexit\nout: exit"),
+        "invalid access to map value, value_size=16 off=9 size=8",
+    );
+    rejects(
+        &format!("{LOOKUP}add %r0, 8\nexit"),
+        "R0 pointer arithmetic on map_value_or_null prohibited, null-check it first",
+    );
+}
+
+#[test]
+fn a_variable_index_into_a_map_value_must_be_bounded() {
+    let checked = format!("{LOOKUP}jeq %r0, 0, out\nldxdw %r3, [%r0+0]\n");
+    rejects(
+        &format!("{checked}add %r0, %r3\nldxb %r0, [%r0+0]\nexit\nout: exit"),
+        "math between map_value pointer and register with unbounded min value is not allowed",
+    );
+    rejects(
+        &format!("{checked}and %r3, 31\nadd %r0, %r3\nldxb %r0, [%r0+0]\nexit\nout: exit"),
+        "invalid access to map value",
+    );
+    accepts(&format!(
+        "{checked}and %r3, 15\nadd %r0, %r3\nldxb %r0, [%r0+0]\nexit\nout: exit"
+    ));
+    accepts(&format!(
+        "{checked}jgt %r3, 12, out\nadd %r0, %r3\nldxw %r0, [%r0+0]\nexit\nout: mov %r0, 0\nexit"
+    ));
+    // A signed index must be proven non-negative.
+    rejects(
+        &format!("{checked}jsgt %r3, 12, out\nadd %r0, %r3\nldxw %r0, [%r0+0]\nexit\nout: mov %r0, 0\nexit"),
+        "math between map_value pointer and register with unbounded min value is not allowed",
+    );
+}
+
+#[test]
+fn helper_arguments_follow_the_prototype() {
+    // The key must be initialised stack of the key size.
+    rejects(
+        "mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\nmov %r0, 0\nexit",
+        "invalid read from stack off -4+0 size 4",
+    );
+    rejects(
+        "mov %r1, 0\nmov %r2, 0\ncall 1\nmov %r0, 0\nexit",
+        "R1 type=scalar expected=map_ptr",
+    );
+    // Ring buffer helpers take only ring buffers.
+    rejects(
+        "lddw %r1, map_idx(0)\nmov %r2, 8\nmov %r3, 0\ncall 131\nmov %r0, 0\nexit",
+        "cannot pass map_type 1 into func bpf_ringbuf_reserve#131",
+    );
+    // Memory + size: the size must be bounded.
+    rejects(
+        "lddw %r1, map_idx(1)\nmov %r2, %r10\nadd %r2, -8\nldxw %r3, [%r1+0]\nmov %r4, 0\ncall 130\nmov %r0, 0\nexit",
+        "R1 invalid mem access 'map_ptr'",
+    );
+    rejects(
+        "stdw [%r10-8], 0\nldxw %r3, [%r1+12]\nlddw %r1, map_idx(1)\nmov %r2, %r10\nadd %r2, -8\nmov %r4, 0\ncall 130\nmov %r0, 0\nexit",
+        "R3 unbounded memory access",
+    );
+    rejects(
+        "stdw [%r10-8], 0\nldxw %r3, [%r1+12]\nand %r3, 15\nlddw %r1, map_idx(1)\nmov %r2, %r10\nadd %r2, -8\nmov %r4, 0\ncall 130\nmov %r0, 0\nexit",
+        "invalid read from stack",
+    );
+    accepts(
+        "stdw [%r10-8], 0\nldxw %r3, [%r1+12]\nand %r3, 7\nlddw %r1, map_idx(1)\nmov %r2, %r10\nadd %r2, -8\nmov %r4, 0\ncall 130\nmov %r0, 0\nexit",
+    );
+    // Arguments are gone after the call.
+    rejects("mov %r1, 5\ncall 7\nmov %r0, %r1\nexit", "R1 !read_ok");
+    rejects("mov %r0, 0\ncall 9999\nexit", "unknown func #9999");
+}
+
+#[test]
+fn gpl_only_helpers_need_a_gpl_license() {
+    let src = "stdw [%r10-8], 0\nmov %r1, %r10\nadd %r1, -8\nmov %r2, 8\ncall 6\nmov %r0, 0\nexit";
+    accepts(src);
+    let (r, _) = run(src, false);
+    let e = r.unwrap_err();
+    assert_eq!(e.errno, Errno::EINVAL);
+    assert!(
+        e.reason
+            .as_str()
+            .contains("cannot call GPL-restricted function"),
+        "{}",
+        e.reason
+    );
+}
+
+#[test]
+fn a_ring_buffer_record_is_submitted_or_discarded_on_every_path() {
+    let reserve = "lddw %r1, map_idx(1)\nmov %r2, 16\nmov %r3, 0\ncall 131\n";
+    accepts(&format!(
+        "{reserve}jeq %r0, 0, out\nstdw [%r0+8], 1\nmov %r1, %r0\nmov %r2, 0\ncall 132\nout: mov %r0, 0\nexit"
+    ));
+    rejects(
+        &format!("{reserve}jeq %r0, 0, out\nstdw [%r0+8], 1\nout: mov %r0, 0\nexit"),
+        "Unreleased reference id=",
+    );
+    // Only within the record.
+    rejects(
+        &format!("{reserve}jeq %r0, 0, out\nstdw [%r0+16], 1\nmov %r1, %r0\nmov %r2, 0\ncall 133\nout: mov %r0, 0\nexit"),
+        "invalid access to mem",
+    );
+    // Not after it is gone.
+    rejects(
+        &format!("{reserve}jeq %r0, 0, out\nmov %r6, %r0\nmov %r1, %r0\nmov %r2, 0\ncall 132\nstdw [%r6+0], 1\nout: mov %r0, 0\nexit"),
+        "R6 invalid mem access 'scalar'",
+    );
+    // The reserve size must be a constant.
+    rejects(
+        "ldxw %r2, [%r1+12]\nlddw %r1, map_idx(1)\nmov %r3, 0\ncall 131\nmov %r0, 0\nexit",
+        "R2 is not a known constant",
+    );
+}
+
+#[test]
+fn read_only_maps_are_not_written() {
+    rejects(
+        "lddw %r1, map_idx_value(2, 0)\nstdw [%r1+0], 1\nmov %r0, 0\nexit",
+        "write into map forbidden, value_size=32 off=0 size=8",
+    );
+    accepts("lddw %r1, map_idx_value(2, 24)\nldxdw %r0, [%r1+0]\nexit");
+    rejects(
+        "lddw %r1, map_idx_value(2, 24)\nldxdw %r0, [%r1+8]\nexit",
+        "invalid access to map value",
+    );
+}
+
+#[test]
+fn functions_have_their_own_frames() {
+    accepts("mov %r1, 3\ncall f\nexit\nf: mov %r0, %r1\nadd %r0, 1\nexit");
+    // The callee cannot read its caller's r6 or r0.
+    rejects(
+        "mov %r6, 3\ncall f\nexit\nf: mov %r0, %r6\nexit",
+        "R6 !read_ok",
+    );
+    // Arguments beyond r5 and the caller's scratch registers are gone after.
+    rejects(
+        "mov %r1, 3\ncall f\nmov %r0, %r1\nexit\nf: mov %r0, 0\nexit",
+        "R1 !read_ok",
+    );
+    // A pointer to the caller's stack may go down, not a callee's stack up.
+    accepts(
+        "stdw [%r10-8], 5\nmov %r1, %r10\nadd %r1, -8\ncall f\nexit\nf: ldxdw %r0, [%r1+0]\nexit",
+    );
+    rejects(
+        "call f\nldxdw %r0, [%r0+0]\nexit\nf: stdw [%r10-8], 0\nmov %r0, %r10\nadd %r0, -8\nexit",
+        "cannot return stack pointer to the caller",
+    );
+    // Eight frames at most.
+    let mut deep = String::from("call f0\nexit\n");
+    for i in 0..8 {
+        deep += &format!("f{i}: call f{}\nexit\n", i + 1);
+    }
+    deep += "f8: mov %r0, 0\nexit";
+    assert_eq!(
+        rejects(&deep, "the call stack of 9 frames is too deep"),
+        Errno::E2BIG
+    );
+}
+
+#[test]
+fn bounded_loops_verify_and_unbounded_ones_do_not() {
+    let s = accepts("mov %r0, 0\nmov %r1, 0\nl: add %r0, %r1\nadd %r1, 1\njlt %r1, 100, l\nexit");
+    assert!(s.processed > 300, "each iteration is explored: {s:?}");
+    rejects(
+        "mov %r0, 0\nl: mov %r1, 1\njeq %r0, 0, l\nexit",
+        "infinite loop detected at insn",
+    );
+    // A loop whose state changes each time and never ends.
+    let e = rejects(
+        "mov %r0, 0\nl: add %r0, 1\njne %r0, 0, l\nexit",
+        "BPF program is too complex",
+    );
+    assert_eq!(e, Errno::E2BIG);
+}
+
+#[test]
+fn branches_narrow_numbers_and_dead_branches_are_not_explored() {
+    // After `r2 < 4`, r2 indexes a 16-byte value in 4-byte steps.
+    accepts(&format!(
+        "{LOOKUP}jeq %r0, 0, out\nldxw %r2, [%r0+0]\njge %r2, 4, out\nlsh %r2, 2\nadd %r0, %r2\nldxw %r0, [%r0+0]\nexit\nout: mov %r0, 0\nexit"
+    ));
+    // A known-false branch is never taken: its bad access does not count.
+    accepts("mov %r2, 5\njgt %r2, 10, bad\nmov %r0, 0\nexit\nbad: ldxdw %r0, [%r2+0]\nexit");
+    // 32-bit comparisons narrow the low half.
+    accepts(&format!(
+        "{LOOKUP}jeq %r0, 0, out\nldxw %r2, [%r0+0]\njge32 %r2, 4, out\nlsh %r2, 2\nadd %r0, %r2\nldxw %r0, [%r0+0]\nexit\nout: mov %r0, 0\nexit"
+    ));
+}
+
+#[test]
+fn callbacks_are_verified_like_functions() {
+    // bpf_loop(4, cb, &ctx, 0); the callback writes the caller's stack.
+    let prog = "stdw [%r10-8], 0\nmov %r1, 4\nlddw %r2, func(cb)\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\ncall 181\nldxdw %r0, [%r10-8]\nexit\ncb: ldxdw %r3, [%r2+0]\nadd %r3, 1\nstxdw [%r2+0], %r3\nmov %r0, 0\nexit";
+    accepts(prog);
+    // A callback must return 0 or 1.
+    rejects(
+        "mov %r1, 4\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 181\nexit\ncb: mov %r0, 7\nexit",
+        "should have been in [0, 1]",
+    );
+    // The callback's context pointer may be NULL: using it needs the check.
+    rejects(
+        "mov %r1, 4\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 181\nexit\ncb: ldxdw %r0, [%r2+0]\nmov %r0, 0\nexit",
+        "R2 invalid mem access 'scalar'",
+    );
+    // for_each: the value is the map's.
+    accepts("lddw %r1, map_idx(0)\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 164\nexit\ncb: ldxdw %r0, [%r3+8]\nmov %r0, 0\nexit");
+    rejects(
+        "lddw %r1, map_idx(0)\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 164\nexit\ncb: ldxdw %r0, [%r3+16]\nmov %r0, 0\nexit",
+        "invalid access to map value",
+    );
+}
+
+#[test]
+fn tail_calls_take_the_context_and_a_prog_array() {
+    accepts("lddw %r2, map_idx(3)\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit");
+    rejects(
+        "mov %r1, 0\nlddw %r2, map_idx(3)\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit",
+        "R1 type=scalar expected=ctx",
+    );
+    rejects(
+        "lddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit",
+        "cannot pass map_type 1 into func bpf_tail_call#12",
+    );
+}
+
+#[test]
+fn atomics_need_alignment_and_a_writable_object() {
+    accepts("stdw [%r10-8], 0\nmov %r1, 1\nlock add [%r10-8], %r1\nldxdw %r0, [%r10-8]\nexit");
+    rejects(
+        "stdw [%r10-8], 0\nmov %r1, 1\nlock add32 [%r10-6], %r1\nmov %r0, 0\nexit",
+        "misaligned access",
+    );
+    rejects(
+        &format!(
+            "{}mov %r5, 1\nlock add32 [%r2+0], %r5\nmov %r0, 0\nexit\nout: mov %r0, 1\nexit",
+            packet(4)
+        ),
+        "BPF_ATOMIC stores into R2 pkt is not allowed",
+    );
+}
+
+#[test]
+fn the_level_2_log_shows_the_state_at_every_instruction() {
+    let insns = assemble("mov %r0, 2\nexit");
+    let subject = Subject {
+        prog_type: ProgType::Xdp,
+        gpl: true,
+        maps: &[],
+        map_of_lddw: &|_, _| None,
+    };
+    let mut log = String::new();
+    let s = verifier::verify(&insns, &subject, &mut log, 2).unwrap();
+    assert_eq!(s.processed, 2);
+    assert!(log.contains("0: (b7)"), "{log}");
+    assert!(
+        log.contains("R1=ctx()") && log.contains("R10=fp()"),
+        "{log}"
+    );
+    assert!(log.contains("1: (95)") && log.contains("R0=2"), "{log}");
+    assert!(log.contains("processed 2 insns"), "{log}");
+}
