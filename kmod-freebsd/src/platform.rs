@@ -9,10 +9,10 @@
 use core::fmt;
 use core::ptr::NonNull;
 
+use ebpf_core::helpers::format::FixedBuf;
 use ebpf_core::platform::{
     AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
 };
-use ebpf_core::helpers::format::FixedBuf;
 use ebpf_core::Errno;
 
 use crate::heap;

@@ -12,7 +12,9 @@ mod xdp_gen;
 
 use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::verifier::{self, MapDesc, Subject};
-use ebpf_core::{Insn, LoadOptions, LoadedProgram, MemoryMap, ProgType, ProgramMaps, RegionKind, Shared, Stack};
+use ebpf_core::{
+    Insn, LoadOptions, LoadedProgram, MemoryMap, ProgType, ProgramMaps, RegionKind, Shared, Stack,
+};
 use libebpf_ioctl::UserPlatform;
 
 fn desc(m: &Map) -> MapDesc {
@@ -29,8 +31,11 @@ fn desc(m: &Map) -> MapDesc {
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let p = UserPlatform::get();
-    let hash = Shared::try_new(Map::create(p, &MapAttr::new(MapType::Hash, 4, 16, 8), 1).unwrap()).unwrap();
-    let array = Shared::try_new(Map::create(p, &MapAttr::new(MapType::Array, 4, 32, 1), 2).unwrap()).unwrap();
+    let hash = Shared::try_new(Map::create(p, &MapAttr::new(MapType::Hash, 4, 16, 8), 1).unwrap())
+        .unwrap();
+    let array =
+        Shared::try_new(Map::create(p, &MapAttr::new(MapType::Array, 4, 32, 1), 2).unwrap())
+            .unwrap();
     hash.update(&0u32.to_ne_bytes(), &[0x5a; 16], 0).unwrap();
     let mut seed = [0u8; 8];
     let n = data.len().min(8);
