@@ -554,3 +554,40 @@ fn the_level_2_log_shows_the_state_at_every_instruction() {
     assert!(log.contains("1: (95)") && log.contains("R0=2"), "{log}");
     assert!(log.contains("processed 2 insns"), "{log}");
 }
+
+#[test]
+fn a_chain_of_calls_shares_512_bytes_of_stack() {
+    // 320 + 320 bytes on the same chain: too much, even before the access.
+    rejects(
+        "stdw [%r10-320], 0\ncall f\nmov %r0, 0\nexit\nf: stdw [%r10-320], 0\nmov %r0, 0\nexit",
+        "combined stack size of 2 calls is 640. Too large",
+    );
+    accepts(
+        "stdw [%r10-256], 0\ncall f\nmov %r0, 0\nexit\nf: stdw [%r10-256], 0\nmov %r0, 0\nexit",
+    );
+}
+
+#[test]
+fn a_callee_does_not_store_stack_pointers_in_its_callers_stack() {
+    let e = rejects(
+        "stdw [%r10-8], 0\nmov %r1, %r10\nadd %r1, -8\ncall f\nexit\nf: stxdw [%r1+0], %r1\nmov %r0, 0\nexit",
+        "cannot spill pointers to stack into stack frame of the caller",
+    );
+    assert_eq!(e, Errno::EINVAL);
+}
+
+#[test]
+fn pointers_are_not_stored_where_userspace_reads_them() {
+    rejects(
+        &format!("{LOOKUP}jeq %r0, 0, out\nstxdw [%r0+0], %r10\nout: mov %r0, 0\nexit"),
+        "R10 leaks addr into map",
+    );
+    // The stack is the program's own: spilling there is fine.
+    accepts("stxdw [%r10-8], %r1\nmov %r0, 0\nexit");
+}
+
+#[test]
+fn a_void_function_leaves_r0_unreadable_for_its_caller() {
+    accepts("call f\nmov %r0, 0\nexit\nf: exit");
+    rejects("call f\nexit\nf: exit", "R0 !read_ok");
+}

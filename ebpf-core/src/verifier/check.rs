@@ -113,6 +113,9 @@ pub struct Explorer<'a> {
     work: Vec<Path>,
     next_id: u32,
     stats: Stats,
+    /// Deepest stack byte each function (by index in `cfg.functions`)
+    /// touched.
+    depth: Vec<u32>,
 }
 
 fn grow<T>(v: &mut Vec<T>, pc: usize) -> Result<(), VerifyError> {
@@ -198,12 +201,13 @@ impl<'a> Explorer<'a> {
             work: Vec::new(),
             next_id: 0,
             stats: Stats::default(),
+            depth: Vec::new(),
         })
     }
 
     /// Explores every path.
     pub fn run(mut self) -> Result<Stats, VerifyError> {
-        let mut main = Frame::new(0, None);
+        let mut main = Frame::new(0, 0, None);
         main.regs[1] = Reg::Ptr(Ptr::to(PtrKind::Ctx));
         let mut frames = Vec::new();
         grow(&mut frames, 0)?;
@@ -219,10 +223,68 @@ impl<'a> Explorer<'a> {
             insns: 0,
             jumps: 0,
         });
+        self.depth
+            .try_reserve_exact(self.cfg.functions.len())
+            .map_err(|_| no_memory(0))?;
+        self.depth.resize(self.cfg.functions.len(), 0);
         while let Some(path) = self.work.pop() {
             self.explore(path)?;
         }
+        self.check_stack_depth()?;
         Ok(self.stats)
+    }
+
+    /// The stack of every chain of calls fits in 512 bytes, each function
+    /// counting its deepest access rounded up to 32 bytes, and no chain is
+    /// deeper than eight frames, dead code included (Linux's
+    /// `check_max_stack_depth`).
+    fn check_stack_depth(&self) -> Result<(), VerifyError> {
+        let functions = &self.cfg.functions;
+        let n = self.insns.len();
+        // (function, instruction to look from, frames, bytes), depth first.
+        let mut work: Vec<(usize, usize, usize, u32)> = Vec::new();
+        let frame_bytes = |f: usize| self.depth[f].max(1).div_ceil(32) * 32;
+        grow(&mut work, 0)?;
+        work.push((0, 0, 1, frame_bytes(0)));
+        let mut steps = 0usize;
+        while let Some((f, from, frames, bytes)) = work.pop() {
+            steps += 1;
+            if steps > MAX_PROCESSED {
+                return Err(VerifyError::new(
+                    0,
+                    Errno::E2BIG,
+                    format_args!("BPF program is too complex (its call graph)"),
+                ));
+            }
+            if frames > MAX_FRAMES {
+                return Err(VerifyError::new(
+                    0,
+                    Errno::E2BIG,
+                    format_args!("the call stack of {frames} frames is too deep !"),
+                ));
+            }
+            if bytes > STACK_BYTES as u32 {
+                reject!(
+                    0,
+                    "combined stack size of {frames} calls is {bytes}. Too large"
+                );
+            }
+            let end = functions.get(f + 1).copied().unwrap_or(n);
+            for pc in from..end {
+                let i = self.insns[pc];
+                let call = i.opcode == BPF_JMP | BPF_CALL && i.src == BPF_PSEUDO_CALL;
+                if !call {
+                    continue;
+                }
+                let target = (pc as i64 + 1 + i.imm as i64) as usize;
+                let Ok(g) = functions.binary_search(&target) else {
+                    continue;
+                };
+                grow(&mut work, pc)?;
+                work.push((g, functions[g], frames + 1, bytes + frame_bytes(g)));
+            }
+        }
+        Ok(())
     }
 
     fn fresh_id(&mut self) -> u32 {
@@ -719,6 +781,19 @@ impl<'a> Explorer<'a> {
             return Ok(());
         }
         let value = self.read(st, pc, insn.src)?;
+        // A pointer stored where userspace can read it back leaks a kernel
+        // address (Linux allows it only with CAP_PERFMON).
+        if let (Reg::Ptr(_), Reg::Ptr(p)) = (value, base) {
+            let what = match p.kind {
+                PtrKind::MapValue { .. } => Some("map"),
+                PtrKind::Packet | PtrKind::PacketMeta => Some("packet"),
+                PtrKind::Mem { .. } => Some("mem"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                reject!(pc, "R{} leaks addr into {what}", insn.src);
+            }
+        }
         if insn.opcode & 0xe0 != BPF_ATOMIC {
             self.access(
                 st,
@@ -761,9 +836,6 @@ impl<'a> Explorer<'a> {
                 insn.off
             );
         }
-        if matches!(value, Reg::Ptr(_)) {
-            reject!(pc, "R{} leaks addr into mem", insn.src);
-        }
         let old = self.access(st, pc, insn.dst, base, insn.off, size, Access::Read, None)?;
         self.access(
             st,
@@ -781,10 +853,6 @@ impl<'a> Explorer<'a> {
                 self.read(st, pc, 0)?;
             }
             self.writable(pc, target)?;
-            let old = match old {
-                Reg::Scalar(_) => loaded(size),
-                other => other,
-            };
             st.set(target, old);
         }
         Ok(())
@@ -959,15 +1027,22 @@ impl<'a> Explorer<'a> {
     ) -> Result<Reg, VerifyError> {
         let fidx = frame as usize;
         let first_slot = ((-o - 1) / 8) as usize;
+        let function = match self.cfg.functions.binary_search(&st.frames[fidx].entry) {
+            Ok(i) | Err(i) => i,
+        };
+        if let Some(d) = self.depth.get_mut(function) {
+            *d = (*d).max((-o) as u32);
+        }
         match access {
             Access::Write => {
+                let current = st.frames.len() - 1;
                 if let Some(Reg::Ptr(Ptr {
-                    kind: PtrKind::Stack { frame: pf },
+                    kind: PtrKind::Stack { .. },
                     ..
                 })) = value
                 {
-                    if pf > frame {
-                        reject!(
+                    if fidx != current {
+                        invalid!(
                             pc,
                             "cannot spill pointers to stack into stack frame of the caller"
                         );
@@ -1218,7 +1293,13 @@ impl<'a> Explorer<'a> {
 
     fn exit(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
         let pc = path.pc;
-        let r0 = self.read(&path.state, pc, 0)?;
+        // A function may leave r0 unset (a void function): its caller
+        // cannot read it then. The program and callbacks must set it.
+        let r0 = if path.state.frames.len() > 1 && path.state.frame().callback.is_none() {
+            path.state.reg(0)
+        } else {
+            self.read(&path.state, pc, 0)?
+        };
         let st = &mut path.state;
         if st.frames.len() == 1 {
             if let Reg::Ptr(_) = r0 {
@@ -1245,7 +1326,7 @@ impl<'a> Explorer<'a> {
             // Another iteration may follow, from the state this one left.
             let mut again = st.try_clone().ok_or(no_memory(pc))?;
             widen_scalars(&mut again);
-            let mut frame = Frame::new(callee_frame, Some(ret));
+            let mut frame = Frame::new(callee_frame, cb.entry, Some(ret));
             frame.regs[1..6].copy_from_slice(&cb.args);
             frame.callback = Some(cb);
             grow(&mut again.frames, pc)?;
@@ -1285,7 +1366,7 @@ impl<'a> Explorer<'a> {
                 ),
             ));
         }
-        let mut frame = Frame::new(st.frames.len() as u8, Some(pc + 1));
+        let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));
         frame.regs[1..6].copy_from_slice(&st.frame().regs[1..6]);
         grow(&mut st.frames, pc)?;
         st.frames.push(frame);
@@ -1399,7 +1480,7 @@ impl<'a> Explorer<'a> {
                 ]
             }
         };
-        let mut frame = Frame::new(st.frames.len() as u8, Some(pc + 1));
+        let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));
         frame.regs[1..6].copy_from_slice(&cb_args);
         frame.callback = Some(Callback {
             helper: id,

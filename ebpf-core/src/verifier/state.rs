@@ -183,6 +183,8 @@ pub struct Frame {
     /// For a callback frame: what the helper called it with, so that
     /// another iteration can start the same way.
     pub callback: Option<Callback>,
+    /// The first instruction of the function it runs.
+    pub entry: usize,
 }
 
 /// A callback frame's origin.
@@ -197,8 +199,9 @@ pub struct Callback {
 }
 
 impl Frame {
-    /// A fresh frame whose `r10` points to its own stack.
-    pub fn new(index: u8, return_pc: Option<usize>) -> Frame {
+    /// A fresh frame of the function at `entry`, whose `r10` points to its
+    /// own stack.
+    pub fn new(index: u8, entry: usize, return_pc: Option<usize>) -> Frame {
         let mut regs = [Reg::NotInit; 11];
         regs[10] = Reg::Ptr(Ptr::to(PtrKind::Stack { frame: index }));
         Frame {
@@ -206,6 +209,7 @@ impl Frame {
             stack: Vec::new(),
             return_pc,
             callback: None,
+            entry,
         }
     }
 
@@ -245,6 +249,7 @@ impl Frame {
             stack,
             return_pc: self.return_pc,
             callback: self.callback,
+            entry: self.entry,
         })
     }
 }

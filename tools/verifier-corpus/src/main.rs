@@ -1,0 +1,263 @@
+//! `ebpf-verifier-corpus TESTS.jsonl`: runs the verifier on the
+//! instruction-level verifier tests of Linux 6.12's BPF selftests
+//! (extracted by `extract.sh`) and compares its verdicts with Linux's, the
+//! tables' expected results. Tests of XDP programs, and socket filter and
+//! tc tests whose program never reads its context (so the context's type
+//! does not matter), are *comparable*; tests that need what the runtime
+//! does not provide (`__sk_buff`, other program types, map types, BTF,
+//! kfuncs) are counted apart, with why. Exits with failure if the
+//! verifier accepts a comparable program Linux rejects.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use ebpf_core::insn::Insn;
+use ebpf_core::maps::flags::BPF_F_RDONLY_PROG;
+use ebpf_core::opcode::*;
+use ebpf_core::verifier::{self, MapDesc, Subject};
+use ebpf_core::{MapType, ProgType};
+use serde_json::Value;
+
+const ACCEPT: u64 = 1;
+const REJECT: u64 = 2;
+const VERBOSE_ACCEPT: u64 = 3;
+
+const fn map(
+    map_type: MapType,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+) -> MapDesc {
+    MapDesc {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        flags,
+        inner: None,
+    }
+}
+
+/// The maps test_verifier creates for each fixup list it handles here
+/// (`create_map`/`create_prog_array` in test_verifier.c).
+fn fixup_map(name: &str) -> Option<MapDesc> {
+    Some(match name {
+        "hash_8b" => map(MapType::Hash, 8, 8, 1, 0),
+        "hash_48b" => map(MapType::Hash, 8, 48, 1, 0),
+        "hash_16b" => map(MapType::Hash, 8, 16, 1, 0),
+        "array_48b" => map(MapType::Array, 4, 48, 1, 0),
+        "array_ro" => map(MapType::Array, 4, 48, 1, BPF_F_RDONLY_PROG),
+        "array_small" => map(MapType::Array, 4, 1, 1, 0),
+        "ringbuf" => map(MapType::RingBuf, 0, 0, 4096, 0),
+        "prog1" => map(MapType::ProgArray, 4, 4, 4, 0),
+        "prog2" => map(MapType::ProgArray, 4, 4, 8, 0),
+        _ => return None,
+    })
+}
+
+/// Why a test is not comparable, or `None` if it is.
+fn not_comparable(t: &Value, insns: &[Insn]) -> Option<String> {
+    let kfunc = insns
+        .iter()
+        .any(|i| i.opcode == BPF_JMP | BPF_CALL && i.src == BPF_PSEUDO_KFUNC_CALL);
+    if t["btf"].as_bool() == Some(true) || t["kfunc"].as_bool() == Some(true) || kfunc {
+        return Some("uses BTF or kfuncs".into());
+    }
+    for (k, v) in t.as_object()? {
+        let used = v.as_array().is_some_and(|a| !a.is_empty());
+        if used && fixup_map(k).is_none() {
+            return Some(format!("needs a map this runtime does not provide ({k})"));
+        }
+    }
+    let prog_type = t["prog_type"].as_u64().unwrap_or(0);
+    match prog_type {
+        6 => None,
+        0 | 1 | 3 => {
+            let ld_abs = insns
+                .iter()
+                .any(|i| i.opcode & 7 == BPF_LD && i.opcode != BPF_LD | BPF_IMM | BPF_DW);
+            if ld_abs {
+                return Some("LD_ABS/LD_IND (an __sk_buff program)".into());
+            }
+            match verifier::cfg::analyse(insns, &|_| 5) {
+                Ok(cfg) if cfg.live_in[0] & (1 << 1) != 0 => {
+                    Some("reads its __sk_buff context".into())
+                }
+                _ => None,
+            }
+        }
+        n => Some(format!("program type {n}")),
+    }
+}
+
+/// Map references resolve to anything: the structural checks only need
+/// them resolved.
+struct AnyMap;
+
+impl ebpf_core::PseudoResolver for AnyMap {
+    fn resolve(
+        &self,
+        _pc: usize,
+        src: u8,
+        _imm: i32,
+        _next: i32,
+    ) -> Result<u64, ebpf_core::LoadError> {
+        match src {
+            BPF_PSEUDO_MAP_FD
+            | BPF_PSEUDO_MAP_VALUE
+            | BPF_PSEUDO_MAP_IDX
+            | BPF_PSEUDO_MAP_IDX_VALUE => Ok(0x1000),
+            _ => Err(ebpf_core::LoadError::Unsupported {
+                pc: _pc,
+                what: "lddw of a BTF object",
+            }),
+        }
+    }
+}
+
+fn decode(hex: &str) -> Vec<Insn> {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect();
+    bytes
+        .chunks_exact(8)
+        .map(|c| Insn::from_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: ebpf-verifier-corpus TESTS.jsonl [--verbose]");
+        return ExitCode::FAILURE;
+    };
+    let verbose = std::env::args().any(|a| a == "--verbose");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ebpf-verifier-corpus: {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut acc_total, mut acc_ok, mut rej_total, mut rej_ok, mut rej_words) = (0, 0, 0, 0, 0);
+    let mut wrongly_accepted = Vec::new();
+    let mut wrongly_rejected = Vec::new();
+    let started = std::time::Instant::now();
+    let mut verified = 0usize;
+    for line in text.lines() {
+        let Ok(t) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let name = t["name"].as_str().unwrap_or("?").to_string();
+        let mut insns = decode(t["insns"].as_str().unwrap_or(""));
+        if let Some(why) = not_comparable(&t, &insns) {
+            *skipped.entry(why).or_default() += 1;
+            continue;
+        }
+        // Maps: one per fixup list used, each lddw at a fixup pointing at it.
+        let mut maps = Vec::new();
+        for (k, v) in t.as_object().into_iter().flatten() {
+            let Some(list) = v.as_array().filter(|a| !a.is_empty()) else {
+                continue;
+            };
+            let Some(desc) = fixup_map(k) else { continue };
+            let index = maps.len() as i32;
+            maps.push(desc);
+            for pc in list.iter().filter_map(Value::as_u64) {
+                if let Some(i) = insns.get_mut(pc as usize) {
+                    i.imm = index;
+                }
+            }
+        }
+        let expected = t["result"].as_u64().unwrap_or(0);
+        let subject = Subject {
+            prog_type: ProgType::Xdp,
+            gpl: true,
+            maps: &maps,
+            map_of_lddw: &|src, imm| {
+                (src == BPF_PSEUDO_MAP_FD || src == BPF_PSEUDO_MAP_VALUE)
+                    .then_some(imm as usize)
+                    .filter(|&i| i < maps.len())
+            },
+        };
+        // The loader's structural checks come first, as in PROG_LOAD.
+        let helpers = ProgType::Xdp.helpers();
+        let structural = ebpf_core::Program::check(
+            &insns,
+            &ebpf_core::LoadOptions::default()
+                .helpers(&helpers)
+                .resolver(&AnyMap),
+        );
+        let mut log = String::new();
+        let ours = match structural {
+            Err(e) => Err(e.to_string()),
+            Ok(()) => {
+                verifier::verify(&insns, &subject, &mut log, 1).map_err(|e| e.reason.to_string())
+            }
+        };
+        verified += 1;
+        match (expected, &ours) {
+            (ACCEPT | VERBOSE_ACCEPT, Ok(_)) => {
+                acc_total += 1;
+                acc_ok += 1;
+            }
+            (ACCEPT | VERBOSE_ACCEPT, Err(e)) => {
+                acc_total += 1;
+                wrongly_rejected.push(format!("{name}: {e}"));
+            }
+            (REJECT, Err(e)) => {
+                rej_total += 1;
+                rej_ok += 1;
+                let words = t["errstr"].as_str().unwrap_or("");
+                if words.split('\t').all(|w| e.contains(w) || log.contains(w)) {
+                    rej_words += 1;
+                } else if verbose {
+                    println!("  other words: {name}: ours \"{e}\", Linux's \"{words}\"");
+                }
+            }
+            (REJECT, Ok(_)) => {
+                rej_total += 1;
+                wrongly_accepted.push(format!(
+                    "{name} (Linux: {})",
+                    t["errstr"].as_str().unwrap_or("")
+                ));
+            }
+            _ => {}
+        }
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    println!("verifier corpus: Linux 6.12 selftests, tools/testing/selftests/bpf/verifier/*.c");
+    println!(
+        "  comparable: {} tests ({} verified in {ms:.0} ms, {:.3} ms each)",
+        acc_total + rej_total,
+        verified,
+        ms / verified.max(1) as f64
+    );
+    println!(
+        "  Linux accepts {acc_total}: we accept {acc_ok} ({:.1}%)",
+        100.0 * acc_ok as f64 / acc_total.max(1) as f64
+    );
+    println!(
+        "  Linux rejects {rej_total}: we reject {rej_ok} ({:.1}%), {rej_words} with Linux's words",
+        100.0 * rej_ok as f64 / rej_total.max(1) as f64
+    );
+    println!("  not comparable:");
+    for (why, n) in &skipped {
+        println!("    {n:4}  {why}");
+    }
+    if verbose || !wrongly_rejected.is_empty() {
+        println!("  accepted by Linux, rejected here:");
+        for w in &wrongly_rejected {
+            println!("    {w}");
+        }
+    }
+    if !wrongly_accepted.is_empty() {
+        println!("  REJECTED BY LINUX, ACCEPTED HERE:");
+        for w in &wrongly_accepted {
+            println!("    {w}");
+        }
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
