@@ -32,6 +32,10 @@ fn interpreters(c: &mut Criterion) {
         let (mut stack, mut mem) = (Stack::new(), w.memory.clone());
         let mut run = embedder_run(&prog, &w, &mut stack, &mut mem);
         group.bench_function("ebpf-core", |b| b.iter(|| black_box(run())));
+        let verified = w.load_unchecked();
+        let (mut stack, mut mem) = (Stack::new(), w.memory.clone());
+        let mut run = embedder_run(&verified, &w, &mut stack, &mut mem);
+        group.bench_function("ebpf-core-verified", |b| b.iter(|| black_box(run())));
         let bytes = w.bytes();
         let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
         let mut mem = w.memory.clone();
@@ -45,8 +49,8 @@ fn interpreters(c: &mut Criterion) {
 /// Interleaved side-by-side measurement, printed as ns/insn and a ratio.
 fn summary() {
     println!(
-        "\n{:<14} {:>8} {:>14} {:>14} {:>10}",
-        "workload", "insns", "ebpf-core", "rbpf", "rbpf/ours"
+        "\n{:<14} {:>8} {:>14} {:>14} {:>14} {:>10} {:>12}",
+        "workload", "insns", "ebpf-core", "verified", "rbpf", "rbpf/ours", "checked/ver."
     );
     for w in workloads() {
         let insns = w.executed_insns() as f64;
@@ -55,27 +59,36 @@ fn summary() {
         let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
         let (mut stack, mut a) = (Stack::new(), w.memory.clone());
         let mut run = embedder_run(&prog, &w, &mut stack, &mut a);
+        let verified = w.load_unchecked();
+        let (mut vstack, mut va) = (Stack::new(), w.memory.clone());
+        let mut vrun = embedder_run(&verified, &w, &mut vstack, &mut va);
         let mut b = w.memory.clone();
-        // Alternate the two so both see the same machine conditions.
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        // Alternate them so all see the same machine conditions.
+        let (mut ours, mut ver, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..5 {
             ours.push(median_ns(5, || {
                 black_box(run());
+            }));
+            ver.push(median_ns(5, || {
+                black_box(vrun());
             }));
             theirs.push(median_ns(5, || {
                 black_box(vm.execute_program(black_box(&mut b)).unwrap());
             }));
         }
         ours.sort_by(f64::total_cmp);
+        ver.sort_by(f64::total_cmp);
         theirs.sort_by(f64::total_cmp);
-        let (o, t) = (ours[2] / insns, theirs[2] / insns);
+        let (o, v, t) = (ours[2] / insns, ver[2] / insns, theirs[2] / insns);
         println!(
-            "{:<14} {:>8} {:>9.2} ns/i {:>9.2} ns/i {:>9.2}x",
+            "{:<14} {:>8} {:>9.2} ns/i {:>9.2} ns/i {:>9.2} ns/i {:>9.2}x {:>11.2}x",
             w.name,
             insns as u64,
             o,
+            v,
             t,
-            t / o
+            t / o,
+            o / v
         );
     }
 }

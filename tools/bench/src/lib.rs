@@ -31,6 +31,17 @@ impl Workload {
         Program::load(&self.insns, &LoadOptions::default()).expect("benchmark program loads")
     }
 
+    /// The program without run-time memory checks and budget, as a
+    /// program the verifier accepted runs. The workloads touch only their
+    /// memory and end (the checked runs of the same programs prove it).
+    pub fn load_unchecked(&self) -> Program {
+        // SAFETY: every access of these programs lies in the memory they
+        // run on and they end: their checked runs, which the benchmarks
+        // also make, would stop otherwise.
+        let opts = unsafe { LoadOptions::default().unchecked() }.budget(u64::MAX);
+        Program::load(&self.insns, &opts).expect("benchmark program loads")
+    }
+
     /// Instructions one run executes, found as the smallest budget that
     /// lets the run finish.
     pub fn executed_insns(&self) -> u64 {
