@@ -360,10 +360,14 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         checked_if_rejected: r.prog_flags & abi::PROG_F_CHECKED != 0,
         log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
     };
-    let loaded = LoadedProgram::admit(c.dev.platform, id, prog_type, &insns, maps, opts, admission)
-        .map(|(p, _)| p);
+    let started = c.dev.platform.monotonic_ns();
+    let loaded = LoadedProgram::admit(c.dev.platform, id, prog_type, &insns, maps, opts, admission);
     let result = match loaded {
-        Ok(mut p) => {
+        Ok((mut p, verdict)) => {
+            if log_on && matches!(verdict, load::Verdict::Verified(_)) {
+                let us = c.dev.platform.monotonic_ns().saturating_sub(started) / 1000;
+                let _ = writeln!(log, "verification time {us} usec");
+            }
             if r.log_level >= 2 {
                 let _ = writeln!(log, "loaded {} instructions", p.program().len());
             }

@@ -18,6 +18,7 @@ struct Verdict {
     verified: bool,
     error: Option<String>,
     processed: Option<u64>,
+    usec: Option<u64>,
     log: String,
 }
 
@@ -25,6 +26,14 @@ struct Verdict {
 fn processed(log: &str) -> Option<u64> {
     log.lines()
         .find_map(|l| l.strip_prefix("processed "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// "verification time N usec" from the device's log.
+fn usec(log: &str) -> Option<u64> {
+    log.lines()
+        .find_map(|l| l.strip_prefix("verification time "))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
@@ -74,6 +83,7 @@ fn verdict_of(
                 verified,
                 error: None,
                 processed: processed(&log),
+                usec: usec(&log),
                 log,
             }
         }
@@ -92,6 +102,7 @@ fn verdict_of(
                 verified: false,
                 error: Some(format!("{reason} ({})", err.errno.name().unwrap_or("?"))),
                 processed: None,
+                usec: None,
                 log: detail,
             }
         }
@@ -131,6 +142,7 @@ pub fn verify(
                 json!({
                     "program": v.program, "section": v.section, "accepted": v.accepted,
                     "verified": v.verified, "error": v.error, "insns_processed": v.processed,
+                    "verification_usec": v.usec,
                     "log": if verbose { Some(&v.log) } else { None },
                 })
             })
@@ -144,9 +156,10 @@ pub fn verify(
             match (&v.error, v.verified) {
                 (Some(err), _) => println!("{}: rejected: {err}", v.program),
                 (None, true) => println!(
-                    "{}: accepted ({} insns processed)",
+                    "{}: accepted ({} insns processed{})",
                     v.program,
-                    v.processed.map_or("?".into(), |n| n.to_string())
+                    v.processed.map_or("?".into(), |n| n.to_string()),
+                    v.usec.map_or(String::new(), |us| format!(", {us} us"))
                 ),
                 (None, false) => println!(
                     "{}: accepted, not verified (its type runs with run-time checks)",
