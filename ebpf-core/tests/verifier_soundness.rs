@@ -10,89 +10,26 @@ mod common;
 mod xdp_gen;
 
 use common::platform::TestPlatform;
-use ebpf_core::maps::{Map, MapAttr, MapType};
-use ebpf_core::verifier::{self, MapDesc, Subject};
-use ebpf_core::{
-    asm, LoadOptions, LoadedProgram, MemoryMap, ProgType, ProgramMaps, RegionKind, Shared, Stack,
-};
-use xdp_gen::Rng;
-
-fn desc(m: &Map) -> MapDesc {
-    let a = m.attr();
-    MapDesc {
-        map_type: a.map_type,
-        key_size: a.key_size,
-        value_size: a.value_size,
-        max_entries: a.max_entries,
-        flags: a.flags,
-        inner: None,
-    }
-}
+use xdp_gen::{Harness, Outcome, Rng};
 
 /// Generates `count` programs from `seed`; returns how many the verifier
 /// accepted and how many runs they made.
 fn check(seed: u64, count: usize) -> (usize, usize) {
-    let p = TestPlatform::new(2);
-    let hash = Shared::try_new(Map::create(p, &MapAttr::new(MapType::Hash, 4, 16, 8), 1).unwrap())
-        .unwrap();
-    let array =
-        Shared::try_new(Map::create(p, &MapAttr::new(MapType::Array, 4, 32, 1), 2).unwrap())
-            .unwrap();
-    for k in 0..2u32 {
-        hash.update(&k.to_ne_bytes(), &[0x5a; 16], 0).unwrap();
-    }
-    let descs = [desc(&hash), desc(&array)];
-    let subject = Subject {
-        prog_type: ProgType::Xdp,
-        gpl: true,
-        maps: &descs,
-        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 2),
-    };
+    let mut harness = Harness::new(TestPlatform::new(2));
     let mut rng = Rng(seed);
-    let mut stack = Stack::new();
     let (mut accepted, mut runs) = (0, 0);
     for _ in 0..count {
         let insns = xdp_gen::program(&mut rng);
-        // Structurally valid and convertible, as the loader would take it.
-        let Ok(prog) = LoadedProgram::load(
-            p,
-            1,
-            ProgType::Xdp,
-            &insns,
-            ProgramMaps::from_list(vec![hash.clone(), array.clone()]),
-            LoadOptions::default().budget(100_000),
-        ) else {
-            continue;
-        };
-        let mut log = String::new();
-        if let Err(e) = verifier::verify(&insns, &subject, &mut log, 1) {
-            if std::env::var("SHOW_REJECTS").is_ok() {
+        match harness.check(&insns, &mut rng, 6) {
+            Outcome::Ran(n) => {
+                accepted += 1;
+                runs += n;
+            }
+            Outcome::Rejected(e) if std::env::var("SHOW_REJECTS").is_ok() => {
                 let r = e.reason.to_string();
-                let words: String = r.chars().take(40).collect();
-                println!("REJECT {words}");
+                println!("REJECT {}", r.chars().take(40).collect::<String>());
             }
-            continue;
-        }
-        accepted += 1;
-        for _ in 0..6 {
-            let len = rng.below(80) as usize;
-            let mut packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            let mut mem = MemoryMap::new();
-            let (addr, n) = if packet.is_empty() {
-                (0, 0)
-            } else {
-                let n = packet.len() as u64;
-                (mem.add_mut(&mut packet, RegionKind::Packet).unwrap(), n)
-            };
-            let input = ProgType::Xdp.test_input(addr, n);
-            let args = input.args(&mut mem, addr, n).unwrap();
-            if let Err(e) = prog.run(&mut stack, &mem, args) {
-                panic!(
-                    "the verifier accepted a program that fails at run time ({e}) on {len} bytes:\n{}\n{log}",
-                    asm::disassemble(&insns).join("\n")
-                );
-            }
-            runs += 1;
+            _ => {}
         }
     }
     (accepted, runs)

@@ -91,11 +91,11 @@ impl Helpers for HelperSet {
 
     fn call(
         &mut self,
-        _id: u32,
-        _args: [u64; 5],
-        _mem: &ProgramMemory<'_, '_>,
+        id: u32,
+        args: [u64; 5],
+        mem: &ProgramMemory<'_, '_>,
     ) -> Result<Flow, HelperError> {
-        Err(HelperError::NotAvailable)
+        NoHelpers.call(id, args, mem)
     }
 }
 

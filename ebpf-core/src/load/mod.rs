@@ -90,15 +90,7 @@ fn map_descs(maps: &ProgramMaps) -> Result<Vec<MapDesc>, LoadError> {
     out.try_reserve_exact(2 * maps.maps().len())
         .map_err(|_| LoadError::OutOfMemory)?;
     for m in maps.maps() {
-        let a = m.attr();
-        out.push(MapDesc {
-            map_type: a.map_type,
-            key_size: a.key_size,
-            value_size: a.value_size,
-            max_entries: a.max_entries,
-            flags: a.flags,
-            inner: None,
-        });
+        out.push(MapDesc::of(m.attr()));
     }
     for i in 0..maps.maps().len() {
         if let Some(t) = &maps.maps()[i].attr().inner {
@@ -129,17 +121,8 @@ impl LoadedProgram {
         maps: ProgramMaps,
         options: LoadOptions<'_>,
     ) -> Result<Self, LoadError> {
-        let helpers = prog_type.helpers();
-        let opts = options.helpers(&helpers).resolver(&maps);
-        check(insns, &opts)?;
-        let program = decode(prog_type, insns, &opts)?;
-        Ok(LoadedProgram::new(
-            platform,
-            id,
-            prog_type,
-            program,
-            maps.into_maps(),
-        ))
+        let how = Admission::default();
+        Self::admit_as(platform, id, prog_type, insns, maps, options, how, false).map(|(p, _)| p)
     }
 
     /// Loads `insns` as [`load`](Self::load) does, verifying programs of
@@ -153,11 +136,28 @@ impl LoadedProgram {
         options: LoadOptions<'_>,
         admission: Admission<'_>,
     ) -> Result<(Self, Verdict), LoadError> {
+        Self::admit_as(
+            platform, id, prog_type, insns, maps, options, admission, true,
+        )
+    }
+
+    /// The pipeline; `verify` says whether the verifier runs at all.
+    #[allow(clippy::too_many_arguments)]
+    fn admit_as(
+        platform: PlatformRef,
+        id: u32,
+        prog_type: ProgType,
+        insns: &[Insn],
+        maps: ProgramMaps,
+        options: LoadOptions<'_>,
+        admission: Admission<'_>,
+        verify: bool,
+    ) -> Result<(Self, Verdict), LoadError> {
         let helpers = prog_type.helpers();
         let opts = options.helpers(&helpers).resolver(&maps);
         check(insns, &opts)?;
         let mut verdict = Verdict::Checked;
-        if verifier::models(prog_type) {
+        if verify && verifier::models(prog_type) {
             let descs = map_descs(&maps)?;
             let subject = Subject {
                 prog_type,

@@ -760,27 +760,17 @@ impl<'a> Explorer<'a> {
     fn store(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
         let size = size_of_code(insn.opcode);
         let base = self.read(st, pc, insn.dst)?;
-        if insn.opcode & 7 == BPF_ST {
+        let value = if insn.opcode & 7 == BPF_ST {
             if let Reg::Ptr(Ptr {
                 kind: PtrKind::Ctx, ..
             }) = base
             {
                 reject!(pc, "BPF_ST stores into R{} ctx is not allowed", insn.dst);
             }
-            let value = Reg::known(insn.imm as i64 as u64);
-            self.access(
-                st,
-                pc,
-                insn.dst,
-                base,
-                insn.off,
-                size,
-                Access::Write,
-                Some(value),
-            )?;
-            return Ok(());
-        }
-        let value = self.read(st, pc, insn.src)?;
+            Reg::known(insn.imm as i64 as u64)
+        } else {
+            self.read(st, pc, insn.src)?
+        };
         // A pointer stored where userspace can read it back leaks a kernel
         // address (Linux allows it only with CAP_PERFMON).
         if let (Reg::Ptr(_), Reg::Ptr(p)) = (value, base) {
@@ -794,17 +784,10 @@ impl<'a> Explorer<'a> {
                 reject!(pc, "R{} leaks addr into {what}", insn.src);
             }
         }
+        let (dst, off) = (insn.dst, insn.off);
         if insn.opcode & 0xe0 != BPF_ATOMIC {
-            self.access(
-                st,
-                pc,
-                insn.dst,
-                base,
-                insn.off,
-                size,
-                Access::Write,
-                Some(value),
-            )?;
+            let write = Access::Write;
+            self.access(st, pc, dst, base, off, size, write, Some(value))?;
             return Ok(());
         }
         // Atomics: read-modify-write, aligned, on the stack or a map value.
@@ -1134,35 +1117,13 @@ impl<'a> Explorer<'a> {
             let Ok(off) = i16::try_from(done) else {
                 reject!(pc, "R{regno} unbounded memory access");
             };
-            self.access(st, pc, regno, base, off, chunk, Access::Read, None)
-                .or_else(|e| {
-                    if write {
-                        self.access(
-                            st,
-                            pc,
-                            regno,
-                            base,
-                            off,
-                            chunk,
-                            Access::Write,
-                            Some(Reg::UNKNOWN),
-                        )
-                    } else {
-                        Err(e)
-                    }
-                })?;
-            if write {
-                self.access(
-                    st,
-                    pc,
-                    regno,
-                    base,
-                    off,
-                    chunk,
-                    Access::Write,
-                    Some(Reg::UNKNOWN),
-                )?;
-            }
+            // Memory the helper fills need not be initialised before.
+            let (access, value) = if write {
+                (Access::Write, Some(Reg::UNKNOWN))
+            } else {
+                (Access::Read, None)
+            };
+            self.access(st, pc, regno, base, off, chunk, access, value)?;
             done += chunk as u64;
         }
         Ok(())

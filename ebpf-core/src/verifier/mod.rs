@@ -55,6 +55,20 @@ pub struct MapDesc {
     pub inner: Option<u16>,
 }
 
+impl MapDesc {
+    /// The description of a map with `attr`.
+    pub fn of(attr: &crate::maps::MapAttr) -> MapDesc {
+        MapDesc {
+            map_type: attr.map_type,
+            key_size: attr.key_size,
+            value_size: attr.value_size,
+            max_entries: attr.max_entries,
+            flags: attr.flags,
+            inner: None,
+        }
+    }
+}
+
 /// What the verifier is told about the program besides its instructions.
 pub struct Subject<'a> {
     /// The program type (its context and helpers).

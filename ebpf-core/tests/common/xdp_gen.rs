@@ -6,7 +6,13 @@
 //! bytes).
 
 use ebpf_core::insn::Insn;
+use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::opcode::*;
+use ebpf_core::verifier::{self, MapDesc, Subject};
+use ebpf_core::{
+    LoadOptions, LoadedProgram, MemoryMap, PlatformRef, ProgType, ProgramMaps, RegionKind, Shared,
+    Stack,
+};
 
 /// A small deterministic generator (xorshift64*).
 pub struct Rng(pub u64);
@@ -282,4 +288,88 @@ pub fn program(r: &mut Rng) -> Vec<Insn> {
         }
     }
     p
+}
+
+/// The maps generated programs use, and runs of what the verifier accepts.
+pub struct Harness {
+    maps: [Shared<Map>; 2],
+    descs: [MapDesc; 2],
+    platform: PlatformRef,
+    stack: Stack,
+}
+
+/// What the harness did with one program.
+pub enum Outcome {
+    /// The loader refused it before the verifier (malformed).
+    Malformed,
+    /// The verifier rejected it.
+    Rejected(verifier::VerifyError),
+    /// Accepted, and it ran this many times without tripping a check.
+    Ran(usize),
+}
+
+impl Harness {
+    /// Map 0: a hash map (4-byte keys, 16-byte values) holding keys 0 and
+    /// 1; map 1: an array of one 32-byte value.
+    pub fn new(platform: PlatformRef) -> Harness {
+        let make =
+            |attr: MapAttr, id| Shared::try_new(Map::create(platform, &attr, id).unwrap()).unwrap();
+        let hash = make(MapAttr::new(MapType::Hash, 4, 16, 8), 1);
+        let array = make(MapAttr::new(MapType::Array, 4, 32, 1), 2);
+        for k in 0..2u32 {
+            hash.update(&k.to_ne_bytes(), &[0x5a; 16], 0).unwrap();
+        }
+        let descs = [MapDesc::of(hash.attr()), MapDesc::of(array.attr())];
+        Harness {
+            maps: [hash, array],
+            descs,
+            platform,
+            stack: Stack::new(),
+        }
+    }
+
+    /// Verifies `insns` as XDP; if accepted, runs them `runs` times on
+    /// random packets in the checking interpreter and panics, showing the
+    /// program, if a run trips a check.
+    pub fn check(&mut self, insns: &[Insn], rng: &mut Rng, runs: usize) -> Outcome {
+        let Ok(prog) = LoadedProgram::load(
+            self.platform,
+            1,
+            ProgType::Xdp,
+            insns,
+            ProgramMaps::from_list(self.maps.to_vec()),
+            LoadOptions::default().budget(200_000),
+        ) else {
+            return Outcome::Malformed;
+        };
+        let subject = Subject {
+            prog_type: ProgType::Xdp,
+            gpl: true,
+            maps: &self.descs,
+            map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 2),
+        };
+        let mut log = String::new();
+        if let Err(e) = verifier::verify(insns, &subject, &mut log, 1) {
+            return Outcome::Rejected(e);
+        }
+        for _ in 0..runs {
+            let len = rng.below(80) as usize;
+            let mut packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut mem = MemoryMap::new();
+            let (addr, n) = if packet.is_empty() {
+                (0, 0)
+            } else {
+                let n = packet.len() as u64;
+                (mem.add_mut(&mut packet, RegionKind::Packet).unwrap(), n)
+            };
+            let input = ProgType::Xdp.test_input(addr, n);
+            let args = input.args(&mut mem, addr, n).unwrap();
+            if let Err(e) = prog.run(&mut self.stack, &mem, args) {
+                panic!(
+                    "the verifier accepted a program that fails at run time ({e}) on {len} bytes:\n{insns:?}\n{log}"
+                );
+            }
+        }
+        Outcome::Ran(runs)
+    }
 }
