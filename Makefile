@@ -24,6 +24,8 @@ BPF_OUT = target/bpf
 # Debian keeps asm/types.h under the multiarch directory.
 BPF_INCLUDES = -I/usr/include/$(shell uname -m)-linux-gnu
 EXAMPLE_OBJS = $(patsubst examples/c/%.c,$(BPF_OUT)/%.o,$(wildcard examples/c/*.c))
+# Objects only the tests use, built next to the examples.
+TEST_OBJS = $(patsubst libebpf-ioctl/tests/bpf/%.c,$(BPF_OUT)/%.o,$(wildcard libebpf-ioctl/tests/bpf/*.c))
 
 # Ethernet + IPv4 + TCP frames (hex), destination port 80, 8080 and 22.
 PKT_HEAD = 00000000000000000000000008004500002800000000400600000a0000010a000002
@@ -56,9 +58,13 @@ setup:
 	fi
 
 ## The example programs, compiled for BPF.
-examples: setup $(EXAMPLE_OBJS)
+examples: setup $(EXAMPLE_OBJS) $(TEST_OBJS)
 
 $(BPF_OUT)/%.o: examples/c/%.c
+	@mkdir -p $(BPF_OUT)
+	$(CLANG) -O2 -g -target bpf $(BPF_INCLUDES) -c $< -o $@
+
+$(BPF_OUT)/%.o: libebpf-ioctl/tests/bpf/%.c
 	@mkdir -p $(BPF_OUT)
 	$(CLANG) -O2 -g -target bpf $(BPF_INCLUDES) -c $< -o $@
 

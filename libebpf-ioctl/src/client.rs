@@ -778,6 +778,16 @@ impl Ebpf {
         }
         let handles: Vec<u32> = out.maps.iter().map(|&(_, h)| h).collect();
         for p in obj.programs.iter().filter(|p| loads(&p.name)) {
+            if let Some(why) = &p.unsupported {
+                return Err(Error {
+                    op: "prog load",
+                    errno: Errno::EOPNOTSUPP,
+                    log: Some(format!(
+                        "program `{}` (section {}): {why}",
+                        p.name, p.section
+                    )),
+                });
+            }
             let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
             let name: String = p.name.chars().take(15).collect();
             let (h, log) = self

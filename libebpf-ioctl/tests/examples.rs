@@ -367,3 +367,38 @@ fn a_global_data_section_too_large_for_a_map_is_refused() {
     let err = BpfObject::parse(&bytes).unwrap_err().to_string();
     assert!(err.contains(".bss") && err.contains("7516192768"), "{err}");
 }
+
+#[test]
+fn programs_of_types_not_provided_are_named_and_do_not_take_their_siblings_down() {
+    let obj = BpfObject::parse(&object_bytes("mixed_types")).unwrap();
+    let kprobe = obj
+        .programs
+        .iter()
+        .find(|p| p.name == "count_opens")
+        .unwrap();
+    let why = kprobe.unsupported.as_deref().unwrap_or("");
+    assert!(
+        why.contains("kprobe") && why.contains("not provided"),
+        "{why}"
+    );
+    let e = client();
+    let err = e.load_object(&obj).unwrap_err();
+    assert_eq!(err.errno, ebpf_core::Errno::EOPNOTSUPP);
+    let log = err.log.unwrap_or_default();
+    assert!(
+        log.contains("count_opens") && log.contains("not provided"),
+        "{log}"
+    );
+    // Alone, the XDP program (section xdp.frags) loads and runs.
+    let loaded = e.load_object_programs(&obj, Some("pass_all")).unwrap();
+    let h = loaded.program("pass_all").unwrap();
+    assert_eq!(
+        e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval,
+        2,
+        "XDP_PASS"
+    );
+    assert_eq!(
+        e.prog_info(h).unwrap().prog_type,
+        ebpf_core::ProgType::Xdp as u32
+    );
+}

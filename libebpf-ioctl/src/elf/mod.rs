@@ -77,6 +77,10 @@ pub struct ProgDef {
     pub section: String,
     /// Program type, from the section name.
     pub prog_type: ProgType,
+    /// Why the runtime cannot load it, when its section names a program
+    /// type the runtime does not provide (the object's other programs
+    /// still load).
+    pub unsupported: Option<String>,
     /// Instructions; map references are `map_idx` into the object's maps.
     pub insns: Vec<Insn>,
 }
@@ -92,14 +96,30 @@ pub struct BpfObject {
     pub programs: Vec<ProgDef>,
 }
 
-/// The program type a section name selects, as libbpf's section names do.
-pub fn prog_type_for(section: &str) -> ProgType {
+/// The program type a section name selects, as libbpf's section names do
+/// (libbpf's `section_defs`), or why the runtime does not provide it.
+pub fn prog_type_for(section: &str) -> Result<ProgType, String> {
     let head = section.split('/').next().unwrap_or("");
     match head {
-        "xdp" => ProgType::Xdp,
-        "tc" | "classifier" | "tcx" => ProgType::SchedCls,
-        "socket" => ProgType::SocketFilter,
-        _ => ProgType::Generic,
+        "xdp" | "xdp.frags" => Ok(ProgType::Xdp),
+        "tc" | "classifier" | "tcx" | "netkit" => Ok(ProgType::SchedCls),
+        "generic" => Ok(ProgType::Generic),
+        _ if head.starts_with("socket") => Ok(ProgType::SocketFilter),
+        "action" => Err("tc actions (sched_act) are not provided by this runtime yet".into()),
+        "kprobe" | "kretprobe" | "uprobe" | "uretprobe" | "ksyscall" | "kretsyscall"
+        | "tracepoint" | "tp" | "raw_tracepoint" | "raw_tp" | "tp_btf" | "fentry" | "fexit"
+        | "fmod_ret" | "lsm" | "iter" | "struct_ops" | "perf_event" | "usdt" | "kprobe.multi"
+        | "uprobe.multi" | "syscall" | "fentry.s" | "fexit.s" | "lsm.s" | "iter.s" => Err(format!(
+            "{head} programs need the Linux kernel's internals: not provided by this runtime"
+        )),
+        _ if head.starts_with("cgroup") || head.starts_with("sk_") || head.starts_with("lwt_") => {
+            Err(format!(
+                "{head} programs attach to the Linux kernel's sockets, cgroups or routes: not provided by this runtime"
+            ))
+        }
+        _ => Err(format!(
+            "section `{section}` names no program type this runtime provides (xdp, tc, socket, generic)"
+        )),
     }
 }
 
@@ -414,10 +434,15 @@ impl BpfObject {
                     ctx.apply(&mut insns, text_base, r, ".text", &name)?;
                 }
             }
+            let (prog_type, unsupported) = match prog_type_for(&sec.name) {
+                Ok(t) => (t, None),
+                Err(why) => (ProgType::Generic, Some(why)),
+            };
             programs.push(ProgDef {
                 name,
                 section: sec.name.clone(),
-                prog_type: prog_type_for(&sec.name),
+                prog_type,
+                unsupported,
                 insns,
             });
         }
@@ -646,11 +671,25 @@ mod tests {
 
     #[test]
     fn section_names_select_program_types() {
-        assert_eq!(prog_type_for("xdp"), ProgType::Xdp);
-        assert_eq!(prog_type_for("xdp/frags"), ProgType::Xdp);
-        assert_eq!(prog_type_for("tc"), ProgType::SchedCls);
-        assert_eq!(prog_type_for("classifier"), ProgType::SchedCls);
-        assert_eq!(prog_type_for("socket"), ProgType::SocketFilter);
-        assert_eq!(prog_type_for("generic"), ProgType::Generic);
+        assert_eq!(prog_type_for("xdp"), Ok(ProgType::Xdp));
+        assert_eq!(prog_type_for("xdp/frags"), Ok(ProgType::Xdp));
+        assert_eq!(prog_type_for("xdp.frags"), Ok(ProgType::Xdp));
+        assert_eq!(prog_type_for("xdp/devmap"), Ok(ProgType::Xdp));
+        assert_eq!(prog_type_for("tc"), Ok(ProgType::SchedCls));
+        assert_eq!(prog_type_for("tc/ingress"), Ok(ProgType::SchedCls));
+        assert_eq!(prog_type_for("tcx/egress"), Ok(ProgType::SchedCls));
+        assert_eq!(prog_type_for("classifier"), Ok(ProgType::SchedCls));
+        assert_eq!(prog_type_for("socket"), Ok(ProgType::SocketFilter));
+        assert_eq!(prog_type_for("socket1"), Ok(ProgType::SocketFilter));
+        assert_eq!(prog_type_for("generic"), Ok(ProgType::Generic));
+        let why = prog_type_for("kprobe/sys_open").unwrap_err();
+        assert!(
+            why.contains("kprobe") && why.contains("not provided"),
+            "{why}"
+        );
+        let why = prog_type_for("cgroup_skb/ingress").unwrap_err();
+        assert!(why.contains("not provided"), "{why}");
+        let why = prog_type_for("foo").unwrap_err();
+        assert!(why.contains("`foo`"), "{why}");
     }
 }

@@ -119,7 +119,7 @@ pub fn run(
         .find(|(n, _, _)| prog.is_none_or(|p| p == n))
         .cloned()
         .ok_or_else(|| format!("{}: no programs", file.display()))?;
-    let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == ebpf_core::ProgType::Xdp;
+    let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == Ok(ebpf_core::ProgType::Xdp);
     let mut runs = Vec::new();
     for (i, text) in packets.iter().enumerate() {
         let data = hex::decode(text).map_err(|err| format!("packet {}: {err}", i + 1))?;
