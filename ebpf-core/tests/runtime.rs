@@ -674,8 +674,19 @@ fn a_verified_program_tail_calling_a_checked_one_keeps_the_checked_ones_budget()
     .unwrap();
     assert!(matches!(verdict, ebpf_core::load::Verdict::Verified(_)));
     assert!(caller.is_verified());
-    // Checked (generic programs are), and never ends.
-    let spin = load(p, "mov %r0, 0\nl: ja l\nexit", &[]);
+    // Checked (`load` never verifies), and never ends.
+    let spin = Shared::try_new(
+        LoadedProgram::load(
+            p,
+            2,
+            ProgType::Xdp,
+            &assemble("mov %r0, 0\nl: ja l\nexit"),
+            ProgramMaps::from_list(Vec::new()),
+            LoadOptions::default(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert!(!spin.is_verified());
     jumps
         .update_object(
@@ -693,6 +704,82 @@ fn a_verified_program_tail_calling_a_checked_one_keeps_the_checked_ones_budget()
     assert!(
         matches!(r, Err(RunError::BudgetExhausted { .. })),
         "the chain stops at the checked program's budget: {r:?}"
+    );
+    jumps.release_objects();
+}
+
+#[test]
+fn a_tail_call_passes_on_only_the_runs_own_context_to_a_program_of_its_type() {
+    use ebpf_core::load::Admission;
+    use ebpf_core::{ProgType, ProgramMaps};
+    let p = TestPlatform::new(1);
+    let jumps = map(p, MapAttr::new(MapType::ProgArray, 4, 4, 2), 1);
+    // Slot 0: a verified XDP program that trusts its r1 to be the context.
+    let (target, _) = LoadedProgram::admit(
+        p,
+        1,
+        ProgType::Xdp,
+        &assemble("ldxw %r0, [%r1+12]\nexit"),
+        ProgramMaps::from_list(Vec::new()),
+        LoadOptions::default(),
+        Admission {
+            gpl: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(target.is_verified());
+    let target = Shared::try_new(target).unwrap();
+    jumps
+        .update_object(
+            &0u32.to_ne_bytes(),
+            MapObject::Program(target.into()),
+            BPF_ANY,
+        )
+        .unwrap();
+    // Checked XDP callers: one passes its context on, one a forged one.
+    let caller = |src: &str| {
+        Shared::try_new(
+            LoadedProgram::load(
+                p,
+                3,
+                ProgType::Xdp,
+                &assemble(src),
+                ProgramMaps::from_list(vec![jumps.clone()]),
+                LoadOptions::default(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let honest = caller("lddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nmov %r0, 99\nexit");
+    let forger = caller("mov %r1, 4096\nlddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nexit");
+    let mut packet = [0u8; 4];
+    let mut mem = MemoryMap::new();
+    let addr = mem.add_mut(&mut packet, RegionKind::Packet).unwrap();
+    let input = ProgType::Xdp.test_input(addr, 4);
+    let args = input.args(&mut mem, addr, 4).unwrap();
+    let mut stack = Stack::new();
+    assert_eq!(
+        honest.run(&mut stack, &mem, args),
+        Ok(0),
+        "ingress_ifindex of the test run"
+    );
+    assert_eq!(
+        forger.run(&mut stack, &mem, args),
+        Ok(Errno::EINVAL.to_helper_ret()),
+        "a forged context is refused; the target never sees it"
+    );
+    // A program of another type may not be tail-called into either.
+    let generic = load(
+        p,
+        "lddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nexit",
+        &[&jumps],
+    );
+    let mut data = [0u8; 8];
+    assert_eq!(
+        run_ctx(&generic, &mut data),
+        Ok(Errno::EINVAL.to_helper_ret())
     );
     jumps.release_objects();
 }

@@ -45,6 +45,12 @@ pub struct RunContext<'r> {
     /// The tail call the program asked for when it last ended with
     /// [`Flow::TailCall`]: its context argument and target.
     tail_call: Option<(u64, *const ProgramHeader)>,
+    /// The run's context (its first program's `r1`) and program type: a
+    /// tail call passes that context on to a program of that type, so that
+    /// a verified target always gets the context it was verified for, even
+    /// from a checked caller.
+    run_ctx: u64,
+    run_type: u32,
     /// While `bpf_for_each_map_elem` runs: the key the callback may read
     /// (a buffer in that helper's frame), else (0, 0).
     key: (u64, usize),
@@ -60,11 +66,18 @@ fn ret(r: Result<(), Errno>) -> u64 {
 impl<'r> RunContext<'r> {
     /// A context for a run of a program that references `maps`, made
     /// inside the run's read-side section (which must outlive it).
-    pub(crate) fn new(platform: PlatformRef, maps: &'r [Shared<Map>]) -> Self {
+    pub(crate) fn new(
+        platform: PlatformRef,
+        maps: &'r [Shared<Map>],
+        run_ctx: u64,
+        run_type: u32,
+    ) -> Self {
         RunContext {
             platform,
             cpu: None,
             maps,
+            run_ctx,
+            run_type,
             inner: [0; MAX_INNER_MAPS],
             inner_len: 0,
             reservations: [Reservation {
@@ -207,14 +220,24 @@ impl<'r> RunContext<'r> {
         let target = u32::try_from(index)
             .ok()
             .and_then(|i| map.prog_array_get(i));
-        match target {
-            Some(prog) if self.tail_calls < MAX_TAIL_CALLS => {
-                self.tail_calls += 1;
-                self.tail_call = Some((ctx, prog));
-                Ok(Flow::TailCall)
-            }
-            _ => Ok(Flow::Return(Errno::ENOENT.to_helper_ret())),
+        let Some(prog) = target else {
+            return Ok(Flow::Return(Errno::ENOENT.to_helper_ret()));
+        };
+        // SAFETY: the slot holds a reference to the program, released only
+        // a grace period after it is unpublished; we are inside the run's
+        // read-side section.
+        let same_type = unsafe { (*prog).prog_type() } == self.run_type;
+        if ctx != self.run_ctx || !same_type {
+            // Only a checked program can get here (the verifier requires
+            // the context): it may not hand another one a forged context.
+            return Ok(Flow::Return(Errno::EINVAL.to_helper_ret()));
         }
+        if self.tail_calls >= MAX_TAIL_CALLS {
+            return Ok(Flow::Return(Errno::ENOENT.to_helper_ret()));
+        }
+        self.tail_calls += 1;
+        self.tail_call = Some((ctx, prog));
+        Ok(Flow::TailCall)
     }
 
     fn ringbuf(&self, map_addr: u64) -> Result<&'r RingBuf, HelperError> {

@@ -10,6 +10,8 @@ use core::ptr::NonNull;
 #[repr(C)]
 pub struct ProgramHeader {
     id: u32,
+    /// The program's type (Linux's number): a tail call stays within one.
+    prog_type: u32,
     /// Gives back one reference to the program this header starts.
     release: unsafe fn(*const ProgramHeader),
 }
@@ -21,8 +23,21 @@ impl ProgramHeader {
     /// The header must be the first field of a `#[repr(C)]` program
     /// allocated by `crate::shared::Shared`, and `release` must drop one
     /// reference of such a program given its header's address.
-    pub(crate) const unsafe fn new(id: u32, release: unsafe fn(*const ProgramHeader)) -> Self {
-        ProgramHeader { id, release }
+    pub(crate) const unsafe fn new(
+        id: u32,
+        prog_type: u32,
+        release: unsafe fn(*const ProgramHeader),
+    ) -> Self {
+        ProgramHeader {
+            id,
+            prog_type,
+            release,
+        }
+    }
+
+    /// The program's type, as Linux numbers it.
+    pub fn prog_type(&self) -> u32 {
+        self.prog_type
     }
 
     /// The program's id.

@@ -83,7 +83,7 @@ impl LoadedProgram {
             // struct, which reaches prog_array slots only inside a
             // `Shared` (`From<Shared<LoadedProgram>> for ProgramRef`), and
             // `release_slot_reference` drops exactly such a reference.
-            header: unsafe { ProgramHeader::new(id, release_slot_reference) },
+            header: unsafe { ProgramHeader::new(id, prog_type as u32, release_slot_reference) },
             platform,
             prog_type,
             program,
@@ -148,7 +148,7 @@ impl LoadedProgram {
         let _section = ReadGuard::new(platform);
         let timed = self.stats.is_enabled();
         let start = if timed { platform.monotonic_ns() } else { 0 };
-        let mut ctx = RunContext::new(platform, &self.maps);
+        let mut ctx = RunContext::new(platform, &self.maps, args[0], self.prog_type as u32);
         let mut current = self;
         let mut args = args;
         // One budget for the whole chain of tail calls.
