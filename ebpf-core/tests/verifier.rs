@@ -591,3 +591,16 @@ fn a_void_function_leaves_r0_unreadable_for_its_caller() {
     accepts("call f\nmov %r0, 0\nexit\nf: exit");
     rejects("call f\nexit\nf: exit", "R0 !read_ok");
 }
+
+#[test]
+fn no_part_of_an_address_becomes_a_number() {
+    rejects("mov32 %r0, %r10\nexit", "R10 partial copy of pointer");
+    rejects(
+        "mov %r0, %r10\nneg %r0\nmov %r0, 0\nexit",
+        "R0 pointer arithmetic prohibited",
+    );
+    rejects(
+        "mov %r0, %r10\nbe32 %r0\nmov %r0, 0\nexit",
+        "R0 pointer arithmetic prohibited",
+    );
+}

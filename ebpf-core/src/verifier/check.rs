@@ -568,7 +568,7 @@ impl<'a> Explorer<'a> {
                         None if bits == 64 => Reg::UNKNOWN,
                         None => loaded(bits / 8),
                     },
-                    _ => Reg::UNKNOWN,
+                    _ => reject!(pc, "R{} pointer arithmetic prohibited", insn.dst),
                 }
             }
             BPF_NEG => match self.read(st, pc, insn.dst)? {
@@ -581,7 +581,7 @@ impl<'a> Explorer<'a> {
                     &Scalar::known(0),
                     &s,
                 )),
-                _ => Reg::UNKNOWN,
+                _ => reject!(pc, "R{} pointer arithmetic prohibited", insn.dst),
             },
             BPF_MOV => {
                 let src = if by_reg {
@@ -592,7 +592,7 @@ impl<'a> Explorer<'a> {
                 let src = if insn.off != 0 {
                     match src {
                         Reg::Scalar(s) => Reg::Scalar(s.sign_extended(insn.off as u32)),
-                        _ => Reg::UNKNOWN,
+                        _ => reject!(pc, "R{} sign-extension part of pointer", insn.src),
                     }
                 } else {
                     src
@@ -602,7 +602,8 @@ impl<'a> Explorer<'a> {
                 } else {
                     match src {
                         Reg::Scalar(s) => Reg::Scalar(s.truncated32()),
-                        _ => Reg::Scalar(Scalar::zero_extended_u32()),
+                        // Half an address is still a leak.
+                        _ => reject!(pc, "R{} partial copy of pointer", insn.src),
                     }
                 }
             }
