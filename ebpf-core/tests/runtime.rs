@@ -696,10 +696,9 @@ fn a_verified_program_tail_calling_a_checked_one_keeps_the_checked_ones_budget()
         )
         .unwrap();
     let mut packet = [0u8; 4];
+    let mut input = ProgType::Xdp.test_input(&packet);
     let mut mem = MemoryMap::new();
-    let addr = mem.add_mut(&mut packet, RegionKind::Packet).unwrap();
-    let input = ProgType::Xdp.test_input(addr, 4);
-    let args = input.args(&mut mem, addr, 4).unwrap();
+    let args = input.args(&mut mem, &mut packet).unwrap();
     let r = caller.run(&mut Stack::new(), &mem, args);
     assert!(
         matches!(r, Err(RunError::BudgetExhausted { .. })),
@@ -755,10 +754,9 @@ fn a_tail_call_passes_on_only_the_runs_own_context_to_a_program_of_its_type() {
     let honest = caller("lddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nmov %r0, 99\nexit");
     let forger = caller("mov %r1, 4096\nlddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nexit");
     let mut packet = [0u8; 4];
+    let mut input = ProgType::Xdp.test_input(&packet);
     let mut mem = MemoryMap::new();
-    let addr = mem.add_mut(&mut packet, RegionKind::Packet).unwrap();
-    let input = ProgType::Xdp.test_input(addr, 4);
-    let args = input.args(&mut mem, addr, 4).unwrap();
+    let args = input.args(&mut mem, &mut packet).unwrap();
     let mut stack = Stack::new();
     assert_eq!(
         honest.run(&mut stack, &mem, args),

@@ -588,3 +588,80 @@ fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
     assert_eq!(e.prog_test_run(h, &[7], 1).unwrap().retval, 7);
     assert_eq!(e.prog_test_run(h, &[], 1).unwrap().retval, 1);
 }
+
+#[test]
+fn socket_filter_and_tc_programs_see_a_linux_sk_buff_and_are_verified() {
+    let e = client();
+    let load = |prog_type: ebpf_core::ProgType, src: &str| {
+        let code = bytecode(src);
+        e.prog_load_with(
+            &ProgSpec {
+                name: "skb",
+                prog_type: prog_type as u32,
+                bytecode: &code,
+                license: "GPL",
+                maps: &[],
+            },
+            Default::default(),
+        )
+        .map(|(h, _)| h)
+    };
+    // An IPv4 TCP frame of 60 bytes (EtherType at 12, protocol at 14 + 9).
+    let mut frame = [0u8; 60];
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14 + 9] = 6;
+    let run = |h: u32| e.prog_test_run(h, &frame, 1).unwrap().retval;
+    let verified = |h: u32| e.prog_info(h).unwrap().flags & abi::PROG_INFO_VERIFIED != 0;
+    use ebpf_core::ProgType::{SchedCls, SocketFilter};
+    // tc: direct packet access through data/data_end, from the link header.
+    let tc = load(
+        SchedCls,
+        "ldxw %r2, [%r1+76]\nldxw %r3, [%r1+80]\nmov %r4, %r2\nadd %r4, 14\nmov %r0, 0\njgt %r4, %r3, out\nldxh %r0, [%r2+12]\nout: exit",
+    )
+    .unwrap();
+    assert!(verified(tc));
+    assert_eq!(
+        run(tc),
+        u16::from_ne_bytes([0x08, 0x00]) as u32,
+        "the EtherType as loaded"
+    );
+    // Socket filters: the frame from the network header on, as Linux.
+    let len = load(SocketFilter, "ldxw %r0, [%r1+0]\nexit").unwrap();
+    assert!(verified(len));
+    assert_eq!(run(len), 46, "skb->len: without the Ethernet header");
+    let proto = load(SocketFilter, "ldxw %r0, [%r1+16]\nexit").unwrap();
+    assert_eq!(
+        run(proto),
+        u16::from_ne_bytes([0x08, 0x00]) as u32,
+        "skb->protocol"
+    );
+    let narrow = load(SocketFilter, "ldxb %r0, [%r1+0]\nexit").unwrap();
+    assert_eq!(run(narrow), 46, "narrow loads read the low byte");
+    let ld_abs = load(SocketFilter, "mov %r6, %r1\nldabsb 9\nexit").unwrap();
+    assert!(verified(ld_abs));
+    assert_eq!(run(ld_abs), 6, "LD_ABS offsets start at the network header");
+    let cb = load(
+        SocketFilter,
+        "mov %r2, 7\nstxw [%r1+48], %r2\nldxw %r0, [%r1+48]\nexit",
+    )
+    .unwrap();
+    assert_eq!(run(cb), 7, "cb[] is the program's");
+    // What each type may not touch.
+    let err = load(SocketFilter, "mov %r0, 1\nstxw [%r1+8], %r0\nexit").unwrap_err();
+    assert_eq!(err.errno, Errno::EACCES);
+    assert!(err
+        .log
+        .unwrap_or_default()
+        .contains("invalid bpf_context access off=8 size=4"));
+    let err = load(SocketFilter, "ldxw %r0, [%r1+76]\nexit").unwrap_err();
+    assert!(err
+        .log
+        .unwrap_or_default()
+        .contains("invalid bpf_context access off=76 size=4"));
+    let err = load(SocketFilter, "ldabsb 9\nexit").unwrap_err();
+    assert!(err.log.unwrap_or_default().contains("R6 !read_ok"));
+    assert!(
+        load(SchedCls, "mov %r0, 1\nstxw [%r1+8], %r0\nexit").is_ok(),
+        "tc may set the mark"
+    );
+}

@@ -11,7 +11,7 @@ use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
 use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
-use crate::memory::{MemoryMap, RegionKind};
+use crate::memory::MemoryMap;
 use crate::prog_type::ProgType;
 use crate::program::LoadOptions;
 use crate::quota::Quota;
@@ -441,19 +441,9 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             }
             data.copy_from_slice(&input);
         }
+        let mut input = prog.prog_type().test_input(&data);
         let mut mem = MemoryMap::new();
-        let (addr, len) = if data.is_empty() {
-            (0, 0)
-        } else {
-            let len = data.len() as u64;
-            (
-                mem.add_mut(&mut data, RegionKind::Packet)
-                    .map_err(|_| Errno::ENOMEM)?,
-                len,
-            )
-        };
-        let input = prog.prog_type().test_input(addr, len);
-        let args = input.args(&mut mem, addr, len).map_err(|_| Errno::ENOMEM)?;
+        let args = input.args(&mut mem, &mut data).map_err(|_| Errno::ENOMEM)?;
         retval = prog.run(&mut stack, &mem, args).map_err(|e| {
             c.dev.platform.log(
                 crate::platform::LogLevel::Warning,

@@ -18,13 +18,12 @@
 //! after parsing.
 //!
 //! **Admission.** A program of a type the verifier models (one with a
-//! context structure: XDP today) is verified; once accepted it runs without
+//! context structure: XDP, tc, socket filters) is verified; once accepted it runs without
 //! run-time checks and without an instruction budget. A rejected one is
 //! refused, unless the caller asked for *checked* admission
 //! ([`Admission::checked_if_rejected`], `EBPF_F_CHECKED` in the ABI): then
 //! it runs in the interpreter with run-time checks and the budget, as do
-//! programs of types the verifier does not model yet (generic programs,
-//! and the `__sk_buff` types until `__sk_buff` exists).
+//! generic programs.
 
 pub mod resolve;
 

@@ -31,6 +31,20 @@ pub struct CtxField {
     pub kind: CtxFieldKind,
     /// Where the runtime's structure keeps it: offset and size in bytes.
     pub native: (i16, u8),
+    /// Which accesses of part of it are allowed.
+    pub narrow: Narrow,
+}
+
+/// Accesses of part of a field (naturally aligned, of 1, 2, 4 or 8
+/// bytes), as Linux's `bpf_ctx_narrow_access_ok` allows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Narrow {
+    /// Only the whole field.
+    Exact,
+    /// Reads of part of it.
+    Reads,
+    /// Reads and writes of any part (`__sk_buff.cb[]`).
+    Any,
 }
 
 /// What a context field holds.
@@ -58,12 +72,31 @@ pub struct ContextLayout {
 }
 
 impl ContextLayout {
-    /// The field a `size`-byte access at `offset` reads or writes, if it is
-    /// exactly one whole field.
-    pub fn field(&self, offset: i16, size: u8) -> Option<&CtxField> {
-        self.fields
-            .iter()
-            .find(|f| f.offset == offset && f.size == size)
+    /// The field a `size`-byte access at `offset` reads (or writes, if
+    /// `write`), if the layout allows it: the whole field, or part of it
+    /// as its [`Narrow`] says; always naturally aligned.
+    pub fn access(&self, offset: i16, size: u8, write: bool) -> Option<&CtxField> {
+        if offset < 0 || size == 0 || offset % size as i16 != 0 {
+            return None;
+        }
+        let end = offset + size as i16;
+        self.fields.iter().find(|f| {
+            let exact = f.offset == offset && f.size == size;
+            let inside = offset >= f.offset && end <= f.offset + f.size as i16;
+            let part = inside
+                && size.is_power_of_two()
+                && match f.narrow {
+                    Narrow::Exact => false,
+                    Narrow::Reads => !write,
+                    Narrow::Any => true,
+                };
+            (exact || part) && (!write || f.writable)
+        })
+    }
+
+    /// Whether the runtime keeps `f` where programs see it (no rewrite).
+    pub fn in_place(f: &CtxField) -> bool {
+        f.native == (f.offset, f.size)
     }
 }
 
@@ -289,16 +322,20 @@ pub(crate) fn convert(insns: &mut [Insn], layout: &ContextLayout) -> Result<(), 
                 what: "atomic or sign-extending access to the context",
             });
         }
+        let size = size_bytes(insn.opcode & 0x18) as u8;
         let field = layout
-            .field(insn.off, size_bytes(insn.opcode & 0x18) as u8)
+            .access(insn.off, size, write)
             .ok_or(LoadError::Unsupported {
                 pc,
-                what: "context access that is not one whole field",
+                what: "context access the program type does not allow",
             })?;
-        if write && !field.writable {
+        if ContextLayout::in_place(field) {
+            continue;
+        }
+        if insn.off != field.offset || size != field.size {
             return Err(LoadError::Unsupported {
                 pc,
-                what: "write to a read-only context field",
+                what: "context access that is not one whole field",
             });
         }
         let (native_off, native_size) = field.native;

@@ -9,5 +9,5 @@ use crate::helpers::ids;
 pub(super) static SPEC: TypeSpec = TypeSpec {
     context: None,
     helpers: ids::ALL,
-    test_input: |_, _| TestInput::DataAndLength,
+    test_input: |_| TestInput::DataAndLength,
 };

@@ -11,6 +11,7 @@
 mod context;
 mod generic;
 mod sched_cls;
+pub mod skb;
 mod socket_filter;
 mod xdp;
 
@@ -20,9 +21,9 @@ use crate::errno::Errno;
 use crate::error::LoadError;
 use crate::helpers::HelperSet;
 use crate::insn::Insn;
-use crate::memory::{MemoryMap, RegionKind, TooManyRegions};
+use crate::memory::{MemoryMap, Region, RegionKind, TooManyRegions};
 
-pub use context::{ContextLayout, CtxField, CtxFieldKind};
+pub use context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
 pub use xdp::{XdpContext, XDP_MD};
 
 /// A program type the runtime provides.
@@ -31,11 +32,9 @@ pub use xdp::{XdpContext, XDP_MD};
 pub enum ProgType {
     /// Not Linux's: `r1` points at the data, `r2` holds its length.
     Generic = 0,
-    /// `BPF_PROG_TYPE_SOCKET_FILTER` (run as generic until `__sk_buff`
-    /// exists).
+    /// `BPF_PROG_TYPE_SOCKET_FILTER`: `r1` is a `struct __sk_buff`.
     SocketFilter = 1,
-    /// `BPF_PROG_TYPE_SCHED_CLS` (run as generic until `__sk_buff`
-    /// exists).
+    /// `BPF_PROG_TYPE_SCHED_CLS` (tc): `r1` is a `struct __sk_buff`.
     SchedCls = 3,
     /// `BPF_PROG_TYPE_XDP`: `r1` is a `struct xdp_md`, whose loads are
     /// converted at load time.
@@ -90,9 +89,9 @@ impl ProgType {
         Ok(Some(converted))
     }
 
-    /// What a `PROG_TEST_RUN` on `len` bytes at `data` passes the program.
-    pub fn test_input(self, data: u64, len: u64) -> TestInput {
-        (self.spec().test_input)(data, len)
+    /// What a `PROG_TEST_RUN` on `frame` passes the program.
+    pub fn test_input(self, frame: &[u8]) -> TestInput {
+        (self.spec().test_input)(frame)
     }
 
     /// Linux's name for it, as bpftool prints it.
@@ -112,32 +111,54 @@ pub struct TypeSpec {
     pub context: Option<&'static ContextLayout>,
     /// The ids of the helpers its programs may call.
     pub helpers: &'static [u32],
-    /// What a test run on a packet passes the program.
-    pub test_input: fn(u64, u64) -> TestInput,
+    /// What a test run on a frame passes the program.
+    pub test_input: fn(&[u8]) -> TestInput,
 }
 
 /// Bytes of the largest context a test run builds.
-const MAX_TEST_CONTEXT: usize = 64;
+const MAX_TEST_CONTEXT: usize = 256;
 
-/// A context built for one test run: the native structure's bytes.
+/// A context built for one test run: the native structure's bytes, where
+/// the packet pointers go, which bytes programs may write, and how much of
+/// the frame comes before the packet the program sees.
 #[repr(C, align(8))]
 #[derive(Clone, Copy, Debug)]
 pub struct TestContext {
     bytes: [u8; MAX_TEST_CONTEXT],
     len: usize,
+    pointers: [usize; 3],
+    writable: [(u16, u16); 8],
+    writable_len: usize,
+    skip: usize,
 }
 
 impl TestContext {
-    fn empty() -> Self {
+    /// `len` zero bytes; `pointers`: where `data`, `data_end` and
+    /// `data_meta` go; `writable`: (offset, size) of what programs may
+    /// write; `skip`: bytes of the frame before `data`.
+    fn new(len: usize, pointers: [usize; 3], writable: &[(u16, u16)], skip: usize) -> Self {
+        let mut w = [(0, 0); 8];
+        let n = writable.len().min(w.len());
+        w[..n].copy_from_slice(&writable[..n]);
         TestContext {
             bytes: [0; MAX_TEST_CONTEXT],
-            len: 0,
+            len: len.min(MAX_TEST_CONTEXT),
+            pointers,
+            writable: w,
+            writable_len: n,
+            skip,
         }
     }
 
-    fn push(&mut self, b: &[u8]) {
-        self.bytes[self.len..self.len + b.len()].copy_from_slice(b);
-        self.len += b.len();
+    fn set_u32(&mut self, off: usize, v: u32) {
+        self.bytes[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// The 32-bit field at `off`.
+    pub fn u32_at(&self, off: usize) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.bytes[off..off + 4]);
+        u32::from_ne_bytes(b)
     }
 
     /// The structure's bytes.
@@ -146,31 +167,68 @@ impl TestContext {
     }
 }
 
-/// What a test run passes a program in its registers.
+/// What a test run passes a program in its registers. (One lives on the
+/// stack of each test run; boxing the context would allocate per run.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 pub enum TestInput {
     /// `r1` = the packet, `r2` = its length.
     DataAndLength,
-    /// `r1` = this context, granted read-only for the run.
+    /// `r1` = this context.
     Context(TestContext),
 }
 
 impl TestInput {
-    /// The program's `r1`-`r5` for a run on `len` bytes at `data`, granting
-    /// the context (if any) in `mem` for as long as `self` lives.
+    /// The program's `r1`-`r5` for a run on `frame`, granting the packet
+    /// (the part of the frame the type shows) and the context (read-only
+    /// but for its writable fields) in `mem` for as long as `self` and
+    /// `frame` are borrowed.
     pub fn args<'a>(
-        &'a self,
+        &'a mut self,
         mem: &mut MemoryMap<'a>,
-        data: u64,
-        len: u64,
+        frame: &'a mut [u8],
     ) -> Result<[u64; 5], TooManyRegions> {
-        match self {
-            TestInput::DataAndLength => Ok([data, len, 0, 0, 0]),
-            TestInput::Context(ctx) => {
-                let addr = mem.add_ref(ctx.as_bytes(), RegionKind::Context)?;
-                Ok([addr, 0, 0, 0, 0])
+        let skip = match self {
+            TestInput::DataAndLength => 0,
+            TestInput::Context(ctx) => ctx.skip.min(frame.len()),
+        };
+        let packet = &mut frame[skip..];
+        let len = packet.len() as u64;
+        let addr = if packet.is_empty() {
+            0
+        } else {
+            mem.add_mut(packet, RegionKind::Packet)?
+        };
+        let TestInput::Context(ctx) = self else {
+            return Ok([addr, len, 0, 0, 0]);
+        };
+        // No metadata: data_meta = data.
+        for (at, value) in ctx.pointers.into_iter().zip([addr, addr + len, addr]) {
+            ctx.bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        }
+        let base = ctx.bytes.as_mut_ptr() as u64;
+        // SAFETY: the context lives in `self`, borrowed mutably for 'a,
+        // as long as `mem` may grant it: nothing else touches it while a
+        // program runs. The whole structure is granted read-only, and the
+        // writable fields (inside it) writable.
+        unsafe {
+            mem.add_raw(Region::contiguous(
+                base,
+                ctx.len as u64,
+                false,
+                RegionKind::Context,
+            ))?;
+            for &(off, size) in &ctx.writable[..ctx.writable_len] {
+                let at = base + off as u64;
+                mem.add_raw(Region::contiguous(
+                    at,
+                    size as u64,
+                    true,
+                    RegionKind::Context,
+                ))?;
             }
         }
+        Ok([base, 0, 0, 0, 0])
     }
 }
 

@@ -1,13 +1,14 @@
-//! `BPF_PROG_TYPE_SCHED_CLS` (tc). Linux passes a `struct __sk_buff`; until
-//! this runtime provides one, such programs run as generic ones (`r1` the
-//! packet, `r2` its length) and have no context structure.
+//! `BPF_PROG_TYPE_SCHED_CLS` (tc): `r1` is a `struct __sk_buff`
+//! ([`skb`](super::skb)) with direct packet access through `data` and
+//! `data_end`; a test run shows it the whole frame.
 
-use super::{TestInput, TypeSpec};
+use super::skb::{self, SK_BUFF_TC};
+use super::TypeSpec;
 use crate::helpers::ids;
 
 /// The type's description.
 pub(super) static SPEC: TypeSpec = TypeSpec {
-    context: None,
+    context: Some(&SK_BUFF_TC),
     helpers: ids::ALL,
-    test_input: |_, _| TestInput::DataAndLength,
+    test_input: |frame| skb::test_input(&SK_BUFF_TC, frame, true),
 };

@@ -1,13 +1,14 @@
-//! `BPF_PROG_TYPE_SOCKET_FILTER`. Linux passes a `struct __sk_buff`; until
-//! this runtime provides one, such programs run as generic ones (`r1` the
-//! packet, `r2` its length) and have no context structure.
+//! `BPF_PROG_TYPE_SOCKET_FILTER`: `r1` is a `struct __sk_buff`
+//! ([`skb`](super::skb)); a test run shows it the frame from its network
+//! header on, as Linux does.
 
-use super::{TestInput, TypeSpec};
+use super::skb::{self, SK_BUFF_SOCKET};
+use super::TypeSpec;
 use crate::helpers::ids;
 
 /// The type's description.
 pub(super) static SPEC: TypeSpec = TypeSpec {
-    context: None,
+    context: Some(&SK_BUFF_SOCKET),
     helpers: ids::ALL,
-    test_input: |_, _| TestInput::DataAndLength,
+    test_input: |frame| skb::test_input(&SK_BUFF_SOCKET, frame, false),
 };

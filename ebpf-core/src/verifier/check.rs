@@ -116,6 +116,9 @@ pub struct Explorer<'a> {
     /// Deepest stack byte each function (by index in `cfg.functions`)
     /// touched.
     depth: Vec<u32>,
+    /// Per instruction: whether its memory access went through the
+    /// context (1), another pointer (2), or has not been seen (0).
+    base_kind: Vec<u8>,
 }
 
 fn grow<T>(v: &mut Vec<T>, pc: usize) -> Result<(), VerifyError> {
@@ -202,6 +205,7 @@ impl<'a> Explorer<'a> {
             next_id: 0,
             stats: Stats::default(),
             depth: Vec::new(),
+            base_kind: Vec::new(),
         })
     }
 
@@ -227,6 +231,10 @@ impl<'a> Explorer<'a> {
             .try_reserve_exact(self.cfg.functions.len())
             .map_err(|_| no_memory(0))?;
         self.depth.resize(self.cfg.functions.len(), 0);
+        self.base_kind
+            .try_reserve_exact(self.insns.len())
+            .map_err(|_| no_memory(0))?;
+        self.base_kind.resize(self.insns.len(), 0);
         while let Some(path) = self.work.pop() {
             self.explore(path)?;
         }
@@ -500,16 +508,55 @@ impl<'a> Explorer<'a> {
             }
             BPF_LD => {
                 if insn.opcode != BPF_LD | BPF_IMM | BPF_DW {
-                    invalid!(
-                        pc,
-                        "BPF_LD_[ABS|IND] instructions not allowed for this program type"
-                    );
+                    self.ld_abs(&mut path.state, pc, &insn)?;
+                    return Ok(Step::Next(pc + 1));
                 }
                 self.lddw(&mut path.state, pc, &insn)?;
                 Ok(Step::Next(pc + 2))
             }
             _ => self.jump(path, &insn),
         }
+    }
+
+    /// `LD_ABS`/`LD_IND`: a packet load through the `__sk_buff` in `r6`
+    /// (Linux's `check_ld_abs`); out of the packet, the program ends with
+    /// 0 at run time.
+    fn ld_abs(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
+        use crate::prog_type::ProgType;
+        if !matches!(
+            self.subject.prog_type,
+            ProgType::SocketFilter | ProgType::SchedCls
+        ) {
+            invalid!(
+                pc,
+                "BPF_LD_[ABS|IND] instructions not allowed for this program type"
+            );
+        }
+        let size = size_of_code(insn.opcode);
+        if size == 8 || insn.dst != 0 || insn.off != 0 {
+            invalid!(pc, "BPF_LD_[ABS|IND] uses reserved fields");
+        }
+        if insn.opcode & 0xe0 == BPF_IND {
+            if let Reg::Ptr(_) = self.read(st, pc, insn.src)? {
+                reject!(pc, "R{} pointer in LD_IND is not allowed", insn.src);
+            }
+        }
+        match self.read(st, pc, 6)? {
+            Reg::Ptr(Ptr {
+                kind: PtrKind::Ctx,
+                off: 0,
+                ..
+            }) => {}
+            _ => invalid!(pc, "at the time of BPF_LD_ABS|IND R6 != pointer to skb"),
+        }
+        if !st.refs.is_empty() {
+            invalid!(pc, "BPF_LD_[ABS|IND] would lead to reference leak");
+        }
+        for r in 1..=5 {
+            st.set(r, Reg::NotInit);
+        }
+        st.set(0, loaded(size));
+        Ok(())
     }
 
     fn lddw(&mut self, st: &mut State, pc: usize, insn: &Insn) -> Result<(), VerifyError> {
@@ -861,6 +908,15 @@ impl<'a> Explorer<'a> {
             Reg::Scalar(_) => reject!(pc, "R{regno} invalid mem access 'scalar'"),
             Reg::NotInit => reject!(pc, "R{regno} !read_ok"),
         };
+        // The loader rewrites context accesses per instruction: one
+        // instruction reads the context on every path or on none.
+        let is_ctx = if p.kind == PtrKind::Ctx { 1 } else { 2 };
+        if let Some(seen) = self.base_kind.get_mut(pc) {
+            if *seen != 0 && *seen != is_ctx {
+                reject!(pc, "same insn cannot be used with different pointers");
+            }
+            *seen = is_ctx;
+        }
         let name = p.kind.name();
         if p.maybe_null {
             reject!(pc, "R{regno} invalid mem access '{name}_or_null'");
@@ -875,10 +931,9 @@ impl<'a> Explorer<'a> {
                         p.off
                     );
                 }
-                let field = self
-                    .ctx
-                    .field(off as i16, size as u8)
-                    .filter(|f| access == Access::Read || f.writable);
+                let field = i16::try_from(off)
+                    .ok()
+                    .and_then(|o| self.ctx.access(o, size as u8, access == Access::Write));
                 let Some(field) = field else {
                     reject!(pc, "invalid bpf_context access off={off} size={size}");
                 };
@@ -1203,10 +1258,21 @@ impl<'a> Explorer<'a> {
             (Reg::Ptr(p), Reg::Scalar(z)) | (Reg::Scalar(z), Reg::Ptr(p))
                 if z.value() == Some(0) && cmp.wide && matches!(cmp.op, BPF_JEQ | BPF_JNE) =>
             {
-                if !p.maybe_null {
-                    // A pointer that cannot be NULL is not equal to 0.
+                // Pointers that are never NULL are not equal to 0 (Linux's
+                // `reg_not_null`). A packet pointer may be (an empty test
+                // packet), and Linux does not decide for the others either.
+                let never_null = matches!(
+                    p.kind,
+                    PtrKind::MapValue { .. } | PtrKind::MapKey { .. } | PtrKind::Mem { .. }
+                );
+                if !p.maybe_null && never_null {
                     let equal_taken = cmp.op == BPF_JEQ;
                     return Ok(Step::Next(if equal_taken { pc + 1 } else { target }));
+                }
+                if !p.maybe_null {
+                    let other = path.state.try_clone().ok_or(no_memory(pc))?;
+                    self.fork(path, target, other)?;
+                    return Ok(Step::Next(pc + 1));
                 }
                 let (null_pc, ok_pc) = if cmp.op == BPF_JEQ {
                     (target, pc + 1)

@@ -177,8 +177,7 @@ pub struct Stats {
 
 /// Whether the verifier can decide for programs of `t`: it needs the
 /// structure their `r1` points to. Generic programs (a buffer and its
-/// length) and the `__sk_buff` types, until `__sk_buff` exists, run with
-/// run-time checks instead.
+/// length) run with run-time checks instead.
 pub fn models(t: ProgType) -> bool {
     t.spec().context.is_some()
 }

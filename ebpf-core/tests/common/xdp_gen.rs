@@ -10,8 +10,7 @@ use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::opcode::*;
 use ebpf_core::verifier::{self, MapDesc, Subject};
 use ebpf_core::{
-    LoadOptions, LoadedProgram, MemoryMap, PlatformRef, ProgType, ProgramMaps, RegionKind, Shared,
-    Stack,
+    LoadOptions, LoadedProgram, MemoryMap, PlatformRef, ProgType, ProgramMaps, Shared, Stack,
 };
 
 /// A small deterministic generator (xorshift64*).
@@ -355,15 +354,9 @@ impl Harness {
         for _ in 0..runs {
             let len = rng.below(80) as usize;
             let mut packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let mut input = ProgType::Xdp.test_input(&packet);
             let mut mem = MemoryMap::new();
-            let (addr, n) = if packet.is_empty() {
-                (0, 0)
-            } else {
-                let n = packet.len() as u64;
-                (mem.add_mut(&mut packet, RegionKind::Packet).unwrap(), n)
-            };
-            let input = ProgType::Xdp.test_input(addr, n);
-            let args = input.args(&mut mem, addr, n).unwrap();
+            let args = input.args(&mut mem, &mut packet).unwrap();
             if let Err(e) = prog.run(&mut self.stack, &mem, args) {
                 panic!(
                     "the verifier accepted a program that fails at run time ({e}) on {len} bytes:\n{insns:?}\n{log}"

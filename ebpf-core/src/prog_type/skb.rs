@@ -1,0 +1,245 @@
+//! `struct __sk_buff`, the context of socket filter and tc programs, as
+//! Linux 6.12's uapi lays it out and `sk_filter_is_valid_access` /
+//! `tc_cls_act_is_valid_access` allow it: which fields a program of each
+//! type may read and write, and narrow reads. The runtime passes the same
+//! 192 bytes (so most fields need no rewrite) followed by the real
+//! `data`, `data_end` and `data_meta` pointers, which the 32-bit fields of
+//! the same names are rewritten to read.
+
+use super::context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
+use super::{TestContext, TestInput};
+
+/// Bytes of `struct __sk_buff`.
+pub const SK_BUFF_SIZE: usize = 192;
+
+/// Where the runtime keeps the packet pointers: after the structure.
+const POINTERS: [usize; 3] = [SK_BUFF_SIZE, SK_BUFF_SIZE + 8, SK_BUFF_SIZE + 16];
+
+/// Bytes of the native structure.
+const NATIVE_SIZE: usize = SK_BUFF_SIZE + 24;
+
+/// A 4-byte number, readable in parts, writable (whole) if `w`.
+const fn num(name: &'static str, offset: i16, w: bool) -> CtxField {
+    CtxField {
+        name,
+        offset,
+        size: 4,
+        writable: w,
+        kind: CtxFieldKind::Scalar,
+        native: (offset, 4),
+        narrow: Narrow::Reads,
+    }
+}
+
+const fn ptr(name: &'static str, offset: i16, kind: CtxFieldKind, native: usize) -> CtxField {
+    CtxField {
+        name,
+        offset,
+        size: 4,
+        writable: false,
+        kind,
+        native: (native as i16, 8),
+        narrow: Narrow::Exact,
+    }
+}
+
+const CB: CtxField = CtxField {
+    name: "cb",
+    offset: 48,
+    size: 20,
+    writable: true,
+    kind: CtxFieldKind::Scalar,
+    native: (48, 20),
+    narrow: Narrow::Any,
+};
+
+const fn wide(name: &'static str, offset: i16, w: bool) -> CtxField {
+    CtxField {
+        name,
+        offset,
+        size: 8,
+        writable: w,
+        kind: CtxFieldKind::Scalar,
+        native: (offset, 8),
+        narrow: Narrow::Exact,
+    }
+}
+
+/// The fields every `__sk_buff` program may read.
+macro_rules! common {
+    ($tc:expr) => {
+        [
+            num("len", 0, false),
+            num("pkt_type", 4, false),
+            num("mark", 8, $tc),
+            num("queue_mapping", 12, $tc),
+            num("protocol", 16, false),
+            num("vlan_present", 20, false),
+            num("vlan_tci", 24, false),
+            num("vlan_proto", 28, false),
+            num("priority", 32, $tc),
+            num("ingress_ifindex", 36, false),
+            num("ifindex", 40, false),
+            num("tc_index", 44, $tc),
+            CB,
+            num("hash", 68, false),
+            num("napi_id", 84, false),
+            num("gso_segs", 164, false),
+            num("gso_size", 176, false),
+        ]
+    };
+}
+
+const SOCKET_FIELDS: [CtxField; 17] = common!(false);
+
+const TC_EXTRA: [CtxField; 7] = [
+    num("tc_classid", 72, true),
+    ptr("data", 76, CtxFieldKind::PacketStart, POINTERS[0]),
+    ptr("data_end", 80, CtxFieldKind::PacketEnd, POINTERS[1]),
+    ptr("data_meta", 140, CtxFieldKind::PacketMeta, POINTERS[2]),
+    wide("tstamp", 152, true),
+    num("wire_len", 160, false),
+    wide("hwtstamp", 184, false),
+];
+
+const fn tc_fields() -> [CtxField; 24] {
+    let common: [CtxField; 17] = common!(true);
+    let mut out = [CB; 24];
+    let mut i = 0;
+    while i < 17 {
+        out[i] = common[i];
+        i += 1;
+    }
+    while i < 24 {
+        out[i] = TC_EXTRA[i - 17];
+        i += 1;
+    }
+    out
+}
+
+const TC_FIELDS: [CtxField; 24] = tc_fields();
+
+/// `struct __sk_buff` as socket filters see it: no packet pointers, only
+/// `cb[]` writable.
+pub static SK_BUFF_SOCKET: ContextLayout = ContextLayout {
+    name: "struct __sk_buff",
+    size: SK_BUFF_SIZE as u16,
+    fields: &SOCKET_FIELDS,
+};
+
+/// `struct __sk_buff` as tc programs see it: with the packet pointers, and
+/// mark, priority, tc_index, tc_classid, queue_mapping, tstamp and `cb[]`
+/// writable.
+pub static SK_BUFF_TC: ContextLayout = ContextLayout {
+    name: "struct __sk_buff",
+    size: SK_BUFF_SIZE as u16,
+    fields: &TC_FIELDS,
+};
+
+/// The native bytes a program may write: the writable fields.
+fn writable(layout: &ContextLayout) -> ([(u16, u16); 8], usize) {
+    let mut out = [(0, 0); 8];
+    let mut n = 0;
+    for f in layout.fields.iter().filter(|f| f.writable) {
+        if n < out.len() {
+            out[n] = (f.native.0 as u16, f.native.1 as u16);
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
+/// Linux's `PACKET_*` for a frame's destination address, as
+/// `eth_type_trans` sets it for the loopback device a test run uses.
+fn pkt_type(frame: &[u8]) -> u32 {
+    match frame.get(..6) {
+        Some([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) => 1, // PACKET_BROADCAST
+        Some(d) if d[0] & 1 == 1 => 2,                   // PACKET_MULTICAST
+        Some([0, 0, 0, 0, 0, 0]) => 0,                   // PACKET_HOST
+        _ => 3,                                          // PACKET_OTHERHOST
+    }
+}
+
+/// The context of a test run on `frame` (an Ethernet frame), as Linux's
+/// `bpf_prog_test_run_skb` builds it: `len` and the data from the link
+/// header on for tc, from the network header on for socket filters;
+/// `protocol` from the frame (network byte order), `pkt_type` from its
+/// destination, the loopback device's index.
+pub fn test_input(layout: &'static ContextLayout, frame: &[u8], l2: bool) -> TestInput {
+    const ETH_HLEN: usize = 14;
+    let skip = if l2 { 0 } else { ETH_HLEN.min(frame.len()) };
+    let (ranges, n) = writable(layout);
+    let mut ctx = TestContext::new(NATIVE_SIZE, POINTERS, &ranges[..n], skip);
+    let protocol = match frame.get(12..14) {
+        Some(p) => u16::from_ne_bytes([p[0], p[1]]) as u32,
+        None => 0,
+    };
+    let len = (frame.len() - skip) as u32;
+    ctx.set_u32(0, len); // len
+    ctx.set_u32(4, pkt_type(frame));
+    ctx.set_u32(16, protocol);
+    ctx.set_u32(40, 1); // ifindex: lo
+    ctx.set_u32(160, len); // wire_len
+    ctx.set_u32(164, 1); // gso_segs
+    TestInput::Context(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules_are_linuxs() {
+        let s = &SK_BUFF_SOCKET;
+        let t = &SK_BUFF_TC;
+        // Narrow reads of numbers; whole writes of writable ones.
+        assert!(s.access(0, 4, false).is_some() && s.access(2, 2, false).is_some());
+        assert!(s.access(1, 2, false).is_none(), "misaligned");
+        assert!(
+            s.access(8, 4, true).is_none(),
+            "mark: read-only for socket filters"
+        );
+        assert!(t.access(8, 4, true).is_some() && t.access(8, 2, true).is_none());
+        // cb[]: any aligned part, read and written, within cb[4].
+        assert!(s.access(48, 8, true).is_some() && s.access(66, 2, true).is_some());
+        assert!(s.access(64, 8, false).is_none(), "past cb[4]");
+        // Packet pointers: tc only, whole.
+        assert!(s.access(76, 4, false).is_none());
+        let data = t.access(76, 4, false).unwrap();
+        assert_eq!(data.kind, CtxFieldKind::PacketStart);
+        assert!(t.access(76, 2, false).is_none());
+        assert!(t.access(72, 4, true).is_some(), "tc_classid");
+        assert!(s.access(72, 4, false).is_none());
+        assert!(
+            t.access(92, 4, false).is_none(),
+            "remote_ip4: no socket here"
+        );
+        assert!(t.access(152, 8, true).is_some() && t.access(152, 4, false).is_none());
+        assert!(t.access(184, 8, true).is_none(), "hwtstamp is read-only");
+    }
+
+    #[test]
+    fn a_test_run_sees_the_frame_as_linux_shows_it() {
+        let mut frame = [0u8; 60];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        let TestInput::Context(tc) = test_input(&SK_BUFF_TC, &frame, true) else {
+            panic!()
+        };
+        assert_eq!(tc.u32_at(0), 60);
+        assert_eq!(
+            tc.u32_at(16),
+            u16::from_ne_bytes([8, 0]) as u32,
+            "ETH_P_IP, network order"
+        );
+        assert_eq!(tc.u32_at(4), 0, "PACKET_HOST: to the loopback address");
+        let TestInput::Context(sock) = test_input(&SK_BUFF_SOCKET, &frame, false) else {
+            panic!()
+        };
+        assert_eq!(sock.u32_at(0), 46, "from the network header");
+        frame[0] = 0x02;
+        let TestInput::Context(other) = test_input(&SK_BUFF_TC, &frame, true) else {
+            panic!()
+        };
+        assert_eq!(other.u32_at(4), 3, "PACKET_OTHERHOST");
+    }
+}
