@@ -665,3 +665,33 @@ fn socket_filter_and_tc_programs_see_a_linux_sk_buff_and_are_verified() {
         "tc may set the mark"
     );
 }
+
+#[test]
+fn a_checked_program_cannot_rewrite_the_packet_pointers_of_its_context() {
+    let e = client();
+    // The context pointer laundered through arithmetic, then a write over
+    // the native `data` pointer (after the 192 bytes of __sk_buff): only a
+    // checked program gets this far, and its run stops there.
+    let code =
+        bytecode("mov %r2, %r1\nadd %r2, 0\nmov %r3, 4096\nstxdw [%r2+192], %r3\nmov %r0, 1\nexit");
+    let spec = ProgSpec {
+        name: "forge",
+        prog_type: ebpf_core::ProgType::SchedCls as u32,
+        bytecode: &code,
+        license: "GPL",
+        maps: &[],
+    };
+    let err = e.prog_load_with(&spec, Default::default()).unwrap_err();
+    assert_eq!(err.errno, Errno::EACCES, "the verifier refuses it");
+    let checked = libebpf_ioctl::Admission {
+        checked: true,
+        log_level: 1,
+    };
+    let (h, _) = e.prog_load_with(&spec, checked).unwrap();
+    let err = e.prog_test_run(h, &[0u8; 60], 1).unwrap_err();
+    assert_eq!(
+        err.errno,
+        Errno::EFAULT,
+        "the write is outside what it may write"
+    );
+}
