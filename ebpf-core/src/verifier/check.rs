@@ -1384,16 +1384,7 @@ impl<'a> Explorer<'a> {
     fn call_function(&mut self, path: &mut Path, entry: usize) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let st = &mut path.state;
-        if st.frames.len() >= MAX_FRAMES {
-            return Err(VerifyError::new(
-                pc,
-                Errno::E2BIG,
-                format_args!(
-                    "the call stack of {} frames is too deep",
-                    st.frames.len() + 1
-                ),
-            ));
-        }
+        room_for_a_frame(st, pc)?;
         let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));
         frame.regs[1..6].copy_from_slice(&st.frame().regs[1..6]);
         grow(&mut st.frames, pc)?;
@@ -1479,16 +1470,7 @@ impl<'a> Explorer<'a> {
         let skip = st.try_clone().ok_or(no_memory(pc))?;
         self.fork(path, pc + 1, skip)?;
         let st = &mut path.state;
-        if st.frames.len() >= MAX_FRAMES {
-            return Err(VerifyError::new(
-                pc,
-                Errno::E2BIG,
-                format_args!(
-                    "the call stack of {} frames is too deep",
-                    st.frames.len() + 1
-                ),
-            ));
-        }
+        room_for_a_frame(st, pc)?;
         let cb_args = match kind {
             CallbackArgs::Loop => [
                 Reg::Scalar(Scalar::unsigned(0, 1 << 23)),
@@ -1685,6 +1667,21 @@ impl<'a> Explorer<'a> {
             ),
         }
     }
+}
+
+/// Whether one more call frame fits (Linux's `MAX_CALL_FRAMES`).
+fn room_for_a_frame(st: &State, pc: usize) -> Result<(), VerifyError> {
+    if st.frames.len() < MAX_FRAMES {
+        return Ok(());
+    }
+    Err(VerifyError::new(
+        pc,
+        Errno::E2BIG,
+        format_args!(
+            "the call stack of {} frames is too deep",
+            st.frames.len() + 1
+        ),
+    ))
 }
 
 /// What the arguments of a helper call told.
