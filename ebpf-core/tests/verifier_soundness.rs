@@ -10,17 +10,17 @@ mod common;
 mod xdp_gen;
 
 use common::platform::TestPlatform;
-use xdp_gen::{Harness, Outcome, Rng};
+use xdp_gen::{Flavor, Harness, Outcome, Rng};
 
 /// Generates `count` programs from `seed`; returns how many the verifier
 /// accepted and how many runs they made.
-fn check(seed: u64, count: usize) -> (usize, usize) {
+fn check(seed: u64, count: usize, f: Flavor) -> (usize, usize) {
     let mut harness = Harness::new(TestPlatform::new(2));
     let mut rng = Rng(seed);
     let (mut accepted, mut runs) = (0, 0);
     for _ in 0..count {
-        let insns = xdp_gen::program(&mut rng);
-        match harness.check(&insns, &mut rng, 6) {
+        let insns = xdp_gen::program(&mut rng, f);
+        match harness.check(&insns, f, &mut rng, 6) {
             Outcome::Ran(n) => {
                 accepted += 1;
                 runs += n;
@@ -37,15 +37,21 @@ fn check(seed: u64, count: usize) -> (usize, usize) {
 
 #[test]
 fn accepted_programs_never_trip_a_run_time_check() {
-    let (accepted, runs) = check(0x5eed_0f7e_5700, 4000);
-    println!("{accepted} of 4000 programs accepted, {runs} runs, none tripped a check");
-    // The generator reaches both sides of the line.
-    assert!(
-        accepted > 400,
-        "only {accepted} accepted: the test would prove little"
-    );
-    assert!(
-        accepted < 3600,
-        "{accepted} accepted: the generator makes no unsafe programs"
-    );
+    for (name, f) in [
+        ("xdp", Flavor::XDP),
+        ("tc", Flavor::TC),
+        ("socket", Flavor::SOCKET),
+    ] {
+        let (accepted, runs) = check(0x5eed_0f7e_5700, 4000, f);
+        println!("{name}: {accepted} of 4000 programs accepted, {runs} runs, none tripped a check");
+        // The generator reaches both sides of the line.
+        assert!(
+            accepted > 400,
+            "{name}: only {accepted} accepted: the test would prove little"
+        );
+        assert!(
+            accepted < 3600,
+            "{name}: {accepted} accepted: the generator makes no unsafe programs"
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! Random XDP programs near the edge of what the verifier accepts, for
+//! Random XDP, tc and socket filter programs near the edge of what the
+//! verifier accepts, for
 //! testing its soundness: whatever it accepts must never trip a run-time
 //! check of the checking interpreter (see `verifier_soundness.rs`
 //! and the `verifier` fuzz target). Programs use map 0 (a hash map of
@@ -61,6 +62,53 @@ fn scratch(r: &mut Rng) -> u8 {
     [0, 4, 5, 7, 8, 9][r.below(6) as usize]
 }
 
+/// What the generated programs' type gives them.
+#[derive(Clone, Copy)]
+pub struct Flavor {
+    /// The program type.
+    pub prog_type: ProgType,
+    /// Context offsets of the 32-bit `data` and `data_end` fields, if the
+    /// type has direct packet access.
+    pub packet: Option<(i16, i16)>,
+    /// A readable 4-byte number field of the context.
+    pub field: i16,
+    /// The type has `LD_ABS`/`LD_IND` and `__sk_buff.cb[]`.
+    pub skb: bool,
+}
+
+impl Flavor {
+    /// XDP: `xdp_md`.
+    pub const XDP: Flavor = Flavor {
+        prog_type: ProgType::Xdp,
+        packet: Some((0, 4)),
+        field: 12,
+        skb: false,
+    };
+    /// tc: `__sk_buff` with packet pointers.
+    pub const TC: Flavor = Flavor {
+        prog_type: ProgType::SchedCls,
+        packet: Some((76, 80)),
+        field: 0,
+        skb: true,
+    };
+    /// Socket filters: `__sk_buff` without packet pointers.
+    pub const SOCKET: Flavor = Flavor {
+        prog_type: ProgType::SocketFilter,
+        packet: None,
+        field: 0,
+        skb: true,
+    };
+}
+
+/// Reloads data and data_end into r2 and r3 (after calls clobbered them).
+fn reload(p: &mut Vec<Insn>, f: Flavor, proven: &mut Proven) {
+    if let Some((data, end)) = f.packet {
+        p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 2, 6, data, 0));
+        p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 3, 6, end, 0));
+    }
+    proven.0 = 0;
+}
+
 /// Bytes of packet the code so far proved (0 after r2/r3 are reloaded).
 struct Proven(i16);
 
@@ -77,8 +125,15 @@ fn offset(r: &mut Rng, limit: i16, size: u8) -> i16 {
 
 /// Appends one snippet; forward jumps to the `out:` label hold `i16::MIN`
 /// until `program` fixes them up.
-fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven) {
-    match r.below(12) {
+fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor) {
+    let mut pick = r.below(14);
+    if f.packet.is_none() && matches!(pick, 0..=3 | 9) {
+        pick = 13;
+    }
+    if !f.skb && pick >= 12 {
+        pick = 4;
+    }
+    match pick {
         // Prove some bytes of the packet.
         0 | 1 => {
             let n = r.below(48) as i32;
@@ -174,14 +229,12 @@ fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven) {
             p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 5, 0, 0, 0));
             p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0));
             // Reload data and data_end (the call clobbered them).
-            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 2, 6, 0, 0));
-            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 3, 6, 4, 0));
-            proven.0 = 0;
+            reload(p, f, proven);
         }
         // A variable packet offset, checked or not.
         9 => {
             let mask = [7, 15, 63, 255][r.below(4) as usize];
-            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 5, 6, 12, 0));
+            p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 5, 6, f.field, 0));
             p.push(ins(BPF_ALU64 | BPF_AND | BPF_K, 5, 0, 0, mask));
             p.push(ins(BPF_ALU64 | BPF_ADD | BPF_X, 5, 2, 0, 0));
             if !r.one_in(4) {
@@ -241,25 +294,30 @@ fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven) {
 /// A random program: the context kept in r6, data and data_end in r2 and
 /// r3, snippets, then `exit`, and an `out:` exit every forward jump with
 /// an unset offset goes to. Sometimes one instruction is then mutated.
-pub fn program(r: &mut Rng) -> Vec<Insn> {
+pub fn program(r: &mut Rng, f: Flavor) -> Vec<Insn> {
     let mut p = Vec::new();
     p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0));
-    p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0, 0));
-    p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 3, 1, 4, 0));
+    let mut proven = Proven(0);
+    reload(&mut p, f, &mut proven);
     for r0 in [0u8, 4, 5, 7, 8, 9] {
         if !r.one_in(8) {
             p.push(ins(BPF_ALU64 | BPF_MOV | BPF_K, r0, 0, 0, 0));
         }
     }
-    // Always one proof first, so that `out:` is reachable.
-    let mut proven = Proven(0);
+    // Always one jump to `out:` first, so that it is reachable: a packet
+    // proof, or a test of a context field.
     let first = r.below(48) as i32;
-    proven.0 = first as i16;
-    p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0));
-    p.push(ins(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, first));
-    p.push(ins(BPF_JMP | BPF_JGT | BPF_X, 4, 3, i16::MIN, 0));
+    if f.packet.is_some() {
+        proven.0 = first as i16;
+        p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0));
+        p.push(ins(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, first));
+        p.push(ins(BPF_JMP | BPF_JGT | BPF_X, 4, 3, i16::MIN, 0));
+    } else {
+        p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 9, 6, f.field, 0));
+        p.push(ins(BPF_JMP | BPF_JLT | BPF_K, 9, 0, i16::MIN, first));
+    }
     for _ in 0..1 + r.below(10) {
-        snippet(r, &mut p, &mut proven);
+        snippet(r, &mut p, &mut proven, f);
     }
     if r.one_in(8) {
         p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 0, scratch(r), 0, 0));
@@ -327,14 +385,14 @@ impl Harness {
         }
     }
 
-    /// Verifies `insns` as XDP; if accepted, runs them `runs` times on
+    /// Verifies `insns` as `f`'s type; if accepted, runs them `runs` times on
     /// random packets in the checking interpreter and panics, showing the
     /// program, if a run trips a check.
-    pub fn check(&mut self, insns: &[Insn], rng: &mut Rng, runs: usize) -> Outcome {
+    pub fn check(&mut self, insns: &[Insn], f: Flavor, rng: &mut Rng, runs: usize) -> Outcome {
         let Ok(prog) = LoadedProgram::load(
             self.platform,
             1,
-            ProgType::Xdp,
+            f.prog_type,
             insns,
             ProgramMaps::from_list(self.maps.to_vec()),
             LoadOptions::default().budget(200_000),
@@ -342,7 +400,7 @@ impl Harness {
             return Outcome::Malformed;
         };
         let subject = Subject {
-            prog_type: ProgType::Xdp,
+            prog_type: f.prog_type,
             gpl: true,
             maps: &self.descs,
             map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 2),
@@ -354,7 +412,7 @@ impl Harness {
         for _ in 0..runs {
             let len = rng.below(80) as usize;
             let mut packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            let mut input = ProgType::Xdp.test_input(&packet);
+            let mut input = f.prog_type.test_input(&packet);
             let mut mem = MemoryMap::new();
             let args = input.args(&mut mem, &mut packet).unwrap();
             if let Err(e) = prog.run(&mut self.stack, &mem, args) {
