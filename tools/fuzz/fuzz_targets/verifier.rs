@@ -21,8 +21,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let n = data.len().min(8);
     seed[..n].copy_from_slice(&data[..n]);
     let mut rng = xdp_gen::Rng(u64::from_le_bytes(seed) | 1);
-    let flavor = [xdp_gen::Flavor::XDP, xdp_gen::Flavor::TC, xdp_gen::Flavor::SOCKET]
-        [rng.below(3) as usize];
+    let flavor = [
+        xdp_gen::Flavor::XDP,
+        xdp_gen::Flavor::TC,
+        xdp_gen::Flavor::SOCKET,
+    ][rng.below(3) as usize];
     let insns: Vec<Insn> = if data.len() >= 24 && data[0] & 1 == 1 {
         data[8..]
             .chunks_exact(8)
