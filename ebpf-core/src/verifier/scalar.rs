@@ -573,8 +573,8 @@ pub fn refine(cmp: Cmp, a: &Scalar, b: &Scalar, taken: bool) -> Option<(Scalar, 
     let op = if taken { cmp.op } else { negate(cmp.op) };
     let (mut a, mut b) = (*a, *b);
     if op == BPF_JSET {
-        // Taken: some bit in common (nothing to narrow); not taken: the
-        // bits `b` surely has are clear in `a`.
+        // Not taken: the bits `b` surely has are clear in `a`. Taken: some
+        // bit in common; when `b` is a single known bit, that one is set.
         if !taken {
             let clear = if cmp.wide {
                 b.var.value
@@ -585,6 +585,15 @@ pub fn refine(cmp: Cmp, a: &Scalar, b: &Scalar, taken: bool) -> Option<(Scalar, 
                 value: a.var.value & !clear,
                 mask: a.var.mask & !clear,
             };
+        } else {
+            let bit = if cmp.wide {
+                b.value()
+            } else {
+                b.value32().map(u64::from)
+            };
+            if let Some(bit) = bit.filter(|v| v.is_power_of_two()) {
+                a.var = a.var | Tnum::known(bit);
+            }
         }
         return (a.sync() && b.sync()).then_some((a, b));
     }
@@ -724,9 +733,10 @@ mod tests {
 
     /// A few scalars, each with the concrete values it stands for.
     fn samples() -> alloc::vec::Vec<(Scalar, alloc::vec::Vec<u64>)> {
-        let ranges: [(u64, u64); 6] = [
+        let ranges: [(u64, u64); 7] = [
             (0, 7),
             (5, 5),
+            (16, 16),
             (0xffff_fff0, 0x1_0000_0003),
             (u64::MAX - 3, u64::MAX),
             ((-4i64) as u64, 3),
