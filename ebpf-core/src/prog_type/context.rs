@@ -131,22 +131,31 @@ impl State {
 
     fn set_reg(&mut self, r: u8, sure: bool, maybe: bool) {
         let bit = 1u16 << (r & 15);
-        self.sure_regs = if sure {
-            self.sure_regs | bit
-        } else {
-            self.sure_regs & !bit
-        };
-        self.maybe_regs = if maybe {
-            self.maybe_regs | bit
-        } else {
-            self.maybe_regs & !bit
-        };
+        assign(&mut self.sure_regs, bit, sure);
+        assign(&mut self.maybe_regs, bit, maybe);
+    }
+
+    fn set_slot(&mut self, k: u32, sure: bool, maybe: bool) {
+        let bit = 1u64 << k;
+        assign(&mut self.sure_slots, bit, sure);
+        assign(&mut self.maybe_slots, bit, maybe);
     }
 
     fn reg(&self, r: u8) -> (bool, bool) {
         let bit = 1u16 << (r & 15);
         (self.sure_regs & bit != 0, self.maybe_regs & bit != 0)
     }
+}
+
+/// Sets or clears `bit` in `word`.
+fn assign<T>(word: &mut T, bit: T, on: bool)
+where
+    T: Copy
+        + core::ops::BitOr<Output = T>
+        + core::ops::BitAnd<Output = T>
+        + core::ops::Not<Output = T>,
+{
+    *word = if on { *word | bit } else { *word & !bit };
 }
 
 /// The 8-byte stack slot `[r10 + off]` names, if aligned and in the frame.
@@ -249,18 +258,8 @@ pub(crate) fn convert(insns: &mut [Insn], layout: &ContextLayout) -> Result<(), 
                     let lo = -8 * (k as i32 + 1);
                     if lo <= last && first <= lo + 7 {
                         let exact = Some(k) == slot(insn.off) && insn.opcode & 0x18 == BPF_DW;
-                        let bit = 1u64 << k;
                         let (ss, mm) = if exact { (sure, maybe) } else { (false, false) };
-                        s.sure_slots = if ss {
-                            s.sure_slots | bit
-                        } else {
-                            s.sure_slots & !bit
-                        };
-                        s.maybe_slots = if mm {
-                            s.maybe_slots | bit
-                        } else {
-                            s.maybe_slots & !bit
-                        };
+                        s.set_slot(k, ss, mm);
                     }
                 }
             }
