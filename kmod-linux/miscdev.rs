@@ -23,7 +23,7 @@ extern "C" {
     // opaque state per open file.
     fn ebpf_kcore_start() -> c_int;
     fn ebpf_kcore_stop() -> c_int;
-    fn ebpf_kcore_open(file: *mut *mut c_void) -> c_int;
+    fn ebpf_kcore_open(file: *mut *mut c_void, privileges: u32) -> c_int;
     fn ebpf_kcore_release(file: *mut c_void);
     fn ebpf_kcore_ioctl(file: *mut c_void, cmd: u32, arg: u64) -> c_long;
 }
@@ -143,9 +143,15 @@ unsafe extern "C" fn ebpf_open(_inode: *mut bindings::inode, file: *mut bindings
     if !allowed {
         return EPERM.to_errno();
     }
+    // Who may see kernel addresses, as Linux's `perfmon_capable()`.
+    // SAFETY: as above.
+    let see_addresses = unsafe {
+        bindings::capable(bindings::CAP_PERFMON as c_int)
+            || bindings::capable(bindings::CAP_SYS_ADMIN as c_int)
+    };
     let mut state = ptr::null_mut();
     // SAFETY: the device lives while registered; `state` is a local.
-    let ret = unsafe { ebpf_kcore_open(&mut state) };
+    let ret = unsafe { ebpf_kcore_open(&mut state, u32::from(see_addresses)) };
     if ret == 0 {
         // SAFETY: the VFS passes a valid file; misc_open put the
         // miscdevice in private_data, which this file no longer needs.

@@ -15,7 +15,7 @@ use core::ffi::{c_char, c_int, c_long, c_void};
 use core::fmt;
 use core::ptr::NonNull;
 
-use crate::dispatch::{Host, Limits, OpenFile, Service};
+use crate::dispatch::{Host, Limits, OpenFile, Privileges, Service};
 use crate::errno::Errno;
 use crate::helpers::format::FixedBuf;
 use crate::platform::{AllocContext, LockClass, LockKind, LogLevel, Platform, RawLock};
@@ -301,13 +301,14 @@ pub extern "C" fn ebpf_kcore_stop() -> c_int {
     ret(SERVICE.stop())
 }
 
-/// Opens a file; stores its state in `*file`. 0 or a negative errno.
+/// Opens a file for an opener with the [`Privileges`] bits `privileges`;
+/// stores its state in `*file`. 0 or a negative errno.
 ///
 /// # Safety
 /// `file` is valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn ebpf_kcore_open(file: *mut *mut c_void) -> c_int {
-    match SERVICE.open() {
+pub unsafe extern "C" fn ebpf_kcore_open(file: *mut *mut c_void, privileges: u32) -> c_int {
+    match SERVICE.open(Privileges::from_bits(privileges)) {
         Ok(f) => {
             // SAFETY: per the contract.
             unsafe { file.write(f.as_ptr().cast()) };

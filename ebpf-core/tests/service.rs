@@ -6,22 +6,26 @@ mod common;
 
 use common::platform::TestPlatform;
 use ebpf_core::abi::{Command, IoctlArg, Plain, VersionReq};
-use ebpf_core::dispatch::{Host, Limits, Service};
+use ebpf_core::dispatch::{Host, Limits, Privileges, Service};
 use ebpf_core::Errno;
 
 #[test]
 fn the_device_lives_from_start_to_stop_and_stays_while_a_file_is_open() {
     let p = TestPlatform::new(2);
     let s = Service::new();
-    assert_eq!(s.open().err(), Some(Errno::ENXIO), "no device yet");
+    assert_eq!(
+        s.open(Privileges::default()).err(),
+        Some(Errno::ENXIO),
+        "no device yet"
+    );
     s.start(p, Limits::default(), Host::Linux).unwrap();
     assert_eq!(
         s.start(p, Limits::default(), Host::Linux),
         Err(Errno::EBUSY),
         "one device per service"
     );
-    let f = s.open().unwrap();
-    let g = s.open().unwrap();
+    let f = s.open(Privileges::default()).unwrap();
+    let g = s.open(Privileges::default()).unwrap();
     assert!(s.busy());
     assert_eq!(s.stop(), Err(Errno::EBUSY), "unload refused while open");
     let mut version = VersionReq::default();

@@ -48,13 +48,24 @@ const PROG_ARRAY: MapDesc = MapDesc {
 /// Maps by index: 0 hash, 1 ring buffer, 2 read-only array, 3 prog_array.
 const MAPS: [MapDesc; 4] = [HASH, RINGBUF, RODATA, PROG_ARRAY];
 
+/// Verifies `src` for a caller who may not see kernel addresses (Linux's
+/// `CAP_BPF` without `CAP_PERFMON`).
 fn run(src: &str, gpl: bool) -> (Result<Stats, verifier::VerifyError>, String) {
+    run_as(src, gpl, false)
+}
+
+fn run_as(
+    src: &str,
+    gpl: bool,
+    allow_ptr_leaks: bool,
+) -> (Result<Stats, verifier::VerifyError>, String) {
     let insns = assemble(src);
     let subject = Subject {
         prog_type: ProgType::Xdp,
         gpl,
         maps: &MAPS,
         map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < MAPS.len()),
+        allow_ptr_leaks,
     };
     let mut log = String::new();
     let r = verifier::verify(&insns, &subject, &mut log, 1);
@@ -257,8 +268,11 @@ fn scalars_are_not_pointers() {
         "mov %r2, 0\nsub %r2, %r1\nmov %r0, 0\nexit",
         "R2 tried to subtract pointer from scalar",
     );
-    // The distance between pointers is a number.
-    accepts("ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nsub %r3, %r2\nmov %r0, %r3\nexit");
+    // The distance between pointers is a number, for a caller who may see
+    // addresses (see below).
+    let len = "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nsub %r3, %r2\nmov %r0, %r3\nexit";
+    assert!(run_as(len, true, true).0.is_ok());
+    rejects(len, "R3 pointer -= pointer prohibited");
 }
 
 #[test]
@@ -542,6 +556,7 @@ fn the_level_2_log_shows_the_state_at_every_instruction() {
         gpl: true,
         maps: &[],
         map_of_lddw: &|_, _| None,
+        allow_ptr_leaks: false,
     };
     let mut log = String::new();
     let s = verifier::verify(&insns, &subject, &mut log, 2).unwrap();
@@ -603,4 +618,73 @@ fn no_part_of_an_address_becomes_a_number() {
         "mov %r0, %r10\nbe32 %r0\nmov %r0, 0\nexit",
         "R0 pointer arithmetic prohibited",
     );
+}
+
+/// Programs that expose an address: refused without the privilege to see
+/// addresses, accepted with it (as Linux with and without `CAP_PERFMON`).
+const EXPOSING: &[(&str, &str)] = &[
+    ("mov %r0, %r10\nexit", "R0 leaks addr as return value"),
+    ("mov32 %r0, %r10\nexit", "R10 partial copy of pointer"),
+    (
+        "mov %r0, %r10\nsub %r0, %r1\nexit",
+        "R0 pointer -= pointer prohibited",
+    ),
+    (
+        "mov %r0, 0\njeq %r1, %r10, +1\nmov %r0, 1\nexit",
+        "R10 pointer comparison prohibited",
+    ),
+    (
+        "mov %r0, 0\njgt %r1, 4, +1\nmov %r0, 1\nexit",
+        "R1 pointer comparison prohibited",
+    ),
+    (
+        "stxdw [%r10-8], %r1\nmov %r2, 0\nstxw [%r10-8], %r2\nmov %r0, 0\nexit",
+        "attempt to corrupt spilled pointer on stack",
+    ),
+    (
+        "stdw [%r10-8], 0\nlock add [%r10-8], %r1\nmov %r0, 0\nexit",
+        "R1 leaks addr into mem",
+    ),
+    (
+        "stxdw [%r10-8], %r1\nmov %r2, 1\nlock add [%r10-8], %r2\nmov %r0, 0\nexit",
+        "leaking pointer from stack off -8",
+    ),
+];
+
+#[test]
+fn only_a_caller_who_may_see_addresses_may_expose_them() {
+    let store = format!("{LOOKUP}jeq %r0, 0, out\nstxdw [%r0+0], %r10\nout: mov %r0, 0\nexit");
+    for (src, words) in EXPOSING
+        .iter()
+        .copied()
+        .chain([(store.as_str(), "R10 leaks addr into map")])
+    {
+        rejects(src, words);
+        if let (Err(e), log) = run_as(src, true, true) {
+            panic!("refused to a privileged caller: {e}\n{log}\n{src}");
+        }
+    }
+    // Still refused to anyone: memory the program could then reach.
+    for (src, words) in [
+        (
+            "stxdw [%r10-8], %r1\nldxw %r0, [%r10-8]\nexit",
+            "invalid size of register fill",
+        ),
+        (
+            "mov %r0, %r10\nmul %r0, 2\nmov %r0, 0\nexit",
+            "R0 pointer arithmetic with *= operator prohibited",
+        ),
+        (
+            "mov %r0, %r10\nadd32 %r0, 1\nexit",
+            "R0 32-bit pointer arithmetic prohibited",
+        ),
+    ] {
+        match run_as(src, true, true) {
+            (Err(e), _) => assert!(e.reason.as_str().contains(words), "{e}: {src}"),
+            (Ok(_), log) => panic!("accepted, expected \"{words}\"\n{log}\n{src}"),
+        }
+    }
+    // A number made from an address is no pointer.
+    let (r, log) = run_as("mov32 %r2, %r10\nldxb %r0, [%r2+0]\nexit", true, true);
+    assert!(r.is_err(), "dereferenced a number: {log}");
 }

@@ -7,7 +7,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use ebpf_core::abi::IoctlArg;
-use ebpf_core::dispatch::{Host, Limits, OpenFile, Service};
+use ebpf_core::dispatch::{Host, Limits, OpenFile, Privileges, Service};
 use ebpf_core::Errno;
 
 use crate::kpi::{self, Cdev, Cdevsw, Thread};
@@ -113,7 +113,12 @@ unsafe extern "C" fn ebpf_open(
     if denied != 0 {
         return denied;
     }
-    let file = match SERVICE.open() {
+    // PRIV_DRIVER is root's outside a jail: the opener may see kernel
+    // addresses, as a Linux caller with CAP_PERFMON.
+    let privileges = Privileges {
+        see_addresses: true,
+    };
+    let file = match SERVICE.open(privileges) {
         Ok(f) => f.as_ptr().cast::<c_void>(),
         Err(e) => return e.to_freebsd(),
     };

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use ebpf_core::abi::{Command, IoctlArg, Plain};
-use ebpf_core::dispatch::{Device, Host, Limits, OpenFile};
+use ebpf_core::dispatch::{Device, Host, Limits, OpenFile, Privileges};
 use ebpf_core::Errno;
 
 use crate::UserPlatform;
@@ -109,10 +109,20 @@ impl EmbeddedBackend {
         Self::with_limits(Limits::default())
     }
 
-    /// A fresh embedded device with `limits`.
+    /// A fresh embedded device with `limits`. Its file may see addresses:
+    /// the process's own addresses are no secret to it.
     pub fn with_limits(limits: Limits) -> Result<Self, Errno> {
+        let privileges = Privileges {
+            see_addresses: true,
+        };
+        Self::with_privileges(limits, privileges)
+    }
+
+    /// A fresh embedded device with `limits`, whose file has `privileges`
+    /// (to see what a less privileged caller of a kernel device gets).
+    pub fn with_privileges(limits: Limits, privileges: Privileges) -> Result<Self, Errno> {
         let device = Device::new(UserPlatform::get(), limits, Host::Embedded.version())?;
-        let file = device.open()?;
+        let file = device.open(privileges)?;
         Ok(EmbeddedBackend {
             device,
             file: Some(file),

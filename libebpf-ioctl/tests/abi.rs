@@ -219,7 +219,9 @@ fn request_sizes_follow_the_growth_rules() {
 fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
     use ebpf_core::dispatch::{Device, Limits};
     let dev = Device::new(libebpf_ioctl::UserPlatform::get(), Limits::default(), "t").unwrap();
-    let file = dev.open().unwrap();
+    let file = dev
+        .open(ebpf_core::dispatch::Privileges::default())
+        .unwrap();
     let mut v = abi::VersionReq::default();
     let arg = IoctlArg {
         request: v.as_bytes_mut().as_mut_ptr() as u64,
@@ -694,4 +696,34 @@ fn a_checked_program_cannot_rewrite_the_packet_pointers_of_its_context() {
         Errno::EFAULT,
         "the write is outside what it may write"
     );
+}
+
+#[test]
+fn only_a_file_whose_opener_may_see_addresses_loads_programs_that_expose_them() {
+    use ebpf_core::dispatch::{Limits, Privileges};
+    // Returns the address of its stack: an address reaches userspace.
+    let code = bytecode("mov %r0, %r10\nexit");
+    let spec = ProgSpec {
+        name: "leak",
+        prog_type: ebpf_core::ProgType::Xdp as u32,
+        bytecode: &code,
+        license: "GPL",
+        maps: &[],
+    };
+    let how = libebpf_ioctl::Admission {
+        checked: false,
+        log_level: 1,
+    };
+    let plain =
+        libebpf_ioctl::EmbeddedBackend::with_privileges(Limits::default(), Privileges::default())
+            .unwrap();
+    let err = Ebpf::with_backend(Box::new(plain))
+        .prog_load_with(&spec, how)
+        .unwrap_err();
+    assert_eq!(err.errno, Errno::EACCES);
+    let log = err.log.unwrap_or_default();
+    assert!(log.contains("R0 leaks addr as return value"), "{log}");
+    // The embedded backend's own file may: the addresses are its own.
+    let (h, _) = client().prog_load_with(&spec, how).unwrap();
+    let _ = h;
 }

@@ -224,7 +224,9 @@ fn long_requests_reschedule_and_stop_on_a_signal() {
     let platform = &SIGNAL;
     let user = PLATFORM.get_or_init(|| UserPlatform::with_caller(&SIGNAL));
     let dev = Device::new(*user, Limits::default(), "t").unwrap();
-    let file = dev.open().unwrap();
+    let file = dev
+        .open(ebpf_core::dispatch::Privileges::default())
+        .unwrap();
     let insns = code("mov %r0, 7\nexit");
     let license = b"GPL\0";
     let mut load = abi::ProgLoadReq {

@@ -60,6 +60,8 @@ int main(void)
 		json_str(test->descr);
 		printf(",\"prog_type\":%d,\"result\":%d,\"errstr\":", test->prog_type, test->result);
 		json_str(test->errstr);
+		printf(",\"result_unpriv\":%d,\"errstr_unpriv\":", test->result_unpriv);
+		json_str(test->errstr_unpriv);
 		printf(",\"flags\":%d,\"retval\":%u,\"runs\":%d,\"kfunc\":%s", test->flags,
 		       test->retval, test->runs, test->kfunc ? "true" : "false");
 		json_fixups("hash_8b", test->fixup_map_hash_8b);

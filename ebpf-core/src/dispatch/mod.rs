@@ -21,7 +21,7 @@ use crate::quota::Quota;
 use crate::shared::Shared;
 
 use objects::Registry;
-pub use objects::{Object, OpenFile};
+pub use objects::{Object, OpenFile, Privileges};
 pub use service::{Host, Service};
 
 /// Resource limits of one device.
@@ -116,9 +116,9 @@ impl Device {
         &self.quota
     }
 
-    /// A new open file (call at open).
-    pub fn open(&self) -> Result<OpenFile, Errno> {
-        OpenFile::new(self.platform)
+    /// A new open file (call at open), for an opener with `privileges`.
+    pub fn open(&self, privileges: Privileges) -> Result<OpenFile, Errno> {
+        OpenFile::new(self.platform, privileges)
     }
 
     /// Releases everything an open file holds that is not pinned (call at

@@ -181,16 +181,49 @@ impl Registry {
     }
 }
 
+/// What the opener of a file may do beyond using the device, decided by
+/// the OS glue from the opener's credentials when the file is opened (a
+/// file handed to another process keeps them, as with any device).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Privileges {
+    /// May see kernel addresses: its programs may return pointers, store
+    /// them in maps, compare them and turn them into numbers, as Linux
+    /// allows callers with `CAP_PERFMON` (Linux: `CAP_PERFMON` or
+    /// `CAP_SYS_ADMIN`; FreeBSD: whoever may open the device, which takes
+    /// `PRIV_DRIVER`, root's outside a jail; the embedded backend: always,
+    /// the addresses are the process's own).
+    pub see_addresses: bool,
+}
+
+impl Privileges {
+    /// Bit of [`from_bits`](Self::from_bits) for `see_addresses`.
+    pub const SEE_ADDRESSES: u32 = 1;
+
+    /// From the bits the C entry point receives (unknown bits ignored).
+    pub const fn from_bits(bits: u32) -> Self {
+        Privileges {
+            see_addresses: bits & Self::SEE_ADDRESSES != 0,
+        }
+    }
+}
+
 /// The handles of one open file: small integers from 1, like fds.
 pub struct OpenFile {
     handles: SleepLock<Vec<Option<Object>>>,
+    privileges: Privileges,
 }
 
 impl OpenFile {
-    pub(crate) fn new(platform: PlatformRef) -> Result<Self, Errno> {
+    pub(crate) fn new(platform: PlatformRef, privileges: Privileges) -> Result<Self, Errno> {
         Ok(OpenFile {
             handles: SleepLock::new(platform, LockClass::FileHandles, Vec::new())?,
+            privileges,
         })
+    }
+
+    /// What its opener may do.
+    pub fn privileges(&self) -> Privileges {
+        self.privileges
     }
 
     /// Stores `obj`; returns its handle.

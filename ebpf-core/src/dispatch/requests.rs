@@ -358,6 +358,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     let admission = Admission {
         gpl: load::gpl_compatible(&license[..len]),
         checked_if_rejected: r.prog_flags & abi::PROG_F_CHECKED != 0,
+        allow_ptr_leaks: c.file.privileges().see_addresses,
         log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
     };
     let started = c.dev.platform.monotonic_ns();

@@ -9,7 +9,7 @@ use alloc::alloc::{alloc, dealloc, Layout};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use super::{Device, Limits, OpenFile};
+use super::{Device, Limits, OpenFile, Privileges};
 use crate::abi::IoctlArg;
 use crate::errno::Errno;
 use crate::platform::PlatformRef;
@@ -126,9 +126,10 @@ impl Service {
     }
 
     /// Opens a file: its handle table, to keep in the kernel's per-file
-    /// pointer. `ENXIO` without a device, `ENOMEM` without memory.
-    pub fn open(&self) -> Result<NonNull<OpenFile>, Errno> {
-        let file = try_box(self.device()?.open()?)?;
+    /// pointer, for an opener with `privileges`. `ENXIO` without a device,
+    /// `ENOMEM` without memory.
+    pub fn open(&self, privileges: Privileges) -> Result<NonNull<OpenFile>, Errno> {
+        let file = try_box(self.device()?.open(privileges)?)?;
         self.open_files.fetch_add(1, Ordering::AcqRel);
         Ok(file)
     }

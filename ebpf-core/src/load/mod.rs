@@ -67,6 +67,9 @@ pub struct Admission<'l> {
     /// Admit a program the verifier rejects as a checked one instead of
     /// refusing it.
     pub checked_if_rejected: bool,
+    /// The caller may see kernel addresses (the verifier's
+    /// [`allow_ptr_leaks`](crate::verifier::Subject::allow_ptr_leaks)).
+    pub allow_ptr_leaks: bool,
     /// Where the verifier writes its log, and at which level (1: the
     /// verdict, 2: the state at every instruction).
     pub log: Option<(&'l mut dyn fmt::Write, u32)>,
@@ -163,6 +166,7 @@ impl LoadedProgram {
                 gpl: admission.gpl,
                 maps: &descs,
                 map_of_lddw: &|src, imm| maps.index_of_lddw(src, imm),
+                allow_ptr_leaks: admission.allow_ptr_leaks,
             };
             let mut quiet = NoLog;
             let (log, level) = match admission.log {

@@ -636,9 +636,13 @@ impl<'a> Explorer<'a> {
                 } else {
                     imm64(insn)
                 };
+                // A pointer that is sign-extended or cut to 32 bits is a
+                // number, but one that reveals part of an address.
+                let leaks = self.subject.allow_ptr_leaks;
                 let src = if insn.off != 0 {
                     match src {
                         Reg::Scalar(s) => Reg::Scalar(s.sign_extended(insn.off as u32)),
+                        _ if leaks => Reg::UNKNOWN,
                         _ => reject!(pc, "R{} sign-extension part of pointer", insn.src),
                     }
                 } else {
@@ -649,7 +653,7 @@ impl<'a> Explorer<'a> {
                 } else {
                     match src {
                         Reg::Scalar(s) => Reg::Scalar(s.truncated32()),
-                        // Half an address is still a leak.
+                        _ if leaks => loaded(4),
                         _ => reject!(pc, "R{} partial copy of pointer", insn.src),
                     }
                 }
@@ -696,7 +700,12 @@ impl<'a> Explorer<'a> {
         b: Reg,
     ) -> Result<Reg, VerifyError> {
         let dst = insn.dst;
+        let leaks = self.subject.allow_ptr_leaks;
         if !alu.wide {
+            // The low half of a difference of addresses is a number.
+            if alu.op == BPF_SUB && leaks {
+                return Ok(loaded(4));
+            }
             reject!(pc, "R{dst} 32-bit pointer arithmetic prohibited");
         }
         match (alu.op, a, b) {
@@ -709,9 +718,9 @@ impl<'a> Explorer<'a> {
             (BPF_SUB, Reg::Scalar(_), Reg::Ptr(_)) => {
                 reject!(pc, "R{dst} tried to subtract pointer from scalar")
             }
-            // The distance between two pointers is a number (privileged
-            // programs may compute it, as on Linux).
-            (BPF_SUB, Reg::Ptr(_), Reg::Ptr(_)) => Ok(Reg::UNKNOWN),
+            // The distance between two pointers is a number, for callers
+            // who may see addresses (as on Linux).
+            (BPF_SUB, Reg::Ptr(_), Reg::Ptr(_)) if leaks => Ok(Reg::UNKNOWN),
             (_, Reg::Ptr(_), Reg::Ptr(_)) => {
                 reject!(pc, "R{dst} pointer {} pointer prohibited", op_name(alu.op))
             }
@@ -821,11 +830,12 @@ impl<'a> Explorer<'a> {
         };
         // A pointer stored where userspace can read it back leaks a kernel
         // address (Linux allows it only with CAP_PERFMON).
-        if let (Reg::Ptr(_), Reg::Ptr(p)) = (value, base) {
+        if let (Reg::Ptr(_), Reg::Ptr(p), false) = (value, base, self.subject.allow_ptr_leaks) {
             let what = match p.kind {
                 PtrKind::MapValue { .. } => Some("map"),
                 PtrKind::Packet | PtrKind::PacketMeta => Some("packet"),
                 PtrKind::Mem { .. } => Some("mem"),
+                PtrKind::Ctx => Some("ctx"),
                 _ => None,
             };
             if let Some(what) = what {
@@ -839,6 +849,14 @@ impl<'a> Explorer<'a> {
             return Ok(());
         }
         // Atomics: read-modify-write, aligned, on the stack or a map value.
+        if !self.subject.allow_ptr_leaks {
+            if insn.imm == BPF_CMPXCHG && matches!(st.reg(0), Reg::Ptr(_)) {
+                reject!(pc, "R0 leaks addr into mem");
+            }
+            if let Reg::Ptr(_) = value {
+                reject!(pc, "R{} leaks addr into mem", insn.src);
+            }
+        }
         let Reg::Ptr(p) = base else {
             reject!(pc, "R{} invalid mem access 'scalar'", insn.dst);
         };
@@ -868,6 +886,13 @@ impl<'a> Explorer<'a> {
             );
         }
         let old = self.access(st, pc, insn.dst, base, insn.off, size, Access::Read, None)?;
+        if let (Reg::Ptr(_), false) = (old, self.subject.allow_ptr_leaks) {
+            reject!(
+                pc,
+                "leaking pointer from stack off {}",
+                p.off + insn.off as i32
+            );
+        }
         self.access(
             st,
             pc,
@@ -1104,6 +1129,12 @@ impl<'a> Explorer<'a> {
                 let zero = matches!(value, Some(Reg::Scalar(s)) if s.value() == Some(0));
                 for a in o..o + size as i32 {
                     let slot = ((-a - 1) / 8) as usize;
+                    // Overwriting part of an address leaves the rest
+                    // readable as a number.
+                    let spilled_pointer = matches!(f.stack[slot], Slot::Spill(Reg::Ptr(_)));
+                    if spilled_pointer && !self.subject.allow_ptr_leaks {
+                        reject!(pc, "attempt to corrupt spilled pointer on stack");
+                    }
                     let byte = (a + 8 * (slot as i32 + 1)) as usize;
                     let mut bytes = f.stack[slot].bytes();
                     bytes[byte] = if zero { Byte::Zero } else { Byte::Misc };
@@ -1223,6 +1254,26 @@ impl<'a> Explorer<'a> {
         } else {
             imm64(insn)
         };
+        // Whether a comparison that involves a pointer and does not decide
+        // a packet range or a NULL check may run: its outcome tells the
+        // program something about an address.
+        let compare_addresses = || -> Result<(), VerifyError> {
+            let packet = |r: &Reg| {
+                matches!(r, Reg::Ptr(p) if matches!(
+                    p.kind,
+                    PtrKind::Packet | PtrKind::PacketMeta | PtrKind::PacketEnd
+                ))
+            };
+            if self.subject.allow_ptr_leaks || (packet(&a) && packet(&b)) {
+                return Ok(());
+            }
+            let regno = if matches!(b, Reg::Ptr(_)) {
+                insn.src
+            } else {
+                insn.dst
+            };
+            reject!(pc, "R{regno} pointer comparison prohibited")
+        };
         match (a, b) {
             (Reg::Scalar(x), Reg::Scalar(y)) => {
                 if let Some(taken) = scalar::outcome(cmp, &x, &y) {
@@ -1270,6 +1321,7 @@ impl<'a> Explorer<'a> {
                     return Ok(Step::Next(if equal_taken { pc + 1 } else { target }));
                 }
                 if !p.maybe_null {
+                    compare_addresses()?;
                     let other = path.state.try_clone().ok_or(no_memory(pc))?;
                     self.fork(path, target, other)?;
                     return Ok(Step::Next(pc + 1));
@@ -1286,6 +1338,7 @@ impl<'a> Explorer<'a> {
                 Ok(Step::Next(ok_pc))
             }
             (Reg::Ptr(x), Reg::Ptr(y)) if cmp.wide => {
+                compare_addresses()?;
                 let mut other = path.state.try_clone().ok_or(no_memory(pc))?;
                 let pair = match (x.kind, y.kind) {
                     (PtrKind::Packet, PtrKind::PacketEnd) => Some((x, false)),
@@ -1312,6 +1365,7 @@ impl<'a> Explorer<'a> {
                 Ok(Step::Next(pc + 1))
             }
             _ => {
+                compare_addresses()?;
                 let other = path.state.try_clone().ok_or(no_memory(pc))?;
                 self.fork(path, target, other)?;
                 Ok(Step::Next(pc + 1))
@@ -1330,7 +1384,7 @@ impl<'a> Explorer<'a> {
         };
         let st = &mut path.state;
         if st.frames.len() == 1 {
-            if let Reg::Ptr(_) = r0 {
+            if let (Reg::Ptr(_), false) = (r0, self.subject.allow_ptr_leaks) {
                 reject!(pc, "R0 leaks addr as return value");
             }
             if let Some(r) = st.refs.first() {
@@ -1527,7 +1581,11 @@ impl<'a> Explorer<'a> {
                 )
             };
             match *arg {
-                Arg::Anything => {}
+                Arg::Anything => {
+                    if let (Reg::Ptr(_), false) = (reg, self.subject.allow_ptr_leaks) {
+                        reject!(pc, "R{regno} leaks addr into helper function");
+                    }
+                }
                 Arg::ConstMapPtr => match reg {
                     Reg::Ptr(Ptr {
                         kind: PtrKind::Map { map },

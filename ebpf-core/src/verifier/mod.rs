@@ -80,6 +80,11 @@ pub struct Subject<'a> {
     /// The index in `maps` of the map an `lddw` with this pseudo source and
     /// immediate names.
     pub map_of_lddw: &'a dyn Fn(u8, i32) -> Option<usize>,
+    /// The caller may see kernel addresses, as Linux's `allow_ptr_leaks`
+    /// (`CAP_PERFMON`): a program may then return pointers, store them
+    /// where userspace reads them back, compare them and turn them into
+    /// numbers. Without it, each of those is refused.
+    pub allow_ptr_leaks: bool,
 }
 
 /// The reason a program was rejected, kept without allocating (at most 96

@@ -404,6 +404,8 @@ impl Harness {
             gpl: true,
             maps: &self.descs,
             map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 2),
+            // Either kind of caller: exposing addresses must stay sound.
+            allow_ptr_leaks: rng.below(2) == 0,
         };
         let mut log = String::new();
         if let Err(e) = verifier::verify(insns, &subject, &mut log, 1) {

@@ -112,7 +112,9 @@ pub fn play_ioctls(data: &[u8]) {
         mem[..init.len()].copy_from_slice(init);
     }
     let dev = Device::new(platform, limits(), "fuzz").unwrap();
-    let file = dev.open().unwrap();
+    let file = dev
+        .open(ebpf_core::dispatch::Privileges::default())
+        .unwrap();
     for _ in 0..32 {
         if input.0.is_empty() {
             break;

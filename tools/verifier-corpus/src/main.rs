@@ -123,6 +123,50 @@ fn prog_type_of(t: &Value) -> Option<ProgType> {
     }
 }
 
+/// The rules Linux applies only to callers who may not see addresses, by
+/// the words of their messages.
+const LEAK_WORDS: &[&str] = &[
+    "leaks addr",
+    "pointer comparison prohibited",
+    "partial copy of pointer",
+    "corrupt spilled pointer",
+    "leaking pointer",
+    "pointer -= pointer",
+];
+
+/// Runs the loader's structural checks, as `PROG_LOAD` does, then the
+/// verifier; the first error's words.
+fn verify(
+    prog_type: ProgType,
+    insns: &[Insn],
+    maps: &[MapDesc],
+    allow_ptr_leaks: bool,
+    log: &mut String,
+) -> Result<(), String> {
+    let subject = Subject {
+        prog_type,
+        gpl: true,
+        maps,
+        map_of_lddw: &|src, imm| {
+            (src == BPF_PSEUDO_MAP_FD || src == BPF_PSEUDO_MAP_VALUE)
+                .then_some(imm as usize)
+                .filter(|&i| i < maps.len())
+        },
+        allow_ptr_leaks,
+    };
+    let helpers = prog_type.helpers();
+    ebpf_core::Program::check(
+        insns,
+        &ebpf_core::LoadOptions::default()
+            .helpers(&helpers)
+            .resolver(&TestMaps(maps)),
+    )
+    .map_err(|e| e.to_string())?;
+    verifier::verify(insns, &subject, log, 1)
+        .map(|_| ())
+        .map_err(|e| e.reason.to_string())
+}
+
 fn decode(hex: &str) -> Vec<Insn> {
     let bytes: Vec<u8> = (0..hex.len() / 2)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
@@ -152,6 +196,8 @@ fn main() -> ExitCode {
     let mut wrongly_rejected = Vec::new();
     let started = std::time::Instant::now();
     let mut verified = 0usize;
+    let (mut leak_total, mut leak_ok) = (0, 0);
+    let (mut leak_other, mut leak_missed) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let Ok(t) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -179,32 +225,27 @@ fn main() -> ExitCode {
         }
         let expected = t["result"].as_u64().unwrap_or(0);
         let prog_type = prog_type_of(&t).unwrap_or(ProgType::Xdp);
-        let subject = Subject {
-            prog_type,
-            gpl: true,
-            maps: &maps,
-            map_of_lddw: &|src, imm| {
-                (src == BPF_PSEUDO_MAP_FD || src == BPF_PSEUDO_MAP_VALUE)
-                    .then_some(imm as usize)
-                    .filter(|&i| i < maps.len())
-            },
-        };
-        // The loader's structural checks come first, as in PROG_LOAD.
-        let helpers = prog_type.helpers();
-        let structural = ebpf_core::Program::check(
-            &insns,
-            &ebpf_core::LoadOptions::default()
-                .helpers(&helpers)
-                .resolver(&TestMaps(&maps)),
-        );
+        // test_verifier runs as root: Linux's verdict is that of a caller
+        // who may see addresses.
         let mut log = String::new();
-        let ours = match structural {
-            Err(e) => Err(e.to_string()),
-            Ok(()) => {
-                verifier::verify(&insns, &subject, &mut log, 1).map_err(|e| e.reason.to_string())
-            }
-        };
+        let ours = verify(prog_type, &insns, &maps, true, &mut log);
         verified += 1;
+        // Without CAP_PERFMON Linux refuses some of what it accepts from
+        // root because the program would expose an address; so must we
+        // without the privilege.
+        let unpriv_words = t["errstr_unpriv"].as_str().unwrap_or("");
+        let leak_rule = LEAK_WORDS.iter().any(|w| unpriv_words.contains(w));
+        if t["result_unpriv"].as_u64() == Some(REJECT) && ours.is_ok() && leak_rule {
+            leak_total += 1;
+            let unpriv = verify(prog_type, &insns, &maps, false, &mut String::new());
+            match unpriv {
+                Err(e) if LEAK_WORDS.iter().any(|w| e.contains(w)) => leak_ok += 1,
+                Err(e) => {
+                    leak_other.push(format!("{name}: ours \"{e}\", Linux's \"{unpriv_words}\""))
+                }
+                Ok(()) => leak_missed.push(format!("{name} (Linux: {unpriv_words})")),
+            }
+        }
         match (expected, &ours) {
             (ACCEPT | VERBOSE_ACCEPT, Ok(_)) => {
                 acc_total += 1;
@@ -250,6 +291,13 @@ fn main() -> ExitCode {
         "  Linux rejects {rej_total}: we reject {rej_ok} ({:.1}%), {rej_words} with Linux's words",
         100.0 * rej_ok as f64 / rej_total.max(1) as f64
     );
+    println!(
+        "  Linux accepts from root but not without CAP_PERFMON, for exposing an address: {leak_total}: \
+         we reject {leak_ok} without the privilege for the same reason"
+    );
+    for w in &leak_other {
+        println!("    other reason: {w}");
+    }
     println!("  not comparable:");
     for (why, n) in &skipped {
         println!("    {n:4}  {why}");
@@ -260,7 +308,13 @@ fn main() -> ExitCode {
             println!("    {w}");
         }
     }
-    if !wrongly_accepted.is_empty() {
+    if !leak_missed.is_empty() {
+        println!("  ACCEPTED WITHOUT THE PRIVILEGE TO SEE ADDRESSES:");
+        for w in &leak_missed {
+            println!("    {w}");
+        }
+    }
+    if !wrongly_accepted.is_empty() || !leak_missed.is_empty() {
         println!("  REJECTED BY LINUX, ACCEPTED HERE:");
         for w in &wrongly_accepted {
             println!("    {w}");
