@@ -45,6 +45,7 @@ errnos! {
     ESRCH = 3, "no such object";
     EINTR = 4, "interrupted by a signal";
     ENXIO = 6, "no such device";
+    ENODEV = 19, "no such network device";
     E2BIG = 7, "too big or full";
     EBADF = 9, "bad handle";
     EAGAIN = 11, "try again";

@@ -11,6 +11,9 @@ pub enum RegionKind {
     Context,
     /// Packet data; `LD_ABS`/`LD_IND` read the first region of this kind.
     Packet,
+    /// The link-layer header in front of a packet that starts at the
+    /// network header (socket filters), read-only.
+    LinkHeader,
     /// Values of a map; handed out by `map_lookup_elem`.
     MapValue,
     /// Any other memory the embedder grants.
@@ -202,9 +205,16 @@ impl<'a> MemoryMap<'a> {
     /// if `write`.
     #[inline(always)]
     pub fn allows(&self, addr: u64, size: u64, write: bool) -> bool {
-        self.regions()
-            .iter()
-            .any(|r| r.contains(addr, size) && (r.writable || !write))
+        self.allows_kind(addr, size, write, None)
+    }
+
+    /// Whether `size` bytes at `addr` lie in one region of `kind` (any kind
+    /// if `None`), writable if `write`.
+    #[inline(always)]
+    pub fn allows_kind(&self, addr: u64, size: u64, write: bool, kind: Option<RegionKind>) -> bool {
+        self.regions().iter().any(|r| {
+            r.contains(addr, size) && (r.writable || !write) && kind.is_none_or(|k| r.kind == k)
+        })
     }
 }
 

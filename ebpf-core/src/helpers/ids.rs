@@ -9,7 +9,26 @@ pub const KTIME_GET_NS: u32 = 5;
 pub const TRACE_PRINTK: u32 = 6;
 pub const GET_PRANDOM_U32: u32 = 7;
 pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+pub const SKB_STORE_BYTES: u32 = 9;
+pub const L3_CSUM_REPLACE: u32 = 10;
+pub const L4_CSUM_REPLACE: u32 = 11;
 pub const TAIL_CALL: u32 = 12;
+pub const GET_CGROUP_CLASSID: u32 = 17;
+pub const SKB_VLAN_PUSH: u32 = 18;
+pub const SKB_VLAN_POP: u32 = 19;
+pub const REDIRECT: u32 = 23;
+pub const SKB_LOAD_BYTES: u32 = 26;
+pub const CSUM_DIFF: u32 = 28;
+pub const GET_HASH_RECALC: u32 = 34;
+pub const CSUM_UPDATE: u32 = 40;
+pub const SET_HASH_INVALID: u32 = 41;
+pub const SET_HASH: u32 = 48;
+pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+pub const CSUM_LEVEL: u32 = 135;
+pub const CHECK_MTU: u32 = 163;
+pub const XDP_GET_BUFF_LEN: u32 = 188;
+pub const XDP_LOAD_BYTES: u32 = 189;
+pub const XDP_STORE_BYTES: u32 = 190;
 pub const GET_NUMA_NODE_ID: u32 = 42;
 pub const MAP_PUSH_ELEM: u32 = 87;
 pub const MAP_POP_ELEM: u32 = 88;
@@ -28,7 +47,9 @@ pub const LOOP: u32 = 181;
 
 /// Every helper the runtime provides (each has a prototype in
 /// [`proto`](super::proto)).
-pub const ALL: &[u32] = &[
+/// What every program type may call: maps, time, randomness, printing,
+/// ring buffers, loops and tail calls.
+pub const BASE: &[u32] = &[
     MAP_LOOKUP_ELEM,
     MAP_UPDATE_ELEM,
     MAP_DELETE_ELEM,
@@ -53,3 +74,68 @@ pub const ALL: &[u32] = &[
     SNPRINTF,
     LOOP,
 ];
+
+/// What socket filters add: reading the packet.
+pub const SOCKET_FILTER: &[u32] = &[SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE];
+
+/// What tc programs add: reading and writing the packet, checksums, the
+/// flow hash, VLAN tags, redirects and the MTU.
+pub const SCHED_CLS: &[u32] = &[
+    SKB_STORE_BYTES,
+    L3_CSUM_REPLACE,
+    L4_CSUM_REPLACE,
+    GET_CGROUP_CLASSID,
+    SKB_VLAN_PUSH,
+    SKB_VLAN_POP,
+    REDIRECT,
+    SKB_LOAD_BYTES,
+    CSUM_DIFF,
+    GET_HASH_RECALC,
+    CSUM_UPDATE,
+    SET_HASH_INVALID,
+    SET_HASH,
+    SKB_LOAD_BYTES_RELATIVE,
+    CSUM_LEVEL,
+    CHECK_MTU,
+];
+
+/// What XDP programs add: the packet through helpers, checksums,
+/// redirects and the MTU.
+pub const XDP: &[u32] = &[
+    REDIRECT,
+    CSUM_DIFF,
+    CHECK_MTU,
+    XDP_GET_BUFF_LEN,
+    XDP_LOAD_BYTES,
+    XDP_STORE_BYTES,
+];
+
+/// `BASE` followed by `extra`, for a program type's list.
+pub const fn with_base<const N: usize>(extra: &[u32]) -> [u32; N] {
+    let mut out = [0; N];
+    let mut i = 0;
+    while i < BASE.len() {
+        out[i] = BASE[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = extra[i - BASE.len()];
+        i += 1;
+    }
+    out
+}
+
+/// Every helper the runtime provides, to some program type: the base,
+/// tc's and the three of XDP's that tc does not have.
+pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + 3] = with_base(&{
+    let mut out = [0u32; SCHED_CLS.len() + 3];
+    let mut i = 0;
+    while i < SCHED_CLS.len() {
+        out[i] = SCHED_CLS[i];
+        i += 1;
+    }
+    out[i] = XDP_GET_BUFF_LEN;
+    out[i + 1] = XDP_LOAD_BYTES;
+    out[i + 2] = XDP_STORE_BYTES;
+    out
+});

@@ -9,6 +9,7 @@ use crate::platform::{LogLevel, PlatformRef};
 use crate::shared::Shared;
 
 use super::format::{self, FixedBuf};
+use super::packet::{NetDevice, PacketState};
 use super::{ids, Flow, Helpers, ProgramMemory};
 
 /// Tail calls one run may make (Linux's `MAX_TAIL_CALL_CNT`).
@@ -32,7 +33,7 @@ struct Reservation {
 
 /// Helper state for one run of a program (and the programs it tail-calls).
 pub struct RunContext<'r> {
-    platform: PlatformRef,
+    pub(super) platform: PlatformRef,
     /// The CPU, read when a helper first needs it.
     cpu: Option<u32>,
     /// The maps of the program running now (the last tail call's target).
@@ -49,11 +50,14 @@ pub struct RunContext<'r> {
     /// tail call passes that context on to a program of that type, so that
     /// a verified target always gets the context it was verified for, even
     /// from a checked caller.
-    run_ctx: u64,
-    run_type: u32,
+    pub(super) run_ctx: u64,
+    pub(super) run_type: u32,
     /// While `bpf_for_each_map_elem` runs: the key the callback may read
     /// (a buffer in that helper's frame), else (0, 0).
     key: (u64, usize),
+    /// The packet's state the packet helpers keep, and its device.
+    pub(super) packet_state: PacketState,
+    pub(super) device: NetDevice,
 }
 
 fn ret(r: Result<(), Errno>) -> u64 {
@@ -89,6 +93,8 @@ impl<'r> RunContext<'r> {
             tail_calls: 0,
             tail_call: None,
             key: (0, 0),
+            packet_state: PacketState::default(),
+            device: NetDevice::LOOPBACK,
         }
     }
 
@@ -458,6 +464,9 @@ impl RunContext<'_> {
         args: [u64; 5],
         mem: &ProgramMemory<'_, '_>,
     ) -> Result<u64, HelperError> {
+        if let Some(result) = self.call_packet(id, args, mem) {
+            return result;
+        }
         let p = self.platform;
         match id {
             ids::MAP_LOOKUP_ELEM => self.lookup(mem, args[0], args[1]),

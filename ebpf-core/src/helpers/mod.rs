@@ -13,14 +13,16 @@
 pub mod format;
 pub mod ids;
 mod linux;
+mod packet;
 pub mod proto;
 
 use core::cell::Cell;
 
 use crate::error::{HelperError, RunError};
-use crate::memory::MemoryMap;
+use crate::memory::{MemoryMap, RegionKind};
 
 pub use linux::{RunContext, MAX_TAIL_CALLS};
+pub use packet::NetDevice;
 
 /// What a helper call does to the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +269,27 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         // SAFETY: the range lies in a granted region or the live stack, both
         // valid for reads for the whole run (MemoryMap::add_raw's contract).
         unsafe { core::ptr::copy(addr as *const u8, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` into the program's context at `addr`, in a field
+    /// programs may only read: helpers change the packet's metadata (its
+    /// hash, VLAN tag) on the kernel's behalf.
+    pub fn write_context(&self, addr: u64, data: &[u8]) -> Result<(), HelperError> {
+        let len = data.len() as u64;
+        if !self
+            .map
+            .allows_kind(addr, len, false, Some(RegionKind::Context))
+        {
+            return Err(HelperError::BadPointer {
+                addr,
+                len: data.len(),
+            });
+        }
+        // SAFETY: the range lies in a context region, which the runtime
+        // grants over memory it holds mutably for the run and only marks
+        // read-only to keep programs from writing it (`TestInput::args`).
+        unsafe { core::ptr::copy(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
     }
 

@@ -48,6 +48,12 @@ pub enum Arg {
     /// A NUL-terminated string in read-only map memory
     /// (`ARG_PTR_TO_CONST_STR`).
     ConstStr,
+    /// Initialised memory of a fixed size the helper reads and writes
+    /// (`ARG_PTR_TO_FIXED_SIZE_MEM`).
+    FixedMem {
+        /// Its size in bytes.
+        size: u32,
+    },
 }
 
 /// What `r0` holds after the call (Linux's `RET_*`).
@@ -89,6 +95,32 @@ pub struct Proto {
     pub gpl_only: bool,
     /// What its callback receives, for callback-taking helpers.
     pub callback: Option<CallbackArgs>,
+    /// It may move or resize the packet, so packet pointers the program
+    /// holds are invalid after the call (Linux's
+    /// `bpf_helper_changes_pkt_data`).
+    pub changes_packet: bool,
+}
+
+/// The helpers after which packet pointers are invalid. A tail call is
+/// among them, as on Linux: the target may have called one.
+const CHANGES_PACKET: &[u32] = &[
+    ids::SKB_STORE_BYTES,
+    ids::L3_CSUM_REPLACE,
+    ids::L4_CSUM_REPLACE,
+    ids::TAIL_CALL,
+    ids::SKB_VLAN_PUSH,
+    ids::SKB_VLAN_POP,
+];
+
+const fn changes_packet(id: u32) -> bool {
+    let mut i = 0;
+    while i < CHANGES_PACKET.len() {
+        if CHANGES_PACKET[i] == id {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 const fn proto(id: u32, name: &'static str, args: &'static [Arg], ret: Ret) -> Proto {
@@ -99,6 +131,7 @@ const fn proto(id: u32, name: &'static str, args: &'static [Arg], ret: Ret) -> P
         ret,
         gpl_only: false,
         callback: None,
+        changes_packet: changes_packet(id),
     }
 }
 
@@ -106,6 +139,22 @@ const READ_MEM: Arg = Arg::Mem {
     read_only: true,
     maybe_null: false,
 };
+
+/// Memory the helper fills (`ARG_PTR_TO_UNINIT_MEM`).
+const FILL_MEM: Arg = Arg::Mem {
+    read_only: false,
+    maybe_null: false,
+};
+
+/// Memory the helper reads, or NULL with a size of 0.
+const READ_MEM_OR_NULL: Arg = Arg::Mem {
+    read_only: true,
+    maybe_null: true,
+};
+
+const SIZE: Arg = Arg::ConstSize { or_zero: false };
+const SIZE_OR_ZERO: Arg = Arg::ConstSize { or_zero: true };
+const ANY: Arg = Arg::Anything;
 
 /// Every helper's prototype, as Linux declares it.
 pub const PROTOS: &[Proto] = &[
@@ -128,6 +177,122 @@ pub const PROTOS: &[Proto] = &[
         Ret::Integer,
     ),
     proto(ids::KTIME_GET_NS, "bpf_ktime_get_ns", &[], Ret::Integer),
+    // The packet helpers of socket filter, tc and XDP programs.
+    proto(
+        ids::SKB_STORE_BYTES,
+        "bpf_skb_store_bytes",
+        &[Arg::Ctx, ANY, READ_MEM, SIZE, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::L3_CSUM_REPLACE,
+        "bpf_l3_csum_replace",
+        &[Arg::Ctx, ANY, ANY, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::L4_CSUM_REPLACE,
+        "bpf_l4_csum_replace",
+        &[Arg::Ctx, ANY, ANY, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::GET_CGROUP_CLASSID,
+        "bpf_get_cgroup_classid",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_VLAN_PUSH,
+        "bpf_skb_vlan_push",
+        &[Arg::Ctx, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_VLAN_POP,
+        "bpf_skb_vlan_pop",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(ids::REDIRECT, "bpf_redirect", &[ANY, ANY], Ret::Integer),
+    proto(
+        ids::SKB_LOAD_BYTES,
+        "bpf_skb_load_bytes",
+        &[Arg::Ctx, ANY, FILL_MEM, SIZE],
+        Ret::Integer,
+    ),
+    proto(
+        ids::CSUM_DIFF,
+        "bpf_csum_diff",
+        &[
+            READ_MEM_OR_NULL,
+            SIZE_OR_ZERO,
+            READ_MEM_OR_NULL,
+            SIZE_OR_ZERO,
+            ANY,
+        ],
+        Ret::Integer,
+    ),
+    proto(
+        ids::GET_HASH_RECALC,
+        "bpf_get_hash_recalc",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(
+        ids::CSUM_UPDATE,
+        "bpf_csum_update",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SET_HASH_INVALID,
+        "bpf_set_hash_invalid",
+        &[Arg::Ctx],
+        Ret::Void,
+    ),
+    proto(
+        ids::SET_HASH,
+        "bpf_set_hash",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_LOAD_BYTES_RELATIVE,
+        "bpf_skb_load_bytes_relative",
+        &[Arg::Ctx, ANY, FILL_MEM, SIZE, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::CSUM_LEVEL,
+        "bpf_csum_level",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::CHECK_MTU,
+        "bpf_check_mtu",
+        &[Arg::Ctx, ANY, Arg::FixedMem { size: 4 }, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::XDP_GET_BUFF_LEN,
+        "bpf_xdp_get_buff_len",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(
+        ids::XDP_LOAD_BYTES,
+        "bpf_xdp_load_bytes",
+        &[Arg::Ctx, ANY, FILL_MEM, SIZE],
+        Ret::Integer,
+    ),
+    proto(
+        ids::XDP_STORE_BYTES,
+        "bpf_xdp_store_bytes",
+        &[Arg::Ctx, ANY, READ_MEM, SIZE],
+        Ret::Integer,
+    ),
     Proto {
         gpl_only: true,
         ..proto(
@@ -279,7 +444,7 @@ mod tests {
 
     #[test]
     fn every_provided_helper_has_exactly_one_prototype() {
-        for &id in ids::ALL {
+        for &id in &ids::ALL {
             assert_eq!(
                 PROTOS.iter().filter(|p| p.id == id).count(),
                 1,

@@ -8,6 +8,7 @@ use crate::helpers::ids;
 /// The type's description.
 pub(super) static SPEC: TypeSpec = TypeSpec {
     context: None,
-    helpers: ids::ALL,
+    helpers: ids::BASE,
     test_input: |_| TestInput::DataAndLength,
+    packet: None,
 };

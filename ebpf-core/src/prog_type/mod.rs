@@ -24,6 +24,7 @@ use crate::insn::Insn;
 use crate::memory::{MemoryMap, Region, RegionKind, TooManyRegions};
 
 pub use context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
+
 pub use xdp::{XdpContext, XDP_MD};
 
 /// A program type the runtime provides.
@@ -113,7 +114,26 @@ pub struct TypeSpec {
     pub helpers: &'static [u32],
     /// What a test run on a frame passes the program.
     pub test_input: fn(&[u8]) -> TestInput,
+    /// Where its context keeps the packet, for the packet helpers.
+    pub packet: Option<PacketLayout>,
 }
+
+/// How a context structure shows its packet to the packet helpers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketLayout {
+    /// Where the native structure keeps the `data`, `data_end` and
+    /// `data_meta` pointers.
+    pub pointers: [usize; 3],
+    /// Where the link-layer (Ethernet) header starts, before `data`: 0
+    /// when `data` is the link-layer header; 14 for socket filters, whose
+    /// `data` is the network header.
+    pub link_header: u8,
+    /// The structure is a `struct __sk_buff` (else a `struct xdp_md`).
+    pub skb: bool,
+}
+
+/// Bytes of an Ethernet header.
+pub const ETH_HLEN: usize = 14;
 
 /// Bytes of the largest context a test run builds.
 const MAX_TEST_CONTEXT: usize = 256;
@@ -192,7 +212,11 @@ impl TestInput {
             TestInput::DataAndLength => 0,
             TestInput::Context(ctx) => ctx.skip.min(frame.len()),
         };
-        let packet = &mut frame[skip..];
+        let (link_header, packet) = frame.split_at_mut(skip);
+        if !link_header.is_empty() {
+            // Only helpers that start from the link-layer header read it.
+            mem.add_ref(link_header, RegionKind::LinkHeader)?;
+        }
         let len = packet.len() as u64;
         let addr = if packet.is_empty() {
             0

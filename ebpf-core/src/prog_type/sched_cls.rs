@@ -3,12 +3,19 @@
 //! `data_end`; a test run shows it the whole frame.
 
 use super::skb::{self, SK_BUFF_TC};
-use super::TypeSpec;
+use super::{PacketLayout, TypeSpec};
 use crate::helpers::ids;
+
+const HELPERS: [u32; ids::BASE.len() + ids::SCHED_CLS.len()] = ids::with_base(ids::SCHED_CLS);
 
 /// The type's description.
 pub(super) static SPEC: TypeSpec = TypeSpec {
     context: Some(&SK_BUFF_TC),
-    helpers: ids::ALL,
+    helpers: &HELPERS,
     test_input: |frame| skb::test_input(&SK_BUFF_TC, frame, true),
+    packet: Some(PacketLayout {
+        pointers: skb::POINTERS,
+        link_header: 0,
+        skb: true,
+    }),
 };

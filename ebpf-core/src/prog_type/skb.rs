@@ -7,13 +7,31 @@
 //! the same names are rewritten to read.
 
 use super::context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
-use super::{TestContext, TestInput};
+use super::{TestContext, TestInput, ETH_HLEN};
 
 /// Bytes of `struct __sk_buff`.
 pub const SK_BUFF_SIZE: usize = 192;
 
 /// Where the runtime keeps the packet pointers: after the structure.
-const POINTERS: [usize; 3] = [SK_BUFF_SIZE, SK_BUFF_SIZE + 8, SK_BUFF_SIZE + 16];
+pub const POINTERS: [usize; 3] = [SK_BUFF_SIZE, SK_BUFF_SIZE + 8, SK_BUFF_SIZE + 16];
+
+/// Offsets in `struct __sk_buff` of the fields helpers read or change.
+pub mod offset {
+    /// `len`.
+    pub const LEN: usize = 0;
+    /// `protocol` (network byte order).
+    pub const PROTOCOL: usize = 16;
+    /// `vlan_present`.
+    pub const VLAN_PRESENT: usize = 20;
+    /// `vlan_tci`.
+    pub const VLAN_TCI: usize = 24;
+    /// `vlan_proto` (network byte order).
+    pub const VLAN_PROTO: usize = 28;
+    /// `ifindex`.
+    pub const IFINDEX: usize = 40;
+    /// `hash`.
+    pub const HASH: usize = 68;
+}
 
 /// Bytes of the native structure.
 const NATIVE_SIZE: usize = SK_BUFF_SIZE + 24;
@@ -166,7 +184,6 @@ fn pkt_type(frame: &[u8]) -> u32 {
 /// `protocol` from the frame (network byte order), `pkt_type` from its
 /// destination, the loopback device's index.
 pub fn test_input(layout: &'static ContextLayout, frame: &[u8], l2: bool) -> TestInput {
-    const ETH_HLEN: usize = 14;
     let skip = if l2 { 0 } else { ETH_HLEN.min(frame.len()) };
     let (ranges, n) = writable(layout);
     let mut ctx = TestContext::new(NATIVE_SIZE, POINTERS, &ranges[..n], skip);

@@ -5,6 +5,7 @@
 
 use super::context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
 use super::{TestContext, TestInput};
+use crate::helpers::ids;
 
 /// What an XDP program's `r1` points to at run time.
 #[repr(C)]
@@ -72,11 +73,18 @@ impl XdpContext {
     }
 }
 
+const HELPERS: [u32; ids::BASE.len() + ids::XDP.len()] = ids::with_base(ids::XDP);
+
 /// The type's description.
 pub(super) static SPEC: super::TypeSpec = super::TypeSpec {
     context: Some(&XDP_MD),
-    helpers: crate::helpers::ids::ALL,
+    helpers: &HELPERS,
     test_input: XdpContext::test_input,
+    packet: Some(super::PacketLayout {
+        pointers: XdpContext::POINTERS,
+        link_header: 0,
+        skb: false,
+    }),
 };
 
 #[cfg(test)]

@@ -1478,6 +1478,25 @@ impl<'a> Explorer<'a> {
             (Some(kind), Some(entry)) => Some((kind, entry)),
             _ => None,
         };
+        if proto.changes_packet {
+            // The packet may have moved: every pointer into it is stale
+            // (Linux's `clear_all_pkt_pointers`).
+            let stale = if self.subject.allow_ptr_leaks {
+                Reg::UNKNOWN
+            } else {
+                Reg::NotInit
+            };
+            st.for_each_reg(&mut |r| {
+                if let Reg::Ptr(p) = r {
+                    if matches!(
+                        p.kind,
+                        PtrKind::Packet | PtrKind::PacketMeta | PtrKind::PacketEnd
+                    ) {
+                        *r = stale;
+                    }
+                }
+            });
+        }
         let mut args = [Reg::NotInit; 5];
         args.copy_from_slice(&st.frame().regs[1..6]);
         for r in 1..=5 {
@@ -1658,6 +1677,12 @@ impl<'a> Explorer<'a> {
                     self.helper_memory(st, pc, regno, size.umax, !read_only)?;
                 }
                 Arg::ConstSize { .. } => {}
+                Arg::FixedMem { size } => {
+                    // Read, then written back.
+                    self.pointer_arg(pc, regno, &reg)?;
+                    self.helper_memory(st, pc, regno, size as u64, false)?;
+                    self.helper_memory(st, pc, regno, size as u64, true)?;
+                }
                 Arg::ConstAllocSize => match reg {
                     Reg::Scalar(s) if s.value().is_some() => {
                         meta.alloc_size = s.value().unwrap_or(0);
