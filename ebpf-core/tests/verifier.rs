@@ -688,3 +688,49 @@ fn only_a_caller_who_may_see_addresses_may_expose_them() {
     let (r, log) = run_as("mov32 %r2, %r10\nldxb %r0, [%r2+0]\nexit", true, true);
     assert!(r.is_err(), "dereferenced a number: {log}");
 }
+
+#[test]
+fn packet_pointers_are_stale_after_a_helper_that_may_move_the_packet() {
+    // r2 = data, proven 14 bytes long, kept in r7 and on the stack.
+    let proven = format!(
+        "{}mov %r7, %r2\nstxdw [%r10-8], %r2\nmov %r6, %r1\n",
+        packet(14)
+    );
+    let tail_call = "mov %r1, %r6\nlddw %r2, map_idx(3)\nmov %r3, 0\ncall 12\n";
+    accepts(&format!(
+        "{proven}ldxb %r0, [%r7+0]\nexit\nout: mov %r0, 1\nexit"
+    ));
+    // A tail call that fails returns; the target may have moved it.
+    rejects(
+        &format!("{proven}{tail_call}ldxb %r0, [%r7+0]\nexit\nout: mov %r0, 1\nexit"),
+        "R7 !read_ok",
+    );
+    rejects(
+        &format!(
+            "{proven}{tail_call}ldxdw %r7, [%r10-8]\nldxb %r0, [%r7+0]\nexit\nout: mov %r0, 1\nexit"
+        ),
+        "R7 !read_ok",
+    );
+    // Reading the pointers again from the context is fine.
+    accepts(&format!(
+        "{proven}{tail_call}mov %r1, %r6\n{}ldxb %r0, [%r2+0]\nexit\nout: mov %r0, 1\nexit",
+        packet(1)
+    ));
+    // A helper that only reads the packet leaves them valid.
+    accepts(&format!(
+        "{proven}mov %r1, %r6\ncall 188\nldxb %r0, [%r7+0]\nexit\nout: mov %r0, 1\nexit"
+    ));
+}
+
+#[test]
+fn a_fixed_size_argument_is_read_then_written() {
+    let check_mtu =
+        "mov %r1, %r6\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -4\nmov %r4, 0\nmov %r5, 0\ncall 163\n";
+    rejects(
+        &format!("mov %r6, %r1\n{check_mtu}mov %r0, 2\nexit"),
+        "invalid read from stack",
+    );
+    accepts(&format!(
+        "mov %r6, %r1\nstw [%r10-4], 0\n{check_mtu}ldxw %r0, [%r10-4]\nexit"
+    ));
+}

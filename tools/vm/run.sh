@@ -25,7 +25,7 @@ lap "module built"
 export RUSTFLAGS="-C target-feature=+crt-static"
 cargo build -q --target $HOST_TARGET --target-dir "$OUT/cargo" -p ebpfctl -p ebpf-stress
 tests=$(cargo test -q --no-run --message-format=json --target $HOST_TARGET --target-dir "$OUT/cargo" \
-        -p libebpf-ioctl --test abi --test examples --test typed -p ebpfctl --test verbs 2>/dev/null |
+        -p libebpf-ioctl --test abi --test examples --test typed --test packet_helpers -p ebpfctl --test verbs 2>/dev/null |
         grep '"test":true' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
 unset RUSTFLAGS
 [ -n "$tests" ] || die "no test binaries were built"
@@ -44,9 +44,9 @@ cp "$OUT/cargo/$HOST_TARGET/debug/ebpfctl" "$I/bin/ebpfctl"
 cp "$OUT/cargo/$HOST_TARGET/debug/ebpf-stress" "$I/bin/ebpf-stress"
 for t in $tests; do
     name=$(basename "$t" | sed 's/-[0-9a-f]*$//')
-    case "$name" in abi|examples|verbs|typed) cp "$t" "$I/tests/$name" ;; esac
+    case "$name" in abi|examples|verbs|typed|packet_helpers) cp "$t" "$I/tests/$name" ;; esac
 done
-[ "$(ls "$I/tests" | wc -l)" = 4 ] || die "expected the abi, examples, typed and verbs suites, got: $(ls "$I/tests")"
+[ "$(ls "$I/tests" | wc -l)" = 5 ] || die "expected the abi, examples, typed, packet_helpers and verbs suites, got: $(ls "$I/tests")"
 
 cp target/bpf/*.o "$I/examples/"
 (cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT/initramfs.cpio.gz"

@@ -52,7 +52,7 @@ const XDP_REDIRECT: u64 = 4;
 /// `BPF_MTU_CHK_SEGS` and the check's results.
 const BPF_MTU_CHK_SEGS: u64 = 1;
 const BPF_MTU_CHK_RET_SUCCESS: u64 = 0;
-const BPF_MTU_CHK_RET_FRAG_NEEDED: u64 = 2;
+const BPF_MTU_CHK_RET_FRAG_NEEDED: u64 = 1;
 /// 802.1Q and 802.1ad, in network byte order as programs pass them.
 const ETH_P_8021Q: u16 = 0x8100u16.to_be();
 const ETH_P_8021AD: u16 = 0x88a8u16.to_be();
@@ -105,7 +105,7 @@ struct Packet {
 impl Packet {
     /// The link-layer header's start (before `data` for socket filters).
     fn mac(&self) -> u64 {
-        self.data - self.layout.link_header as u64
+        self.data.saturating_sub(self.layout.link_header as u64)
     }
 
     /// `len` bytes at `data + off`, if inside the packet.
@@ -119,12 +119,15 @@ fn ret(errno: Errno) -> Result<u64, HelperError> {
     Ok(errno.to_helper_ret())
 }
 
-/// The 32-bit one's complement sum of `bytes` (whole 32-bit words, in
-/// memory order) and `seed`, as x86-64's `csum_partial` computes it.
+/// The 32-bit one's complement sum of `bytes` (32-bit words in memory
+/// order, the last one padded with zeros) and `seed`, as x86-64's
+/// `csum_partial` computes it.
 fn csum_partial(bytes: &[u8], seed: u32) -> u32 {
     let mut sum = seed as u64;
-    for w in bytes.chunks_exact(4) {
-        sum += u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as u64;
+    for w in bytes.chunks(4) {
+        let mut word = [0u8; 4];
+        word[..w.len()].copy_from_slice(w);
+        sum += u32::from_ne_bytes(word) as u64;
     }
     fold64(sum)
 }
@@ -134,6 +137,12 @@ fn fold64(mut sum: u64) -> u32 {
         sum = (sum & 0xffff_ffff) + (sum >> 32);
     }
     sum as u32
+}
+
+/// A 32-bit one's complement sum folded to 16 bits, not complemented.
+fn from32to16(sum: u32) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// `csum_add`: one's complement addition of 32-bit sums.
@@ -231,14 +240,14 @@ impl RunContext<'_> {
         let mut buf = [0u8; CHUNK];
         let mut done = 0u64;
         while done < len {
-            let at = src + done;
+            let at = src.wrapping_add(done);
             let mut n = (len - done).min(CHUNK as u64);
-            if at < split && at + n > split {
+            if at < split && at.saturating_add(n) > split {
                 n = split - at;
             }
             let chunk = &mut buf[..n as usize];
             mem.read_with(at, chunk, self)?;
-            mem.write_with(dst + done, chunk, self)?;
+            mem.write_with(dst.wrapping_add(done), chunk, self)?;
             done += n;
         }
         Ok(())
@@ -261,7 +270,7 @@ impl RunContext<'_> {
         let mut done = 0u64;
         while done < len {
             let n = (len - done).min(CHUNK as u64) as usize;
-            mem.write_with(dst + done, &zeros[..n], self)?;
+            mem.write_with(dst.wrapping_add(done), &zeros[..n], self)?;
             done += n as u64;
         }
         Ok(())
@@ -358,11 +367,11 @@ impl RunContext<'_> {
             return ret(Errno::EINVAL);
         };
         let from = match start {
-            None if off <= i32::MAX as u64 => Some(p.data + off),
+            None if off <= i32::MAX as u64 => p.data.checked_add(off),
             None => None,
             Some(_) if off > 0xffff => None,
-            Some(BPF_HDR_START_MAC) => Some(p.mac() + off),
-            Some(BPF_HDR_START_NET) => Some(p.mac() + ETH_HLEN as u64 + off),
+            Some(BPF_HDR_START_MAC) => p.mac().checked_add(off),
+            Some(BPF_HDR_START_NET) => p.mac().checked_add(ETH_HLEN as u64 + off),
             Some(_) => None,
         };
         // Within the frame: the link header (if in front) and the packet.
@@ -456,20 +465,45 @@ impl RunContext<'_> {
         Ok(0)
     }
 
+    /// `bpf_csum_diff`: the sum of `to` minus the sum of `from`, plus
+    /// `seed`, folded to 16 bits as Linux returns it since 6.13 (before,
+    /// the 32-bit sum depended on the architecture and sizes had to be
+    /// multiples of 4).
     fn csum_diff(&mut self, mem: &ProgramMemory<'_, '_>, a: [u64; 5]) -> Result<u64, HelperError> {
         let [from, from_size, to, to_size, seed] = a;
-        let (from_size, to_size) = (from_size as u32 as usize, to_size as u32 as usize);
-        const SCRATCH: usize = 512;
-        if (from_size | to_size) & 3 != 0 || from_size + to_size > SCRATCH {
-            return ret(Errno::EINVAL);
+        let (from_size, to_size) = (from_size as u32 as u64, to_size as u32 as u64);
+        mem.charge((from_size + to_size) / 64)?;
+        let seed = seed as u32;
+        let sum = match (from_size, to_size) {
+            (0, 0) => seed,
+            (0, _) => self.csum_of(mem, to, to_size, seed)?,
+            (_, 0) => !self.csum_of(mem, from, from_size, !seed)?,
+            _ => {
+                let removed = self.csum_of(mem, from, from_size, 0)?;
+                csum_add(self.csum_of(mem, to, to_size, seed)?, !removed)
+            }
+        };
+        Ok(from32to16(sum) as u64)
+    }
+
+    /// `csum_partial` of `len` bytes of program memory at `addr`.
+    fn csum_of(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        addr: u64,
+        len: u64,
+        seed: u32,
+    ) -> Result<u32, HelperError> {
+        let mut buf = [0u8; CHUNK];
+        let mut sum = seed;
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(CHUNK as u64) as usize;
+            mem.read_with(addr.wrapping_add(done), &mut buf[..n], self)?;
+            sum = csum_partial(&buf[..n], sum);
+            done += n as u64;
         }
-        let mut diff = [0u8; SCRATCH];
-        mem.read_with(from, &mut diff[..from_size], self)?;
-        for b in &mut diff[..from_size] {
-            *b = !*b;
-        }
-        mem.read_with(to, &mut diff[from_size..from_size + to_size], self)?;
-        Ok(csum_partial(&diff[..from_size + to_size], seed as u32) as u64)
+        Ok(sum)
     }
 
     fn csum_level(

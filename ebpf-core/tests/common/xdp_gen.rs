@@ -126,6 +126,10 @@ fn offset(r: &mut Rng, limit: i16, size: u8) -> i16 {
 /// Appends one snippet; forward jumps to the `out:` label hold `i16::MIN`
 /// until `program` fixes them up.
 fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor) {
+    if r.one_in(8) {
+        packet_helper(r, p, proven, f);
+        return;
+    }
     let mut pick = r.below(14);
     if f.packet.is_none() && matches!(pick, 0..=3 | 9) {
         pick = 13;
@@ -425,4 +429,87 @@ impl Harness {
         }
         Outcome::Ran(runs)
     }
+}
+
+/// A call of one of the type's packet helpers: offsets and sizes near the
+/// packet's, a buffer on the stack, flags mostly valid; packet pointers
+/// reloaded afterwards, mostly (a helper may have moved the packet).
+fn packet_helper(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor) {
+    let ids: &[i32] = match (f.packet, f.skb) {
+        (None, _) => &[26, 68],
+        (Some(_), true) => &[26, 68, 9, 10, 11, 17, 18, 19, 28, 34, 40, 41, 48, 135, 163],
+        (Some(_), false) => &[28, 163, 188, 189, 190],
+    };
+    let id = ids[r.below(ids.len() as u64) as usize];
+    let mov = |dst: u8, imm: i32| ins(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+    let stack = |dst: u8, off: i32| {
+        [
+            ins(BPF_ALU64 | BPF_MOV | BPF_X, dst, 10, 0, 0),
+            ins(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, off),
+        ]
+    };
+    // A 16-byte buffer at r10-16, written.
+    p.push(ins(
+        BPF_ST | BPF_MEM | BPF_DW,
+        10,
+        0,
+        -16,
+        r.below(1 << 20) as i32,
+    ));
+    p.push(ins(
+        BPF_ST | BPF_MEM | BPF_DW,
+        10,
+        0,
+        -8,
+        r.below(1 << 20) as i32,
+    ));
+    let len = 1 + r.below(16) as i32;
+    let off = r.below(90) as i32 - r.one_in(10) as i32;
+    p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 1, 6, 0, 0));
+    match id {
+        // (ctx, offset, buffer, len[, flags or header])
+        26 | 68 | 9 | 189 | 190 => {
+            p.push(mov(2, off));
+            p.extend_from_slice(&stack(3, -16));
+            p.push(mov(4, len));
+            p.push(mov(5, r.below(3) as i32));
+        }
+        // (ctx, offset, from, to, flags)
+        10 | 11 => {
+            p.push(mov(2, off & !1));
+            p.push(mov(3, r.next() as u16 as i32));
+            p.push(mov(4, r.next() as u16 as i32));
+            p.push(mov(5, [0, 2, 4, 16 | 4, 32 | 2][r.below(5) as usize]));
+        }
+        // (from, from_size, to, to_size, seed)
+        28 => {
+            p.extend_from_slice(&stack(1, -16));
+            p.push(mov(2, 4 * r.below(3) as i32));
+            p.extend_from_slice(&stack(3, -8));
+            p.push(mov(4, 4 * r.below(3) as i32));
+            p.push(mov(5, r.next() as i32));
+        }
+        // (ctx, ifindex, &mtu, len_diff, flags)
+        163 => {
+            p.push(mov(2, r.below(3) as i32));
+            p.extend_from_slice(&stack(3, -16));
+            p.push(mov(4, r.below(200) as i32 - 100));
+            p.push(mov(5, r.below(2) as i32));
+        }
+        // (ctx, number, number)
+        _ => {
+            p.push(mov(2, r.next() as i32));
+            p.push(mov(3, r.below(4096) as i32));
+        }
+    }
+    p.push(ins(BPF_JMP | BPF_CALL, 0, 0, 0, id));
+    p.push(mov(0, 0));
+    p.push(mov(4, 0));
+    p.push(mov(5, 0));
+    if r.one_in(6) {
+        // The stale pointers stay in r2 and r3.
+        proven.0 = 0;
+        return;
+    }
+    reload(p, f, proven);
 }
