@@ -16,6 +16,7 @@ const HASH: MapDesc = MapDesc {
     max_entries: 8,
     flags: 0,
     inner: None,
+    spin_lock: None,
 };
 
 const RINGBUF: MapDesc = MapDesc {
@@ -25,6 +26,7 @@ const RINGBUF: MapDesc = MapDesc {
     max_entries: 4096,
     flags: 0,
     inner: None,
+    spin_lock: None,
 };
 
 const RODATA: MapDesc = MapDesc {
@@ -34,6 +36,7 @@ const RODATA: MapDesc = MapDesc {
     max_entries: 1,
     flags: BPF_F_RDONLY_PROG,
     inner: None,
+    spin_lock: None,
 };
 
 const PROG_ARRAY: MapDesc = MapDesc {
@@ -43,10 +46,23 @@ const PROG_ARRAY: MapDesc = MapDesc {
     max_entries: 4,
     flags: 0,
     inner: None,
+    spin_lock: None,
 };
 
-/// Maps by index: 0 hash, 1 ring buffer, 2 read-only array, 3 prog_array.
-const MAPS: [MapDesc; 4] = [HASH, RINGBUF, RODATA, PROG_ARRAY];
+/// `struct { int cnt; struct bpf_spin_lock l; }` values.
+const LOCKED: MapDesc = MapDesc {
+    map_type: MapType::Array,
+    key_size: 4,
+    value_size: 8,
+    max_entries: 1,
+    flags: 0,
+    inner: None,
+    spin_lock: Some(4),
+};
+
+/// Maps by index: 0 hash, 1 ring buffer, 2 read-only array, 3 prog_array,
+/// 4 an array whose values have a spin lock.
+const MAPS: [MapDesc; 5] = [HASH, RINGBUF, RODATA, PROG_ARRAY, LOCKED];
 
 /// Verifies `src` for a caller who may not see kernel addresses (Linux's
 /// `CAP_BPF` without `CAP_PERFMON`).
@@ -733,4 +749,72 @@ fn a_fixed_size_argument_is_read_then_written() {
     accepts(&format!(
         "mov %r6, %r1\nstw [%r10-4], 0\n{check_mtu}ldxw %r0, [%r10-4]\nexit"
     ));
+}
+
+/// Looks up the value of map 4 (with a spin lock at 4) into r6, or exits.
+const LOCKED_VALUE: &str = "mov %r2, 0\nstxw [%r10-4], %r2\nmov %r2, %r10\nadd %r2, -4\n\
+    lddw %r1, map_idx(4)\ncall 1\njne %r0, 0, +2\nmov %r0, 0\nexit\nmov %r6, %r0\n";
+const LOCK: &str = "mov %r1, %r6\nadd %r1, 4\ncall 93\n";
+const UNLOCK: &str = "mov %r1, %r6\nadd %r1, 4\ncall 94\n";
+
+#[test]
+fn a_spin_lock_is_taken_alone_released_on_every_path_and_never_touched() {
+    let count = "ldxw %r2, [%r6+0]\nadd %r2, 1\nstxw [%r6+0], %r2\n";
+    accepts(&format!(
+        "{LOCKED_VALUE}{LOCK}{count}{UNLOCK}mov %r0, 0\nexit"
+    ));
+    // A function may take it for its caller to release.
+    accepts(&format!(
+        "{LOCKED_VALUE}mov %r1, %r6\ncall take\n{count}{UNLOCK}mov %r0, 0\nexit\n\
+         take: add %r1, 4\ncall 93\nexit"
+    ));
+    for (src, words) in [
+        (
+            format!("{LOCKED_VALUE}{LOCK}mov %r0, 0\nexit"),
+            "bpf_spin_unlock is missing",
+        ),
+        (
+            format!("{LOCKED_VALUE}{LOCK}call 5\n{UNLOCK}mov %r0, 0\nexit"),
+            "function calls are not allowed while holding a lock",
+        ),
+        (
+            // Linux's words: taking a second lock is a call too.
+            format!("{LOCKED_VALUE}{LOCK}{LOCK}{UNLOCK}{UNLOCK}mov %r0, 0\nexit"),
+            "function calls are not allowed while holding a lock",
+        ),
+        (
+            format!("{LOCKED_VALUE}{UNLOCK}mov %r0, 0\nexit"),
+            "bpf_spin_unlock without taking a lock",
+        ),
+        (
+            // Taken on one path only.
+            format!("{LOCKED_VALUE}ldxw %r7, [%r6+0]\njeq %r7, 0, +3\n{LOCK}{UNLOCK}mov %r0, 0\nexit"),
+            "bpf_spin_unlock without taking a lock",
+        ),
+        (
+            format!("{LOCKED_VALUE}mov %r1, %r6\ncall 93\nmov %r0, 0\nexit"),
+            "off 0 doesn't point to 'struct bpf_spin_lock' that is at 4",
+        ),
+        (
+            format!("{LOCKED_VALUE}ldxw %r0, [%r6+4]\nexit"),
+            "bpf_spin_lock cannot be accessed directly by load/store",
+        ),
+        (
+            format!("{LOCKED_VALUE}ldxdw %r0, [%r6+0]\nexit"),
+            "bpf_spin_lock cannot be accessed directly by load/store",
+        ),
+        (
+            format!("{LOOKUP}jeq %r0, 0, +3\nmov %r1, %r0\ncall 93\ncall 94\nmov %r0, 0\nexit"),
+            "has no valid bpf_spin_lock",
+        ),
+        (
+            format!(
+                "{LOCKED_VALUE}mov %r7, %r6\n{}mov %r1, %r7\nadd %r1, 4\ncall 93\n{UNLOCK}mov %r0, 0\nexit",
+                LOCKED_VALUE.replace("mov %r6, %r0", "mov %r6, %r0\nmov %r8, 0")
+            ),
+            "bpf_spin_unlock of different lock",
+        ),
+    ] {
+        rejects(&src, words);
+    }
 }

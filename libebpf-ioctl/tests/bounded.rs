@@ -282,3 +282,113 @@ fn long_requests_reschedule_and_stop_on_a_signal() {
     platform.checks_left.store(u32::MAX, Ordering::Relaxed);
     dev.close(file);
 }
+
+/// Loads `src` as an XDP program: verified, or checked if `checked`.
+fn load_xdp(e: &Ebpf, src: &str, maps: &[u32], checked: bool) -> u32 {
+    let how = libebpf_ioctl::Admission {
+        checked,
+        log_level: 1,
+    };
+    e.prog_load_with(
+        &ProgSpec {
+            name: "x",
+            prog_type: ebpf_core::ProgType::Xdp as u32,
+            bytecode: &code(src),
+            license: "GPL",
+            maps,
+        },
+        how,
+    )
+    .unwrap_or_else(|err| panic!("{err}"))
+    .0
+}
+
+#[test]
+fn bpf_spin_lock_guards_a_value_and_a_run_never_ends_holding_it() {
+    let e = client();
+    // struct { u32 count; struct bpf_spin_lock lock; }
+    let map = e
+        .map_create(&MapSpec {
+            name: "locked".into(),
+            map_type: ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            spin_lock_offset: Some(4),
+            ..Default::default()
+        })
+        .unwrap();
+    let value = "stw [%r10-4], 0
+         mov %r2, %r10
+         add %r2, -4
+         lddw %r1, map_idx(0)
+         call 1
+         jne %r0, 0, +2
+         mov %r0, 0
+         exit
+         mov %r6, %r0
+         mov %r1, %r6
+         add %r1, 4
+         call 93
+    ";
+    // Counts under the lock, returns the count.
+    let count = load_xdp(
+        &e,
+        &format!(
+            "{value}ldxw %r7, [%r6+0]
+             add %r7, 1
+             stxw [%r6+0], %r7
+             mov %r1, %r6
+             add %r1, 4
+             call 94
+             mov %r0, %r7
+             exit"
+        ),
+        &[map],
+        false,
+    );
+    for n in 1..=3 {
+        assert_eq!(e.prog_test_run(count, &[0; 14], 1).unwrap().retval, n);
+    }
+    // Takes the lock and ends: refused by the verifier, admitted checked.
+    let leaves = format!("{value}mov %r0, 0\nexit");
+    let how = libebpf_ioctl::Admission {
+        checked: false,
+        log_level: 1,
+    };
+    let spec = ProgSpec {
+        name: "x",
+        prog_type: ebpf_core::ProgType::Xdp as u32,
+        bytecode: &code(&leaves),
+        license: "GPL",
+        maps: &[map],
+    };
+    let err = e.prog_load_with(&spec, how).unwrap_err();
+    assert!(
+        err.log
+            .as_deref()
+            .unwrap_or("")
+            .contains("bpf_spin_unlock is missing"),
+        "{err}"
+    );
+    let leaves = load_xdp(&e, &leaves, &[map], true);
+    assert_eq!(e.prog_test_run(leaves, &[0; 14], 1).unwrap().retval, 0);
+    // The run released it: counting goes on, and userspace's locked copy
+    // gets the value (its lock word reads as 0).
+    assert_eq!(e.prog_test_run(count, &[0; 14], 1).unwrap().retval, 4);
+    let mut v = [0u8; 8];
+    e.map_lookup(map, &0u32.to_ne_bytes(), &mut v, BPF_F_LOCK)
+        .unwrap();
+    assert_eq!(v, [4, 0, 0, 0, 0, 0, 0, 0]);
+    // A checked program that releases a lock it does not hold fails.
+    let stray = load_xdp(
+        &e,
+        &format!("{}mov %r0, 0\nexit", value.replace("call 93", "call 94")),
+        &[map],
+        true,
+    );
+    assert_eq!(
+        e.prog_test_run(stray, &[0; 14], 1).unwrap_err().errno,
+        Errno::EFAULT
+    );
+}

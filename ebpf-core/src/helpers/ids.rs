@@ -33,6 +33,8 @@ pub const GET_NUMA_NODE_ID: u32 = 42;
 pub const MAP_PUSH_ELEM: u32 = 87;
 pub const MAP_POP_ELEM: u32 = 88;
 pub const MAP_PEEK_ELEM: u32 = 89;
+pub const SPIN_LOCK: u32 = 93;
+pub const SPIN_UNLOCK: u32 = 94;
 pub const JIFFIES64: u32 = 118;
 pub const KTIME_GET_BOOT_NS: u32 = 125;
 pub const RINGBUF_OUTPUT: u32 = 130;
@@ -62,6 +64,8 @@ pub const BASE: &[u32] = &[
     MAP_PUSH_ELEM,
     MAP_POP_ELEM,
     MAP_PEEK_ELEM,
+    SPIN_LOCK,
+    SPIN_UNLOCK,
     JIFFIES64,
     KTIME_GET_BOOT_NS,
     RINGBUF_OUTPUT,

@@ -55,6 +55,8 @@ pub struct RunContext<'r> {
     /// While `bpf_for_each_map_elem` runs: the key the callback may read
     /// (a buffer in that helper's frame), else (0, 0).
     key: (u64, usize),
+    /// The `bpf_spin_lock` the program holds: its address and map.
+    held_lock: Option<(u64, &'r Map)>,
     /// The packet's state the packet helpers keep, and its device.
     pub(super) packet_state: PacketState,
     pub(super) device: NetDevice,
@@ -93,6 +95,7 @@ impl<'r> RunContext<'r> {
             tail_calls: 0,
             tail_call: None,
             key: (0, 0),
+            held_lock: None,
             packet_state: PacketState::default(),
             device: NetDevice::LOOPBACK,
         }
@@ -134,6 +137,44 @@ impl<'r> RunContext<'r> {
             unsafe { (*r.ring).commit(r.addr, true) };
         }
         self.reservations_len = 0;
+        // Only a checked program can end holding its lock.
+        if let Some((addr, map)) = self.held_lock.take() {
+            let _ = map.program_unlock(addr);
+        }
+    }
+
+    /// `bpf_spin_lock`: the lock of a value of one of the run's maps.
+    fn spin_lock(&mut self, addr: u64) -> Result<u64, HelperError> {
+        if self.held_lock.is_some() {
+            return Err(HelperError::Other("bpf_spin_lock while holding a lock"));
+        }
+        let maps: &'r [Shared<Map>] = self.maps;
+        let Some(map) = maps.iter().map(|m| &**m).find(|m| m.has_lock_word(addr)) else {
+            return Err(HelperError::BadPointer { addr, len: 4 });
+        };
+        match map.program_lock(addr) {
+            Ok(()) => {
+                self.held_lock = Some((addr, map));
+                Ok(0)
+            }
+            Err(_) => Err(HelperError::Other(
+                "bpf_spin_lock: the lock stayed held (by a checked program)",
+            )),
+        }
+    }
+
+    /// `bpf_spin_unlock` of the lock the program holds.
+    fn spin_unlock(&mut self, addr: u64) -> Result<u64, HelperError> {
+        match self.held_lock {
+            Some((held, map)) if held == addr => {
+                let _ = map.program_unlock(addr);
+                self.held_lock = None;
+                Ok(0)
+            }
+            _ => Err(HelperError::Other(
+                "bpf_spin_unlock of a lock the program does not hold",
+            )),
+        }
     }
 
     /// The map a program passed as `addr`: one of the current program's, or
@@ -527,6 +568,8 @@ impl RunContext<'_> {
             ids::RINGBUF_QUERY => Ok(self.ringbuf(args[0])?.query(args[1])),
             ids::FOR_EACH_MAP_ELEM => self.for_each(mem, args[0], args[1], args[2], args[3]),
             ids::LOOP => self.bpf_loop(mem, args[0], args[1], args[2], args[3]),
+            ids::SPIN_LOCK => self.spin_lock(args[0]),
+            ids::SPIN_UNLOCK => self.spin_unlock(args[0]),
             ids::TRACE_PRINTK => self.trace_printk(mem, args),
             ids::SNPRINTF => self.snprintf(mem, args),
             ids::KTIME_GET_NS => Ok(p.monotonic_ns()),

@@ -48,6 +48,8 @@ pub enum Arg {
     /// A NUL-terminated string in read-only map memory
     /// (`ARG_PTR_TO_CONST_STR`).
     ConstStr,
+    /// The `struct bpf_spin_lock` of a map value (`ARG_PTR_TO_SPIN_LOCK`).
+    SpinLock,
     /// Initialised memory of a fixed size the helper reads and writes
     /// (`ARG_PTR_TO_FIXED_SIZE_MEM`).
     FixedMem {
@@ -177,6 +179,13 @@ pub const PROTOS: &[Proto] = &[
         Ret::Integer,
     ),
     proto(ids::KTIME_GET_NS, "bpf_ktime_get_ns", &[], Ret::Integer),
+    proto(ids::SPIN_LOCK, "bpf_spin_lock", &[Arg::SpinLock], Ret::Void),
+    proto(
+        ids::SPIN_UNLOCK,
+        "bpf_spin_unlock",
+        &[Arg::SpinLock],
+        Ret::Void,
+    ),
     // The packet helpers of socket filter, tc and XDP programs.
     proto(
         ids::SKB_STORE_BYTES,

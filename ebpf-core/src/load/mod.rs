@@ -104,6 +104,7 @@ fn map_descs(maps: &ProgramMaps) -> Result<Vec<MapDesc>, LoadError> {
                 max_entries: t.max_entries,
                 flags: t.flags,
                 inner: None,
+                spin_lock: None,
             });
         }
     }

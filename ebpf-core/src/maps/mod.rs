@@ -664,6 +664,37 @@ impl Map {
         }
     }
 
+    /// Takes the `struct bpf_spin_lock` at `addr` for a program
+    /// (`bpf_spin_lock`): `EINVAL` unless `addr` is a 4-byte aligned word
+    /// in one of the map's values and the values have a lock; `EDEADLK`
+    /// when it stays held (by a program that never releases it: verified
+    /// programs always do).
+    pub fn program_lock(&self, addr: u64) -> Result<(), Errno> {
+        if !self.has_lock_word(addr) {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: a 4-byte aligned word inside a value of this map, which
+        // lives while the caller's run does.
+        unsafe { slab::lock_word(addr as *mut u8) }
+    }
+
+    /// Releases the lock [`program_lock`](Self::program_lock) took.
+    pub fn program_unlock(&self, addr: u64) -> Result<(), Errno> {
+        if !self.has_lock_word(addr) {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: as in `program_lock`.
+        unsafe { slab::unlock_word(addr as *mut u8) };
+        Ok(())
+    }
+
+    /// Whether `addr` is a 4-byte aligned word in one of the values of a
+    /// map whose values have a lock (which the verifier proves is the lock
+    /// itself; a checked program may lock another word of its own value).
+    pub fn has_lock_word(&self, addr: u64) -> bool {
+        self.attr.spin_lock_offset.is_some() && addr % 4 == 0 && self.contains_value(addr, 4, false)
+    }
+
     /// The address of byte `offset` of the first value, for
     /// `BPF_PSEUDO_MAP_VALUE` (global data): arrays only, as on Linux.
     pub fn value_addr(&self, offset: u32) -> Result<u64, Errno> {

@@ -192,6 +192,28 @@ impl<'a> ValueLock<'a> {
     }
 }
 
+/// Takes the lock word at `p` for a program (`bpf_spin_lock`), to be
+/// released by [`unlock_word`]: at most [`LOCK_SPINS`] attempts, then
+/// `EDEADLK`.
+///
+/// # Safety
+/// `p` is 4-byte aligned and lies inside a live value.
+pub(crate) unsafe fn lock_word(p: *mut u8) -> Result<(), Errno> {
+    // SAFETY: per the contract.
+    let held = unsafe { ValueLock::acquire(p) }?;
+    core::mem::forget(held);
+    Ok(())
+}
+
+/// Releases a lock word [`lock_word`] took.
+///
+/// # Safety
+/// As for [`lock_word`].
+pub(crate) unsafe fn unlock_word(p: *mut u8) {
+    // SAFETY: per the contract; the word is only accessed atomically.
+    unsafe { AtomicU32::from_ptr(p as *mut u32) }.store(0, Ordering::Release);
+}
+
 impl Drop for ValueLock<'_> {
     fn drop(&mut self) {
         self.0.store(0, Ordering::Release);

@@ -222,6 +222,7 @@ impl<'a> Explorer<'a> {
             state: State {
                 frames,
                 refs: Vec::new(),
+                lock: None,
             },
             checkpoint: None,
             insns: 0,
@@ -407,6 +408,7 @@ impl<'a> Explorer<'a> {
                 c.state = State {
                     frames: Vec::new(),
                     refs: Vec::new(),
+                    lock: None,
                 };
             } else {
                 prev = Some(i);
@@ -551,6 +553,13 @@ impl<'a> Explorer<'a> {
         }
         if !st.refs.is_empty() {
             invalid!(pc, "BPF_LD_[ABS|IND] would lead to reference leak");
+        }
+        // It may end the program, with the lock held.
+        if st.lock.is_some() {
+            invalid!(
+                pc,
+                "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region"
+            );
         }
         for r in 1..=5 {
             st.set(r, Reg::NotInit);
@@ -1011,6 +1020,17 @@ impl<'a> Explorer<'a> {
                     );
                 }
                 self.bounded(pc, regno, &p, off, size, desc.value_size, "map value")?;
+                if let Some(lock) = desc.spin_lock {
+                    let fixed = p.off as i64 + off;
+                    let lo = fixed + p.var.smin.max(0);
+                    let hi = fixed + p.var.umax as i64 + size as i64;
+                    if lo < lock as i64 + 4 && (lock as i64) < hi {
+                        reject!(
+                            pc,
+                            "bpf_spin_lock cannot be accessed directly by load/store"
+                        );
+                    }
+                }
                 Ok(loaded(size))
             }
             PtrKind::MapKey { map } => {
@@ -1331,10 +1351,14 @@ impl<'a> Explorer<'a> {
                 } else {
                     (pc + 1, target)
                 };
+                let keeps_id = matches!(
+                    p.kind,
+                    PtrKind::MapValue { map } if self.map(map).spin_lock.is_some()
+                );
                 let mut null_state = path.state.try_clone().ok_or(no_memory(pc))?;
-                mark_null(&mut null_state, &p, true);
+                mark_null(&mut null_state, &p, true, keeps_id);
                 self.fork(path, null_pc, null_state)?;
-                mark_null(&mut path.state, &p, false);
+                mark_null(&mut path.state, &p, false, keeps_id);
                 Ok(Step::Next(ok_pc))
             }
             (Reg::Ptr(x), Reg::Ptr(y)) if cmp.wide => {
@@ -1383,6 +1407,11 @@ impl<'a> Explorer<'a> {
             self.read(&path.state, pc, 0)?
         };
         let st = &mut path.state;
+        // A function may return with the lock its caller releases; the
+        // program and a callback may not.
+        if st.lock.is_some() && (st.frames.len() == 1 || st.frame().callback.is_some()) {
+            invalid!(pc, "bpf_spin_unlock is missing");
+        }
         if st.frames.len() == 1 {
             if let (Reg::Ptr(_), false) = (r0, self.subject.allow_ptr_leaks) {
                 reject!(pc, "R0 leaks addr as return value");
@@ -1452,6 +1481,9 @@ impl<'a> Explorer<'a> {
         let Some(proto) = proto::proto_of(id).filter(|_| allowed) else {
             invalid!(pc, "unknown func #{id}");
         };
+        if path.state.lock.is_some() && id != ids::SPIN_UNLOCK {
+            invalid!(pc, "function calls are not allowed while holding a lock");
+        }
         if proto.gpl_only && !self.subject.gpl {
             invalid!(
                 pc,
@@ -1677,6 +1709,7 @@ impl<'a> Explorer<'a> {
                     self.helper_memory(st, pc, regno, size.umax, !read_only)?;
                 }
                 Arg::ConstSize { .. } => {}
+                Arg::SpinLock => self.spin_lock_arg(st, pc, regno, &reg, proto.id)?,
                 Arg::FixedMem { size } => {
                     // Read, then written back.
                     self.pointer_arg(pc, regno, &reg)?;
@@ -1731,6 +1764,64 @@ impl<'a> Explorer<'a> {
             }
         }
         Ok(meta)
+    }
+
+    /// `bpf_spin_lock`/`bpf_spin_unlock`'s argument: the lock of a map
+    /// value, at its constant offset; one lock held at a time, released
+    /// through the same value (Linux's `process_spin_lock`).
+    fn spin_lock_arg(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        reg: &Reg,
+        id: u32,
+    ) -> Result<(), VerifyError> {
+        let Reg::Ptr(
+            p @ Ptr {
+                kind: PtrKind::MapValue { map },
+                maybe_null: false,
+                ..
+            },
+        ) = *reg
+        else {
+            let found = match reg {
+                Reg::Ptr(p) if p.maybe_null => "map_value_or_null",
+                Reg::Ptr(p) => p.kind.name(),
+                Reg::Scalar(_) => "scalar",
+                Reg::NotInit => "?",
+            };
+            reject!(pc, "R{regno} type={found} expected=map_value");
+        };
+        let Some(var) = p.var.value() else {
+            invalid!(
+                pc,
+                "R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"
+            );
+        };
+        let Some(lock_off) = self.map(map).spin_lock else {
+            invalid!(pc, "map '' has no valid bpf_spin_lock");
+        };
+        let at = p.off as i64 + var as i64;
+        if at != lock_off as i64 {
+            invalid!(
+                pc,
+                "off {at} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}"
+            );
+        }
+        if id == ids::SPIN_LOCK {
+            if st.lock.is_some() {
+                invalid!(pc, "Locking two bpf_spin_locks are not allowed");
+            }
+            st.lock = Some((map, p.id));
+            return Ok(());
+        }
+        match st.lock {
+            None => invalid!(pc, "bpf_spin_unlock without taking a lock"),
+            Some(held) if held != (map, p.id) => invalid!(pc, "bpf_spin_unlock of different lock"),
+            Some(_) => st.lock = None,
+        }
+        Ok(())
     }
 
     /// A memory argument must be a usable pointer.
@@ -1840,7 +1931,10 @@ fn set_range(st: &mut State, pkt: &Ptr) {
 
 /// The result of a maybe-NULL pointer `p` is now known to be NULL (`null`)
 /// or not, in every register sharing its id.
-fn mark_null(st: &mut State, p: &Ptr, null: bool) {
+/// Settles every copy of the maybe-NULL pointer `p` as NULL or not. A
+/// value with a spin lock keeps its id, which names its lock (Linux's
+/// `reg_may_point_to_spin_lock`).
+fn mark_null(st: &mut State, p: &Ptr, null: bool, keeps_id: bool) {
     let id = p.id;
     if null && p.ref_id != 0 {
         st.refs.retain(|r| r.id != p.ref_id);
@@ -1852,7 +1946,7 @@ fn mark_null(st: &mut State, p: &Ptr, null: bool) {
                     *r = Reg::known(0);
                 } else {
                     q.maybe_null = false;
-                    if q.ref_id == 0 {
+                    if q.ref_id == 0 && !keeps_id {
                         q.id = 0;
                     }
                 }

@@ -236,6 +236,9 @@ pub struct State {
     pub frames: Vec<Frame>,
     /// References held.
     pub refs: Vec<Reference>,
+    /// The `bpf_spin_lock` held: the map, and the id of the value pointer
+    /// it was taken through (Linux's `active_lock`).
+    pub lock: Option<(u16, u32)>,
 }
 
 impl Frame {
@@ -305,7 +308,11 @@ impl State {
         let mut refs = Vec::new();
         refs.try_reserve_exact(self.refs.len()).ok()?;
         refs.extend_from_slice(&self.refs);
-        Some(State { frames, refs })
+        Some(State {
+            frames,
+            refs,
+            lock: self.lock,
+        })
     }
 
     /// The current frame.
@@ -412,6 +419,11 @@ pub fn state_covers(old: &State, cur: &State, live: &[u16]) -> bool {
         return false;
     }
     let mut ids = IdMap::default();
+    match (old.lock, cur.lock) {
+        (None, None) => {}
+        (Some((om, oid)), Some((cm, cid))) if om == cm && ids.check(oid, cid) => {}
+        _ => return false,
+    }
     for (i, (o, c)) in old.frames.iter().zip(&cur.frames).enumerate() {
         if o.return_pc != c.return_pc || o.callback != c.callback {
             return false;

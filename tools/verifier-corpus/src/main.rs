@@ -35,6 +35,7 @@ const fn map(
         max_entries,
         flags,
         inner: None,
+        spin_lock: None,
     }
 }
 
@@ -49,6 +50,11 @@ fn fixup_map(name: &str) -> Option<MapDesc> {
         "array_ro" => map(MapType::Array, 4, 48, 1, BPF_F_RDONLY_PROG),
         "array_small" => map(MapType::Array, 4, 1, 1, 0),
         "ringbuf" => map(MapType::RingBuf, 0, 0, 4096, 0),
+        // struct { int cnt; struct bpf_spin_lock l; }
+        "spin_lock" => MapDesc {
+            spin_lock: Some(4),
+            ..map(MapType::Array, 4, 8, 1, 0)
+        },
         "prog1" => map(MapType::ProgArray, 4, 4, 4, 0),
         "prog2" => map(MapType::ProgArray, 4, 4, 8, 0),
         _ => return None,
