@@ -118,7 +118,7 @@ verifier-corpus: setup
 	@tools/vm/kernel.sh build >/dev/null
 	@mkdir -p target/verifier-corpus
 	CC=$(CLANG) tools/verifier-corpus/extract.sh target/verifier-corpus/tests.jsonl "$$(tools/vm/kernel.sh path)"
-	$(CARGO) run -q --release -p ebpf-verifier-corpus -- target/verifier-corpus/tests.jsonl
+	$(CARGO) run -q --release -p ebpf-verifier-corpus -- target/verifier-corpus/tests.jsonl --host
 
 ## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
 kmod-freebsd: setup

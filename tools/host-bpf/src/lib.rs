@@ -76,8 +76,19 @@ impl Map {
         value_size: u32,
         max_entries: u32,
     ) -> Result<Self, Error> {
+        Self::create_with_flags(map_type, key_size, value_size, max_entries, 0)
+    }
+
+    /// `BPF_MAP_CREATE` with `map_flags`.
+    pub fn create_with_flags(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> Result<Self, Error> {
         let mut a = Attr::new();
-        a.0[..4].copy_from_slice(&[map_type, key_size, value_size, max_entries]);
+        a.0[..5].copy_from_slice(&[map_type, key_size, value_size, max_entries, flags]);
         Ok(Map {
             fd: owned(sys_bpf(BPF_MAP_CREATE, &mut a)?),
         })
@@ -140,18 +151,20 @@ pub struct Program {
 impl Program {
     /// `BPF_PROG_LOAD` of `insns` (8-byte slots, map references as `map_fd`
     /// with host fds) as a program of Linux type `prog_type`, GPL-licensed,
-    /// with the verifier's log at `log_level`.
+    /// with the verifier's log at `log_level` (0: none, the verdict only).
     pub fn load(prog_type: u32, insns: &[u8], log_level: u32) -> Result<Self, Refused> {
         let license = b"GPL\0";
-        let mut log = vec![0u8; 1 << 20];
+        let mut log = vec![0u8; if log_level == 0 { 1 } else { 1 << 20 }];
         let mut a = Attr::new();
         a.0[0] = prog_type;
         a.0[1] = (insns.len() / 8) as u32;
         a.set64(2, insns.as_ptr() as u64);
         a.set64(4, license.as_ptr() as u64);
-        a.0[6] = log_level.max(1);
-        a.0[7] = log.len() as u32;
-        a.set64(8, log.as_mut_ptr() as u64);
+        if log_level > 0 {
+            a.0[6] = log_level;
+            a.0[7] = log.len() as u32;
+            a.set64(8, log.as_mut_ptr() as u64);
+        }
         match sys_bpf(BPF_PROG_LOAD, &mut a) {
             Ok(fd) => Ok(Program { fd: owned(fd) }),
             Err(error) => {

@@ -4,8 +4,10 @@
 //! tables' expected results. Tests of socket filter, tc and XDP programs
 //! are *comparable*; tests that need what the runtime does not provide
 //! (other program types, map types, BTF, kfuncs) are counted apart, with
-//! why. Exits with failure if the
-//! verifier accepts a comparable program Linux rejects.
+//! why. With `--host`, the host kernel's verifier (where `bpf(2)` is
+//! usable) runs on the same tests as the oracle. Exits with failure if the
+//! verifier accepts a comparable program Linux (the tables or the host)
+//! rejects.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -129,6 +131,137 @@ fn prog_type_of(t: &Value) -> Option<ProgType> {
     }
 }
 
+/// The host kernel's verifier on the same tests: how often it agrees with
+/// the tables (written for 6.12) and with ours.
+#[derive(Default)]
+struct HostOracle {
+    /// Tests the host loaded, and of those, accepted.
+    loaded: usize,
+    accepted: usize,
+    /// Tests where the host and the table disagree, and the host and we.
+    against_table: Vec<String>,
+    against_us: Vec<String>,
+    /// Of the tests the host accepts / rejects, how many we do too.
+    both_accept: usize,
+    both_reject: usize,
+    rejected: usize,
+    /// Time the host's `BPF_PROG_LOAD`s took.
+    host_ns: u128,
+}
+
+impl HostOracle {
+    /// Loads the test into the host kernel with maps like test_verifier's.
+    fn compare(
+        &mut self,
+        name: &str,
+        prog_type: ProgType,
+        insns: &[Insn],
+        maps: &[MapDesc],
+        expected: u64,
+    ) {
+        let mut host_maps = Vec::new();
+        for m in maps {
+            let Ok(map) = host_bpf::Map::create_with_flags(
+                m.map_type as u32,
+                m.key_size,
+                m.value_size,
+                m.max_entries,
+                m.flags,
+            ) else {
+                return;
+            };
+            host_maps.push(map);
+        }
+        let mut code = insns.to_vec();
+        for i in &mut code {
+            if i.opcode == BPF_LD | BPF_IMM | BPF_DW
+                && matches!(i.src, BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE)
+            {
+                if let Some(m) = usize::try_from(i.imm).ok().and_then(|k| host_maps.get(k)) {
+                    i.imm = m.fd();
+                }
+            }
+        }
+        let bytes: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
+        let started = std::time::Instant::now();
+        let host = host_bpf::Program::load(prog_type as u32, &bytes, 0);
+        self.host_ns += started.elapsed().as_nanos();
+        // The reason, from a second load with a log.
+        let host = host.map_err(|_| host_bpf::Program::load(prog_type as u32, &bytes, 1));
+        let host = match host {
+            Ok(p) => Ok(p),
+            Err(Ok(_)) => return,
+            Err(Err(e)) => Err(e),
+        };
+        let why = match &host {
+            Ok(_) => String::new(),
+            Err(e) => {
+                let last = e
+                    .log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.starts_with("processed") && !l.is_empty());
+                format!(": {}", last.unwrap_or(&e.error.to_string()))
+            }
+        };
+        let host_accepts = host.is_ok();
+        let ours = verify(prog_type, insns, maps, true, &mut String::new()).is_ok();
+        self.loaded += 1;
+        self.accepted += host_accepts as usize;
+        self.rejected += !host_accepts as usize;
+        if host_accepts != (expected != REJECT) {
+            self.against_table
+                .push(format!("{name} (host {})", verdict(host_accepts)));
+        }
+        match (host_accepts, ours) {
+            (true, true) => self.both_accept += 1,
+            (false, false) => self.both_reject += 1,
+            _ => self.against_us.push(format!(
+                "{name} (host {}{why}; ours {})",
+                verdict(host_accepts),
+                verdict(ours)
+            )),
+        }
+    }
+
+    fn report(&self, verbose: bool) {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        println!(
+            "  the host kernel ({}) on the {} comparable tests: accepts {}, rejects {}; \
+             it differs from the tables on {}",
+            release.trim(),
+            self.loaded,
+            self.accepted,
+            self.rejected,
+            self.against_table.len()
+        );
+        println!(
+            "    of the {} it accepts we accept {}; of the {} it rejects we reject {}",
+            self.accepted, self.both_accept, self.rejected, self.both_reject
+        );
+        println!(
+            "    its BPF_PROG_LOAD (verifier, JIT, allocation): {:.3} ms each",
+            self.host_ns as f64 / 1e6 / self.loaded.max(1) as f64
+        );
+        if verbose {
+            for w in &self.against_table {
+                println!("    host and table differ: {w}");
+            }
+        }
+        for w in &self.against_us {
+            println!("    host and we differ: {w}");
+        }
+    }
+}
+
+fn verdict(accepted: bool) -> &'static str {
+    if accepted {
+        "accepts"
+    } else {
+        "rejects"
+    }
+}
+
 /// The rules Linux applies only to callers who may not see addresses, by
 /// the words of their messages.
 const LEAK_WORDS: &[&str] = &[
@@ -189,6 +322,16 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let verbose = std::env::args().any(|a| a == "--verbose");
+    let mut host = std::env::args()
+        .any(|a| a == "--host")
+        .then(|| match host_bpf::unavailable() {
+            None => Some(HostOracle::default()),
+            Some(why) => {
+                println!("verifier corpus: no comparison with the host kernel: {why}");
+                None
+            }
+        })
+        .flatten();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
@@ -200,7 +343,7 @@ fn main() -> ExitCode {
     let (mut acc_total, mut acc_ok, mut rej_total, mut rej_ok, mut rej_words) = (0, 0, 0, 0, 0);
     let mut wrongly_accepted = Vec::new();
     let mut wrongly_rejected = Vec::new();
-    let started = std::time::Instant::now();
+    let mut ours_ns = 0u128;
     let mut verified = 0usize;
     let (mut leak_total, mut leak_ok) = (0, 0);
     let (mut leak_other, mut leak_missed) = (Vec::new(), Vec::new());
@@ -231,10 +374,15 @@ fn main() -> ExitCode {
         }
         let expected = t["result"].as_u64().unwrap_or(0);
         let prog_type = prog_type_of(&t).unwrap_or(ProgType::Xdp);
+        if let Some(h) = host.as_mut() {
+            h.compare(&name, prog_type, &insns, &maps, expected);
+        }
         // test_verifier runs as root: Linux's verdict is that of a caller
         // who may see addresses.
         let mut log = String::new();
+        let started = std::time::Instant::now();
         let ours = verify(prog_type, &insns, &maps, true, &mut log);
+        ours_ns += started.elapsed().as_nanos();
         verified += 1;
         // Without CAP_PERFMON Linux refuses some of what it accepts from
         // root because the program would expose an address; so must we
@@ -281,7 +429,7 @@ fn main() -> ExitCode {
             _ => {}
         }
     }
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ms = ours_ns as f64 / 1e6;
     println!("verifier corpus: Linux 6.12 selftests, tools/testing/selftests/bpf/verifier/*.c");
     println!(
         "  comparable: {} tests ({} verified in {ms:.0} ms, {:.3} ms each)",
@@ -314,13 +462,17 @@ fn main() -> ExitCode {
             println!("    {w}");
         }
     }
+    if let Some(h) = &host {
+        h.report(verbose);
+    }
     if !leak_missed.is_empty() {
         println!("  ACCEPTED WITHOUT THE PRIVILEGE TO SEE ADDRESSES:");
         for w in &leak_missed {
             println!("    {w}");
         }
     }
-    if !wrongly_accepted.is_empty() || !leak_missed.is_empty() {
+    let host_refused_accepted = host.as_ref().is_some_and(|h| h.both_reject < h.rejected);
+    if !wrongly_accepted.is_empty() || !leak_missed.is_empty() || host_refused_accepted {
         println!("  REJECTED BY LINUX, ACCEPTED HERE:");
         for w in &wrongly_accepted {
             println!("    {w}");
