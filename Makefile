@@ -208,9 +208,10 @@ asan: fuzz-setup examples
 	printf 'load $(BPF_OUT)/tail_call.o --pin t\nunload t/handle_tcp\n' | \
 	  $(call ASAN,run) -q -p ebpfctl -- --embedded batch -
 
-bench: setup
+bench: setup examples
 	$(CARGO) bench -p ebpf-bench --bench interpreter
 	$(CARGO) bench -p ebpf-bench --bench maps
+	$(CARGO) bench -p ebpf-bench --bench verify
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,156 @@
+//! Load time: every XDP, tc and socket filter program of the example
+//! objects, through the embedded backend's `PROG_LOAD` (the structural
+//! checks, the verifier, the rewrite and pre-decoding) against the host
+//! kernel's `BPF_PROG_LOAD` of the same instructions with the same maps
+//! (the verifier, its rewrites and the JIT), side by side in one run.
+//! Prints the median of each and the ratio; the host column is missing
+//! where `bpf(2)` is unusable.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ebpf_core::opcode::{
+    BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE,
+    BPF_PSEUDO_MAP_VALUE,
+};
+use ebpf_core::ProgType;
+use libebpf_ioctl::elf::{BpfObject, ProgDef};
+use libebpf_ioctl::{Admission, Ebpf, ProgSpec};
+
+const ROUNDS: usize = 31;
+
+fn median_us(mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[ROUNDS / 2]
+}
+
+fn bytes_of(insns: &[ebpf_core::Insn]) -> Vec<u8> {
+    insns.iter().flat_map(|i| i.to_bytes()).collect()
+}
+
+/// Ours: the program's maps made once, then `PROG_LOAD` and close.
+fn ours(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
+    let e = Ebpf::embedded().ok()?;
+    let maps: Vec<u32> = obj
+        .maps
+        .iter()
+        .map(|m| e.map_create(&m.spec).ok())
+        .collect::<Option<_>>()?;
+    let code = bytes_of(&p.insns);
+    let spec = ProgSpec {
+        name: "bench",
+        prog_type: p.prog_type as u32,
+        bytecode: &code,
+        license: &obj.license,
+        maps: &maps,
+    };
+    let how = Admission {
+        checked: false,
+        log_level: 0,
+    };
+    e.prog_load_with(&spec, how).ok()?;
+    Some(median_us(|| {
+        let (h, _) = e.prog_load_with(&spec, how).unwrap();
+        e.close(h).unwrap();
+    }))
+}
+
+/// The host's: the same maps in the kernel, `map_idx` references turned
+/// into their fds.
+fn host(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
+    let maps: Vec<host_bpf::Map> = obj
+        .maps
+        .iter()
+        .map(|m| {
+            let s = &m.spec;
+            host_bpf::Map::create_with_flags(
+                s.map_type,
+                s.key_size,
+                s.value_size,
+                s.max_entries,
+                s.flags,
+            )
+            .ok()
+        })
+        .collect::<Option<_>>()?;
+    let mut insns = p.insns.clone();
+    for i in insns
+        .iter_mut()
+        .filter(|i| i.opcode == BPF_LD | BPF_IMM | BPF_DW)
+    {
+        let to = match i.src {
+            BPF_PSEUDO_MAP_IDX => BPF_PSEUDO_MAP_FD,
+            BPF_PSEUDO_MAP_IDX_VALUE => BPF_PSEUDO_MAP_VALUE,
+            _ => continue,
+        };
+        i.src = to;
+        i.imm = maps.get(i.imm as usize)?.fd();
+    }
+    let code = bytes_of(&insns);
+    if let Err(e) = host_bpf::Program::load(p.prog_type as u32, &code, 1) {
+        eprintln!(
+            "{}: the host refused: {}",
+            p.name,
+            e.log.lines().rev().nth(1).unwrap_or(&e.error.to_string())
+        );
+        return None;
+    }
+    Some(median_us(|| {
+        drop(host_bpf::Program::load(p.prog_type as u32, &code, 0).unwrap());
+    }))
+}
+
+fn main() {
+    let dir = std::env::var("EBPF_EXAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf"));
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `make examples` first", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "o"))
+        .collect();
+    objects.sort();
+    let host_usable = host_bpf::unavailable();
+    if let Some(why) = &host_usable {
+        println!("no host column: {why}");
+    }
+    println!(
+        "\n{:<32} {:>6} {:>12} {:>12} {:>11}",
+        "object/program", "insns", "ours (us)", "host (us)", "host/ours"
+    );
+    for path in objects {
+        let obj = BpfObject::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for p in &obj.programs {
+            let verified = matches!(
+                p.prog_type,
+                ProgType::Xdp | ProgType::SchedCls | ProgType::SocketFilter
+            );
+            if p.unsupported.is_some() || !verified {
+                continue;
+            }
+            let name = format!("{stem}/{}", p.name);
+            let ours = ours(&obj, p);
+            let host = host_usable.is_none().then(|| host(&obj, p)).flatten();
+            let show = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1}"));
+            let ratio = match (ours, host) {
+                (Some(o), Some(h)) => format!("{:.1}x", h / o),
+                _ => "-".into(),
+            };
+            println!(
+                "{name:<32} {:>6} {:>12} {:>12} {:>11}",
+                p.insns.len(),
+                show(ours),
+                show(host),
+                ratio
+            );
+        }
+    }
+}
