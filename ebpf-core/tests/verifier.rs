@@ -818,3 +818,21 @@ fn a_spin_lock_is_taken_alone_released_on_every_path_and_never_touched() {
         rejects(&src, words);
     }
 }
+
+#[test]
+fn a_copied_number_is_narrowed_with_its_copy() {
+    // r4 = ingress_ifindex (any u32), r5 its copy; only r5 is compared.
+    let body = |between: &str| {
+        format!(
+            "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nldxw %r4, [%r1+12]\nmov %r5, %r4\n{between}\
+             jgt %r5, 10, out\nadd %r2, %r4\nmov %r6, %r2\nadd %r6, 1\njgt %r6, %r3, out\n\
+             ldxb %r0, [%r2+0]\nexit\nout: mov %r0, 1\nexit"
+        )
+    };
+    accepts(&body(""));
+    // Spilled and filled, the copy is still the same number.
+    accepts(&body("stxdw [%r10-8], %r5\nldxdw %r5, [%r10-8]\n"));
+    // Changed after the copy: no longer the same number.
+    rejects(&body("add %r4, 1\n"), "unbounded");
+    rejects(&body("mov32 %r5, %r5\n"), "unbounded");
+}

@@ -640,11 +640,20 @@ impl<'a> Explorer<'a> {
                 _ => reject!(pc, "R{} pointer arithmetic prohibited", insn.dst),
             },
             BPF_MOV => {
-                let src = if by_reg {
+                let mut src = if by_reg {
                     self.read(st, pc, insn.src)?
                 } else {
                     imm64(insn)
                 };
+                // A 64-bit copy of a number links the two: narrowing one
+                // later narrows the other (Linux's
+                // `assign_scalar_id_before_mov`).
+                if let (Reg::Scalar(s), true, true, 0) = (&mut src, by_reg, wide, insn.off) {
+                    if s.id == 0 && s.value().is_none() {
+                        s.id = self.fresh_id();
+                        st.set(insn.src, Reg::Scalar(*s));
+                    }
+                }
                 // A pointer that is sign-extended or cut to 32 bits is a
                 // number, but one that reveals part of an address.
                 let leaks = self.subject.allow_ptr_leaks;
@@ -1301,8 +1310,10 @@ impl<'a> Explorer<'a> {
                 }
                 let set = |st: &mut State, (rx, ry): (Scalar, Scalar)| {
                     st.set(insn.dst, Reg::Scalar(rx));
+                    sync_linked(st, &rx);
                     if by_reg {
                         st.set(insn.src, Reg::Scalar(ry));
+                        sync_linked(st, &ry);
                     }
                 };
                 let taken = scalar::refine(cmp, &x, &y, true);
@@ -1950,6 +1961,21 @@ fn mark_null(st: &mut State, p: &Ptr, null: bool, keeps_id: bool) {
                         q.id = 0;
                     }
                 }
+            }
+        }
+    });
+}
+
+/// Gives every register and spilled slot linked to `s` (the same id) the
+/// bounds `s` was just narrowed to.
+fn sync_linked(st: &mut State, s: &Scalar) {
+    if s.id == 0 {
+        return;
+    }
+    st.for_each_reg(&mut |r| {
+        if let Reg::Scalar(other) = r {
+            if other.id == s.id {
+                *other = *s;
             }
         }
     });

@@ -9,9 +9,16 @@ use core::fmt;
 use super::tnum::Tnum;
 use crate::opcode::*;
 
-/// Bounds of a number, as far as the verifier knows them.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Bounds of a number, as far as the verifier knows them, and which other
+/// registers and stack slots hold the very same number.
+#[derive(Clone, Copy)]
 pub struct Scalar {
+    /// Registers and spilled slots with the same nonzero id hold the same
+    /// number (one was copied from the other and neither changed since):
+    /// a comparison that narrows one narrows them all (Linux's
+    /// `sync_linked_regs`). Not part of equality: states that differ only
+    /// in which numbers are linked describe the same values.
+    pub id: u32,
     /// Known bits.
     pub var: Tnum,
     /// Unsigned 64-bit bounds.
@@ -34,9 +41,40 @@ pub struct Scalar {
 
 const SIGN: u64 = 1 << 63;
 
+impl PartialEq for Scalar {
+    fn eq(&self, o: &Scalar) -> bool {
+        self.numbers() == o.numbers()
+    }
+}
+
+impl Eq for Scalar {}
+
+impl core::hash::Hash for Scalar {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.numbers().hash(h)
+    }
+}
+
 impl Scalar {
+    /// Everything but the id.
+    #[allow(clippy::type_complexity)]
+    fn numbers(&self) -> (Tnum, u64, u64, i64, i64, u32, u32, i32, i32) {
+        (
+            self.var,
+            self.umin,
+            self.umax,
+            self.smin,
+            self.smax,
+            self.u32min,
+            self.u32max,
+            self.s32min,
+            self.s32max,
+        )
+    }
+
     /// Any value.
     pub const UNKNOWN: Scalar = Scalar {
+        id: 0,
         var: Tnum::UNKNOWN,
         umin: 0,
         umax: u64::MAX,
@@ -51,6 +89,7 @@ impl Scalar {
     /// Exactly `v`.
     pub fn known(v: u64) -> Scalar {
         Scalar {
+            id: 0,
             var: Tnum::known(v),
             umin: v,
             umax: v,
@@ -325,8 +364,14 @@ pub fn concrete(op: AluOp, a: u64, b: u64) -> u64 {
     }
 }
 
-/// What `a op b` may be.
+/// What `a op b` may be: a new number, linked to none.
 pub fn alu(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
+    let mut r = alu_bounds(op, a, b);
+    r.id = 0;
+    r
+}
+
+fn alu_bounds(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
     if let (Some(x), Some(y)) = (a.value(), b.value()) {
         return Scalar::known(concrete(op, x, y));
     }

@@ -375,7 +375,8 @@ pub fn reg_covers(old: &Reg, cur: &Reg, ids: &mut IdMap) -> bool {
     match (old, cur) {
         // Reading it failed nowhere after `old`: it is not read.
         (Reg::NotInit, _) => true,
-        (Reg::Scalar(o), Reg::Scalar(c)) => o.contains(c),
+        // Numbers `old` had linked must be linked alike in `cur`.
+        (Reg::Scalar(o), Reg::Scalar(c)) => o.contains(c) && (o.id == 0 || ids.check(o.id, c.id)),
         (Reg::Ptr(o), Reg::Ptr(c)) => {
             o.kind == c.kind
                 && o.off == c.off
