@@ -86,7 +86,9 @@ pub struct Subject<'a> {
     /// The caller may see kernel addresses, as Linux's `allow_ptr_leaks`
     /// (`CAP_PERFMON`): a program may then return pointers, store them
     /// where userspace reads them back, compare them and turn them into
-    /// numbers. Without it, each of those is refused.
+    /// numbers; it may also read stack it did not write (Linux's
+    /// `allow_uninit_stack`, the same privilege). Without it, each of those
+    /// is refused.
     pub allow_ptr_leaks: bool,
 }
 

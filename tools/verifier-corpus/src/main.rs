@@ -262,8 +262,9 @@ fn verdict(accepted: bool) -> &'static str {
     }
 }
 
-/// The rules Linux applies only to callers who may not see addresses, by
-/// the words of their messages.
+/// The rules Linux applies only to callers who may not see addresses
+/// (`allow_ptr_leaks`, and `allow_uninit_stack` with the same privilege),
+/// by the words of their messages.
 const LEAK_WORDS: &[&str] = &[
     "leaks addr",
     "pointer comparison prohibited",
@@ -271,6 +272,7 @@ const LEAK_WORDS: &[&str] = &[
     "corrupt spilled pointer",
     "leaking pointer",
     "pointer -= pointer",
+    "read from stack",
 ];
 
 /// Runs the loader's structural checks, as `PROG_LOAD` does, then the
@@ -446,7 +448,7 @@ fn main() -> ExitCode {
         100.0 * rej_ok as f64 / rej_total.max(1) as f64
     );
     println!(
-        "  Linux accepts from root but not without CAP_PERFMON, for exposing an address: {leak_total}: \
+        "  Linux accepts from root but not without CAP_PERFMON (exposing an address, reading unwritten stack): {leak_total}: \
          we reject {leak_ok} without the privilege for the same reason"
     );
     for w in &leak_other {
