@@ -10,6 +10,7 @@
 
 mod context;
 mod generic;
+mod sched_act;
 mod sched_cls;
 pub mod skb;
 mod socket_filter;
@@ -37,6 +38,8 @@ pub enum ProgType {
     SocketFilter = 1,
     /// `BPF_PROG_TYPE_SCHED_CLS` (tc): `r1` is a `struct __sk_buff`.
     SchedCls = 3,
+    /// `BPF_PROG_TYPE_SCHED_ACT` (tc actions): as tc classifiers.
+    SchedAct = 4,
     /// `BPF_PROG_TYPE_XDP`: `r1` is a `struct xdp_md`, whose loads are
     /// converted at load time.
     Xdp = 6,
@@ -44,10 +47,11 @@ pub enum ProgType {
 
 impl ProgType {
     /// Every type the runtime provides.
-    pub const ALL: [ProgType; 4] = [
+    pub const ALL: [ProgType; 5] = [
         ProgType::Generic,
         ProgType::SocketFilter,
         ProgType::SchedCls,
+        ProgType::SchedAct,
         ProgType::Xdp,
     ];
 
@@ -66,6 +70,7 @@ impl ProgType {
             ProgType::Generic => &generic::SPEC,
             ProgType::SocketFilter => &socket_filter::SPEC,
             ProgType::SchedCls => &sched_cls::SPEC,
+            ProgType::SchedAct => sched_act::SPEC,
             ProgType::Xdp => &xdp::SPEC,
         }
     }
@@ -101,6 +106,7 @@ impl ProgType {
             ProgType::Generic => "generic",
             ProgType::SocketFilter => "socket_filter",
             ProgType::SchedCls => "sched_cls",
+            ProgType::SchedAct => "sched_act",
             ProgType::Xdp => "xdp",
         }
     }

@@ -527,7 +527,7 @@ impl<'a> Explorer<'a> {
         use crate::prog_type::ProgType;
         if !matches!(
             self.subject.prog_type,
-            ProgType::SocketFilter | ProgType::SchedCls
+            ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct
         ) {
             invalid!(
                 pc,

@@ -105,7 +105,7 @@ pub fn prog_type_for(section: &str) -> Result<ProgType, String> {
         "tc" | "classifier" | "tcx" | "netkit" => Ok(ProgType::SchedCls),
         "generic" => Ok(ProgType::Generic),
         _ if head.starts_with("socket") => Ok(ProgType::SocketFilter),
-        "action" => Err("tc actions (sched_act) are not provided by this runtime yet".into()),
+        "action" => Ok(ProgType::SchedAct),
         "kprobe" | "kretprobe" | "uprobe" | "uretprobe" | "ksyscall" | "kretsyscall"
         | "tracepoint" | "tp" | "raw_tracepoint" | "raw_tp" | "tp_btf" | "fentry" | "fexit"
         | "fmod_ret" | "lsm" | "iter" | "struct_ops" | "perf_event" | "usdt" | "kprobe.multi"

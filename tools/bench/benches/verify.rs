@@ -131,7 +131,7 @@ fn main() {
         for p in &obj.programs {
             let verified = matches!(
                 p.prog_type,
-                ProgType::Xdp | ProgType::SchedCls | ProgType::SocketFilter
+                ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct | ProgType::SocketFilter
             );
             if p.unsupported.is_some() || !verified {
                 continue;

@@ -126,6 +126,7 @@ fn prog_type_of(t: &Value) -> Option<ProgType> {
     match t["prog_type"].as_u64().unwrap_or(0) {
         0 | 1 => Some(ProgType::SocketFilter),
         3 => Some(ProgType::SchedCls),
+        4 => Some(ProgType::SchedAct),
         6 => Some(ProgType::Xdp),
         _ => None,
     }
