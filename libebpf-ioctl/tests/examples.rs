@@ -402,3 +402,79 @@ fn programs_of_types_not_provided_are_named_and_do_not_take_their_siblings_down(
         ebpf_core::ProgType::Xdp as u32
     );
 }
+
+#[test]
+fn older_and_iproute2_objects_load_as_libbpf_and_tc_load_them() {
+    let obj = BpfObject::parse(&object_bytes("legacy")).unwrap();
+    // The classifier's entry is a NOTYPE symbol without a size.
+    let entry = obj
+        .programs
+        .iter()
+        .find(|p| p.name == "legacy_entry")
+        .unwrap();
+    assert_eq!(entry.prog_type, ebpf_core::ProgType::SchedCls);
+    assert_eq!(entry.insns.len(), 2, "up to the section's end");
+    let act = obj
+        .programs
+        .iter()
+        .find(|p| p.name == "count_marks")
+        .unwrap();
+    assert_eq!(act.prog_type, ebpf_core::ProgType::SchedAct);
+    // iproute2's map definition, pinned by name; global data of every
+    // section libbpf makes a map of.
+    let marks = obj.maps.iter().find(|m| m.name == "marks").unwrap();
+    assert!(marks.pin_by_name, "PIN_GLOBAL_NS");
+    assert_eq!(
+        (
+            marks.spec.key_size,
+            marks.spec.value_size,
+            marks.spec.max_entries
+        ),
+        (4, 8, 4)
+    );
+    let names: Vec<&str> = obj.maps.iter().map(|m| m.name.as_str()).collect();
+    assert!(
+        names.contains(&".data.custom") && names.contains(&".rodata.str1.1"),
+        "{names:?}"
+    );
+
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let act = loaded.program("count_marks").unwrap();
+    assert_eq!(
+        e.prog_info(act).unwrap().prog_type,
+        ebpf_core::ProgType::SchedAct as u32
+    );
+    // `runs` starts at 40 in .data.custom; each run adds one.
+    for n in 41..=43 {
+        assert_eq!(e.prog_test_run(act, &[0u8; 64], 1).unwrap().retval, n);
+    }
+    let mut count = [0u8; 8];
+    e.map_lookup(
+        loaded.map("marks").unwrap(),
+        &0u32.to_ne_bytes(),
+        &mut count,
+        0,
+    )
+    .unwrap();
+    assert_eq!(u64::from_ne_bytes(count), 3, "mark 0 counted three times");
+    let classifier = loaded.program("legacy_entry").unwrap();
+    assert_eq!(
+        e.prog_test_run(classifier, &[0u8; 64], 1).unwrap().retval,
+        2
+    );
+}
+
+#[test]
+fn an_object_without_a_license_loads_with_an_empty_one() {
+    let obj = BpfObject::parse(&object_bytes("nolicense")).unwrap();
+    assert_eq!(obj.license, "");
+    let e = client();
+    let loaded = e.load_object_programs(&obj, Some("pass")).unwrap();
+    let h = loaded.program("pass").unwrap();
+    assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, 2);
+    // Only GPL-compatible programs may call bpf_trace_printk.
+    let err = e.load_object_programs(&obj, Some("say")).unwrap_err();
+    let log = err.log.unwrap_or_default();
+    assert!(log.contains("GPL"), "{log}");
+}

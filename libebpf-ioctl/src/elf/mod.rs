@@ -132,7 +132,23 @@ struct Section {
     index: SectionIndex,
     name: String,
     data: Vec<u8>,
+    /// Holds code (`SHF_EXECINSTR`).
+    executable: bool,
 }
+
+/// Whether a section holds global data libbpf makes a map of: `.data`,
+/// `.rodata` and `.bss`, and their `.data.*` (`SEC(".data.custom")`),
+/// `.rodata.*` (including the strings clang merges into `.rodata.str1.1`)
+/// and `.bss.*` relatives.
+fn is_global_data(name: &str) -> bool {
+    [".data", ".rodata", ".bss"]
+        .iter()
+        .any(|base| name == *base || name.strip_prefix(base).is_some_and(|r| r.starts_with('.')))
+}
+
+/// `PIN_OBJECT_NS` and `PIN_GLOBAL_NS` of iproute2's `struct bpf_elf_map`.
+const PIN_OBJECT_NS: u32 = 1;
+const PIN_GLOBAL_NS: u32 = 2;
 
 /// A relocation: byte offset in its section, target symbol.
 struct Reloc {
@@ -202,16 +218,19 @@ impl BpfObject {
                     index: s.index(),
                     name: s.name().unwrap_or("").to_string(),
                     data,
+                    executable: s.kind() == object::SectionKind::Text,
                 }
             })
             .collect();
         let by_name = |n: &str| sections.iter().find(|s| s.name == n);
+        // No license section: an empty license, as libbpf passes it (the
+        // programs then cannot call GPL-only helpers).
         let license = match by_name("license") {
             Some(s) => {
                 let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());
                 String::from_utf8_lossy(&s.data[..end]).into_owned()
             }
-            None => return e("no `license` section (SEC(\"license\") is required)"),
+            None => String::new(),
         };
         let btf = match by_name(".BTF") {
             Some(s) => Some(Btf::parse(&s.data).map_err(ElfError)?),
@@ -283,6 +302,16 @@ impl BpfObject {
                 else {
                     return e(format!("maps: definition of `{name}` is truncated"));
                 };
+                // iproute2's and Cilium's `struct bpf_elf_map` go on with
+                // id, pinning, inner_id and inner_idx (libbpf's `struct
+                // bpf_map_def` stops after the flags).
+                let long = sym.size() >= 28;
+                let pinning = if long { field(6).unwrap_or(0) } else { 0 };
+                if long && matches!(t, 12 | 13) {
+                    return e(format!(
+                        "maps: `{name}`: map-in-map definitions (inner_id, inner_idx) are not supported yet"
+                    ));
+                }
                 map_at.push((sec.index, at as u64, maps.len()));
                 maps.push(MapDef {
                     spec: MapSpec {
@@ -294,16 +323,14 @@ impl BpfObject {
                         ..MapSpec::named(&name)
                     },
                     name,
-                    pin_by_name: false,
+                    pin_by_name: matches!(pinning, PIN_OBJECT_NS | PIN_GLOBAL_NS),
                     origin: MapOrigin::Defined,
                     initial_programs: Vec::new(),
                 });
             }
         }
-        for data_name in [".data", ".rodata", ".bss"] {
-            let Some(sec) = by_name(data_name) else {
-                continue;
-            };
+        for sec in sections.iter().filter(|s| is_global_data(&s.name)) {
+            let data_name = sec.name.as_str();
             let size = file
                 .section_by_index(sec.index)
                 .map(|s| s.size())
@@ -320,7 +347,7 @@ impl BpfObject {
                 ));
             }
             let mut flags = BPF_F_MMAPABLE;
-            if data_name == ".rodata" {
+            if data_name.starts_with(".rodata") {
                 flags |= BPF_F_RDONLY_PROG;
             }
             let mut init = sec.data.clone();
@@ -380,23 +407,8 @@ impl BpfObject {
         };
 
         let mut programs = Vec::new();
-        for sym in file.symbols() {
-            if sym.kind() != SymbolKind::Text || !sym.is_global() {
-                continue;
-            }
-            let Some(si) = sym.section_index() else {
-                continue;
-            };
-            let Some(sec) = sections.iter().find(|s| s.index == si) else {
-                continue;
-            };
-            if sec.name == ".text" || sec.name.starts_with(".") {
-                continue;
-            }
-            let name = sym.name().unwrap_or("").to_string();
-            let start = sym.address() as usize;
-            let len = sym.size() as usize;
-            let end = start.saturating_add(len);
+        for (si, sec, name, start, end) in entry_points(&file, &sections) {
+            let (start, end) = (start as usize, end as usize);
             let code = sec.data.get(start..end).ok_or_else(|| {
                 ElfError(format!(
                     "{}: function `{name}` lies outside its section",
@@ -455,6 +467,43 @@ impl BpfObject {
             programs,
         })
     }
+}
+
+/// The programs of an object: (section index, section, name, start, end)
+/// of each global function in a code section other than `.text` (old
+/// compilers mark them `NOTYPE`, and give them no size: a program then
+/// ends where the next begins), or the whole section when it has no such
+/// symbol (named after the section, as iproute2 loads it).
+fn entry_points<'s>(
+    file: &object::File<'_>,
+    sections: &'s [Section],
+) -> Vec<(SectionIndex, &'s Section, String, u64, u64)> {
+    let mut out = Vec::new();
+    for sec in sections
+        .iter()
+        .filter(|s| s.executable && !s.name.starts_with('.'))
+    {
+        let mut entries: Vec<(u64, u64, String)> = file
+            .symbols()
+            .filter(|s| s.section_index() == Some(sec.index) && s.is_global())
+            .filter(|s| matches!(s.kind(), SymbolKind::Text | SymbolKind::Unknown))
+            .map(|s| (s.address(), s.size(), s.name().unwrap_or("").to_string()))
+            .collect();
+        entries.sort();
+        if entries.is_empty() && !sec.data.is_empty() {
+            entries.push((0, sec.data.len() as u64, sec.name.replace(['/', '.'], "_")));
+        }
+        let starts: Vec<u64> = entries.iter().map(|e| e.0).collect();
+        for (i, (start, size, name)) in entries.into_iter().enumerate() {
+            let end = if size > 0 {
+                start.saturating_add(size)
+            } else {
+                starts.get(i + 1).copied().unwrap_or(sec.data.len() as u64)
+            };
+            out.push((sec.index, sec, name, start, end));
+        }
+    }
+    out
 }
 
 fn decode(code: &[u8], section: &str) -> Result<Vec<Insn>, ElfError> {
