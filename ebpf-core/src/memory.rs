@@ -1,6 +1,7 @@
 //! The memory a program may touch: regions granted by the embedder, checked
 //! on every access when a program runs in checked mode.
 
+use core::cell::Cell;
 use core::marker::PhantomData;
 
 /// What a region holds; reported in traces and used to find the packet for
@@ -141,6 +142,11 @@ pub struct TooManyRegions;
 pub struct MemoryMap<'a> {
     regions: [Region; MAX_REGIONS],
     count: usize,
+    /// The packet granted with [`add_packet`](Self::add_packet): where
+    /// programs see it now (start, length), which helpers move
+    /// ([`set_packet`](Self::set_packet)) inside its room.
+    packet: Cell<(u64, u64)>,
+    packet_room: (u64, u64),
     _borrow: PhantomData<&'a mut [u8]>,
 }
 
@@ -156,6 +162,8 @@ impl<'a> MemoryMap<'a> {
         MemoryMap {
             regions: [Region::EMPTY; MAX_REGIONS],
             count: 0,
+            packet: Cell::new((0, 0)),
+            packet_room: (0, 0),
             _borrow: PhantomData,
         }
     }
@@ -166,6 +174,30 @@ impl<'a> MemoryMap<'a> {
         // SAFETY: `buf` is exclusively borrowed for 'a, as long as the map.
         unsafe { self.add_raw(Region::contiguous(start, buf.len() as u64, true, kind)) }?;
         Ok(start)
+    }
+
+    /// Grants the `len` bytes at `at` of `room` as the packet, readable and
+    /// writable; helpers may later move and resize it inside `room`
+    /// ([`set_packet`](Self::set_packet)). Returns the packet's address.
+    pub fn add_packet(&mut self, room: &'a mut [u8], at: usize, len: usize) -> u64 {
+        let base = room.as_mut_ptr() as u64;
+        let at = at.min(room.len());
+        let len = len.min(room.len() - at);
+        self.packet_room = (base, room.len() as u64);
+        self.packet.set((base + at as u64, len as u64));
+        base + at as u64
+    }
+
+    /// Moves the packet to the `len` bytes at `start`: `false`, and no
+    /// change, unless they lie in the room [`add_packet`](Self::add_packet)
+    /// granted.
+    pub fn set_packet(&self, start: u64, len: u64) -> bool {
+        let (base, room) = self.packet_room;
+        let inside = start >= base && start.checked_add(len).is_some_and(|end| end <= base + room);
+        if inside {
+            self.packet.set((start, len));
+        }
+        inside
     }
 
     /// Grants read-only access to `buf`.
@@ -196,9 +228,18 @@ impl<'a> MemoryMap<'a> {
         &self.regions[..self.count]
     }
 
-    /// The first packet region, read by `LD_ABS`/`LD_IND`.
-    pub fn packet(&self) -> Option<&Region> {
-        self.regions().iter().find(|r| r.kind == RegionKind::Packet)
+    /// The packet, read by `LD_ABS`/`LD_IND`: the one
+    /// [`add_packet`](Self::add_packet) granted, else the first region of
+    /// that kind.
+    pub fn packet(&self) -> Option<Region> {
+        let (start, len) = self.packet.get();
+        if self.packet_room.1 != 0 {
+            return Some(Region::contiguous(start, len, true, RegionKind::Packet));
+        }
+        self.regions()
+            .iter()
+            .find(|r| r.kind == RegionKind::Packet)
+            .copied()
     }
 
     /// Whether a region allows `size` bytes at `addr` to be read, or written
@@ -212,9 +253,13 @@ impl<'a> MemoryMap<'a> {
     /// if `None`), writable if `write`.
     #[inline(always)]
     pub fn allows_kind(&self, addr: u64, size: u64, write: bool, kind: Option<RegionKind>) -> bool {
-        self.regions().iter().any(|r| {
-            r.contains(addr, size) && (r.writable || !write) && kind.is_none_or(|k| r.kind == k)
-        })
+        let (start, len) = self.packet.get();
+        let in_packet = kind.is_none_or(|k| k == RegionKind::Packet)
+            && Region::contiguous(start, len, true, RegionKind::Packet).contains(addr, size);
+        in_packet
+            || self.regions().iter().any(|r| {
+                r.contains(addr, size) && (r.writable || !write) && kind.is_none_or(|k| r.kind == k)
+            })
     }
 }
 

@@ -9,6 +9,7 @@ use common::assemble;
 use common::platform::TestPlatform;
 use ebpf_core::maps::update::BPF_ANY;
 use ebpf_core::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
+use ebpf_core::prog_type::TestFrame;
 use ebpf_core::{
     AccessKind, Errno, HelperError, LoadError, LoadOptions, LoadedProgram, MemoryMap, RegionKind,
     RunError, Shared, Stack,
@@ -695,10 +696,11 @@ fn a_verified_program_tail_calling_a_checked_one_keeps_the_checked_ones_budget()
             BPF_ANY,
         )
         .unwrap();
-    let mut packet = [0u8; 4];
+    let packet = [0u8; 4];
     let mut input = ProgType::Xdp.test_input(&packet);
+    let mut frame = TestFrame::new(&packet, 0).unwrap();
     let mut mem = MemoryMap::new();
-    let args = input.args(&mut mem, &mut packet).unwrap();
+    let args = input.args(&mut mem, &mut frame).unwrap();
     let r = caller.run(&mut Stack::new(), &mem, args);
     assert!(
         matches!(r, Err(RunError::BudgetExhausted { .. })),
@@ -753,15 +755,16 @@ fn a_tail_call_passes_on_only_the_runs_own_context_to_a_program_of_its_type() {
     };
     let honest = caller("lddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nmov %r0, 99\nexit");
     let forger = caller("mov %r1, 4096\nlddw %r2, map_idx(0)\nmov %r3, 0\ncall 12\nexit");
-    let mut packet = [0u8; 4];
+    let packet = [0u8; 4];
     let mut input = ProgType::Xdp.test_input(&packet);
+    let mut frame = TestFrame::new(&packet, 0).unwrap();
     let mut mem = MemoryMap::new();
-    let args = input.args(&mut mem, &mut packet).unwrap();
+    let args = input.args(&mut mem, &mut frame).unwrap();
     let mut stack = Stack::new();
     assert_eq!(
         honest.run(&mut stack, &mem, args),
-        Ok(0),
-        "ingress_ifindex of the test run"
+        Ok(1),
+        "ingress_ifindex of the test run: the loopback device"
     );
     assert_eq!(
         forger.run(&mut stack, &mem, args),

@@ -374,6 +374,13 @@ fn cases() -> Vec<Case> {
         case("tc check_mtu of no device", TC, &mtu(999_999, 0), ENODEV),
         case("xdp check_mtu", XDP, &mtu(0, 0), 65536),
         case("xdp check_mtu too long", XDP, &mtu(0, 65536), 1),
+        // Where a test run's packet arrives.
+        case(
+            "xdp ingress_ifindex and rx_queue_index",
+            XDP,
+            "ldxw %r0, [%r1+12]\nldxw %r2, [%r1+16]\nlsh %r2, 16\nor %r0, %r2\nexit",
+            1,
+        ),
         // XDP's byte helpers.
         case(
             "xdp get_buff_len",

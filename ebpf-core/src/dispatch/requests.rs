@@ -12,7 +12,7 @@ use crate::interp::Stack;
 use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::MemoryMap;
-use crate::prog_type::ProgType;
+use crate::prog_type::{ProgType, TestFrame};
 use crate::program::LoadOptions;
 use crate::quota::Quota;
 use crate::runtime::LoadedProgram;
@@ -418,19 +418,29 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     if r.repeat > c.dev.limits.max_repeat {
         return Err(Errno::E2BIG);
     }
-    if r.ctx_size_in != 0 || r.ctx_in != 0 {
-        // Context-taking program types arrive with the typed contexts.
-        return Err(Errno::EINVAL);
-    }
+    let prog_type = prog.prog_type();
     let input = c.read_user(r.data_in, r.data_size_in as usize)?;
-    let mut data = zeroed(input.len())?;
-    data.copy_from_slice(&input);
+    // The context the caller passes (`ctx_in`), as Linux's test run takes
+    // it for the type: which fields may be set, the rest zero.
+    let template = {
+        let mut t = prog_type.test_input(&input);
+        let given = r.ctx_in != 0 || r.ctx_size_in != 0;
+        let ctx = if given {
+            c.read_user(r.ctx_in, r.ctx_size_in as usize)?
+        } else {
+            Vec::new()
+        };
+        let meta = prog_type.context_in(&mut t, given.then_some(&ctx[..]), input.len())?;
+        (t, meta)
+    };
+    let mut frame = TestFrame::new(&input, template.1)?;
     let mut stack = Stack::try_new_boxed().ok_or(Errno::ENOMEM)?;
     let repeat = r.repeat.max(1);
     let start = c.dev.platform.monotonic_ns();
     let mut retval = 0;
     let mut runs = 0;
     let mut stopped = Ok(());
+    let mut last = template.0;
     while runs < repeat {
         if runs > 0 {
             // Between runs, as Linux's bpf_test_timer: reschedule, and stop
@@ -440,11 +450,13 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
                 stopped = Err(e);
                 break;
             }
-            data.copy_from_slice(&input);
+            frame.reset(&input, template.1);
         }
-        let mut input = prog.prog_type().test_input(&data);
+        let mut input = template.0;
         let mut mem = MemoryMap::new();
-        let args = input.args(&mut mem, &mut data).map_err(|_| Errno::ENOMEM)?;
+        let args = input
+            .args(&mut mem, &mut frame)
+            .map_err(|_| Errno::ENOMEM)?;
         retval = prog.run(&mut stack, &mem, args).map_err(|e| {
             c.dev.platform.log(
                 crate::platform::LogLevel::Warning,
@@ -452,21 +464,39 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             );
             Errno::EFAULT
         })?;
+        drop(mem);
+        last = input;
         runs += 1;
     }
     let elapsed = c.dev.platform.monotonic_ns().saturating_sub(start);
     r.retval = retval as u32;
     r.duration = (elapsed / runs as u64).min(u32::MAX as u64) as u32;
     stopped?;
-    if r.data_out != 0 {
-        if (r.data_size_out as usize) < data.len() {
-            c.write_user(r.data_out, &data[..r.data_size_out as usize])?;
-            r.data_size_out = data.len() as u32;
-            return Err(Errno::ENOSPC);
+    let mut short = false;
+    if r.ctx_out != 0 || r.ctx_size_out != 0 {
+        match prog_type.context_out(&last) {
+            Some(out) => {
+                let out = out.as_bytes();
+                let n = out.len().min(r.ctx_size_out as usize);
+                if r.ctx_out != 0 {
+                    c.write_user(r.ctx_out, &out[..n])?;
+                }
+                short |= n < out.len();
+                r.ctx_size_out = out.len() as u32;
+            }
+            None => return Err(Errno::EINVAL),
         }
-        c.write_user(r.data_out, &data)?;
+    }
+    let data = last.frame_after(&mut frame);
+    if r.data_out != 0 {
+        let n = data.len().min(r.data_size_out as usize);
+        c.write_user(r.data_out, &data[..n])?;
+        short |= n < data.len();
     }
     r.data_size_out = data.len() as u32;
+    if short {
+        return Err(Errno::ENOSPC);
+    }
     Ok(())
 }
 

@@ -18,6 +18,13 @@ pub const SKB_VLAN_PUSH: u32 = 18;
 pub const SKB_VLAN_POP: u32 = 19;
 pub const REDIRECT: u32 = 23;
 pub const SKB_LOAD_BYTES: u32 = 26;
+pub const SKB_CHANGE_TYPE: u32 = 32;
+pub const SKB_CHANGE_TAIL: u32 = 38;
+pub const SKB_PULL_DATA: u32 = 39;
+pub const SKB_CHANGE_HEAD: u32 = 43;
+pub const XDP_ADJUST_HEAD: u32 = 44;
+pub const XDP_ADJUST_META: u32 = 54;
+pub const XDP_ADJUST_TAIL: u32 = 65;
 pub const CSUM_DIFF: u32 = 28;
 pub const GET_HASH_RECALC: u32 = 34;
 pub const CSUM_UPDATE: u32 = 40;
@@ -101,6 +108,10 @@ pub const SCHED_CLS: &[u32] = &[
     SKB_LOAD_BYTES_RELATIVE,
     CSUM_LEVEL,
     CHECK_MTU,
+    SKB_CHANGE_TYPE,
+    SKB_CHANGE_TAIL,
+    SKB_PULL_DATA,
+    SKB_CHANGE_HEAD,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,
@@ -112,6 +123,9 @@ pub const XDP: &[u32] = &[
     XDP_GET_BUFF_LEN,
     XDP_LOAD_BYTES,
     XDP_STORE_BYTES,
+    XDP_ADJUST_HEAD,
+    XDP_ADJUST_META,
+    XDP_ADJUST_TAIL,
 ];
 
 /// `BASE` followed by `extra`, for a program type's list.
@@ -130,16 +144,26 @@ pub const fn with_base<const N: usize>(extra: &[u32]) -> [u32; N] {
 }
 
 /// Every helper the runtime provides, to some program type: the base,
-/// tc's and the three of XDP's that tc does not have.
-pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + 3] = with_base(&{
-    let mut out = [0u32; SCHED_CLS.len() + 3];
+/// tc's and the six of XDP's that tc does not have.
+pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + 6] = with_base(&{
+    let mut out = [0u32; SCHED_CLS.len() + 6];
     let mut i = 0;
     while i < SCHED_CLS.len() {
         out[i] = SCHED_CLS[i];
         i += 1;
     }
-    out[i] = XDP_GET_BUFF_LEN;
-    out[i + 1] = XDP_LOAD_BYTES;
-    out[i + 2] = XDP_STORE_BYTES;
+    let xdp_only = [
+        XDP_GET_BUFF_LEN,
+        XDP_LOAD_BYTES,
+        XDP_STORE_BYTES,
+        XDP_ADJUST_HEAD,
+        XDP_ADJUST_META,
+        XDP_ADJUST_TAIL,
+    ];
+    let mut j = 0;
+    while j < xdp_only.len() {
+        out[i + j] = xdp_only[j];
+        j += 1;
+    }
     out
 });

@@ -272,6 +272,13 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         Ok(())
     }
 
+    /// Moves the packet programs see to the `len` bytes at `start`, inside
+    /// the room the run granted it (`bpf_xdp_adjust_head` and the like);
+    /// `false`, and no change, outside it.
+    pub fn set_packet(&self, start: u64, len: u64) -> bool {
+        self.map.set_packet(start, len)
+    }
+
     /// Copies `data` into the program's context at `addr`, in a field
     /// programs may only read: helpers change the packet's metadata (its
     /// hash, VLAN tag) on the kernel's behalf.

@@ -9,9 +9,12 @@
 //! explicit bounds check against the packet, so that an offset never lands
 //! in other memory the program may reach.
 //!
-//! Helpers that would grow or shrink the packet (a second VLAN tag, popping
-//! a tag from the payload) return `-ENOTSUPP`: the buffer of a run has no
-//! room yet.
+//! Helpers that move the packet's start or end (`bpf_xdp_adjust_head`,
+//! `bpf_skb_change_tail`, ...) move it inside the room the run granted
+//! around it (a test run's: 256 bytes in front, up to 3776 bytes from the
+//! buffer's start behind, as Linux's XDP test run); where Linux would
+//! reallocate a socket buffer beyond that, they return `-ENOMEM`. A second
+//! VLAN tag, or popping one from the payload, returns `-ENOTSUPP`.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -99,8 +102,24 @@ struct Packet {
     data: u64,
     /// One past the last.
     end: u64,
+    /// Start of the metadata in front of `data` (XDP), else `data`.
+    meta: u64,
+    /// The room the packet may move in.
+    room: (u64, u64),
     layout: PacketLayout,
 }
+
+/// Bytes of Linux's `struct xdp_frame`, kept at the room's start.
+const XDP_FRAME_SIZE: u64 = 40;
+/// Largest metadata (`xdp_metalen_invalid`).
+const XDP_META_MAX: u64 = 32;
+/// Largest socket buffer the skb helpers make (Linux's `BPF_SKB_MAX_LEN`,
+/// `SKB_MAX_ALLOC`: four pages less the shared info).
+const SKB_MAX_LEN: u64 = 4 * 4096 - 320;
+/// `PACKET_OTHERHOST`, the last packet type `bpf_skb_change_type` takes.
+const PACKET_OTHERHOST: u32 = 3;
+/// Offset of `pkt_type` in `struct __sk_buff`.
+const PKT_TYPE: usize = 4;
 
 impl Packet {
     /// The link-layer header's start (before `data` for socket filters).
@@ -192,15 +211,23 @@ impl RunContext<'_> {
         else {
             return Ok(None);
         };
-        let mut word = [0u8; 8];
-        mem.read(ctx + layout.pointers[0] as u64, &mut word)?;
-        let data = u64::from_ne_bytes(word);
-        mem.read(ctx + layout.pointers[1] as u64, &mut word)?;
-        let end = u64::from_ne_bytes(word);
+        let word = |at: usize| -> Result<u64, HelperError> {
+            let mut w = [0u8; 8];
+            mem.read(ctx + at as u64, &mut w)?;
+            Ok(u64::from_ne_bytes(w))
+        };
+        let [data, end, meta] = [
+            word(layout.pointers[0])?,
+            word(layout.pointers[1])?,
+            word(layout.pointers[2])?,
+        ];
+        let room = (word(layout.room[0])?, word(layout.room[1])?);
         Ok(Some(Packet {
             ctx,
             data,
             end: end.max(data),
+            meta: meta.min(data),
+            room,
             layout,
         }))
     }
@@ -333,8 +360,182 @@ impl RunContext<'_> {
             ids::XDP_LOAD_BYTES | ids::XDP_STORE_BYTES => {
                 self.xdp_bytes(mem, a, id == ids::XDP_STORE_BYTES)
             }
+            ids::XDP_ADJUST_HEAD => self.xdp_adjust_head(mem, a[0], a[1]),
+            ids::XDP_ADJUST_META => self.xdp_adjust_meta(mem, a[0], a[1]),
+            ids::XDP_ADJUST_TAIL => self.xdp_adjust_tail(mem, a[0], a[1]),
+            ids::SKB_CHANGE_TAIL => self.skb_change_tail(mem, a),
+            ids::SKB_CHANGE_HEAD => self.skb_change_head(mem, a),
+            // The buffer is linear: every byte is there to be pulled.
+            ids::SKB_PULL_DATA => self.with_packet(mem, a[0], |_, p| {
+                if a[1] as u32 as u64 > p.end - p.data {
+                    ret(Errno::ENOMEM)
+                } else {
+                    Ok(0)
+                }
+            }),
+            ids::SKB_CHANGE_TYPE => self.with_packet(mem, a[0], |this, p| {
+                let now = this.ctx_u32(mem, &p, PKT_TYPE)?;
+                if now > PACKET_OTHERHOST || a[1] as u32 > PACKET_OTHERHOST {
+                    return ret(Errno::EINVAL);
+                }
+                this.set_ctx_u32(mem, &p, PKT_TYPE, a[1] as u32)?;
+                Ok(0)
+            }),
             _ => return None,
         })
+    }
+
+    /// Moves the packet to `meta`..`end` with its data at `data`: the
+    /// window programs and helpers may access, the context's pointers and,
+    /// for a socket buffer, its `len`.
+    fn move_packet(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        p: &Packet,
+        meta: u64,
+        data: u64,
+        end: u64,
+    ) -> Result<(), HelperError> {
+        if !(meta <= data && data <= end && mem.set_packet(meta, end - meta)) {
+            return Err(HelperError::Other(
+                "a packet helper moved the packet out of its room",
+            ));
+        }
+        let ptr = |i: usize| p.ctx + p.layout.pointers[i] as u64;
+        mem.write_context(ptr(0), &data.to_ne_bytes())?;
+        mem.write_context(ptr(1), &end.to_ne_bytes())?;
+        mem.write_context(ptr(2), &meta.to_ne_bytes())?;
+        if p.layout.skb {
+            let len = (end - data) as u32;
+            self.set_ctx_u32(mem, p, offset::LEN, len)?;
+        }
+        Ok(())
+    }
+
+    /// `bpf_xdp_adjust_head`: moves the packet's start by `delta` (its
+    /// metadata with it), keeping an Ethernet header and the room for
+    /// Linux's `struct xdp_frame`.
+    fn xdp_adjust_head(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        ctx: u64,
+        delta: u64,
+    ) -> Result<u64, HelperError> {
+        let Some(p) = self.packet(mem, ctx)? else {
+            return ret(Errno::EINVAL);
+        };
+        let delta = delta as i32 as i64;
+        let metalen = p.data - p.meta;
+        let lowest = p.room.0 + XDP_FRAME_SIZE + metalen;
+        let data = p.data.wrapping_add_signed(delta);
+        if data < lowest || data > p.end.saturating_sub(ETH_HLEN as u64) {
+            return ret(Errno::EINVAL);
+        }
+        let mut meta = [0u8; XDP_META_MAX as usize];
+        let meta = &mut meta[..metalen as usize];
+        mem.read(p.meta, meta)?;
+        let new_meta = data - metalen;
+        if !meta.is_empty() {
+            self.move_packet(mem, &p, new_meta.min(p.meta), data, p.end)?;
+            mem.write(new_meta, meta)?;
+        }
+        self.move_packet(mem, &p, new_meta, data, p.end)?;
+        Ok(0)
+    }
+
+    /// `bpf_xdp_adjust_meta`: moves the metadata's start by `delta`.
+    fn xdp_adjust_meta(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        ctx: u64,
+        delta: u64,
+    ) -> Result<u64, HelperError> {
+        let Some(p) = self.packet(mem, ctx)? else {
+            return ret(Errno::EINVAL);
+        };
+        let meta = p.meta.wrapping_add_signed(delta as i32 as i64);
+        if meta < p.room.0 + XDP_FRAME_SIZE || meta > p.data {
+            return ret(Errno::EINVAL);
+        }
+        let metalen = p.data - meta;
+        if metalen % 4 != 0 || metalen > XDP_META_MAX {
+            return ret(Errno::EACCES);
+        }
+        self.move_packet(mem, &p, meta, p.data, p.end)?;
+        Ok(0)
+    }
+
+    /// `bpf_xdp_adjust_tail`: moves the packet's end by `delta`, zeroing
+    /// what it grows by.
+    fn xdp_adjust_tail(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        ctx: u64,
+        delta: u64,
+    ) -> Result<u64, HelperError> {
+        let Some(p) = self.packet(mem, ctx)? else {
+            return ret(Errno::EINVAL);
+        };
+        let end = p.end.wrapping_add_signed(delta as i32 as i64);
+        if end > p.room.1 || end < p.data + ETH_HLEN as u64 {
+            return ret(Errno::EINVAL);
+        }
+        self.move_packet(mem, &p, p.meta, p.data, end)?;
+        if end > p.end {
+            self.clear(mem, p.end, end - p.end)?;
+        }
+        Ok(0)
+    }
+
+    /// `bpf_skb_change_tail`: the packet becomes `len` bytes long, zeroed
+    /// where it grows; it keeps its link-layer header.
+    fn skb_change_tail(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [ctx, len, flags, ..] = a;
+        let Some(p) = self.packet(mem, ctx)? else {
+            return ret(Errno::EINVAL);
+        };
+        let len = len as u32 as u64;
+        if flags != 0 || len > SKB_MAX_LEN || len < ETH_HLEN as u64 {
+            return ret(Errno::EINVAL);
+        }
+        let end = p.data + len;
+        if end > p.room.1 {
+            return ret(Errno::ENOMEM);
+        }
+        self.move_packet(mem, &p, p.meta, p.data, end)?;
+        if end > p.end {
+            self.clear(mem, p.end, end - p.end)?;
+        }
+        Ok(0)
+    }
+
+    /// `bpf_skb_change_head`: `room` zero bytes in front of the packet,
+    /// which then starts with them (its new link-layer header).
+    fn skb_change_head(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [ctx, room, flags, ..] = a;
+        let Some(p) = self.packet(mem, ctx)? else {
+            return ret(Errno::EINVAL);
+        };
+        let room = room as u32 as u64;
+        let len = p.end - p.data;
+        if flags != 0 || len + room > SKB_MAX_LEN {
+            return ret(Errno::EINVAL);
+        }
+        if p.data.saturating_sub(p.room.0) < room {
+            return ret(Errno::ENOMEM);
+        }
+        let data = p.data - room;
+        self.move_packet(mem, &p, data, data, p.end)?;
+        self.clear(mem, data, room)?;
+        Ok(0)
     }
 
     /// Runs `f` on the packet of context `ctx`, or returns `-EINVAL`.

@@ -112,6 +112,12 @@ const CHANGES_PACKET: &[u32] = &[
     ids::TAIL_CALL,
     ids::SKB_VLAN_PUSH,
     ids::SKB_VLAN_POP,
+    ids::SKB_CHANGE_TAIL,
+    ids::SKB_PULL_DATA,
+    ids::SKB_CHANGE_HEAD,
+    ids::XDP_ADJUST_HEAD,
+    ids::XDP_ADJUST_META,
+    ids::XDP_ADJUST_TAIL,
 ];
 
 const fn changes_packet(id: u32) -> bool {
@@ -282,6 +288,48 @@ pub const PROTOS: &[Proto] = &[
         ids::CHECK_MTU,
         "bpf_check_mtu",
         &[Arg::Ctx, ANY, Arg::FixedMem { size: 4 }, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_CHANGE_TYPE,
+        "bpf_skb_change_type",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_CHANGE_TAIL,
+        "bpf_skb_change_tail",
+        &[Arg::Ctx, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_PULL_DATA,
+        "bpf_skb_pull_data",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_CHANGE_HEAD,
+        "bpf_skb_change_head",
+        &[Arg::Ctx, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::XDP_ADJUST_HEAD,
+        "bpf_xdp_adjust_head",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::XDP_ADJUST_META,
+        "bpf_xdp_adjust_meta",
+        &[Arg::Ctx, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::XDP_ADJUST_TAIL,
+        "bpf_xdp_adjust_tail",
+        &[Arg::Ctx, ANY],
         Ret::Integer,
     ),
     proto(

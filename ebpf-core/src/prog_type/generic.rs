@@ -11,4 +11,6 @@ pub(super) static SPEC: TypeSpec = TypeSpec {
     helpers: ids::BASE,
     test_input: |_| TestInput::DataAndLength,
     packet: None,
+    context_in: super::no_context_in,
+    context_out: |_| None,
 };

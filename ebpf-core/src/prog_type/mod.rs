@@ -100,6 +100,22 @@ impl ProgType {
         (self.spec().test_input)(frame)
     }
 
+    /// Takes a test run's `ctx_in` (if given) into `input` for a frame of
+    /// `frame_len` bytes; returns the bytes of metadata at its start.
+    pub fn context_in(
+        self,
+        input: &mut TestInput,
+        given: Option<&[u8]>,
+        frame_len: usize,
+    ) -> Result<usize, Errno> {
+        (self.spec().context_in)(input, given, frame_len)
+    }
+
+    /// The context a test run with `input` gives back, if the type has one.
+    pub fn context_out(self, input: &TestInput) -> Option<ContextOut> {
+        (self.spec().context_out)(input)
+    }
+
     /// Linux's name for it, as bpftool prints it.
     pub fn name(self) -> &'static str {
         match self {
@@ -122,6 +138,57 @@ pub struct TypeSpec {
     pub test_input: fn(&[u8]) -> TestInput,
     /// Where its context keeps the packet, for the packet helpers.
     pub packet: Option<PacketLayout>,
+    /// Takes the context a test run's caller passes (`ctx_in`; `None`
+    /// when not given) into the run's, as Linux's test run does for the
+    /// type; returns how many bytes at the frame's start are metadata.
+    pub context_in: fn(&mut TestInput, Option<&[u8]>, usize) -> Result<usize, Errno>,
+    /// The context a test run gives back (`ctx_out`), if the type has one.
+    pub context_out: fn(&TestInput) -> Option<ContextOut>,
+}
+
+/// The bytes of a context a test run gives back.
+pub struct ContextOut {
+    bytes: [u8; skb::SK_BUFF_SIZE],
+    len: usize,
+}
+
+impl ContextOut {
+    fn new(len: usize) -> Self {
+        ContextOut {
+            bytes: [0; skb::SK_BUFF_SIZE],
+            len: len.min(skb::SK_BUFF_SIZE),
+        }
+    }
+
+    fn set_u32(&mut self, off: usize, v: u32) {
+        self.bytes[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A caller's context of `size` bytes from `given`: zeros past what was
+/// given; `E2BIG` when it gives more that is not zero (Linux's
+/// `bpf_ctx_init`).
+fn caller_context<const N: usize>(given: &[u8]) -> Result<[u8; N], Errno> {
+    if given.len() > N && given[N..].iter().any(|&b| b != 0) {
+        return Err(Errno::E2BIG);
+    }
+    let mut out = [0u8; N];
+    let n = given.len().min(N);
+    out[..n].copy_from_slice(&given[..n]);
+    Ok(out)
+}
+
+/// For types without a context structure: no `ctx_in` may be given.
+fn no_context_in(_: &mut TestInput, given: Option<&[u8]>, _: usize) -> Result<usize, Errno> {
+    match given {
+        Some(_) => Err(Errno::EINVAL),
+        None => Ok(0),
+    }
 }
 
 /// How a context structure shows its packet to the packet helpers.
@@ -130,6 +197,10 @@ pub struct PacketLayout {
     /// Where the native structure keeps the `data`, `data_end` and
     /// `data_meta` pointers.
     pub pointers: [usize; 3],
+    /// Where it keeps the start and the end of the room the packet may
+    /// move in (Linux's `data_hard_start` and `data_hard_end`; not
+    /// visible to programs).
+    pub room: [usize; 2],
     /// Where the link-layer (Ethernet) header starts, before `data`: 0
     /// when `data` is the link-layer header; 14 for socket filters, whose
     /// `data` is the network header.
@@ -144,40 +215,98 @@ pub const ETH_HLEN: usize = 14;
 /// Bytes of the largest context a test run builds.
 const MAX_TEST_CONTEXT: usize = 256;
 
+/// Bytes of room in front of a test run's frame, into which helpers may
+/// move its start (`bpf_xdp_adjust_head`, `bpf_skb_change_head`): Linux's
+/// `XDP_PACKET_HEADROOM`.
+pub const TEST_HEADROOM: usize = 256;
+
+/// Bytes of a test run's buffer up to where helpers may move the frame's
+/// end, unless the frame is longer: a page less Linux's
+/// `skb_shared_info`, as the `data_hard_end` of Linux's XDP test run.
+pub const TEST_ROOM_END: usize = 4096 - 320;
+
+/// The buffer of one test run: the frame, with room around it for the
+/// helpers that move its start or its end.
+pub struct TestFrame {
+    buf: Vec<u8>,
+    /// Bytes of the frame: metadata, then the packet.
+    len: usize,
+    /// Bytes of metadata in front of the packet (XDP's `data_meta`).
+    meta: usize,
+}
+
+impl TestFrame {
+    /// A buffer holding `frame`, whose first `meta` bytes are metadata.
+    pub fn new(frame: &[u8], meta: usize) -> Result<Self, Errno> {
+        let size = TEST_ROOM_END.max(TEST_HEADROOM + frame.len());
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(size).map_err(|_| Errno::ENOMEM)?;
+        buf.resize(size, 0);
+        let mut f = TestFrame {
+            buf,
+            len: 0,
+            meta: 0,
+        };
+        f.reset(frame, meta);
+        Ok(f)
+    }
+
+    /// Puts `frame` back (for the next of repeated runs).
+    pub fn reset(&mut self, frame: &[u8], meta: usize) {
+        self.buf.fill(0);
+        self.buf[TEST_HEADROOM..TEST_HEADROOM + frame.len()].copy_from_slice(frame);
+        self.len = frame.len();
+        self.meta = meta.min(frame.len());
+    }
+
+    /// The frame as passed (metadata included).
+    pub fn frame(&self) -> &[u8] {
+        &self.buf[TEST_HEADROOM..TEST_HEADROOM + self.len]
+    }
+}
+
 /// A context built for one test run: the native structure's bytes, where
-/// the packet pointers go, which bytes programs may write, and how much of
-/// the frame comes before the packet the program sees.
+/// it keeps the packet's pointers, which bytes programs may write, and how
+/// much of the frame comes before the packet the program sees.
 #[repr(C, align(8))]
 #[derive(Clone, Copy, Debug)]
 pub struct TestContext {
     bytes: [u8; MAX_TEST_CONTEXT],
     len: usize,
-    pointers: [usize; 3],
+    packet: PacketLayout,
     writable: [(u16, u16); 8],
     writable_len: usize,
-    skip: usize,
 }
 
 impl TestContext {
-    /// `len` zero bytes; `pointers`: where `data`, `data_end` and
-    /// `data_meta` go; `writable`: (offset, size) of what programs may
-    /// write; `skip`: bytes of the frame before `data`.
-    fn new(len: usize, pointers: [usize; 3], writable: &[(u16, u16)], skip: usize) -> Self {
+    /// `len` zero bytes; `packet`: where the packet's pointers go and how
+    /// much link-layer header the packet leaves out; `writable`: (offset,
+    /// size) of what programs may write.
+    fn new(len: usize, packet: PacketLayout, writable: &[(u16, u16)]) -> Self {
         let mut w = [(0, 0); 8];
         let n = writable.len().min(w.len());
         w[..n].copy_from_slice(&writable[..n]);
         TestContext {
             bytes: [0; MAX_TEST_CONTEXT],
             len: len.min(MAX_TEST_CONTEXT),
-            pointers,
+            packet,
             writable: w,
             writable_len: n,
-            skip,
         }
     }
 
     fn set_u32(&mut self, off: usize, v: u32) {
         self.bytes[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn set_u64(&mut self, off: usize, v: u64) {
+        self.bytes[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn u64_at(&self, off: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.bytes[off..off + 8]);
+        u64::from_ne_bytes(b)
     }
 
     /// The 32-bit field at `off`.
@@ -206,41 +335,47 @@ pub enum TestInput {
 
 impl TestInput {
     /// The program's `r1`-`r5` for a run on `frame`, granting the packet
-    /// (the part of the frame the type shows) and the context (read-only
-    /// but for its writable fields) in `mem` for as long as `self` and
-    /// `frame` are borrowed.
+    /// (the part of the frame the type shows, movable inside the frame's
+    /// room) and the context (read-only but for its writable fields) in
+    /// `mem` for as long as `self` and `frame` are borrowed.
     pub fn args<'a>(
         &'a mut self,
         mem: &mut MemoryMap<'a>,
-        frame: &'a mut [u8],
+        frame: &'a mut TestFrame,
     ) -> Result<[u64; 5], TooManyRegions> {
-        let skip = match self {
-            TestInput::DataAndLength => 0,
-            TestInput::Context(ctx) => ctx.skip.min(frame.len()),
-        };
-        let (link_header, packet) = frame.split_at_mut(skip);
-        if !link_header.is_empty() {
-            // Only helpers that start from the link-layer header read it.
-            mem.add_ref(link_header, RegionKind::LinkHeader)?;
-        }
-        let len = packet.len() as u64;
-        let addr = if packet.is_empty() {
-            0
-        } else {
-            mem.add_mut(packet, RegionKind::Packet)?
-        };
+        let (len, meta) = (frame.len, frame.meta);
         let TestInput::Context(ctx) = self else {
-            return Ok([addr, len, 0, 0, 0]);
+            let addr = mem.add_packet(&mut frame.buf, TEST_HEADROOM, len);
+            return Ok([addr, len as u64, 0, 0, 0]);
         };
-        // No metadata: data_meta = data.
-        for (at, value) in ctx.pointers.into_iter().zip([addr, addr + len, addr]) {
-            ctx.bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        let skip = (ctx.packet.link_header as usize).min(len);
+        let (room_base, room_len, meta_at);
+        if skip > 0 {
+            // The link-layer header, which only helpers that start from it
+            // read, then the packet, which cannot move into it (socket
+            // filters have no helper that moves it).
+            let (head, room) = frame.buf.split_at_mut(TEST_HEADROOM + skip);
+            mem.add_ref(&head[TEST_HEADROOM..], RegionKind::LinkHeader)?;
+            (room_base, room_len) = (room.as_ptr() as u64, room.len() as u64);
+            meta_at = mem.add_packet(room, 0, len - skip);
+        } else {
+            let room = &mut frame.buf[..];
+            (room_base, room_len) = (room.as_ptr() as u64, room.len() as u64);
+            meta_at = mem.add_packet(room, TEST_HEADROOM, len);
         }
+        let (data, end) = (meta_at + meta as u64, meta_at + (len - skip) as u64);
+        let p = ctx.packet;
+        for (at, value) in p.pointers.into_iter().zip([data, end, meta_at]) {
+            ctx.set_u64(at, value);
+        }
+        ctx.set_u64(p.room[0], room_base);
+        ctx.set_u64(p.room[1], room_base + room_len);
         let base = ctx.bytes.as_mut_ptr() as u64;
         // SAFETY: the context lives in `self`, borrowed mutably for 'a,
         // as long as `mem` may grant it: nothing else touches it while a
-        // program runs. The whole structure is granted read-only, and the
-        // writable fields (inside it) writable.
+        // program runs (helpers write its fields through `mem`). The whole
+        // structure is granted read-only, and the writable fields (inside
+        // it) writable.
         unsafe {
             mem.add_raw(Region::contiguous(
                 base,
@@ -259,6 +394,37 @@ impl TestInput {
             }
         }
         Ok([base, 0, 0, 0, 0])
+    }
+}
+
+/// Where the packet of a finished test run is in its frame's buffer.
+impl TestInput {
+    /// The frame after a run with this input: what `PROG_TEST_RUN` copies
+    /// out (`data_out`). XDP: from the metadata on; tc: from the link-layer
+    /// header; socket filters: the link-layer header zeroed, as Linux gives
+    /// it back.
+    pub fn frame_after<'f>(&self, frame: &'f mut TestFrame) -> &'f [u8] {
+        let TestInput::Context(ctx) = self else {
+            return &frame.buf[TEST_HEADROOM..TEST_HEADROOM + frame.len];
+        };
+        let p = ctx.packet;
+        let base = frame.buf.as_ptr() as u64;
+        let offset = |addr: u64| (addr.saturating_sub(base) as usize).min(frame.buf.len());
+        let skip = (p.link_header as usize).min(frame.len);
+        let start = offset(ctx.u64_at(p.pointers[2])).saturating_sub(skip);
+        let end = offset(ctx.u64_at(p.pointers[1])).max(start);
+        if skip > 0 {
+            frame.buf[start..start + skip].fill(0);
+        }
+        &frame.buf[start..end]
+    }
+
+    /// The context after a run: its bytes, as a program sees them.
+    pub fn context(&self) -> Option<&TestContext> {
+        match self {
+            TestInput::Context(ctx) => Some(ctx),
+            TestInput::DataAndLength => None,
+        }
     }
 }
 

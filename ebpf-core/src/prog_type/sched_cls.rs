@@ -3,7 +3,7 @@
 //! `data_end`; a test run shows it the whole frame.
 
 use super::skb::{self, SK_BUFF_TC};
-use super::{PacketLayout, TypeSpec};
+use super::TypeSpec;
 use crate::helpers::ids;
 
 const HELPERS: [u32; ids::BASE.len() + ids::SCHED_CLS.len()] = ids::with_base(ids::SCHED_CLS);
@@ -12,10 +12,8 @@ const HELPERS: [u32; ids::BASE.len() + ids::SCHED_CLS.len()] = ids::with_base(id
 pub(super) static SPEC: TypeSpec = TypeSpec {
     context: Some(&SK_BUFF_TC),
     helpers: &HELPERS,
-    test_input: |frame| skb::test_input(&SK_BUFF_TC, frame, true),
-    packet: Some(PacketLayout {
-        pointers: skb::POINTERS,
-        link_header: 0,
-        skb: true,
-    }),
+    test_input: |frame| skb::test_input(&SK_BUFF_TC, skb::PACKET_TC, frame),
+    packet: Some(skb::PACKET_TC),
+    context_in: skb::context_in,
+    context_out: skb::context_out,
 };

@@ -7,7 +7,8 @@
 //! the same names are rewritten to read.
 
 use super::context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
-use super::{TestContext, TestInput, ETH_HLEN};
+use super::{PacketLayout, TestContext, TestInput, ETH_HLEN};
+use crate::errno::Errno;
 
 /// Bytes of `struct __sk_buff`.
 pub const SK_BUFF_SIZE: usize = 192;
@@ -33,8 +34,28 @@ pub mod offset {
     pub const HASH: usize = 68;
 }
 
+/// Where the runtime keeps the room the packet may move in: after the
+/// pointers.
+const ROOM: [usize; 2] = [SK_BUFF_SIZE + 24, SK_BUFF_SIZE + 32];
+
 /// Bytes of the native structure.
-const NATIVE_SIZE: usize = SK_BUFF_SIZE + 24;
+const NATIVE_SIZE: usize = SK_BUFF_SIZE + 40;
+
+/// How tc programs' contexts show the packet: from the link-layer header.
+pub const PACKET_TC: PacketLayout = PacketLayout {
+    pointers: POINTERS,
+    room: ROOM,
+    link_header: 0,
+    skb: true,
+};
+
+/// How socket filters' contexts show it: from the network header.
+pub const PACKET_SOCKET: PacketLayout = PacketLayout {
+    pointers: POINTERS,
+    room: ROOM,
+    link_header: ETH_HLEN as u8,
+    skb: true,
+};
 
 /// A 4-byte number, readable in parts, writable (whole) if `w`.
 const fn num(name: &'static str, offset: i16, w: bool) -> CtxField {
@@ -183,10 +204,10 @@ fn pkt_type(frame: &[u8]) -> u32 {
 /// header on for tc, from the network header on for socket filters;
 /// `protocol` from the frame (network byte order), `pkt_type` from its
 /// destination, the loopback device's index.
-pub fn test_input(layout: &'static ContextLayout, frame: &[u8], l2: bool) -> TestInput {
-    let skip = if l2 { 0 } else { ETH_HLEN.min(frame.len()) };
+pub fn test_input(layout: &'static ContextLayout, packet: PacketLayout, frame: &[u8]) -> TestInput {
+    let skip = (packet.link_header as usize).min(frame.len());
     let (ranges, n) = writable(layout);
-    let mut ctx = TestContext::new(NATIVE_SIZE, POINTERS, &ranges[..n], skip);
+    let mut ctx = TestContext::new(NATIVE_SIZE, packet, &ranges[..n]);
     let protocol = match frame.get(12..14) {
         Some(p) => u16::from_ne_bytes([p[0], p[1]]) as u32,
         None => 0,
@@ -199,6 +220,88 @@ pub fn test_input(layout: &'static ContextLayout, frame: &[u8], l2: bool) -> Tes
     ctx.set_u32(160, len); // wire_len
     ctx.set_u32(164, 1); // gso_segs
     TestInput::Context(ctx)
+}
+
+/// The fields of `struct __sk_buff` a test run's caller may set
+/// (Linux's `convert___skb_to_skb`): (offset, size). The rest must be 0.
+const SETTABLE: [(usize, usize); 10] = [
+    (8, 4),   // mark
+    (32, 4),  // priority
+    (36, 4),  // ingress_ifindex
+    (40, 4),  // ifindex
+    (48, 20), // cb[5]
+    (152, 8), // tstamp
+    (160, 4), // wire_len
+    (164, 4), // gso_segs
+    (176, 4), // gso_size
+    (184, 8), // hwtstamp
+];
+
+/// The fields a test run gives back (`convert_skb_to___skb`).
+const GIVEN_BACK: [(usize, usize); 9] = [
+    (8, 4),
+    (32, 4),
+    (36, 4),
+    (40, 4),
+    (48, 20),
+    (152, 8),
+    (160, 4),
+    (164, 4),
+    (184, 8),
+];
+
+/// Linux's `GSO_MAX_SEGS` and `GSO_LEGACY_MAX_SIZE`.
+const GSO_MAX_SEGS: u32 = 65535;
+const GSO_LEGACY_MAX_SIZE: u32 = 65536;
+
+/// A test run's `ctx_in` (`struct __sk_buff`), as Linux's
+/// `bpf_prog_test_run_skb` takes it: only the settable fields may be
+/// nonzero; `ifindex` names an existing device (the loopback device here);
+/// `wire_len` is 0 (the packet's length) or at least the packet's length.
+pub fn context_in(
+    input: &mut TestInput,
+    given: Option<&[u8]>,
+    _frame_len: usize,
+) -> Result<usize, Errno> {
+    let (TestInput::Context(ctx), Some(given)) = (input, given) else {
+        return Ok(0);
+    };
+    let skb: [u8; SK_BUFF_SIZE] = super::caller_context(given)?;
+    let settable = |at: usize| SETTABLE.iter().any(|&(o, n)| (o..o + n).contains(&at));
+    if (0..SK_BUFF_SIZE).any(|at| skb[at] != 0 && !settable(at)) {
+        return Err(Errno::EINVAL);
+    }
+    let field = |at: usize| u32::from_ne_bytes([skb[at], skb[at + 1], skb[at + 2], skb[at + 3]]);
+    if field(offset::IFINDEX) > 1 {
+        return Err(Errno::ENODEV);
+    }
+    let len = ctx.u32_at(offset::LEN);
+    let wire_len = field(160);
+    if wire_len != 0 && (wire_len < len || wire_len > GSO_LEGACY_MAX_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    if field(164) > GSO_MAX_SEGS {
+        return Err(Errno::EINVAL);
+    }
+    for &(o, n) in &SETTABLE {
+        ctx.bytes[o..o + n].copy_from_slice(&skb[o..o + n]);
+    }
+    ctx.set_u32(offset::IFINDEX, 1);
+    if wire_len == 0 {
+        ctx.set_u32(160, len);
+    }
+    Ok(0)
+}
+
+/// What a test run gives back as `ctx_out`: the fields Linux copies back,
+/// the others zero.
+pub fn context_out(input: &TestInput) -> Option<super::ContextOut> {
+    let ctx = input.context()?;
+    let mut out = super::ContextOut::new(SK_BUFF_SIZE);
+    for &(o, n) in &GIVEN_BACK {
+        out.bytes[o..o + n].copy_from_slice(&ctx.as_bytes()[o..o + n]);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -239,7 +342,7 @@ mod tests {
     fn a_test_run_sees_the_frame_as_linux_shows_it() {
         let mut frame = [0u8; 60];
         frame[12..14].copy_from_slice(&[0x08, 0x00]);
-        let TestInput::Context(tc) = test_input(&SK_BUFF_TC, &frame, true) else {
+        let TestInput::Context(tc) = test_input(&SK_BUFF_TC, PACKET_TC, &frame) else {
             panic!()
         };
         assert_eq!(tc.u32_at(0), 60);
@@ -249,12 +352,12 @@ mod tests {
             "ETH_P_IP, network order"
         );
         assert_eq!(tc.u32_at(4), 0, "PACKET_HOST: to the loopback address");
-        let TestInput::Context(sock) = test_input(&SK_BUFF_SOCKET, &frame, false) else {
+        let TestInput::Context(sock) = test_input(&SK_BUFF_SOCKET, PACKET_SOCKET, &frame) else {
             panic!()
         };
         assert_eq!(sock.u32_at(0), 46, "from the network header");
         frame[0] = 0x02;
-        let TestInput::Context(other) = test_input(&SK_BUFF_TC, &frame, true) else {
+        let TestInput::Context(other) = test_input(&SK_BUFF_TC, PACKET_TC, &frame) else {
             panic!()
         };
         assert_eq!(other.u32_at(4), 3, "PACKET_OTHERHOST");

@@ -3,7 +3,7 @@
 //! header on, as Linux does.
 
 use super::skb::{self, SK_BUFF_SOCKET};
-use super::{PacketLayout, TypeSpec, ETH_HLEN};
+use super::TypeSpec;
 use crate::helpers::ids;
 
 const HELPERS: [u32; ids::BASE.len() + ids::SOCKET_FILTER.len()] =
@@ -13,10 +13,8 @@ const HELPERS: [u32; ids::BASE.len() + ids::SOCKET_FILTER.len()] =
 pub(super) static SPEC: TypeSpec = TypeSpec {
     context: Some(&SK_BUFF_SOCKET),
     helpers: &HELPERS,
-    test_input: |frame| skb::test_input(&SK_BUFF_SOCKET, frame, false),
-    packet: Some(PacketLayout {
-        pointers: skb::POINTERS,
-        link_header: ETH_HLEN as u8,
-        skb: true,
-    }),
+    test_input: |frame| skb::test_input(&SK_BUFF_SOCKET, skb::PACKET_SOCKET, frame),
+    packet: Some(skb::PACKET_SOCKET),
+    context_in: skb::context_in,
+    context_out: skb::context_out,
 };

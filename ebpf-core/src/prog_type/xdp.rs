@@ -4,7 +4,10 @@
 //! ([`context`](super::context)).
 
 use super::context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
+use core::mem::offset_of;
+
 use super::{TestContext, TestInput};
+use crate::errno::Errno;
 use crate::helpers::ids;
 
 /// What an XDP program's `r1` points to at run time.
@@ -25,9 +28,14 @@ pub struct XdpContext {
     pub egress_ifindex: u32,
     /// Zero.
     pub reserved: u32,
+    /// Start of the room the packet may move in (Linux's
+    /// `data_hard_start`; not visible to programs).
+    pub hard_start: u64,
+    /// End of that room (`data_hard_end`).
+    pub hard_end: u64,
 }
 
-const _: () = assert!(size_of::<XdpContext>() == 40);
+const _: () = assert!(size_of::<XdpContext>() == 56);
 
 const fn field(name: &'static str, offset: i16, kind: CtxFieldKind, native: (i16, u8)) -> CtxField {
     CtxField {
@@ -55,21 +63,79 @@ pub static XDP_MD: ContextLayout = ContextLayout {
     ],
 };
 
+/// The device a test run's packet arrives on: the loopback device, index
+/// 1, with one receive queue, as in Linux's test run.
+const LOOPBACK_IFINDEX: u32 = 1;
+
 impl XdpContext {
-    /// Where the native structure keeps `data`, `data_end` and
-    /// `data_meta`, which a test run fills in.
-    const POINTERS: [usize; 3] = [0, 8, 16];
+    /// A test run's `ctx_in` (`struct xdp_md`), as Linux's
+    /// `bpf_prog_test_run_xdp` takes it: `data` is the length of the
+    /// metadata at the frame's start (a multiple of 4, at most 32),
+    /// `data_end` the frame's length, `data_meta` and `egress_ifindex` 0;
+    /// the packet arrives on an existing device and queue.
+    fn context_in(
+        input: &mut TestInput,
+        given: Option<&[u8]>,
+        frame_len: usize,
+    ) -> Result<usize, Errno> {
+        let Some(given) = given else {
+            return Ok(0);
+        };
+        let md: [u8; 24] = super::caller_context(given)?;
+        let field =
+            |i: usize| u32::from_ne_bytes([md[4 * i], md[4 * i + 1], md[4 * i + 2], md[4 * i + 3]]);
+        let [data, data_end, data_meta, ingress, rx_queue, egress] = [0, 1, 2, 3, 4, 5].map(field);
+        let metalen_invalid = data % 4 != 0 || data > 32;
+        if data_meta != 0 || data_end as usize != frame_len || data > data_end || metalen_invalid {
+            return Err(Errno::EINVAL);
+        }
+        if egress != 0 || (ingress == 0 && rx_queue != 0) {
+            return Err(Errno::EINVAL);
+        }
+        if ingress != 0 && ingress != LOOPBACK_IFINDEX {
+            return Err(Errno::ENODEV);
+        }
+        if rx_queue >= 1 {
+            return Err(Errno::EINVAL);
+        }
+        let _ = input;
+        Ok(data as usize)
+    }
+
+    /// What a test run gives back as `ctx_out`: offsets from the metadata
+    /// instead of pointers.
+    fn context_out(input: &TestInput) -> Option<super::ContextOut> {
+        let ctx = input.context()?;
+        let at = |off: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&ctx.as_bytes()[off..off + 8]);
+            u64::from_ne_bytes(b)
+        };
+        let (data, end, meta) = (at(0), at(8), at(16));
+        let mut out = super::ContextOut::new(size_of::<u32>() * 6);
+        out.set_u32(0, data.saturating_sub(meta) as u32);
+        out.set_u32(4, end.saturating_sub(meta) as u32);
+        out.set_u32(12, ctx.u32_at(offset_of!(XdpContext, ingress_ifindex)));
+        out.set_u32(16, ctx.u32_at(offset_of!(XdpContext, rx_queue_index)));
+        Some(out)
+    }
+
+    /// Where the native structure keeps the packet's pointers and room,
+    /// which a test run fills in.
+    pub const PACKET: super::PacketLayout = super::PacketLayout {
+        pointers: [0, 8, 16],
+        room: [40, 48],
+        link_header: 0,
+        skb: false,
+    };
 
     /// The context of a test run: the packet's pointers filled in at run
-    /// time, received on no particular interface (as Linux's test run
-    /// without `ctx_in`).
+    /// time, received on the loopback device's queue 0 (as Linux's test
+    /// run without `ctx_in`).
     fn test_input(_frame: &[u8]) -> TestInput {
-        TestInput::Context(TestContext::new(
-            size_of::<XdpContext>(),
-            Self::POINTERS,
-            &[],
-            0,
-        ))
+        let mut ctx = TestContext::new(size_of::<XdpContext>(), Self::PACKET, &[]);
+        ctx.set_u32(offset_of!(XdpContext, ingress_ifindex), LOOPBACK_IFINDEX);
+        TestInput::Context(ctx)
     }
 }
 
@@ -80,11 +146,9 @@ pub(super) static SPEC: super::TypeSpec = super::TypeSpec {
     context: Some(&XDP_MD),
     helpers: &HELPERS,
     test_input: XdpContext::test_input,
-    packet: Some(super::PacketLayout {
-        pointers: XdpContext::POINTERS,
-        link_header: 0,
-        skb: false,
-    }),
+    packet: Some(XdpContext::PACKET),
+    context_in: XdpContext::context_in,
+    context_out: XdpContext::context_out,
 };
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use ebpf_core::insn::Insn;
 use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::opcode::*;
+use ebpf_core::prog_type::TestFrame;
 use ebpf_core::verifier::{self, MapDesc, Subject};
 use ebpf_core::{
     LoadOptions, LoadedProgram, MemoryMap, PlatformRef, ProgType, ProgramMaps, Shared, Stack,
@@ -417,10 +418,11 @@ impl Harness {
         }
         for _ in 0..runs {
             let len = rng.below(80) as usize;
-            let mut packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             let mut input = f.prog_type.test_input(&packet);
+            let mut frame = TestFrame::new(&packet, 0).unwrap();
             let mut mem = MemoryMap::new();
-            let args = input.args(&mut mem, &mut packet).unwrap();
+            let args = input.args(&mut mem, &mut frame).unwrap();
             if let Err(e) = prog.run(&mut self.stack, &mem, args) {
                 panic!(
                     "the verifier accepted a program that fails at run time ({e}) on {len} bytes:\n{insns:?}\n{log}"
