@@ -453,18 +453,19 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             frame.reset(&input, template.1);
         }
         let mut input = template.0;
-        let mut mem = MemoryMap::new();
-        let args = input
-            .args(&mut mem, &mut frame)
-            .map_err(|_| Errno::ENOMEM)?;
-        retval = prog.run(&mut stack, &mem, args).map_err(|e| {
-            c.dev.platform.log(
-                crate::platform::LogLevel::Warning,
-                format_args!("program {} stopped: {e}", prog.id()),
-            );
-            Errno::EFAULT
-        })?;
-        drop(mem);
+        {
+            let mut mem = MemoryMap::new();
+            let args = input
+                .args(&mut mem, &mut frame)
+                .map_err(|_| Errno::ENOMEM)?;
+            retval = prog.run(&mut stack, &mem, args).map_err(|e| {
+                c.dev.platform.log(
+                    crate::platform::LogLevel::Warning,
+                    format_args!("program {} stopped: {e}", prog.id()),
+                );
+                Errno::EFAULT
+            })?;
+        }
         last = input;
         runs += 1;
     }

@@ -141,10 +141,14 @@ pub struct TypeSpec {
     /// Takes the context a test run's caller passes (`ctx_in`; `None`
     /// when not given) into the run's, as Linux's test run does for the
     /// type; returns how many bytes at the frame's start are metadata.
-    pub context_in: fn(&mut TestInput, Option<&[u8]>, usize) -> Result<usize, Errno>,
+    pub context_in: ContextIn,
     /// The context a test run gives back (`ctx_out`), if the type has one.
     pub context_out: fn(&TestInput) -> Option<ContextOut>,
 }
+
+/// How a type takes a test run's `ctx_in`: into the input, for a frame of
+/// the given length; the bytes of metadata at the frame's start.
+pub type ContextIn = fn(&mut TestInput, Option<&[u8]>, usize) -> Result<usize, Errno>;
 
 /// The bytes of a context a test run gives back.
 pub struct ContextOut {
