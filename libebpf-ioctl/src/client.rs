@@ -132,6 +132,8 @@ pub struct TestRun {
     pub duration_ns: u32,
     /// The packet after the run.
     pub data_out: Vec<u8>,
+    /// The context after the run (empty when none was passed in).
+    pub ctx_out: Vec<u8>,
 }
 
 /// Map attributes and statistics.
@@ -411,26 +413,47 @@ impl Ebpf {
 
     /// Runs a program `repeat` times on `data`.
     pub fn prog_test_run(&self, prog: u32, data: &[u8], repeat: u32) -> Result<TestRun> {
-        let mut out = vec![0u8; data.len()];
+        self.prog_test_run_with(prog, data, None, repeat)
+    }
+
+    /// Runs a program `repeat` times on `data`, with the context `ctx` (a
+    /// `struct xdp_md` or `struct __sk_buff`: the fields Linux's test run
+    /// lets a caller set) when given; the context comes back in
+    /// [`TestRun::ctx_out`].
+    pub fn prog_test_run_with(
+        &self,
+        prog: u32,
+        data: &[u8],
+        ctx: Option<&[u8]>,
+        repeat: u32,
+    ) -> Result<TestRun> {
+        // Room for a packet that helpers grew: the device keeps at least
+        // a page around it.
+        let mut out = vec![0u8; (data.len() + 256).max(4096)];
+        let mut ctx_out = vec![0u8; if ctx.is_some() { 256 } else { 0 }];
         let mut r = abi::TestRunReq {
             handle: prog,
             data_size_in: data.len() as u32,
             data_in: data.as_ptr() as u64,
             data_size_out: out.len() as u32,
-            data_out: if out.is_empty() {
-                0
-            } else {
-                out.as_mut_ptr() as u64
-            },
+            data_out: out.as_mut_ptr() as u64,
             repeat,
             ..Default::default()
         };
+        if let Some(ctx) = ctx {
+            r.ctx_size_in = ctx.len() as u32;
+            r.ctx_in = ctx.as_ptr() as u64;
+            r.ctx_size_out = ctx_out.len() as u32;
+            r.ctx_out = ctx_out.as_mut_ptr() as u64;
+        }
         send(self.b(), Command::ProgTestRun, &mut r).map_err(err("prog run"))?;
         out.truncate(r.data_size_out as usize);
+        ctx_out.truncate(r.ctx_size_out as usize);
         Ok(TestRun {
             retval: r.retval,
             duration_ns: r.duration,
             data_out: out,
+            ctx_out,
         })
     }
 

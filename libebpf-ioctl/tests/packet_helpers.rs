@@ -10,6 +10,7 @@ mod common;
 
 use common::client;
 use ebpf_core::asm;
+use ebpf_core::Errno;
 use ebpf_core::ProgType;
 use libebpf_ioctl::{Admission, Ebpf, ProgSpec};
 
@@ -26,6 +27,7 @@ const EINVAL: u32 = err(22);
 const EACCES: u32 = err(13);
 const ENODEV: u32 = err(19);
 const ENOTSUPP: u32 = err(524);
+const ENOMEM: u32 = err(12);
 
 /// The 16-bit one's complement checksum of `bytes` (RFC 1071).
 fn checksum(bytes: &[u8]) -> u16 {
@@ -80,7 +82,10 @@ struct Case {
     name: &'static str,
     prog_type: ProgType,
     src: String,
-    retval: u32,
+    /// The test run's context, if one is passed.
+    ctx: Option<Vec<u8>>,
+    /// The return value, or the errno of a refused run.
+    retval: Result<u32, Errno>,
 }
 
 fn case(name: &'static str, prog_type: ProgType, src: &str, retval: u32) -> Case {
@@ -88,8 +93,25 @@ fn case(name: &'static str, prog_type: ProgType, src: &str, retval: u32) -> Case
         name,
         prog_type,
         src: src.into(),
-        retval,
+        ctx: None,
+        retval: Ok(retval),
     }
+}
+
+/// A run with the context `ctx` (fields at byte offsets, 32 bits each).
+fn with_ctx(mut c: Case, size: usize, fields: &[(usize, u32)]) -> Case {
+    let mut ctx = vec![0u8; size];
+    for &(at, v) in fields {
+        ctx[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    c.ctx = Some(ctx);
+    c
+}
+
+/// A run the test run refuses with `errno`.
+fn refused(mut c: Case, errno: Errno) -> Case {
+    c.retval = Err(errno);
+    c
 }
 
 /// `call id` with `r1` = the context kept in `r6`.
@@ -164,6 +186,11 @@ fn cases() -> Vec<Case> {
             call(18, push)
         )
     };
+    let adjust =
+        |id: u32, delta: i32| format!("{start}{}exit", call(id, &format!("mov %r2, {delta}\n")));
+    // Changes the packet, then returns its length.
+    let change =
+        |id: u32, args: &str| format!("{start}{}{BAIL}ldxw %r0, [%r6+0]\nexit", call(id, args));
     let xdp_bytes = |id: u32, off: u32, len: u32| {
         format!(
             "{start}{}{BAIL}ldxh %r0, [%r10-8]\nexit",
@@ -381,6 +408,112 @@ fn cases() -> Vec<Case> {
             "ldxw %r0, [%r1+12]\nldxw %r2, [%r1+16]\nlsh %r2, 16\nor %r0, %r2\nexit",
             1,
         ),
+        // Moving the packet's start and end.
+        case("xdp adjust_head to grow", XDP, &adjust(44, -14), 0),
+        case("xdp adjust_head to shrink", XDP, &adjust(44, 14), 0),
+        case("xdp adjust_head past the headroom", XDP, &adjust(44, -300), EINVAL),
+        case("xdp adjust_head past an Ethernet header", XDP, &adjust(44, 41), EINVAL),
+        case(
+            "xdp adjust_meta",
+            XDP,
+            &format!(
+                "{start}{}{BAIL}ldxw %r2, [%r6+0]\nldxw %r3, [%r6+8]\nsub %r2, %r3\nmov %r0, %r2\nexit",
+                call(54, "mov %r2, -8\n")
+            ),
+            8,
+        ),
+        case("xdp adjust_meta unaligned", XDP, &adjust(54, -6), EACCES),
+        case("xdp adjust_meta of 36 bytes", XDP, &adjust(54, -36), 0),
+        case("xdp adjust_meta past the headroom", XDP, &adjust(54, -220), EINVAL),
+        case("xdp adjust_tail to grow", XDP, &adjust(65, 10), 0),
+        case("xdp adjust_tail to shrink", XDP, &adjust(65, -20), 0),
+        case("xdp adjust_tail under an Ethernet header", XDP, &adjust(65, -50), EINVAL),
+        case("xdp adjust_tail past the page", XDP, &adjust(65, 4000), EINVAL),
+        case("tc change_tail to grow", TC, &change(38, "mov %r2, 60\nmov %r3, 0\n"), 60),
+        case("tc change_tail to shrink", TC, &change(38, "mov %r2, 20\nmov %r3, 0\n"), 20),
+        case(
+            "tc change_tail under an Ethernet header",
+            TC,
+            &change(38, "mov %r2, 10\nmov %r3, 0\n"),
+            EINVAL,
+        ),
+        case(
+            "tc change_tail with flags",
+            TC,
+            &change(38, "mov %r2, 60\nmov %r3, 1\n"),
+            EINVAL,
+        ),
+        case("tc change_head", TC, &change(43, "mov %r2, 14\nmov %r3, 0\n"), 68),
+        case("tc pull_data", TC, &change(39, "mov %r2, 10\n"), 54),
+        case("tc pull_data past the end", TC, &change(39, "mov %r2, 100\n"), ENOMEM),
+        case(
+            "tc change_type",
+            TC,
+            &format!("{start}{}{BAIL}ldxw %r0, [%r6+4]\nexit", call(32, "mov %r2, 1\n")),
+            1,
+        ),
+        case(
+            "tc change_type to an unknown type",
+            TC,
+            &format!("{start}{}exit", call(32, "mov %r2, 7\n")),
+            EINVAL,
+        ),
+        // The context a caller passes, and gets back.
+        with_ctx(
+            case(
+                "xdp ctx_in with metadata",
+                XDP,
+                "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+8]\nsub %r2, %r3\nmov %r0, %r2\nexit",
+                8,
+            ),
+            24,
+            &[(0, 8), (4, 54)],
+        ),
+        with_ctx(
+            case(
+                "xdp ctx_in on loopback's queue 0",
+                XDP,
+                "ldxw %r0, [%r1+12]\nexit",
+                1,
+            ),
+            24,
+            &[(4, 54), (12, 1)],
+        ),
+        refused(
+            with_ctx(case("xdp ctx_in with an egress device", XDP, "mov %r0, 2\nexit", 0), 24, &[(4, 54), (20, 1)]),
+            Errno::EINVAL,
+        ),
+        refused(
+            with_ctx(case("xdp ctx_in with data_end past the data", XDP, "mov %r0, 2\nexit", 0), 24, &[(4, 60)]),
+            Errno::EINVAL,
+        ),
+        refused(
+            with_ctx(case("xdp ctx_in on no device", XDP, "mov %r0, 2\nexit", 0), 24, &[(4, 54), (12, 4242)]),
+            Errno::ENODEV,
+        ),
+        with_ctx(
+            case(
+                "tc ctx_in and ctx_out",
+                TC,
+                "ldxw %r0, [%r1+8]\nldxw %r2, [%r1+32]\nadd %r0, %r2\nldxw %r2, [%r1+48]\n\
+                 add %r0, %r2\nmov %r2, 42\nstxw [%r1+8], %r2\nexit",
+                7 + 3 + 0x11,
+            ),
+            192,
+            &[(8, 7), (32, 3), (48, 0x11), (152, 99), (176, 5)],
+        ),
+        refused(
+            with_ctx(case("tc ctx_in with len", TC, "mov %r0, 0\nexit", 0), 192, &[(0, 5)]),
+            Errno::EINVAL,
+        ),
+        refused(
+            with_ctx(case("tc ctx_in on no device", TC, "mov %r0, 0\nexit", 0), 192, &[(40, 4242)]),
+            Errno::ENODEV,
+        ),
+        refused(
+            with_ctx(case("tc ctx_in with a short wire_len", TC, "mov %r0, 0\nexit", 0), 192, &[(160, 20)]),
+            Errno::EINVAL,
+        ),
         // XDP's byte helpers.
         case(
             "xdp get_buff_len",
@@ -421,8 +554,9 @@ fn bytecode(src: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Runs `c` here: the return value and the frame after.
-fn run_here(e: &Ebpf, c: &Case) -> (u32, Vec<u8>) {
+/// Runs `c` here: the return value (or errno) and the frame and context
+/// after.
+fn run_here(e: &Ebpf, c: &Case) -> (Result<u32, Errno>, Vec<u8>, Vec<u8>) {
     let code = bytecode(&c.src);
     let spec = ProgSpec {
         name: "helper",
@@ -438,9 +572,12 @@ fn run_here(e: &Ebpf, c: &Case) -> (u32, Vec<u8>) {
     let (h, _) = e
         .prog_load_with(&spec, how)
         .unwrap_or_else(|err| panic!("{}: refused: {err:?}\n{}", c.name, c.src));
-    let out = e.prog_test_run(h, &frame(), 1).unwrap();
+    let out = e.prog_test_run_with(h, &frame(), c.ctx.as_deref(), 1);
     e.close(h).unwrap();
-    (out.retval, out.data_out)
+    match out {
+        Ok(out) => (Ok(out.retval), out.data_out, out.ctx_out),
+        Err(err) => (Err(err.errno), Vec::new(), Vec::new()),
+    }
 }
 
 #[test]
@@ -457,8 +594,8 @@ fn packet_helpers_behave_as_linuxs() {
     }
     let mut compared = 0;
     for c in cases() {
-        let (retval, data) = run_here(&e, &c);
-        assert_eq!(retval, c.retval, "{}: retval {retval:#x}", c.name);
+        let (retval, data, ctx) = run_here(&e, &c);
+        assert_eq!(retval, c.retval, "{}: retval {retval:x?}", c.name);
         if c.name == "tc store_bytes and csum_replace" {
             assert!(
                 checksums_hold(&data),
@@ -472,19 +609,42 @@ fn packet_helpers_behave_as_linuxs() {
         }
         let theirs = host_bpf::Program::load(c.prog_type as u32, &bytecode(&c.src), 1)
             .unwrap_or_else(|e| panic!("{}: the host refused: {e}", c.name));
-        let mut host_data = frame();
-        let r = theirs.test_run(&mut host_data, 1).unwrap();
+        let r = theirs.test_run_full(&frame(), 4096, c.ctx.as_deref());
+        let r = match r {
+            Ok(r) => r,
+            Err(err) => {
+                let errno = Errno(err.raw_os_error().unwrap_or(0));
+                assert_eq!(Err(errno), c.retval, "{}: the host refuses the run", c.name);
+                compared += 1;
+                continue;
+            }
+        };
         assert_eq!(
-            r.retval, c.retval,
+            Ok(r.result.retval),
+            c.retval,
             "{}: the host returns {:#x}",
-            c.name, r.retval
+            c.name,
+            r.result.retval
         );
-        // A socket filter's test run gives back the frame with its link
-        // header zeroed; the others as the program left it.
-        if c.prog_type != SOCKET {
-            assert_eq!(data, host_data, "{}: frames differ from the host's", c.name);
-        }
+        assert_eq!(
+            data, r.data_out,
+            "{}: frames differ from the host's",
+            c.name
+        );
+        assert_eq!(
+            ctx, r.ctx_out,
+            "{}: contexts differ from the host's",
+            c.name
+        );
         compared += 1;
     }
     println!("{compared} programs agree with the host kernel");
+}
+
+#[test]
+fn xdp_fragments_are_refused_not_ignored() {
+    // data_end short of the data: Linux puts the rest in fragments.
+    let c = with_ctx(case("fragments", XDP, "mov %r0, 2\nexit", 0), 24, &[(4, 50)]);
+    let (retval, _, _) = run_here(&client(), &c);
+    assert_eq!(retval, Err(Errno::EOPNOTSUPP));
 }

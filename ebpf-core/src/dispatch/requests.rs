@@ -431,7 +431,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             Vec::new()
         };
         let meta = prog_type.context_in(&mut t, given.then_some(&ctx[..]), input.len())?;
-        (t, meta)
+        (t, meta, given.then_some(ctx))
     };
     let mut frame = TestFrame::new(&input, template.1)?;
     let mut stack = Stack::try_new_boxed().ok_or(Errno::ENOMEM)?;
@@ -475,7 +475,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     stopped?;
     let mut short = false;
     if r.ctx_out != 0 || r.ctx_size_out != 0 {
-        match prog_type.context_out(&last) {
+        match prog_type.context_out(&last, template.2.as_deref()) {
             Some(out) => {
                 let out = out.as_bytes();
                 let n = out.len().min(r.ctx_size_out as usize);

@@ -111,8 +111,9 @@ struct Packet {
 
 /// Bytes of Linux's `struct xdp_frame`, kept at the room's start.
 const XDP_FRAME_SIZE: u64 = 40;
-/// Largest metadata (`xdp_metalen_invalid`).
-const XDP_META_MAX: u64 = 32;
+/// Largest metadata (`xdp_metalen_invalid`: what `skb_shared_info`'s
+/// `meta_len` holds).
+pub(crate) const XDP_META_MAX: u64 = 255;
 /// Largest socket buffer the skb helpers make (Linux's `BPF_SKB_MAX_LEN`,
 /// `SKB_MAX_ALLOC`: four pages less the shared info).
 const SKB_MAX_LEN: u64 = 4 * 4096 - 320;
@@ -431,7 +432,7 @@ impl RunContext<'_> {
         if data < lowest || data > p.end.saturating_sub(ETH_HLEN as u64) {
             return ret(Errno::EINVAL);
         }
-        let mut meta = [0u8; XDP_META_MAX as usize];
+        let mut meta = [0u8; XDP_META_MAX as usize + 1];
         let meta = &mut meta[..metalen as usize];
         mem.read(p.meta, meta)?;
         let new_meta = data - metalen;

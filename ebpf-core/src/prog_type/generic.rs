@@ -12,5 +12,5 @@ pub(super) static SPEC: TypeSpec = TypeSpec {
     test_input: |_| TestInput::DataAndLength,
     packet: None,
     context_in: super::no_context_in,
-    context_out: |_| None,
+    context_out: |_, _| None,
 };

@@ -111,9 +111,10 @@ impl ProgType {
         (self.spec().context_in)(input, given, frame_len)
     }
 
-    /// The context a test run with `input` gives back, if the type has one.
-    pub fn context_out(self, input: &TestInput) -> Option<ContextOut> {
-        (self.spec().context_out)(input)
+    /// The context a test run with `input` gives back, from the one the
+    /// caller passed (`given`), if the type has one.
+    pub fn context_out(self, input: &TestInput, given: Option<&[u8]>) -> Option<ContextOut> {
+        (self.spec().context_out)(input, given)
     }
 
     /// Linux's name for it, as bpftool prints it.
@@ -142,8 +143,9 @@ pub struct TypeSpec {
     /// when not given) into the run's, as Linux's test run does for the
     /// type; returns how many bytes at the frame's start are metadata.
     pub context_in: ContextIn,
-    /// The context a test run gives back (`ctx_out`), if the type has one.
-    pub context_out: fn(&TestInput) -> Option<ContextOut>,
+    /// The context a test run gives back (`ctx_out`), from the one the
+    /// caller passed (if any), if the type has one.
+    pub context_out: fn(&TestInput, Option<&[u8]>) -> Option<ContextOut>,
 }
 
 /// How a type takes a test run's `ctx_in`: into the input, for a frame of
@@ -157,11 +159,17 @@ pub struct ContextOut {
 }
 
 impl ContextOut {
-    fn new(len: usize) -> Self {
-        ContextOut {
+    /// `len` bytes: what the caller passed, zeros after it.
+    fn new(len: usize, given: Option<&[u8]>) -> Self {
+        let mut out = ContextOut {
             bytes: [0; skb::SK_BUFF_SIZE],
             len: len.min(skb::SK_BUFF_SIZE),
+        };
+        if let Some(given) = given {
+            let n = given.len().min(out.len);
+            out.bytes[..n].copy_from_slice(&given[..n]);
         }
+        out
     }
 
     fn set_u32(&mut self, off: usize, v: u32) {

@@ -293,11 +293,11 @@ pub fn context_in(
     Ok(0)
 }
 
-/// What a test run gives back as `ctx_out`: the fields Linux copies back,
-/// the others zero.
-pub fn context_out(input: &TestInput) -> Option<super::ContextOut> {
+/// What a test run gives back as `ctx_out`: the caller's context with the
+/// fields Linux copies back (`convert_skb_to___skb`) as the run left them.
+pub fn context_out(input: &TestInput, given: Option<&[u8]>) -> Option<super::ContextOut> {
     let ctx = input.context()?;
-    let mut out = super::ContextOut::new(SK_BUFF_SIZE);
+    let mut out = super::ContextOut::new(SK_BUFF_SIZE, given);
     for &(o, n) in &GIVEN_BACK {
         out.bytes[o..o + n].copy_from_slice(&ctx.as_bytes()[o..o + n]);
     }

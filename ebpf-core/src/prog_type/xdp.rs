@@ -70,9 +70,12 @@ const LOOPBACK_IFINDEX: u32 = 1;
 impl XdpContext {
     /// A test run's `ctx_in` (`struct xdp_md`), as Linux's
     /// `bpf_prog_test_run_xdp` takes it: `data` is the length of the
-    /// metadata at the frame's start (a multiple of 4, at most 32),
-    /// `data_end` the frame's length, `data_meta` and `egress_ifindex` 0;
-    /// the packet arrives on an existing device and queue.
+    /// metadata at the frame's start (a multiple of 4, at most 216: the
+    /// headroom less Linux's `struct xdp_frame`), `data_end` the frame's
+    /// length (shorter puts the rest in fragments on Linux, which this
+    /// runtime does not have: `EOPNOTSUPP`), `data_meta` and
+    /// `egress_ifindex` 0; the packet arrives on an existing device and
+    /// queue.
     fn context_in(
         input: &mut TestInput,
         given: Option<&[u8]>,
@@ -85,9 +88,21 @@ impl XdpContext {
         let field =
             |i: usize| u32::from_ne_bytes([md[4 * i], md[4 * i + 1], md[4 * i + 2], md[4 * i + 3]]);
         let [data, data_end, data_meta, ingress, rx_queue, egress] = [0, 1, 2, 3, 4, 5].map(field);
-        let metalen_invalid = data % 4 != 0 || data > 32;
-        if data_meta != 0 || data_end as usize != frame_len || data > data_end || metalen_invalid {
+        // Metadata comes out of the headroom, which keeps Linux's
+        // `struct xdp_frame` (40 bytes).
+        let metalen_invalid = data % 4 != 0 || data > 255 || data > 256 - 40;
+        let too_short = (frame_len as u32).saturating_sub(data) < 14;
+        if data_meta != 0
+            || data_end as usize > frame_len
+            || data > data_end
+            || metalen_invalid
+            || too_short
+        {
             return Err(Errno::EINVAL);
+        }
+        if (data_end as usize) < frame_len {
+            // Linux puts the rest in fragments (multi-buffer XDP).
+            return Err(Errno::EOPNOTSUPP);
         }
         if egress != 0 || (ingress == 0 && rx_queue != 0) {
             return Err(Errno::EINVAL);
@@ -102,9 +117,10 @@ impl XdpContext {
         Ok(data as usize)
     }
 
-    /// What a test run gives back as `ctx_out`: offsets from the metadata
-    /// instead of pointers.
-    fn context_out(input: &TestInput) -> Option<super::ContextOut> {
+    /// What a test run gives back as `ctx_out`: the caller's context with
+    /// `data` and `data_end` the packet's offsets from its metadata after
+    /// the run (Linux's `xdp_convert_buff_to_md`).
+    fn context_out(input: &TestInput, given: Option<&[u8]>) -> Option<super::ContextOut> {
         let ctx = input.context()?;
         let at = |off: usize| {
             let mut b = [0u8; 8];
@@ -112,11 +128,9 @@ impl XdpContext {
             u64::from_ne_bytes(b)
         };
         let (data, end, meta) = (at(0), at(8), at(16));
-        let mut out = super::ContextOut::new(size_of::<u32>() * 6);
+        let mut out = super::ContextOut::new(XDP_MD.size as usize, given);
         out.set_u32(0, data.saturating_sub(meta) as u32);
         out.set_u32(4, end.saturating_sub(meta) as u32);
-        out.set_u32(12, ctx.u32_at(offset_of!(XdpContext, ingress_ifindex)));
-        out.set_u32(16, ctx.u32_at(offset_of!(XdpContext, rx_queue_index)));
         Some(out)
     }
 

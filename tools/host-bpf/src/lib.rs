@@ -195,6 +195,56 @@ impl Program {
     }
 }
 
+/// What a test run with a context gave back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FullRun {
+    /// The return value and duration.
+    pub result: RunResult,
+    /// The packet after the run.
+    pub data_out: Vec<u8>,
+    /// The context after the run (empty when none was asked for).
+    pub ctx_out: Vec<u8>,
+}
+
+impl Program {
+    /// `BPF_PROG_TEST_RUN` on `data` with the context `ctx_in` (if any),
+    /// once; the packet comes back in a buffer of `out_capacity` bytes, the
+    /// context in one of 256 bytes.
+    pub fn test_run_full(
+        &self,
+        data: &[u8],
+        out_capacity: usize,
+        ctx_in: Option<&[u8]>,
+    ) -> Result<FullRun, Error> {
+        let mut data_out = vec![0u8; out_capacity];
+        let mut ctx_out = vec![0u8; if ctx_in.is_some() { 256 } else { 0 }];
+        let mut a = Attr::new();
+        a.0[0] = self.fd.as_raw_fd() as u32;
+        a.0[2] = data.len() as u32;
+        a.0[3] = data_out.len() as u32;
+        a.set64(4, data.as_ptr() as u64);
+        a.set64(6, data_out.as_mut_ptr() as u64);
+        a.0[8] = 1;
+        if let Some(ctx) = ctx_in {
+            a.0[10] = ctx.len() as u32;
+            a.0[11] = ctx_out.len() as u32;
+            a.set64(12, ctx.as_ptr() as u64);
+            a.set64(14, ctx_out.as_mut_ptr() as u64);
+        }
+        sys_bpf(BPF_PROG_TEST_RUN, &mut a)?;
+        data_out.truncate(a.0[3] as usize);
+        ctx_out.truncate(a.0[11] as usize);
+        Ok(FullRun {
+            result: RunResult {
+                retval: a.0[1],
+                duration_ns: a.0[9],
+            },
+            data_out,
+            ctx_out,
+        })
+    }
+}
+
 /// Why the host's `bpf(2)` cannot serve as the reference here (no
 /// privilege, a kernel without BPF, a sandbox), if it cannot.
 pub fn unavailable() -> Option<String> {
