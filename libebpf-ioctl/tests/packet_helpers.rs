@@ -644,7 +644,11 @@ fn packet_helpers_behave_as_linuxs() {
 #[test]
 fn xdp_fragments_are_refused_not_ignored() {
     // data_end short of the data: Linux puts the rest in fragments.
-    let c = with_ctx(case("fragments", XDP, "mov %r0, 2\nexit", 0), 24, &[(4, 50)]);
+    let c = with_ctx(
+        case("fragments", XDP, "mov %r0, 2\nexit", 0),
+        24,
+        &[(4, 50)],
+    );
     let (retval, _, _) = run_here(&client(), &c);
     assert_eq!(retval, Err(Errno::EOPNOTSUPP));
 }

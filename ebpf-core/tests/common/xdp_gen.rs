@@ -439,8 +439,10 @@ impl Harness {
 fn packet_helper(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor) {
     let ids: &[i32] = match (f.packet, f.skb) {
         (None, _) => &[26, 68],
-        (Some(_), true) => &[26, 68, 9, 10, 11, 17, 18, 19, 28, 34, 40, 41, 48, 135, 163],
-        (Some(_), false) => &[28, 163, 188, 189, 190],
+        (Some(_), true) => &[
+            26, 68, 9, 10, 11, 17, 18, 19, 28, 34, 40, 41, 48, 135, 163, 32, 38, 39, 43,
+        ],
+        (Some(_), false) => &[28, 163, 188, 189, 190, 44, 54, 65],
     };
     let id = ids[r.below(ids.len() as u64) as usize];
     let mov = |dst: u8, imm: i32| ins(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
@@ -497,6 +499,11 @@ fn packet_helper(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor)
             p.extend_from_slice(&stack(3, -16));
             p.push(mov(4, r.below(200) as i32 - 100));
             p.push(mov(5, r.below(2) as i32));
+        }
+        // (ctx, a small signed change or a length, flags)
+        44 | 54 | 65 | 38 | 39 | 43 => {
+            p.push(mov(2, r.below(140) as i32 - 70));
+            p.push(mov(3, r.one_in(8) as i32));
         }
         // (ctx, number, number)
         _ => {
