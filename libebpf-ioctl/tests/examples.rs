@@ -478,3 +478,33 @@ fn an_object_without_a_license_loads_with_an_empty_one() {
     let log = err.log.unwrap_or_default();
     assert!(log.contains("GPL"), "{log}");
 }
+
+#[test]
+fn co_re_relocations_are_resolved_against_the_runtimes_types() {
+    let obj = BpfObject::parse(&object_bytes("core_fields")).unwrap();
+    // A Linux kernel type: refused, naming it; the others still load.
+    let task = obj.programs.iter().find(|p| p.name == "core_task").unwrap();
+    let why = task.unsupported.as_deref().unwrap_or("");
+    assert!(
+        why.contains("task_struct") && why.contains("does not have"),
+        "{why}"
+    );
+    let e = client();
+    let mut frame = [0u8; 54];
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    // xdp_md's fields where this runtime keeps them, whatever the order
+    // the object assumed; the field no kernel has does not exist; the
+    // Ethernet header as the wire has it.
+    let loaded = e.load_object_programs(&obj, Some("core_xdp")).unwrap();
+    let h = loaded.program("core_xdp").unwrap();
+    assert_eq!(
+        e.prog_test_run(h, &frame, 1).unwrap().retval,
+        0x1_0000 + u16::from_ne_bytes([0x08, 0x00]) as u32
+    );
+    // __sk_buff's cb[] element and len, and a field's size.
+    let loaded = e.load_object_programs(&obj, Some("core_tc")).unwrap();
+    let h = loaded.program("core_tc").unwrap();
+    assert_eq!(e.prog_test_run(h, &frame, 1).unwrap().retval, 0x4_0000 + 54);
+    let err = e.load_object_programs(&obj, Some("core_task")).unwrap_err();
+    assert_eq!(err.errno, ebpf_core::Errno::EOPNOTSUPP);
+}

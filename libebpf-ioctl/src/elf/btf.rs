@@ -1,6 +1,6 @@
 //! Just enough of BTF (the BPF Type Format in an object's `.BTF` section)
-//! to read libbpf's BTF-defined maps: types, their sizes, struct members,
-//! variables and data sections. Every read is bounds-checked; a malformed
+//! to read libbpf's BTF-defined maps and CO-RE relocations: types, their
+//! sizes, struct members, variables and data sections. Every read is bounds-checked; a malformed
 //! section is an error, never a panic.
 
 use std::collections::HashMap;
@@ -75,6 +75,7 @@ pub enum Type {
 pub struct Btf {
     types: Vec<Type>,
     by_name: HashMap<String, u32>,
+    strings: Vec<u8>,
 }
 
 struct Reader<'a> {
@@ -223,7 +224,19 @@ impl Btf {
             }
             types.push(t);
         }
-        Ok(Btf { types, by_name })
+        Ok(Btf {
+            types,
+            by_name,
+            strings: strings.to_vec(),
+        })
+    }
+
+    /// The string at `off` of the string section (`.BTF.ext` names its
+    /// sections and CO-RE access paths there).
+    pub fn string_at(&self, off: u32) -> Option<&str> {
+        let s = self.strings.get(off as usize..)?;
+        let end = s.iter().position(|&b| b == 0)?;
+        std::str::from_utf8(&s[..end]).ok()
     }
 
     /// The type with `id`.

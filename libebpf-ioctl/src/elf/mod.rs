@@ -7,6 +7,7 @@
 //! object's map list. Errors name the section or symbol at fault.
 
 mod btf;
+mod co_re;
 
 use std::fmt;
 
@@ -396,6 +397,11 @@ impl BpfObject {
             Ok(out)
         };
 
+        let core_relos = match (&btf, by_name(".BTF.ext")) {
+            (Some(btf), Some(ext)) => co_re::relocations(&ext.data, btf).map_err(ElfError)?,
+            _ => Vec::new(),
+        };
+
         let text = by_name(".text");
         let text_insns = match text {
             Some(t) => decode(&t.data, ".text")?,
@@ -446,8 +452,27 @@ impl BpfObject {
                     ctx.apply(&mut insns, text_base, r, ".text", &name)?;
                 }
             }
+            // CO-RE: in the program's own code, and in the `.text`
+            // functions it carries.
+            let mut core_error = None;
+            if let Some(btf) = &btf {
+                let in_program = core_relos.iter().filter_map(|r| {
+                    let off = r.insn_off as usize;
+                    (r.section == sec.name && (start..end).contains(&off))
+                        .then(|| (r, (off - start) / 8))
+                });
+                let in_text = core_relos
+                    .iter()
+                    .filter(|r| needs_text && r.section == ".text")
+                    .map(|r| (r, text_base + r.insn_off as usize / 8));
+                for (r, at) in in_program.chain(in_text) {
+                    if let Err(why) = co_re::apply(btf, r, &mut insns, at) {
+                        core_error.get_or_insert(why);
+                    }
+                }
+            }
             let (prog_type, unsupported) = match prog_type_for(&sec.name) {
-                Ok(t) => (t, None),
+                Ok(t) => (t, core_error),
                 Err(why) => (ProgType::Generic, Some(why)),
             };
             programs.push(ProgDef {
