@@ -207,14 +207,19 @@ fn local_field(btf: &Btf, type_id: u32, access: &str) -> Result<Field, String> {
                 if m.bit_offset % 8 != 0 {
                     return Err(format!("CO-RE access to bitfield `{}`", m.name));
                 }
-                offset += m.bit_offset / 8;
+                offset = offset
+                    .checked_add(m.bit_offset / 8)
+                    .ok_or("CO-RE offset overflows")?;
                 if member.is_none() {
                     member = Some((m.name.clone(), offset));
                 }
                 ty = m.type_id;
             }
             Type::Array { elem, .. } => {
-                offset += i * btf.size_of(*elem)?;
+                offset = i
+                    .checked_mul(btf.size_of(*elem)?)
+                    .and_then(|o| o.checked_add(offset))
+                    .ok_or("CO-RE offset overflows")?;
                 ty = *elem;
             }
             _ => return Err(format!("CO-RE access path `{access}` into a scalar")),
@@ -259,8 +264,8 @@ fn resolve(btf: &Btf, r: &CoreRelo) -> Result<Option<u64>, String> {
                 .clone()
                 .ok_or("CO-RE access to a whole context")?;
             layout.fields.iter().find(|f| f.name == name).map(|f| {
-                let within = local.offset - member_off;
-                (f.offset as u32 + within, local.size)
+                let within = local.offset.saturating_sub(member_off);
+                ((f.offset as u32).saturating_add(within), local.size)
             })
         }
     };
