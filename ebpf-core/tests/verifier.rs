@@ -836,3 +836,47 @@ fn a_copied_number_is_narrowed_with_its_copy() {
     rejects(&body("add %r4, 1\n"), "unbounded");
     rejects(&body("mov32 %r5, %r5\n"), "unbounded");
 }
+
+#[test]
+fn a_variable_stack_offset_is_for_callers_who_may_see_addresses() {
+    // r2 = fp - 16 + (ingress_ifindex & 7), then a byte written and read.
+    let var = |mask: u32, size: &str| {
+        format!(
+            "stdw [%r10-16], 0\nstdw [%r10-8], 0\nldxw %r3, [%r1+12]\nand %r3, {mask}\n\
+             mov %r2, %r10\nadd %r2, -16\nadd %r2, %r3\nst{size} [%r2+0], 1\nldx{size} %r0, [%r2+0]\nexit"
+        )
+    };
+    let ok = var(7, "b");
+    assert!(
+        run_as(&ok, true, true).0.is_ok(),
+        "{}",
+        run_as(&ok, true, true).1
+    );
+    rejects(&ok, "variable stack access prohibited for !root");
+    // Up to fp-16+15+8: past the frame.
+    let (r, _) = run_as(&var(15, "dw"), true, true);
+    let e = r.unwrap_err();
+    assert!(
+        e.reason
+            .as_str()
+            .contains("invalid variable-offset write to stack"),
+        "{e}"
+    );
+    // What a variable write may have touched is a number afterwards: a
+    // pointer spilled there is gone.
+    let spill = |mask: u32| {
+        format!(
+            "stxdw [%r10-8], %r10\nstdw [%r10-16], 0\nstdw [%r10-24], 0\nldxw %r3, [%r1+12]\n\
+             and %r3, {mask}\nmov %r2, %r10\nadd %r2, -16\nadd %r2, %r3\nstb [%r2+0], 1\n\
+             ldxdw %r4, [%r10-8]\nldxb %r0, [%r4-24]\nexit"
+        )
+    };
+    // Out of the write's reach, the pointer stays one.
+    assert!(run_as(&spill(7), true, true).0.is_ok());
+    let (r, log) = run_as(&spill(15), true, true);
+    let e = r.expect_err(&log);
+    assert!(
+        e.reason.as_str().contains("invalid mem access 'scalar'"),
+        "{e}"
+    );
+}

@@ -989,7 +989,16 @@ impl<'a> Explorer<'a> {
             }
             PtrKind::Stack { frame } => {
                 let Some(fixed) = p.fixed_offset() else {
-                    reject!(pc, "variable stack access var_off={:?} disallowed", p.var);
+                    // Linux lets only callers who may see addresses (and
+                    // speculate past checks: `bypass_spec_v1`) do this.
+                    if !self.subject.allow_ptr_leaks {
+                        reject!(
+                            pc,
+                            "R{regno} variable stack access prohibited for !root, off={}",
+                            p.off
+                        );
+                    }
+                    return self.stack_var(st, pc, regno, frame, &p, off, size, access, value);
                 };
                 let o = fixed + off;
                 if o < -(STACK_BYTES as i64) || o + size as i64 > 0 {
@@ -1203,6 +1212,103 @@ impl<'a> Explorer<'a> {
                 } else {
                     loaded(size)
                 })
+            }
+        }
+    }
+
+    /// A stack access at a variable offset (`p`'s bounds, plus `off`): the
+    /// whole range it may touch must lie in the frame; a read yields a
+    /// number (the bytes must have been written, unless the caller may
+    /// read unwritten stack), a write leaves every byte it may have touched
+    /// a number (Linux's `check_stack_{read,write}_var_off`).
+    #[allow(clippy::too_many_arguments)]
+    fn stack_var(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        frame: u8,
+        p: &Ptr,
+        off: i64,
+        size: u32,
+        access: Access,
+        value: Option<Reg>,
+    ) -> Result<Reg, VerifyError> {
+        let what = match access {
+            Access::Read => "read from",
+            Access::Write => "write to",
+        };
+        if p.var.smin <= -MAX_VAR_OFF || p.var.smax >= MAX_VAR_OFF {
+            reject!(
+                pc,
+                "invalid unbounded variable-offset {what} stack R{regno}"
+            );
+        }
+        let lo = p.off as i64 + off + p.var.smin;
+        let hi = p.off as i64 + off + p.var.smax + size as i64;
+        if lo < -(STACK_BYTES as i64) || hi > 0 {
+            reject!(
+                pc,
+                "invalid variable-offset {what} stack R{regno} var_off={:?} off={off} size={size}",
+                p.var
+            );
+        }
+        let fidx = frame as usize;
+        let function = match self.cfg.functions.binary_search(&st.frames[fidx].entry) {
+            Ok(i) | Err(i) => i,
+        };
+        if let Some(d) = self.depth.get_mut(function) {
+            *d = (*d).max((-lo) as u32);
+        }
+        let (lo, hi) = (lo as i32, hi as i32);
+        match access {
+            Access::Read => {
+                let f = &st.frames[fidx];
+                for a in lo..hi {
+                    let byte = (a - (a.div_euclid(8) * 8)) as usize;
+                    if f.slot(a).bytes()[byte] == Byte::Invalid && !self.subject.allow_ptr_leaks {
+                        reject!(
+                            pc,
+                            "invalid variable-offset read from stack R{regno} var_off={:?} off={off} size={size}",
+                            p.var
+                        );
+                    }
+                }
+                Ok(loaded(size))
+            }
+            Access::Write => {
+                if let Some(Reg::Ptr(Ptr {
+                    kind: PtrKind::Stack { .. },
+                    ..
+                })) = value
+                {
+                    if fidx != st.frames.len() - 1 {
+                        invalid!(
+                            pc,
+                            "cannot spill pointers to stack into stack frame of the caller"
+                        );
+                    }
+                }
+                let f = &mut st.frames[fidx];
+                let need = ((-lo - 1) / 8) as usize + 1;
+                if f.stack.len() < need {
+                    f.stack
+                        .try_reserve(need - f.stack.len())
+                        .map_err(|_| no_memory(pc))?;
+                    f.stack.resize(need, Slot::INVALID);
+                }
+                // Any byte may have been written, with any of the value's.
+                let zero = matches!(value, Some(Reg::Scalar(s)) if s.value() == Some(0));
+                for a in lo..hi {
+                    let slot = ((-a - 1) / 8) as usize;
+                    let byte = (a + 8 * (slot as i32 + 1)) as usize;
+                    let mut bytes = f.stack[slot].bytes();
+                    if !(zero && bytes[byte] == Byte::Zero) {
+                        bytes[byte] = Byte::Misc;
+                    }
+                    f.stack[slot] = Slot::Bytes(bytes);
+                }
+                Ok(Reg::NotInit)
             }
         }
     }

@@ -131,6 +131,10 @@ fn snippet(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor) {
         packet_helper(r, p, proven, f);
         return;
     }
+    if r.one_in(12) {
+        stack_at_variable_offset(r, p, f);
+        return;
+    }
     let mut pick = r.below(14);
     if f.packet.is_none() && matches!(pick, 0..=3 | 9) {
         pick = 13;
@@ -521,4 +525,22 @@ fn packet_helper(r: &mut Rng, p: &mut Vec<Insn>, proven: &mut Proven, f: Flavor)
         return;
     }
     reload(p, f, proven);
+}
+
+/// A stack access at a variable offset: a context field masked, added to a
+/// frame pointer; the range mostly inside the frame, sometimes past it.
+fn stack_at_variable_offset(r: &mut Rng, p: &mut Vec<Insn>, f: Flavor) {
+    let mask = [3, 7, 15, 63, 127][r.below(5) as usize];
+    let base = -(8 * (1 + r.below(24) as i32));
+    let s = size(r);
+    p.push(ins(BPF_LDX | BPF_MEM | BPF_W, 5, 6, f.field, 0));
+    p.push(ins(BPF_ALU64 | BPF_AND | BPF_K, 5, 0, 0, mask));
+    p.push(ins(BPF_ALU64 | BPF_MOV | BPF_X, 4, 10, 0, 0));
+    p.push(ins(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, base));
+    p.push(ins(BPF_ALU64 | BPF_ADD | BPF_X, 4, 5, 0, 0));
+    if r.one_in(2) {
+        p.push(ins(BPF_ST | BPF_MEM | s, 4, 0, 0, r.below(256) as i32));
+    } else {
+        p.push(ins(BPF_LDX | BPF_MEM | s, 7, 4, 0, 0));
+    }
 }
