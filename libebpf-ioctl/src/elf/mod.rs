@@ -100,6 +100,8 @@ pub struct BpfObject {
 /// The program type a section name selects, as libbpf's section names do
 /// (libbpf's `section_defs`), or why the runtime does not provide it.
 pub fn prog_type_for(section: &str) -> Result<ProgType, String> {
+    // libbpf's `?` prefix only turns autoloading off.
+    let section = section.strip_prefix('?').unwrap_or(section);
     let head = section.split('/').next().unwrap_or("");
     match head {
         "xdp" | "xdp.frags" => Ok(ProgType::Xdp),
@@ -753,6 +755,9 @@ mod tests {
         assert_eq!(prog_type_for("tc/ingress"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("tcx/egress"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("classifier"), Ok(ProgType::SchedCls));
+        assert_eq!(prog_type_for("?socket"), Ok(ProgType::SocketFilter));
+        assert_eq!(prog_type_for("?tc"), Ok(ProgType::SchedCls));
+        assert_eq!(prog_type_for("action/police"), Ok(ProgType::SchedAct));
         assert_eq!(prog_type_for("socket"), Ok(ProgType::SocketFilter));
         assert_eq!(prog_type_for("socket1"), Ok(ProgType::SocketFilter));
         assert_eq!(prog_type_for("generic"), Ok(ProgType::Generic));
