@@ -778,7 +778,17 @@ impl Ebpf {
             }
         }
         let wanted = only.map(|name| obj.programs_reached_from(name));
-        let loads = |name: &str| wanted.as_ref().is_none_or(|w| w.contains(&name));
+        // Without a name, every program but those of `?` sections, which
+        // libbpf does not load unless asked to.
+        let autoload = |name: &str| {
+            obj.programs
+                .iter()
+                .any(|p| p.name == name && !p.section.starts_with('?'))
+        };
+        let loads = |name: &str| match &wanted {
+            Some(w) => w.contains(&name),
+            None => autoload(name),
+        };
         let mut out = LoadedObject::default();
         for m in &obj.maps {
             if m.pin_by_name {

@@ -463,6 +463,15 @@ fn older_and_iproute2_objects_load_as_libbpf_and_tc_load_them() {
         e.prog_test_run(classifier, &[0u8; 64], 1).unwrap().retval,
         2
     );
+    // A `?` section loads only when named.
+    assert!(loaded.program("on_request").is_none());
+    let asked = e.load_object_programs(&obj, Some("on_request")).unwrap();
+    let h = asked.program("on_request").unwrap();
+    assert_eq!(
+        e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval,
+        3,
+        "XDP_TX"
+    );
 }
 
 #[test]

@@ -43,6 +43,13 @@ int count_marks(struct __sk_buff *skb)
 	return runs;
 }
 
+/* Not loaded unless asked for by name (libbpf's `?`). */
+SEC("?xdp")
+int on_request(struct xdp_md *ctx)
+{
+	return XDP_TX;
+}
+
 /* Old compilers: a global label, no type, no size. */
 asm(".pushsection \"classifier/legacy\", \"ax\", @progbits\n"
     ".globl legacy_entry\n"
