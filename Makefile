@@ -7,6 +7,7 @@
 #   make vm-test     boot the module in qemu and run the suites through /dev/ebpf
 #   make kmod-freebsd build target/kmod-freebsd/ebpf.ko and check it statically
 #   make verifier-corpus  the verifier against Linux's own verifier tests
+#   make progs-corpus  Linux's selftest programs here and on the host kernel
 #   make bench       benchmarks, with peer runtimes side by side
 #   make fuzz        each cargo-fuzz target for FUZZ_SECONDS (default 300)
 #   make stress      long concurrency runs (STRESS_SECONDS, default 120)
@@ -35,7 +36,7 @@ PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
 # Ethernet + IPv6 + TCP to port 8080.
 PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
-.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean verifier-corpus \
+.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean verifier-corpus progs-corpus \
 	fuzz-setup fuzz fuzz-smoke stress asan install
 
 all: build
@@ -82,7 +83,7 @@ demo: build examples
 	  printf '  %-8s -> ' $$name; $(EBPFCTL) exec --asm examples/asm/port_filter.s $$hex; \
 	done
 
-test: setup fmt-check clippy unit fuzz-smoke vm-test verifier-corpus
+test: setup fmt-check clippy unit fuzz-smoke vm-test verifier-corpus progs-corpus
 
 KCORE = --manifest-path kmod-linux/corelib/Cargo.toml
 KLD = --manifest-path kmod-freebsd/Cargo.toml
@@ -119,6 +120,14 @@ verifier-corpus: setup
 	@mkdir -p target/verifier-corpus
 	CC=$(CLANG) tools/verifier-corpus/extract.sh target/verifier-corpus/tests.jsonl "$$(tools/vm/kernel.sh path)"
 	$(CARGO) run -q --release -p ebpf-verifier-corpus -- target/verifier-corpus/tests.jsonl --host
+
+## The socket filter, tc and XDP programs of Linux's BPF selftests
+## (progs/*.c but verifier_*.c), loaded here and on the host kernel and run
+## on the same frames (tools/progs-corpus).
+progs-corpus: setup
+	@tools/vm/kernel.sh build >/dev/null
+	CC=$(CLANG) tools/progs-corpus/build.sh $(CURDIR)/target/progs-corpus "$$(tools/vm/kernel.sh path)"
+	$(CARGO) run -q --release -p ebpf-progs-corpus -- target/progs-corpus
 
 ## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
 kmod-freebsd: setup

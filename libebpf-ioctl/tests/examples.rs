@@ -517,3 +517,30 @@ fn co_re_relocations_are_resolved_against_the_runtimes_types() {
     let err = e.load_object_programs(&obj, Some("core_task")).unwrap_err();
     assert_eq!(err.errno, ebpf_core::Errno::EOPNOTSUPP);
 }
+
+#[test]
+fn a_kfunc_takes_down_its_program_only_and_unreached_functions_stay_out() {
+    let obj = BpfObject::parse(&object_bytes("kfunc_sibling")).unwrap();
+    let kfunc = obj
+        .programs
+        .iter()
+        .find(|p| p.name == "uses_kfunc")
+        .unwrap();
+    let why = kfunc.unsupported.as_deref().unwrap_or("");
+    assert!(
+        why.contains("bpf_dynptr_from_xdp") && why.contains("kfunc"),
+        "{why}"
+    );
+    // `plain` carries add_one, not never_called (which would be
+    // unreachable code, refused by the verifier).
+    let plain = obj.programs.iter().find(|p| p.name == "plain").unwrap();
+    assert!(plain.unsupported.is_none());
+    let e = client();
+    let loaded = e.load_object_programs(&obj, Some("plain")).unwrap();
+    let h = loaded.program("plain").unwrap();
+    assert_eq!(
+        e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval,
+        2,
+        "XDP_PASS"
+    );
+}

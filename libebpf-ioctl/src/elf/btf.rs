@@ -56,8 +56,18 @@ pub enum Type {
         size: u32,
         members: Vec<Member>,
     },
-    /// typedef, volatile, const, restrict, type tag: another name for `target`.
+    /// typedef, volatile, const, restrict: another name for `target`.
     Alias { target: u32 },
+    /// `target` with a type tag (`__kptr` is `btf_type_tag("kptr")`).
+    Tagged { tag: String, target: u32 },
+    /// A function.
+    Func { name: String },
+    /// A declaration tag on `target` (`component` -1: the whole of it).
+    DeclTag {
+        tag: String,
+        target: u32,
+        component: u32,
+    },
     /// A variable of type `target`.
     Var { name: String, target: u32 },
     /// A data section: (variable type id, offset, size).
@@ -185,12 +195,17 @@ impl Btf {
                         members,
                     }
                 }
-                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
-                    Type::Alias {
-                        target: size_or_type,
-                    }
-                }
-                kind::FUNC | kind::FWD => Type::Other,
+                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT => Type::Alias {
+                    target: size_or_type,
+                },
+                kind::TYPE_TAG => Type::Tagged {
+                    tag: name(name_off),
+                    target: size_or_type,
+                },
+                kind::FUNC => Type::Func {
+                    name: name(name_off),
+                },
+                kind::FWD => Type::Other,
                 kind::FUNC_PROTO => {
                     at += vlen * 8;
                     Type::FuncProto
@@ -214,8 +229,13 @@ impl Btf {
                     }
                 }
                 kind::DECL_TAG => {
+                    let component = r.u32(at)?;
                     at += 4;
-                    Type::Other
+                    Type::DeclTag {
+                        tag: name(name_off),
+                        target: size_or_type,
+                        component,
+                    }
                 }
                 other => return Err(format!(".BTF: unknown type kind {other}")),
             };
@@ -250,7 +270,7 @@ impl Btf {
     pub fn resolve(&self, mut id: u32) -> Result<(u32, &Type), String> {
         for _ in 0..32 {
             match self.get(id)? {
-                Type::Alias { target } => id = *target,
+                Type::Alias { target } | Type::Tagged { target, .. } => id = *target,
                 t => return Ok((id, t)),
             }
         }
@@ -284,6 +304,80 @@ impl Btf {
             Type::DataSec { vars, .. } => Some(vars),
             _ => None,
         }
+    }
+
+    /// The first field of struct type `id` (or inside its nested structs)
+    /// that Linux gives a meaning of its own: a kernel pointer (`__kptr`),
+    /// a timer, a work queue, a list or tree of objects, a reference
+    /// count. Its name and kind.
+    pub fn special_field(&self, id: u32) -> Option<(String, String)> {
+        self.special_field_depth(id, 0)
+    }
+
+    fn special_field_depth(&self, id: u32, depth: u32) -> Option<(String, String)> {
+        const SPECIAL: &[&str] = &[
+            "bpf_timer",
+            "bpf_wq",
+            "bpf_list_head",
+            "bpf_list_node",
+            "bpf_rb_root",
+            "bpf_rb_node",
+            "bpf_refcount",
+        ];
+        if depth > 8 {
+            return None;
+        }
+        let Ok((_, Type::Struct { members, .. })) = self.resolve(id) else {
+            return None;
+        };
+        for m in members {
+            // A pointer to a tagged type: `struct foo __kptr *p`.
+            let mut t = m.type_id;
+            for _ in 0..8 {
+                match self.get(t).ok()? {
+                    Type::Alias { target } | Type::Ptr { target } => t = *target,
+                    Type::Tagged { tag, .. } if tag.contains("kptr") => {
+                        return Some((m.name.clone(), format!("__{tag}")));
+                    }
+                    Type::Tagged { target, .. } => t = *target,
+                    _ => break,
+                }
+            }
+            match self.resolve(m.type_id) {
+                Ok((_, Type::Struct { name, .. })) if SPECIAL.contains(&name.as_str()) => {
+                    return Some((m.name.clone(), format!("struct {name}")));
+                }
+                Ok((inner, Type::Struct { .. })) => {
+                    if let Some(found) = self.special_field_depth(inner, depth + 1) {
+                        return Some(found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The declaration tags on the function named `name`.
+    pub fn function_tags(&self, name: &str) -> Vec<&str> {
+        let Some(func) = self
+            .types
+            .iter()
+            .position(|t| matches!(t, Type::Func { name: n } if n == name))
+        else {
+            return Vec::new();
+        };
+        self.types
+            .iter()
+            .filter_map(|t| match t {
+                Type::DeclTag {
+                    tag,
+                    target,
+                    component: u32::MAX,
+                } if *target as usize == func => Some(tag.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Offset in bytes of a `struct bpf_spin_lock` member directly inside

@@ -413,6 +413,30 @@ impl BpfObject {
             Some(t) => relocs_of(t.index)?,
             None => Vec::new(),
         };
+        // The `.text` functions, as instruction ranges from its start.
+        let text_functions: Vec<(usize, usize)> = match text {
+            Some(t) => {
+                let mut starts: Vec<(u64, u64)> = file
+                    .symbols()
+                    .filter(|s| s.section_index() == Some(t.index) && s.kind() == SymbolKind::Text)
+                    .map(|s| (s.address(), s.size()))
+                    .collect();
+                starts.sort();
+                starts.dedup_by_key(|s| s.0);
+                let len = t.data.len() as u64;
+                let mut fns = Vec::new();
+                for (i, &(at, size)) in starts.iter().enumerate() {
+                    let next = starts.get(i + 1).map_or(len, |n| n.0);
+                    let end = if size > 0 { (at + size).min(len) } else { next };
+                    fns.push(((at / 8) as usize, (end / 8) as usize));
+                }
+                if fns.is_empty() {
+                    fns.push((0, text_insns.len()));
+                }
+                fns
+            }
+            None => Vec::new(),
+        };
 
         let mut programs = Vec::new();
         for (si, sec, name, start, end) in entry_points(&file, &sections) {
@@ -446,17 +470,25 @@ impl BpfObject {
                 text_base,
                 text_len: text_insns.len(),
             };
+            // A relocation that cannot be applied (a kfunc, an extern)
+            // makes this program unloadable, not its siblings; nor this
+            // one, if it lies in a `.text` function the program never
+            // reaches.
+            let mut problems: Vec<(usize, String)> = Vec::new();
             for r in &relocs {
-                ctx.apply(&mut insns, 0, r, &sec.name, &name)?;
+                if let Err(err) = ctx.apply(&mut insns, 0, r, &sec.name, &name) {
+                    problems.push(((r.offset / 8) as usize, err.0));
+                }
             }
             if needs_text {
                 for r in &text_relocs {
-                    ctx.apply(&mut insns, text_base, r, ".text", &name)?;
+                    if let Err(err) = ctx.apply(&mut insns, text_base, r, ".text", &name) {
+                        problems.push((text_base + (r.offset / 8) as usize, err.0));
+                    }
                 }
             }
             // CO-RE: in the program's own code, and in the `.text`
             // functions it carries.
-            let mut core_error = None;
             if let Some(btf) = &btf {
                 let in_program = core_relos.iter().filter_map(|r| {
                     let off = r.insn_off as usize;
@@ -469,12 +501,36 @@ impl BpfObject {
                     .map(|r| (r, text_base + r.insn_off as usize / 8));
                 for (r, at) in in_program.chain(in_text) {
                     if let Err(why) = co_re::apply(btf, r, &mut insns, at) {
-                        core_error.get_or_insert(why);
+                        problems.push((at, why));
                     }
                 }
             }
+            // As libbpf: only the `.text` functions the program reaches.
+            let kept = if needs_text {
+                let (linked, kept) = keep_reached(insns, text_base, &text_functions);
+                insns = linked;
+                kept
+            } else {
+                (0..insns.len()).map(Some).collect()
+            };
+            let problem = problems
+                .into_iter()
+                .find(|(at, _)| kept.get(*at).is_some_and(Option::is_some))
+                .map(|(_, why)| why);
+            // BPF exceptions (`bpf_throw` and its callbacks).
+            let exceptions = btf.as_ref().is_some_and(|b| {
+                b.function_tags(&name)
+                    .iter()
+                    .any(|t| t.starts_with("exception_callback:"))
+            });
+            let problem = problem.or_else(|| {
+                exceptions.then(|| {
+                    "has an exception callback: BPF exceptions are not provided by this runtime"
+                        .to_string()
+                })
+            });
             let (prog_type, unsupported) = match prog_type_for(&sec.name) {
-                Ok(t) => (t, core_error),
+                Ok(t) => (t, problem),
                 Err(why) => (ProgType::Generic, Some(why)),
             };
             programs.push(ProgDef {
@@ -494,6 +550,59 @@ impl BpfObject {
             programs,
         })
     }
+}
+
+/// Keeps, of the `.text` functions appended at `text_base` (`functions`:
+/// instruction ranges from there), those the program reaches through
+/// calls and function addresses, transitively, as libbpf appends only
+/// those; the others would be unreachable code. Returns the instructions
+/// and where each old one went.
+fn keep_reached(
+    insns: Vec<Insn>,
+    text_base: usize,
+    functions: &[(usize, usize)],
+) -> (Vec<Insn>, Vec<Option<usize>>) {
+    let lddw = BPF_LD | BPF_IMM | BPF_DW;
+    let target = |i: usize, insn: &Insn| -> Option<usize> {
+        let refers = (insn.opcode == BPF_JMP | BPF_CALL && insn.src == BPF_PSEUDO_CALL)
+            || (insn.opcode == lddw && insn.src == BPF_PSEUDO_FUNC);
+        let t = i as i64 + 1 + insn.imm as i64;
+        (refers && t >= 0).then_some(t as usize)
+    };
+    let function_of = |i: usize| {
+        i.checked_sub(text_base)
+            .and_then(|rel| functions.iter().position(|&(s, e)| (s..e).contains(&rel)))
+    };
+    let mut reached = vec![false; functions.len()];
+    let mut work = vec![(0, text_base.min(insns.len()))];
+    while let Some((lo, hi)) = work.pop() {
+        for (i, insn) in insns.iter().enumerate().take(hi).skip(lo) {
+            if let Some(f) = target(i, insn).and_then(function_of) {
+                if !reached[f] {
+                    reached[f] = true;
+                    let (s, e) = functions[f];
+                    work.push((text_base + s, (text_base + e).min(insns.len())));
+                }
+            }
+        }
+    }
+    let mut kept = vec![None; insns.len()];
+    let mut out = Vec::with_capacity(insns.len());
+    for (i, insn) in insns.iter().enumerate() {
+        if i < text_base || function_of(i).is_some_and(|f| reached[f]) {
+            kept[i] = Some(out.len());
+            out.push(*insn);
+        }
+    }
+    for (i, insn) in insns.iter().enumerate() {
+        if let (Some(ni), Some(Some(nt))) = (
+            kept[i],
+            target(i, insn).map(|t| kept.get(t).copied().flatten()),
+        ) {
+            out[ni].imm = (nt as i64 - (ni as i64 + 1)) as i32;
+        }
+    }
+    (out, kept)
 }
 
 /// The programs of an object: (section index, section, name, start, end)
@@ -581,8 +690,8 @@ impl Linker<'_> {
         let lddw = BPF_LD | BPF_IMM | BPF_DW;
         let Some(target_sec) = r.symbol_section else {
             return e(format!(
-                "{}: undefined symbol (extern variables and kfuncs are not supported)",
-                here()
+                "calls or reads `{sym}`, a function or variable of the Linux kernel \
+                 (kfunc or extern): not provided by this runtime"
             ));
         };
         if Some(target_sec) == self.text {
@@ -697,6 +806,12 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
                 let t = pointee(m)?;
                 def.spec.value_size = btf.size_of(t)?;
                 def.spec.spin_lock_offset = btf.spin_lock_offset(t);
+                if let Some((field, what)) = btf.special_field(t) {
+                    return Err(format!(
+                        "map `{name}`: its values hold `{field}`, a {what}, which Linux gives \
+                         a meaning of its own: not provided by this runtime"
+                    ));
+                }
             }
             "values" => {
                 let is_prog_array = matches!(btf.resolve(m.type_id)?.1,
