@@ -57,6 +57,7 @@ errnos! {
     EINVAL = 22, "invalid argument";
     ENOSPC = 28, "no space left";
     ERANGE = 34, "out of range";
+    EOVERFLOW = 75, "value too large";
     EDEADLK = 35, "a value's lock was held too long";
     ENOTTY = 25, "unknown request";
     ENOSYS = 38, "not implemented";
@@ -74,6 +75,7 @@ impl Errno {
             35 => 11,          // EDEADLK
             38 => 78,          // ENOSYS
             40 => 62,          // ELOOP
+            75 => 84,          // EOVERFLOW
             95 | 524 => 45,    // EOPNOTSUPP
             n if n <= 34 => n, // EPERM..ERANGE share their numbers
             _ => 22,           // EINVAL
@@ -88,6 +90,7 @@ impl Errno {
             11 => 35,
             78 => 38,
             62 => 40,
+            84 => 75,
             45 => 95,
             n => n,
         })

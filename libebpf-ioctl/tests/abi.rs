@@ -727,3 +727,103 @@ fn only_a_file_whose_opener_may_see_addresses_loads_programs_that_expose_them() 
     let (h, _) = client().prog_load_with(&spec, how).unwrap();
     let _ = h;
 }
+
+#[test]
+fn redirect_maps_hold_devices_cpus_and_sockets_for_bpf_redirect_map() {
+    let e = client();
+    let spec = |t: u32, value_size: u32| MapSpec {
+        name: "redirect".into(),
+        map_type: t,
+        key_size: 4,
+        value_size,
+        max_entries: 8,
+        ..Default::default()
+    };
+    let (devmap, devmap_hash, cpumap, xskmap) = (14, 25, 16, 17);
+    let dm = e.map_create(&spec(devmap, 4)).unwrap();
+    let key = |k: u32| k.to_ne_bytes();
+    e.map_update(dm, &key(0), &1u32.to_ne_bytes(), 0).unwrap();
+    let errno = |r: libebpf_ioctl::Result<()>| r.unwrap_err().errno;
+    assert_eq!(
+        errno(e.map_update(dm, &key(8), &1u32.to_ne_bytes(), 0)),
+        Errno::E2BIG
+    );
+    assert_eq!(
+        errno(e.map_update(dm, &key(1), &1u32.to_ne_bytes(), 1)),
+        Errno::EEXIST,
+        "BPF_NOEXIST"
+    );
+    // Device 0 empties a slot.
+    e.map_update(dm, &key(2), &1u32.to_ne_bytes(), 0).unwrap();
+    e.map_update(dm, &key(2), &0u32.to_ne_bytes(), 0).unwrap();
+    let mut v = [0u8; 4];
+    assert_eq!(errno(e.map_lookup(dm, &key(2), &mut v, 0)), Errno::ENOENT);
+    let dmh = e.map_create(&spec(devmap_hash, 8)).unwrap();
+    assert_eq!(
+        errno(e.map_update(dmh, &key(77), &[0; 8], 0)),
+        Errno::EINVAL,
+        "no device"
+    );
+    let mut with_prog = [0u8; 8];
+    with_prog[..4].copy_from_slice(&1u32.to_ne_bytes());
+    with_prog[4..].copy_from_slice(&5i32.to_ne_bytes());
+    assert_eq!(
+        errno(e.map_update(dmh, &key(77), &with_prog, 0)),
+        Errno::EOPNOTSUPP,
+        "programs in entries"
+    );
+    let cm = e.map_create(&spec(cpumap, 4)).unwrap();
+    assert_eq!(
+        errno(e.map_update(cm, &key(0), &20000u32.to_ne_bytes(), 0)),
+        Errno::EOVERFLOW
+    );
+    let xm = e.map_create(&spec(xskmap, 4)).unwrap();
+    assert_eq!(
+        errno(e.map_update(xm, &key(0), &3u32.to_ne_bytes(), 0)),
+        Errno::EOPNOTSUPP,
+        "no AF_XDP"
+    );
+    // XDP_REDIRECT where there is an entry, else the action in the flags.
+    let redirect = |k: u32, flags: u32| {
+        let code = bytecode(&format!(
+            "lddw %r1, map_idx(0)\nmov %r2, {k}\nmov %r3, {flags}\ncall 51\nexit"
+        ));
+        let spec = ProgSpec {
+            name: "redir",
+            prog_type: ebpf_core::ProgType::Xdp as u32,
+            bytecode: &code,
+            license: "GPL",
+            maps: &[dm],
+        };
+        let h = e.prog_load(&spec).unwrap();
+        e.prog_test_run(h, &[0; 14], 1).unwrap().retval
+    };
+    assert_eq!(redirect(0, 2), 4, "XDP_REDIRECT");
+    assert_eq!(redirect(3, 2), 2, "XDP_PASS from the flags");
+    assert_eq!(redirect(3, 0x40), 0, "XDP_ABORTED for unknown flags");
+    assert_eq!(redirect(3, 8 | 1), 4, "BPF_F_BROADCAST");
+    // Programs read a device slot, never write it.
+    let write = bytecode(
+        "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n\
+         jeq %r0, 0, +1\nstw [%r0+0], 9\nmov %r0, 2\nexit",
+    );
+    let err = e
+        .prog_load_with(
+            &ProgSpec {
+                name: "w",
+                prog_type: ebpf_core::ProgType::Xdp as u32,
+                bytecode: &write,
+                license: "GPL",
+                maps: &[dm],
+            },
+            libebpf_ioctl::Admission {
+                checked: false,
+                log_level: 1,
+            },
+        )
+        .unwrap_err();
+    assert!(err
+        .log
+        .unwrap_or_default()
+        .contains("write into map forbidden"));
+}

@@ -30,6 +30,7 @@ pub const GET_HASH_RECALC: u32 = 34;
 pub const CSUM_UPDATE: u32 = 40;
 pub const SET_HASH_INVALID: u32 = 41;
 pub const SET_HASH: u32 = 48;
+pub const REDIRECT_MAP: u32 = 51;
 pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
 pub const CSUM_LEVEL: u32 = 135;
 pub const CHECK_MTU: u32 = 163;
@@ -118,6 +119,7 @@ pub const SCHED_CLS: &[u32] = &[
 /// redirects and the MTU.
 pub const XDP: &[u32] = &[
     REDIRECT,
+    REDIRECT_MAP,
     CSUM_DIFF,
     CHECK_MTU,
     XDP_GET_BUFF_LEN,
@@ -144,15 +146,16 @@ pub const fn with_base<const N: usize>(extra: &[u32]) -> [u32; N] {
 }
 
 /// Every helper the runtime provides, to some program type: the base,
-/// tc's and the six of XDP's that tc does not have.
-pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + 6] = with_base(&{
-    let mut out = [0u32; SCHED_CLS.len() + 6];
+/// tc's and the seven of XDP's that tc does not have.
+pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + 7] = with_base(&{
+    let mut out = [0u32; SCHED_CLS.len() + 7];
     let mut i = 0;
     while i < SCHED_CLS.len() {
         out[i] = SCHED_CLS[i];
         i += 1;
     }
     let xdp_only = [
+        REDIRECT_MAP,
         XDP_GET_BUFF_LEN,
         XDP_LOAD_BYTES,
         XDP_STORE_BYTES,

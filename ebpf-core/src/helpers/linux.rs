@@ -194,7 +194,7 @@ impl<'r> RunContext<'r> {
         None
     }
 
-    fn map_arg(&self, addr: u64) -> Result<&'r Map, HelperError> {
+    pub(super) fn map_arg(&self, addr: u64) -> Result<&'r Map, HelperError> {
         self.map(addr)
             .ok_or(HelperError::BadPointer { addr, len: 0 })
     }

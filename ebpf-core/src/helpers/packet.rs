@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::errno::Errno;
 use crate::error::HelperError;
+use crate::maps::MapType;
 use crate::platform::PlatformRef;
 use crate::prog_type::{skb::offset, PacketLayout, ProgType, ETH_HLEN};
 
@@ -356,6 +357,7 @@ impl RunContext<'_> {
             ids::SKB_VLAN_PUSH => self.vlan_push(mem, a[0], a[1] as u16, a[2] as u16),
             ids::SKB_VLAN_POP => self.vlan_pop(mem, a[0]),
             ids::REDIRECT => Ok(self.redirect(a[1])),
+            ids::REDIRECT_MAP => self.redirect_map(a[0], a[1], a[2]),
             ids::CHECK_MTU => self.check_mtu(mem, a),
             ids::XDP_GET_BUFF_LEN => self.with_packet(mem, a[0], |_, p| Ok(p.end - p.data)),
             ids::XDP_LOAD_BYTES | ids::XDP_STORE_BYTES => {
@@ -851,6 +853,34 @@ impl RunContext<'_> {
         } else {
             TC_ACT_REDIRECT
         }
+    }
+
+    /// `bpf_redirect_map`: `XDP_REDIRECT` when the map has an entry at
+    /// `key` (a test run returns it; nothing is transmitted), else the
+    /// action in the low bits of `flags`; `XDP_ABORTED` for unknown flags.
+    fn redirect_map(&mut self, map: u64, key: u64, flags: u64) -> Result<u64, HelperError> {
+        const ACTION_MASK: u64 = 3;
+        const BPF_F_BROADCAST: u64 = 1 << 3;
+        const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
+        let map = self.map_arg(map)?;
+        let t = map.map_type();
+        if !t.is_redirect() {
+            return Ok(XDP_ABORTED);
+        }
+        let device_flags = if matches!(t, MapType::DevMap | MapType::DevMapHash) {
+            BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS
+        } else {
+            0
+        };
+        if flags & !(ACTION_MASK | device_flags) != 0 {
+            return Ok(XDP_ABORTED);
+        }
+        let present = map.prog_lookup(&(key as u32).to_ne_bytes(), 0) != 0;
+        Ok(if present || flags & BPF_F_BROADCAST != 0 {
+            XDP_REDIRECT
+        } else {
+            flags & ACTION_MASK
+        })
     }
 
     fn check_mtu(&mut self, mem: &ProgramMemory<'_, '_>, a: [u64; 5]) -> Result<u64, HelperError> {

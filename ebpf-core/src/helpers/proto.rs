@@ -231,6 +231,12 @@ pub const PROTOS: &[Proto] = &[
     ),
     proto(ids::REDIRECT, "bpf_redirect", &[ANY, ANY], Ret::Integer),
     proto(
+        ids::REDIRECT_MAP,
+        "bpf_redirect_map",
+        &[Arg::ConstMapPtr, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
         ids::SKB_LOAD_BYTES,
         "bpf_skb_load_bytes",
         &[Arg::Ctx, ANY, FILL_MEM, SIZE],

@@ -42,8 +42,16 @@ pub enum MapType {
     LpmTrie = 11,
     ArrayOfMaps = 12,
     HashOfMaps = 13,
+    /// Network devices XDP programs redirect to (`bpf_redirect_map`).
+    DevMap = 14,
+    /// CPUs XDP programs redirect to.
+    CpuMap = 16,
+    /// AF_XDP sockets XDP programs redirect to.
+    XskMap = 17,
     Queue = 22,
     Stack = 23,
+    /// Network devices by any key.
+    DevMapHash = 25,
     RingBuf = 27,
 }
 
@@ -62,8 +70,12 @@ impl MapType {
             11 => LpmTrie,
             12 => ArrayOfMaps,
             13 => HashOfMaps,
+            14 => DevMap,
+            16 => CpuMap,
+            17 => XskMap,
             22 => Queue,
             23 => Stack,
+            25 => DevMapHash,
             27 => RingBuf,
             _ => return Err(Errno::EINVAL),
         })
@@ -86,7 +98,19 @@ impl MapType {
             Queue => "queue",
             Stack => "stack",
             RingBuf => "ringbuf",
+            DevMap => "devmap",
+            CpuMap => "cpumap",
+            XskMap => "xskmap",
+            DevMapHash => "devmap_hash",
         }
+    }
+
+    /// Whether XDP programs redirect to what it holds (`bpf_redirect_map`).
+    pub fn is_redirect(self) -> bool {
+        matches!(
+            self,
+            MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap
+        )
     }
 
     /// Whether each element holds one value per possible CPU.
@@ -276,6 +300,11 @@ impl Map {
             MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
                 Kind::Hash(hash::HashTable::new(platform, attr)?)
             }
+            // Their entries, kept by key: what a slot holds is a device
+            // index, a queue size or a socket, not memory programs write.
+            MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap => {
+                Kind::Hash(hash::HashTable::new(platform, attr)?)
+            }
             MapType::LpmTrie => Kind::Lpm(lpm::LpmTrie::new(platform, attr)?),
             MapType::Queue | MapType::Stack => Kind::Queue(queue::QueueMap::new(platform, attr)?),
             MapType::RingBuf => Kind::RingBuf(ringbuf::RingBuf::new(platform, attr)?),
@@ -283,8 +312,13 @@ impl Map {
             MapType::ArrayOfMaps => Kind::ArrayOfMaps(objects::ObjectArray::new(platform, attr)?),
             MapType::HashOfMaps => Kind::HashOfMaps(objects::ObjectHash::new(platform, attr)?),
         };
+        let mut attr = *attr;
+        if matches!(attr.map_type, MapType::DevMap | MapType::DevMapHash) {
+            // Programs read a device slot, never write it (as Linux sets).
+            attr.flags |= flags::BPF_F_RDONLY_PROG;
+        }
         Ok(Map {
-            attr: *attr,
+            attr,
             id,
             footprint,
             charge: None,
@@ -306,6 +340,7 @@ impl Map {
         let bytes = match attr.map_type {
             Array | PercpuArray => array::ArrayMap::footprint(attr, copies),
             Hash | PercpuHash | LruHash | LruPercpuHash => hash::HashTable::footprint(attr, copies),
+            DevMap | DevMapHash | CpuMap | XskMap => hash::HashTable::footprint(attr, 1),
             LpmTrie => lpm::LpmTrie::footprint(attr),
             Queue | Stack => queue::QueueMap::footprint(attr),
             RingBuf => Some(ringbuf::RingBuf::footprint(attr)),
@@ -433,6 +468,16 @@ impl Map {
             Kind::Array(m) => {
                 self.check_value(value, m.copies())?;
                 m.update(key, value, mode, lock)
+            }
+            Kind::Hash(m) if self.attr.map_type.is_redirect() => {
+                self.check_value(value, 1)?;
+                match check_redirect_update(&self.attr, key, value, mode)? {
+                    RedirectUpdate::Store => m.update_user(key, value, mode, lock),
+                    RedirectUpdate::Delete => match m.delete(key, &mut |_| {}) {
+                        Err(Errno::ENOENT) => Ok(()),
+                        r => r,
+                    },
+                }
             }
             Kind::Hash(m) => {
                 self.check_value(value, m.copies())?;
@@ -740,7 +785,7 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
             LruHash | LruPercpuHash => BPF_F_NO_COMMON_LRU | BPF_F_ZERO_SEED,
             LpmTrie => BPF_F_NO_PREALLOC,
             ArrayOfMaps | HashOfMaps => BPF_F_NO_PREALLOC,
-            ProgArray | Queue | Stack | RingBuf => 0,
+            ProgArray | Queue | Stack | RingBuf | DevMap | DevMapHash | CpuMap | XskMap => 0,
         };
     if attr.flags & !allowed != 0 {
         return Err(Errno::EINVAL);
@@ -792,6 +837,67 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
             }
         }
         RingBuf => ringbuf::validate(attr)?,
+        DevMap | DevMapHash | CpuMap | XskMap => {
+            let value_ok = match t {
+                XskMap => attr.value_size == 4,
+                _ => matches!(attr.value_size, 4 | 8),
+            };
+            if attr.key_size != 4 || !value_ok {
+                return Err(Errno::EINVAL);
+            }
+            if attr.max_entries > (1 << 30) {
+                return Err(Errno::E2BIG);
+            }
+        }
     }
     Ok(())
+}
+
+/// What a userspace update of a redirect map's slot asks for.
+enum RedirectUpdate {
+    Store,
+    Delete,
+}
+
+/// Checks a userspace update of a redirect map as Linux does: array-like
+/// maps take keys below `max_entries` (`E2BIG`) and have every slot
+/// (`EEXIST` for `BPF_NOEXIST`); a device slot names a device (index 0
+/// empties a devmap slot), a CPU slot a queue size (0 empties it, at most
+/// 16384). Programs attached to slots and AF_XDP sockets are not provided
+/// (`EOPNOTSUPP`). Device indexes are not checked against the system's
+/// devices: the runtime has none to check against yet.
+fn check_redirect_update(
+    attr: &MapAttr,
+    key: &[u8],
+    value: &[u8],
+    mode: u64,
+) -> Result<RedirectUpdate, Errno> {
+    let word = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    let t = attr.map_type;
+    if t != MapType::DevMapHash {
+        if word(key, 0) >= attr.max_entries {
+            return Err(Errno::E2BIG);
+        }
+        if mode == update::BPF_NOEXIST {
+            return Err(Errno::EEXIST);
+        }
+    }
+    let prog_fd = if attr.value_size == 8 {
+        word(value, 4) as i32
+    } else {
+        0
+    };
+    let first = word(value, 0);
+    match t {
+        MapType::XskMap => Err(Errno::EOPNOTSUPP),
+        _ if prog_fd > 0 => Err(Errno::EOPNOTSUPP),
+        MapType::DevMap if first == 0 => Ok(RedirectUpdate::Delete),
+        MapType::DevMapHash if first == 0 => Err(Errno::EINVAL),
+        MapType::CpuMap if first == 0 => Ok(RedirectUpdate::Delete),
+        MapType::CpuMap if first > 16384 => Err(Errno::EOVERFLOW),
+        _ => Ok(RedirectUpdate::Store),
+    }
 }

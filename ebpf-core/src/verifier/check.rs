@@ -1991,7 +1991,13 @@ struct ArgMeta {
 /// type allows the helper (Linux's `check_map_func_compatibility`).
 fn map_allows(t: MapType, id: u32) -> bool {
     use MapType::*;
+    // Redirect maps serve bpf_redirect_map, and lookups of devices and
+    // sockets (Linux's check_map_func_compatibility).
+    if t.is_redirect() {
+        return id == ids::REDIRECT_MAP || (id == ids::MAP_LOOKUP_ELEM && t != CpuMap);
+    }
     match id {
+        ids::REDIRECT_MAP => false,
         ids::MAP_LOOKUP_ELEM => !matches!(t, ProgArray | Queue | Stack | RingBuf),
         ids::MAP_UPDATE_ELEM | ids::MAP_DELETE_ELEM => !matches!(
             t,

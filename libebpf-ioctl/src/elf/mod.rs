@@ -103,6 +103,15 @@ pub fn prog_type_for(section: &str) -> Result<ProgType, String> {
     // libbpf's `?` prefix only turns autoloading off.
     let section = section.strip_prefix('?').unwrap_or(section);
     let head = section.split('/').next().unwrap_or("");
+    // XDP programs run from a devmap or cpumap entry (Linux's
+    // BPF_XDP_DEVMAP, BPF_XDP_CPUMAP attach types).
+    if matches!(head, "xdp" | "xdp.frags")
+        && matches!(section.split('/').nth(1), Some("devmap" | "cpumap"))
+    {
+        return Err(format!(
+            "{section}: XDP programs for devmap and cpumap entries are not provided by this runtime"
+        ));
+    }
     match head {
         "xdp" | "xdp.frags" => Ok(ProgType::Xdp),
         "tc" | "classifier" | "tcx" | "netkit" => Ok(ProgType::SchedCls),
@@ -871,6 +880,9 @@ mod tests {
         assert_eq!(prog_type_for("tcx/egress"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("classifier"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("?socket"), Ok(ProgType::SocketFilter));
+        assert!(prog_type_for("xdp/devmap").is_err());
+        assert!(prog_type_for("xdp.frags/cpumap").is_err());
+        assert_eq!(prog_type_for("xdp/anything"), Ok(ProgType::Xdp));
         assert_eq!(prog_type_for("?tc"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("action/police"), Ok(ProgType::SchedAct));
         assert_eq!(prog_type_for("socket"), Ok(ProgType::SocketFilter));
