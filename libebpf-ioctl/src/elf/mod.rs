@@ -874,7 +874,6 @@ mod tests {
         assert_eq!(prog_type_for("xdp"), Ok(ProgType::Xdp));
         assert_eq!(prog_type_for("xdp/frags"), Ok(ProgType::Xdp));
         assert_eq!(prog_type_for("xdp.frags"), Ok(ProgType::Xdp));
-        assert_eq!(prog_type_for("xdp/devmap"), Ok(ProgType::Xdp));
         assert_eq!(prog_type_for("tc"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("tc/ingress"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("tcx/egress"), Ok(ProgType::SchedCls));
