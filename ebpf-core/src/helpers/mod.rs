@@ -216,6 +216,10 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         out: &mut [u8],
         extra: &dyn Helpers,
     ) -> Result<(), HelperError> {
+        if out.is_empty() {
+            // Nothing to copy: no pointer to check (a null one may come).
+            return Ok(());
+        }
         if !self.allows_with(addr, out.len(), false, extra) {
             return Err(HelperError::BadPointer {
                 addr,
@@ -237,6 +241,10 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         data: &[u8],
         extra: &dyn Helpers,
     ) -> Result<(), HelperError> {
+        if data.is_empty() {
+            // Nothing to copy: no pointer to check (a null one may come).
+            return Ok(());
+        }
         if !self.allows_with(addr, data.len(), true, extra) {
             return Err(HelperError::BadPointer {
                 addr,
@@ -248,8 +256,12 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
         Ok(())
     }
 
-    /// Whether `len` bytes at `addr` are accessible (writable if `write`).
+    /// Whether `len` bytes at `addr` are accessible (writable if `write`);
+    /// no bytes always are.
     pub fn allows(&self, addr: u64, len: usize, write: bool) -> bool {
+        if len == 0 {
+            return true;
+        }
         let len = len as u64;
         let in_stack = addr >= self.stack_lo
             && addr
@@ -260,6 +272,10 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
 
     /// Copies `out.len()` bytes from program address `addr` into `out`.
     pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), HelperError> {
+        if out.is_empty() {
+            // Nothing to copy: no pointer to check (a null one may come).
+            return Ok(());
+        }
         if !self.allows(addr, out.len(), false) {
             return Err(HelperError::BadPointer {
                 addr,
@@ -283,6 +299,10 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
     /// programs may only read: helpers change the packet's metadata (its
     /// hash, VLAN tag) on the kernel's behalf.
     pub fn write_context(&self, addr: u64, data: &[u8]) -> Result<(), HelperError> {
+        if data.is_empty() {
+            // Nothing to copy: no pointer to check (a null one may come).
+            return Ok(());
+        }
         let len = data.len() as u64;
         if !self
             .map
@@ -302,6 +322,10 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
 
     /// Copies `data` to program address `addr`.
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), HelperError> {
+        if data.is_empty() {
+            // Nothing to copy: no pointer to check (a null one may come).
+            return Ok(());
+        }
         if !self.allows(addr, data.len(), true) {
             return Err(HelperError::BadPointer {
                 addr,
