@@ -447,6 +447,17 @@ fn read_only_maps_are_not_written() {
         "lddw %r1, map_idx_value(2, 24)\nldxdw %r0, [%r1+8]\nexit",
         "invalid access to map value",
     );
+    // Iterations alike are not a loop (the helper bounds them)...
+    accepts(
+        "mov %r1, 4\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\n\
+         cb: mov %r0, 1\njeq %r1, 3, +1\nmov %r0, 0\nexit",
+    );
+    // ...an infinite loop inside one is.
+    rejects(
+        "mov %r1, 4\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\n\
+         cb: mov %r0, 0\nl: ja l",
+        "infinite loop detected",
+    );
 }
 
 #[test]

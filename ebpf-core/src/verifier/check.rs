@@ -1559,7 +1559,7 @@ impl<'a> Explorer<'a> {
             widen_scalars(&mut again);
             let mut frame = Frame::new(callee_frame, cb.entry, Some(ret));
             frame.regs[1..6].copy_from_slice(&cb.args);
-            frame.callback = Some(cb);
+            frame.callback = Some(Callback { again: true, ..cb });
             grow(&mut again.frames, pc)?;
             again.frames.push(frame);
             self.fork(path, cb.entry, again)?;
@@ -1718,6 +1718,7 @@ impl<'a> Explorer<'a> {
         let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));
         frame.regs[1..6].copy_from_slice(&cb_args);
         frame.callback = Some(Callback {
+            again: false,
             helper: id,
             entry,
             args: cb_args,
