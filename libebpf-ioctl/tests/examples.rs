@@ -544,3 +544,23 @@ fn a_kfunc_takes_down_its_program_only_and_unreached_functions_stay_out() {
         "XDP_PASS"
     );
 }
+
+#[test]
+fn kconfig_externs_are_the_loading_machines() {
+    let obj = BpfObject::parse(&object_bytes("kconfig")).unwrap();
+    assert!(obj.maps.iter().any(|m| m.name == ".kconfig"));
+    let strict = obj.programs.iter().find(|p| p.name == "strict").unwrap();
+    let why = strict.unsupported.as_deref().unwrap_or("");
+    assert!(why.contains("CONFIG_SURELY_NOT_SET_ANYWHERE"), "{why}");
+    let e = client();
+    let loaded = e.load_object_programs(&obj, Some("kconfig")).unwrap();
+    let h = loaded.program("kconfig").unwrap();
+    // KERNEL_VERSION(a, b, c) of this machine's kernel.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut n = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u32>().unwrap());
+    let want = (n.next().unwrap() << 16) + (n.next().unwrap() << 8) + n.next().unwrap().min(255);
+    assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, want);
+}

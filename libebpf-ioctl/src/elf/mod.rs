@@ -8,6 +8,7 @@
 
 mod btf;
 mod co_re;
+mod kconfig;
 
 use std::fmt;
 
@@ -381,6 +382,32 @@ impl BpfObject {
             });
         }
 
+        // `__kconfig` externs: one read-only map, as libbpf's `.kconfig`.
+        let kconfig = match &btf {
+            Some(b) => kconfig::resolve(b, &|name| {
+                file.symbols().any(|s| s.name() == Ok(name) && s.is_weak())
+            })
+            .map_err(ElfError)?,
+            None => None,
+        };
+        let kconfig_map = kconfig.as_ref().map(|k| {
+            maps.push(MapDef {
+                name: ".kconfig".to_string(),
+                spec: MapSpec {
+                    map_type: MapType::Array as u32,
+                    key_size: 4,
+                    value_size: k.value.len() as u32,
+                    max_entries: 1,
+                    flags: BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
+                    ..MapSpec::named(".kconfig")
+                },
+                pin_by_name: false,
+                origin: MapOrigin::GlobalData(k.value.clone()),
+                initial_programs: Vec::new(),
+            });
+            maps.len() - 1
+        });
+
         // Relocations per section.
         let relocs_of = |index: SectionIndex| -> Result<Vec<Reloc>, ElfError> {
             let s = file
@@ -478,6 +505,7 @@ impl BpfObject {
                 text: text.map(|t| t.index),
                 text_base,
                 text_len: text_insns.len(),
+                kconfig: kconfig.as_ref().zip(kconfig_map),
             };
             // A relocation that cannot be applied (a kfunc, an extern)
             // makes this program unloadable, not its siblings; nor this
@@ -669,6 +697,8 @@ struct Linker<'a> {
     text: Option<SectionIndex>,
     text_base: usize,
     text_len: usize,
+    /// The `__kconfig` externs and the index of the map holding them.
+    kconfig: Option<(&'a kconfig::Kconfig, usize)>,
 }
 
 impl Linker<'_> {
@@ -697,6 +727,29 @@ impl Linker<'_> {
             .get(at)
             .ok_or_else(|| ElfError(format!("{}: outside the code", here())))?;
         let lddw = BPF_LD | BPF_IMM | BPF_DW;
+        let extern_kconfig = self
+            .kconfig
+            .and_then(|(k, idx)| Some((k.get(&r.symbol_name)?, idx)));
+        if let (None, Some((ext, idx))) = (r.symbol_section, extern_kconfig) {
+            if !ext.resolved {
+                return e(format!(
+                    "reads `{sym}`, a kernel configuration option this machine's configuration \
+                     does not set (declare it __weak for 0)"
+                ));
+            }
+            if insn.opcode != lddw {
+                return e(format!(
+                    "{}: a kconfig extern in an instruction that is not lddw",
+                    here()
+                ));
+            }
+            insns[at].src = BPF_PSEUDO_MAP_IDX_VALUE;
+            insns[at].imm = idx as i32;
+            if let Some(next) = insns.get_mut(at + 1) {
+                next.imm = ext.offset as i32 + insn.imm;
+            }
+            return Ok(());
+        }
         let Some(target_sec) = r.symbol_section else {
             return e(format!(
                 "calls or reads `{sym}`, a function or variable of the Linux kernel \
