@@ -355,15 +355,15 @@ impl Program {
         macro_rules! packet_load {
             ($offset:expr, $ty:ty) => {{
                 let size = core::mem::size_of::<$ty>() as u64;
-                let offset = $offset as u64;
-                match mem.packet() {
-                    Some(p) if offset <= p.len() && size <= p.len() - offset => {
+                match mem.legacy_packet_load(($offset) as u32 as i32, size) {
+                    Some(at) => {
                         let mut bytes = [0u8; core::mem::size_of::<$ty>()];
-                        // SAFETY: the bytes lie inside the granted packet
-                        // region (bounds checked just above).
+                        // SAFETY: the bytes lie inside the packet or the
+                        // link-layer header in front of it, both granted
+                        // (`legacy_packet_load` checked the range).
                         unsafe {
                             core::ptr::copy_nonoverlapping(
-                                (p.start() + offset) as *const u8,
+                                at as *const u8,
                                 bytes.as_mut_ptr(),
                                 bytes.len(),
                             )
@@ -372,7 +372,7 @@ impl Program {
                     }
                     // Linux ends the program with r0 = 0 when a legacy
                     // packet load is out of bounds.
-                    _ => return Ok(Exit::Return(0)),
+                    None => return Ok(Exit::Return(0)),
                 }
             }};
         }

@@ -242,6 +242,40 @@ impl<'a> MemoryMap<'a> {
             .copied()
     }
 
+    /// Where a legacy packet load (`LD_ABS`/`LD_IND`) of `size` bytes at
+    /// `k` reads: `k` bytes into the packet, or, for Linux's negative
+    /// offsets, from the network header (`SKF_NET_OFF + n`) or the
+    /// link-layer header (`SKF_LL_OFF + n`); `None` outside the frame. The
+    /// link-layer header is the one granted in front of the packet (socket
+    /// filters), else the packet's start, whose network header follows an
+    /// Ethernet header.
+    pub fn legacy_packet_load(&self, k: i32, size: u64) -> Option<u64> {
+        const SKF_NET_OFF: i64 = -0x10_0000;
+        const SKF_LL_OFF: i64 = -0x20_0000;
+        const ETH_HLEN: u64 = 14;
+        let p = self.packet()?;
+        let end = p.start() + p.len();
+        let link = self
+            .regions()
+            .iter()
+            .find(|r| r.kind == RegionKind::LinkHeader);
+        let (mac, net) = match link {
+            Some(l) if l.start() + l.len() == p.start() => (l.start(), p.start()),
+            _ => (p.start(), p.start().saturating_add(ETH_HLEN)),
+        };
+        let k = k as i64;
+        let (head, at) = if k >= 0 {
+            (p.start(), p.start().checked_add(k as u64)?)
+        } else if k >= SKF_NET_OFF {
+            (mac, net.checked_add((k - SKF_NET_OFF) as u64)?)
+        } else if k >= SKF_LL_OFF {
+            (mac, mac.checked_add((k - SKF_LL_OFF) as u64)?)
+        } else {
+            return None;
+        };
+        (at >= head && at.checked_add(size)? <= end).then_some(at)
+    }
+
     /// Whether a region allows `size` bytes at `addr` to be read, or written
     /// if `write`.
     #[inline(always)]

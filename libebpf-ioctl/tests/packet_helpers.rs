@@ -408,6 +408,39 @@ fn cases() -> Vec<Case> {
             "ldxw %r0, [%r1+12]\nldxw %r2, [%r1+16]\nlsh %r2, 16\nor %r0, %r2\nexit",
             1,
         ),
+        // Legacy packet loads, from the packet, the network header
+        // (SKF_NET_OFF) and the link-layer header (SKF_LL_OFF).
+        case("socket ld_abs", SOCKET, "mov %r6, %r1\nldabsb 9\nexit", 6),
+        case(
+            "socket ld_abs from the link-layer header",
+            SOCKET,
+            "mov %r6, %r1\nldabsh -2097140\nexit",
+            0x0800,
+        ),
+        case(
+            "socket ld_abs from the network header",
+            SOCKET,
+            "mov %r6, %r1\nldabsb -1048567\nexit",
+            6,
+        ),
+        case(
+            "tc ld_abs from the network header",
+            TC,
+            "mov %r6, %r1\nldabsb -1048567\nexit",
+            6,
+        ),
+        case(
+            "tc ld_abs from the link-layer header",
+            TC,
+            "mov %r6, %r1\nldabsh -2097140\nexit",
+            0x0800,
+        ),
+        case(
+            "socket ld_abs before the link-layer header",
+            SOCKET,
+            "mov %r6, %r1\nmov %r0, 7\nldabsb -2097153\nexit",
+            0,
+        ),
         // Moving the packet's start and end.
         case("xdp adjust_head to grow", XDP, &adjust(44, -14), 0),
         case("xdp adjust_head to shrink", XDP, &adjust(44, 14), 0),
