@@ -27,7 +27,7 @@ if [ ! -s "$inc/vmlinux.h" ]; then
     command -v bpftool >/dev/null || { apt-get update -qq && apt-get install -y -qq bpftool >/dev/null; }
     bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$inc/vmlinux.h"
 fi
-cc -O2 -Wall -o "$out/host-run" "$here/host_run.c" -I"$inc" "$out/libbpf/libbpf.a" -lelf -lz
+cc -O2 -Wall -o "$out/host-run" "$here/host_run.c" -I"$here/../common" -I"$inc" "$out/libbpf/libbpf.a" -lelf -lz
 
 # The compiler's own include directories, after the selftests' (as the
 # selftests Makefile's get_sys_includes).

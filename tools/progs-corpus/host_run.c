@@ -42,20 +42,7 @@ static int wanted(enum bpf_prog_type t)
 	       t == BPF_PROG_TYPE_SCHED_ACT || t == BPF_PROG_TYPE_XDP;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
+#include "json_str.h"
 
 static size_t unhex(const char *hex, unsigned char *out, size_t cap)
 {

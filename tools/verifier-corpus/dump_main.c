@@ -7,21 +7,7 @@
  * where the kernel build left it (tools/verifier-corpus/extract.sh).
  */
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
+#include "json_str.h"
 
 static void json_fixups(const char *name, const int *fix)
 {

@@ -25,7 +25,7 @@ end=$((end + 4))
 sed -n "1,${end}p" "$SELF/test_verifier.c" > "$WORK/dump.c"
 cat "$ROOT/tools/verifier-corpus/dump_main.c" >> "$WORK/dump.c"
 ${CC:-cc} -O1 -w -o "$WORK/dump" "$WORK/dump.c" \
-    -I"$WORK" -I"$SELF" -I"$TREE/tools/include" -I"$TREE/tools/include/uapi" \
+    -I"$WORK" -I"$ROOT/tools/common" -I"$SELF" -I"$TREE/tools/include" -I"$TREE/tools/include/uapi" \
     -I"$TREE/tools/lib" -I"$TREE/tools/testing/selftests" -I"$TREE/include/generated/uapi" \
     2> "$WORK/cc.log" || { tail -30 "$WORK/cc.log" >&2; exit 1; }
 "$WORK/dump" > "$OUT"

@@ -146,27 +146,49 @@ pub const fn with_base<const N: usize>(extra: &[u32]) -> [u32; N] {
 }
 
 /// Every helper the runtime provides, to some program type: the base,
-/// tc's and the seven of XDP's that tc does not have.
-pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + 7] = with_base(&{
-    let mut out = [0u32; SCHED_CLS.len() + 7];
+/// tc's, and XDP's that tc does not have.
+pub const ALL: [u32; BASE.len() + SCHED_CLS.len() + XDP_ONLY] =
+    with_base(&union::<{ SCHED_CLS.len() + XDP_ONLY }>(SCHED_CLS, XDP));
+
+/// How many of XDP's helpers tc does not have.
+const XDP_ONLY: usize = {
+    let mut n = 0;
     let mut i = 0;
-    while i < SCHED_CLS.len() {
-        out[i] = SCHED_CLS[i];
+    while i < XDP.len() {
+        if !contains(SCHED_CLS, XDP[i]) {
+            n += 1;
+        }
         i += 1;
     }
-    let xdp_only = [
-        REDIRECT_MAP,
-        XDP_GET_BUFF_LEN,
-        XDP_LOAD_BYTES,
-        XDP_STORE_BYTES,
-        XDP_ADJUST_HEAD,
-        XDP_ADJUST_META,
-        XDP_ADJUST_TAIL,
-    ];
-    let mut j = 0;
-    while j < xdp_only.len() {
-        out[i + j] = xdp_only[j];
-        j += 1;
+    n
+};
+
+const fn contains(list: &[u32], id: u32) -> bool {
+    let mut i = 0;
+    while i < list.len() {
+        if list[i] == id {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// `a`, then what `b` has that `a` does not.
+const fn union<const N: usize>(a: &[u32], b: &[u32]) -> [u32; N] {
+    let mut out = [0; N];
+    let mut n = 0;
+    while n < a.len() {
+        out[n] = a[n];
+        n += 1;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !contains(a, b[i]) {
+            out[n] = b[i];
+            n += 1;
+        }
+        i += 1;
     }
     out
-});
+}

@@ -363,11 +363,21 @@ impl RunContext<'_> {
             ids::XDP_LOAD_BYTES | ids::XDP_STORE_BYTES => {
                 self.xdp_bytes(mem, a, id == ids::XDP_STORE_BYTES)
             }
-            ids::XDP_ADJUST_HEAD => self.xdp_adjust_head(mem, a[0], a[1]),
-            ids::XDP_ADJUST_META => self.xdp_adjust_meta(mem, a[0], a[1]),
-            ids::XDP_ADJUST_TAIL => self.xdp_adjust_tail(mem, a[0], a[1]),
-            ids::SKB_CHANGE_TAIL => self.skb_change_tail(mem, a),
-            ids::SKB_CHANGE_HEAD => self.skb_change_head(mem, a),
+            ids::XDP_ADJUST_HEAD => {
+                self.with_packet(mem, a[0], |this, p| this.xdp_adjust_head(mem, p, a[1]))
+            }
+            ids::XDP_ADJUST_META => {
+                self.with_packet(mem, a[0], |this, p| this.xdp_adjust_meta(mem, p, a[1]))
+            }
+            ids::XDP_ADJUST_TAIL => {
+                self.with_packet(mem, a[0], |this, p| this.xdp_adjust_tail(mem, p, a[1]))
+            }
+            ids::SKB_CHANGE_TAIL => {
+                self.with_packet(mem, a[0], |this, p| this.skb_change_tail(mem, p, a))
+            }
+            ids::SKB_CHANGE_HEAD => {
+                self.with_packet(mem, a[0], |this, p| this.skb_change_head(mem, p, a))
+            }
             // The buffer is linear: every byte is there to be pulled.
             ids::SKB_PULL_DATA => self.with_packet(mem, a[0], |_, p| {
                 if a[1] as u32 as u64 > p.end - p.data {
@@ -421,12 +431,9 @@ impl RunContext<'_> {
     fn xdp_adjust_head(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
-        ctx: u64,
+        p: Packet,
         delta: u64,
     ) -> Result<u64, HelperError> {
-        let Some(p) = self.packet(mem, ctx)? else {
-            return ret(Errno::EINVAL);
-        };
         let delta = delta as i32 as i64;
         let metalen = p.data - p.meta;
         let lowest = p.room.0 + XDP_FRAME_SIZE + metalen;
@@ -450,12 +457,9 @@ impl RunContext<'_> {
     fn xdp_adjust_meta(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
-        ctx: u64,
+        p: Packet,
         delta: u64,
     ) -> Result<u64, HelperError> {
-        let Some(p) = self.packet(mem, ctx)? else {
-            return ret(Errno::EINVAL);
-        };
         let meta = p.meta.wrapping_add_signed(delta as i32 as i64);
         if meta < p.room.0 + XDP_FRAME_SIZE || meta > p.data {
             return ret(Errno::EINVAL);
@@ -473,17 +477,24 @@ impl RunContext<'_> {
     fn xdp_adjust_tail(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
-        ctx: u64,
+        p: Packet,
         delta: u64,
     ) -> Result<u64, HelperError> {
-        let Some(p) = self.packet(mem, ctx)? else {
-            return ret(Errno::EINVAL);
-        };
         let end = p.end.wrapping_add_signed(delta as i32 as i64);
         if end > p.room.1 || end < p.data + ETH_HLEN as u64 {
             return ret(Errno::EINVAL);
         }
-        self.move_packet(mem, &p, p.meta, p.data, end)?;
+        self.move_end(mem, &p, end)
+    }
+
+    /// Moves the packet's end to `end`, zeroing what it grows by.
+    fn move_end(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        p: &Packet,
+        end: u64,
+    ) -> Result<u64, HelperError> {
+        self.move_packet(mem, p, p.meta, p.data, end)?;
         if end > p.end {
             self.clear(mem, p.end, end - p.end)?;
         }
@@ -495,12 +506,10 @@ impl RunContext<'_> {
     fn skb_change_tail(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
+        p: Packet,
         a: [u64; 5],
     ) -> Result<u64, HelperError> {
-        let [ctx, len, flags, ..] = a;
-        let Some(p) = self.packet(mem, ctx)? else {
-            return ret(Errno::EINVAL);
-        };
+        let [_, len, flags, ..] = a;
         let len = len as u32 as u64;
         if flags != 0 || len > SKB_MAX_LEN || len < ETH_HLEN as u64 {
             return ret(Errno::EINVAL);
@@ -509,11 +518,7 @@ impl RunContext<'_> {
         if end > p.room.1 {
             return ret(Errno::ENOMEM);
         }
-        self.move_packet(mem, &p, p.meta, p.data, end)?;
-        if end > p.end {
-            self.clear(mem, p.end, end - p.end)?;
-        }
-        Ok(0)
+        self.move_end(mem, &p, end)
     }
 
     /// `bpf_skb_change_head`: `room` zero bytes in front of the packet,
@@ -521,12 +526,10 @@ impl RunContext<'_> {
     fn skb_change_head(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
+        p: Packet,
         a: [u64; 5],
     ) -> Result<u64, HelperError> {
-        let [ctx, room, flags, ..] = a;
-        let Some(p) = self.packet(mem, ctx)? else {
-            return ret(Errno::EINVAL);
-        };
+        let [_, room, flags, ..] = a;
         let room = room as u32 as u64;
         let len = p.end - p.data;
         if flags != 0 || len + room > SKB_MAX_LEN {

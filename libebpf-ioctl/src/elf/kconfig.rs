@@ -35,55 +35,45 @@ impl Kconfig {
     }
 }
 
-/// `KERNEL_VERSION(a, b, c)` of the running Linux kernel, 0 elsewhere.
-fn kernel_version() -> u32 {
+/// The running Linux kernel's release (`uname -r`), if on Linux.
+fn release() -> Option<String> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: `uname` fills the zeroed struct it is given.
         let mut u: libc::utsname = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         if unsafe { libc::uname(&mut u) } == 0 {
-            let release: Vec<u8> = u
+            let bytes: Vec<u8> = u
                 .release
                 .iter()
                 .take_while(|&&c| c != 0)
                 .map(|&c| c as u8)
                 .collect();
-            let release = String::from_utf8_lossy(&release).into_owned();
-            let mut parts = release
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse::<u32>().unwrap_or(0));
-            let (a, b, c) = (
-                parts.next().unwrap_or(0),
-                parts.next().unwrap_or(0),
-                parts.next().unwrap_or(0),
-            );
-            return (a << 16) + (b << 8) + c.min(255);
+            return Some(String::from_utf8_lossy(&bytes).into_owned());
         }
     }
-    0
+    None
+}
+
+/// `KERNEL_VERSION(a, b, c)` of the running Linux kernel, 0 elsewhere.
+fn kernel_version() -> u32 {
+    let Some(release) = release() else {
+        return 0;
+    };
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u32>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    let (a, b, c) = (next(), next(), next());
+    (a << 16) + (b << 8) + c.min(255)
 }
 
 /// The running kernel's configuration, `CONFIG_X=value` lines.
 fn kernel_config() -> String {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: as in `kernel_version`.
-        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        if unsafe { libc::uname(&mut u) } == 0 {
-            let release: Vec<u8> = u
-                .release
-                .iter()
-                .take_while(|&&c| c != 0)
-                .map(|&c| c as u8)
-                .collect();
-            let path = format!("/boot/config-{}", String::from_utf8_lossy(&release));
-            return std::fs::read_to_string(path).unwrap_or_default();
-        }
-    }
-    String::new()
+    release()
+        .and_then(|r| std::fs::read_to_string(format!("/boot/config-{r}")).ok())
+        .unwrap_or_default()
 }
 
 /// The bytes of option `name`'s value for an extern of `size` bytes, if
