@@ -1137,19 +1137,7 @@ impl<'a> Explorer<'a> {
         }
         match access {
             Access::Write => {
-                let current = st.frames.len() - 1;
-                if let Some(Reg::Ptr(Ptr {
-                    kind: PtrKind::Stack { .. },
-                    ..
-                })) = value
-                {
-                    if fidx != current {
-                        invalid!(
-                            pc,
-                            "cannot spill pointers to stack into stack frame of the caller"
-                        );
-                    }
-                }
+                no_stack_pointer_into_caller(st, pc, fidx, value)?;
                 let f = &mut st.frames[fidx];
                 let need = first_slot + 1;
                 if f.stack.len() < need {
@@ -1277,18 +1265,7 @@ impl<'a> Explorer<'a> {
                 Ok(loaded(size))
             }
             Access::Write => {
-                if let Some(Reg::Ptr(Ptr {
-                    kind: PtrKind::Stack { .. },
-                    ..
-                })) = value
-                {
-                    if fidx != st.frames.len() - 1 {
-                        invalid!(
-                            pc,
-                            "cannot spill pointers to stack into stack frame of the caller"
-                        );
-                    }
-                }
+                no_stack_pointer_into_caller(st, pc, fidx, value)?;
                 let f = &mut st.frames[fidx];
                 let need = ((-lo - 1) / 8) as usize + 1;
                 if f.stack.len() < need {
@@ -1962,6 +1939,30 @@ impl<'a> Explorer<'a> {
             ),
         }
     }
+}
+
+/// A pointer to stack is not stored into a caller's frame, where it would
+/// outlive the frame it points into.
+fn no_stack_pointer_into_caller(
+    st: &State,
+    pc: usize,
+    fidx: usize,
+    value: Option<Reg>,
+) -> Result<(), VerifyError> {
+    let stack_pointer = matches!(
+        value,
+        Some(Reg::Ptr(Ptr {
+            kind: PtrKind::Stack { .. },
+            ..
+        }))
+    );
+    if stack_pointer && fidx != st.frames.len() - 1 {
+        invalid!(
+            pc,
+            "cannot spill pointers to stack into stack frame of the caller"
+        );
+    }
+    Ok(())
 }
 
 /// Whether one more call frame fits (Linux's `MAX_CALL_FRAMES`).
