@@ -131,7 +131,19 @@ macro_rules! common {
 
 const SOCKET_FIELDS: [CtxField; 17] = common!(false);
 
-const TC_EXTRA: [CtxField; 7] = [
+/// `tstamp_type`: one byte, read-only (`bpf_skb_set_tstamp` changes it;
+/// a test run's is 0, the wall clock).
+const TSTAMP_TYPE: CtxField = CtxField {
+    name: "tstamp_type",
+    offset: 180,
+    size: 1,
+    writable: false,
+    kind: CtxFieldKind::Scalar,
+    native: (180, 1),
+    narrow: Narrow::Exact,
+};
+
+const TC_EXTRA: [CtxField; 8] = [
     num("tc_classid", 72, true),
     ptr("data", 76, CtxFieldKind::PacketStart, POINTERS[0]),
     ptr("data_end", 80, CtxFieldKind::PacketEnd, POINTERS[1]),
@@ -139,24 +151,25 @@ const TC_EXTRA: [CtxField; 7] = [
     wide("tstamp", 152, true),
     num("wire_len", 160, false),
     wide("hwtstamp", 184, false),
+    TSTAMP_TYPE,
 ];
 
-const fn tc_fields() -> [CtxField; 24] {
+const fn tc_fields() -> [CtxField; 25] {
     let common: [CtxField; 17] = common!(true);
-    let mut out = [CB; 24];
+    let mut out = [CB; 25];
     let mut i = 0;
     while i < 17 {
         out[i] = common[i];
         i += 1;
     }
-    while i < 24 {
+    while i < 25 {
         out[i] = TC_EXTRA[i - 17];
         i += 1;
     }
     out
 }
 
-const TC_FIELDS: [CtxField; 24] = tc_fields();
+const TC_FIELDS: [CtxField; 25] = tc_fields();
 
 /// `struct __sk_buff` as socket filters see it: no packet pointers, only
 /// `cb[]` writable.
@@ -336,6 +349,8 @@ mod tests {
         );
         assert!(t.access(152, 8, true).is_some() && t.access(152, 4, false).is_none());
         assert!(t.access(184, 8, true).is_none(), "hwtstamp is read-only");
+        assert!(t.access(180, 1, false).is_some() && t.access(180, 1, true).is_none());
+        assert!(t.access(180, 4, false).is_none() && s.access(180, 1, false).is_none());
     }
 
     #[test]
