@@ -891,3 +891,14 @@ fn a_variable_stack_offset_is_for_callers_who_may_see_addresses() {
         "{e}"
     );
 }
+
+#[test]
+fn a_callback_reads_a_pointer_its_caller_spilled() {
+    // for_each(map, cb, &ctx_on_stack, 0); the callback reads the context
+    // pointer back from its caller's stack, every iteration.
+    let src = "stxdw [%r10-16], %r1\nlddw %r1, map_idx(0)\nlddw %r2, func(cb)\nmov %r3, %r10\n\
+               add %r3, -16\nmov %r4, 0\ncall 164\nmov %r0, 0\nexit\n\
+               cb: ldxdw %r5, [%r4+0]\njeq %r5, 0, +1\nldxw %r0, [%r5+12]\nmov %r0, 0\nexit";
+    let (r, log) = run_as(src, true, true);
+    assert!(r.is_ok(), "{log}");
+}

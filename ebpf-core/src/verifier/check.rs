@@ -1532,11 +1532,17 @@ impl<'a> Explorer<'a> {
                 ),
             }
             // Another iteration may follow, from the state this one left.
+            // The second iteration starts from where the first ended; the
+            // later ones from there with the numbers the callback may
+            // change forgotten, so that they converge.
             let mut again = st.try_clone().ok_or(no_memory(pc))?;
-            widen_scalars(&mut again);
+            let iteration = cb.iteration.saturating_add(1).min(2);
+            if iteration == 2 {
+                widen_scalars(&mut again);
+            }
             let mut frame = Frame::new(callee_frame, cb.entry, Some(ret));
             frame.regs[1..6].copy_from_slice(&cb.args);
-            frame.callback = Some(Callback { again: true, ..cb });
+            frame.callback = Some(Callback { iteration, ..cb });
             grow(&mut again.frames, pc)?;
             again.frames.push(frame);
             self.fork(path, cb.entry, again)?;
@@ -1695,7 +1701,7 @@ impl<'a> Explorer<'a> {
         let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));
         frame.regs[1..6].copy_from_slice(&cb_args);
         frame.callback = Some(Callback {
-            again: false,
+            iteration: 0,
             helper: id,
             entry,
             args: cb_args,

@@ -196,11 +196,12 @@ pub struct Callback {
     pub entry: usize,
     /// Its `r1`-`r5`.
     pub args: [Reg; 5],
-    /// A further iteration (the second or later): a state of the first
-    /// is never the same as one of these, so that iterations alike are
-    /// not taken for an infinite loop (Linux's `callback_unroll_depth`);
-    /// further iterations alike are pruned where they start.
-    pub again: bool,
+    /// Which iteration: 0 the first, 1 the second, 2 any later one. A
+    /// state of one is never the same as one of another, so that
+    /// iterations alike are not taken for an infinite loop (Linux's
+    /// `callback_unroll_depth`); later iterations alike are pruned where
+    /// they start.
+    pub iteration: u8,
 }
 
 impl Frame {
