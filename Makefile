@@ -171,7 +171,7 @@ NIGHTLY = +nightly
 # Where each target's seeds are: kept ones, the example objects, the
 # assembler examples.
 SEEDS_dispatcher = tools/fuzz/seeds/dispatcher
-SEEDS_elf_loader = $(BPF_OUT)
+SEEDS_elf_loader = tools/fuzz/seeds/elf_loader $(BPF_OUT)
 SEEDS_assembler = examples/asm
 SEEDS_programs = tools/fuzz/seeds/programs
 SEEDS_verifier = tools/fuzz/seeds/verifier

@@ -461,9 +461,13 @@ impl BpfObject {
                 starts.dedup_by_key(|s| s.0);
                 let len = t.data.len() as u64;
                 let mut fns = Vec::new();
-                for (i, &(at, size)) in starts.iter().enumerate() {
-                    let next = starts.get(i + 1).map_or(len, |n| n.0);
-                    let end = if size > 0 { (at + size).min(len) } else { next };
+                for (i, &(at, size)) in starts.iter().enumerate().filter(|(_, s)| s.0 < len) {
+                    let next = starts.get(i + 1).map_or(len, |n| n.0.min(len));
+                    let end = if size > 0 {
+                        at.saturating_add(size).min(len)
+                    } else {
+                        next
+                    };
                     fns.push(((at / 8) as usize, (end / 8) as usize));
                 }
                 if fns.is_empty() {
@@ -520,7 +524,7 @@ impl BpfObject {
             if needs_text {
                 for r in &text_relocs {
                     if let Err(err) = ctx.apply(&mut insns, text_base, r, ".text", &name) {
-                        problems.push((text_base + (r.offset / 8) as usize, err.0));
+                        problems.push((text_base.saturating_add((r.offset / 8) as usize), err.0));
                     }
                 }
             }
@@ -618,7 +622,10 @@ fn keep_reached(
                 if !reached[f] {
                     reached[f] = true;
                     let (s, e) = functions[f];
-                    work.push((text_base + s, (text_base + e).min(insns.len())));
+                    work.push((
+                        text_base.saturating_add(s),
+                        text_base.saturating_add(e).min(insns.len()),
+                    ));
                 }
             }
         }
@@ -711,7 +718,7 @@ impl Linker<'_> {
         section: &str,
         prog: &str,
     ) -> Result<(), ElfError> {
-        let at = base + (r.offset / 8) as usize;
+        let at = base.saturating_add((r.offset / 8) as usize);
         let sym = if r.symbol_name.is_empty() {
             "<section>"
         } else {
@@ -746,7 +753,7 @@ impl Linker<'_> {
             insns[at].src = BPF_PSEUDO_MAP_IDX_VALUE;
             insns[at].imm = idx as i32;
             if let Some(next) = insns.get_mut(at + 1) {
-                next.imm = ext.offset as i32 + insn.imm;
+                next.imm = (ext.offset as i32).wrapping_add(insn.imm);
             }
             return Ok(());
         }
