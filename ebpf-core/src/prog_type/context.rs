@@ -35,6 +35,28 @@ pub struct CtxField {
     pub narrow: Narrow,
 }
 
+impl CtxField {
+    /// A read-only 32-bit field, read whole, kept at `native` (offset and
+    /// size) in the runtime's structure: `xdp_md`'s fields, `__sk_buff`'s
+    /// packet pointers.
+    pub const fn read_only(
+        name: &'static str,
+        offset: i16,
+        kind: CtxFieldKind,
+        native: (i16, u8),
+    ) -> CtxField {
+        CtxField {
+            name,
+            offset,
+            size: 4,
+            writable: false,
+            kind,
+            native,
+            narrow: Narrow::Exact,
+        }
+    }
+}
+
 /// Accesses of part of a field (naturally aligned, of 1, 2, 4 or 8
 /// bytes), as Linux's `bpf_ctx_narrow_access_ok` allows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

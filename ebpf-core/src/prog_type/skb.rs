@@ -70,16 +70,9 @@ const fn num(name: &'static str, offset: i16, w: bool) -> CtxField {
     }
 }
 
+/// A packet pointer: 32 bits to programs, a pointer kept at `native`.
 const fn ptr(name: &'static str, offset: i16, kind: CtxFieldKind, native: usize) -> CtxField {
-    CtxField {
-        name,
-        offset,
-        size: 4,
-        writable: false,
-        kind,
-        native: (native as i16, 8),
-        narrow: Narrow::Exact,
-    }
+    CtxField::read_only(name, offset, kind, (native as i16, 8))
 }
 
 const CB: CtxField = CtxField {

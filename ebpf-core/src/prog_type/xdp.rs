@@ -3,7 +3,7 @@
 //! real pointers, and the loader converts every access
 //! ([`context`](super::context)).
 
-use super::context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
+use super::context::{ContextLayout, CtxField, CtxFieldKind};
 use core::mem::offset_of;
 
 use super::{TestContext, TestInput};
@@ -37,28 +37,16 @@ pub struct XdpContext {
 
 const _: () = assert!(size_of::<XdpContext>() == 56);
 
-const fn field(name: &'static str, offset: i16, kind: CtxFieldKind, native: (i16, u8)) -> CtxField {
-    CtxField {
-        name,
-        offset,
-        size: 4,
-        writable: false,
-        kind,
-        native,
-        narrow: Narrow::Exact,
-    }
-}
-
 /// `struct xdp_md` as Linux's uapi defines it, read-only.
 pub static XDP_MD: ContextLayout = ContextLayout {
     name: "struct xdp_md",
     size: 24,
     fields: &[
-        field("data", 0, CtxFieldKind::PacketStart, (0, 8)),
-        field("data_end", 4, CtxFieldKind::PacketEnd, (8, 8)),
-        field("data_meta", 8, CtxFieldKind::PacketMeta, (16, 8)),
-        field("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
-        field("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
+        CtxField::read_only("data", 0, CtxFieldKind::PacketStart, (0, 8)),
+        CtxField::read_only("data_end", 4, CtxFieldKind::PacketEnd, (8, 8)),
+        CtxField::read_only("data_meta", 8, CtxFieldKind::PacketMeta, (16, 8)),
+        CtxField::read_only("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
+        CtxField::read_only("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
         // `egress_ifindex` (20) is for programs run from a devmap entry
         // only (`BPF_XDP_DEVMAP`), which this runtime does not run:
         // refused, as Linux refuses it to other XDP programs.
