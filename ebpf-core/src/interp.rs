@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::decoded::{Op, Slot};
 use crate::error::{AccessKind, HelperError, RunError};
 use crate::helpers::{CallbackError, Callee, Flow, Helpers, NoHelpers, ProgramMemory};
+use crate::jit::run::Activation;
 use crate::memory::{MemoryMap, RegionKind};
 use crate::opcode::{BPF_ADD, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR};
 use crate::program::{Program, FUNC_ADDR_TAG, MAX_CALL_FRAMES, STACK_SIZE};
@@ -211,6 +212,20 @@ impl Program {
     ) -> Result<Exit, RunError> {
         let (stack_base, stack_hi) = stack.bounds();
         let failure = Cell::new(None);
+        if let Some(image) = &self.native {
+            let at = Activation {
+                function: 0,
+                frame_pointer: stack_hi,
+                stack_base,
+                stack_hi,
+                args,
+                mem,
+                budget,
+                failure: &failure,
+            };
+            let target = image.function(0).ok_or(RunError::UnfollowedTailCall)?;
+            return crate::jit::run::enter(self, image.entry(), target, at, helpers);
+        }
         let entry = Entry {
             pc: 0,
             frame_pointer: stack_hi,
@@ -792,7 +807,7 @@ impl Program {
 /// Calls helper `id` for the instruction at `pc`, out of the interpreter's
 /// loop (which stays small: the call is rare next to ALU work).
 #[inline(never)]
-fn call_helper(
+pub(crate) fn call_helper(
     helpers: &mut dyn Helpers,
     id: u32,
     args: [u64; 5],
@@ -826,6 +841,24 @@ impl Callee for Program {
                 pc: index,
                 max: MAX_CALL_FRAMES,
             }));
+        }
+        if let Some(image) = &self.native {
+            let target = image.function(index).ok_or(CallbackError::NotAFunction)?;
+            let at = Activation {
+                function: index,
+                frame_pointer: caller.stack_lo,
+                stack_base: caller.stack_base,
+                stack_hi: caller.stack_hi,
+                args,
+                mem: caller.map,
+                budget: caller.budget,
+                failure: caller.failure,
+            };
+            return match crate::jit::run::enter(self, image.entry(), target, at, helpers) {
+                Ok(Exit::Return(r0)) => Ok(r0),
+                Ok(Exit::TailCall) => Err(CallbackError::Failed(RunError::UnfollowedTailCall)),
+                Err(e) => Err(CallbackError::Failed(e)),
+            };
         }
         let entry = Entry {
             pc: index,

@@ -37,6 +37,7 @@ pub mod error;
 pub mod helpers;
 pub mod insn;
 mod interp;
+pub mod jit;
 pub mod load;
 pub mod maps;
 pub mod memory;

@@ -236,6 +236,87 @@ pub trait Platform: Sync {
     /// Copies `src` to user address `dst`. As for
     /// [`copy_from_user`](Platform::copy_from_user).
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno>;
+
+    /// Memory for compiled programs: `len` bytes, readable and writable but
+    /// not executable, until [`exec_seal`](Platform::exec_seal). `None`
+    /// when the platform runs no compiled code (the default: programs are
+    /// interpreted) or memory is short. Called outside program context.
+    fn exec_alloc(&self, _len: usize) -> Option<NonNull<u8>> {
+        None
+    }
+
+    /// Makes memory from [`exec_alloc`](Platform::exec_alloc) read-only and
+    /// executable (never writable and executable at once where the OS
+    /// allows). Returns whether it could.
+    ///
+    /// # Safety
+    /// `ptr` and `len` are an allocation from `exec_alloc`, not sealed yet.
+    unsafe fn exec_seal(&self, _ptr: NonNull<u8>, _len: usize) -> bool {
+        false
+    }
+
+    /// Frees memory from [`exec_alloc`](Platform::exec_alloc). Called only
+    /// when no run can still be executing it (a grace period after the
+    /// program was unpublished).
+    ///
+    /// # Safety
+    /// `ptr` and `len` are an allocation from `exec_alloc`, not used
+    /// afterwards.
+    unsafe fn exec_free(&self, _ptr: NonNull<u8>, _len: usize) {}
+}
+
+/// Machine code in executable memory of the platform, freed on drop.
+pub struct ExecMemory {
+    ptr: NonNull<u8>,
+    len: usize,
+    platform: PlatformRef,
+}
+
+// SAFETY: sealed code is read-only; sharing its address between threads is
+// what running a program on several CPUs means.
+unsafe impl Send for ExecMemory {}
+// SAFETY: as above.
+unsafe impl Sync for ExecMemory {}
+
+impl ExecMemory {
+    /// Executable memory holding `code`: allocated writable, filled, then
+    /// sealed read-execute.
+    pub fn with_code(platform: PlatformRef, code: &[u8]) -> Result<Self, Errno> {
+        let len = code.len().max(1);
+        let ptr = platform.exec_alloc(len).ok_or(Errno::ENOMEM)?;
+        let memory = ExecMemory { ptr, len, platform };
+        // SAFETY: the allocation is `len` >= `code.len()` writable bytes,
+        // fresh, so nothing else refers to it.
+        unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), ptr.as_ptr(), code.len()) };
+        // SAFETY: an allocation from `exec_alloc`, sealed once.
+        if unsafe { platform.exec_seal(ptr, len) } {
+            Ok(memory)
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+
+    /// The first byte of the code.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never: it holds at least one byte).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for ExecMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `with_code` with this length; dropped once.
+        unsafe { self.platform.exec_free(self.ptr, self.len) }
+    }
 }
 
 /// The platform as the core holds it: one per module, living as long as it.

@@ -108,6 +108,8 @@ pub struct Program {
     pub(crate) functions: Vec<u32>,
     pub(crate) checked: bool,
     pub(crate) budget: u64,
+    /// The machine code, once compiled ([`Program::compile`]).
+    pub(crate) native: Option<crate::jit::Image>,
 }
 
 impl Program {
@@ -159,6 +161,7 @@ impl Program {
             functions,
             checked: opts.checked,
             budget: opts.budget,
+            native: None,
         })
     }
 
@@ -204,6 +207,27 @@ impl Program {
     /// The instruction budget of one run.
     pub fn budget(&self) -> u64 {
         self.budget
+    }
+
+    /// Compiles the program to machine code in `platform`'s executable
+    /// memory; its runs then use the code instead of the interpreter (see
+    /// [`crate::jit`]). Only programs without run-time checks compile.
+    pub fn compile(&mut self, platform: crate::PlatformRef) -> Result<(), crate::jit::JitError> {
+        if self.native.is_none() {
+            self.native = Some(crate::jit::Image::compile(platform, self)?);
+        }
+        Ok(())
+    }
+
+    /// The size of the machine code, when the program is compiled.
+    pub fn native_len(&self) -> Option<usize> {
+        self.native.as_ref().map(|image| image.len())
+    }
+
+    /// The address of the machine code of the function starting at slot
+    /// `index`, when the program is compiled.
+    pub(crate) fn native_function(&self, index: usize) -> Option<u64> {
+        self.native.as_ref()?.function(index)
     }
 }
 

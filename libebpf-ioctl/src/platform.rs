@@ -29,6 +29,7 @@ pub struct UserPlatform {
     start: Instant,
     trace: Mutex<Vec<String>>,
     echo_trace: AtomicBool,
+    jit: AtomicBool,
     caller: &'static dyn Caller,
 }
 
@@ -61,8 +62,16 @@ impl UserPlatform {
             start: Instant::now(),
             trace: Mutex::new(Vec::new()),
             echo_trace: AtomicBool::new(false),
+            jit: AtomicBool::new(std::env::var_os("EBPF_JIT").is_none_or(|v| v != "0")),
             caller,
         }
+    }
+
+    /// Compile verified programs to machine code (the default; the
+    /// environment variable `EBPF_JIT=0` turns it off), or interpret them.
+    /// Applies to programs loaded afterwards.
+    pub fn set_jit(&self, on: bool) {
+        self.jit.store(on, Ordering::Relaxed);
     }
 
     /// Also print `bpf_trace_printk` output to stderr as it comes.
@@ -273,6 +282,39 @@ impl Platform for UserPlatform {
 
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
         self.caller.copy_to_user(dst, src)
+    }
+
+    fn exec_alloc(&self, len: usize) -> Option<NonNull<u8>> {
+        if !self.jit.load(Ordering::Relaxed) {
+            return None;
+        }
+        // SAFETY: an anonymous private mapping at an address of the
+        // kernel's choice; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        NonNull::new(p.cast())
+    }
+
+    unsafe fn exec_seal(&self, ptr: NonNull<u8>, len: usize) -> bool {
+        // SAFETY: per the contract, the mapping `exec_alloc` made.
+        unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_EXEC) == 0 }
+    }
+
+    unsafe fn exec_free(&self, ptr: NonNull<u8>, len: usize) {
+        // SAFETY: per the contract, the mapping `exec_alloc` made, unused
+        // from now on.
+        unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
     }
 }
 

@@ -185,7 +185,12 @@ impl LoadedProgram {
                 // SAFETY: the verifier proved that every access the program
                 // makes lies in memory it is granted, and that it ends.
                 let unchecked = unsafe { opts.unchecked() };
-                decode(prog_type, insns, &unchecked.budget(u64::MAX))?
+                let mut program = decode(prog_type, insns, &unchecked.budget(u64::MAX))?;
+                // Where the platform has no executable memory (or the
+                // machine no back end), the interpreter runs it, as Linux
+                // falls back when its JIT fails.
+                let _ = program.compile(platform);
+                program
             }
             Verdict::Checked => decode(prog_type, insns, &opts)?,
         };

@@ -218,3 +218,101 @@ impl Platform for TestPlatform {
         Ok(())
     }
 }
+
+/// A platform for compiled programs alone: executable memory from
+/// `mmap`/`mprotect`, everything else the [`TestPlatform`]'s.
+pub struct ExecPlatform(&'static TestPlatform);
+
+impl ExecPlatform {
+    /// The process's one.
+    pub fn get() -> &'static ExecPlatform {
+        static ONE: std::sync::OnceLock<&'static ExecPlatform> = std::sync::OnceLock::new();
+        ONE.get_or_init(|| Box::leak(Box::new(ExecPlatform(TestPlatform::new(1)))))
+    }
+}
+
+impl Platform for ExecPlatform {
+    fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>> {
+        self.0.alloc(size, align, ctx)
+    }
+    unsafe fn free(&self, ptr: NonNull<u8>, size: usize, align: usize) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { self.0.free(ptr, size, align) }
+    }
+    fn lock_create(&self, kind: LockKind, class: LockClass) -> Option<RawLock> {
+        self.0.lock_create(kind, class)
+    }
+    unsafe fn lock_destroy(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: forwarded.
+        unsafe { self.0.lock_destroy(lock, kind) }
+    }
+    unsafe fn lock_acquire(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: forwarded.
+        unsafe { self.0.lock_acquire(lock, kind) }
+    }
+    unsafe fn lock_release(&self, lock: &RawLock, kind: LockKind) {
+        // SAFETY: forwarded.
+        unsafe { self.0.lock_release(lock, kind) }
+    }
+    fn read_lock(&self) -> usize {
+        self.0.read_lock()
+    }
+    fn read_unlock(&self, token: usize) {
+        self.0.read_unlock(token)
+    }
+    fn synchronize(&self) {
+        self.0.synchronize()
+    }
+    fn resched(&self) {}
+    fn interrupted(&self) -> bool {
+        false
+    }
+    fn cpu_id(&self) -> u32 {
+        self.0.cpu_id()
+    }
+    fn possible_cpus(&self) -> u32 {
+        self.0.possible_cpus()
+    }
+    fn monotonic_ns(&self) -> u64 {
+        self.0.monotonic_ns()
+    }
+    fn jiffies(&self) -> u64 {
+        self.0.jiffies()
+    }
+    fn random_u32(&self) -> u32 {
+        self.0.random_u32()
+    }
+    fn log(&self, level: LogLevel, message: fmt::Arguments<'_>) {
+        self.0.log(level, message)
+    }
+    fn copy_from_user(&self, dst: &mut [u8], src: u64) -> Result<(), Errno> {
+        self.0.copy_from_user(dst, src)
+    }
+    fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
+        self.0.copy_to_user(dst, src)
+    }
+    fn exec_alloc(&self, len: usize) -> Option<NonNull<u8>> {
+        // SAFETY: a fresh anonymous private mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        (p != libc::MAP_FAILED)
+            .then(|| NonNull::new(p.cast()))
+            .flatten()
+    }
+    unsafe fn exec_seal(&self, ptr: NonNull<u8>, len: usize) -> bool {
+        // SAFETY: the mapping `exec_alloc` made.
+        unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_EXEC) == 0 }
+    }
+    unsafe fn exec_free(&self, ptr: NonNull<u8>, len: usize) {
+        // SAFETY: the mapping `exec_alloc` made, unused from now on.
+        unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+    }
+}

@@ -1,0 +1,119 @@
+//! The JIT: a verified program's slots compiled to machine code, run
+//! instead of the interpreter.
+//!
+//! Only programs that run without run-time checks are compiled (verified
+//! ones, or those an embedder loaded with [`LoadOptions::unchecked`]);
+//! programs admitted unverified keep the interpreter, whose checks the
+//! code would otherwise have to repeat. Compiled code has no instruction
+//! budget: the verifier proved the program ends.
+//!
+//! The code lives in executable memory from the [`Platform`]
+//! ([`ExecMemory`]): written while writable, then sealed read-execute, and
+//! freed with the program (after a grace period, like the program). A
+//! platform without executable memory, or a machine other than x86-64,
+//! keeps the interpreter.
+//!
+//! [`LoadOptions::unchecked`]: crate::LoadOptions::unchecked
+//! [`Platform`]: crate::Platform
+
+pub(crate) mod run;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::platform::{ExecMemory, PlatformRef};
+
+/// Why a program was not compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitError {
+    /// This machine has no JIT back end.
+    Unsupported,
+    /// The platform gives no executable memory.
+    NoExecutableMemory,
+    /// The program runs with run-time checks (admitted unverified).
+    Checked,
+    /// Memory ran out while compiling.
+    OutOfMemory,
+}
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JitError::Unsupported => "no JIT for this machine or instruction",
+            JitError::NoExecutableMemory => "the platform gives no executable memory",
+            JitError::Checked => "programs with run-time checks are interpreted",
+            JitError::OutOfMemory => "out of memory while compiling",
+        })
+    }
+}
+
+/// What a back end produces: the code, and where each function starts.
+pub(crate) struct Compiled {
+    pub(crate) code: Vec<u8>,
+    /// (slot index of a function, its offset in the code), sorted.
+    pub(crate) functions: Vec<(u32, u32)>,
+}
+
+/// A program's machine code in executable memory.
+pub(crate) struct Image {
+    memory: ExecMemory,
+    functions: Vec<(u32, u32)>,
+}
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Image({} bytes)", self.memory.len())
+    }
+}
+
+impl Image {
+    /// Compiles `program`'s slots into memory from `platform`.
+    pub(crate) fn compile(
+        platform: PlatformRef,
+        program: &crate::Program,
+    ) -> Result<Image, JitError> {
+        if program.checked {
+            return Err(JitError::Checked);
+        }
+        let compiled = backend(program)?;
+        let memory = ExecMemory::with_code(platform, &compiled.code).map_err(|e| match e {
+            crate::Errno::ENOMEM => JitError::OutOfMemory,
+            _ => JitError::NoExecutableMemory,
+        })?;
+        Ok(Image {
+            memory,
+            functions: compiled.functions,
+        })
+    }
+
+    /// The code's size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.memory.len()
+    }
+
+    /// The start of the code (the entry).
+    pub(crate) fn entry(&self) -> *const u8 {
+        self.memory.as_ptr()
+    }
+
+    /// The address of the code of the function starting at `slot`.
+    pub(crate) fn function(&self, slot: usize) -> Option<u64> {
+        let i = self
+            .functions
+            .binary_search_by_key(&(slot as u32), |&(s, _)| s)
+            .ok()?;
+        Some(self.memory.as_ptr() as u64 + u64::from(self.functions[i].1))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn backend(program: &crate::Program) -> Result<Compiled, JitError> {
+    x86_64::compile(&program.code, &program.functions)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn backend(_: &crate::Program) -> Result<Compiled, JitError> {
+    Err(JitError::Unsupported)
+}
