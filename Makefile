@@ -166,7 +166,7 @@ install: setup
 ## Fuzzing: cargo-fuzz (libFuzzer, AddressSanitizer) on nightly. Working
 ## corpora grow in target/fuzz-corpus; the seeds in tools/fuzz/seeds are kept.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS = dispatcher elf_loader assembler programs verifier
+FUZZ_TARGETS = dispatcher elf_loader assembler programs verifier jit
 NIGHTLY = +nightly
 # Where each target's seeds are: kept ones, the example objects, the
 # assembler examples.
@@ -175,6 +175,7 @@ SEEDS_elf_loader = tools/fuzz/seeds/elf_loader $(BPF_OUT)
 SEEDS_assembler = examples/asm
 SEEDS_programs = tools/fuzz/seeds/programs
 SEEDS_verifier = tools/fuzz/seeds/verifier
+SEEDS_jit = tools/fuzz/seeds/jit
 
 fuzz-setup: setup
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -185,7 +186,7 @@ fuzz: fuzz-setup examples
 	  mkdir -p target/fuzz-corpus/$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  case $$t in dispatcher) seeds=$(SEEDS_dispatcher);; elf_loader) seeds=$(SEEDS_elf_loader);; \
-	    assembler) seeds=$(SEEDS_assembler);; verifier) seeds=$(SEEDS_verifier);; *) seeds=$(SEEDS_programs);; esac; \
+	    assembler) seeds=$(SEEDS_assembler);; verifier) seeds=$(SEEDS_verifier);; jit) seeds=$(SEEDS_jit);; *) seeds=$(SEEDS_programs);; esac; \
 	  $(CARGO) $(NIGHTLY) fuzz run --fuzz-dir tools/fuzz $$t target/fuzz-corpus/$$t $$seeds -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
 	    > target/fuzz-$$t.log 2>&1 || { tail -60 target/fuzz-$$t.log; echo "fuzz: $$t FAILED (tools/fuzz/artifacts/$$t)"; exit 1; }; \

@@ -121,6 +121,10 @@ pub const PROG_F_CHECKED: u32 = 1 << 31;
 /// `flags` of a program's info: the verifier accepted it.
 pub const PROG_INFO_VERIFIED: u32 = 1;
 
+/// `flags` of a program's info: it runs compiled to machine code (the
+/// JIT), not in the interpreter.
+pub const PROG_INFO_JITED: u32 = 2;
+
 /// `Command::Version`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -379,10 +383,16 @@ pub struct ProgInfo {
     /// conversion), in bytes.
     pub xlated_len: u32,
     /// Out: [`PROG_INFO_VERIFIED`] when the verifier accepted the program
-    /// (it runs without run-time checks).
+    /// (it runs without run-time checks), [`PROG_INFO_JITED`] when it runs
+    /// compiled.
     pub flags: u32,
     /// In: user address receiving up to `xlated_len` bytes of instructions.
     pub xlated_insns: u64,
+    /// Out: the size of the program's machine code in bytes when it runs
+    /// compiled ([`PROG_INFO_JITED`]), else 0 (Linux's `jited_prog_len`).
+    pub jited_len: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// `Command::GetNextId` (`next_id` out) and `Command::GetHandleById`
@@ -460,7 +470,7 @@ plain! {
     ObjCloseReq = 8;
     GetInfoReq = 16;
     MapInfo = 48;
-    ProgInfo = 72;
+    ProgInfo = 80;
     IdReq = 16;
     RingbufConsumeReq = 24;
 }
@@ -484,6 +494,7 @@ const _: () = {
     assert!(offset_of!(ProgInfo, load_time_ns) == 32);
     assert!(offset_of!(ProgInfo, xlated_len) == 56);
     assert!(offset_of!(ProgInfo, xlated_insns) == 64);
+    assert!(offset_of!(ProgInfo, jited_len) == 72);
     assert!(offset_of!(MapInfo, memory_bytes) == 40);
 };
 

@@ -541,10 +541,8 @@ fn decode_alu(insn: Insn, pc: usize) -> Result<Slot, LoadError> {
                 1 => true,
                 _ => return Err(LoadError::ReservedField { pc, field: "off" }),
             };
-            if !by_reg && insn.imm == 0 {
-                // Linux refuses division by a constant zero at load time.
-                return Err(LoadError::BadImmediate { pc, imm: 0 });
-            }
+            // Division by a constant zero is defined (RFC 9669: 0, or the
+            // dividend for modulo); the verifier refuses it, as Linux does.
             let table = match (op == BPF_DIV, signed, wide) {
                 (true, false, true) => (Div64Imm, Div64Reg),
                 (true, true, true) => (Sdiv64Imm, Sdiv64Reg),
@@ -561,13 +559,8 @@ fn decode_alu(insn: Insn, pc: usize) -> Result<Slot, LoadError> {
             let (imm_op, reg_op) = alu_pair(op, wide).ok_or_else(|| unknown(pc, insn.opcode))?;
             let src = operand()?;
             zero(pc, "off", insn.off.into())?;
-            if !by_reg && matches!(op, BPF_LSH | BPF_RSH | BPF_ARSH) {
-                let bits = if wide { 64 } else { 32 };
-                if !(0..bits).contains(&insn.imm) {
-                    // Linux refuses constant shifts by the width or more.
-                    return Err(LoadError::BadImmediate { pc, imm: insn.imm });
-                }
-            }
+            // Constant shift counts are taken modulo the width (RFC 9669);
+            // the verifier refuses those out of range, as Linux does.
             done(if by_reg { reg_op } else { imm_op }, src)
         }
     }

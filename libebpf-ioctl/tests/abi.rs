@@ -569,7 +569,10 @@ fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
         log_level: 1,
     };
     let (h, _) = xdp(&unsafe_code, checked).unwrap();
-    assert_eq!(e.prog_info(h).unwrap().flags & abi::PROG_INFO_VERIFIED, 0);
+    let info = e.prog_info(h).unwrap();
+    assert_eq!(info.flags & abi::PROG_INFO_VERIFIED, 0);
+    // ... in the interpreter: compiled code would have no checks.
+    assert_eq!((info.flags & abi::PROG_INFO_JITED, info.jited_len), (0, 0));
     assert!(
         e.prog_test_run(h, &[], 1).is_err(),
         "the empty packet's byte 0 is out of bounds"
@@ -583,10 +586,16 @@ fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
         log.contains("processed ") && log.contains(" insns"),
         "{log}"
     );
+    let info = e.prog_info(h).unwrap();
     assert_eq!(
-        e.prog_info(h).unwrap().flags & abi::PROG_INFO_VERIFIED,
+        info.flags & abi::PROG_INFO_VERIFIED,
         abi::PROG_INFO_VERIFIED
     );
+    // The embedded backend compiles verified programs (unless EBPF_JIT=0).
+    if std::env::var_os("EBPF_JIT").is_none_or(|v| v != "0") {
+        assert_eq!(info.flags & abi::PROG_INFO_JITED, abi::PROG_INFO_JITED);
+        assert!(info.jited_len > 8, "{}", info.jited_len);
+    }
     assert_eq!(e.prog_test_run(h, &[7], 1).unwrap().retval, 7);
     assert_eq!(e.prog_test_run(h, &[], 1).unwrap().retval, 1);
 }

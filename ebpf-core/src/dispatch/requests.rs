@@ -551,7 +551,9 @@ pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errn
         (Object::Prog(_), true) => {
             let user = c.read_user(r.info, want)?;
             let mut info = abi::ProgInfo::default();
-            info.as_bytes_mut().copy_from_slice(&user);
+            // The fields read are a prefix of the struct (it grows at its end).
+            let prefix = info.as_bytes_mut().get_mut(..want).ok_or(Errno::EINVAL)?;
+            prefix.copy_from_slice(&user);
             (info.xlated_len, info.xlated_insns)
         }
         _ => (0, 0),
@@ -593,7 +595,12 @@ pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errn
                         abi::PROG_INFO_VERIFIED
                     } else {
                         0
+                    } | if p.program().native_len().is_some() {
+                        abi::PROG_INFO_JITED
+                    } else {
+                        0
                     },
+                    jited_len: p.program().native_len().unwrap_or(0) as u32,
                     ..Default::default()
                 };
                 info.xlated_insns = addr;

@@ -67,5 +67,6 @@ pub fn load_insns_err(insns: &[Insn]) -> LoadError {
         Err(e) => e,
     }
 }
+pub mod jit_gen;
 pub mod platform;
 pub mod reference;

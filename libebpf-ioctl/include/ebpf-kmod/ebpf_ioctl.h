@@ -23,6 +23,7 @@
 #define EBPF_F_CHECKED (1u << 31)
 /* prog_info.flags: the verifier accepted the program. */
 #define EBPF_PROG_INFO_VERIFIED 1u
+#define EBPF_PROG_INFO_JITED 2u
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
@@ -146,8 +147,9 @@ struct ebpf_prog_info {
 	uint32_t prog_type, id, insn_cnt, map_count;
 	char name[EBPF_OBJ_NAME_LEN];
 	uint64_t load_time_ns, run_cnt, run_time_ns;
-	uint32_t xlated_len, flags;	/* flags out: EBPF_PROG_INFO_VERIFIED */
+	uint32_t xlated_len, flags;	/* flags out: EBPF_PROG_INFO_VERIFIED, _JITED */
 	uint64_t xlated_insns;
+	uint32_t jited_len, reserved;
 };
 
 struct ebpf_id_req {

@@ -99,9 +99,14 @@ enum Command {
         /// Assemble the program from this text file instead of reading hex.
         #[arg(long, value_name = "FILE")]
         asm: Option<PathBuf>,
-        /// Maximum instructions to execute.
+        /// Maximum instructions to execute (interpreter only).
         #[arg(long, default_value_t = ebpf_core::program::DEFAULT_BUDGET)]
         budget: u64,
+        /// Run the program compiled to machine code, as given: without the
+        /// interpreter's run-time checks and budget, for trusted programs
+        /// (conformance suites) only.
+        #[arg(long)]
+        jit: bool,
     },
     /// Assemble a text file and print its bytecode as hex.
     Asm {
@@ -241,6 +246,7 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
             memory,
             asm,
             budget,
+            jit,
         } => {
             let insns = match asm {
                 Some(path) => assemble_file(path)?,
@@ -250,8 +256,19 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
                 Some(text) => hex::decode(text).map_err(|e| format!("memory: {e}"))?,
                 None => Vec::new(),
             };
-            let prog = Program::load(&insns, &LoadOptions::default().budget(*budget))
-                .map_err(|e| format!("load failed: {e}"))?;
+            let prog = if *jit {
+                // SAFETY: `--jit` asks for the program to run as given; the
+                // option's help says it is for trusted programs only.
+                let opts = unsafe { LoadOptions::default().unchecked() }.budget(u64::MAX);
+                let mut prog =
+                    Program::load(&insns, &opts).map_err(|e| format!("load failed: {e}"))?;
+                prog.compile(libebpf_ioctl::UserPlatform::get())
+                    .map_err(|e| format!("JIT failed: {e}"))?;
+                prog
+            } else {
+                Program::load(&insns, &LoadOptions::default().budget(*budget))
+                    .map_err(|e| format!("load failed: {e}"))?
+            };
             let r0 = prog
                 .run_on(&mut memory)
                 .map_err(|e| format!("run failed: {e}"))?;

@@ -219,6 +219,8 @@ fn prog_json(e: &Ebpf, h: u32) -> Result<Value, String> {
         "insns": i.insn_cnt, "maps": i.map_count, "load_time_ns": i.load_time_ns,
         "run_cnt": i.run_cnt, "run_time_ns": i.run_time_ns,
         "verified": i.flags & ebpf_core::abi::PROG_INFO_VERIFIED != 0,
+        "jited": i.flags & ebpf_core::abi::PROG_INFO_JITED != 0,
+        "bytes_jited": i.jited_len,
     }))
 }
 
@@ -233,7 +235,7 @@ fn map_json(e: &Ebpf, h: u32) -> Result<Value, String> {
 
 fn print_prog(v: &Value) {
     println!(
-        "{}: {}  name {}  insns {}  maps {}  {}  runs {}  run_time_ns {}",
+        "{}: {}  name {}  insns {}  maps {}  {}  {}  runs {}  run_time_ns {}",
         v["id"],
         v["type"].as_str().unwrap_or("?"),
         v["name"].as_str().unwrap_or(""),
@@ -243,6 +245,11 @@ fn print_prog(v: &Value) {
             "verified"
         } else {
             "checked"
+        },
+        if v["jited"].as_bool() == Some(true) {
+            format!("jited {}B", v["bytes_jited"])
+        } else {
+            "interpreted".to_string()
         },
         v["run_cnt"],
         v["run_time_ns"]

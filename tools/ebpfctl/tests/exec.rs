@@ -144,3 +144,30 @@ fn port_filter_verdicts() {
         assert_eq!(out.trim(), want, "{hex}");
     }
 }
+
+#[test]
+fn jit_gives_what_the_interpreter_gives() {
+    let cases = [
+        // mov r0, 1; add r0, 2; exit
+        ("", "b7000000010000000700000002000000\n9500000000000000"),
+        // lddw r0, -1; exit
+        ("", "18000000ffffffff00000000ffffffff9500000000000000"),
+        // ldxw r0, [r1+0]; exit
+        ("11223344", "61100000000000009500000000000000"),
+        // mov r0, r2; exit
+        ("0011223344", "bf200000000000009500000000000000"),
+        // mov r0, 1; lsh r0, 65 (RFC 9669: modulo 64); exit
+        ("", "b7000000010000006700000041000000\n9500000000000000"),
+    ];
+    for (memory, program) in cases {
+        let mut args = vec!["exec"];
+        if !memory.is_empty() {
+            args.push(memory);
+        }
+        let interpreted = ebpfctl(&args, program);
+        args.push("--jit");
+        let compiled = ebpfctl(&args, program);
+        assert!(interpreted.0, "{program}: {}", interpreted.2);
+        assert_eq!(interpreted, compiled, "{program}");
+    }
+}
