@@ -222,6 +222,7 @@ bench: setup examples
 	$(CARGO) bench -p ebpf-bench --bench interpreter
 	$(CARGO) bench -p ebpf-bench --bench maps
 	$(CARGO) bench -p ebpf-bench --bench verify
+	$(CARGO) bench -p ebpf-bench --bench jit
 
 clean:
 	$(CARGO) clean

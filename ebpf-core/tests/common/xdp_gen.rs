@@ -7,6 +7,7 @@
 //! bytes).
 
 use ebpf_core::insn::Insn;
+use ebpf_core::load::Admission;
 use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::opcode::*;
 use ebpf_core::prog_type::TestFrame;
@@ -362,6 +363,8 @@ pub struct Harness {
     descs: [MapDesc; 2],
     platform: PlatformRef,
     stack: Stack,
+    /// Runs compared between compiled code and the interpreter.
+    pub compared: usize,
 }
 
 /// What the harness did with one program.
@@ -391,6 +394,7 @@ impl Harness {
             descs,
             platform,
             stack: Stack::new(),
+            compared: 0,
         }
     }
 
@@ -420,21 +424,128 @@ impl Harness {
         if let Err(e) = verifier::verify(insns, &subject, &mut log, 1) {
             return Outcome::Rejected(e);
         }
+        // Compiled too, where the platform has executable memory and the
+        // program cannot expose addresses (the compiled and interpreted
+        // programs' maps and stacks are at the same addresses, but a
+        // context's or packet's differ between runs).
+        // Clocks and random numbers differ between any two runs.
+        let varying = insns.iter().any(|i| {
+            i.opcode == BPF_JMP | BPF_CALL && i.src == 0 && [5, 7, 118, 125, 160].contains(&i.imm)
+        });
+        let compiled = (!subject.allow_ptr_leaks && !varying)
+            .then(|| self.compiled(insns, f))
+            .flatten();
         for _ in 0..runs {
             let len = rng.below(80) as usize;
             let packet: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            let mut input = f.prog_type.test_input(&packet);
-            let mut frame = TestFrame::new(&packet, 0).unwrap();
-            let mut mem = MemoryMap::new();
-            let args = input.args(&mut mem, &mut frame).unwrap();
-            if let Err(e) = prog.run(&mut self.stack, &mem, args) {
+            let interpreted = self.run(&prog, f, &packet).unwrap_or_else(|e| {
                 panic!(
                     "the verifier accepted a program that fails at run time ({e}) on {len} bytes:\n{insns:?}\n{log}"
+                )
+            });
+            if let Some(compiled) = &compiled {
+                let native = self.run(compiled, f, &packet);
+                assert_eq!(
+                    native.as_ref(),
+                    Ok(&interpreted),
+                    "compiled and interpreted runs differ on {len} bytes:\n{insns:?}"
                 );
+                self.compared += 1;
             }
         }
         Outcome::Ran(runs)
     }
+
+    /// The program verified and compiled, when the platform can.
+    fn compiled(&self, insns: &[Insn], f: Flavor) -> Option<LoadedProgram> {
+        let (prog, _) = LoadedProgram::admit(
+            self.platform,
+            1,
+            f.prog_type,
+            insns,
+            ProgramMaps::from_list(self.maps.to_vec()),
+            LoadOptions::default(),
+            Admission {
+                gpl: true,
+                ..Default::default()
+            },
+        )
+        .ok()?;
+        prog.program().native_len().is_some().then_some(prog)
+    }
+
+    /// One run on `packet` from the maps' initial contents: r0, the frame
+    /// after, and the maps' contents after.
+    fn run(
+        &mut self,
+        prog: &LoadedProgram,
+        f: Flavor,
+        packet: &[u8],
+    ) -> Result<RunResult, ebpf_core::RunError> {
+        self.reset_maps();
+        let mut input = f.prog_type.test_input(packet);
+        let mut frame = TestFrame::new(packet, 0).unwrap();
+        let mut mem = MemoryMap::new();
+        let args = input.args(&mut mem, &mut frame).unwrap();
+        let r0 = prog.run(&mut self.stack, &mem, args)?;
+        drop(mem);
+        let frame = input.frame_after(&mut frame).to_vec();
+        Ok(RunResult {
+            r0,
+            frame,
+            maps: self.dump_maps(),
+        })
+    }
+
+    fn reset_maps(&self) {
+        let [hash, array] = &self.maps;
+        let mut keys = Vec::new();
+        let mut key = [0u8; 4];
+        let mut prev: Option<[u8; 4]> = None;
+        while hash
+            .get_next_key(prev.as_ref().map(|k| &k[..]), &mut key)
+            .is_ok()
+        {
+            keys.push(key);
+            prev = Some(key);
+        }
+        for k in keys {
+            hash.delete(&k).unwrap();
+        }
+        for k in 0..2u32 {
+            hash.update(&k.to_ne_bytes(), &[0x5a; 16], 0).unwrap();
+        }
+        array.update(&0u32.to_ne_bytes(), &[0; 32], 0).unwrap();
+    }
+
+    fn dump_maps(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let [hash, array] = &self.maps;
+        let mut out = Vec::new();
+        let mut key = [0u8; 4];
+        let mut prev: Option<[u8; 4]> = None;
+        while hash
+            .get_next_key(prev.as_ref().map(|k| &k[..]), &mut key)
+            .is_ok()
+        {
+            let mut value = vec![0u8; 16];
+            hash.lookup(&key, &mut value, 0).unwrap();
+            out.push((key.to_vec(), value));
+            prev = Some(key);
+        }
+        out.sort();
+        let mut value = vec![0u8; 32];
+        array.lookup(&0u32.to_ne_bytes(), &mut value, 0).unwrap();
+        out.push((vec![], value));
+        out
+    }
+}
+
+/// What one run left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RunResult {
+    r0: u64,
+    frame: Vec<u8>,
+    maps: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A call of one of the type's packet helpers: offsets and sizes near the

@@ -9,10 +9,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ebpf_core::opcode::{
-    BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE,
-    BPF_PSEUDO_MAP_VALUE,
-};
 use ebpf_core::ProgType;
 use libebpf_ioctl::elf::{BpfObject, ProgDef};
 use libebpf_ioctl::{Admission, Ebpf, ProgSpec};
@@ -62,48 +58,16 @@ fn ours(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
     }))
 }
 
-/// The host's: the same maps in the kernel, `map_idx` references turned
-/// into their fds.
+/// The host's: the same maps in the kernel, made once, `map_idx`
+/// references turned into their fds ([`ebpf_bench::host_program`]).
 fn host(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
-    let maps: Vec<host_bpf::Map> = obj
-        .maps
-        .iter()
-        .map(|m| {
-            let s = &m.spec;
-            host_bpf::Map::create_with_flags(
-                s.map_type,
-                s.key_size,
-                s.value_size,
-                s.max_entries,
-                s.flags,
-            )
-            .ok()
-        })
-        .collect::<Option<_>>()?;
-    let mut insns = p.insns.clone();
-    for i in insns
-        .iter_mut()
-        .filter(|i| i.opcode == BPF_LD | BPF_IMM | BPF_DW)
-    {
-        let to = match i.src {
-            BPF_PSEUDO_MAP_IDX => BPF_PSEUDO_MAP_FD,
-            BPF_PSEUDO_MAP_IDX_VALUE => BPF_PSEUDO_MAP_VALUE,
-            _ => continue,
-        };
-        i.src = to;
-        i.imm = maps.get(i.imm as usize)?.fd();
-    }
-    let code = bytes_of(&insns);
-    if let Err(e) = host_bpf::Program::load(p.prog_type as u32, &code, 1) {
-        eprintln!(
-            "{}: the host refused: {}",
-            p.name,
-            e.log.lines().rev().nth(1).unwrap_or(&e.error.to_string())
-        );
+    let maps = ebpf_bench::host_maps(obj).ok()?;
+    if let Err(why) = ebpf_bench::host_program(p, &maps, 1) {
+        eprintln!("{}: the host refused: {why}", p.name);
         return None;
     }
     Some(median_us(|| {
-        drop(host_bpf::Program::load(p.prog_type as u32, &code, 0).unwrap());
+        drop(ebpf_bench::host_program(p, &maps, 0).unwrap());
     }))
 }
 

@@ -137,3 +137,61 @@ pub fn median_ns(rounds: usize, mut f: impl FnMut()) -> f64 {
     samples.sort_by(f64::total_cmp);
     black_box(samples[samples.len() / 2])
 }
+
+/// The maps of an ELF object, made in the host kernel through `bpf(2)`.
+pub fn host_maps(obj: &libebpf_ioctl::elf::BpfObject) -> Result<Vec<host_bpf::Map>, String> {
+    obj.maps
+        .iter()
+        .map(|m| {
+            let s = &m.spec;
+            host_bpf::Map::create_with_flags(
+                s.map_type,
+                s.key_size,
+                s.value_size,
+                s.max_entries,
+                s.flags,
+            )
+            .map_err(|e| format!("map {}: {e}", m.name))
+        })
+        .collect()
+}
+
+/// A program of an ELF object loaded into the host kernel through
+/// `bpf(2)` with `maps` ([`host_maps`]; its `map_idx` references turned
+/// into their fds), or the host's reason for refusing it (from its log at
+/// `log_level` 1 or more).
+pub fn host_program(
+    p: &libebpf_ioctl::elf::ProgDef,
+    maps: &[host_bpf::Map],
+    log_level: u32,
+) -> Result<host_bpf::Program, String> {
+    use ebpf_core::opcode::{
+        BPF_DW, BPF_IMM, BPF_LD, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE,
+        BPF_PSEUDO_MAP_VALUE,
+    };
+    let mut insns = p.insns.clone();
+    for i in insns
+        .iter_mut()
+        .filter(|i| i.opcode == BPF_LD | BPF_IMM | BPF_DW)
+    {
+        let to = match i.src {
+            BPF_PSEUDO_MAP_IDX => BPF_PSEUDO_MAP_FD,
+            BPF_PSEUDO_MAP_IDX_VALUE => BPF_PSEUDO_MAP_VALUE,
+            _ => continue,
+        };
+        i.src = to;
+        i.imm = maps
+            .get(i.imm as usize)
+            .ok_or("map index out of range")?
+            .fd();
+    }
+    let mut code = Vec::new();
+    insn::encode_into(&insns, &mut code);
+    host_bpf::Program::load(p.prog_type as u32, &code, log_level).map_err(|e| {
+        e.log
+            .lines()
+            .rev()
+            .nth(1)
+            .map_or_else(|| e.error.to_string(), str::to_string)
+    })
+}

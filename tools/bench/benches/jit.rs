@@ -1,0 +1,199 @@
+//! Native speed, side by side in one run:
+//!
+//! 1. ns per executed instruction of the workloads: ebpf-core's
+//!    interpreter (verified, no run-time checks), ebpf-core's JIT, rbpf's
+//!    interpreter and JIT on the same bytes;
+//! 2. the seed's port filter (`examples/c/port_filter.c`) per packet, a
+//!    dropped one (IPv4 TCP to port 80) and a passed one (to port 22),
+//!    through `PROG_TEST_RUN` with a repeat count: the embedded backend
+//!    compiled and interpreted, against the host kernel's `bpf(2)` (its
+//!    JIT) on the same object and packets. Ratios > 1 mean the peer is
+//!    slower than ebpf-core's JIT.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use ebpf_bench::{median_ns, workloads};
+use ebpf_core::{MemoryMap, NoHelpers, Program, RegionKind, Stack};
+use libebpf_ioctl::elf::BpfObject;
+use libebpf_ioctl::{Ebpf, ProgSpec, UserPlatform};
+
+/// Runs `prog` on a copy of `memory` with one reused stack; a closure per
+/// run.
+fn runner<'a>(prog: &'a Program, stack: &'a mut Stack, mem: &'a mut [u8]) -> impl FnMut() + 'a {
+    let len = mem.len() as u64;
+    let mut map = MemoryMap::new();
+    let addr = map.add_mut(mem, RegionKind::Packet).unwrap();
+    move || {
+        black_box(
+            prog.run(stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
+                .unwrap(),
+        );
+    }
+}
+
+fn per_instruction() {
+    println!(
+        "\n{:<14} {:>8} {:>12} {:>12} {:>12} {:>12} {:>11}",
+        "workload", "insns", "interpreter", "ebpf JIT", "rbpf", "rbpf JIT", "rbpfJIT/JIT"
+    );
+    for w in workloads() {
+        let insns = w.executed_insns() as f64;
+        let interpreted = w.load_unchecked();
+        let mut compiled = w.load_unchecked();
+        compiled.compile(UserPlatform::get()).expect("compiles");
+        let (mut s1, mut m1) = (Stack::new(), w.memory.clone());
+        let (mut s2, mut m2) = (Stack::new(), w.memory.clone());
+        let mut interp = runner(&interpreted, &mut s1, &mut m1);
+        let mut native = runner(&compiled, &mut s2, &mut m2);
+        let bytes = w.bytes();
+        let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
+        let mut jvm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
+        let rbpf_jit = jvm.jit_compile().is_ok();
+        let (mut m3, mut m4) = (w.memory.clone(), w.memory.clone());
+        let mut rows = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        // Interleaved, so all see the same machine conditions.
+        for _ in 0..5 {
+            rows[0].push(median_ns(5, &mut interp));
+            rows[1].push(median_ns(5, &mut native));
+            rows[2].push(median_ns(5, || {
+                black_box(vm.execute_program(&mut m3).unwrap());
+            }));
+            if rbpf_jit {
+                rows[3].push(median_ns(5, || {
+                    // SAFETY: the workloads stay inside their memory (their
+                    // checked runs in `executed_insns` prove it).
+                    black_box(unsafe { jvm.execute_program_jit(&mut m4) }.unwrap());
+                }));
+            }
+        }
+        let mid = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).map(|t| t / insns)
+        };
+        let [a, b, c, d] = rows.each_mut().map(mid);
+        let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3} ns/i"));
+        let ratio = match (d, b) {
+            (Some(d), Some(b)) => format!("{:.2}x", d / b),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<14} {:>8} {:>12} {:>12} {:>12} {:>12} {:>11}",
+            w.name,
+            insns as u64,
+            show(a),
+            show(b),
+            show(c),
+            show(d),
+            ratio
+        );
+    }
+}
+
+/// An Ethernet + IPv4 + TCP frame to `port`.
+fn tcp_frame(port: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[14 + 9] = 6;
+    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
+    f
+}
+
+const REPEAT: u32 = 200_000;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn port_filter() {
+    let dir = std::env::var("EBPF_EXAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf"));
+    let path = dir.join("port_filter.o");
+    let Ok(bytes) = std::fs::read(&path) else {
+        println!("\nport filter: {} missing (make examples)", path.display());
+        return;
+    };
+    let obj = BpfObject::parse(&bytes).unwrap();
+    let p = &obj.programs[0];
+    let e = Ebpf::embedded().unwrap();
+    let mut code = Vec::new();
+    ebpf_core::insn::encode_into(&p.insns, &mut code);
+    let load = |jit: bool| {
+        UserPlatform::get().set_jit(jit);
+        let maps: Vec<u32> = obj
+            .maps
+            .iter()
+            .map(|m| e.map_create(&m.spec).unwrap())
+            .collect();
+        let spec = ProgSpec {
+            name: "port_filter",
+            prog_type: p.prog_type as u32,
+            bytecode: &code,
+            license: &obj.license,
+            maps: &maps,
+        };
+        let (h, _) = e.prog_load_with(&spec, Default::default()).unwrap();
+        h
+    };
+    let compiled = load(true);
+    let interpreted = load(false);
+    UserPlatform::get().set_jit(true);
+    let jited = e.prog_info(compiled).unwrap().jited_len;
+    let host = match host_bpf::unavailable() {
+        Some(why) => Err(why),
+        None => ebpf_bench::host_maps(&obj)
+            .and_then(|maps| Ok((ebpf_bench::host_program(p, &maps, 1)?, maps))),
+    };
+    println!("\nport filter per packet ({REPEAT} runs per sample, median of 7; ebpf JIT code {jited} bytes)");
+    println!(
+        "{:<8} {:>12} {:>14} {:>12} {:>12} {:>14}",
+        "packet", "ebpf JIT", "interpreter", "host JIT", "host/JIT", "interp./JIT"
+    );
+    for (name, port, verdict) in [("drop", 80u16, 1u32), ("pass", 22, 2)] {
+        let frame = tcp_frame(port);
+        let ours = |h: u32| {
+            median(
+                (0..7)
+                    .map(|_| {
+                        let r = e.prog_test_run(h, &frame, REPEAT).unwrap();
+                        assert_eq!(r.retval, verdict);
+                        f64::from(r.duration_ns)
+                    })
+                    .collect(),
+            )
+        };
+        let (jit, interp) = (ours(compiled), ours(interpreted));
+        let linux = host.as_ref().ok().map(|(prog, _)| {
+            median(
+                (0..7)
+                    .map(|_| {
+                        let mut data = frame.clone();
+                        let r = prog.test_run(&mut data, REPEAT).unwrap();
+                        assert_eq!(r.retval, verdict);
+                        f64::from(r.duration_ns)
+                    })
+                    .collect(),
+            )
+        });
+        let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ns"));
+        println!(
+            "{name:<8} {:>12} {:>14} {:>12} {:>12} {:>13.2}x",
+            show(Some(jit)),
+            show(Some(interp)),
+            show(linux),
+            linux.map_or("-".into(), |l| format!("{:.2}x", l / jit)),
+            interp / jit
+        );
+    }
+    if let Err(why) = host {
+        println!("  (no host column: {why})");
+    }
+}
+
+fn main() {
+    per_instruction();
+    port_filter();
+}
