@@ -485,10 +485,11 @@ impl Harness {
         self.reset_maps();
         let mut input = f.prog_type.test_input(packet);
         let mut frame = TestFrame::new(packet, 0).unwrap();
-        let mut mem = MemoryMap::new();
-        let args = input.args(&mut mem, &mut frame).unwrap();
-        let r0 = prog.run(&mut self.stack, &mem, args)?;
-        drop(mem);
+        let r0 = {
+            let mut mem = MemoryMap::new();
+            let args = input.args(&mut mem, &mut frame).unwrap();
+            prog.run(&mut self.stack, &mem, args)?
+        };
         let frame = input.frame_after(&mut frame).to_vec();
         Ok(RunResult {
             r0,
