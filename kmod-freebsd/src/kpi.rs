@@ -175,6 +175,8 @@ pub const M_NOWAIT: c_int = 0x0001;
 pub const M_WAITOK: c_int = 0x0002;
 /// See [`M_NOWAIT`].
 pub const M_ZERO: c_int = 0x0100;
+/// `M_EXEC`: executable memory (what a JIT needs).
+pub const M_EXEC: c_int = 0x4000;
 /// `PRIV_DRIVER` (sys/sys/priv.h).
 pub const PRIV_DRIVER: c_int = 14;
 /// `SBT_1MS`.

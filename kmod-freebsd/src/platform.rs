@@ -157,4 +157,21 @@ impl Platform for FreeBsdPlatform {
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
         errno(kpi::copyout(src, dst))
     }
+
+    /// malloc(9) with `M_EXEC`: the kernel maps it readable, writable and
+    /// executable at once (FreeBSD offers no way to drop the write right
+    /// of a malloc'd block), so sealing has nothing to change.
+    fn exec_alloc(&self, len: usize) -> Option<NonNull<u8>> {
+        NonNull::new(kpi::malloc(len, kpi::M_WAITOK | kpi::M_ZERO | kpi::M_EXEC))
+    }
+
+    unsafe fn exec_seal(&self, _ptr: NonNull<u8>, _len: usize) -> bool {
+        true
+    }
+
+    unsafe fn exec_free(&self, ptr: NonNull<u8>, _len: usize) {
+        // SAFETY: per the contract, a block from `exec_alloc` (malloc),
+        // unused from now on.
+        unsafe { kpi::free(ptr.as_ptr()) }
+    }
 }

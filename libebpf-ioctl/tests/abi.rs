@@ -836,3 +836,34 @@ fn redirect_maps_hold_devices_cpus_and_sockets_for_bpf_redirect_map() {
         .unwrap_or_default()
         .contains("write into map forbidden"));
 }
+
+#[test]
+fn repeated_test_runs_each_start_from_the_frame_as_given() {
+    // Grows the packet 64 bytes to the front, returns the first 8 bytes
+    // there (headroom: zero) and leaves 0xdead in them, then shrinks it
+    // back. A later run of the same test must see zero again.
+    let e = client();
+    let code = bytecode(
+        "mov %r6, %r1\nmov %r2, -64\ncall 44\nmov %r0, 7\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\n\
+         mov %r4, %r2\nadd %r4, 8\njgt %r4, %r3, out\nldxdw %r7, [%r2+0]\nstdw [%r2+0], 0xdead\n\
+         mov %r1, %r6\nmov %r2, 64\ncall 44\nmov %r0, %r7\nout: exit",
+    );
+    let (h, _) = e
+        .prog_load_with(
+            &ProgSpec {
+                name: "head",
+                prog_type: ebpf_core::ProgType::Xdp as u32,
+                bytecode: &code,
+                license: "GPL",
+                maps: &[],
+            },
+            Default::default(),
+        )
+        .unwrap();
+    let frame = [0x11u8; 60];
+    for repeat in [1, 2, 100] {
+        let r = e.prog_test_run(h, &frame, repeat).unwrap();
+        assert_eq!(r.retval, 0, "repeat {repeat}");
+        assert_eq!(r.data_out, frame, "repeat {repeat}");
+    }
+}

@@ -33,6 +33,7 @@ PAGE = 4096
 TEXT_BASE, RODATA_BASE, DATA_BASE = 0x1000_0000, 0x1800_0000, 0x2000_0000
 STUBS, KDATA = 0x2800_0000, 0x2900_0000
 HEAP, HEAP_SIZE = 0x3000_0000, 64 << 20
+EXEC_HEAP, EXEC_HEAP_SIZE = 0x3800_0000, 4 << 20   # malloc(9) with M_EXEC: the only heap code may run from
 USER, USER_SIZE = 0x6000_0000, 1 << 20
 PCPU = 0x5000_0000
 STACK_TOP, STACK_SIZE = 0x7000_0000, 64 << 10
@@ -41,7 +42,7 @@ RETURN = 0x2800_fff0   # the return address of every call from the test
 ACCEPTED = {0: "NONE", 1: "64", 2: "PC32", 4: "PLT32", 6: "GLOB_DAT", 7: "JMP_SLOT",
             8: "RELATIVE", 11: "32S", 37: "IRELATIVE"}
 EFAULT, ENOTTY, E2BIG, EBUSY = 14, 25, 7, 16
-M_NOWAIT, M_WAITOK, M_ZERO = 1, 2, 0x100
+M_NOWAIT, M_WAITOK, M_ZERO, M_EXEC = 1, 2, 0x100, 0x4000
 D_INIT = 0x80000000
 
 
@@ -61,6 +62,7 @@ class Kernel:
         self.uc = emu.uc
         self.blocks = {}
         self.heap_next = HEAP
+        self.exec_next = EXEC_HEAP
         self.critical = 0
         self.spins = 0
         self.yields = 0
@@ -92,11 +94,17 @@ class Kernel:
     def user_ok(self, addr, length):
         return length == 0 or (USER <= addr and addr + length <= USER + USER_SIZE)
 
-    def kmalloc(self, size):
-        addr = (self.heap_next + 15) & ~15
-        if addr + size > HEAP + HEAP_SIZE:
-            return 0
-        self.heap_next = addr + max(size, 1)
+    def kmalloc(self, size, exec_=False):
+        if exec_:
+            addr = (self.exec_next + 15) & ~15
+            if addr + size > EXEC_HEAP + EXEC_HEAP_SIZE:
+                return 0
+            self.exec_next = addr + max(size, 1)
+        else:
+            addr = (self.heap_next + 15) & ~15
+            if addr + size > HEAP + HEAP_SIZE:
+                return 0
+            self.heap_next = addr + max(size, 1)
         self.blocks[addr] = size
         return addr
 
@@ -105,7 +113,7 @@ class Kernel:
         size, _ty, flags = self.arg(0), self.arg(1), self.arg(2)
         if self.atomic():
             self.violate(f"malloc({size}, flags {flags:#x}) in a critical section or under a spin mutex")
-        addr = self.kmalloc(size)
+        addr = self.kmalloc(size, bool(flags & M_EXEC))
         self.uc.mem_write(addr, (b"\0" if flags & M_ZERO else b"\xa5") * size)
         return addr
 
@@ -408,6 +416,7 @@ class Emulator:
         for base, size, perm in self._perm:
             self.uc.mem_protect(base, size, perm)
         self.uc.mem_map(HEAP, HEAP_SIZE, UC_PROT_READ | UC_PROT_WRITE)
+        self.uc.mem_map(EXEC_HEAP, EXEC_HEAP_SIZE, UC_PROT_ALL)
         self.uc.mem_map(USER, USER_SIZE, UC_PROT_READ | UC_PROT_WRITE)
         self.uc.mem_map(PCPU, PAGE, UC_PROT_READ | UC_PROT_WRITE)
         self.uc.mem_write(PCPU + 0x3C, struct.pack("<I", 1))
@@ -594,6 +603,26 @@ def session(emu):
     retval = struct.unpack("<I", user.read(req + 4, 4))[0]
     expect("PROG_TEST_RUN: the program read the map value", (r, retval), (0, 42))
     expect("PROG_TEST_RUN: maybe_yield between its two runs", k.yields >= 1, True)
+
+    # The same instructions as a socket filter: verified, then compiled by
+    # the JIT into malloc(9) M_EXEC memory, and run from there.
+    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIII", 1, len(prog) // 8, insns, lic, 1, 512, log,
+                                  handles, 1, 0, b"emu_jit", 0, 0, 0, 0))
+    verdict = user.read(log, 512).split(b"\0")[0].decode()
+    expect("PROG_LOAD (socket filter): verified", (r, verdict.startswith("processed 10 insns")), (0, True))
+    jit_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
+    info = user.put(b"\0" * 80)
+    r, _ = ioctl(15, struct.pack("<IIQ", jit_handle, 80, info))
+    flags, = struct.unpack("<I", user.read(info + 60, 4))
+    jited_len, = struct.unpack("<I", user.read(info + 72, 4))
+    expect("OBJ_GET_INFO: verified and compiled", (r, flags, jited_len > 0), (0, 3, True))
+    expect("the code is in M_EXEC memory",
+           any(EXEC_HEAP <= a < EXEC_HEAP + EXEC_HEAP_SIZE for a in k.blocks), True)
+    r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", jit_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
+    retval = struct.unpack("<I", user.read(req + 4, 4))[0]
+    expect("PROG_TEST_RUN compiled: the program read the map value", (r, retval), (0, 42))
+    r, _ = ioctl(14, struct.pack("<II", jit_handle, 0))
+    expect("OBJ_CLOSE of the compiled program", r, 0)
 
     # Pins, info, ids, iteration, batches, delete, close: the rest of the
     # dispatcher's commands.

@@ -440,7 +440,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     let mut retval = 0;
     let mut runs = 0;
     let mut stopped = Ok(());
-    let mut last = template.0;
+    let mut context = template.0;
     while runs < repeat {
         if runs > 0 {
             // Between runs, as Linux's bpf_test_timer: reschedule, and stop
@@ -451,11 +451,11 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
                 break;
             }
             frame.reset(&input, template.1);
+            context.reset_from(&template.0);
         }
-        let mut input = template.0;
-        {
+        let reach = {
             let mut mem = MemoryMap::new();
-            let args = input
+            let args = context
                 .args(&mut mem, &mut frame)
                 .map_err(|_| Errno::ENOMEM)?;
             retval = prog.run(&mut stack, &mem, args).map_err(|e| {
@@ -465,8 +465,9 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
                 );
                 Errno::EFAULT
             })?;
-        }
-        last = input;
+            mem.packet_reach()
+        };
+        frame.ran(reach);
         runs += 1;
     }
     let elapsed = c.dev.platform.monotonic_ns().saturating_sub(start);
@@ -475,7 +476,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     stopped?;
     let mut short = false;
     if r.ctx_out != 0 || r.ctx_size_out != 0 {
-        match prog_type.context_out(&last, template.2.as_deref()) {
+        match prog_type.context_out(&context, template.2.as_deref()) {
             Some(out) => {
                 let out = out.as_bytes();
                 let n = out.len().min(r.ctx_size_out as usize);
@@ -488,7 +489,7 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
             None => return Err(Errno::EINVAL),
         }
     }
-    let data = last.frame_after(&mut frame);
+    let data = context.frame_after(&mut frame);
     if r.data_out != 0 {
         let n = data.len().min(r.data_size_out as usize);
         c.write_user(r.data_out, &data[..n])?;
