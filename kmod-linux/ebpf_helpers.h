@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Inline-only kernel services for the core library (ebpf-core/src/c_os.rs). */
+/* Inline-only kernel services and the kernel's JIT for the core library
+ * (ebpf-core/src/c_os.rs). */
 #ifndef EBPF_HELPERS_H
 #define EBPF_HELPERS_H
 
@@ -15,5 +16,11 @@ u64 ebpf_os_monotonic_ns(void);
 u64 ebpf_os_boot_ns(void);
 u64 ebpf_os_coarse_ns(void);
 u64 ebpf_os_jiffies(void);
+void *ebpf_os_jit_compile(const void *insns, u32 len, u32 stack_depth, u64 *code, u32 *size);
+void ebpf_os_jit_free(void *prog);
+u64 ebpf_os_jit_call_base(void);
+u64 ebpf_os_jit_call(u64 code, const u64 *args);
+void *ebpf_os_jit_swap(void *run);
+void *ebpf_os_jit_current(void);
 
 #endif

@@ -18,6 +18,7 @@ use core::ptr::NonNull;
 use crate::dispatch::{Host, Limits, OpenFile, Privileges, Service};
 use crate::errno::Errno;
 use crate::helpers::format::FixedBuf;
+use crate::jit::kernel::KernelJit;
 use crate::platform::{AllocContext, LockClass, LockKind, LogLevel, Platform, RawLock};
 
 extern "C" {
@@ -75,6 +76,26 @@ extern "C" {
     fn ebpf_os_copy_to_user(dst: u64, src: *const u8, len: usize) -> c_int;
     /// Reports a bug in the core and does not return.
     fn ebpf_os_panic(text: *const u8, len: usize) -> !;
+    /// Compiles `len` instructions with the kernel's JIT and `stack_depth`
+    /// bytes of stack: the kernel's program, its code's address and size
+    /// out; null when the kernel did not JIT-compile it.
+    fn ebpf_os_jit_compile(
+        insns: *const c_void,
+        len: u32,
+        stack_depth: u32,
+        code: *mut u64,
+        size: *mut u32,
+    ) -> *mut c_void;
+    /// Frees a program `ebpf_os_jit_compile` returned.
+    fn ebpf_os_jit_free(prog: *mut c_void);
+    /// `__bpf_call_base`.
+    fn ebpf_os_jit_call_base() -> u64;
+    /// Calls compiled code with `args[0..5]` in `r1`-`r5`; returns `r0`.
+    fn ebpf_os_jit_call(code: u64, args: *const u64) -> u64;
+    /// Sets this CPU's current run; returns the previous.
+    fn ebpf_os_jit_swap(run: *mut c_void) -> *mut c_void;
+    /// This CPU's current run.
+    fn ebpf_os_jit_current() -> *mut c_void;
 }
 
 /// Storage for one lock class's validator key (Linux's lockdep wants one
@@ -240,6 +261,10 @@ impl Platform for COs {
         errno(unsafe { ebpf_os_copy_from_user(dst.as_mut_ptr(), src, dst.len()) })
     }
 
+    fn kernel_jit(&self) -> Option<&'static dyn KernelJit> {
+        Some(&LINUX_JIT)
+    }
+
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
         // SAFETY: `src` is valid for reads of its length; the kernel
         // checks the user range.
@@ -345,4 +370,76 @@ pub unsafe extern "C" fn ebpf_kcore_ioctl(file: *mut c_void, cmd: u32, arg: u64)
         Ok(()) => 0,
         Err(e) => -(e.0 as c_long),
     }
+}
+
+/// Linux's JIT through `bpf_prog_alloc` / `bpf_prog_select_runtime`.
+struct LinuxJit;
+
+static LINUX_JIT: LinuxJit = LinuxJit;
+
+impl KernelJit for LinuxJit {
+    fn call_base(&self) -> u64 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_jit_call_base() }
+    }
+
+    fn helper_entry(&self) -> u64 {
+        ebpf_kcore_jit_helper_entry as *const () as u64
+    }
+
+    fn compile(
+        &self,
+        insns: &[crate::Insn],
+        stack_depth: u32,
+    ) -> Option<(NonNull<c_void>, u64, u32)> {
+        // The kernel's struct bpf_insn has the layout of our encoding.
+        let mut bytes = alloc::vec::Vec::new();
+        bytes.try_reserve_exact(insns.len() * 8).ok()?;
+        crate::insn::encode_into(insns, &mut bytes);
+        let (mut code, mut size) = (0u64, 0u32);
+        // SAFETY: `bytes` holds `insns.len()` encoded instructions; the
+        // outputs are valid for writes.
+        let prog = unsafe {
+            ebpf_os_jit_compile(
+                bytes.as_ptr().cast(),
+                u32::try_from(insns.len()).ok()?,
+                stack_depth,
+                &mut code,
+                &mut size,
+            )
+        };
+        Some((NonNull::new(prog)?, code, size))
+    }
+
+    unsafe fn free(&self, prog: NonNull<c_void>) {
+        // SAFETY: per the trait's contract, a program from `compile`, no
+        // longer run.
+        unsafe { ebpf_os_jit_free(prog.as_ptr()) }
+    }
+
+    unsafe fn call(&self, code: u64, args: [u64; 5]) -> u64 {
+        // SAFETY: per the trait's contract, live compiled code, called in a
+        // read-side section with the run set.
+        unsafe { ebpf_os_jit_call(code, args.as_ptr()) }
+    }
+
+    fn swap_current(&self, run: *mut c_void) -> *mut c_void {
+        // SAFETY: plain call (preemption is off during runs).
+        unsafe { ebpf_os_jit_swap(run) }
+    }
+}
+
+/// Where compiled code's helper calls go: the helper id is in `rax` (eBPF
+/// `r0`, set just before the call), the arguments in the C argument
+/// registers; it becomes the sixth argument of [`jit_helper`]. It starts
+/// with `endbr64`: its address is taken (indirect-branch tracking).
+#[unsafe(naked)]
+extern "C" fn ebpf_kcore_jit_helper_entry() {
+    core::arch::naked_asm!("endbr64", "mov r9, rax", "jmp {helper}", helper = sym jit_helper);
+}
+
+extern "C" fn jit_helper(a1: u64, a2: u64, a3: u64, a4: u64, a5: u64, id: u64) -> u64 {
+    // SAFETY: only compiled code calls the entry, during a run it made
+    // current on this CPU (KernelImage::run).
+    unsafe { crate::jit::kernel::dispatch(ebpf_os_jit_current(), id, [a1, a2, a3, a4, a5]) }
 }

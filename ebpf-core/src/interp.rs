@@ -212,6 +212,9 @@ impl Program {
     ) -> Result<Exit, RunError> {
         let (stack_base, stack_hi) = stack.bounds();
         let failure = Cell::new(None);
+        if let Some(image) = &self.kernel {
+            return image.run(self, 0, args, mem, helpers, budget, &failure);
+        }
         if let Some(image) = &self.native {
             let at = Activation {
                 function: 0,

@@ -263,6 +263,12 @@ pub trait Platform: Sync {
     /// `ptr` and `len` are an allocation from `exec_alloc`, not used
     /// afterwards.
     unsafe fn exec_free(&self, _ptr: NonNull<u8>, _len: usize) {}
+
+    /// The kernel's own JIT, for a platform that gives no executable memory
+    /// but compiles eBPF itself (Linux); `None` by default.
+    fn kernel_jit(&self) -> Option<&'static dyn crate::jit::kernel::KernelJit> {
+        None
+    }
 }
 
 /// Machine code in executable memory of the platform, freed on drop.

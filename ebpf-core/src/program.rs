@@ -110,6 +110,8 @@ pub struct Program {
     pub(crate) budget: u64,
     /// The machine code, once compiled ([`Program::compile`]).
     pub(crate) native: Option<crate::jit::Image>,
+    /// The same, compiled by the kernel's JIT.
+    pub(crate) kernel: Option<crate::jit::kernel::KernelImage>,
 }
 
 impl Program {
@@ -162,6 +164,7 @@ impl Program {
             checked: opts.checked,
             budget: opts.budget,
             native: None,
+            kernel: None,
         })
     }
 
@@ -212,16 +215,26 @@ impl Program {
     /// Compiles the program to machine code in `platform`'s executable
     /// memory; its runs then use the code instead of the interpreter (see
     /// [`crate::jit`]). Only programs without run-time checks compile.
+    /// The kernel's own JIT compiles it where the platform has one
+    /// ([`Platform::kernel_jit`](crate::Platform::kernel_jit)).
     pub fn compile(&mut self, platform: crate::PlatformRef) -> Result<(), crate::jit::JitError> {
-        if self.native.is_none() {
-            self.native = Some(crate::jit::Image::compile(platform, self)?);
+        if self.native.is_some() || self.kernel.is_some() {
+            return Ok(());
+        }
+        match platform.kernel_jit() {
+            Some(jit) => self.kernel = Some(crate::jit::kernel::KernelImage::compile(jit, self)?),
+            None => self.native = Some(crate::jit::Image::compile(platform, self)?),
         }
         Ok(())
     }
 
     /// The size of the machine code, when the program is compiled.
     pub fn native_len(&self) -> Option<usize> {
-        self.native.as_ref().map(|image| image.len())
+        match (&self.native, &self.kernel) {
+            (Some(image), _) => Some(image.len()),
+            (_, Some(image)) => Some(image.len()),
+            _ => None,
+        }
     }
 
     /// The address of the machine code of the function starting at slot

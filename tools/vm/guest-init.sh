@@ -37,7 +37,9 @@ P=00000000000000000000000008004500002800000000400600000a0000010a000002
 TCP80=${P}c00000500000000000000000500200000000000000000000
 TCP22=${P}c00000160000000000000000500200000000000000000000
 ebpfctl prog load /examples/port_filter.o --pin pf || fail "prog load"
-ebpfctl prog list
+ebpfctl prog list | tee /tmp/progs.txt
+# Verified, it runs compiled by the kernel's own JIT (bpf_jit_enable is on).
+grep -q "port_filter .*verified  jited [0-9]*B" /tmp/progs.txt || fail "the port filter is not JIT-compiled"
 ebpfctl prog run pf/port_filter --data-hex $TCP80 --data-hex $TCP22 --data-hex $TCP80 > /tmp/run.txt || fail "prog run"
 cat /tmp/run.txt
 [ "$(grep -c 'retval 1' /tmp/run.txt)" = 2 ] && [ "$(grep -c 'retval 2' /tmp/run.txt)" = 1 ] || fail "verdicts"
@@ -48,6 +50,23 @@ ebpfctl prog unload pf/port_filter || fail "prog unload"
 ebpfctl map list
 ebpfctl map dump pf/drops > /dev/null || fail "the map pin outlives the program pin"
 ebpfctl run /examples/tail_call.o --prog dispatch --data-hex $TCP80 | grep -q XDP_DROP || fail "tail call"
+
+step "speed: the port filter through /dev/ebpf and through this kernel's bpf(2)"
+ebpf-vm-bench /dev/ebpf /examples/port_filter.o ${EBPF_BENCH_REPEAT:-20000} || fail "vm bench"
+
+step "kernel JIT off: verified programs are interpreted"
+if [ -w /proc/sys/net/core/bpf_jit_enable ]; then
+    echo 0 > /proc/sys/net/core/bpf_jit_enable
+    ebpfctl prog load /examples/port_filter.o --pin pf2 || fail "prog load (JIT off)"
+    ebpfctl prog list | grep "port_filter" | tail -1 | tee /tmp/progs.txt
+    grep -q "verified  interpreted" /tmp/progs.txt || fail "compiled with the JIT off"
+    ebpfctl prog run pf2/port_filter --data-hex $TCP80 | grep -q 'retval 1' || fail "interpreted verdict"
+    ebpfctl prog unload pf2/port_filter || fail "prog unload"
+    echo 1 > /proc/sys/net/core/bpf_jit_enable
+else
+    # The sysctl comes with CONFIG_NET; the JIT is then on by default.
+    echo "EBPF-VM: skipped: this kernel has no net.core.bpf_jit_enable"
+fi
 
 step "stress: 4 processes churn every map type, programs and pins; rmmod refused meanwhile"
 # A CPU stuck with preemption off for 8 s is reported (soft lockup). Under

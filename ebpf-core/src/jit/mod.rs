@@ -16,6 +16,7 @@
 //! [`LoadOptions::unchecked`]: crate::LoadOptions::unchecked
 //! [`Platform`]: crate::Platform
 
+pub mod kernel;
 pub(crate) mod run;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;

@@ -13,10 +13,10 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use ebpf_bench::{median_ns, workloads};
+use ebpf_bench::{median, median_ns, workloads};
 use ebpf_core::{MemoryMap, NoHelpers, Program, RegionKind, Stack};
 use libebpf_ioctl::elf::BpfObject;
-use libebpf_ioctl::{Ebpf, ProgSpec, UserPlatform};
+use libebpf_ioctl::{Ebpf, UserPlatform};
 
 /// Runs `prog` on a copy of `memory` with one reused stack; a closure per
 /// run.
@@ -90,22 +90,7 @@ fn per_instruction() {
     }
 }
 
-/// An Ethernet + IPv4 + TCP frame to `port`.
-fn tcp_frame(port: u16) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 20 + 20];
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14] = 0x45;
-    f[14 + 9] = 6;
-    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
-    f
-}
-
 const REPEAT: u32 = 200_000;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn port_filter() {
     let dir = std::env::var("EBPF_EXAMPLES")
@@ -119,24 +104,9 @@ fn port_filter() {
     let obj = BpfObject::parse(&bytes).unwrap();
     let p = &obj.programs[0];
     let e = Ebpf::embedded().unwrap();
-    let mut code = Vec::new();
-    ebpf_core::insn::encode_into(&p.insns, &mut code);
     let load = |jit: bool| {
         UserPlatform::get().set_jit(jit);
-        let maps: Vec<u32> = obj
-            .maps
-            .iter()
-            .map(|m| e.map_create(&m.spec).unwrap())
-            .collect();
-        let spec = ProgSpec {
-            name: "port_filter",
-            prog_type: p.prog_type as u32,
-            bytecode: &code,
-            license: &obj.license,
-            maps: &maps,
-        };
-        let (h, _) = e.prog_load_with(&spec, Default::default()).unwrap();
-        h
+        ebpf_bench::load_first(&e, &obj)
     };
     let compiled = load(true);
     let interpreted = load(false);
@@ -152,8 +122,8 @@ fn port_filter() {
         "{:<8} {:>12} {:>14} {:>12} {:>12} {:>14}",
         "packet", "ebpf JIT", "interpreter", "host JIT", "host/JIT", "interp./JIT"
     );
-    for (name, port, verdict) in [("drop", 80u16, 1u32), ("pass", 22, 2)] {
-        let frame = tcp_frame(port);
+    for (name, port, verdict) in ebpf_bench::PORT_FILTER_CASES {
+        let frame = ebpf_bench::tcp_frame(port);
         let ours = |h: u32| {
             median(
                 (0..7)

@@ -195,3 +195,45 @@ pub fn host_program(
             .map_or_else(|| e.error.to_string(), str::to_string)
     })
 }
+
+/// An Ethernet + IPv4 + TCP frame to `port` (the port filter's input).
+pub fn tcp_frame(port: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[14 + 9] = 6;
+    f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
+    f
+}
+
+/// The median of `v` (not empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The port filter's verdicts: (packet name, destination port, XDP
+/// action).
+pub const PORT_FILTER_CASES: [(&str, u16, u32); 2] = [("drop", 80, 1), ("pass", 22, 2)];
+
+/// Loads the first program of `obj` (with fresh maps) through `e`.
+pub fn load_first(e: &libebpf_ioctl::Ebpf, obj: &libebpf_ioctl::elf::BpfObject) -> u32 {
+    let p = &obj.programs[0];
+    let mut code = Vec::new();
+    insn::encode_into(&p.insns, &mut code);
+    let maps: Vec<u32> = obj
+        .maps
+        .iter()
+        .map(|m| e.map_create(&m.spec).expect("map"))
+        .collect();
+    let spec = libebpf_ioctl::ProgSpec {
+        name: "port_filter",
+        prog_type: p.prog_type as u32,
+        bytecode: &code,
+        license: &obj.license,
+        maps: &maps,
+    };
+    e.prog_load_with(&spec, Default::default())
+        .expect("program loads")
+        .0
+}
