@@ -212,20 +212,20 @@ impl Program {
     ) -> Result<Exit, RunError> {
         let (stack_base, stack_hi) = stack.bounds();
         let failure = Cell::new(None);
+        let at = Activation {
+            function: 0,
+            frame_pointer: stack_hi,
+            stack_base,
+            stack_hi,
+            args,
+            mem,
+            budget,
+            failure: &failure,
+        };
         if let Some(image) = &self.kernel {
-            return image.run(self, 0, args, mem, helpers, budget, &failure);
+            return image.run(self, at, helpers);
         }
         if let Some(image) = &self.native {
-            let at = Activation {
-                function: 0,
-                frame_pointer: stack_hi,
-                stack_base,
-                stack_hi,
-                args,
-                mem,
-                budget,
-                failure: &failure,
-            };
             let target = image.function(0).ok_or(RunError::UnfollowedTailCall)?;
             return crate::jit::run::enter(self, image.entry(), target, at, helpers);
         }

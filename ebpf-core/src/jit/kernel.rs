@@ -31,6 +31,7 @@ use core::cell::Cell;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
+use super::run::Activation;
 use super::JitError;
 use crate::error::RunError;
 use crate::helpers::{CallbackError, Callee, Flow, Helpers, ProgramMemory};
@@ -164,27 +165,25 @@ impl KernelImage {
     }
 
     /// Runs the compiled program: the main function, or the callback at
-    /// slot `function`, with `args`.
+    /// slot `at.function`, with `at.args` (the stack fields are unused: the
+    /// kernel's JIT keeps the stack).
     pub(crate) fn run(
         &self,
         program: &Program,
-        function: usize,
-        args: [u64; 5],
-        mem: &MemoryMap<'_>,
+        at: Activation<'_, '_>,
         helpers: &mut dyn Helpers,
-        budget: &Cell<u64>,
-        failure: &Cell<Option<RunError>>,
     ) -> Result<Exit, RunError> {
-        let code = self.code(function).ok_or(RunError::UnfollowedTailCall)?;
+        let code = self.code(at.function).ok_or(RunError::UnfollowedTailCall)?;
+        let args = at.args;
         let mut run = KernelRun {
             callee: KernelCallee {
                 program,
                 image: self,
             },
-            mem,
+            mem: at.mem,
             helpers,
-            budget,
-            failure,
+            budget: at.budget,
+            failure: at.failure,
             tail_call: false,
             error: None,
         };
@@ -235,17 +234,19 @@ impl Callee for KernelCallee<'_> {
             .program
             .function_index(func)
             .ok_or(CallbackError::NotAFunction)?;
+        let at = Activation {
+            function: index,
+            frame_pointer: 0,
+            stack_base: 0,
+            stack_hi: 0,
+            args,
+            mem: caller.map,
+            budget: caller.budget,
+            failure: caller.failure,
+        };
         let exit = self
             .image
-            .run(
-                self.program,
-                index,
-                args,
-                caller.map,
-                helpers,
-                caller.budget,
-                caller.failure,
-            )
+            .run(self.program, at, helpers)
             .map_err(CallbackError::Failed)?;
         match exit {
             Exit::Return(r0) => Ok(r0),
