@@ -34,6 +34,7 @@ mod decoded;
 pub mod dispatch;
 pub mod errno;
 pub mod error;
+mod fixed_vec;
 pub mod helpers;
 pub mod insn;
 mod interp;

@@ -2,7 +2,10 @@
 //! on every access when a program runs in checked mode.
 
 use core::cell::Cell;
+use core::fmt;
 use core::marker::PhantomData;
+
+use crate::fixed_vec::FixedVec;
 
 /// What a region holds; reported in traces and used to find the packet for
 /// the legacy `LD_ABS`/`LD_IND` loads.
@@ -38,16 +41,6 @@ pub struct Region {
 }
 
 impl Region {
-    const EMPTY: Region = Region {
-        start: 0,
-        len: 0,
-        stride: 0,
-        elem_offset: 0,
-        elem_len: 0,
-        writable: false,
-        kind: RegionKind::Memory,
-    };
-
     /// A contiguous region of `len` bytes at `start`.
     pub const fn contiguous(start: u64, len: u64, writable: bool, kind: RegionKind) -> Self {
         Region {
@@ -138,10 +131,9 @@ pub struct TooManyRegions;
 ///
 /// The lifetime ties the map to the buffers it was built from: they stay
 /// borrowed while the map exists.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MemoryMap<'a> {
-    regions: [Region; MAX_REGIONS],
-    count: usize,
+    regions: FixedVec<Region, MAX_REGIONS>,
     /// The packet granted with [`add_packet`](Self::add_packet): where
     /// programs see it now (start, length), which helpers move
     /// ([`set_packet`](Self::set_packet)) inside its room.
@@ -151,6 +143,16 @@ pub struct MemoryMap<'a> {
     /// been: all a run can have written of the room.
     packet_reach: Cell<(u64, u64)>,
     _borrow: PhantomData<&'a mut [u8]>,
+}
+
+impl fmt::Debug for MemoryMap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryMap")
+            .field("regions", &self.regions())
+            .field("packet", &self.packet.get())
+            .field("packet_room", &self.packet_room)
+            .finish()
+    }
 }
 
 impl Default for MemoryMap<'_> {
@@ -163,8 +165,7 @@ impl<'a> MemoryMap<'a> {
     /// An empty map: the program may only touch its stack.
     pub const fn new() -> Self {
         MemoryMap {
-            regions: [Region::EMPTY; MAX_REGIONS],
-            count: 0,
+            regions: FixedVec::new(),
             packet: Cell::new((0, 0)),
             packet_room: (0, 0),
             packet_reach: Cell::new((u64::MAX, 0)),
@@ -237,15 +238,12 @@ impl<'a> MemoryMap<'a> {
     /// meanwhile (programs on other CPUs may use it concurrently only where
     /// the owner, such as a map, allows racy access).
     pub unsafe fn add_raw(&mut self, region: Region) -> Result<(), TooManyRegions> {
-        let slot = self.regions.get_mut(self.count).ok_or(TooManyRegions)?;
-        *slot = region;
-        self.count += 1;
-        Ok(())
+        self.regions.push(region).map_err(|_| TooManyRegions)
     }
 
     /// The granted regions.
     pub fn regions(&self) -> &[Region] {
-        &self.regions[..self.count]
+        self.regions.as_slice()
     }
 
     /// The packet, read by `LD_ABS`/`LD_IND`: the one

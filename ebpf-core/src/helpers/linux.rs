@@ -4,6 +4,7 @@
 
 use crate::errno::Errno;
 use crate::error::HelperError;
+use crate::fixed_vec::FixedVec;
 use crate::maps::{Map, ProgramHeader, RingBuf};
 use crate::platform::{LogLevel, PlatformRef};
 use crate::shared::Shared;
@@ -38,10 +39,10 @@ pub struct RunContext<'r> {
     cpu: Option<u32>,
     /// The maps of the program running now (the last tail call's target).
     maps: &'r [Shared<Map>],
-    inner: [u64; MAX_INNER_MAPS],
-    inner_len: usize,
-    reservations: [Reservation; MAX_RESERVATIONS],
-    reservations_len: usize,
+    /// Inner maps a lookup in a map of maps handed out in this run.
+    inner: FixedVec<u64, MAX_INNER_MAPS>,
+    /// Ring buffer records reserved and not yet committed.
+    reservations: FixedVec<Reservation, MAX_RESERVATIONS>,
     tail_calls: u32,
     /// The tail call the program asked for when it last ended with
     /// [`Flow::TailCall`]: its context argument and target.
@@ -84,14 +85,8 @@ impl<'r> RunContext<'r> {
             maps,
             run_ctx,
             run_type,
-            inner: [0; MAX_INNER_MAPS],
-            inner_len: 0,
-            reservations: [Reservation {
-                addr: 0,
-                len: 0,
-                ring: core::ptr::null(),
-            }; MAX_RESERVATIONS],
-            reservations_len: 0,
+            inner: FixedVec::new(),
+            reservations: FixedVec::new(),
             tail_calls: 0,
             tail_call: None,
             key: (0, 0),
@@ -131,12 +126,12 @@ impl<'r> RunContext<'r> {
     /// Ends the run: records still reserved are discarded, so the consumer
     /// is never blocked by a program that forgot one.
     pub(crate) fn finish(&mut self) {
-        for r in &self.reservations[..self.reservations_len] {
+        for r in self.reservations.as_slice() {
             // SAFETY: the ring belongs to a map the run could reach, alive
             // for the whole read-side section we are still in.
             unsafe { (*r.ring).commit(r.addr, true) };
         }
-        self.reservations_len = 0;
+        self.reservations.clear();
         // Only a checked program can end holding its lock.
         if let Some((addr, map)) = self.held_lock.take() {
             let _ = map.program_unlock(addr);
@@ -184,7 +179,7 @@ impl<'r> RunContext<'r> {
         if let Some(m) = maps.iter().find(|m| Shared::as_ptr(m) as u64 == addr) {
             return Some(m);
         }
-        if self.inner[..self.inner_len].contains(&addr) {
+        if self.inner.as_slice().contains(&addr) {
             // SAFETY: the address came from an outer map's slot during this
             // run; the slot's reference is released only a grace period
             // after it is unpublished, and the run is inside a read-side
@@ -250,12 +245,12 @@ impl<'r> RunContext<'r> {
             map.map_type(),
             crate::maps::MapType::ArrayOfMaps | crate::maps::MapType::HashOfMaps
         );
-        if found != 0 && of_maps && !self.inner[..self.inner_len].contains(&found) {
-            if self.inner_len == MAX_INNER_MAPS {
-                return Ok(0);
-            }
-            self.inner[self.inner_len] = found;
-            self.inner_len += 1;
+        if found != 0
+            && of_maps
+            && !self.inner.as_slice().contains(&found)
+            && self.inner.push(found).is_err()
+        {
+            return Ok(0);
         }
         Ok(found)
     }
@@ -295,32 +290,31 @@ impl<'r> RunContext<'r> {
 
     fn reserve(&mut self, map_addr: u64, size: u64, flags: u64) -> Result<u64, HelperError> {
         let ring = self.ringbuf(map_addr)?;
-        if flags != 0 || self.reservations_len == MAX_RESERVATIONS {
+        if flags != 0 || self.reservations.is_full() {
             return Ok(0);
         }
         let Some(addr) = ring.reserve(size) else {
             return Ok(0);
         };
-        self.reservations[self.reservations_len] = Reservation {
+        // Not full (checked above).
+        let _ = self.reservations.push(Reservation {
             addr,
             len: size,
             ring,
-        };
-        self.reservations_len += 1;
+        });
         Ok(addr)
     }
 
     fn commit(&mut self, addr: u64, discard: bool) -> Result<u64, HelperError> {
-        let n = self.reservations_len;
-        let at = self.reservations[..n]
+        let r = self
+            .reservations
+            .as_slice()
             .iter()
             .position(|r| r.addr == addr)
+            .and_then(|at| self.reservations.swap_remove(at))
             .ok_or(HelperError::Other("not a reserved ring buffer record"))?;
-        let r = self.reservations[at];
         // SAFETY: as in `finish`.
         unsafe { (*r.ring).commit(addr, discard) };
-        self.reservations[at] = self.reservations[n - 1];
-        self.reservations_len -= 1;
         Ok(0)
     }
 
@@ -478,7 +472,7 @@ impl Helpers for RunContext<'_> {
         if self.maps.iter().any(|m| m.contains_value(addr, len, write)) {
             return true;
         }
-        if self.inner[..self.inner_len].iter().any(|&m| {
+        if self.inner.as_slice().iter().any(|&m| {
             // SAFETY: as in `map`: inner maps seen in this run stay alive.
             unsafe { &*(m as *const Map) }.contains_value(addr, len, write)
         }) {
@@ -487,7 +481,9 @@ impl Helpers for RunContext<'_> {
         let within = |start: u64, size: u64| {
             addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
         };
-        if self.reservations[..self.reservations_len]
+        if self
+            .reservations
+            .as_slice()
             .iter()
             .any(|r| within(r.addr, r.len))
         {
