@@ -63,6 +63,7 @@ errnos! {
     ENOSYS = 38, "not implemented";
     ELOOP = 40, "too many levels";
     EOPNOTSUPP = 95, "not supported";
+    EALREADY = 114, "already done";
     ENOTSUPP = 524, "operation not supported";
 }
 
@@ -77,6 +78,7 @@ impl Errno {
             40 => 62,          // ELOOP
             75 => 84,          // EOVERFLOW
             95 | 524 => 45,    // EOPNOTSUPP
+            114 => 37,         // EALREADY
             n if n <= 34 => n, // EPERM..ERANGE share their numbers
             _ => 22,           // EINVAL
         }
@@ -92,6 +94,7 @@ impl Errno {
             62 => 40,
             84 => 75,
             45 => 95,
+            37 => 114,
             n => n,
         })
     }
@@ -137,6 +140,7 @@ mod tests {
             (Errno::ENOSYS, 78),
             (Errno::EOPNOTSUPP, 45),
             (Errno::ENOTSUPP, 45),
+            (Errno::EALREADY, 37),
         ] {
             assert_eq!(e.to_freebsd(), bsd, "{e}");
             if e != Errno::ENOTSUPP {

@@ -479,6 +479,86 @@ fn cases() -> Vec<Case> {
         case("tc change_head", TC, &change(43, "mov %r2, 14\nmov %r3, 0\n"), 68),
         case("tc pull_data", TC, &change(39, "mov %r2, 10\n"), 54),
         case("tc pull_data past the end", TC, &change(39, "mov %r2, 100\n"), ENOMEM),
+        // IPv4 to IPv6 and back: 20 bytes after the Ethernet header.
+        case("tc change_proto to IPv6", TC, &change(31, "mov %r2, 0xdd86\nmov %r3, 0\n"), 74),
+        case(
+            "tc change_proto to IPv6 and back",
+            TC,
+            &format!(
+                "{start}{}{BAIL}{}{BAIL}ldxw %r0, [%r6+0]\nexit",
+                call(31, "mov %r2, 0xdd86\nmov %r3, 0\n"),
+                call(31, "mov %r2, 0x0008\nmov %r3, 0\n")
+            ),
+            54,
+        ),
+        case("tc change_proto to ARP", TC, &change(31, "mov %r2, 0x0608\nmov %r3, 0\n"), ENOTSUPP),
+        case("tc change_proto with flags", TC, &change(31, "mov %r2, 0xdd86\nmov %r3, 1\n"), EINVAL),
+        case(
+            "tc change_proto: the protocol after",
+            TC,
+            &format!("{start}{}{BAIL}ldxw %r0, [%r6+16]\nexit", call(31, "mov %r2, 0xdd86\nmov %r3, 0\n")),
+            0xdd86,
+        ),
+        // bpf_skb_adjust_room(skb, len_diff, mode, flags).
+        case("tc adjust_room grows after the MAC header", TC, &change(50, "mov %r2, 8\nmov %r3, 1\nmov %r4, 0\n"), 62),
+        case("tc adjust_room grows after the IP header", TC, &change(50, "mov %r2, 8\nmov %r3, 0\nmov %r4, 0\n"), 62),
+        case("tc adjust_room shrinks after the IP header", TC, &change(50, "mov %r2, -8\nmov %r3, 0\nmov %r4, 0\n"), 46),
+        case(
+            "tc adjust_room shrinks below an IP header",
+            TC,
+            &change(50, "mov %r2, -24\nmov %r3, 0\nmov %r4, 0\n"),
+            ENOTSUPP,
+        ),
+        case("tc adjust_room in an unknown mode", TC, &change(50, "mov %r2, 8\nmov %r3, 2\nmov %r4, 0\n"), ENOTSUPP),
+        case("tc adjust_room with an unknown flag", TC, &change(50, "mov %r2, 8\nmov %r3, 0\nmov %r4, 512\n"), EINVAL),
+        case("tc adjust_room by too much", TC, &change(50, "mov %r2, 4096\nmov %r3, 0\nmov %r4, 0\n"), EFAULT),
+        case(
+            "tc adjust_room encapsulating in IPv4",
+            TC,
+            &change(50, "mov %r2, 20\nmov %r3, 1\nmov %r4, 2\n"),
+            74,
+        ),
+        case(
+            "tc adjust_room encapsulating twice",
+            TC,
+            &format!(
+                "{start}{}{BAIL}{}exit",
+                call(50, "mov %r2, 20\nmov %r3, 1\nmov %r4, 2\n"),
+                call(50, "mov %r2, 20\nmov %r3, 1\nmov %r4, 2\n")
+            ),
+            err(114),
+        ),
+        case(
+            "tc adjust_room decapsulating while growing",
+            TC,
+            &change(50, "mov %r2, 8\nmov %r3, 1\nmov %r4, 128\n"),
+            EINVAL,
+        ),
+        // bpf_skb_set_tstamp(skb, tstamp, clock), read back.
+        case(
+            "tc set_tstamp monotonic",
+            TC,
+            &format!(
+                "{start}{}{BAIL}ldxdw %r0, [%r6+152]\nldxb %r2, [%r6+180]\nlsh %r2, 16\nor %r0, %r2\nexit",
+                call(192, "mov %r2, 1000\nmov %r3, 1\n")
+            ),
+            0x1_03e8,
+        ),
+        case("tc set_tstamp monotonic at 0", TC, &format!("{start}{}exit", call(192, "mov %r2, 0\nmov %r3, 1\n")), EINVAL),
+        case("tc set_tstamp on an unknown clock", TC, &format!("{start}{}exit", call(192, "mov %r2, 5\nmov %r3, 3\n")), EINVAL),
+        // Redirects: the verdict, nothing sent.
+        case("tc clone_redirect to loopback", TC, &format!("{start}{}exit", call(13, "mov %r2, 1\nmov %r3, 0\n")), 0),
+        case("tc clone_redirect to no device", TC, &format!("{start}{}exit", call(13, "mov %r2, 99\nmov %r3, 0\n")), EINVAL),
+        case("tc clone_redirect with flags", TC, &format!("{start}{}exit", call(13, "mov %r2, 1\nmov %r3, 2\n")), EINVAL),
+        case("tc redirect_neigh", TC, "mov %r1, 1\nmov %r2, 0\nmov %r3, 0\nmov %r4, 0\ncall 152\nexit", 7),
+        case(
+            "tc redirect_neigh with short parameters",
+            TC,
+            "stw [%r10-8], 0\nmov %r1, 1\nmov %r2, %r10\nadd %r2, -8\nmov %r3, 4\nmov %r4, 0\ncall 152\nexit",
+            2,
+        ),
+        case("tc redirect_peer", TC, "mov %r1, 1\nmov %r2, 0\ncall 155\nexit", 7),
+        case("tc redirect_peer with flags", TC, "mov %r1, 1\nmov %r2, 1\ncall 155\nexit", 2),
         case(
             "tc change_type",
             TC,

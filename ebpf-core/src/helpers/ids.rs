@@ -13,11 +13,13 @@ pub const SKB_STORE_BYTES: u32 = 9;
 pub const L3_CSUM_REPLACE: u32 = 10;
 pub const L4_CSUM_REPLACE: u32 = 11;
 pub const TAIL_CALL: u32 = 12;
+pub const CLONE_REDIRECT: u32 = 13;
 pub const GET_CGROUP_CLASSID: u32 = 17;
 pub const SKB_VLAN_PUSH: u32 = 18;
 pub const SKB_VLAN_POP: u32 = 19;
 pub const REDIRECT: u32 = 23;
 pub const SKB_LOAD_BYTES: u32 = 26;
+pub const SKB_CHANGE_PROTO: u32 = 31;
 pub const SKB_CHANGE_TYPE: u32 = 32;
 pub const SKB_CHANGE_TAIL: u32 = 38;
 pub const SKB_PULL_DATA: u32 = 39;
@@ -30,13 +32,17 @@ pub const GET_HASH_RECALC: u32 = 34;
 pub const CSUM_UPDATE: u32 = 40;
 pub const SET_HASH_INVALID: u32 = 41;
 pub const SET_HASH: u32 = 48;
+pub const SKB_ADJUST_ROOM: u32 = 50;
 pub const REDIRECT_MAP: u32 = 51;
 pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
 pub const CSUM_LEVEL: u32 = 135;
+pub const REDIRECT_NEIGH: u32 = 152;
+pub const REDIRECT_PEER: u32 = 155;
 pub const CHECK_MTU: u32 = 163;
 pub const XDP_GET_BUFF_LEN: u32 = 188;
 pub const XDP_LOAD_BYTES: u32 = 189;
 pub const XDP_STORE_BYTES: u32 = 190;
+pub const SKB_SET_TSTAMP: u32 = 192;
 pub const GET_NUMA_NODE_ID: u32 = 42;
 pub const MAP_PUSH_ELEM: u32 = 87;
 pub const MAP_POP_ELEM: u32 = 88;
@@ -90,8 +96,9 @@ pub const BASE: &[u32] = &[
 /// What socket filters add: reading the packet.
 pub const SOCKET_FILTER: &[u32] = &[SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE];
 
-/// What tc programs add: reading and writing the packet, checksums, the
-/// flow hash, VLAN tags, redirects and the MTU.
+/// What tc programs add: reading and writing the packet, resizing it
+/// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
+/// timestamp, redirects and the MTU.
 pub const SCHED_CLS: &[u32] = &[
     SKB_STORE_BYTES,
     L3_CSUM_REPLACE,
@@ -113,6 +120,12 @@ pub const SCHED_CLS: &[u32] = &[
     SKB_CHANGE_TAIL,
     SKB_PULL_DATA,
     SKB_CHANGE_HEAD,
+    SKB_CHANGE_PROTO,
+    SKB_ADJUST_ROOM,
+    SKB_SET_TSTAMP,
+    CLONE_REDIRECT,
+    REDIRECT_NEIGH,
+    REDIRECT_PEER,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,

@@ -62,6 +62,42 @@ const ETH_P_8021Q: u16 = 0x8100u16.to_be();
 const ETH_P_8021AD: u16 = 0x88a8u16.to_be();
 /// Bytes copied at once between the packet and program memory.
 const CHUNK: usize = 256;
+/// IPv4 and IPv6, in network byte order as the context holds them.
+const ETH_P_IP: u16 = 0x0800u16.to_be();
+const ETH_P_IPV6: u16 = 0x86ddu16.to_be();
+/// Base header lengths, and what IPv4 to IPv6 adds.
+const IPV4_HLEN: u64 = 20;
+const IPV6_HLEN: u64 = 40;
+const IPV6_GROWTH: u64 = IPV6_HLEN - IPV4_HLEN;
+/// `sizeof(struct bpf_redir_neigh)`.
+const REDIR_NEIGH_SIZE: u64 = 20;
+/// `bpf_skb_adjust_room` modes and flags.
+const ADJ_ROOM_NET: u32 = 0;
+const ADJ_ROOM_MAC: u32 = 1;
+const ADJ_ROOM_FIXED_GSO: u64 = 1 << 0;
+const ADJ_ROOM_ENCAP_L3_IPV4: u64 = 1 << 1;
+const ADJ_ROOM_ENCAP_L3_IPV6: u64 = 1 << 2;
+const ADJ_ROOM_ENCAP_L3_MASK: u64 = ADJ_ROOM_ENCAP_L3_IPV4 | ADJ_ROOM_ENCAP_L3_IPV6;
+const ADJ_ROOM_ENCAP_L4_GRE: u64 = 1 << 3;
+const ADJ_ROOM_ENCAP_L4_UDP: u64 = 1 << 4;
+const ADJ_ROOM_ENCAP_L4_MASK: u64 = ADJ_ROOM_ENCAP_L4_GRE | ADJ_ROOM_ENCAP_L4_UDP;
+const ADJ_ROOM_NO_CSUM_RESET: u64 = 1 << 5;
+const ADJ_ROOM_ENCAP_L2_ETH: u64 = 1 << 6;
+const ADJ_ROOM_DECAP_L3_IPV4: u64 = 1 << 7;
+const ADJ_ROOM_DECAP_L3_IPV6: u64 = 1 << 8;
+const ADJ_ROOM_DECAP_L3_MASK: u64 = ADJ_ROOM_DECAP_L3_IPV4 | ADJ_ROOM_DECAP_L3_IPV6;
+const ADJ_ROOM_ENCAP_L2_SHIFT: u64 = 56;
+/// Every flag Linux's `bpf_skb_adjust_room` knows (`BPF_F_ADJ_ROOM_MASK`).
+const ADJ_ROOM_MASK: u64 = ADJ_ROOM_FIXED_GSO
+    | ADJ_ROOM_ENCAP_L3_MASK
+    | ADJ_ROOM_ENCAP_L4_MASK
+    | ADJ_ROOM_ENCAP_L2_ETH
+    | (0xff << ADJ_ROOM_ENCAP_L2_SHIFT)
+    | ADJ_ROOM_DECAP_L3_MASK;
+/// `bpf_skb_set_tstamp` clocks.
+const SKB_CLOCK_REALTIME: u32 = 0;
+const SKB_CLOCK_MONOTONIC: u32 = 1;
+const SKB_CLOCK_TAI: u32 = 2;
 
 /// The network device a run's packet is on: a test run's is the loopback
 /// device, as Linux's.
@@ -93,6 +129,8 @@ pub(crate) struct PacketState {
     csum_unnecessary: bool,
     csum_level: u8,
     hash_valid: bool,
+    /// Encapsulated by `bpf_skb_adjust_room` (`skb->encapsulation`).
+    encapsulated: bool,
 }
 
 /// The packet as one call sees it.
@@ -386,6 +424,40 @@ impl RunContext<'_> {
                     Ok(0)
                 }
             }),
+            ids::SKB_CHANGE_PROTO => {
+                self.with_packet(mem, a[0], |this, p| this.skb_change_proto(mem, p, a))
+            }
+            ids::SKB_ADJUST_ROOM => {
+                self.with_packet(mem, a[0], |this, p| this.skb_adjust_room(mem, p, a))
+            }
+            ids::SKB_SET_TSTAMP => {
+                self.with_packet(mem, a[0], |this, p| this.skb_set_tstamp(mem, p, a))
+            }
+            ids::CLONE_REDIRECT => self.with_packet(mem, a[0], |this, p| {
+                // The clone goes to a device of the run's (its own, in a
+                // test run); nothing is transmitted.
+                if a[2] & !BPF_F_INGRESS != 0 {
+                    return ret(Errno::EINVAL);
+                }
+                let _ = p;
+                if a[1] as u32 != this.device.ifindex {
+                    return ret(Errno::EINVAL);
+                }
+                Ok(0)
+            }),
+            ids::REDIRECT_NEIGH => {
+                let plen = a[2] as u32 as u64;
+                if (plen != 0 && plen < REDIR_NEIGH_SIZE) || a[3] != 0 {
+                    Ok(TC_ACT_SHOT)
+                } else {
+                    Ok(TC_ACT_REDIRECT)
+                }
+            }
+            ids::REDIRECT_PEER => Ok(if a[1] != 0 {
+                TC_ACT_SHOT
+            } else {
+                TC_ACT_REDIRECT
+            }),
             ids::SKB_CHANGE_TYPE => self.with_packet(mem, a[0], |this, p| {
                 let now = this.ctx_u32(mem, &p, PKT_TYPE)?;
                 if now > PACKET_OTHERHOST || a[1] as u32 > PACKET_OTHERHOST {
@@ -541,6 +613,230 @@ impl RunContext<'_> {
         let data = p.data - room;
         self.move_packet(mem, &p, data, data, p.end)?;
         self.clear(mem, data, room)?;
+        Ok(0)
+    }
+
+    /// `len` zero bytes inserted `off` bytes into the frame (from its
+    /// link-layer header): the bytes before them move `len` down into the
+    /// headroom (Linux's `bpf_skb_net_hdr_push`).
+    fn insert_room(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        p: &Packet,
+        off: u64,
+        len: u64,
+    ) -> Result<u64, HelperError> {
+        if off > p.end - p.data {
+            return ret(Errno::EINVAL);
+        }
+        if p.data.saturating_sub(p.room.0) < len {
+            return ret(Errno::ENOMEM);
+        }
+        let data = p.data - len;
+        self.move_packet(mem, p, data, data, p.end)?;
+        self.copy(mem, p.data, data, off, 0)?;
+        self.clear(mem, data + off, len)?;
+        Ok(0)
+    }
+
+    /// `len` bytes removed `off` bytes into the frame: the bytes before
+    /// them move `len` up (Linux's `bpf_skb_net_hdr_pop`).
+    fn remove_room(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        p: &Packet,
+        off: u64,
+        len: u64,
+    ) -> Result<u64, HelperError> {
+        if off + len > p.end - p.data {
+            return ret(Errno::ENOMEM);
+        }
+        // Backwards: the destination overlaps the source's end.
+        let mut left = off;
+        let mut buf = [0u8; CHUNK];
+        while left > 0 {
+            let n = left.min(CHUNK as u64);
+            let at = p.data + left - n;
+            let chunk = &mut buf[..n as usize];
+            mem.read_with(at, chunk, self)?;
+            mem.write_with(at + len, chunk, self)?;
+            left -= n;
+        }
+        let data = p.data + len;
+        self.move_packet(mem, p, data, data, p.end)?;
+        Ok(0)
+    }
+
+    /// The packet's protocol (`skb->protocol`, network byte order).
+    fn protocol(&self, mem: &ProgramMemory<'_, '_>, p: &Packet) -> Result<u16, HelperError> {
+        Ok(self.ctx_u32(mem, p, offset::PROTOCOL)? as u16)
+    }
+
+    /// Sets the protocol, and forgets the flow hash (`skb_clear_hash`).
+    fn set_protocol(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        p: &Packet,
+        protocol: u16,
+    ) -> Result<(), HelperError> {
+        self.set_ctx_u32(mem, p, offset::PROTOCOL, protocol as u32)?;
+        self.set_ctx_u32(mem, p, offset::HASH, 0)?;
+        self.packet_state.hash_valid = false;
+        Ok(())
+    }
+
+    /// `bpf_skb_change_proto`: IPv4 to IPv6 (20 zero bytes after the
+    /// link-layer header) or back (20 bytes fewer there); the program
+    /// writes the new header itself.
+    fn skb_change_proto(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        p: Packet,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        if a[2] != 0 {
+            return ret(Errno::EINVAL);
+        }
+        let to = a[1] as u16;
+        // tc programs see the frame from its link-layer header.
+        let off = ETH_HLEN as u64;
+        let from = self.protocol(mem, &p)?;
+        let grown = match (from, to) {
+            (ETH_P_IP, ETH_P_IPV6) => self.insert_room(mem, &p, off, IPV6_GROWTH)?,
+            (ETH_P_IPV6, ETH_P_IP) => self.remove_room(mem, &p, off, IPV6_GROWTH)?,
+            _ => return ret(Errno::ENOTSUPP),
+        };
+        if grown != 0 {
+            return Ok(grown);
+        }
+        self.set_protocol(mem, &p, to)?;
+        Ok(0)
+    }
+
+    /// `bpf_skb_adjust_room`: room added or removed after the link-layer
+    /// header (`BPF_ADJ_ROOM_MAC`) or after the base network header
+    /// (`BPF_ADJ_ROOM_NET`); encapsulation flags checked and remembered
+    /// as Linux does, the checksum state reset unless asked not to.
+    fn skb_adjust_room(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        p: Packet,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [_, diff, mode, flags, _] = a;
+        let diff = diff as i32;
+        let shrink = diff < 0;
+        let abs = u64::from(diff.unsigned_abs());
+        if flags & !(ADJ_ROOM_MASK | ADJ_ROOM_NO_CSUM_RESET) != 0 {
+            return ret(Errno::EINVAL);
+        }
+        if abs > 0xfff {
+            return ret(Errno::EFAULT);
+        }
+        let protocol = self.protocol(mem, &p)?;
+        let base = match protocol {
+            ETH_P_IP => IPV4_HLEN,
+            ETH_P_IPV6 => IPV6_HLEN,
+            _ => return ret(Errno::ENOTSUPP),
+        };
+        let mut off = ETH_HLEN as u64;
+        match mode as u32 {
+            ADJ_ROOM_NET => off += base,
+            ADJ_ROOM_MAC => {}
+            _ => return ret(Errno::ENOTSUPP),
+        }
+        let mut len_min = base;
+        if flags & ADJ_ROOM_DECAP_L3_MASK != 0 {
+            if !shrink {
+                return ret(Errno::EINVAL);
+            }
+            len_min = match flags & ADJ_ROOM_DECAP_L3_MASK {
+                ADJ_ROOM_DECAP_L3_IPV4 => IPV4_HLEN,
+                ADJ_ROOM_DECAP_L3_IPV6 => IPV6_HLEN,
+                _ => return ret(Errno::EINVAL),
+            };
+        }
+        let len = p.end - p.data;
+        let len_cur = len.saturating_sub(ETH_HLEN as u64);
+        if (shrink && (abs >= len_cur || len_cur - abs < len_min))
+            || (!shrink && len + abs > SKB_MAX_LEN)
+        {
+            return ret(Errno::ENOTSUPP);
+        }
+        let mut new_protocol = protocol;
+        let done = if shrink {
+            if flags & !(ADJ_ROOM_FIXED_GSO | ADJ_ROOM_DECAP_L3_MASK | ADJ_ROOM_NO_CSUM_RESET) != 0
+            {
+                return ret(Errno::EINVAL);
+            }
+            let r = self.remove_room(mem, &p, off, abs)?;
+            if flags & ADJ_ROOM_DECAP_L3_IPV6 != 0 && protocol == ETH_P_IP {
+                new_protocol = ETH_P_IPV6;
+            } else if flags & ADJ_ROOM_DECAP_L3_IPV4 != 0 && protocol == ETH_P_IPV6 {
+                new_protocol = ETH_P_IP;
+            }
+            r
+        } else {
+            let encap = flags & ADJ_ROOM_ENCAP_L3_MASK != 0;
+            if encap {
+                let inner_mac_len = (flags >> ADJ_ROOM_ENCAP_L2_SHIFT) as u8 as u64;
+                if flags & ADJ_ROOM_ENCAP_L3_MASK == ADJ_ROOM_ENCAP_L3_MASK
+                    || flags & ADJ_ROOM_ENCAP_L4_MASK == ADJ_ROOM_ENCAP_L4_MASK
+                    || (flags & ADJ_ROOM_ENCAP_L2_ETH != 0 && inner_mac_len < ETH_HLEN as u64)
+                {
+                    return ret(Errno::EINVAL);
+                }
+                if self.packet_state.encapsulated {
+                    return ret(Errno::EALREADY);
+                }
+                if inner_mac_len > abs {
+                    return ret(Errno::EINVAL);
+                }
+            }
+            let r = self.insert_room(mem, &p, off, abs)?;
+            if encap && r == 0 {
+                self.packet_state.encapsulated = true;
+                if flags & ADJ_ROOM_ENCAP_L3_IPV6 != 0 && protocol == ETH_P_IP {
+                    new_protocol = ETH_P_IPV6;
+                } else if flags & ADJ_ROOM_ENCAP_L3_IPV4 != 0 && protocol == ETH_P_IPV6 {
+                    new_protocol = ETH_P_IP;
+                }
+            }
+            r
+        };
+        if done != 0 {
+            return Ok(done);
+        }
+        if new_protocol != protocol {
+            // Only the protocol: the hash stays (`bpf_skb_change_protocol`).
+            let ctx = &p;
+            self.set_ctx_u32(mem, ctx, offset::PROTOCOL, new_protocol as u32)?;
+        }
+        if flags & ADJ_ROOM_NO_CSUM_RESET == 0 && self.packet_state.csum_unnecessary {
+            self.packet_state.csum_unnecessary = false;
+            self.packet_state.csum_level = 0;
+        }
+        Ok(0)
+    }
+
+    /// `bpf_skb_set_tstamp`: the timestamp and its clock, for IP packets.
+    fn skb_set_tstamp(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        p: Packet,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [_, tstamp, clock, ..] = a;
+        if !matches!(self.protocol(mem, &p)?, ETH_P_IP | ETH_P_IPV6) {
+            return ret(Errno::EOPNOTSUPP);
+        }
+        match clock as u32 {
+            SKB_CLOCK_REALTIME => {}
+            SKB_CLOCK_MONOTONIC | SKB_CLOCK_TAI if tstamp != 0 => {}
+            _ => return ret(Errno::EINVAL),
+        }
+        mem.write_context(p.ctx + offset::TSTAMP as u64, &tstamp.to_ne_bytes())?;
+        mem.write_context(p.ctx + offset::TSTAMP_TYPE as u64, &[clock as u8])?;
         Ok(0)
     }
 

@@ -32,6 +32,10 @@ pub mod offset {
     pub const IFINDEX: usize = 40;
     /// `hash`.
     pub const HASH: usize = 68;
+    /// `tstamp`.
+    pub const TSTAMP: usize = 152;
+    /// `tstamp_type`.
+    pub const TSTAMP_TYPE: usize = 180;
 }
 
 /// Where the runtime keeps the room the packet may move in: after the
@@ -128,11 +132,11 @@ const SOCKET_FIELDS: [CtxField; 17] = common!(false);
 /// a test run's is 0, the wall clock).
 const TSTAMP_TYPE: CtxField = CtxField {
     name: "tstamp_type",
-    offset: 180,
+    offset: offset::TSTAMP_TYPE as i16,
     size: 1,
     writable: false,
     kind: CtxFieldKind::Scalar,
-    native: (180, 1),
+    native: (offset::TSTAMP_TYPE as i16, 1),
     narrow: Narrow::Exact,
 };
 
