@@ -239,6 +239,13 @@ pub enum RunError {
     /// A helper made a tail call where nothing follows it: in a callback,
     /// or in a program run without the runtime ([`crate::Program::run`]).
     UnfollowedTailCall,
+    /// A helper ended the program with this value ([`crate::Flow::Exit`]),
+    /// on its way out of the activations it was called in; the outermost
+    /// one turns it into the run's result, so runs never return it.
+    Unwound {
+        /// The run's result.
+        value: u64,
+    },
     /// A helper failed in a way that ends the program (not an errno the
     /// program sees as a return value).
     Helper {
@@ -282,6 +289,9 @@ impl fmt::Display for RunError {
             RunError::OutOfMemory => f.write_str("no memory for the program's stack"),
             RunError::UnfollowedTailCall => {
                 f.write_str("a tail call was made where no runtime follows it")
+            }
+            RunError::Unwound { value } => {
+                write!(f, "a helper ended the program with {value:#x}")
             }
         }
     }

@@ -222,23 +222,28 @@ impl Program {
             budget,
             failure: &failure,
         };
-        if let Some(image) = &self.kernel {
-            return image.run(self, at, helpers);
-        }
-        if let Some(image) = &self.native {
+        let result = if let Some(image) = &self.kernel {
+            image.run(self, at, helpers)
+        } else if let Some(image) = &self.native {
             let target = image.function(0).ok_or(RunError::UnfollowedTailCall)?;
-            return crate::jit::run::enter(self, image.entry(), target, at, helpers);
-        }
-        let entry = Entry {
-            pc: 0,
-            frame_pointer: stack_hi,
-            depth: 0,
-            stack_base,
-            stack_hi,
-            args,
-            failure: &failure,
+            crate::jit::run::enter(self, image.entry(), target, at, helpers)
+        } else {
+            let entry = Entry {
+                pc: 0,
+                frame_pointer: stack_hi,
+                depth: 0,
+                stack_base,
+                stack_hi,
+                args,
+                failure: &failure,
+            };
+            self.enter(&entry, mem, helpers, budget)
         };
-        self.enter(&entry, mem, helpers, budget)
+        match result {
+            // A helper ended the program: this is the run's end.
+            Err(RunError::Unwound { value }) => Ok(Exit::Return(value)),
+            other => other,
+        }
     }
 
     /// Runs the program on one buffer, with no helpers: `r1` points to
@@ -246,6 +251,16 @@ impl Program {
     /// conformance tests). The buffer is also the packet that `LD_ABS` and
     /// `LD_IND` read.
     pub fn run_on(&self, memory: &mut [u8]) -> Result<u64, RunError> {
+        self.run_on_with(memory, &mut NoHelpers)
+    }
+
+    /// Runs the program on one buffer like [`run_on`](Program::run_on),
+    /// with `helpers`.
+    pub fn run_on_with(
+        &self,
+        memory: &mut [u8],
+        helpers: &mut dyn Helpers,
+    ) -> Result<u64, RunError> {
         let len = memory.len() as u64;
         let mut map = MemoryMap::new();
         let addr = if memory.is_empty() {
@@ -255,7 +270,7 @@ impl Program {
             map.add_mut(memory, RegionKind::Packet).unwrap_or(0)
         };
         let mut stack = Stack::try_new_boxed().ok_or(RunError::OutOfMemory)?;
-        self.run(&mut stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
+        self.run(&mut stack, &map, [addr, len, 0, 0, 0], helpers)
     }
 
     fn enter(
@@ -768,6 +783,7 @@ impl Program {
                     match call_helper(helpers, s.imm as u32, args, &view, pc - 1)? {
                         Flow::Return(r0) => reg[0] = r0,
                         Flow::TailCall => return Ok(Exit::TailCall),
+                        Flow::Exit(value) => return Err(RunError::Unwound { value }),
                     }
                     remaining = budget.get();
                 }
@@ -778,7 +794,28 @@ impl Program {
                     let is_function = value & !0xffff_ffff == FUNC_ADDR_TAG
                         && self.functions.binary_search(&index).is_ok();
                     if !is_function {
-                        return Err(RunError::BadCallTarget { pc: pc - 1, value });
+                        if !self.callx_helpers {
+                            return Err(RunError::BadCallTarget { pc: pc - 1, value });
+                        }
+                        budget.set(remaining);
+                        let view = ProgramMemory {
+                            map: mem,
+                            stack_lo,
+                            stack_hi,
+                            stack_base: entry.stack_base,
+                            depth,
+                            budget,
+                            callee: Some(self),
+                            failure: entry.failure,
+                        };
+                        let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
+                        match call_helper(helpers, value as u32, args, &view, pc - 1)? {
+                            Flow::Return(r0) => reg[0] = r0,
+                            Flow::TailCall => return Ok(Exit::TailCall),
+                            Flow::Exit(value) => return Err(RunError::Unwound { value }),
+                        }
+                        remaining = budget.get();
+                        continue;
                     }
                     call_local!(index as usize)
                 }

@@ -48,6 +48,7 @@ pub struct LoadOptions<'a> {
     checked: bool,
     budget: u64,
     max_insns: usize,
+    callx_helpers: bool,
 }
 
 impl Default for LoadOptions<'_> {
@@ -58,6 +59,7 @@ impl Default for LoadOptions<'_> {
             checked: true,
             budget: DEFAULT_BUDGET,
             max_insns: MAX_INSNS,
+            callx_helpers: false,
         }
     }
 }
@@ -66,6 +68,14 @@ impl<'a> LoadOptions<'a> {
     /// Helpers the program may call; a call of any other id fails the load.
     pub fn helpers(mut self, helpers: &'a dyn Helpers) -> Self {
         self.helpers = Some(helpers);
+        self
+    }
+
+    /// `callx` through a register that holds no function address calls
+    /// the helper whose id it holds (uBPF's convention, which the eBPF
+    /// conformance suites use); otherwise such a call ends the run.
+    pub fn callx_helpers(mut self, on: bool) -> Self {
+        self.callx_helpers = on;
         self
     }
 
@@ -108,6 +118,9 @@ pub struct Program {
     pub(crate) functions: Vec<u32>,
     pub(crate) checked: bool,
     pub(crate) budget: u64,
+    /// `callx` of a value that is no function calls that helper
+    /// ([`LoadOptions::callx_helpers`]).
+    pub(crate) callx_helpers: bool,
     /// The machine code, once compiled ([`Program::compile`]).
     pub(crate) native: Option<crate::jit::Image>,
     /// The same, compiled by the kernel's JIT.
@@ -163,6 +176,7 @@ impl Program {
             functions,
             checked: opts.checked,
             budget: opts.budget,
+            callx_helpers: opts.callx_helpers,
             native: None,
             kernel: None,
         })

@@ -167,3 +167,40 @@ fn legacy_packet_loads() {
     );
     assert_eq!((i, n), (Ok(0), Ok(0)));
 }
+
+/// Helper 1 calls the function its first argument names; helper 2 ends
+/// the program with 42 ([`Flow::Exit`]), wherever it is called.
+struct Unwinding;
+
+impl ebpf_core::Helpers for Unwinding {
+    fn supports(&self, id: u32) -> bool {
+        id == 1 || id == 2
+    }
+
+    fn call(
+        &mut self,
+        id: u32,
+        args: [u64; 5],
+        mem: &ebpf_core::ProgramMemory<'_, '_>,
+    ) -> Result<ebpf_core::Flow, ebpf_core::HelperError> {
+        match id {
+            1 => mem
+                .call_function(&mut Unwinding, args[0], [0; 5])
+                .map(ebpf_core::Flow::Return),
+            _ => Ok(ebpf_core::Flow::Exit(42)),
+        }
+    }
+}
+
+#[test]
+fn a_helper_ends_the_program_from_a_callback() {
+    let src = "lddw %r1, func(cb)\ncall 1\nmov %r0, 5\nexit\ncb:\ncall f\nmov %r0, 6\nexit\nf:\ncall 2\nmov %r0, 7\nexit";
+    let insns = common::assemble(src);
+    let checked = Program::load(&insns, &LoadOptions::default().helpers(&Unwinding)).unwrap();
+    assert_eq!(checked.run_on_with(&mut [], &mut Unwinding), Ok(42));
+    // SAFETY: the program touches nothing but its stack.
+    let opts = unsafe { LoadOptions::default().helpers(&Unwinding).unchecked() }.budget(u64::MAX);
+    let mut compiled = Program::load(&insns, &opts).unwrap();
+    compiled.compile(ExecPlatform::get()).unwrap();
+    assert_eq!(compiled.run_on_with(&mut [], &mut Unwinding), Ok(42));
+}

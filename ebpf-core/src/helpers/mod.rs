@@ -33,6 +33,10 @@ pub enum Flow {
     /// continues in the target, which the helper recorded for whoever runs
     /// the program (the runtime follows the chain).
     TailCall,
+    /// The helper ends the whole program, from whatever function or
+    /// callback it was called in: the run returns this value (the
+    /// conformance suites' unwinding helper).
+    Exit(u64),
 }
 
 /// The helpers a program may call with `call id`, supplied by the embedder.

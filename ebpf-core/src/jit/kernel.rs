@@ -282,6 +282,18 @@ pub unsafe fn dispatch(run: *mut c_void, id: u64, args: [u64; 5]) -> u64 {
             run.tail_call = true;
             TAIL_CALL_TAKEN as u64
         }
+        // The code cannot be unwound from here; no helper of a verified
+        // program ends it this way.
+        Ok(Flow::Exit(_)) => {
+            if run.error.is_none() {
+                run.error = Some(RunError::Helper {
+                    pc: 0,
+                    id: id as u32,
+                    error: crate::HelperError::NotAvailable,
+                });
+            }
+            0
+        }
         Err(e) => {
             // The code cannot be stopped from here: it goes on with 0 and
             // the run ends with the error.

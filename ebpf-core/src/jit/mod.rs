@@ -111,7 +111,7 @@ impl Image {
 
 #[cfg(target_arch = "x86_64")]
 fn backend(program: &crate::Program) -> Result<Compiled, JitError> {
-    x86_64::compile(&program.code, &program.functions)
+    x86_64::compile(&program.code, &program.functions, program.callx_helpers)
 }
 
 #[cfg(not(target_arch = "x86_64"))]

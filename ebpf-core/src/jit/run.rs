@@ -162,6 +162,11 @@ pub(super) extern "sysv64" fn call_helper(
             record.status = Status::TailCall as u64;
             0
         }
+        Ok(Flow::Exit(value)) => {
+            record.error = Some(RunError::Unwound { value });
+            record.status = Status::Failed as u64;
+            0
+        }
         Err(e) => {
             record.error = Some(e);
             record.status = Status::Failed as u64;
@@ -194,8 +199,13 @@ pub(super) extern "sysv64" fn legacy_load(
     u64::from_be_bytes(bytes)
 }
 
+/// What [`resolve_call`] returns for a `callx` of a helper id (programs
+/// loaded with [`crate::LoadOptions::callx_helpers`]): no code address.
+pub(super) const CALLX_HELPER: u64 = 1;
+
 /// Called by the code for `callx`: the address of the function `value`
-/// names, or 0 (and the run ends) when it names none.
+/// names; [`CALLX_HELPER`] when it names none but helpers may be called
+/// so; else 0 (and the run ends).
 pub(super) extern "sysv64" fn resolve_call(value: u64, record: *mut RunRecord<'_, '_>) -> u64 {
     // SAFETY: as for `call_helper`.
     let record = unsafe { &mut *record };
@@ -205,6 +215,7 @@ pub(super) extern "sysv64" fn resolve_call(value: u64, record: *mut RunRecord<'_
         .and_then(|index| record.program.native_function(index));
     match native {
         Some(address) => address,
+        None if record.program.callx_helpers => CALLX_HELPER,
         None => {
             record.fail_value = value;
             record.status = Status::BadCallTarget as u64;

@@ -256,21 +256,25 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
                 Some(text) => hex::decode(text).map_err(|e| format!("memory: {e}"))?,
                 None => Vec::new(),
             };
+            let mut helpers = ConformanceHelpers;
+            let conformance = LoadOptions::default()
+                .helpers(&ConformanceHelpers)
+                .callx_helpers(true);
             let prog = if *jit {
                 // SAFETY: `--jit` asks for the program to run as given; the
                 // option's help says it is for trusted programs only.
-                let opts = unsafe { LoadOptions::default().unchecked() }.budget(u64::MAX);
+                let opts = unsafe { conformance.unchecked() }.budget(u64::MAX);
                 let mut prog =
                     Program::load(&insns, &opts).map_err(|e| format!("load failed: {e}"))?;
                 prog.compile(libebpf_ioctl::UserPlatform::get())
                     .map_err(|e| format!("JIT failed: {e}"))?;
                 prog
             } else {
-                Program::load(&insns, &LoadOptions::default().budget(*budget))
+                Program::load(&insns, &conformance.budget(*budget))
                     .map_err(|e| format!("load failed: {e}"))?
             };
             let r0 = prog
-                .run_on(&mut memory)
+                .run_on_with(&mut memory, &mut helpers)
                 .map_err(|e| format!("run failed: {e}"))?;
             println!("{r0:#x}");
             Ok(())
@@ -344,4 +348,32 @@ fn read_hex_program() -> Result<Vec<Insn>, String> {
     let bytes = hex::decode(&text).map_err(|e| format!("program: {e}"))?;
     let insns = insn::decode(&bytes).map_err(|e| format!("program: {e}"))?;
     Ok(insns.collect())
+}
+
+/// The helpers of the eBPF conformance-plugin convention (`ebpfctl exec`):
+/// helper 5 returns its first argument, and when that is 0 ends the
+/// program with 0 (uBPF's unwinding helper), whether reached by `call 5`
+/// or by `callx` of a register holding 5.
+struct ConformanceHelpers;
+
+/// The conformance suites' unwinding helper.
+const UNWIND_HELPER: u32 = 5;
+
+impl ebpf_core::Helpers for ConformanceHelpers {
+    fn supports(&self, id: u32) -> bool {
+        id == UNWIND_HELPER
+    }
+
+    fn call(
+        &mut self,
+        id: u32,
+        args: [u64; 5],
+        _mem: &ebpf_core::ProgramMemory<'_, '_>,
+    ) -> Result<ebpf_core::Flow, ebpf_core::HelperError> {
+        match (id, args[0]) {
+            (UNWIND_HELPER, 0) => Ok(ebpf_core::Flow::Exit(0)),
+            (UNWIND_HELPER, value) => Ok(ebpf_core::Flow::Return(value)),
+            _ => Err(ebpf_core::HelperError::NotAvailable),
+        }
+    }
 }

@@ -171,3 +171,40 @@ fn jit_gives_what_the_interpreter_gives() {
         assert_eq!(interpreted, compiled, "{program}");
     }
 }
+
+#[test]
+fn helper_5_returns_its_argument_or_unwinds_as_in_the_conformance_plugin() {
+    let dir = std::env::temp_dir().join(format!("ebpfctl-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, src, r0) in [
+        // callx of a register holding 5 calls helper 5, which returns -1:
+        // the program goes on.
+        (
+            "callx",
+            "mov %r1, -1\nmov %r2, 5\ncallx %r2\nmov %r0, 2\nexit",
+            "0x2",
+        ),
+        ("call", "mov %r1, 7\ncall 5\nexit", "0x7"),
+        // A zero argument ends the program with 0, from a function too.
+        ("unwind", "mov %r1, 0\ncall 5\nmov %r0, 2\nexit", "0x0"),
+        (
+            "unwind from a function",
+            "mov %r1, 0\ncall f\nmov %r0, 3\nexit\nf:\nmov %r2, 5\ncallx %r2\nmov %r0, 9\nexit",
+            "0x0",
+        ),
+    ] {
+        let file = dir.join("prog.s");
+        std::fs::write(&file, src).unwrap();
+        let path = file.to_str().unwrap();
+        for jit in [false, true] {
+            let mut args = vec!["exec", "--asm", path];
+            if jit {
+                args.push("--jit");
+            }
+            let (ok, out, err) = ebpfctl(&args, "");
+            assert!(ok, "{name} (jit {jit}): {err}");
+            assert_eq!(out.trim(), r0, "{name} (jit {jit})");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -69,6 +69,8 @@ struct Failure {
 
 struct Compiler<'s> {
     code: &'s [Slot],
+    /// `callx` of a helper id calls the helper.
+    callx_helpers: bool,
     e: Emitter,
     /// Native offset of each slot.
     offsets: Vec<u32>,
@@ -80,9 +82,14 @@ struct Compiler<'s> {
 
 /// Compiles `code` (a program's slots); `functions` are the slot indices
 /// where its functions start.
-pub(super) fn compile(code: &[Slot], functions: &[u32]) -> Result<Compiled, JitError> {
+pub(super) fn compile(
+    code: &[Slot],
+    functions: &[u32],
+    callx_helpers: bool,
+) -> Result<Compiled, JitError> {
     let mut c = Compiler {
         code,
+        callx_helpers,
         e: Emitter::new(),
         offsets: Vec::new(),
         fixups: Vec::new(),
@@ -469,7 +476,24 @@ impl Compiler<'_> {
         e.cmp_mem_imm8(RUN, field(STATUS), 0);
         let at = e.jcc(Cond::NotEqual);
         self.unwinds.push(at);
+        if !self.callx_helpers {
+            self.call_local(pc, Callee::Reg(TMP));
+            return;
+        }
+        // A helper id: call the helper with the arguments in place.
+        let e = &mut self.e;
+        e.alu_imm(Width::B64, Alu::Cmp, TMP, run::CALLX_HELPER as i32);
+        let local = e.jcc(Cond::NotEqual);
+        e.store(Width::B32, RUN, field(CALL_ID), d);
+        e.store(Width::B64, RUN, field(FRAME_POINTER), RBP);
+        e.mov(Width::B64, AUX2, RUN);
+        self.call_out(run::call_helper as *const () as usize);
+        let done = self.e.jmp();
+        let here = self.e.pos();
+        self.e.bind(local, here);
         self.call_local(pc, Callee::Reg(TMP));
+        let end = self.e.pos();
+        self.e.bind(done, end);
     }
 }
 
