@@ -409,6 +409,30 @@ impl Program {
                 }
             }};
         }
+        // Calls helper `$id` with `r1`-`r5`; `r0` gets its result, unless
+        // it ends the program (a tail call, or unwinding).
+        macro_rules! helper_call {
+            ($id:expr) => {{
+                budget.set(remaining);
+                let view = ProgramMemory {
+                    map: mem,
+                    stack_lo,
+                    stack_hi,
+                    stack_base: entry.stack_base,
+                    depth,
+                    budget,
+                    callee: Some(self),
+                    failure: entry.failure,
+                };
+                let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
+                match call_helper(helpers, $id, args, &view, pc - 1)? {
+                    Flow::Return(r0) => reg[0] = r0,
+                    Flow::TailCall => return Ok(Exit::TailCall),
+                    Flow::Exit(value) => return Err(RunError::Unwound { value }),
+                }
+                remaining = budget.get();
+            }};
+        }
         macro_rules! call_local {
             ($target:expr) => {{
                 if depth + 1 >= MAX_CALL_FRAMES {
@@ -767,26 +791,7 @@ impl Program {
                     }
                 }
 
-                Op::CallHelper => {
-                    budget.set(remaining);
-                    let view = ProgramMemory {
-                        map: mem,
-                        stack_lo,
-                        stack_hi,
-                        stack_base: entry.stack_base,
-                        depth,
-                        budget,
-                        callee: Some(self),
-                        failure: entry.failure,
-                    };
-                    let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
-                    match call_helper(helpers, s.imm as u32, args, &view, pc - 1)? {
-                        Flow::Return(r0) => reg[0] = r0,
-                        Flow::TailCall => return Ok(Exit::TailCall),
-                        Flow::Exit(value) => return Err(RunError::Unwound { value }),
-                    }
-                    remaining = budget.get();
-                }
+                Op::CallHelper => helper_call!(s.imm as u32),
                 Op::CallLocal => call_local!(s.off as usize),
                 Op::CallReg => {
                     let value = reg[d];
@@ -797,24 +802,7 @@ impl Program {
                         if !self.callx_helpers {
                             return Err(RunError::BadCallTarget { pc: pc - 1, value });
                         }
-                        budget.set(remaining);
-                        let view = ProgramMemory {
-                            map: mem,
-                            stack_lo,
-                            stack_hi,
-                            stack_base: entry.stack_base,
-                            depth,
-                            budget,
-                            callee: Some(self),
-                            failure: entry.failure,
-                        };
-                        let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
-                        match call_helper(helpers, value as u32, args, &view, pc - 1)? {
-                            Flow::Return(r0) => reg[0] = r0,
-                            Flow::TailCall => return Ok(Exit::TailCall),
-                            Flow::Exit(value) => return Err(RunError::Unwound { value }),
-                        }
-                        remaining = budget.get();
+                        helper_call!(value as u32);
                         continue;
                     }
                     call_local!(index as usize)
@@ -894,11 +882,13 @@ impl Callee for Program {
                 budget: caller.budget,
                 failure: caller.failure,
             };
-            return match crate::jit::run::enter(self, image.entry(), target, at, helpers) {
-                Ok(Exit::Return(r0)) => Ok(r0),
-                Ok(Exit::TailCall) => Err(CallbackError::Failed(RunError::UnfollowedTailCall)),
-                Err(e) => Err(CallbackError::Failed(e)),
-            };
+            return callback_result(crate::jit::run::enter(
+                self,
+                image.entry(),
+                target,
+                at,
+                helpers,
+            ));
         }
         let entry = Entry {
             pc: index,
@@ -909,12 +899,17 @@ impl Callee for Program {
             args,
             failure: caller.failure,
         };
-        match self.enter(&entry, caller.map, helpers, caller.budget) {
-            Ok(Exit::Return(r0)) => Ok(r0),
-            // A callback's tail call would have to end the helper that
-            // called it: not a thing Linux allows either.
-            Ok(Exit::TailCall) => Err(CallbackError::Failed(RunError::UnfollowedTailCall)),
-            Err(e) => Err(CallbackError::Failed(e)),
-        }
+        callback_result(self.enter(&entry, caller.map, helpers, caller.budget))
+    }
+}
+
+/// A callback's `r0` from how its activation ended (any engine's).
+pub(crate) fn callback_result(end: Result<Exit, RunError>) -> Result<u64, CallbackError> {
+    match end {
+        Ok(Exit::Return(r0)) => Ok(r0),
+        // A callback's tail call would have to end the helper that called
+        // it: not a thing Linux allows either.
+        Ok(Exit::TailCall) => Err(CallbackError::Failed(RunError::UnfollowedTailCall)),
+        Err(e) => Err(CallbackError::Failed(e)),
     }
 }

@@ -244,14 +244,7 @@ impl Callee for KernelCallee<'_> {
             budget: caller.budget,
             failure: caller.failure,
         };
-        let exit = self
-            .image
-            .run(self.program, at, helpers)
-            .map_err(CallbackError::Failed)?;
-        match exit {
-            Exit::Return(r0) => Ok(r0),
-            Exit::TailCall => Err(CallbackError::Failed(RunError::UnfollowedTailCall)),
-        }
+        crate::interp::callback_result(self.image.run(self.program, at, helpers))
     }
 }
 
