@@ -157,7 +157,24 @@ impl fmt::Display for LoadError {
                 f,
                 "insn {pc}: last instruction is not exit or jump; execution would fall off the end"
             ),
-            LoadError::UnknownHelper { pc, id } => write!(f, "insn {pc}: unknown helper id {id}"),
+            LoadError::UnknownHelper { pc, id } => {
+                let n = id as u32;
+                let linux_only = crate::helpers::ids::LINUX_ONLY
+                    .iter()
+                    .find(|&&(known, _, _)| known == n);
+                match (crate::helpers::proto::proto_of(n), linux_only) {
+                    (Some(p), _) => write!(
+                        f,
+                        "insn {pc}: helper {} (id {id}) is not one this program may call",
+                        p.name
+                    ),
+                    (None, Some((_, name, needs))) => write!(
+                        f,
+                        "insn {pc}: helper {name} (id {id}) needs the Linux kernel's {needs}: not provided by this runtime"
+                    ),
+                    (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
+                }
+            }
             LoadError::Unsupported { pc, what } => write!(f, "insn {pc}: unsupported: {what}"),
             LoadError::OutOfMemory => write!(f, "out of memory"),
             LoadError::BadMapReference { pc, map, offset } => write!(

@@ -238,7 +238,10 @@ fn unknown_helpers_are_refused_at_load() {
     let opts = LoadOptions::default().helpers(&helpers);
     let err = Program::load(&assemble("mov %r0, 0\ncall 6\nexit"), &opts).unwrap_err();
     assert_eq!(err, LoadError::UnknownHelper { pc: 1, id: 6 });
-    assert_eq!(err.to_string(), "insn 1: unknown helper id 6");
+    assert_eq!(
+        err.to_string(),
+        "insn 1: helper bpf_trace_printk (id 6) is not one this program may call"
+    );
     let negative = [
         ebpf_core::Insn::new(0x85, 0, 0, 0, -1),
         ebpf_core::Insn::new(0x95, 0, 0, 0, 0),

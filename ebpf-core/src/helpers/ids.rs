@@ -205,3 +205,41 @@ const fn union<const N: usize>(a: &[u32], b: &[u32]) -> [u32; N] {
     }
     out
 }
+
+/// Linux helpers this runtime does not provide because they reach into
+/// the Linux kernel itself: (id, name, what they need).
+pub const LINUX_ONLY: &[(u32, &str, &str)] = &[
+    (4, "bpf_probe_read", "kernel memory"),
+    (14, "bpf_get_current_pid_tgid", "tasks"),
+    (15, "bpf_get_current_uid_gid", "tasks"),
+    (16, "bpf_get_current_comm", "tasks"),
+    (20, "bpf_skb_get_tunnel_key", "tunnel devices"),
+    (21, "bpf_skb_set_tunnel_key", "tunnel devices"),
+    (22, "bpf_perf_event_read", "perf events"),
+    (25, "bpf_perf_event_output", "perf events"),
+    (27, "bpf_get_stackid", "stack traces"),
+    (29, "bpf_skb_get_tunnel_opt", "tunnel devices"),
+    (30, "bpf_skb_set_tunnel_opt", "tunnel devices"),
+    (35, "bpf_get_current_task", "tasks"),
+    (46, "bpf_get_socket_cookie", "sockets"),
+    (47, "bpf_get_socket_uid", "sockets"),
+    (52, "bpf_sk_redirect_map", "sockets"),
+    (53, "bpf_sock_map_update", "sockets"),
+    (67, "bpf_get_stack", "stack traces"),
+    (69, "bpf_fib_lookup", "routing tables"),
+    (70, "bpf_sock_hash_update", "sockets"),
+    (84, "bpf_sk_lookup_tcp", "sockets"),
+    (85, "bpf_sk_lookup_udp", "sockets"),
+    (86, "bpf_sk_release", "sockets"),
+    (95, "bpf_sk_fullsock", "sockets"),
+    (96, "bpf_tcp_sock", "sockets"),
+    (98, "bpf_get_listener_sock", "sockets"),
+    (99, "bpf_skc_lookup_tcp", "sockets"),
+    (112, "bpf_probe_read_kernel", "kernel memory"),
+    (113, "bpf_probe_read_kernel_str", "kernel memory"),
+    (
+        198,
+        "bpf_ringbuf_reserve_dynptr",
+        "dynamic pointers (kfuncs)",
+    ),
+];
