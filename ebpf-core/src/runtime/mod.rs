@@ -144,8 +144,22 @@ impl LoadedProgram {
         mem: &MemoryMap<'_>,
         args: [u64; 5],
     ) -> Result<u64, RunError> {
+        let section = ReadGuard::new(self.platform);
+        self.run_in(&section, stack, mem, args)
+    }
+
+    /// Runs the program like [`run`](Self::run), inside the read-side
+    /// section `_section` the caller holds (repeated runs share one, as
+    /// Linux's test runs do; the caller leaves it between batches so that
+    /// the CPU can be rescheduled).
+    pub fn run_in(
+        &self,
+        _section: &ReadGuard,
+        stack: &mut Stack,
+        mem: &MemoryMap<'_>,
+        args: [u64; 5],
+    ) -> Result<u64, RunError> {
         let platform = self.platform;
-        let _section = ReadGuard::new(platform);
         let timed = self.stats.is_enabled();
         let start = if timed { platform.monotonic_ns() } else { 0 };
         let mut ctx = RunContext::new(platform, &self.maps, args[0], self.prog_type as u32);
