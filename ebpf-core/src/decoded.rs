@@ -164,6 +164,14 @@ pub(crate) enum Op {
     LddwHigh,
 }
 
+impl Op {
+    /// Whether it is a jump (`Ja` through `Jsle32Reg`, declared in a row
+    /// above): its target is in `off`, and it writes no register.
+    pub(crate) fn is_jump(self) -> bool {
+        (Op::Ja as u8..=Op::Jsle32Reg as u8).contains(&(self as u8))
+    }
+}
+
 /// One pre-decoded instruction slot (16 bytes).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]

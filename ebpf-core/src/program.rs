@@ -232,12 +232,23 @@ impl Program {
     /// The kernel's own JIT compiles it where the platform has one
     /// ([`Platform::kernel_jit`](crate::Platform::kernel_jit)).
     pub fn compile(&mut self, platform: crate::PlatformRef) -> Result<(), crate::jit::JitError> {
+        self.compile_with_maps(platform, &[])
+    }
+
+    /// Compiles like [`compile`](Self::compile), knowing the maps the
+    /// program's `lddw`s load (which it keeps alive): the core's JIT then
+    /// looks up array and hash maps directly, without the helper table.
+    pub fn compile_with_maps(
+        &mut self,
+        platform: crate::PlatformRef,
+        maps: &[crate::Shared<crate::Map>],
+    ) -> Result<(), crate::jit::JitError> {
         if self.native.is_some() || self.kernel.is_some() {
             return Ok(());
         }
         match platform.kernel_jit() {
             Some(jit) => self.kernel = Some(crate::jit::kernel::KernelImage::compile(jit, self)?),
-            None => self.native = Some(crate::jit::Image::compile(platform, self)?),
+            None => self.native = Some(crate::jit::Image::compile(platform, self, maps)?),
         }
         Ok(())
     }

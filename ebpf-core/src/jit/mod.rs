@@ -74,11 +74,12 @@ impl Image {
     pub(crate) fn compile(
         platform: PlatformRef,
         program: &crate::Program,
+        maps: &[crate::Shared<crate::Map>],
     ) -> Result<Image, JitError> {
         if program.checked {
             return Err(JitError::Checked);
         }
-        let compiled = backend(program)?;
+        let compiled = backend(program, maps)?;
         let memory = ExecMemory::with_code(platform, &compiled.code).map_err(|e| match e {
             crate::Errno::ENOMEM => JitError::OutOfMemory,
             _ => JitError::NoExecutableMemory,
@@ -109,12 +110,35 @@ impl Image {
     }
 }
 
+/// Whether `value` (what an `lddw` loads) is one of `maps` whose
+/// `bpf_map_lookup_elem` compiled code may do directly
+/// ([`run::lookup_direct`]): arrays and hashes of one value per key (not
+/// per-CPU, not maps of maps).
+fn direct_lookup(maps: &[crate::Shared<crate::Map>], value: u64) -> bool {
+    use crate::maps::MapType;
+    maps.iter().any(|m| {
+        crate::Shared::as_ptr(m) as u64 == value
+            && matches!(
+                m.map_type(),
+                MapType::Array | MapType::Hash | MapType::LruHash
+            )
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
-fn backend(program: &crate::Program) -> Result<Compiled, JitError> {
-    x86_64::compile(&program.code, &program.functions, program.callx_helpers)
+fn backend(
+    program: &crate::Program,
+    maps: &[crate::Shared<crate::Map>],
+) -> Result<Compiled, JitError> {
+    x86_64::compile(
+        &program.code,
+        &program.functions,
+        program.callx_helpers,
+        &|value| direct_lookup(maps, value),
+    )
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn backend(_: &crate::Program) -> Result<Compiled, JitError> {
+fn backend(_: &crate::Program, _: &[crate::Shared<crate::Map>]) -> Result<Compiled, JitError> {
     Err(JitError::Unsupported)
 }

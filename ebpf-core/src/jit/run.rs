@@ -223,3 +223,19 @@ pub(super) extern "sysv64" fn resolve_call(value: u64, record: *mut RunRecord<'_
         }
     }
 }
+
+/// `bpf_map_lookup_elem` on a map the compiler knew (an array or hash of
+/// one value per key, referenced by the program): called by the code with
+/// the map's address in `r1` and the key's in `r2`, without the helper
+/// table. Returns the value's address, or 0.
+pub(super) extern "sysv64" fn lookup_direct(map: u64, key: u64) -> u64 {
+    // SAFETY: the compiler emits this call only where `r1` holds the
+    // address of one of the program's maps (loaded by an `lddw` it saw),
+    // which the program keeps alive while it can run.
+    let map = unsafe { &*(map as *const crate::Map) };
+    let len = map.attr().key_size as usize;
+    // SAFETY: the verifier proved `key_size` bytes at `key` readable (the
+    // helper's key argument), for the length of the call.
+    let key = unsafe { core::slice::from_raw_parts(key as *const u8, len) };
+    map.prog_lookup(key, 0)
+}

@@ -189,7 +189,7 @@ impl LoadedProgram {
                 // Where the platform has no executable memory (or the
                 // machine no back end), the interpreter runs it, as Linux
                 // falls back when its JIT fails.
-                let _ = program.compile(platform);
+                let _ = program.compile_with_maps(platform, maps.maps());
                 program
             }
             Verdict::Checked => decode(prog_type, insns, &opts)?,

@@ -27,6 +27,7 @@ use self::emit::{R10, R11, R12, R13, R14, R15, R8, R9, RAX, RBP, RBX, RCX, RDI, 
 use super::run::{self, RunRecord, Status};
 use super::{Compiled, JitError};
 use crate::decoded::{Op, Slot};
+use crate::helpers::ids::MAP_LOOKUP_ELEM;
 use crate::opcode::{BPF_ADD, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR};
 use crate::program::STACK_SIZE;
 
@@ -71,6 +72,13 @@ struct Compiler<'s> {
     code: &'s [Slot],
     /// `callx` of a helper id calls the helper.
     callx_helpers: bool,
+    /// Whether a constant is a map whose lookups may be direct.
+    direct_lookup: &'s dyn Fn(u64) -> bool,
+    /// Slots some jump or call lands on.
+    targets: Vec<bool>,
+    /// The constant `r1` holds here, when an `lddw` in this basic block
+    /// loaded it and nothing wrote `r1` since.
+    r1_constant: Option<u64>,
     e: Emitter,
     /// Native offset of each slot.
     offsets: Vec<u32>,
@@ -86,10 +94,15 @@ pub(super) fn compile(
     code: &[Slot],
     functions: &[u32],
     callx_helpers: bool,
+    direct_lookup: &dyn Fn(u64) -> bool,
 ) -> Result<Compiled, JitError> {
+    let targets = jump_targets(code, functions)?;
     let mut c = Compiler {
         code,
         callx_helpers,
+        direct_lookup,
+        targets,
+        r1_constant: None,
         e: Emitter::new(),
         offsets: Vec::new(),
         fixups: Vec::new(),
@@ -102,7 +115,11 @@ pub(super) fn compile(
     let unwind = c.entry();
     for pc in 0..code.len() {
         c.offsets.push(c.e.pos() as u32);
+        if c.targets[pc] {
+            c.r1_constant = None;
+        }
         c.slot(pc)?;
+        c.track_r1(pc);
     }
     c.stubs(unwind);
     for f in &c.fixups {
@@ -360,7 +377,14 @@ impl Compiler<'_> {
             Op::Jsle32Imm => self.branch_imm(B32, Cond::LessEqual, d, imm, s.off),
             Op::Jsle32Reg => self.branch_reg(B32, Cond::LessEqual, d, r, s.off),
 
-            Op::CallHelper => self.call_helper(pc, s.imm as u32),
+            Op::CallHelper => match self.r1_constant {
+                Some(map) if s.imm == u64::from(MAP_LOOKUP_ELEM) && (self.direct_lookup)(map) => {
+                    // r1 (the map) and r2 (the key) are already the
+                    // arguments.
+                    self.call_direct(run::lookup_direct as *const () as usize)
+                }
+                _ => self.call_helper(pc, s.imm as u32),
+            },
             Op::CallLocal => self.call_local(pc, Callee::Slot(s.off as usize)),
             Op::CallReg => self.call_reg(pc, d),
             Op::Exit => e.ret(),
@@ -390,6 +414,54 @@ impl Compiler<'_> {
         self.e.test(w, d, r);
         let at = self.e.jcc(Cond::NotEqual);
         self.jump_to(at, target as usize);
+    }
+
+    /// Updates what is known of `r1` after slot `pc`.
+    fn track_r1(&mut self, pc: usize) {
+        let s = self.code[pc];
+        self.r1_constant = match s.op {
+            Op::LdImm64 if s.dst == 1 => Some(s.imm),
+            Op::LddwHigh => self.r1_constant,
+            // Stores and jumps leave registers alone.
+            Op::StB | Op::StH | Op::StW | Op::StDW | Op::StxB | Op::StxH | Op::StxW | Op::StxDW => {
+                self.r1_constant
+            }
+            op if op.is_jump() => self.r1_constant,
+            // An atomic writes its source register if it fetches.
+            Op::AtomicW | Op::AtomicDW if s.src != 1 => self.r1_constant,
+            // Everything else may write its destination; calls and legacy
+            // loads clobber r1-r5.
+            _ if s.dst != 1
+                && !matches!(
+                    s.op,
+                    Op::CallHelper
+                        | Op::CallLocal
+                        | Op::CallReg
+                        | Op::Exit
+                        | Op::AtomicW
+                        | Op::AtomicDW
+                        | Op::LdAbsB
+                        | Op::LdAbsH
+                        | Op::LdAbsW
+                        | Op::LdIndB
+                        | Op::LdIndH
+                        | Op::LdIndW
+                ) =>
+            {
+                self.r1_constant
+            }
+            _ => None,
+        };
+    }
+
+    /// A call of a Rust function that needs no run record (a direct map
+    /// lookup): arguments in place, the result in `rax`.
+    fn call_direct(&mut self, target: usize) {
+        let e = &mut self.e;
+        e.mov_imm64(RAX, target as u64);
+        e.alu_imm(Width::B64, Alu::Sub, RSP, 8);
+        e.call_reg(RAX);
+        e.alu_imm(Width::B64, Alu::Add, RSP, 8);
     }
 
     /// A helper call: `r1`-`r5` are already the System V arguments; the
@@ -670,4 +742,26 @@ impl Width {
             Width::B32
         }
     }
+}
+
+/// Which slots a jump or a call lands on (a basic block starts there).
+fn jump_targets(code: &[Slot], functions: &[u32]) -> Result<Vec<bool>, JitError> {
+    let mut targets = Vec::new();
+    targets
+        .try_reserve_exact(code.len())
+        .map_err(|_| JitError::OutOfMemory)?;
+    targets.resize(code.len(), false);
+    for s in code {
+        if s.op.is_jump() || s.op == Op::CallLocal {
+            if let Some(t) = targets.get_mut(s.off as usize) {
+                *t = true;
+            }
+        }
+    }
+    for &f in functions {
+        if let Some(t) = targets.get_mut(f as usize) {
+            *t = true;
+        }
+    }
+    Ok(targets)
 }
