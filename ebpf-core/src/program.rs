@@ -247,7 +247,12 @@ impl Program {
             return Ok(());
         }
         match platform.kernel_jit() {
-            Some(jit) => self.kernel = Some(crate::jit::kernel::KernelImage::compile(jit, self)?),
+            Some(jit) => {
+                let direct = |value| crate::jit::direct_lookup(maps, value);
+                self.kernel = Some(crate::jit::kernel::KernelImage::compile(
+                    jit, self, &direct,
+                )?)
+            }
             None => self.native = Some(crate::jit::Image::compile(platform, self, maps)?),
         }
         Ok(())

@@ -31,6 +31,7 @@ use core::cell::Cell;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
+use super::map_constant::R1Constant;
 use super::run::Activation;
 use super::JitError;
 use crate::error::RunError;
@@ -136,6 +137,7 @@ impl KernelImage {
     pub(crate) fn compile(
         jit: &'static dyn KernelJit,
         program: &Program,
+        direct_lookup: &dyn Fn(u64) -> bool,
     ) -> Result<KernelImage, JitError> {
         if program.checked {
             return Err(JitError::Checked);
@@ -150,7 +152,7 @@ impl KernelImage {
             .try_reserve_exact(program.functions.len())
             .map_err(|_| JitError::OutOfMemory)?;
         for f in callees_first(program)? {
-            let insns = translate(jit, program, f, &image)?;
+            let insns = translate(jit, program, f, &image, direct_lookup)?;
             let (prog, code, size) = jit
                 .compile(&insns, STACK_SIZE as u32)
                 .ok_or(JitError::NoExecutableMemory)?;
@@ -379,6 +381,7 @@ fn translate(
     program: &Program,
     start: usize,
     image: &KernelImage,
+    direct_lookup: &dyn Fn(u64) -> bool,
 ) -> Result<Vec<Insn>, JitError> {
     let f = program
         .functions
@@ -393,6 +396,8 @@ fn translate(
             .map_err(|_| JitError::Unsupported)
     };
     let entry = relative(jit.helper_entry())?;
+    let lookup = relative(super::run::lookup_direct as *const () as u64)?;
+    let mut r1 = R1Constant::new(&program.code, &program.functions)?;
     let mut out: Vec<Insn> = Vec::new();
     out.try_reserve(2 * (end - start) + 8)
         .map_err(|_| JitError::OutOfMemory)?;
@@ -411,6 +416,8 @@ fn translate(
         index.push(out.len());
         let insn = program.insns[pc];
         let slot = program.code[pc];
+        let r1_map = r1.at(pc);
+        r1.after(slot);
         let class = insn.opcode & 0x07;
         let op = insn.opcode & 0xf0;
         let wide = class == BPF_ALU64 || class == BPF_JMP;
@@ -430,6 +437,15 @@ fn translate(
             BPF_LD => return Err(JitError::Unsupported), // LD_ABS / LD_IND
             BPF_JMP if op == BPF_CALL => {
                 match insn.src {
+                    BPF_PSEUDO_HELPER
+                        if insn.opcode & BPF_X == 0
+                            && slot.imm == u64::from(crate::helpers::ids::MAP_LOOKUP_ELEM)
+                            && r1_map.is_some_and(direct_lookup) =>
+                    {
+                        // The map's lookup, called directly (r1 the map,
+                        // r2 the key, as the C ABI has them).
+                        push(&mut out, Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, lookup))?;
+                    }
                     BPF_PSEUDO_HELPER if insn.opcode & BPF_X == 0 => {
                         let id = slot.imm as i32;
                         push(

@@ -17,6 +17,7 @@
 //! [`Platform`]: crate::Platform
 
 pub mod kernel;
+mod map_constant;
 pub(crate) mod run;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -114,7 +115,7 @@ impl Image {
 /// `bpf_map_lookup_elem` compiled code may do directly
 /// ([`run::lookup_direct`]): arrays and hashes of one value per key (not
 /// per-CPU, not maps of maps).
-fn direct_lookup(maps: &[crate::Shared<crate::Map>], value: u64) -> bool {
+pub(crate) fn direct_lookup(maps: &[crate::Shared<crate::Map>], value: u64) -> bool {
     use crate::maps::MapType;
     maps.iter().any(|m| {
         crate::Shared::as_ptr(m) as u64 == value

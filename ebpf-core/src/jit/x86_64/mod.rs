@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 
 use self::emit::{Alu, Cond, Emitter, Reg, Shift, Width};
 use self::emit::{R10, R11, R12, R13, R14, R15, R8, R9, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
+use super::map_constant::R1Constant;
 use super::run::{self, RunRecord, Status};
 use super::{Compiled, JitError};
 use crate::decoded::{Op, Slot};
@@ -74,10 +75,9 @@ struct Compiler<'s> {
     callx_helpers: bool,
     /// Whether a constant is a map whose lookups may be direct.
     direct_lookup: &'s dyn Fn(u64) -> bool,
-    /// Slots some jump or call lands on.
-    targets: Vec<bool>,
-    /// The constant `r1` holds here, when an `lddw` in this basic block
-    /// loaded it and nothing wrote `r1` since.
+    /// Follows the constant in `r1`.
+    r1: R1Constant,
+    /// The constant `r1` holds at the slot being compiled.
     r1_constant: Option<u64>,
     e: Emitter,
     /// Native offset of each slot.
@@ -96,12 +96,11 @@ pub(super) fn compile(
     callx_helpers: bool,
     direct_lookup: &dyn Fn(u64) -> bool,
 ) -> Result<Compiled, JitError> {
-    let targets = jump_targets(code, functions)?;
     let mut c = Compiler {
         code,
         callx_helpers,
         direct_lookup,
-        targets,
+        r1: R1Constant::new(code, functions)?,
         r1_constant: None,
         e: Emitter::new(),
         offsets: Vec::new(),
@@ -113,13 +112,11 @@ pub(super) fn compile(
         .try_reserve_exact(code.len())
         .map_err(|_| JitError::OutOfMemory)?;
     let unwind = c.entry();
-    for pc in 0..code.len() {
+    for (pc, &slot) in code.iter().enumerate() {
         c.offsets.push(c.e.pos() as u32);
-        if c.targets[pc] {
-            c.r1_constant = None;
-        }
+        c.r1_constant = c.r1.at(pc);
         c.slot(pc)?;
-        c.track_r1(pc);
+        c.r1.after(slot);
     }
     c.stubs(unwind);
     for f in &c.fixups {
@@ -416,44 +413,6 @@ impl Compiler<'_> {
         self.jump_to(at, target as usize);
     }
 
-    /// Updates what is known of `r1` after slot `pc`.
-    fn track_r1(&mut self, pc: usize) {
-        let s = self.code[pc];
-        self.r1_constant = match s.op {
-            Op::LdImm64 if s.dst == 1 => Some(s.imm),
-            Op::LddwHigh => self.r1_constant,
-            // Stores and jumps leave registers alone.
-            Op::StB | Op::StH | Op::StW | Op::StDW | Op::StxB | Op::StxH | Op::StxW | Op::StxDW => {
-                self.r1_constant
-            }
-            op if op.is_jump() => self.r1_constant,
-            // An atomic writes its source register if it fetches.
-            Op::AtomicW | Op::AtomicDW if s.src != 1 => self.r1_constant,
-            // Everything else may write its destination; calls and legacy
-            // loads clobber r1-r5.
-            _ if s.dst != 1
-                && !matches!(
-                    s.op,
-                    Op::CallHelper
-                        | Op::CallLocal
-                        | Op::CallReg
-                        | Op::Exit
-                        | Op::AtomicW
-                        | Op::AtomicDW
-                        | Op::LdAbsB
-                        | Op::LdAbsH
-                        | Op::LdAbsW
-                        | Op::LdIndB
-                        | Op::LdIndH
-                        | Op::LdIndW
-                ) =>
-            {
-                self.r1_constant
-            }
-            _ => None,
-        };
-    }
-
     /// A call of a Rust function that needs no run record (a direct map
     /// lookup): arguments in place, the result in `rax`.
     fn call_direct(&mut self, target: usize) {
@@ -742,26 +701,4 @@ impl Width {
             Width::B32
         }
     }
-}
-
-/// Which slots a jump or a call lands on (a basic block starts there).
-fn jump_targets(code: &[Slot], functions: &[u32]) -> Result<Vec<bool>, JitError> {
-    let mut targets = Vec::new();
-    targets
-        .try_reserve_exact(code.len())
-        .map_err(|_| JitError::OutOfMemory)?;
-    targets.resize(code.len(), false);
-    for s in code {
-        if s.op.is_jump() || s.op == Op::CallLocal {
-            if let Some(t) = targets.get_mut(s.off as usize) {
-                *t = true;
-            }
-        }
-    }
-    for &f in functions {
-        if let Some(t) = targets.get_mut(f as usize) {
-            *t = true;
-        }
-    }
-    Ok(targets)
 }
