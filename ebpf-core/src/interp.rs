@@ -799,10 +799,24 @@ impl Program {
                     let is_function = value & !0xffff_ffff == FUNC_ADDR_TAG
                         && self.functions.binary_search(&index).is_ok();
                     if !is_function {
-                        if !self.callx_helpers {
-                            return Err(RunError::BadCallTarget { pc: pc - 1, value });
+                        budget.set(remaining);
+                        let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
+                        let frame = (stack_lo, stack_hi, depth);
+                        match self.callx_helper(
+                            entry,
+                            mem,
+                            helpers,
+                            budget,
+                            frame,
+                            value,
+                            args,
+                            pc - 1,
+                        )? {
+                            Flow::Return(r0) => reg[0] = r0,
+                            Flow::TailCall => return Ok(Exit::TailCall),
+                            Flow::Exit(value) => return Err(RunError::Unwound { value }),
                         }
-                        helper_call!(value as u32);
+                        remaining = budget.get();
                         continue;
                     }
                     call_local!(index as usize)
@@ -829,6 +843,43 @@ impl Program {
                 }
             }
         }
+    }
+}
+
+impl Program {
+    /// `callx` of a value that names no function: the helper it names,
+    /// for programs loaded with [`LoadOptions::callx_helpers`], else the
+    /// run ends. Out of the interpreter's loop (rare; the loop stays small).
+    ///
+    /// [`LoadOptions::callx_helpers`]: crate::LoadOptions::callx_helpers
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn callx_helper(
+        &self,
+        entry: &Entry<'_>,
+        mem: &MemoryMap<'_>,
+        helpers: &mut dyn Helpers,
+        budget: &Cell<u64>,
+        (stack_lo, stack_hi, depth): (u64, u64, usize),
+        value: u64,
+        args: [u64; 5],
+        pc: usize,
+    ) -> Result<Flow, RunError> {
+        if !self.callx_helpers {
+            return Err(RunError::BadCallTarget { pc, value });
+        }
+        let view = ProgramMemory {
+            map: mem,
+            stack_lo,
+            stack_hi,
+            stack_base: entry.stack_base,
+            depth,
+            budget,
+            callee: Some(self),
+            failure: entry.failure,
+        };
+        call_helper(helpers, value as u32, args, &view, pc)
     }
 }
 
