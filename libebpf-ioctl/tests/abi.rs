@@ -21,6 +21,17 @@ fn hash_spec(name: &str) -> MapSpec {
     }
 }
 
+/// Whether verified programs run compiled here: by the core's JIT in the
+/// embedded backend (unless EBPF_JIT=0), by the kernel's JIT in the Linux
+/// module (when net.core.bpf_jit_enable is on).
+fn jit_expected(e: &Ebpf) -> bool {
+    match e.backend_kind() {
+        "embedded" => std::env::var_os("EBPF_JIT").is_none_or(|v| v != "0"),
+        _ => std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable")
+            .is_ok_and(|v| v.trim() != "0"),
+    }
+}
+
 fn bytecode(src: &str) -> Vec<u8> {
     asm::assemble(src)
         .unwrap()
@@ -591,15 +602,7 @@ fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
         info.flags & abi::PROG_INFO_VERIFIED,
         abi::PROG_INFO_VERIFIED
     );
-    // Verified programs run compiled: by the core's JIT in the embedded
-    // backend (unless EBPF_JIT=0), by the kernel's JIT in the Linux module
-    // (when net.core.bpf_jit_enable is on).
-    let jit_expected = match e.backend_kind() {
-        "embedded" => std::env::var_os("EBPF_JIT").is_none_or(|v| v != "0"),
-        _ => std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable")
-            .is_ok_and(|v| v.trim() != "0"),
-    };
-    if jit_expected {
+    if jit_expected(&e) {
         assert_eq!(info.flags & abi::PROG_INFO_JITED, abi::PROG_INFO_JITED);
         assert!(info.jited_len > 8, "{}", info.jited_len);
     }
@@ -658,6 +661,9 @@ fn socket_filter_and_tc_programs_see_a_linux_sk_buff_and_are_verified() {
     let ld_abs = load(SocketFilter, "mov %r6, %r1\nldabsb 9\nexit").unwrap();
     assert!(verified(ld_abs));
     assert_eq!(run(ld_abs), 6, "LD_ABS offsets start at the network header");
+    // Compiled too, by either JIT (the kernel's calls the module for it).
+    let jited = e.prog_info(ld_abs).unwrap().flags & abi::PROG_INFO_JITED != 0;
+    assert_eq!(jited, jit_expected(&e), "LD_ABS compiled");
     let cb = load(
         SocketFilter,
         "mov %r2, 7\nstxw [%r1+48], %r2\nldxw %r0, [%r1+48]\nexit",

@@ -441,6 +441,18 @@ fn cases() -> Vec<Case> {
             "mov %r6, %r1\nmov %r0, 7\nldabsb -2097153\nexit",
             0,
         ),
+        case(
+            "tc ld_ind: a register plus the offset, twice",
+            TC,
+            "mov %r6, %r1\nmov %r7, 20\nldindh %r7, 3\nmov %r8, %r0\nmov %r2, 1\nldindb %r2, 22\nlsh %r8, 8\nor %r0, %r8\nexit",
+            0x0006_2606,
+        ),
+        case(
+            "tc ld_ind past the end ends the program with 0",
+            TC,
+            "mov %r6, %r1\nmov %r7, 60\nmov %r0, 7\nldindw %r7, 0\nmov %r0, 9\nexit",
+            0,
+        ),
         // Moving the packet's start and end.
         case("xdp adjust_head to grow", XDP, &adjust(44, -14), 0),
         case("xdp adjust_head to shrink", XDP, &adjust(44, 14), 0),

@@ -19,8 +19,12 @@
 //! - a tail call (main function only) followed by `exit` when it was
 //!   taken: the run then continues in the target, as in the interpreter.
 //!
-//! Programs with legacy packet loads (`LD_ABS`/`LD_IND`), `callx`, or
-//! tail calls inside a function keep the interpreter. The eBPF stack lives
+//! - a legacy packet load (`LD_ABS`/`LD_IND`, in programs without local
+//!   calls, as Linux allows them) as a call of the dispatcher, the program
+//!   ending with 0 when the load is out of the packet.
+//!
+//! Programs with `callx`, tail calls inside a function, or legacy loads
+//! and local calls together keep the interpreter. The eBPF stack lives
 //! in the frames the kernel's JIT lays out on the kernel stack, where the
 //! core cannot see it: helpers of these runs accept the pointers the
 //! verifier proved (the run's memory view grants the whole address space
@@ -82,6 +86,14 @@ pub trait KernelJit: Sync {
 /// `r0` of a program that made a tail call (an immediate no helper
 /// returns: helpers' results are 0, small numbers or negative errnos).
 const TAIL_CALL_TAKEN: i32 = 0x5441_494c;
+
+/// The id [`dispatch`] takes for a legacy packet load (`LD_ABS`/`LD_IND`:
+/// `r1` the offset, `r2` the size); no helper has it.
+const LEGACY_LOAD: i32 = -2;
+
+/// What a legacy packet load out of the packet returns: more than 32 bits,
+/// which no load does.
+const LEGACY_OUT_OF_BOUNDS: u64 = 1 << 32;
 
 /// A program's functions compiled by the kernel.
 pub(crate) struct KernelImage {
@@ -259,6 +271,9 @@ impl Callee for KernelCallee<'_> {
 pub unsafe fn dispatch(run: *mut c_void, id: u64, args: [u64; 5]) -> u64 {
     // SAFETY: per the contract, a live KernelRun that only this call uses.
     let run = unsafe { &mut *(run as *mut KernelRun<'_, '_>) };
+    if id as i64 == i64::from(LEGACY_LOAD) {
+        return super::run::legacy_value(run.mem, args[0], args[1]).unwrap_or(LEGACY_OUT_OF_BOUNDS);
+    }
     let view = ProgramMemory {
         map: run.mem,
         // The eBPF stack is in the kernel JIT's frames, unknown here: the
@@ -434,7 +449,45 @@ fn translate(
                 pc += 2;
                 continue;
             }
-            BPF_LD => return Err(JitError::Unsupported), // LD_ABS / LD_IND
+            // LD_ABS / LD_IND, which Linux allows only without local calls:
+            // a call of the dispatcher, and 0 from the program out of the
+            // packet.
+            BPF_LD if program.functions.len() == 1 => {
+                let size = match insn.opcode & 0x18 {
+                    BPF_W => 4,
+                    BPF_H => 2,
+                    BPF_B => 1,
+                    _ => return Err(JitError::Unsupported),
+                };
+                if insn.opcode & 0xe0 == BPF_IND {
+                    push(
+                        &mut out,
+                        Insn::new(BPF_ALU | BPF_MOV | BPF_X, 1, insn.src, 0, 0),
+                    )?;
+                    push(
+                        &mut out,
+                        Insn::new(BPF_ALU | BPF_ADD | BPF_K, 1, 0, 0, insn.imm),
+                    )?;
+                } else {
+                    push(
+                        &mut out,
+                        Insn::new(BPF_ALU | BPF_MOV | BPF_K, 1, 0, 0, insn.imm),
+                    )?;
+                }
+                for i in [
+                    Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, size),
+                    Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, LEGACY_LOAD),
+                    Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, entry),
+                    Insn::new(BPF_ALU64 | BPF_MOV | BPF_X, 1, 0, 0, 0),
+                    Insn::new(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, 32),
+                    Insn::new(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 2, 0),
+                    Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+                    Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+                ] {
+                    push(&mut out, i)?;
+                }
+            }
+            BPF_LD => return Err(JitError::Unsupported), // legacy loads with calls
             BPF_JMP if op == BPF_CALL => {
                 match insn.src {
                     BPF_PSEUDO_HELPER

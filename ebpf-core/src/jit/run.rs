@@ -187,16 +187,26 @@ pub(super) extern "sysv64" fn legacy_load(
 ) -> u64 {
     // SAFETY: as for `call_helper`.
     let record = unsafe { &mut *record };
-    let Some(at) = record.mem.legacy_packet_load(offset as u32 as i32, size) else {
-        record.status = Status::ReturnZero as u64;
-        return 0;
-    };
+    match legacy_value(record.mem, offset, size) {
+        Some(value) => value,
+        None => {
+            record.status = Status::ReturnZero as u64;
+            0
+        }
+    }
+}
+
+/// What `LD_ABS`/`LD_IND` of `size` bytes at `offset` loads from the
+/// run's packet (big-endian), or `None` out of it (the program then ends
+/// with 0).
+pub(super) fn legacy_value(mem: &MemoryMap<'_>, offset: u64, size: u64) -> Option<u64> {
+    let at = mem.legacy_packet_load(offset as u32 as i32, size)?;
     let mut bytes = [0u8; 8];
     let n = size.min(8) as usize;
     // SAFETY: `legacy_packet_load` checked that `size` bytes at `at` lie in
     // the packet or the link-layer header in front of it, both granted.
     unsafe { core::ptr::copy_nonoverlapping(at as *const u8, bytes[8 - n..].as_mut_ptr(), n) };
-    u64::from_be_bytes(bytes)
+    Some(u64::from_be_bytes(bytes))
 }
 
 /// What [`resolve_call`] returns for a `callx` of a helper id (programs
