@@ -414,16 +414,7 @@ impl Program {
         macro_rules! helper_call {
             ($id:expr) => {{
                 budget.set(remaining);
-                let view = ProgramMemory {
-                    map: mem,
-                    stack_lo,
-                    stack_hi,
-                    stack_base: entry.stack_base,
-                    depth,
-                    budget,
-                    callee: Some(self),
-                    failure: entry.failure,
-                };
+                let view = self.view(entry, mem, budget, (stack_lo, stack_hi, depth));
                 let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
                 match call_helper(helpers, $id, args, &view, pc - 1)? {
                     Flow::Return(r0) => reg[0] = r0,
@@ -869,7 +860,21 @@ impl Program {
         if !self.callx_helpers {
             return Err(RunError::BadCallTarget { pc, value });
         }
-        let view = ProgramMemory {
+        let view = self.view(entry, mem, budget, (stack_lo, stack_hi, depth));
+        call_helper(helpers, value as u32, args, &view, pc)
+    }
+
+    /// The program's memory as a helper called from the frame
+    /// `(stack_lo, stack_hi, depth)` sees it.
+    #[inline(always)]
+    fn view<'r, 'a>(
+        &'r self,
+        entry: &Entry<'r>,
+        mem: &'r MemoryMap<'a>,
+        budget: &'r Cell<u64>,
+        (stack_lo, stack_hi, depth): (u64, u64, usize),
+    ) -> ProgramMemory<'r, 'a> {
+        ProgramMemory {
             map: mem,
             stack_lo,
             stack_hi,
@@ -878,8 +883,7 @@ impl Program {
             budget,
             callee: Some(self),
             failure: entry.failure,
-        };
-        call_helper(helpers, value as u32, args, &view, pc)
+        }
     }
 }
 
