@@ -634,7 +634,7 @@ impl RunContext<'_> {
         }
         let data = p.data - len;
         self.move_packet(mem, p, data, data, p.end)?;
-        self.copy(mem, p.data, data, off, 0)?;
+        self.move_headers(mem, p.data, data, off)?;
         self.clear(mem, data + off, len)?;
         Ok(0)
     }
@@ -651,20 +651,26 @@ impl RunContext<'_> {
         if off + len > p.end - p.data {
             return ret(Errno::ENOMEM);
         }
-        // Backwards: the destination overlaps the source's end.
-        let mut left = off;
-        let mut buf = [0u8; CHUNK];
-        while left > 0 {
-            let n = left.min(CHUNK as u64);
-            let at = p.data + left - n;
-            let chunk = &mut buf[..n as usize];
-            mem.read_with(at, chunk, self)?;
-            mem.write_with(at + len, chunk, self)?;
-            left -= n;
-        }
+        self.move_headers(mem, p.data, p.data + len, off)?;
         let data = p.data + len;
         self.move_packet(mem, p, data, data, p.end)?;
         Ok(0)
+    }
+
+    /// Moves the `len` header bytes at `from` to `to`, where they may
+    /// overlap: headers (at most a link-layer and an IPv6 header) fit one
+    /// chunk of [`copy`](Self::copy), read whole before it is written.
+    fn move_headers(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        from: u64,
+        to: u64,
+        len: u64,
+    ) -> Result<(), HelperError> {
+        if len > CHUNK as u64 {
+            return Err(HelperError::Other("packet headers longer than a chunk"));
+        }
+        self.copy(mem, from, to, len, 0)
     }
 
     /// The packet's protocol (`skb->protocol`, network byte order).

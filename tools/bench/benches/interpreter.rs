@@ -5,36 +5,19 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, Criterion};
-use ebpf_bench::{median_ns, workloads, Workload};
-use ebpf_core::{MemoryMap, NoHelpers, Program, RegionKind, Stack};
-
-/// Runs `prog` the way an embedder does: one reused stack, the memory map
-/// built once. Returns a closure that performs one run.
-fn embedder_run<'a>(
-    prog: &'a Program,
-    w: &Workload,
-    stack: &'a mut Stack,
-    mem: &'a mut [u8],
-) -> impl FnMut() -> u64 + 'a {
-    let len = w.memory.len() as u64;
-    let mut map = MemoryMap::new();
-    let addr = map.add_mut(mem, RegionKind::Packet).unwrap();
-    move || {
-        prog.run(stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
-            .unwrap()
-    }
-}
+use ebpf_bench::{embedder_run, median_ns, workloads};
+use ebpf_core::Stack;
 
 fn interpreters(c: &mut Criterion) {
     for w in workloads() {
         let mut group = c.benchmark_group(w.name);
         let prog = w.load();
         let (mut stack, mut mem) = (Stack::new(), w.memory.clone());
-        let mut run = embedder_run(&prog, &w, &mut stack, &mut mem);
+        let mut run = embedder_run(&prog, &mut stack, &mut mem);
         group.bench_function("ebpf-core", |b| b.iter(|| black_box(run())));
         let verified = w.load_unchecked();
         let (mut stack, mut mem) = (Stack::new(), w.memory.clone());
-        let mut run = embedder_run(&verified, &w, &mut stack, &mut mem);
+        let mut run = embedder_run(&verified, &mut stack, &mut mem);
         group.bench_function("ebpf-core-verified", |b| b.iter(|| black_box(run())));
         let bytes = w.bytes();
         let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
@@ -58,10 +41,10 @@ fn summary() {
         let bytes = w.bytes();
         let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
         let (mut stack, mut a) = (Stack::new(), w.memory.clone());
-        let mut run = embedder_run(&prog, &w, &mut stack, &mut a);
+        let mut run = embedder_run(&prog, &mut stack, &mut a);
         let verified = w.load_unchecked();
         let (mut vstack, mut va) = (Stack::new(), w.memory.clone());
-        let mut vrun = embedder_run(&verified, &w, &mut vstack, &mut va);
+        let mut vrun = embedder_run(&verified, &mut vstack, &mut va);
         let mut b = w.memory.clone();
         // Alternate them so all see the same machine conditions.
         let (mut ours, mut ver, mut theirs) = (Vec::new(), Vec::new(), Vec::new());

@@ -11,26 +11,11 @@
 //!    slower than ebpf-core's JIT.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
-use ebpf_bench::{median, median_ns, workloads};
-use ebpf_core::{MemoryMap, NoHelpers, Program, RegionKind, Stack};
+use ebpf_bench::{embedder_run, median, median_ns, workloads};
+use ebpf_core::Stack;
 use libebpf_ioctl::elf::BpfObject;
 use libebpf_ioctl::{Ebpf, UserPlatform};
-
-/// Runs `prog` on a copy of `memory` with one reused stack; a closure per
-/// run.
-fn runner<'a>(prog: &'a Program, stack: &'a mut Stack, mem: &'a mut [u8]) -> impl FnMut() + 'a {
-    let len = mem.len() as u64;
-    let mut map = MemoryMap::new();
-    let addr = map.add_mut(mem, RegionKind::Packet).unwrap();
-    move || {
-        black_box(
-            prog.run(stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
-                .unwrap(),
-        );
-    }
-}
 
 fn per_instruction() {
     println!(
@@ -44,8 +29,8 @@ fn per_instruction() {
         compiled.compile(UserPlatform::get()).expect("compiles");
         let (mut s1, mut m1) = (Stack::new(), w.memory.clone());
         let (mut s2, mut m2) = (Stack::new(), w.memory.clone());
-        let mut interp = runner(&interpreted, &mut s1, &mut m1);
-        let mut native = runner(&compiled, &mut s2, &mut m2);
+        let mut interp = embedder_run(&interpreted, &mut s1, &mut m1);
+        let mut native = embedder_run(&compiled, &mut s2, &mut m2);
         let bytes = w.bytes();
         let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
         let mut jvm = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
@@ -54,8 +39,12 @@ fn per_instruction() {
         let mut rows = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         // Interleaved, so all see the same machine conditions.
         for _ in 0..5 {
-            rows[0].push(median_ns(5, &mut interp));
-            rows[1].push(median_ns(5, &mut native));
+            rows[0].push(median_ns(5, || {
+                black_box(interp());
+            }));
+            rows[1].push(median_ns(5, || {
+                black_box(native());
+            }));
             rows[2].push(median_ns(5, || {
                 black_box(vm.execute_program(&mut m3).unwrap());
             }));
@@ -93,10 +82,7 @@ fn per_instruction() {
 const REPEAT: u32 = 200_000;
 
 fn port_filter() {
-    let dir = std::env::var("EBPF_EXAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf"));
-    let path = dir.join("port_filter.o");
+    let path = ebpf_bench::examples_dir().join("port_filter.o");
     let Ok(bytes) = std::fs::read(&path) else {
         println!("\nport filter: {} missing (make examples)", path.display());
         return;

@@ -72,9 +72,7 @@ fn host(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
 }
 
 fn main() {
-    let dir = std::env::var("EBPF_EXAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf"));
+    let dir = ebpf_bench::examples_dir();
     let mut objects: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}: run `make examples` first", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))

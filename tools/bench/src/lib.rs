@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use ebpf_core::{asm, insn, Insn, LoadOptions, Program};
+use ebpf_core::{asm, insn, Insn, LoadOptions, MemoryMap, NoHelpers, Program, RegionKind, Stack};
 
 /// A benchmark program and the memory it runs on.
 pub struct Workload {
@@ -236,4 +236,31 @@ pub fn load_first(e: &libebpf_ioctl::Ebpf, obj: &libebpf_ioctl::elf::BpfObject) 
     e.prog_load_with(&spec, Default::default())
         .expect("program loads")
         .0
+}
+
+/// Runs `prog` the way an embedder does: one reused stack, the memory map
+/// built once over `mem` (r1 = mem, r2 = its length). Returns a closure
+/// that performs one run and gives `r0`.
+pub fn embedder_run<'a>(
+    prog: &'a Program,
+    stack: &'a mut Stack,
+    mem: &'a mut [u8],
+) -> impl FnMut() -> u64 + 'a {
+    let len = mem.len() as u64;
+    let mut map = MemoryMap::new();
+    let addr = map.add_mut(mem, RegionKind::Packet).unwrap();
+    move || {
+        prog.run(stack, &map, [addr, len, 0, 0, 0], &mut NoHelpers)
+            .unwrap()
+    }
+}
+
+/// Where the example objects are: `EBPF_EXAMPLES`, else `target/bpf`
+/// (`make examples`).
+pub fn examples_dir() -> std::path::PathBuf {
+    std::env::var("EBPF_EXAMPLES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bpf")
+        })
 }
