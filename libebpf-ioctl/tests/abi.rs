@@ -880,3 +880,43 @@ fn repeated_test_runs_each_start_from_the_frame_as_given() {
         assert_eq!(r.data_out, frame, "repeat {repeat}");
     }
 }
+
+#[test]
+fn callbacks_and_local_calls_run_compiled() {
+    // bpf_loop calls back into the program (compiled code entered again
+    // from a helper, the run still current), and the callback makes a
+    // local call: both JITs, or the interpreter where none runs.
+    let e = client();
+    let code = bytecode(
+        "stdw [%r10-8], 0\nmov %r1, 5\nlddw %r2, func(cb)\nmov %r3, %r10\nadd %r3, -8\nmov %r4, 0\n\
+         call 181\nldxdw %r2, [%r10-8]\nlsh %r0, 8\nor %r0, %r2\nexit\n\
+         cb:\nmov %r6, %r2\nmov %r1, %r1\ncall twice\nldxdw %r3, [%r6+0]\nadd %r3, %r0\nstxdw [%r6+0], %r3\n\
+         mov %r0, 0\nexit\n\
+         twice:\nmov %r0, %r1\nadd %r0, %r1\nexit",
+    );
+    let (h, log) = e
+        .prog_load_with(
+            &ProgSpec {
+                name: "loop",
+                prog_type: ebpf_core::ProgType::SocketFilter as u32,
+                bytecode: &code,
+                license: "GPL",
+                maps: &[],
+            },
+            libebpf_ioctl::Admission {
+                checked: false,
+                log_level: 1,
+            },
+        )
+        .unwrap_or_else(|err| panic!("{err}: {:?}", err.log));
+    let info = e.prog_info(h).unwrap();
+    assert_eq!(
+        info.flags & abi::PROG_INFO_VERIFIED,
+        abi::PROG_INFO_VERIFIED,
+        "{log}"
+    );
+    assert_eq!(info.flags & abi::PROG_INFO_JITED != 0, jit_expected(&e));
+    // 5 iterations; the sum of 2 * index over 0..5 is 20.
+    let r = e.prog_test_run(h, &[0u8; 60], 3).unwrap();
+    assert_eq!(r.retval, (5 << 8) | 20);
+}
