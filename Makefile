@@ -185,8 +185,9 @@ fuzz: fuzz-setup examples
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p target/fuzz-corpus/$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  case $$t in dispatcher) seeds=$(SEEDS_dispatcher);; elf_loader) seeds=$(SEEDS_elf_loader);; \
-	    assembler) seeds=$(SEEDS_assembler);; verifier) seeds=$(SEEDS_verifier);; jit) seeds=$(SEEDS_jit);; *) seeds=$(SEEDS_programs);; esac; \
+	  case $$t in dispatcher) seeds="$(SEEDS_dispatcher)";; elf_loader) seeds="$(SEEDS_elf_loader)";; \
+	    assembler) seeds="$(SEEDS_assembler)";; verifier) seeds="$(SEEDS_verifier)";; jit) seeds="$(SEEDS_jit)";; \
+	    *) seeds="$(SEEDS_programs)";; esac; \
 	  $(CARGO) $(NIGHTLY) fuzz run --fuzz-dir tools/fuzz $$t target/fuzz-corpus/$$t $$seeds -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
 	    > target/fuzz-$$t.log 2>&1 || { tail -60 target/fuzz-$$t.log; echo "fuzz: $$t FAILED (tools/fuzz/artifacts/$$t)"; exit 1; }; \
