@@ -59,11 +59,13 @@ pub enum Command {
     GetNextId = 16,
     GetHandleById = 17,
     RingbufConsume = 18,
+    LinkCreate = 19,
+    LinkDetach = 20,
 }
 
 impl Command {
     /// All commands.
-    pub const ALL: [Command; 19] = [
+    pub const ALL: [Command; 21] = [
         Command::Version,
         Command::MapCreate,
         Command::MapLookupElem,
@@ -83,6 +85,8 @@ impl Command {
         Command::GetNextId,
         Command::GetHandleById,
         Command::RingbufConsume,
+        Command::LinkCreate,
+        Command::LinkDetach,
     ];
 
     /// The command with number `nr`.
@@ -321,6 +325,64 @@ pub enum ObjKind {
     Map = 1,
     /// A program.
     Prog = 2,
+    /// A link (a program attached to traffic).
+    Link = 3,
+}
+
+/// `direction` of [`LinkCreateReq`]: frames an interface receives.
+pub const LINK_INGRESS: u32 = 0;
+/// `direction` of [`LinkCreateReq`]: frames sent through an interface.
+pub const LINK_EGRESS: u32 = 1;
+/// `flags` of [`LinkCreateReq`]: take the place of the link already on
+/// the interface and direction (which is left detached) instead of
+/// failing with `EBUSY`.
+pub const LINK_F_REPLACE: u32 = 1;
+/// `link_type` of [`LinkInfo`]: an XDP program on an interface's packet
+/// hook.
+pub const LINK_TYPE_NETDEV: u32 = 1;
+/// Bytes of an interface name, NUL included (`IFNAMSIZ`).
+pub const IFNAME_LEN: usize = 16;
+
+/// `Command::LinkCreate`: attach an XDP program to the traffic of an
+/// interface, as `BPF_LINK_CREATE` with `BPF_XDP` does.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCreateReq {
+    /// Handle of the program (an XDP program).
+    pub prog_handle: u32,
+    /// Index of the interface, or 0 to name it in `ifname`.
+    pub ifindex: u32,
+    /// The interface's name, NUL-padded (when `ifindex` is 0).
+    pub ifname: [u8; IFNAME_LEN],
+    /// [`LINK_INGRESS`] or [`LINK_EGRESS`].
+    pub direction: u32,
+    /// [`LINK_F_REPLACE`] or 0.
+    pub flags: u32,
+    /// Out: the link's handle.
+    pub link_handle: u32,
+    /// Out: the interface's index.
+    pub ifindex_out: u32,
+}
+
+/// What `ObjGetInfo` reports for a link.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// [`LINK_TYPE_NETDEV`].
+    pub link_type: u32,
+    /// Id.
+    pub id: u32,
+    /// Id of the program it runs.
+    pub prog_id: u32,
+    /// Index of the interface it is attached to; 0 once detached (by
+    /// `LinkDetach`, a replacing link, or the interface going away).
+    pub ifindex: u32,
+    /// [`LINK_INGRESS`] or [`LINK_EGRESS`].
+    pub direction: u32,
+    /// The interface it was attached to, detached or not.
+    pub attached_ifindex: u32,
+    /// Frames per verdict: aborted, drop, pass, tx, redirect.
+    pub verdicts: [u64; 5],
 }
 
 /// `Command::ObjGetInfo`: `info_len` bytes of a [`MapInfo`] or
@@ -473,6 +535,8 @@ plain! {
     ProgInfo = 80;
     IdReq = 16;
     RingbufConsumeReq = 24;
+    LinkCreateReq = 40;
+    LinkInfo = 64;
 }
 
 // Offsets that userspace in other languages relies on.

@@ -57,6 +57,7 @@ errnos! {
     EINVAL = 22, "invalid argument";
     ENOSPC = 28, "no space left";
     ERANGE = 34, "out of range";
+    ENOLINK = 67, "link detached";
     EOVERFLOW = 75, "value too large";
     EDEADLK = 35, "a value's lock was held too long";
     ENOTTY = 25, "unknown request";
@@ -76,6 +77,7 @@ impl Errno {
             35 => 11,          // EDEADLK
             38 => 78,          // ENOSYS
             40 => 62,          // ELOOP
+            67 => 91,          // ENOLINK
             75 => 84,          // EOVERFLOW
             95 | 524 => 45,    // EOPNOTSUPP
             114 => 37,         // EALREADY
@@ -95,6 +97,7 @@ impl Errno {
             84 => 75,
             45 => 95,
             37 => 114,
+            91 => 67,
             n => n,
         })
     }

@@ -28,6 +28,7 @@ extern crate std;
 pub mod abi;
 #[cfg(feature = "asm")]
 pub mod asm;
+pub mod attach;
 #[cfg(feature = "c-os")]
 pub mod c_os;
 mod decoded;

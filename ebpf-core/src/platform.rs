@@ -65,11 +65,13 @@ pub enum LockClass {
     RingbufConsumer = 6,
     /// Writers of a map whose values are maps or programs.
     MapObjects = 7,
+    /// A link's attachment (taken under the registry).
+    LinkState = 8,
 }
 
 impl LockClass {
     /// Number of classes.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 
     /// A name for validators' reports (static, as lockdep and witness keep
     /// the pointer).
@@ -83,6 +85,7 @@ impl LockClass {
             LockClass::RingbufProducer => c"ebpf_ringbuf_producer",
             LockClass::RingbufConsumer => c"ebpf_ringbuf_consumer",
             LockClass::MapObjects => c"ebpf_map_objects",
+            LockClass::LinkState => c"ebpf_link_state",
         }
     }
 }
@@ -269,7 +272,77 @@ pub trait Platform: Sync {
     fn kernel_jit(&self) -> Option<&'static dyn crate::jit::kernel::KernelJit> {
         None
     }
+
+    /// The interface with index `ifindex`, or when that is 0 the one named
+    /// `name` (at most 15 bytes, no NUL), as the caller of the current
+    /// request sees interfaces (its network namespace on Linux, its vnet
+    /// on FreeBSD). `ENODEV` when there is none; the default: no
+    /// interfaces. Called in process context.
+    fn net_device(&self, _ifindex: u32, _name: &[u8]) -> Result<NetDevice, Errno> {
+        Err(Errno::ENODEV)
+    }
+
+    /// Hooks the traffic of `device` in `direction`: from now on every
+    /// frame it receives (or sends) goes through
+    /// [`crate::attach::run_hook`] with `target`, on the CPU the frame is
+    /// processed on, and the hook applies the verdict. `EOPNOTSUPP` when
+    /// the platform has no such hook (the default). Called in process
+    /// context; may sleep.
+    fn net_attach(
+        &self,
+        _device: &NetDevice,
+        _direction: Direction,
+        _target: NonNull<core::ffi::c_void>,
+    ) -> Result<NetHook, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Removes a hook: when this returns, no frame is in it or will enter
+    /// it, so its target may be freed. Called in process context; may
+    /// sleep.
+    ///
+    /// # Safety
+    /// `hook` came from [`net_attach`](Platform::net_attach) and is not
+    /// used afterwards.
+    unsafe fn net_detach(&self, _hook: NetHook) {}
+
+    /// The index of the interface `hook` is on, or 0 when the interface
+    /// has gone (the platform then removed the hook itself; its target is
+    /// no longer called).
+    fn net_hook_ifindex(&self, _hook: &NetHook) -> u32 {
+        0
+    }
 }
+
+/// The direction of traffic a hook sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Direction {
+    /// Frames the interface receives, before the network stack sees them.
+    Ingress = 0,
+    /// Frames sent through the interface, before they are queued to it.
+    Egress = 1,
+}
+
+/// An interface, as [`Platform::net_device`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetDevice {
+    /// Its index.
+    pub ifindex: u32,
+    /// What tells it apart from every other live interface, in every
+    /// namespace (an address of the OS's device structure).
+    pub key: u64,
+}
+
+/// A hook the platform registered ([`Platform::net_attach`]).
+#[derive(Debug)]
+pub struct NetHook(pub NonNull<core::ffi::c_void>);
+
+// SAFETY: the handle is an opaque token the platform gives and takes back;
+// the core never dereferences it.
+unsafe impl Send for NetHook {}
+// SAFETY: as above.
+unsafe impl Sync for NetHook {}
 
 /// Machine code in executable memory of the platform, freed on drop.
 pub struct ExecMemory {

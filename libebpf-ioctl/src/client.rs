@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use ebpf_core::abi::{self, Command, ObjKind, OBJ_NAME_LEN, PIN_NAME_LEN};
+use ebpf_core::abi::{self, Command, LinkInfo, ObjKind, OBJ_NAME_LEN, PIN_NAME_LEN};
 use ebpf_core::Errno;
 
 use crate::backend::{send, Backend, DeviceBackend, EmbeddedBackend, DEVICE_PATH};
@@ -61,6 +61,46 @@ fn name_bytes<const N: usize>(name: &str, op: &'static str) -> Result<[u8; N]> {
 fn name_str(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// An interface to attach to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface<'a> {
+    /// By index.
+    Index(u32),
+    /// By name.
+    Name(&'a str),
+}
+
+impl fmt::Display for Interface<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interface::Index(i) => write!(f, "interface {i}"),
+            Interface::Name(n) => write!(f, "interface {n}"),
+        }
+    }
+}
+
+/// The traffic an attached program sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Direction {
+    /// Frames the interface receives.
+    Ingress = abi::LINK_INGRESS,
+    /// Frames sent through it.
+    Egress = abi::LINK_EGRESS,
+}
+
+/// What a failed attach most likely means, in words.
+fn attach_hint(errno: Errno, interface: &Interface<'_>) -> Option<String> {
+    let text = match errno {
+        Errno::ENODEV => format!("no {interface} (in this network namespace)"),
+        Errno::EBUSY => format!("{interface} already has a program in that direction (detach it, or replace it)"),
+        Errno::EINVAL => "only XDP programs attach to interfaces".to_string(),
+        Errno::EOPNOTSUPP => "not offered here: this backend has no packet hooks in that direction, or the program asks for redirects, which the hooks do not do".to_string(),
+        _ => return None,
+    };
+    Some(text)
 }
 
 /// How to create a map.
@@ -475,10 +515,10 @@ impl Ebpf {
             name: name_bytes::<PIN_NAME_LEN>(name, "get pinned")?,
         };
         send(self.b(), Command::ObjGet, &mut r).map_err(err("get pinned"))?;
-        let kind = if r.kind == ObjKind::Map as u32 {
-            ObjKind::Map
-        } else {
-            ObjKind::Prog
+        let kind = match r.kind {
+            k if k == ObjKind::Map as u32 => ObjKind::Map,
+            k if k == ObjKind::Link as u32 => ObjKind::Link,
+            _ => ObjKind::Prog,
         };
         Ok((r.handle, kind))
     }
@@ -518,6 +558,53 @@ impl Ebpf {
         let mut info = ProgInfo::default();
         self.info(handle, ebpf_core::abi::Plain::as_bytes_mut(&mut info))?;
         Ok(info)
+    }
+
+    /// A link's attachment and counters.
+    pub fn link_info(&self, handle: u32) -> Result<LinkInfo> {
+        let mut info = LinkInfo::default();
+        self.info(handle, ebpf_core::abi::Plain::as_bytes_mut(&mut info))?;
+        Ok(info)
+    }
+
+    /// Attaches the XDP program `prog` to the traffic of `interface` in
+    /// `direction`; returns the link's handle. Closing the handle (unless
+    /// the link is pinned) detaches it. With `replace`, the link already
+    /// there hands its place over instead of the request failing with
+    /// `EBUSY`.
+    pub fn link_create(
+        &self,
+        prog: u32,
+        interface: &Interface<'_>,
+        direction: Direction,
+        replace: bool,
+    ) -> Result<u32> {
+        let mut r = abi::LinkCreateReq {
+            prog_handle: prog,
+            direction: direction as u32,
+            flags: if replace { abi::LINK_F_REPLACE } else { 0 },
+            ..Default::default()
+        };
+        match interface {
+            Interface::Index(i) => r.ifindex = *i,
+            Interface::Name(n) => r.ifname = name_bytes::<{ abi::IFNAME_LEN }>(n, "attach")?,
+        }
+        send(self.b(), Command::LinkCreate, &mut r).map_err(|errno| Error {
+            op: "attach",
+            errno,
+            log: attach_hint(errno, interface),
+        })?;
+        Ok(r.link_handle)
+    }
+
+    /// Detaches a link now, pinned or not (the link stays, detached, until
+    /// its handles and pins go).
+    pub fn link_detach(&self, link: u32) -> Result<()> {
+        let mut r = abi::ObjCloseReq {
+            handle: link,
+            reserved: 0,
+        };
+        send(self.b(), Command::LinkDetach, &mut r).map_err(err("detach"))
     }
 
     /// A program's instructions as the device runs them (context accesses

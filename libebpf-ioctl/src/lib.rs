@@ -11,7 +11,10 @@ pub mod platform;
 pub mod typed;
 
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};
-pub use client::{Admission, Batch, Ebpf, Error, LoadedObject, MapSpec, ProgSpec, Result, TestRun};
+pub use client::{
+    Admission, Batch, Direction, Ebpf, Error, Interface, LoadedObject, MapSpec, ProgSpec, Result,
+    TestRun,
+};
 pub use ebpf_core as core;
 pub use platform::{Caller, OwnProcess, UserPlatform};
 pub use typed::{Array, HashMap, PerCpuArray, Pod, RingBuf};

@@ -176,6 +176,8 @@ impl Device {
             Command::GetNextId => call.with(requests::get_next_id),
             Command::GetHandleById => call.with(requests::get_handle_by_id),
             Command::RingbufConsume => call.with(requests::ringbuf_consume),
+            Command::LinkCreate => call.with(requests::link_create),
+            Command::LinkDetach => call.with(requests::link_detach),
         }
     }
 }

@@ -4,19 +4,22 @@
 use alloc::vec::Vec;
 
 use crate::abi::{ObjKind, OBJ_NAME_LEN, PIN_NAME_LEN};
+use crate::attach::Link;
 use crate::errno::Errno;
 use crate::maps::{Map, MapType};
 use crate::platform::{LockClass, PlatformRef, SleepLock};
 use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
 
-/// A map or a program.
+/// A map, a program or a link.
 #[derive(Clone)]
 pub enum Object {
     /// A map.
     Map(Shared<Map>),
     /// A program.
     Prog(Shared<LoadedProgram>),
+    /// A program attached to traffic.
+    Link(Shared<Link>),
 }
 
 impl Object {
@@ -25,6 +28,7 @@ impl Object {
         match self {
             Object::Map(_) => ObjKind::Map,
             Object::Prog(_) => ObjKind::Prog,
+            Object::Link(_) => ObjKind::Link,
         }
     }
 
@@ -32,6 +36,7 @@ impl Object {
         match (self, other) {
             (Object::Map(a), Object::Map(b)) => Shared::ptr_eq(a, b),
             (Object::Prog(a), Object::Prog(b)) => Shared::ptr_eq(a, b),
+            (Object::Link(a), Object::Link(b)) => Shared::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -41,6 +46,7 @@ impl Object {
         match self {
             Object::Map(m) => m.id(),
             Object::Prog(p) => p.id(),
+            Object::Link(l) => l.id(),
         }
     }
 }
@@ -111,8 +117,9 @@ impl Registry {
     }
 
     /// Drops one user; the last one removes the object from the registry
-    /// (programs may still hold maps) and, for a prog_array, empties it as
-    /// Linux does when its last user reference goes.
+    /// (programs may still hold maps), for a prog_array, empties it as
+    /// Linux does when its last user reference goes, and for a link,
+    /// detaches it.
     pub(crate) fn unref(&mut self, obj: &Object, _platform: PlatformRef) {
         let Some(i) = self.entries.iter().position(|e| e.object.same(obj)) else {
             return;
@@ -123,11 +130,34 @@ impl Registry {
             return;
         }
         let e = self.entries.swap_remove(i);
-        if let Object::Map(m) = &e.object {
-            if m.map_type() == MapType::ProgArray {
-                m.release_objects();
-            }
+        match &e.object {
+            Object::Map(m) if m.map_type() == MapType::ProgArray => m.release_objects(),
+            Object::Link(link) => self.detach(link, _platform),
+            _ => {}
         }
+    }
+
+    /// Detaches `link` and drops the use of its program it held.
+    pub(crate) fn detach(&mut self, link: &Link, platform: PlatformRef) {
+        if let Some(program) = link.detach() {
+            self.unref(&Object::Prog(program), platform);
+        }
+    }
+
+    /// The live link on `device` in `direction`, if any.
+    pub(crate) fn link_on(
+        &self,
+        device: &crate::platform::NetDevice,
+        direction: crate::platform::Direction,
+    ) -> Option<Shared<Link>> {
+        self.entries.iter().find_map(|e| match &e.object {
+            Object::Link(l)
+                if l.device() == *device && l.direction() == direction && l.is_live() =>
+            {
+                Some(l.clone())
+            }
+            _ => None,
+        })
     }
 
     pub(crate) fn pin(

@@ -5,6 +5,7 @@ use core::fmt::Write;
 
 use super::{user_addr, zeroed, Call, Device};
 use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
+use crate::attach::Link;
 use crate::errno::Errno;
 use crate::error::LoadError;
 use crate::insn::{Insn, INSN_SIZE};
@@ -12,7 +13,7 @@ use crate::interp::Stack;
 use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::MemoryMap;
-use crate::platform::ReadGuard;
+use crate::platform::{Direction, NetDevice, ReadGuard};
 use crate::prog_type::{ProgType, TestFrame};
 use crate::program::LoadOptions;
 use crate::quota::Quota;
@@ -50,14 +51,14 @@ fn check_pin_name(name: &[u8; PIN_NAME_LEN]) -> Result<(), Errno> {
 fn map_of(c: &Call<'_>, handle: u32) -> Result<Shared<Map>, Errno> {
     match c.file.get(handle)? {
         Object::Map(m) => Ok(m),
-        Object::Prog(_) => Err(Errno::EINVAL),
+        _ => Err(Errno::EINVAL),
     }
 }
 
 fn prog_of(c: &Call<'_>, handle: u32) -> Result<Shared<LoadedProgram>, Errno> {
     match c.file.get(handle)? {
         Object::Prog(p) => Ok(p),
-        Object::Map(_) => Err(Errno::EINVAL),
+        _ => Err(Errno::EINVAL),
     }
 }
 
@@ -159,6 +160,7 @@ pub(super) fn map_elem(c: &Call<'_>, cmd: Command, r: &mut abi::MapElemReq) -> R
                 let obj = match c.file.get(handle)? {
                     Object::Map(m) => MapObject::Map(m),
                     Object::Prog(p) => MapObject::Program(p.into()),
+                    Object::Link(_) => return Err(Errno::EINVAL),
                 };
                 map.update_object(key, obj, r.flags)
             } else {
@@ -650,6 +652,12 @@ pub(super) fn get_info(c: &Call<'_>, r: &mut abi::GetInfoReq) -> Result<(), Errn
                 out[..b.len()].copy_from_slice(b);
                 b.len()
             }
+            Object::Link(l) => {
+                let info = l.info();
+                let b = info.as_bytes();
+                out[..b.len()].copy_from_slice(b);
+                b.len()
+            }
         }
     };
     if let Some(code) = &xlated {
@@ -665,6 +673,7 @@ fn kind_of(k: u32) -> Result<ObjKind, Errno> {
     match k {
         1 => Ok(ObjKind::Map),
         2 => Ok(ObjKind::Prog),
+        3 => Ok(ObjKind::Link),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -719,4 +728,96 @@ pub(super) fn ringbuf_consume(c: &Call<'_>, r: &mut abi::RingbufConsumeReq) -> R
     r.buf_len = at as u32;
     r.records = records;
     failed.map_or(Ok(()), Err)
+}
+
+/// The interface a request names: by index, or by name when the index is 0.
+fn net_device(
+    c: &Call<'_>,
+    ifindex: u32,
+    ifname: &[u8; abi::IFNAME_LEN],
+) -> Result<NetDevice, Errno> {
+    if ifindex != 0 {
+        if ifname.iter().any(|&b| b != 0) {
+            return Err(Errno::EINVAL);
+        }
+        return c.dev.platform.net_device(ifindex, &[]);
+    }
+    let len = ifname.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
+    if len == 0 || ifname[len..].iter().any(|&b| b != 0) {
+        return Err(Errno::EINVAL);
+    }
+    c.dev.platform.net_device(0, &ifname[..len])
+}
+
+pub(super) fn link_create(c: &Call<'_>, r: &mut abi::LinkCreateReq) -> Result<(), Errno> {
+    if r.flags & !abi::LINK_F_REPLACE != 0 || r.link_handle != 0 || r.ifindex_out != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let direction = match r.direction {
+        abi::LINK_INGRESS => Direction::Ingress,
+        abi::LINK_EGRESS => Direction::Egress,
+        _ => return Err(Errno::EINVAL),
+    };
+    let prog = prog_of(c, r.prog_handle)?;
+    crate::attach::check_attachable(&prog)?;
+    let device = net_device(c, r.ifindex, &r.ifname)?;
+    let platform = c.dev.platform;
+    let mut reg = c.dev.registry.lock();
+    let id = reg.next_id();
+    let (link, replaced) = match reg.link_on(&device, direction) {
+        Some(_) if r.flags & abi::LINK_F_REPLACE == 0 => return Err(Errno::EBUSY),
+        Some(old) => {
+            let (link, old_prog) = Link::replace(&old, id, prog.clone())?;
+            (link, old_prog)
+        }
+        None => (
+            Link::attach(platform, id, prog.clone(), device, direction)?,
+            None,
+        ),
+    };
+    let link = match Shared::try_new(link) {
+        Ok(l) => l,
+        Err(e) => {
+            // The link detaches as it is dropped; a replaced program
+            // stays detached (the old link says so).
+            if let Some(p) = replaced {
+                reg.unref(&Object::Prog(p), platform);
+            }
+            return Err(e);
+        }
+    };
+    reg.add_user(&Object::Prog(prog));
+    if let Some(p) = replaced {
+        reg.unref(&Object::Prog(p), platform);
+    }
+    let obj = Object::Link(link);
+    if let Err(e) = reg.add(obj.clone(), [0; OBJ_NAME_LEN], platform.monotonic_ns()) {
+        if let Object::Link(l) = &obj {
+            reg.detach(l, platform);
+        }
+        return Err(e);
+    }
+    match c.file.insert(obj.clone(), c.dev.limits.max_handles) {
+        Ok(h) => {
+            r.link_handle = h;
+            r.ifindex_out = device.ifindex;
+            Ok(())
+        }
+        Err(e) => {
+            reg.unref(&obj, platform);
+            Err(e)
+        }
+    }
+}
+
+pub(super) fn link_detach(c: &Call<'_>, r: &mut abi::ObjCloseReq) -> Result<(), Errno> {
+    if r.reserved != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let Object::Link(link) = c.file.get(r.handle)? else {
+        return Err(Errno::EINVAL);
+    };
+    // Detaching a detached link is no error, as for Linux's XDP links.
+    c.dev.registry.lock().detach(&link, c.dev.platform);
+    Ok(())
 }

@@ -385,8 +385,26 @@ impl TestInput {
         frame: &'a mut TestFrame,
     ) -> Result<[u64; 5], TooManyRegions> {
         let (len, meta) = (frame.len, frame.meta);
+        self.args_in(mem, &mut frame.buf, TEST_HEADROOM, len, meta)
+    }
+
+    /// The program's `r1`-`r5` for a run on the `len` bytes of `room` at
+    /// `start` (of which the first `meta` are metadata), the packet free
+    /// to move inside `room`: as [`args`](Self::args), for a buffer the
+    /// caller owns (a frame of live traffic).
+    pub fn args_in<'a>(
+        &'a mut self,
+        mem: &mut MemoryMap<'a>,
+        room: &'a mut [u8],
+        start: usize,
+        len: usize,
+        meta: usize,
+    ) -> Result<[u64; 5], TooManyRegions> {
+        let start = start.min(room.len());
+        let len = len.min(room.len() - start);
+        let meta = meta.min(len);
         let TestInput::Context(ctx) = self else {
-            let addr = mem.add_packet(&mut frame.buf, TEST_HEADROOM, len);
+            let addr = mem.add_packet(room, start, len);
             return Ok([addr, len as u64, 0, 0, 0]);
         };
         let skip = (ctx.packet.link_header as usize).min(len);
@@ -395,14 +413,13 @@ impl TestInput {
             // The link-layer header, which only helpers that start from it
             // read, then the packet, which cannot move into it (socket
             // filters have no helper that moves it).
-            let (head, room) = frame.buf.split_at_mut(TEST_HEADROOM + skip);
-            mem.add_ref(&head[TEST_HEADROOM..], RegionKind::LinkHeader)?;
+            let (head, room) = room.split_at_mut(start + skip);
+            mem.add_ref(&head[start..], RegionKind::LinkHeader)?;
             (room_base, room_len) = (room.as_ptr() as u64, room.len() as u64);
             meta_at = mem.add_packet(room, 0, len - skip);
         } else {
-            let room = &mut frame.buf[..];
             (room_base, room_len) = (room.as_ptr() as u64, room.len() as u64);
-            meta_at = mem.add_packet(room, TEST_HEADROOM, len);
+            meta_at = mem.add_packet(room, start, len);
         }
         let (data, end) = (meta_at + meta as u64, meta_at + (len - skip) as u64);
         let p = ctx.packet;
@@ -471,6 +488,22 @@ impl TestInput {
             frame.buf[start..start + skip].fill(0);
         }
         &frame.buf[start..end]
+    }
+
+    /// Where the packet is after a run in a buffer starting at address
+    /// `base` of `len` bytes (as [`args_in`](Self::args_in) granted it):
+    /// the offsets of its metadata, its first byte and one past its last,
+    /// clamped to the buffer. `None` for an input without a context.
+    pub fn packet_after(&self, base: u64, len: usize) -> Option<(usize, usize, usize)> {
+        let TestInput::Context(ctx) = self else {
+            return None;
+        };
+        let p = ctx.packet;
+        let offset = |addr: u64| (addr.saturating_sub(base) as usize).min(len);
+        let meta = offset(ctx.u64_at(p.pointers[2]));
+        let data = offset(ctx.u64_at(p.pointers[0])).max(meta);
+        let end = offset(ctx.u64_at(p.pointers[1])).max(data);
+        Some((meta, data, end))
     }
 
     /// The context after a run: its bytes, as a program sees them.

@@ -143,6 +143,18 @@ impl XdpContext {
     }
 }
 
+impl XdpContext {
+    /// The context of a run on a frame of live traffic received on
+    /// interface `ifindex`, queue `rx_queue` (the packet's pointers are
+    /// filled in by [`TestInput::args_in`]).
+    pub fn live_input(ifindex: u32, rx_queue: u32) -> TestInput {
+        let mut ctx = TestContext::new(size_of::<XdpContext>(), Self::PACKET, &[]);
+        ctx.set_u32(offset_of!(XdpContext, ingress_ifindex), ifindex);
+        ctx.set_u32(offset_of!(XdpContext, rx_queue_index), rx_queue);
+        TestInput::Context(ctx)
+    }
+}
+
 const HELPERS: [u32; ids::BASE.len() + ids::XDP.len()] = ids::with_base(ids::XDP);
 
 /// The type's description.

@@ -9,6 +9,7 @@ use ebpf_core::{asm, insn, Insn, LoadOptions, Program};
 use libebpf_ioctl::Ebpf;
 
 mod hex;
+mod net;
 mod objects;
 mod objrun;
 mod verify;
@@ -73,6 +74,16 @@ enum Command {
     Map {
         #[command(subcommand)]
         command: objects::MapCmd,
+    },
+    /// XDP programs on interfaces' traffic: attach, detach, list.
+    Net {
+        #[command(subcommand)]
+        command: net::NetCmd,
+    },
+    /// Links (programs attached to interfaces): list, show, pin, detach.
+    Link {
+        #[command(subcommand)]
+        command: net::LinkCmd,
     },
     /// Run the loader and the verifier on each program of an object file,
     /// keeping nothing: one line per program, accepted or rejected with
@@ -232,6 +243,14 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
         Command::Map { command } => {
             let e = connect(cli, device)?;
             objects::map(e, command.clone(), cli.json)
+        }
+        Command::Net { command } => {
+            let e = connect(cli, device)?;
+            net::net(e, command.clone(), cli.json)
+        }
+        Command::Link { command } => {
+            let e = connect(cli, device)?;
+            net::link(e, command.clone(), cli.json)
         }
         Command::Batch { file } => batch(cli, file, device),
         Command::Verify {

@@ -144,10 +144,11 @@ fn name_of(bytes: &[u8]) -> String {
 
 /// A handle to the object `reference` names: `id:N`, a bare number (an
 /// id) or a pinned name.
-fn resolve(e: &Ebpf, kind: ObjKind, reference: &str) -> Result<u32, String> {
+pub(crate) fn resolve(e: &Ebpf, kind: ObjKind, reference: &str) -> Result<u32, String> {
     let what = match kind {
         ObjKind::Map => "map",
         ObjKind::Prog => "program",
+        ObjKind::Link => "link",
     };
     let id = reference
         .strip_prefix("id:")
@@ -208,7 +209,7 @@ pub(crate) fn print_element(k: &[u8], v: &[u8]) {
     println!("  {}{ki} -> {}{vi}", hex::encode(k), hex::encode(v));
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -271,7 +272,7 @@ fn print_map(v: &Value) {
 }
 
 /// Every object of `kind` as JSON, through fresh handles.
-fn all(e: &Ebpf, kind: ObjKind) -> Result<Vec<Value>, String> {
+pub(crate) fn all(e: &Ebpf, kind: ObjKind) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for id in e.ids(kind).map_err(|err| err.to_string())? {
         // An object may go away between listing and opening.
@@ -281,6 +282,7 @@ fn all(e: &Ebpf, kind: ObjKind) -> Result<Vec<Value>, String> {
         let v = match kind {
             ObjKind::Map => map_json(e, h),
             ObjKind::Prog => prog_json(e, h),
+            ObjKind::Link => crate::net::link_json(e, h),
         };
         let _ = e.close(h);
         out.push(v?);

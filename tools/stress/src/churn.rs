@@ -272,6 +272,7 @@ impl Worker<'_> {
             match kind {
                 ObjKind::Map => e.map_info(h).map(|_| ()),
                 ObjKind::Prog => e.prog_info(h).map(|_| ()),
+                ObjKind::Link => e.link_info(h).map(|_| ()),
             }
             .map_err(|e| e.to_string())?;
             e.close(h).map_err(|e| e.to_string())?;
