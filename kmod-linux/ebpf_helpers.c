@@ -11,6 +11,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
+#include <linux/spinlock.h>
 #include <linux/timekeeping.h>
 #include <linux/topology.h>
 
@@ -28,6 +29,18 @@ void ebpf_os_read_unlock(void)
 {
 	preempt_enable();
 	rcu_read_unlock();
+}
+
+/* The core's spinlocks: taken in process context and in the packet hooks'
+ * softirqs, so softirqs are off while one is held. */
+void ebpf_os_spin_lock_bh(void *lock)
+{
+	spin_lock_bh((spinlock_t *)lock);
+}
+
+void ebpf_os_spin_unlock_bh(void *lock)
+{
+	spin_unlock_bh((spinlock_t *)lock);
 }
 
 /* Long requests call these between steps (never inside a program run). */

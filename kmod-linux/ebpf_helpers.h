@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Inline-only kernel services and the kernel's JIT for the core library
- * (ebpf-core/src/c_os.rs). */
+/* Inline-only kernel services, the kernel's JIT and the packet hooks
+ * (ebpf_net.c) for the core library (ebpf-core/src/c_os.rs). */
 #ifndef EBPF_HELPERS_H
 #define EBPF_HELPERS_H
 
 #include <linux/types.h>
 
 void ebpf_os_read_lock(void);
+void ebpf_os_spin_lock_bh(void *lock);
+void ebpf_os_spin_unlock_bh(void *lock);
 void ebpf_os_read_unlock(void);
 void ebpf_os_resched(void);
 bool ebpf_os_interrupted(void);
@@ -22,5 +24,13 @@ u64 ebpf_os_jit_call_base(void);
 u64 ebpf_os_jit_call(u64 code, const u64 *args);
 void *ebpf_os_jit_swap(void *run);
 void *ebpf_os_jit_current(void);
+int ebpf_os_net_device(u32 ifindex, const u8 *name, size_t len,
+		       u32 *out_ifindex, u64 *out_key);
+int ebpf_os_net_attach(u64 key, u32 ifindex, bool egress, void *target,
+		       void **hook);
+void ebpf_os_net_detach(void *hook);
+u32 ebpf_os_net_hook_ifindex(void *hook);
+int ebpf_os_net_init(void);
+void ebpf_os_net_exit(void);
 
 #endif

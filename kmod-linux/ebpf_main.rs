@@ -21,15 +21,51 @@ module! {
     license: "GPL",
 }
 
+extern "C" {
+    // kmod-linux/ebpf_net.c: the netdevice notifier that takes packet
+    // hooks off devices going away.
+    fn ebpf_os_net_init() -> kernel::ffi::c_int;
+    fn ebpf_os_net_exit();
+}
+
+/// The packet hooks' netdevice notifier, registered until dropped.
+struct NetHooks;
+
+impl NetHooks {
+    fn new() -> Result<Self> {
+        // SAFETY: plain call, once, at init.
+        let ret = unsafe { ebpf_os_net_init() };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(NetHooks)
+    }
+}
+
+impl Drop for NetHooks {
+    fn drop(&mut self) {
+        // SAFETY: registered by `new`; every hook is gone (the device,
+        // dropped first, detached every link).
+        unsafe { ebpf_os_net_exit() }
+    }
+}
+
 struct EbpfModule {
+    // Dropped in this order: the device (and with it every link), then
+    // the notifier.
     _device: miscdev::Registration,
+    _net: NetHooks,
 }
 
 impl kernel::Module for EbpfModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let net = NetHooks::new()?;
         let device = miscdev::Registration::new(module)?;
         pr_info!("/dev/ebpf ready\n");
-        Ok(EbpfModule { _device: device })
+        Ok(EbpfModule {
+            _device: device,
+            _net: net,
+        })
     }
 }
 

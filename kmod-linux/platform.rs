@@ -90,7 +90,15 @@ extern "C" fn ebpf_os_lock_destroy(lock: *mut c_void, sleeping: bool) {
     }
 }
 
-/// Takes a lock made by `ebpf_os_lock_create`.
+extern "C" {
+    // ebpf_helpers.c: spin_lock_bh/spin_unlock_bh are inline.
+    fn ebpf_os_spin_lock_bh(lock: *mut c_void);
+    fn ebpf_os_spin_unlock_bh(lock: *mut c_void);
+}
+
+/// Takes a lock made by `ebpf_os_lock_create`. Spinlocks are taken with
+/// softirqs off: programs run in the packet hooks' softirqs too, and take
+/// the same map locks as requests in process context.
 #[no_mangle]
 extern "C" fn ebpf_os_lock_acquire(lock: *mut c_void, sleeping: bool) {
     // SAFETY: a live lock of this kind (the core's contract).
@@ -98,7 +106,7 @@ extern "C" fn ebpf_os_lock_acquire(lock: *mut c_void, sleeping: bool) {
         if sleeping {
             bindings::mutex_lock(lock.cast())
         } else {
-            bindings::spin_lock(lock.cast())
+            ebpf_os_spin_lock_bh(lock)
         }
     }
 }
@@ -111,7 +119,7 @@ extern "C" fn ebpf_os_lock_release(lock: *mut c_void, sleeping: bool) {
         if sleeping {
             bindings::mutex_unlock(lock.cast())
         } else {
-            bindings::spin_unlock(lock.cast())
+            ebpf_os_spin_unlock_bh(lock)
         }
     }
 }

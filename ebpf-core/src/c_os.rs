@@ -15,11 +15,14 @@ use core::ffi::{c_char, c_int, c_long, c_void};
 use core::fmt;
 use core::ptr::NonNull;
 
+use crate::attach::{run_hook, LiveFrame, Verdict};
 use crate::dispatch::{Host, Limits, OpenFile, Privileges, Service};
 use crate::errno::Errno;
 use crate::helpers::format::FixedBuf;
 use crate::jit::kernel::KernelJit;
-use crate::platform::{AllocContext, LockClass, LockKind, LogLevel, Platform, RawLock};
+use crate::platform::{
+    AllocContext, Direction, LockClass, LockKind, LogLevel, NetDevice, NetHook, Platform, RawLock,
+};
 
 extern "C" {
     /// Zeroed memory, `align` at most a page; `atomic` asks for an
@@ -96,6 +99,30 @@ extern "C" {
     fn ebpf_os_jit_swap(run: *mut c_void) -> *mut c_void;
     /// This CPU's current run.
     fn ebpf_os_jit_current() -> *mut c_void;
+
+    // Packet hooks (kmod-linux/ebpf_net.c).
+    /// The interface `ifindex` (or named `name` when 0) in the caller's
+    /// network namespace; 0 or -ENODEV.
+    fn ebpf_os_net_device(
+        ifindex: u32,
+        name: *const u8,
+        len: usize,
+        out_ifindex: *mut u32,
+        out_key: *mut u64,
+    ) -> c_int;
+    /// Registers a netfilter hook on the device calling
+    /// `ebpf_kcore_hook_run(target, ...)`; 0 or a negative errno.
+    fn ebpf_os_net_attach(
+        key: u64,
+        ifindex: u32,
+        egress: bool,
+        target: *mut c_void,
+        hook: *mut *mut c_void,
+    ) -> c_int;
+    /// Unregisters and frees a hook, after a grace period.
+    fn ebpf_os_net_detach(hook: *mut c_void);
+    /// The hook's interface index, 0 once the device went away.
+    fn ebpf_os_net_hook_ifindex(hook: *mut c_void) -> u32;
 }
 
 /// Storage for one lock class's validator key (Linux's lockdep wants one
@@ -265,6 +292,52 @@ impl Platform for COs {
         Some(&LINUX_JIT)
     }
 
+    fn net_device(&self, ifindex: u32, name: &[u8]) -> Result<NetDevice, Errno> {
+        let mut dev = NetDevice { ifindex: 0, key: 0 };
+        // SAFETY: `name` is valid for its length; the outputs are ours.
+        errno(unsafe {
+            ebpf_os_net_device(
+                ifindex,
+                name.as_ptr(),
+                name.len(),
+                &mut dev.ifindex,
+                &mut dev.key,
+            )
+        })?;
+        Ok(dev)
+    }
+
+    fn net_attach(
+        &self,
+        device: &NetDevice,
+        direction: Direction,
+        target: NonNull<c_void>,
+    ) -> Result<NetHook, Errno> {
+        let mut hook = core::ptr::null_mut();
+        // SAFETY: plain call; `hook` is ours. The target stays alive until
+        // `net_detach` returns (the trait's contract).
+        errno(unsafe {
+            ebpf_os_net_attach(
+                device.key,
+                device.ifindex,
+                direction == Direction::Egress,
+                target.as_ptr(),
+                &mut hook,
+            )
+        })?;
+        NonNull::new(hook).map(NetHook).ok_or(Errno::ENOMEM)
+    }
+
+    unsafe fn net_detach(&self, hook: NetHook) {
+        // SAFETY: the hook came from ebpf_os_net_attach, given up here.
+        unsafe { ebpf_os_net_detach(hook.0.as_ptr()) }
+    }
+
+    fn net_hook_ifindex(&self, hook: &NetHook) -> u32 {
+        // SAFETY: a live hook from ebpf_os_net_attach.
+        unsafe { ebpf_os_net_hook_ifindex(hook.0.as_ptr()) }
+    }
+
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
         // SAFETY: `src` is valid for reads of its length; the kernel
         // checks the user range.
@@ -370,6 +443,57 @@ pub unsafe extern "C" fn ebpf_kcore_ioctl(file: *mut c_void, cmd: u32, arg: u64)
         Ok(()) => 0,
         Err(e) => -(e.0 as c_long),
     }
+}
+
+/// Runs the program of a packet hook on a frame (called by the netfilter
+/// hook of kmod-linux/ebpf_net.c): the packet is the `*len` bytes at
+/// offset `*start` of the `room_len` bytes at `room`, which the program
+/// may rewrite and move the packet in; `*start` and `*len` are updated.
+/// Returns the verdict (`enum xdp_action`).
+///
+/// # Safety
+/// `target` was passed to `ebpf_os_net_attach` for a hook still
+/// registered; `room` is valid for reads and writes of `room_len` bytes
+/// that nothing else touches during the call; `start` and `len` are valid.
+#[no_mangle]
+pub unsafe extern "C" fn ebpf_kcore_hook_run(
+    target: *mut c_void,
+    room: *mut u8,
+    room_len: usize,
+    start: *mut u32,
+    len: *mut u32,
+    ifindex: u32,
+    rx_queue: u32,
+) -> u32 {
+    let Some(target) = NonNull::new(target) else {
+        return Verdict::Aborted as u32;
+    };
+    if room.is_null() || start.is_null() || len.is_null() {
+        return Verdict::Aborted as u32;
+    }
+    // SAFETY: per the contract.
+    let (room, at, n) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(room, room_len),
+            *start as usize,
+            *len as usize,
+        )
+    };
+    let mut frame = LiveFrame {
+        room,
+        start: at,
+        len: n,
+        ifindex,
+        rx_queue,
+    };
+    // SAFETY: per the contract.
+    let verdict = unsafe { run_hook(target, &mut frame) };
+    // SAFETY: per the contract; the core keeps the packet inside the room.
+    unsafe {
+        *start = frame.start as u32;
+        *len = frame.len as u32;
+    }
+    verdict as u32
 }
 
 /// Linux's JIT through `bpf_prog_alloc` / `bpf_prog_select_runtime`.

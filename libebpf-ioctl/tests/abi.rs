@@ -241,7 +241,7 @@ fn the_dispatcher_refuses_unknown_requests_and_bad_arguments() {
     };
     let a = &arg as *const IoctlArg as u64;
     assert_eq!(
-        dev.ioctl(&file, 0xc010_4513, a),
+        dev.ioctl(&file, 0xc010_4500 | abi::Command::ALL.len() as u32, a),
         Err(Errno::ENOTTY),
         "unknown command"
     );

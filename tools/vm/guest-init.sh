@@ -68,6 +68,96 @@ else
     echo "EBPF-VM: skipped: this kernel has no net.core.bpf_jit_enable"
 fi
 
+step "live traffic: the port filter on veth1 (ingress), between two network namespaces"
+# The server lives in its own network namespace, held by a sleeping
+# process; veth0 (10.0.0.1, here) is wired to veth1 (10.0.0.2, there).
+ip link set lo up
+unshare -n sleep 100000 &
+ns=$!
+sleep 1
+NS="nsenter -t $ns -n"
+# (busybox's ip names no peer: the kernel calls it veth0)
+ip link add veth1 type veth && ip link set veth1 netns $ns || fail "veth pair"
+ip addr add 10.0.0.1/24 dev veth0 && ip link set veth0 up || fail "veth0 up"
+$NS ip addr add 10.0.0.2/24 dev veth1 && $NS ip link set veth1 up && $NS ip link set lo up || fail "veth1 up"
+servers=""
+for p in 22 80 8080; do
+    $NS nc -ll -p $p -e /bin/echo hello-$p &
+    servers="$servers $!"
+done
+sleep 1
+# connects PORT: a TCP connection to the server on PORT gets its greeting.
+connects() { echo | nc -w 3 10.0.0.2 $1 2>/dev/null | grep -q "hello-$1"; }
+# drops PORT: the filter's count for PORT (0 before the first).
+drops() { ebpfctl map lookup live/drops --key $1 2>/dev/null | sed -n 's/.*-> [0-9a-f]* (\([0-9]*\))$/\1/p' | grep . || echo 0; }
+# link_frames VERDICT: frames of the link on veth1 with that verdict.
+link_frames() { $NS ebpfctl link list | grep "dev veth1" | grep -v detached | sed -n "s/.* $1 \([0-9]*\).*/\1/p"; }
+# no_links [NSENTER]: no program is attached to any interface.
+no_links() { [ "$($@ ebpfctl --json net list | tr -d ' \n')" = "[]" ]; }
+for p in 22 80 8080; do connects $p || fail "no connection to port $p before any program"; done
+ebpfctl prog load /examples/port_filter.o --pin live > /dev/null || fail "prog load"
+$NS ebpfctl net attach live/port_filter dev veth1 || fail "net attach"
+$NS ebpfctl net list | tee /tmp/net.txt
+grep -q "^veth1([0-9]*) ingress prog [0-9]* link [0-9]*" /tmp/net.txt || fail "net list does not show the link"
+connects 22 || fail "port 22 refused with the filter attached"
+connects 80 && fail "a connection to port 80 went through the filter"
+connects 8080 && fail "a connection to port 8080 went through the filter"
+out=$($NS ebpfctl net attach live/port_filter dev veth1 2>&1) && fail "a second attach succeeded"
+echo "$out" | grep -q EBUSY || fail "a second attach: '$out', want EBUSY"
+out=$($NS ebpfctl net attach live/port_filter dev nosuch0 2>&1) && fail "attach to a missing interface succeeded"
+echo "$out" | grep -q ENODEV || fail "attach to a missing interface: '$out', want ENODEV"
+# Exactly what was sent is counted: 100 SYNs to 80, 50 to 8080, 30 to 22.
+b80=$(drops 80); b8080=$(drops 8080); bpass=$(link_frames pass); bdrop=$(link_frames drop)
+ebpf-vm-traffic send 80 100 && ebpf-vm-traffic send 8080 50 && ebpf-vm-traffic send 22 30 || fail "send"
+a80=$(drops 80); a8080=$(drops 8080); apass=$(link_frames pass); adrop=$(link_frames drop)
+ebpfctl map dump live/drops
+$NS ebpfctl link list
+echo "EBPF-VM: drops: port 80 $b80 -> $a80, port 8080 $b8080 -> $a8080; link: drop $bdrop -> $adrop, pass $bpass -> $apass"
+[ $((a80 - b80)) = 100 ] && [ $((a8080 - b8080)) = 50 ] || fail "the map did not count exactly the SYNs sent"
+[ $((adrop - bdrop)) = 150 ] || fail "the link did not count 150 dropped frames"
+[ $((apass - bpass)) -ge 30 ] || fail "the link did not count the 30 frames to port 22 as passed"
+[ "$adrop" = "$((a80 + a8080))" ] || fail "the link's drops ($adrop) differ from the map's ($a80 + $a8080)"
+$NS ebpfctl net detach dev veth1 || fail "net detach"
+connects 80 || fail "port 80 still refused after detach"
+no_links $NS || fail "net list still shows a link after detach"
+
+step "live traffic: egress of veth0, replace, and a link pinned by name"
+ebpfctl net attach live/port_filter dev veth0 --egress --pin live/egress || fail "attach egress"
+connects 80 && fail "a connection to port 80 left through the egress filter"
+connects 22 || fail "port 22 refused by the egress filter"
+ebpfctl prog load /examples/port_filter.o --pin live2 > /dev/null || fail "prog load (second copy)"
+ebpfctl net attach live2/port_filter dev veth0 --egress --replace --pin live/egress2 || fail "replace"
+ebpfctl link show live/egress | grep -q detached || fail "the replaced link is not detached"
+connects 80 && fail "port 80 went through after replace"
+ebpfctl link detach live/egress2 || fail "link detach"
+connects 80 || fail "port 80 refused after the egress link was detached"
+ebpfctl link unpin live/egress && ebpfctl link unpin live/egress2 || fail "link unpin"
+
+step "speed: frames through veth1 with the port filter, /dev/ebpf hook against generic XDP"
+ebpf-vm-traffic compare /proc/$ns/ns/net veth1 /examples/port_filter.o /dev/ebpf ${EBPF_TRAFFIC_SECONDS:-2} 3 ||
+    fail "traffic comparison"
+
+step "live traffic: rmmod while frames flow through an attached link"
+$NS ebpfctl net attach live/port_filter dev veth1 || fail "net attach"
+ebpf-vm-traffic send 80 50000 &
+sender=$!
+sleep 1
+rmmod ebpf || fail "rmmod with a link attached and traffic flowing"
+wait $sender
+connects 80 || fail "port 80 refused after the module went"
+insmod /ebpf.ko || fail "insmod again"
+
+step "live traffic: the interface goes away under a link"
+ebpfctl prog load /examples/port_filter.o --pin live > /dev/null || fail "prog load"
+$NS ebpfctl net attach live/port_filter dev veth1 || fail "net attach"
+ip link del veth0 || fail "ip link del"
+ebpfctl link list | tee /tmp/links.txt
+grep -q "detached" /tmp/links.txt || fail "the link of the deleted interface is not shown detached"
+no_links || fail "net list shows a link on a deleted interface"
+kill $servers $ns 2>/dev/null
+ebpfctl link unpin net/veth1/ingress || fail "unpin the detached link"
+ebpfctl prog unload live/port_filter || fail "prog unload"
+
 step "stress: 4 processes churn every map type, programs and pins; rmmod refused meanwhile"
 # A CPU stuck with preemption off for 8 s is reported (soft lockup). Under
 # TCG and KASAN a run of a whole instruction budget takes about 3 s (20 ms

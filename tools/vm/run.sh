@@ -23,7 +23,7 @@ lap "module built"
 
 # Static binaries: ebpfctl and the device-capable integration suites.
 export RUSTFLAGS="-C target-feature=+crt-static"
-cargo build -q --target $HOST_TARGET --target-dir "$OUT/cargo" -p ebpfctl -p ebpf-stress -p ebpf-bench --bin ebpf-vm-bench --bin ebpfctl --bin ebpf-stress
+cargo build -q --target $HOST_TARGET --target-dir "$OUT/cargo" -p ebpfctl -p ebpf-stress -p ebpf-bench --bin ebpf-vm-bench --bin ebpf-vm-traffic --bin ebpfctl --bin ebpf-stress
 tests=$(cargo test -q --no-run --message-format=json --target $HOST_TARGET --target-dir "$OUT/cargo" \
         -p libebpf-ioctl --test abi --test examples --test typed --test packet_helpers -p ebpfctl --test verbs 2>/dev/null |
         grep '"test":true' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
@@ -43,6 +43,7 @@ cp target/kmod-linux/ebpf.ko "$I/ebpf.ko"
 cp "$OUT/cargo/$HOST_TARGET/debug/ebpfctl" "$I/bin/ebpfctl"
 cp "$OUT/cargo/$HOST_TARGET/debug/ebpf-stress" "$I/bin/ebpf-stress"
 cp "$OUT/cargo/$HOST_TARGET/debug/ebpf-vm-bench" "$I/bin/ebpf-vm-bench"
+cp "$OUT/cargo/$HOST_TARGET/debug/ebpf-vm-traffic" "$I/bin/ebpf-vm-traffic"
 for t in $tests; do
     name=$(basename "$t" | sed 's/-[0-9a-f]*$//')
     case "$name" in abi|examples|verbs|typed|packet_helpers) cp "$t" "$I/tests/$name" ;; esac

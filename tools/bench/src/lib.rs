@@ -218,6 +218,15 @@ pub const PORT_FILTER_CASES: [(&str, u16, u32); 2] = [("drop", 80, 1), ("pass", 
 
 /// Loads the first program of `obj` (with fresh maps) through `e`.
 pub fn load_first(e: &libebpf_ioctl::Ebpf, obj: &libebpf_ioctl::elf::BpfObject) -> u32 {
+    load_first_with_maps(e, obj).0
+}
+
+/// Loads the first program of `obj` (with fresh maps) through `e`; returns
+/// its handle and the maps' handles.
+pub fn load_first_with_maps(
+    e: &libebpf_ioctl::Ebpf,
+    obj: &libebpf_ioctl::elf::BpfObject,
+) -> (u32, Vec<u32>) {
     let p = &obj.programs[0];
     let mut code = Vec::new();
     insn::encode_into(&p.insns, &mut code);
@@ -233,9 +242,11 @@ pub fn load_first(e: &libebpf_ioctl::Ebpf, obj: &libebpf_ioctl::elf::BpfObject) 
         license: &obj.license,
         maps: &maps,
     };
-    e.prog_load_with(&spec, Default::default())
+    let prog = e
+        .prog_load_with(&spec, Default::default())
         .expect("program loads")
-        .0
+        .0;
+    (prog, maps)
 }
 
 /// Runs `prog` the way an embedder does: one reused stack, the memory map

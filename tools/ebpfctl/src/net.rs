@@ -87,6 +87,11 @@ pub enum LinkCmd {
         /// Pinned name, id or `id:N`.
         link: String,
     },
+    /// Remove a link's pin (it detaches when nothing else holds it).
+    Unpin {
+        /// Pinned name.
+        name: String,
+    },
 }
 
 /// The name of interface `ifindex` as this process sees interfaces.
@@ -315,6 +320,11 @@ pub fn link(e: &Ebpf, cmd: LinkCmd, json_out: bool) -> Result<(), String> {
             e.link_detach(h).map_err(|err| err.to_string())?;
             let _ = e.close(h);
             Ok(())
+        }
+        LinkCmd::Unpin { name } => {
+            let h = resolve(e, ObjKind::Link, &name)?;
+            let _ = e.close(h);
+            e.unpin(&name).map_err(|err| format!("unpin {name}: {err}"))
         }
     }
 }

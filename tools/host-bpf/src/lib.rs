@@ -14,6 +14,11 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_LINK_CREATE: libc::c_long = 28;
+/// `BPF_XDP`, the attach type of an XDP link.
+const BPF_XDP: u32 = 37;
+/// `XDP_FLAGS_SKB_MODE`: generic XDP, in the network stack.
+pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 
 /// `BPF_PROG_TYPE_SOCKET_FILTER`.
 pub const PROG_TYPE_SOCKET_FILTER: u32 = 1;
@@ -175,6 +180,18 @@ impl Program {
                 })
             }
         }
+    }
+
+    /// `BPF_LINK_CREATE` of an XDP link to interface `ifindex` (of the
+    /// caller's network namespace) with `XDP_FLAGS_*` `flags`; the program
+    /// is detached when the returned link fd is closed.
+    pub fn attach_xdp(&self, ifindex: u32, flags: u32) -> Result<OwnedFd, Error> {
+        let mut a = Attr::new();
+        a.0[0] = self.fd.as_raw_fd() as u32;
+        a.0[1] = ifindex;
+        a.0[2] = BPF_XDP;
+        a.0[3] = flags;
+        sys_bpf(BPF_LINK_CREATE, &mut a).map(owned)
     }
 
     /// `BPF_PROG_TEST_RUN` on `data` (written back with the program's
