@@ -8,6 +8,7 @@ pub mod backend;
 pub mod client;
 pub mod elf;
 pub mod platform;
+mod ports;
 pub mod typed;
 
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};

@@ -13,9 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
+use ebpf_core::attach::Verdict;
 use ebpf_core::platform::{
-    AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
+    AllocContext, Direction, GracePeriods, LockClass, LockKind, LogLevel, NetDevice, NetHook,
+    Platform, RawLock,
 };
+
+use crate::ports::Ports;
 use ebpf_core::Errno;
 
 /// Trace lines kept for [`UserPlatform::take_trace`].
@@ -31,6 +35,7 @@ pub struct UserPlatform {
     echo_trace: AtomicBool,
     jit: AtomicBool,
     caller: &'static dyn Caller,
+    ports: Ports,
 }
 
 /// A sleeping lock for userspace: a flag and a condition variable.
@@ -64,7 +69,38 @@ impl UserPlatform {
             echo_trace: AtomicBool::new(false),
             jit: AtomicBool::new(std::env::var_os("EBPF_JIT").is_none_or(|v| v != "0")),
             caller,
+            ports: Ports::default(),
         }
+    }
+
+    /// Declares a software port called `name` (at most 15 bytes, unique
+    /// in this platform): an interface of the embedded backend, which XDP
+    /// programs attach to by name or index (`Ebpf::link_create`) and which
+    /// this process feeds with [`process`](Self::process). Returns its
+    /// index.
+    pub fn add_port(&self, name: &str) -> Result<u32, Errno> {
+        self.ports.add(name)
+    }
+
+    /// Removes a port; its links are left detached (as when a kernel's
+    /// interface goes away), once no frame is still in their programs.
+    pub fn remove_port(&'static self, ifindex: u32) -> Result<(), Errno> {
+        self.ports.remove(self, ifindex)
+    }
+
+    /// Passes `frame` (from its link-layer header), arriving on port
+    /// `ifindex` (`Direction::Ingress`) or leaving by it (`Egress`),
+    /// through the program attached there: `None` when there is none, else
+    /// the verdict to apply (drop, pass, send back), with `frame` as the
+    /// program left it. Safe from any number of threads at once, and
+    /// against attaches and detaches.
+    pub fn process(
+        &'static self,
+        ifindex: u32,
+        direction: Direction,
+        frame: &mut Vec<u8>,
+    ) -> Option<Verdict> {
+        self.ports.process(self, ifindex, direction, frame)
     }
 
     /// Compile verified programs to machine code (the default; the
@@ -309,6 +345,27 @@ impl Platform for UserPlatform {
     unsafe fn exec_seal(&self, ptr: NonNull<u8>, len: usize) -> bool {
         // SAFETY: per the contract, the mapping `exec_alloc` made.
         unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_EXEC) == 0 }
+    }
+
+    fn net_device(&self, ifindex: u32, name: &[u8]) -> Result<NetDevice, Errno> {
+        self.ports.device(ifindex, name)
+    }
+
+    fn net_attach(
+        &self,
+        device: &NetDevice,
+        direction: Direction,
+        target: NonNull<std::ffi::c_void>,
+    ) -> Result<NetHook, Errno> {
+        self.ports.attach(device, direction, target)
+    }
+
+    unsafe fn net_detach(&self, hook: NetHook) {
+        self.ports.detach(hook, || self.synchronize())
+    }
+
+    fn net_hook_ifindex(&self, hook: &NetHook) -> u32 {
+        self.ports.hook_ifindex(hook)
     }
 
     unsafe fn exec_free(&self, ptr: NonNull<u8>, len: usize) {

@@ -77,8 +77,7 @@ struct CpuCounters {
 
 /// What one CPU runs the program with.
 struct CpuSlot {
-    /// A run is in progress on this CPU (a nested hook waits for nothing:
-    /// its frame is aborted and counted).
+    /// A run is using the slot.
     busy: AtomicBool,
     stack: UnsafeCell<Box<Stack>>,
     counters: CpuCounters,
@@ -97,7 +96,7 @@ pub struct HookTarget {
     /// [`replace`](Self::replace), freed a grace period later.
     program: AtomicPtr<LoadedProgram>,
     cpus: Vec<CpuSlot>,
-    /// Frames that found this CPU's slot busy.
+    /// Frames that found every slot busy.
     nested: AtomicU64,
 }
 
@@ -154,18 +153,19 @@ impl HookTarget {
     /// section) and counts the verdict.
     fn run(&self, frame: &mut LiveFrame<'_>) -> Verdict {
         let section = ReadGuard::new(self.platform);
-        let cpu = self.platform.cpu_id() as usize;
-        let Some(slot) = self.cpus.get(cpu) else {
+        // This CPU's slot; taken (a frame nested in a run on this CPU, or,
+        // in userspace, a thread preempted mid-run): the next free one.
+        let n = self.cpus.len();
+        let cpu = self.platform.cpu_id() as usize % n;
+        let Some(slot) = (0..n)
+            .map(|i| &self.cpus[(cpu + i) % n])
+            .find(|s| !s.busy.swap(true, Ordering::Acquire))
+        else {
             self.nested.fetch_add(1, Ordering::Relaxed);
             return Verdict::Aborted;
         };
-        if slot.busy.swap(true, Ordering::Acquire) {
-            self.nested.fetch_add(1, Ordering::Relaxed);
-            return Verdict::Aborted;
-        }
-        // SAFETY: `busy` gives this run the slot's stack alone: it is
-        // taken on this CPU with preemption off (the read-side section)
-        // and released below before the section ends.
+        // SAFETY: `busy` gives this run the slot's stack alone until it
+        // is released below.
         let stack = unsafe { &mut **slot.stack.get() };
         // SAFETY: the pointer holds a reference (see `program`) that
         // `replace` drops only a grace period after swapping it out, and

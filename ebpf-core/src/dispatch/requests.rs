@@ -13,7 +13,7 @@ use crate::interp::Stack;
 use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::MemoryMap;
-use crate::platform::{Direction, NetDevice, ReadGuard};
+use crate::platform::{Direction, ReadGuard};
 use crate::prog_type::{ProgType, TestFrame};
 use crate::program::LoadOptions;
 use crate::quota::Quota;
@@ -730,23 +730,14 @@ pub(super) fn ringbuf_consume(c: &Call<'_>, r: &mut abi::RingbufConsumeReq) -> R
     failed.map_or(Ok(()), Err)
 }
 
-/// The interface a request names: by index, or by name when the index is 0.
-fn net_device(
-    c: &Call<'_>,
-    ifindex: u32,
-    ifname: &[u8; abi::IFNAME_LEN],
-) -> Result<NetDevice, Errno> {
-    if ifindex != 0 {
-        if ifname.iter().any(|&b| b != 0) {
-            return Err(Errno::EINVAL);
-        }
-        return c.dev.platform.net_device(ifindex, &[]);
-    }
+/// The interface a request names: by index, or by name (its bytes) when
+/// the index is 0; `EINVAL` for both or neither, or a malformed name.
+fn interface_arg(ifindex: u32, ifname: &[u8; abi::IFNAME_LEN]) -> Result<(u32, &[u8]), Errno> {
     let len = ifname.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
-    if len == 0 || ifname[len..].iter().any(|&b| b != 0) {
+    if ifname[len..].iter().any(|&b| b != 0) || (ifindex != 0) == (len != 0) {
         return Err(Errno::EINVAL);
     }
-    c.dev.platform.net_device(0, &ifname[..len])
+    Ok((ifindex, &ifname[..len]))
 }
 
 pub(super) fn link_create(c: &Call<'_>, r: &mut abi::LinkCreateReq) -> Result<(), Errno> {
@@ -758,9 +749,10 @@ pub(super) fn link_create(c: &Call<'_>, r: &mut abi::LinkCreateReq) -> Result<()
         abi::LINK_EGRESS => Direction::Egress,
         _ => return Err(Errno::EINVAL),
     };
+    let (ifindex, ifname) = interface_arg(r.ifindex, &r.ifname)?;
     let prog = prog_of(c, r.prog_handle)?;
     crate::attach::check_attachable(&prog)?;
-    let device = net_device(c, r.ifindex, &r.ifname)?;
+    let device = c.dev.platform.net_device(ifindex, ifname)?;
     let platform = c.dev.platform;
     let mut reg = c.dev.registry.lock();
     let id = reg.next_id();
