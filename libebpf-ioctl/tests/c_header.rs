@@ -143,11 +143,34 @@ fn layouts() -> Vec<Layout> {
             records,
             reserved
         ),
+        layout!(
+            "ebpf_link_create_req",
+            LinkCreateReq,
+            prog_handle,
+            ifindex,
+            ifname,
+            direction,
+            flags,
+            link_handle,
+            ifindex_out
+        ),
+        layout!(
+            "ebpf_link_info",
+            LinkInfo,
+            link_type,
+            id,
+            prog_id,
+            ifindex,
+            direction,
+            attached_ifindex,
+            verdicts
+        ),
     ]
 }
 
-/// The request macro of each command, in `Command::ALL` order.
-const REQUESTS: [&str; 19] = [
+/// The request macro of each command, in `Command::ALL` order (one per
+/// command: a new command does not compile without its macro here).
+const REQUESTS: [&str; Command::ALL.len()] = [
     "VERSION",
     "MAP_CREATE",
     "MAP_LOOKUP_ELEM",
@@ -167,6 +190,8 @@ const REQUESTS: [&str; 19] = [
     "GET_NEXT_ID",
     "GET_HANDLE_BY_ID",
     "RINGBUF_CONSUME",
+    "LINK_CREATE",
+    "LINK_DETACH",
 ];
 
 #[test]

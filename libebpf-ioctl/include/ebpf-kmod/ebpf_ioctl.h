@@ -53,6 +53,8 @@ enum ebpf_cmd {
 	EBPF_GET_NEXT_ID = 16,
 	EBPF_GET_HANDLE_BY_ID = 17,
 	EBPF_RINGBUF_CONSUME = 18,
+	EBPF_LINK_CREATE = 19,
+	EBPF_LINK_DETACH = 20,	/* struct ebpf_obj_close_req: the link */
 };
 
 #define EBPF_IOC(nr) _IOWR('E', (nr), struct ebpf_ioctl_arg)
@@ -75,6 +77,8 @@ enum ebpf_cmd {
 #define EBPF_IOC_GET_NEXT_ID EBPF_IOC(EBPF_GET_NEXT_ID)
 #define EBPF_IOC_GET_HANDLE_BY_ID EBPF_IOC(EBPF_GET_HANDLE_BY_ID)
 #define EBPF_IOC_RINGBUF_CONSUME EBPF_IOC(EBPF_RINGBUF_CONSUME)
+#define EBPF_IOC_LINK_CREATE EBPF_IOC(EBPF_LINK_CREATE)
+#define EBPF_IOC_LINK_DETACH EBPF_IOC(EBPF_LINK_DETACH)
 
 struct ebpf_version_req {
 	uint32_t abi_version, commands, possible_cpus, reserved;
@@ -124,7 +128,7 @@ struct ebpf_test_run_req {
 };
 
 struct ebpf_obj_pin_req {
-	uint32_t handle, kind;			/* kind out (OBJ_GET): 1 map, 2 program */
+	uint32_t handle, kind;			/* kind out (OBJ_GET): 1 map, 2 program, 3 link */
 	char name[EBPF_PIN_NAME_LEN];
 };
 
@@ -160,6 +164,31 @@ struct ebpf_ringbuf_consume_req {
 	uint32_t handle, buf_len;
 	uint64_t buf;
 	uint32_t records, reserved;
+};
+
+/* Links: an XDP program on an interface's traffic. */
+#define EBPF_OBJ_LINK 3		/* kind of ebpf_id_req and ebpf_obj_pin_req */
+#define EBPF_LINK_INGRESS 0
+#define EBPF_LINK_EGRESS 1
+#define EBPF_LINK_F_REPLACE 1u	/* take the place of the link already there */
+#define EBPF_LINK_TYPE_NETDEV 1
+#define EBPF_IFNAME_LEN 16
+
+struct ebpf_link_create_req {
+	uint32_t prog_handle;
+	uint32_t ifindex;		/* or 0, and the name in ifname */
+	char ifname[EBPF_IFNAME_LEN];
+	uint32_t direction;		/* EBPF_LINK_INGRESS or _EGRESS */
+	uint32_t flags;			/* EBPF_LINK_F_REPLACE or 0 */
+	uint32_t link_handle;		/* out */
+	uint32_t ifindex_out;		/* out */
+};
+
+struct ebpf_link_info {
+	uint32_t link_type, id, prog_id;
+	uint32_t ifindex;		/* 0 once detached */
+	uint32_t direction, attached_ifindex;
+	uint64_t verdicts[5];		/* frames: aborted, drop, pass, tx, redirect */
 };
 
 #endif
