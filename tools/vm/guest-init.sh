@@ -133,6 +133,19 @@ ebpfctl link detach live/egress2 || fail "link detach"
 connects 80 || fail "port 80 refused after the egress link was detached"
 ebpfctl link unpin live/egress && ebpfctl link unpin live/egress2 || fail "link unpin"
 
+step "live traffic: XDP_TX sends frames back out of the interface they came in on"
+ebpfctl prog load /examples/mac_swap.o --pin swap > /dev/null || fail "prog load mac_swap"
+$NS ebpfctl net attach swap/mac_swap dev veth1 || fail "attach mac_swap"
+rx0=$(cat /sys/class/net/veth0/statistics/rx_packets)
+ebpf-vm-traffic send 80 20 || fail "send"
+rx1=$(cat /sys/class/net/veth0/statistics/rx_packets)
+tx=$(link_frames tx)
+echo "EBPF-VM: veth0 received $rx0 -> $rx1 frames; the link sent $tx back"
+[ "$tx" = 20 ] || fail "the link did not count 20 frames sent back"
+[ $((rx1 - rx0)) -ge 20 ] || fail "veth0 did not receive the 20 frames sent back"
+$NS ebpfctl net detach dev veth1 || fail "detach mac_swap"
+ebpfctl prog unload swap/mac_swap || fail "unload mac_swap"
+
 step "speed: frames through veth1 with the port filter, /dev/ebpf hook against generic XDP"
 ebpf-vm-traffic compare /proc/$ns/ns/net veth1 /examples/port_filter.o /dev/ebpf ${EBPF_TRAFFIC_SECONDS:-2} 3 ||
     fail "traffic comparison"
@@ -141,7 +154,11 @@ step "live traffic: rmmod while frames flow through an attached link"
 $NS ebpfctl net attach live/port_filter dev veth1 || fail "net attach"
 ebpf-vm-traffic send 80 50000 &
 sender=$!
-sleep 1
+# User space writes the map the program updates from the hook, meanwhile.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    ebpfctl map update live/drops --key 80 --value 0 > /dev/null || fail "map update under traffic"
+    ebpfctl map update live/drops --key 443 --value $i > /dev/null || fail "map update under traffic"
+done
 rmmod ebpf || fail "rmmod with a link attached and traffic flowing"
 wait $sender
 connects 80 || fail "port 80 refused after the module went"
