@@ -578,7 +578,8 @@ mod tests {
         for cmd in Command::ALL {
             assert_eq!(Command::from_request(cmd.request()), Some(cmd));
         }
-        assert_eq!(Command::from_request(0xc010_4513), None, "unknown command");
+        let unknown = 0xc010_4500 | Command::ALL.len() as u32;
+        assert_eq!(Command::from_request(unknown), None, "unknown command");
         assert_eq!(Command::from_request(0xc008_4501), None, "wrong size");
         assert_eq!(Command::from_request(0x4010_4501), None, "wrong direction");
         assert_eq!(Command::from_request(0xc010_4601), None, "wrong type");

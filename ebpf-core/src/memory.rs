@@ -139,9 +139,6 @@ pub struct MemoryMap<'a> {
     /// ([`set_packet`](Self::set_packet)) inside its room.
     packet: Cell<(u64, u64)>,
     packet_room: (u64, u64),
-    /// The lowest start and highest end of every place the packet has
-    /// been: all a run can have written of the room.
-    packet_reach: Cell<(u64, u64)>,
     _borrow: PhantomData<&'a mut [u8]>,
 }
 
@@ -168,7 +165,6 @@ impl<'a> MemoryMap<'a> {
             regions: FixedVec::new(),
             packet: Cell::new((0, 0)),
             packet_room: (0, 0),
-            packet_reach: Cell::new((u64::MAX, 0)),
             _borrow: PhantomData,
         }
     }
@@ -190,22 +186,7 @@ impl<'a> MemoryMap<'a> {
         let len = len.min(room.len() - at);
         self.packet_room = (base, room.len() as u64);
         self.packet.set((base + at as u64, len as u64));
-        self.reach(base + at as u64, len as u64);
         base + at as u64
-    }
-
-    fn reach(&self, start: u64, len: u64) {
-        let (lo, hi) = self.packet_reach.get();
-        self.packet_reach
-            .set((lo.min(start), hi.max(start.saturating_add(len))));
-    }
-
-    /// The addresses `[lo, hi)` the packet has covered since
-    /// [`add_packet`](Self::add_packet): where a run may have written the
-    /// room. `None` without a packet.
-    pub fn packet_reach(&self) -> Option<(u64, u64)> {
-        let (lo, hi) = self.packet_reach.get();
-        (lo <= hi).then_some((lo, hi))
     }
 
     /// Moves the packet to the `len` bytes at `start`: `false`, and no
@@ -216,7 +197,6 @@ impl<'a> MemoryMap<'a> {
         let inside = start >= base && start.checked_add(len).is_some_and(|end| end <= base + room);
         if inside {
             self.packet.set((start, len));
-            self.reach(start, len);
         }
         inside
     }

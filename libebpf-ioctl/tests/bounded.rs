@@ -237,11 +237,12 @@ fn long_requests_reschedule_and_stop_on_a_signal() {
         ..Default::default()
     };
     send(&dev, &file, Command::ProgLoad, &mut load).unwrap();
-    // A million runs asked for; the signal arrives after 1000 checks.
+    // Ten million runs asked for (at least 9766 batches of at most 1024);
+    // the signal arrives after 1000 checks.
     platform.checks_left.store(1000, Ordering::Relaxed);
     let mut run = abi::TestRunReq {
         handle: load.handle,
-        repeat: 1_000_000,
+        repeat: 10_000_000,
         ..Default::default()
     };
     assert_eq!(

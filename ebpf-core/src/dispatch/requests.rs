@@ -451,54 +451,54 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     let mut stopped = Ok(());
     let mut context = template.0;
     let platform = c.dev.platform;
-    // Runs come in batches inside one read-side section, as Linux's test
-    // runs keep one across runs. Between batches, as Linux's
-    // bpf_test_timer: reschedule, and stop with EINTR (retval and duration
-    // of the runs so far) on a signal. A batch doubles while it takes less
-    // than TEST_BATCH_NS, so none keeps the CPU much longer (a single run
-    // is bounded as ever: by the verifier, or the budget).
-    let mut batch: u32 = 1;
-    while runs < repeat {
-        if runs > 0 {
-            if let Err(e) = c.step() {
-                stopped = Err(e);
-                break;
-            }
-        }
-        let batch_start = platform.monotonic_ns();
-        let end = runs.saturating_add(batch).min(repeat);
-        let section = ReadGuard::new(platform);
-        let mut failed = None;
-        while runs < end {
+    {
+        // One packet and one context for every run, as Linux's test runs
+        // repeat on the same buffer: a run sees what the previous one left
+        // (the packet's bytes, its place, the context's fields).
+        let mut mem = MemoryMap::new();
+        let args = context
+            .args(&mut mem, &mut frame)
+            .map_err(|_| Errno::ENOMEM)?;
+        // Runs come in batches inside one read-side section, as Linux's
+        // test runs keep one across runs. Between batches, as Linux's
+        // bpf_test_timer: reschedule, and stop with EINTR (retval and
+        // duration of the runs so far) on a signal. A batch doubles while
+        // it takes less than TEST_BATCH_NS, so none keeps the CPU much
+        // longer (a single run is bounded as ever: by the verifier, or the
+        // budget).
+        let mut batch: u32 = 1;
+        while runs < repeat {
             if runs > 0 {
-                frame.reset(&input, template.1);
-                context.reset_from(&template.0);
-            }
-            let mut mem = MemoryMap::new();
-            let args = context
-                .args(&mut mem, &mut frame)
-                .map_err(|_| Errno::ENOMEM)?;
-            match prog.run_in(&section, &mut stack, &mem, args) {
-                Ok(r0) => retval = r0,
-                Err(e) => {
-                    failed = Some(e);
+                if let Err(e) = c.step() {
+                    stopped = Err(e);
                     break;
                 }
             }
-            let reach = mem.packet_reach();
-            frame.ran(reach);
-            runs += 1;
-        }
-        drop(section);
-        if let Some(e) = failed {
-            platform.log(
-                crate::platform::LogLevel::Warning,
-                format_args!("program {} stopped: {e}", prog.id()),
-            );
-            return Err(Errno::EFAULT);
-        }
-        if platform.monotonic_ns().saturating_sub(batch_start) < TEST_BATCH_NS {
-            batch = batch.saturating_mul(2).min(TEST_BATCH_MAX);
+            let batch_start = platform.monotonic_ns();
+            let end = runs.saturating_add(batch).min(repeat);
+            let section = ReadGuard::new(platform);
+            let mut failed = None;
+            while runs < end {
+                match prog.run_in(&section, &mut stack, &mem, args) {
+                    Ok(r0) => retval = r0,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                runs += 1;
+            }
+            drop(section);
+            if let Some(e) = failed {
+                platform.log(
+                    crate::platform::LogLevel::Warning,
+                    format_args!("program {} stopped: {e}", prog.id()),
+                );
+                return Err(Errno::EFAULT);
+            }
+            if platform.monotonic_ns().saturating_sub(batch_start) < TEST_BATCH_NS {
+                batch = batch.saturating_mul(2).min(TEST_BATCH_MAX);
+            }
         }
     }
     let elapsed = c.dev.platform.monotonic_ns().saturating_sub(start);

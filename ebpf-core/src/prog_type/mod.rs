@@ -245,8 +245,6 @@ pub struct TestFrame {
     len: usize,
     /// Bytes of metadata in front of the packet (XDP's `data_meta`).
     meta: usize,
-    /// What runs since the last reset may have written of `buf`.
-    dirty: core::ops::Range<usize>,
 }
 
 impl TestFrame {
@@ -260,44 +258,17 @@ impl TestFrame {
             buf,
             len: 0,
             meta: 0,
-            dirty: 0..0,
         };
         f.reset(frame, meta);
         Ok(f)
     }
 
-    /// Puts `frame` back (for the next of repeated runs): the buffer is
-    /// again all zeroes around it. Only what runs may have written
-    /// ([`ran`](Self::ran)) is cleared, not the whole room.
-    pub fn reset(&mut self, frame: &[u8], meta: usize) {
-        let dirty = core::mem::replace(&mut self.dirty, 0..0);
-        if let Some(bytes) = self.buf.get_mut(dirty) {
-            bytes.fill(0);
-        }
+    /// Puts `frame` in the buffer, all zeroes around it.
+    fn reset(&mut self, frame: &[u8], meta: usize) {
+        self.buf.fill(0);
         self.buf[TEST_HEADROOM..TEST_HEADROOM + frame.len()].copy_from_slice(frame);
         self.len = frame.len();
         self.meta = meta.min(frame.len());
-    }
-
-    /// Records that a run's packet covered the addresses `reach`
-    /// ([`MemoryMap::packet_reach`]): the next reset clears them.
-    pub fn ran(&mut self, reach: Option<(u64, u64)>) {
-        let base = self.buf.as_ptr() as u64;
-        let (lo, hi) = match reach {
-            Some((lo, hi)) => (
-                lo.saturating_sub(base).min(self.buf.len() as u64) as usize,
-                hi.saturating_sub(base).min(self.buf.len() as u64) as usize,
-            ),
-            // No record: anything may have changed.
-            None => (0, self.buf.len()),
-        };
-        if lo < hi {
-            self.dirty = if self.dirty.is_empty() {
-                lo..hi
-            } else {
-                self.dirty.start.min(lo)..self.dirty.end.max(hi)
-            };
-        }
     }
 
     /// The frame as passed (metadata included).
@@ -452,19 +423,6 @@ impl TestInput {
             }
         }
         Ok([base, 0, 0, 0, 0])
-    }
-}
-
-impl TestInput {
-    /// Back to `template` (what this input was copied from) for the next
-    /// of repeated runs: only the context's bytes, which a run changes.
-    pub fn reset_from(&mut self, template: &TestInput) {
-        match (self, template) {
-            (TestInput::Context(ctx), TestInput::Context(t)) if ctx.len == t.len => {
-                ctx.bytes[..t.len].copy_from_slice(&t.bytes[..t.len]);
-            }
-            (this, _) => *this = *template,
-        }
     }
 }
 
