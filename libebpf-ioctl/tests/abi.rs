@@ -922,3 +922,72 @@ fn callbacks_and_local_calls_run_compiled() {
     let r = e.prog_test_run(h, &[0u8; 60], 3).unwrap();
     assert_eq!(r.retval, (5 << 8) | 20);
 }
+
+#[test]
+fn array_lookups_compiled_in_line_find_each_element() {
+    // An XDP program looks up the index in the packet's first 4 bytes in
+    // an array of 12-byte values (16 bytes apart) and writes the next 4
+    // bytes at offset 8 of the value: XDP_PASS when found, XDP_DROP past
+    // the end. Compiled, the lookup is computed in line (base + index *
+    // stride); the map as user space reads it says whether each write
+    // landed in its own element.
+    let e = client();
+    let m = e
+        .map_create(&MapSpec {
+            map_type: 2,
+            key_size: 4,
+            value_size: 12,
+            max_entries: 3,
+            name: "arr12".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let code = bytecode(
+        "mov %r6, %r1\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nmov %r4, %r2\nadd %r4, 8\n\
+         jgt %r4, %r3, miss\nldxw %r7, [%r2+0]\nldxw %r8, [%r2+4]\nstxw [%r10-4], %r7\n\
+         mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\njeq %r0, 0, miss\n\
+         stxw [%r0+8], %r8\nmov %r0, 2\nexit\nmiss: mov %r0, 1\nexit",
+    );
+    let (p, _) = e
+        .prog_load_with(
+            &ProgSpec {
+                name: "arr",
+                prog_type: ebpf_core::ProgType::Xdp as u32,
+                bytecode: &code,
+                license: "GPL",
+                maps: &[m],
+            },
+            Default::default(),
+        )
+        .unwrap();
+    let info = e.prog_info(p).unwrap();
+    assert_eq!(
+        info.flags & abi::PROG_INFO_JITED != 0,
+        jit_expected(&e),
+        "compiled where a JIT runs"
+    );
+    let frame = |index: u32, value: u32| {
+        let mut f = index.to_ne_bytes().to_vec();
+        f.extend_from_slice(&value.to_ne_bytes());
+        f.resize(64, 0);
+        f
+    };
+    for (index, value, verdict) in [
+        (0, 0x11, 2),
+        (1, 0x22, 2),
+        (2, 0x33, 2),
+        (3, 0x44, 1),
+        (u32::MAX, 0x55, 1),
+        (1 << 31, 0x66, 1),
+    ] {
+        let r = e.prog_test_run(p, &frame(index, value), 1).unwrap();
+        assert_eq!(r.retval, verdict, "index {index:#x}");
+    }
+    for (index, value) in [(0u32, 0x11u32), (1, 0x22), (2, 0x33)] {
+        let mut v = [0u8; 12];
+        e.map_lookup(m, &index.to_ne_bytes(), &mut v, 0).unwrap();
+        let mut want = [0u8; 12];
+        want[8..].copy_from_slice(&value.to_ne_bytes());
+        assert_eq!(v, want, "element {index}");
+    }
+}

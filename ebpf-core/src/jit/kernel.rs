@@ -37,11 +37,12 @@ use core::ptr::NonNull;
 
 use super::map_constant::R1Constant;
 use super::run::Activation;
-use super::JitError;
+use super::{DirectLookup, JitError};
 use crate::error::RunError;
 use crate::helpers::{CallbackError, Callee, Flow, Helpers, ProgramMemory};
 use crate::insn::Insn;
 use crate::interp::Exit;
+use crate::maps::InlineArray;
 use crate::memory::MemoryMap;
 use crate::opcode::*;
 use crate::program::{Program, STACK_SIZE};
@@ -149,7 +150,7 @@ impl KernelImage {
     pub(crate) fn compile(
         jit: &'static dyn KernelJit,
         program: &Program,
-        direct_lookup: &dyn Fn(u64) -> bool,
+        direct_lookup: &dyn Fn(u64) -> Option<DirectLookup>,
     ) -> Result<KernelImage, JitError> {
         if program.checked {
             return Err(JitError::Checked);
@@ -396,7 +397,7 @@ fn translate(
     program: &Program,
     start: usize,
     image: &KernelImage,
-    direct_lookup: &dyn Fn(u64) -> bool,
+    direct_lookup: &dyn Fn(u64) -> Option<DirectLookup>,
 ) -> Result<Vec<Insn>, JitError> {
     let f = program
         .functions
@@ -489,15 +490,25 @@ fn translate(
             }
             BPF_LD => return Err(JitError::Unsupported), // legacy loads with calls
             BPF_JMP if op == BPF_CALL => {
-                match insn.src {
-                    BPF_PSEUDO_HELPER
-                        if insn.opcode & BPF_X == 0
+                let direct = r1_map
+                    .filter(|_| {
+                        insn.src == BPF_PSEUDO_HELPER
+                            && insn.opcode & BPF_X == 0
                             && slot.imm == u64::from(crate::helpers::ids::MAP_LOOKUP_ELEM)
-                            && r1_map.is_some_and(direct_lookup) =>
-                    {
+                    })
+                    .and_then(direct_lookup);
+                match insn.src {
+                    BPF_PSEUDO_HELPER if direct == Some(DirectLookup::Call) => {
                         // The map's lookup, called directly (r1 the map,
                         // r2 the key, as the C ABI has them).
                         push(&mut out, Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, lookup))?;
+                    }
+                    BPF_PSEUDO_HELPER if matches!(direct, Some(DirectLookup::Array(_))) => {
+                        if let Some(DirectLookup::Array(a)) = direct {
+                            for i in array_lookup(a) {
+                                push(&mut out, i)?;
+                            }
+                        }
                     }
                     BPF_PSEUDO_HELPER if insn.opcode & BPF_X == 0 => {
                         let id = slot.imm as i32;
@@ -555,6 +566,24 @@ fn translate(
         }
     }
     Ok(out)
+}
+
+/// `r0` = the address of the value of the array `a` at the index `r2`
+/// points to, or NULL past its end, as Linux's verifier rewrites the call
+/// (`array_map_gen_lookup`); r1-r5 are free after a call.
+fn array_lookup(a: InlineArray) -> [Insn; 8] {
+    let [lo, hi] = Insn::lddw(1, 0, a.base);
+    [
+        lo,
+        hi,
+        Insn::new(BPF_LDX | BPF_MEM | BPF_W, 0, 2, 0, 0),
+        // Unsigned, on 32 bits: every max_entries is a u32.
+        Insn::new(BPF_JMP32 | BPF_JGE | BPF_K, 0, 0, 3, a.max_entries as i32),
+        Insn::new(BPF_ALU64 | BPF_MUL | BPF_K, 0, 0, 0, a.stride as i32),
+        Insn::new(BPF_ALU64 | BPF_ADD | BPF_X, 0, 1, 0, 0),
+        Insn::new(BPF_JMP | BPF_JA, 0, 0, 1, 0),
+        Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+    ]
 }
 
 /// Division and modulo with eBPF's results where x86's `div`/`idiv` would

@@ -111,19 +111,38 @@ impl Image {
     }
 }
 
-/// Whether `value` (what an `lddw` loads) is one of `maps` whose
-/// `bpf_map_lookup_elem` compiled code may do directly
-/// ([`run::lookup_direct`]): arrays and hashes of one value per key (not
-/// per-CPU, not maps of maps).
-pub(crate) fn direct_lookup(maps: &[crate::Shared<crate::Map>], value: u64) -> bool {
+/// How compiled code does a `bpf_map_lookup_elem` on a map the program
+/// references by constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DirectLookup {
+    /// A call of the map's lookup, without the helper table
+    /// ([`run::lookup_direct`]): arrays and hashes of one value per key.
+    Call,
+    /// The value's address computed in line, as Linux's JIT does for
+    /// arrays (`array_map_gen_lookup`): `base + index * stride` for an
+    /// index below `max_entries`, else NULL.
+    Array(crate::maps::InlineArray),
+}
+
+/// How compiled code may look up in `value` (what an `lddw` loads), if it
+/// is one of `maps` whose lookups it may do directly (not per-CPU, not maps
+/// of maps).
+pub(crate) fn direct_lookup(
+    maps: &[crate::Shared<crate::Map>],
+    value: u64,
+) -> Option<DirectLookup> {
     use crate::maps::MapType;
-    maps.iter().any(|m| {
-        crate::Shared::as_ptr(m) as u64 == value
-            && matches!(
-                m.map_type(),
-                MapType::Array | MapType::Hash | MapType::LruHash
-            )
-    })
+    let map = maps
+        .iter()
+        .find(|m| crate::Shared::as_ptr(m) as u64 == value)?;
+    if let Some(array) = map.inline_array().filter(|a| a.stride <= i32::MAX as u32) {
+        return Some(DirectLookup::Array(array));
+    }
+    matches!(
+        map.map_type(),
+        MapType::Array | MapType::Hash | MapType::LruHash
+    )
+    .then_some(DirectLookup::Call)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -9,6 +9,18 @@ use super::MapAttr;
 use crate::errno::Errno;
 use crate::platform::PlatformRef;
 
+/// An array's values as compiled code reaches them
+/// ([`ArrayMap::inline_layout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InlineArray {
+    /// Address of element 0's value.
+    pub base: u64,
+    /// Bytes between consecutive elements' values.
+    pub stride: u32,
+    /// Elements: indexes at or above are absent.
+    pub max_entries: u32,
+}
+
 pub(crate) struct ArrayMap {
     values: ValueSlab,
     max_entries: u32,
@@ -101,6 +113,17 @@ impl ArrayMap {
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
         self.values.write_all(i, value, lock)
+    }
+
+    /// How compiled code finds a value without a call, for an array with
+    /// one value per element: `base + index * stride` for an index below
+    /// `max_entries` (Linux's `array_map_gen_lookup`).
+    pub(crate) fn inline_layout(&self) -> Option<InlineArray> {
+        (self.values.copies() == 1).then(|| InlineArray {
+            base: self.values.base(),
+            stride: self.values.stride() as u32,
+            max_entries: self.max_entries,
+        })
     }
 
     pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> u64 {

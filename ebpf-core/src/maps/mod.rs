@@ -10,6 +10,7 @@
 //!   the `prog_*` methods, which hand out the real address of a value.
 
 mod array;
+pub use array::InlineArray;
 mod hash;
 mod lpm;
 mod objects;
@@ -625,6 +626,15 @@ impl Map {
         match &self.kind {
             Kind::Lpm(m) => m.len(),
             _ => 0,
+        }
+    }
+
+    /// For an array of one value per element with 4-byte keys: where its
+    /// values are, so that compiled code can look them up without a call.
+    pub fn inline_array(&self) -> Option<InlineArray> {
+        match &self.kind {
+            Kind::Array(m) if self.attr.key_size == 4 => m.inline_layout(),
+            _ => None,
         }
     }
 

@@ -71,6 +71,17 @@ impl ValueSlab {
         }
     }
 
+    /// Where element `i`'s first value is: `base() + i * stride()`
+    /// (with one copy per element).
+    pub(crate) fn base(&self) -> u64 {
+        self.buf.as_ptr() as u64
+    }
+
+    /// Bytes from one element's value to the next's (with one copy).
+    pub(crate) fn stride(&self) -> usize {
+        self.stride * self.copies
+    }
+
     /// Value size in bytes.
     pub(crate) fn value_size(&self) -> usize {
         self.value_size

@@ -26,9 +26,10 @@ use self::emit::{Alu, Cond, Emitter, Reg, Shift, Width};
 use self::emit::{R10, R11, R12, R13, R14, R15, R8, R9, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP};
 use super::map_constant::R1Constant;
 use super::run::{self, RunRecord, Status};
-use super::{Compiled, JitError};
+use super::{Compiled, DirectLookup, JitError};
 use crate::decoded::{Op, Slot};
 use crate::helpers::ids::MAP_LOOKUP_ELEM;
+use crate::maps::InlineArray;
 use crate::opcode::{BPF_ADD, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_OR, BPF_XCHG, BPF_XOR};
 use crate::program::STACK_SIZE;
 
@@ -73,8 +74,8 @@ struct Compiler<'s> {
     code: &'s [Slot],
     /// `callx` of a helper id calls the helper.
     callx_helpers: bool,
-    /// Whether a constant is a map whose lookups may be direct.
-    direct_lookup: &'s dyn Fn(u64) -> bool,
+    /// How lookups in a constant map may be done directly, if they may.
+    direct_lookup: &'s dyn Fn(u64) -> Option<DirectLookup>,
     /// Follows the constant in `r1`.
     r1: R1Constant,
     /// The constant `r1` holds at the slot being compiled.
@@ -94,7 +95,7 @@ pub(super) fn compile(
     code: &[Slot],
     functions: &[u32],
     callx_helpers: bool,
-    direct_lookup: &dyn Fn(u64) -> bool,
+    direct_lookup: &dyn Fn(u64) -> Option<DirectLookup>,
 ) -> Result<Compiled, JitError> {
     let mut c = Compiler {
         code,
@@ -374,14 +375,21 @@ impl Compiler<'_> {
             Op::Jsle32Imm => self.branch_imm(B32, Cond::LessEqual, d, imm, s.off),
             Op::Jsle32Reg => self.branch_reg(B32, Cond::LessEqual, d, r, s.off),
 
-            Op::CallHelper => match self.r1_constant {
-                Some(map) if s.imm == u64::from(MAP_LOOKUP_ELEM) && (self.direct_lookup)(map) => {
+            Op::CallHelper => {
+                let direct = self
+                    .r1_constant
+                    .filter(|_| s.imm == u64::from(MAP_LOOKUP_ELEM))
+                    .and_then(|map| (self.direct_lookup)(map));
+                match direct {
                     // r1 (the map) and r2 (the key) are already the
                     // arguments.
-                    self.call_direct(run::lookup_direct as *const () as usize)
+                    Some(DirectLookup::Call) => {
+                        self.call_direct(run::lookup_direct as *const () as usize)
+                    }
+                    Some(DirectLookup::Array(a)) => self.array_lookup(a),
+                    None => self.call_helper(pc, s.imm as u32),
                 }
-                _ => self.call_helper(pc, s.imm as u32),
-            },
+            }
             Op::CallLocal => self.call_local(pc, Callee::Slot(s.off as usize)),
             Op::CallReg => self.call_reg(pc, d),
             Op::Exit => e.ret(),
@@ -415,6 +423,24 @@ impl Compiler<'_> {
 
     /// A call of a Rust function that needs no run record (a direct map
     /// lookup): arguments in place, the result in `rax`.
+    /// `r0` = the address of the value of the array `a` at the index `r2`
+    /// points to, or NULL past its end (r1-r5 are free after a call).
+    fn array_lookup(&mut self, a: InlineArray) {
+        let e = &mut self.e;
+        e.load(Width::B32, RAX, RSI, 0);
+        e.alu_imm(Width::B32, Alu::Cmp, RAX, a.max_entries as i32);
+        let past_end = e.jcc(Cond::AboveEqual);
+        e.imul_imm(Width::B64, RAX, a.stride as i32);
+        e.mov_imm64(R11, a.base);
+        e.alu(Width::B64, Alu::Add, RAX, R11);
+        let done = e.jmp();
+        let null = e.pos();
+        e.bind(past_end, null);
+        e.alu(Width::B32, Alu::Xor, RAX, RAX);
+        let end = e.pos();
+        e.bind(done, end);
+    }
+
     fn call_direct(&mut self, target: usize) {
         let e = &mut self.e;
         e.mov_imm64(RAX, target as u64);
