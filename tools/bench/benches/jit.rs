@@ -8,7 +8,9 @@
 //!    through `PROG_TEST_RUN` with a repeat count: the embedded backend
 //!    compiled and interpreted, against the host kernel's `bpf(2)` (its
 //!    JIT) on the same object and packets. Ratios > 1 mean the peer is
-//!    slower than ebpf-core's JIT.
+//!    slower than ebpf-core's JIT;
+//! 3. likewise an XDP program counting packets in an array map, whose
+//!    lookup both JITs compute in line.
 
 use std::hint::black_box;
 
@@ -88,11 +90,59 @@ fn port_filter() {
         return;
     };
     let obj = BpfObject::parse(&bytes).unwrap();
+    let cases: Vec<(&str, Vec<u8>, u32)> = ebpf_bench::PORT_FILTER_CASES
+        .iter()
+        .map(|&(name, port, verdict)| (name, ebpf_bench::tcp_frame(port), verdict))
+        .collect();
+    side_by_side("port filter", &obj, &cases);
+}
+
+/// An XDP program counting packets per the first byte of the frame in an
+/// array (Linux's JIT, like ours, computes the lookup in line).
+fn array_counter() {
+    use libebpf_ioctl::elf::{MapDef, MapOrigin, ProgDef};
+    let insns = ebpf_core::asm::assemble(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 1\n\
+         jgt %r4, %r3, out\nldxb %r5, [%r2+0]\nstxw [%r10-4], %r5\nmov %r2, %r10\n\
+         add %r2, -4\nlddw %r1, map_idx(0)\ncall 1\njeq %r0, 0, out\nmov %r1, 1\n\
+         lock add [%r0], %r1\nout: mov %r0, 2\nexit",
+    )
+    .unwrap();
+    let obj = BpfObject {
+        license: "GPL".into(),
+        maps: vec![MapDef {
+            name: "counts".into(),
+            spec: libebpf_ioctl::MapSpec {
+                map_type: 2,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 256,
+                name: "counts".into(),
+                ..Default::default()
+            },
+            pin_by_name: false,
+            origin: MapOrigin::Defined,
+            initial_programs: Vec::new(),
+        }],
+        programs: vec![ProgDef {
+            name: "array_counter".into(),
+            section: "xdp".into(),
+            prog_type: ebpf_core::ProgType::Xdp,
+            unsupported: None,
+            insns,
+        }],
+    };
+    side_by_side("array counter", &obj, &[("count", vec![7u8; 64], 2)]);
+}
+
+/// `obj`'s first program per packet of `cases` (name, frame, verdict):
+/// the embedded backend compiled and interpreted, and the host's bpf(2).
+fn side_by_side(title: &str, obj: &BpfObject, cases: &[(&str, Vec<u8>, u32)]) {
     let p = &obj.programs[0];
     let e = Ebpf::embedded().unwrap();
     let load = |jit: bool| {
         UserPlatform::get().set_jit(jit);
-        ebpf_bench::load_first(&e, &obj)
+        ebpf_bench::load_first(&e, obj)
     };
     let compiled = load(true);
     let interpreted = load(false);
@@ -100,22 +150,23 @@ fn port_filter() {
     let jited = e.prog_info(compiled).unwrap().jited_len;
     let host = match host_bpf::unavailable() {
         Some(why) => Err(why),
-        None => ebpf_bench::host_maps(&obj)
+        None => ebpf_bench::host_maps(obj)
             .and_then(|maps| Ok((ebpf_bench::host_program(p, &maps, 1)?, maps))),
     };
-    println!("\nport filter per packet ({REPEAT} runs per sample, median of 7; ebpf JIT code {jited} bytes)");
+    println!(
+        "\n{title} per packet ({REPEAT} runs per sample, median of 7; ebpf JIT code {jited} bytes)"
+    );
     println!(
         "{:<8} {:>12} {:>14} {:>12} {:>12} {:>14}",
         "packet", "ebpf JIT", "interpreter", "host JIT", "host/JIT", "interp./JIT"
     );
-    for (name, port, verdict) in ebpf_bench::PORT_FILTER_CASES {
-        let frame = ebpf_bench::tcp_frame(port);
+    for (name, frame, verdict) in cases {
         let ours = |h: u32| {
             median(
                 (0..7)
                     .map(|_| {
-                        let r = e.prog_test_run(h, &frame, REPEAT).unwrap();
-                        assert_eq!(r.retval, verdict);
+                        let r = e.prog_test_run(h, frame, REPEAT).unwrap();
+                        assert_eq!(r.retval, *verdict);
                         f64::from(r.duration_ns)
                     })
                     .collect(),
@@ -128,7 +179,7 @@ fn port_filter() {
                     .map(|_| {
                         let mut data = frame.clone();
                         let r = prog.test_run(&mut data, REPEAT).unwrap();
-                        assert_eq!(r.retval, verdict);
+                        assert_eq!(r.retval, *verdict);
                         f64::from(r.duration_ns)
                     })
                     .collect(),
@@ -152,4 +203,5 @@ fn port_filter() {
 fn main() {
     per_instruction();
     port_filter();
+    array_counter();
 }
