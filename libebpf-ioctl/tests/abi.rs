@@ -40,6 +40,25 @@ fn bytecode(src: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Loads `src` as a verified program of `prog_type` (panics if refused).
+fn load_verified(
+    e: &Ebpf,
+    name: &str,
+    prog_type: ebpf_core::ProgType,
+    src: &str,
+    maps: &[u32],
+) -> u32 {
+    let code = bytecode(src);
+    e.prog_load(&ProgSpec {
+        name,
+        prog_type: prog_type as u32,
+        bytecode: &code,
+        license: "GPL",
+        maps,
+    })
+    .unwrap_or_else(|err| panic!("{err}"))
+}
+
 fn load(e: &Ebpf, name: &str, src: &str, maps: &[u32]) -> u32 {
     let code = bytecode(src);
     e.prog_load(&ProgSpec {
@@ -858,23 +877,15 @@ fn repeated_test_runs_carry_state_as_linuxs_do() {
     // run reads 0xdead (checked against the host's bpf(2): 0, 0xdead,
     // 0xdead), and the packet itself comes back unchanged.
     let e = client();
-    let code = bytecode(
+    let h = load_verified(
+        &e,
+        "head",
+        ebpf_core::ProgType::Xdp,
         "mov %r6, %r1\nmov %r2, -64\ncall 44\nmov %r0, 7\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\n\
          mov %r4, %r2\nadd %r4, 8\njgt %r4, %r3, out\nldxdw %r7, [%r2+0]\nstdw [%r2+0], 0xdead\n\
          mov %r1, %r6\nmov %r2, 64\ncall 44\nmov %r0, %r7\nout: exit",
+        &[],
     );
-    let (h, _) = e
-        .prog_load_with(
-            &ProgSpec {
-                name: "head",
-                prog_type: ebpf_core::ProgType::Xdp as u32,
-                bytecode: &code,
-                license: "GPL",
-                maps: &[],
-            },
-            Default::default(),
-        )
-        .unwrap();
     let frame = [0x11u8; 60];
     for (repeat, retval) in [(1, 0), (2, 0xdead), (100, 0xdead), (1, 0)] {
         let r = e.prog_test_run(h, &frame, repeat).unwrap();
@@ -942,24 +953,16 @@ fn array_lookups_compiled_in_line_find_each_element() {
             ..Default::default()
         })
         .unwrap();
-    let code = bytecode(
+    let p = load_verified(
+        &e,
+        "arr",
+        ebpf_core::ProgType::Xdp,
         "mov %r6, %r1\nldxw %r2, [%r6+0]\nldxw %r3, [%r6+4]\nmov %r4, %r2\nadd %r4, 8\n\
          jgt %r4, %r3, miss\nldxw %r7, [%r2+0]\nldxw %r8, [%r2+4]\nstxw [%r10-4], %r7\n\
          mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\njeq %r0, 0, miss\n\
          stxw [%r0+8], %r8\nmov %r0, 2\nexit\nmiss: mov %r0, 1\nexit",
+        &[m],
     );
-    let (p, _) = e
-        .prog_load_with(
-            &ProgSpec {
-                name: "arr",
-                prog_type: ebpf_core::ProgType::Xdp as u32,
-                bytecode: &code,
-                license: "GPL",
-                maps: &[m],
-            },
-            Default::default(),
-        )
-        .unwrap();
     let info = e.prog_info(p).unwrap();
     assert_eq!(
         info.flags & abi::PROG_INFO_JITED != 0,
