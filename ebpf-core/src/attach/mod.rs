@@ -5,7 +5,8 @@
 //! A [`Link`] is an object of the device like a map or a program: it has
 //! an id, handles and pins; the last of them gone, it detaches. The OS's
 //! packet hook ([`crate::platform::Platform::net_attach`]: a netfilter
-//! netdev hook on Linux, pfil(9) on FreeBSD) calls [`run_hook`] for every
+//! netdev hook on Linux, software ports in the embedded backend; none yet
+//! in the FreeBSD kld) calls [`run_hook`] for every
 //! frame, which runs the program on the frame in place, on the current
 //! CPU, inside a read-side section, and returns its [`Verdict`].
 //!
@@ -95,8 +96,9 @@ impl Link {
     }
 
     /// A link that takes `old`'s hook over, running `program` from now on
-    /// (atomically: every frame runs either program). `old` is left
-    /// detached; its program is returned (the caller drops its use).
+    /// (atomically: every frame runs either program), and its counters,
+    /// which go on from where they were. `old` is left detached; its
+    /// program is returned (the caller drops its use).
     pub(crate) fn replace(
         old: &Link,
         id: u32,

@@ -9,9 +9,10 @@
 //!     COUNT SYNs from 10.0.0.1 to 10.0.0.2:PORT.
 //! ebpf-vm-traffic compare NETNS SERVER_IF OBJECT DEVICE SECONDS ROUNDS
 //!     Frames per second through SERVER_IF (in the network namespace at
-//!     path NETNS) for SECONDS: with no program, with OBJECT's first
-//!     program attached through DEVICE, and attached as generic XDP
-//!     through bpf(2); ROUNDS rounds, medians.
+//!     path NETNS) for SECONDS: with no program, and with a drop-everything
+//!     program and OBJECT's first program (the port filter), each attached
+//!     through DEVICE and as generic XDP through bpf(2); ROUNDS rounds,
+//!     medians.
 //! ```
 
 use std::ffi::CString;
@@ -176,6 +177,9 @@ fn linux_count(map: &host_bpf::Map) -> u64 {
         .map_or(0, |()| u64::from_ne_bytes(v))
 }
 
+/// A drop-everything XDP program (`r0 = XDP_DROP`), as 8-byte slots.
+const DROP_ALL: [u8; 16] = [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+
 fn compare(args: &[String]) -> Result<(), String> {
     let [netns, server_if, object, device, seconds, rounds] = args else {
         return Err(
@@ -189,74 +193,91 @@ fn compare(args: &[String]) -> Result<(), String> {
     let bytes = std::fs::read(object).map_err(|e| format!("{object}: {e}"))?;
     let obj = BpfObject::parse(&bytes).map_err(|e| e.to_string())?;
     let e = Ebpf::device(Path::new(device)).map_err(|e| format!("{device}: {e}"))?;
-    let (ours, maps) = ebpf_bench::load_first_with_maps(&e, &obj);
+    let (filter, maps) = ebpf_bench::load_first_with_maps(&e, &obj);
     let map = maps[0];
+    let drop_all = e
+        .prog_load(&libebpf_ioctl::ProgSpec {
+            name: "drop_all",
+            prog_type: ebpf_core::ProgType::Xdp as u32,
+            bytecode: &DROP_ALL,
+            license: "GPL",
+            maps: &[],
+        })
+        .map_err(|e| e.to_string())?;
     let host_maps = ebpf_bench::host_maps(&obj)?;
-    let linux = ebpf_bench::host_program(&obj.programs[0], &host_maps, 0)?;
+    let linux_filter = ebpf_bench::host_program(&obj.programs[0], &host_maps, 0)?;
+    let linux_drop_all = host_bpf::Program::load(host_bpf::PROG_TYPE_XDP, &DROP_ALL, 0)
+        .map_err(|e| e.to_string())?;
     let sender = Sender::new()?;
 
-    let (mut none, mut ours_rate, mut linux_rate) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        // No program: what the sender and the stack cost alone.
+    // Frames per second: with no program; the drop-everything program and
+    // the port filter through our hook and as generic XDP. Every frame is
+    // dropped by the program and counted (the filter's map, our link's
+    // drop count) but Linux's drop-everything program's.
+    let mut rates: [Vec<f64>; 5] = Default::default();
+    let rate = |sent: u64, took: Duration| sent as f64 / took.as_secs_f64();
+    for _ in 0..rounds {
         let (sent, took) = sender.flood(time)?;
-        none.push(sent as f64 / took.as_secs_f64());
-
-        enter(&server)?;
-        let link = e
-            .link_create(ours, &Interface::Name(server_if), Direction::Ingress, false)
-            .map_err(|e| e.to_string())?;
-        enter(&home)?;
-        let before = ours_count(&e, map);
-        let (sent, took) = sender.flood(time)?;
-        let seen = ours_count(&e, map) - before;
-        e.close(link).map_err(|e| e.to_string())?;
-        if seen != sent {
-            return Err(format!(
-                "/dev/ebpf: sent {sent} frames, the filter dropped {seen}"
-            ));
+        rates[0].push(rate(sent, took));
+        for (at, prog) in [(1, drop_all), (2, filter)] {
+            enter(&server)?;
+            let link = e
+                .link_create(prog, &Interface::Name(server_if), Direction::Ingress, false)
+                .map_err(|e| e.to_string())?;
+            enter(&home)?;
+            let drops = |e: &Ebpf| e.link_info(link).map_or(0, |i| i.verdicts[1]);
+            let (before, in_map) = (drops(&e), ours_count(&e, map));
+            let (sent, took) = sender.flood(time)?;
+            let seen = drops(&e) - before;
+            let counted = ours_count(&e, map) - in_map;
+            e.close(link).map_err(|e| e.to_string())?;
+            if seen != sent || (prog == filter && counted != sent) {
+                return Err(format!(
+                    "/dev/ebpf: sent {sent} frames, the hook dropped {seen}, the map counted {counted}"
+                ));
+            }
+            rates[at].push(rate(sent, took));
         }
-        ours_rate.push(seen as f64 / took.as_secs_f64());
-
-        enter(&server)?;
-        let index = ifindex(server_if)?;
-        let xdp = linux
-            .attach_xdp(index, host_bpf::XDP_FLAGS_SKB_MODE)
-            .map_err(|e| format!("bpf(2) XDP attach: {e}"))?;
-        enter(&home)?;
-        let before = linux_count(&host_maps[0]);
-        let (sent, took) = sender.flood(time)?;
-        let seen = linux_count(&host_maps[0]) - before;
-        drop(xdp);
-        if seen != sent {
-            return Err(format!(
-                "generic XDP: sent {sent} frames, the filter dropped {seen}"
-            ));
+        for (at, prog) in [(3, &linux_drop_all), (4, &linux_filter)] {
+            enter(&server)?;
+            let index = ifindex(server_if)?;
+            let xdp = prog
+                .attach_xdp(index, host_bpf::XDP_FLAGS_SKB_MODE)
+                .map_err(|e| format!("bpf(2) XDP attach: {e}"))?;
+            enter(&home)?;
+            let before = linux_count(&host_maps[0]);
+            let (sent, took) = sender.flood(time)?;
+            let counted = linux_count(&host_maps[0]) - before;
+            drop(xdp);
+            if at == 4 && counted != sent {
+                return Err(format!(
+                    "generic XDP: sent {sent} frames, the filter counted {counted}"
+                ));
+            }
+            rates[at].push(rate(sent, took));
         }
-        linux_rate.push(seen as f64 / took.as_secs_f64());
+    }
+    let [none, ours_drop, ours_filter, linux_drop, linux_filter] = rates.map(median);
+    let ns = |r: f64| 1e9 / r;
+    println!(
+        "frames per second through {server_if} (SYNs to port {FLOOD_PORT}), median of {rounds} rounds of {seconds} s:"
+    );
+    println!("  no program: {none:.0}/s ({:.0} ns per frame)", ns(none));
+    for (what, ours, linux) in [
+        ("drop everything", ours_drop, linux_drop),
+        ("port filter", ours_filter, linux_filter),
+    ] {
         println!(
-            "  round {}: no program {:.0}/s, /dev/ebpf hook {:.0}/s, generic XDP {:.0}/s",
-            round + 1,
-            none[round],
-            ours_rate[round],
-            linux_rate[round]
+            "  {what}: /dev/ebpf hook {ours:.0}/s ({:.0} ns per frame), generic XDP {linux:.0}/s ({:.0} ns); time per frame /dev/ebpf / generic XDP = {:.2}",
+            ns(ours),
+            ns(linux),
+            linux / ours
         );
     }
-    let (none, ours, linux) = (median(none), median(ours_rate), median(linux_rate));
     println!(
-        "frames per second through {server_if} (SYNs to port {FLOOD_PORT}, all dropped by the filter), median of {rounds}:"
-    );
-    println!("  no program: {none:.0}/s ({:.0} ns per frame)", 1e9 / none);
-    println!(
-        "  /dev/ebpf netfilter hook: {ours:.0}/s ({:.0} ns per frame)",
-        1e9 / ours
-    );
-    println!(
-        "  Linux generic XDP (bpf(2)): {linux:.0}/s ({:.0} ns per frame)",
-        1e9 / linux
-    );
-    println!(
-        "  time per frame /dev/ebpf / generic XDP = {:.2}",
-        linux / ours
+        "  the port filter's own cost (port filter - drop everything): /dev/ebpf {:.0} ns, generic XDP {:.0} ns per frame",
+        ns(ours_filter) - ns(ours_drop),
+        ns(linux_filter) - ns(linux_drop)
     );
     Ok(())
 }
