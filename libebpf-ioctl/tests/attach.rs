@@ -351,6 +351,17 @@ fn frames_replaces_and_map_updates_at_once() {
         e.map_update(map, &key, &u64::from(i).to_ne_bytes(), 0)
             .unwrap();
         e.map_delete(map, &key).unwrap();
+        // Frames run under each program (on a loaded machine the workers
+        // could otherwise miss whole stretches of replaces).
+        let frames = || dropped.load(Ordering::Relaxed) + aborted.load(Ordering::Relaxed);
+        let (seen, since) = (frames(), std::time::Instant::now());
+        while frames() < seen + 8 {
+            assert!(
+                since.elapsed().as_secs() < 30,
+                "the workers stopped passing frames"
+            );
+            std::thread::yield_now();
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {

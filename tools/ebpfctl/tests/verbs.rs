@@ -381,3 +381,49 @@ fn verify_gives_each_programs_verdict_and_keeps_nothing() {
         &["no program `nope`"],
     );
 }
+
+#[test]
+fn net_and_link_verbs_list_and_refuse_in_one_line() {
+    let obj = examples().join("port_filter.o");
+    let (ok, out, err) = batch(&format!(
+        "prog load {} --pin verbsnet\nnet list\nlink list\n",
+        obj.display()
+    ));
+    assert!(ok, "{err}");
+    let docs = documents(&out);
+    assert_eq!(docs.len(), 3, "{out}");
+    assert_eq!(docs[1], Value::Array(vec![]), "no program attached: {out}");
+    assert_eq!(docs[2], Value::Array(vec![]), "no links: {out}");
+    let cases = [
+        (
+            "net attach verbsnet2/port_filter dev nosuch0",
+            &["attach: ENODEV", "no interface nosuch0"][..],
+        ),
+        (
+            "net attach verbsnet2/drops dev nosuch0",
+            &["pinned, but not as a program"][..],
+        ),
+        ("net detach dev nosuch0", &["no interface nosuch0"][..]),
+        (
+            "link show id:4000000",
+            &["link id 4000000: get handle by id: ENOENT"][..],
+        ),
+        (
+            "link detach verbsnet2/drops",
+            &["pinned, but not as a link"][..],
+        ),
+        ("net attach verbsnet2/port_filter nosuch0", &["error"][..]),
+    ];
+    for (verb, words) in cases {
+        let (ok, _, err) = batch(&format!(
+            "prog load {} --pin verbsnet2\n{verb}\n",
+            obj.display()
+        ));
+        assert!(!ok, "{verb}");
+        let err = err.trim_end();
+        assert_eq!(err.lines().count(), 1, "{verb}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{verb}: `{w}` in {err}");
+        }
+    }
+}
