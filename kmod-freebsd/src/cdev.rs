@@ -48,6 +48,7 @@ fn freebsd(r: Result<(), Errno>) -> c_int {
 }
 
 fn load() -> c_int {
+    crate::net::remember_vnet();
     if let Err(e) = SERVICE.start(&PLATFORM, Limits::default(), Host::FreeBsd) {
         return e.to_freebsd();
     }

@@ -190,6 +190,145 @@ pub struct Timespec {
     pub tv_nsec: c_long,
 }
 
+/// `struct ifnet` (opaque: reached through the IfAPI functions).
+#[repr(C)]
+pub struct Ifnet {
+    _private: [u8; 0],
+}
+
+/// `struct vnet` (opaque).
+#[repr(C)]
+pub struct Vnet {
+    _private: [u8; 0],
+}
+
+/// `struct pkthdr` (sys/sys/mbuf.h; LP64: 56 bytes).
+#[repr(C)]
+pub struct PktHdr {
+    pub rcvif: *mut Ifnet,
+    pub tags: *mut c_void,
+    pub len: i32,
+    pub flowid: u32,
+    pub csum_flags: u32,
+    pub fibnum: u16,
+    pub numa_domain: u8,
+    pub rsstype: u8,
+    pub rcv_tstmp: u64,
+    pub ph_per: u64,
+    pub ph_loc: u64,
+}
+
+/// `struct m_ext` (LP64: 48 bytes). `ext_cnt` is the union of the
+/// embedded count (`ext_count`, its low half) and the pointer to a shared
+/// one.
+#[repr(C)]
+pub struct MExt {
+    pub ext_cnt: usize,
+    pub ext_size: u32,
+    /// `ext_type:8, ext_flags:24`.
+    pub ext_type_flags: u32,
+    pub ext_buf: *mut u8,
+    pub ext_arg2: *mut c_void,
+    pub ext_free: *mut c_void,
+    pub ext_arg1: *mut c_void,
+}
+
+/// `struct mbuf` as far as the kld reads it: the header, the packet
+/// header, the external storage header, and the rest of the `MSIZE`
+/// bytes (where `m_pktdat` / `m_dat` data lives without `M_EXT`).
+#[repr(C)]
+pub struct Mbuf {
+    pub m_next: *mut Mbuf,
+    pub m_nextpkt: *mut Mbuf,
+    pub m_data: *mut u8,
+    pub m_len: i32,
+    /// `m_type:8, m_flags:24`.
+    pub m_type_flags: u32,
+    pub m_pkthdr: PktHdr,
+    pub m_ext: MExt,
+    pub m_rest: [u8; MSIZE - 136],
+}
+
+/// `MSIZE`: the size of an mbuf.
+pub const MSIZE: usize = 256;
+/// Offset of `m_pktdat` (data of a packet header mbuf without `M_EXT`).
+pub const M_PKTDAT: usize = 88;
+/// Offset of `m_dat` (data of a plain mbuf).
+pub const M_DAT: usize = 32;
+/// mbuf flags (`m_flags`).
+pub const M_EXT: u32 = 0x1;
+/// See [`M_EXT`].
+pub const M_PKTHDR: u32 = 0x2;
+/// See [`M_EXT`].
+pub const M_RDONLY: u32 = 0x8;
+/// See [`M_EXT`].
+pub const M_EXTPG: u32 = 0x100;
+/// `EXT_FLAG_EMBREF`: the reference count is `ext_count` itself.
+pub const EXT_FLAG_EMBREF: u32 = 0x1;
+/// `IFF_DYING` (sys/net/if.h): the interface is being destroyed.
+pub const IFF_DYING: c_int = 0x20_0000;
+
+/// `pfil_return_t`.
+pub const PFIL_PASS: c_int = 0;
+/// See [`PFIL_PASS`].
+pub const PFIL_DROPPED: c_int = 1;
+/// See [`PFIL_PASS`].
+pub const PFIL_CONSUMED: c_int = 2;
+/// See [`PFIL_PASS`].
+pub const PFIL_REALLOCED: c_int = 3;
+/// `PFIL_VERSION` (14.x: the `pa_mbuf_chk` / `pa_mem_chk` pair).
+pub const PFIL_VERSION: c_int = 2;
+/// pfil(9) flags.
+pub const PFIL_IN: c_int = 0x0001_0000;
+/// See [`PFIL_IN`].
+pub const PFIL_OUT: c_int = 0x0002_0000;
+/// See [`PFIL_IN`].
+pub const PFIL_HOOKPTR: c_int = 0x0020_0000;
+/// `PFIL_TYPE_ETHERNET` (`enum pfil_types`: IP4, IP6, ETHERNET).
+pub const PFIL_TYPE_ETHERNET: c_int = 2;
+/// The link-layer head every Ethernet interface of a vnet runs
+/// (`PFIL_ETHER_NAME`: `ether_demux` in, `ether_output_frame` out).
+pub const PFIL_ETHER_NAME: &core::ffi::CStr = c"ethernet";
+
+/// `pfil_mbuf_chk_t`.
+pub type PfilMbufChk =
+    unsafe extern "C" fn(*mut *mut Mbuf, *mut Ifnet, c_int, *mut c_void, *mut c_void) -> c_int;
+
+/// `struct pfil_hook_args` (PFIL_VERSION 2).
+#[repr(C)]
+pub struct PfilHookArgs {
+    pub pa_version: c_int,
+    pub pa_flags: c_int,
+    pub pa_type: c_int,
+    pub pa_mbuf_chk: Option<PfilMbufChk>,
+    pub pa_mem_chk: *const c_void,
+    pub pa_ruleset: *mut c_void,
+    pub pa_modname: *const c_char,
+    pub pa_rulname: *const c_char,
+}
+
+/// `struct pfil_link_args`, with the head given by name and the hook by
+/// pointer (`PFIL_HOOKPTR`).
+#[repr(C)]
+pub struct PfilLinkArgs {
+    pub pa_version: c_int,
+    pub pa_flags: c_int,
+    pub pa_headname: *const c_char,
+    pub pa_hook: *mut c_void,
+    pub pa_rulname: *const c_char,
+}
+
+/// Offset of `td_vnet` in `struct thread` on amd64 14.x: six pointer-sized
+/// fields before `td_emuldata` (td_vnet, td_vnet_lpush, td_intr_frame,
+/// td_rfppwait_p, td_ma, td_ma_cnt and its padding), whose offset 0x6b0
+/// kern_thread.c asserts as part of the stable branch's KBI.
+pub const TD_VNET: usize = 0x6b0 - 6 * 8;
+
+/// Space for a `struct epoch_tracker` (32 bytes on amd64, more with
+/// EPOCH_TRACE): generously sized so that any 14.x configuration fits.
+#[repr(C, align(16))]
+pub struct EpochTracker(pub [u8; 256]);
+
 const _: () = {
     assert!(size_of::<Cdevsw>() == 184);
     assert!(offset_of!(Cdevsw, d_name) == 8);
@@ -215,6 +354,20 @@ const _: () = {
     assert!(size_of::<Lock>() == 32);
     assert!(offset_of!(Lock, lock_word) == 24);
     assert!(size_of::<Timespec>() == 16);
+    assert!(size_of::<PktHdr>() == 56);
+    assert!(offset_of!(PktHdr, len) == 16);
+    assert!(size_of::<MExt>() == 48);
+    assert!(offset_of!(MExt, ext_buf) == 16);
+    assert!(size_of::<Mbuf>() == MSIZE);
+    assert!(offset_of!(Mbuf, m_data) == 16);
+    assert!(offset_of!(Mbuf, m_len) == 24);
+    assert!(offset_of!(Mbuf, m_pkthdr) == 32);
+    assert!(offset_of!(Mbuf, m_ext) == M_PKTDAT);
+    assert!(size_of::<PfilHookArgs>() == 56);
+    assert!(offset_of!(PfilHookArgs, pa_mbuf_chk) == 16);
+    assert!(offset_of!(PfilHookArgs, pa_ruleset) == 32);
+    assert!(size_of::<PfilLinkArgs>() == 32);
+    assert!(offset_of!(PfilLinkArgs, pa_hook) == 16);
 };
 
 #[cfg(not(test))]
@@ -264,6 +417,32 @@ mod sys {
         pub fn nanouptime(ts: *mut Timespec);
         pub fn getnanouptime(ts: *mut Timespec);
         pub fn arc4random() -> u32;
+
+        pub static net_epoch_preempt: *mut c_void;
+        pub fn _epoch_enter_preempt(
+            epoch: *mut c_void,
+            et: *mut EpochTracker,
+            file: *const c_char,
+            line: c_int,
+        );
+        pub fn _epoch_exit_preempt(
+            epoch: *mut c_void,
+            et: *mut EpochTracker,
+            file: *const c_char,
+            line: c_int,
+        );
+        pub fn epoch_wait_preempt(epoch: *mut c_void);
+        pub fn ifunit_ref(name: *const c_char) -> *mut Ifnet;
+        pub fn ifnet_byindex_ref(index: c_uint) -> *mut Ifnet;
+        pub fn if_rele(ifp: *mut Ifnet);
+        pub fn if_getindex(ifp: *mut Ifnet) -> c_int;
+        pub fn if_getflags(ifp: *mut Ifnet) -> c_int;
+        pub fn if_transmit(ifp: *mut Ifnet, m: *mut Mbuf) -> c_int;
+        pub fn pfil_add_hook(args: *mut PfilHookArgs) -> *mut c_void;
+        pub fn pfil_link(args: *mut PfilLinkArgs) -> c_int;
+        pub fn pfil_remove_hook(hook: *mut c_void);
+        pub fn m_freem(m: *mut Mbuf);
+        pub fn m_defrag(m: *mut Mbuf, how: c_int) -> *mut Mbuf;
     }
 }
 
@@ -566,4 +745,196 @@ pub fn coarse_uptime_ns() -> u64 {
 pub fn random() -> u32 {
     // SAFETY: plain call.
     unsafe { sys::arc4random() }
+}
+
+/// The vnet of the current thread (`curvnet`: `curthread->td_vnet`).
+pub fn curvnet() -> *mut Vnet {
+    #[cfg(all(not(test), target_arch = "x86_64"))]
+    {
+        let td: *const u8;
+        // SAFETY: %gs:0 is pc_curthread in the kernel.
+        unsafe {
+            core::arch::asm!("mov {0}, qword ptr gs:[0]", out(reg) td,
+                options(nostack, readonly, preserves_flags))
+        };
+        // SAFETY: td_vnet of the running thread (TD_VNET), which only this
+        // thread writes.
+        unsafe { td.add(TD_VNET).cast::<*mut Vnet>().read() }
+    }
+    #[cfg(test)]
+    sys::curvnet_get()
+}
+
+/// `CURVNET_SET(vnet)`; returns the vnet to restore with
+/// [`curvnet_restore`].
+///
+/// # Safety
+/// `vnet` is a live vnet (or null on a kernel without VIMAGE), and the
+/// caller restores the previous one before returning to the kernel.
+pub unsafe fn curvnet_set(vnet: *mut Vnet) -> *mut Vnet {
+    let saved = curvnet();
+    #[cfg(all(not(test), target_arch = "x86_64"))]
+    {
+        let td: *mut u8;
+        // SAFETY: as in `curvnet`.
+        unsafe {
+            core::arch::asm!("mov {0}, qword ptr gs:[0]", out(reg) td,
+                options(nostack, readonly, preserves_flags))
+        };
+        // SAFETY: td_vnet of the running thread, as CURVNET_SET writes it.
+        unsafe { td.add(TD_VNET).cast::<*mut Vnet>().write(vnet) };
+    }
+    #[cfg(test)]
+    sys::curvnet_put(vnet);
+    saved
+}
+
+/// `CURVNET_RESTORE()`.
+///
+/// # Safety
+/// `saved` came from the matching [`curvnet_set`].
+pub unsafe fn curvnet_restore(saved: *mut Vnet) {
+    // SAFETY: the vnet that was selected before.
+    let _ = unsafe { curvnet_set(saved) };
+}
+
+/// `ifunit_ref(name)`: a referenced interface of the current vnet.
+pub fn ifunit_ref(name: &core::ffi::CStr) -> *mut Ifnet {
+    // SAFETY: a NUL-terminated name; called with curvnet set.
+    unsafe { sys::ifunit_ref(name.as_ptr()) }
+}
+
+/// `ifnet_byindex_ref(index)` inside the network epoch, as it requires.
+pub fn ifnet_byindex_ref(index: u32) -> *mut Ifnet {
+    let mut et = EpochTracker([0; 256]);
+    // SAFETY: the tracker lives on this frame until the exit; file and
+    // line are read only by EPOCH_TRACE kernels and ignored otherwise.
+    unsafe {
+        let epoch = core::ptr::read_volatile(core::ptr::addr_of!(sys::net_epoch_preempt));
+        sys::_epoch_enter_preempt(epoch, &mut et, c"ebpf".as_ptr(), 0);
+        let ifp = sys::ifnet_byindex_ref(index);
+        sys::_epoch_exit_preempt(epoch, &mut et, c"ebpf".as_ptr(), 0);
+        ifp
+    }
+}
+
+/// Waits until every thread that was in the network epoch has left it
+/// (`NET_EPOCH_WAIT()`): pfil(9) runs hooks inside it.
+pub fn net_epoch_wait() {
+    // SAFETY: a sleepable caller; the kernel's epoch.
+    unsafe {
+        sys::epoch_wait_preempt(core::ptr::read_volatile(core::ptr::addr_of!(
+            sys::net_epoch_preempt
+        )))
+    }
+}
+
+/// `if_rele`.
+///
+/// # Safety
+/// `ifp` holds a reference the caller owns.
+pub unsafe fn if_rele(ifp: *mut Ifnet) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::if_rele(ifp) }
+}
+
+/// `if_getindex`.
+///
+/// # Safety
+/// `ifp` is referenced.
+pub unsafe fn if_getindex(ifp: *mut Ifnet) -> u32 {
+    // SAFETY: as the caller promises.
+    unsafe { sys::if_getindex(ifp) as u32 }
+}
+
+/// Whether the interface is being destroyed (`IFF_DYING`).
+///
+/// # Safety
+/// `ifp` is referenced.
+pub unsafe fn if_dying(ifp: *mut Ifnet) -> bool {
+    // SAFETY: as the caller promises.
+    unsafe { sys::if_getflags(ifp) & IFF_DYING != 0 }
+}
+
+/// `if_transmit`: queues `m` on the interface, which takes it (freeing it
+/// on error).
+///
+/// # Safety
+/// `ifp` is live (in its pfil hook) and `m` is owned by the caller.
+pub unsafe fn if_transmit(ifp: *mut Ifnet, m: *mut Mbuf) -> c_int {
+    // SAFETY: as the caller promises.
+    unsafe { sys::if_transmit(ifp, m) }
+}
+
+/// `pfil_add_hook` of an Ethernet hook with `func` and `ruleset`, for
+/// `flags` (`PFIL_IN` or `PFIL_OUT`).
+///
+/// # Safety
+/// `rulname` and `ruleset` stay valid until [`pfil_remove_hook`];
+/// curvnet is set.
+pub unsafe fn pfil_add_hook(
+    flags: c_int,
+    func: PfilMbufChk,
+    ruleset: *mut c_void,
+    rulname: *const c_char,
+) -> *mut c_void {
+    let mut args = PfilHookArgs {
+        pa_version: PFIL_VERSION,
+        pa_flags: flags,
+        pa_type: PFIL_TYPE_ETHERNET,
+        pa_mbuf_chk: Some(func),
+        pa_mem_chk: core::ptr::null(),
+        pa_ruleset: ruleset,
+        pa_modname: c"ebpf".as_ptr(),
+        pa_rulname: rulname,
+    };
+    // SAFETY: valid arguments (M_WAITOK inside: a sleepable caller).
+    unsafe { sys::pfil_add_hook(&mut args) }
+}
+
+/// `pfil_link` of `hook` to the vnet's Ethernet head for `flags`.
+///
+/// # Safety
+/// `hook` came from [`pfil_add_hook`]; curvnet is set.
+pub unsafe fn pfil_link_ethernet(hook: *mut c_void, flags: c_int) -> c_int {
+    let mut args = PfilLinkArgs {
+        pa_version: PFIL_VERSION,
+        pa_flags: flags | PFIL_HOOKPTR,
+        pa_headname: PFIL_ETHER_NAME.as_ptr(),
+        pa_hook: hook,
+        pa_rulname: core::ptr::null(),
+    };
+    // SAFETY: valid arguments.
+    unsafe { sys::pfil_link(&mut args) }
+}
+
+/// `pfil_remove_hook`: unlinks the hook from every head and frees it
+/// (threads already in it may still be running it until the network
+/// epoch ends: see [`net_epoch_wait`]).
+///
+/// # Safety
+/// `hook` came from [`pfil_add_hook`] and is not used afterwards; curvnet
+/// is set.
+pub unsafe fn pfil_remove_hook(hook: *mut c_void) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::pfil_remove_hook(hook) }
+}
+
+/// `m_freem`.
+///
+/// # Safety
+/// `m` is a chain the caller owns.
+pub unsafe fn m_freem(m: *mut Mbuf) {
+    // SAFETY: as the caller promises.
+    unsafe { sys::m_freem(m) }
+}
+
+/// `m_defrag(m, M_NOWAIT)`: `m`'s data in fresh clusters, `m` freed; null
+/// (with `m` untouched) when memory is short.
+///
+/// # Safety
+/// `m` is a packet chain the caller owns.
+pub unsafe fn m_defrag(m: *mut Mbuf) -> *mut Mbuf {
+    // SAFETY: as the caller promises.
+    unsafe { sys::m_defrag(m, M_NOWAIT) }
 }

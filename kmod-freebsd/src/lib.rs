@@ -17,6 +17,7 @@ pub mod kpi;
 #[cfg(test)]
 mod mock;
 pub mod module;
+pub mod net;
 pub mod platform;
 #[cfg(test)]
 mod tests;

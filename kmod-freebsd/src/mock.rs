@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use std::sync::Mutex;
 
-use crate::kpi::{Cdev, DPrivDtor, Lock, MakeDevArgs, MallocType, Thread, Timespec};
+use crate::kpi::{
+    Cdev, DPrivDtor, EpochTracker, Ifnet, Lock, MakeDevArgs, MallocType, Mbuf, PfilHookArgs,
+    PfilLinkArgs, PfilMbufChk, Thread, Timespec, Vnet,
+};
 
 pub static mut M_DEVBUF: [MallocType; 1] = [MallocType { _private: [] }];
 pub static mp_maxid: c_uint = 3;
@@ -35,6 +38,36 @@ pub struct State {
     pub deny_priv: bool,
     pub mtx_live: usize,
     pub sx_live: usize,
+    /// Interfaces of the vnet.
+    pub ifnets: Vec<&'static mut MockIf>,
+    /// pfil hooks added (removed ones stay, marked).
+    pub hooks: Vec<MockHook>,
+    /// What pfil_link returns (0: links).
+    pub pfil_link_error: c_int,
+    pub epoch_waits: usize,
+    /// Live mbufs made by the test or by m_defrag.
+    pub mbufs: Vec<usize>,
+    /// Mbufs given to if_transmit: (interface, data).
+    pub transmitted: Vec<(usize, Vec<u8>)>,
+}
+
+/// An interface of the mock kernel.
+pub struct MockIf {
+    pub name: String,
+    pub index: u32,
+    pub flags: c_int,
+    pub refs: i32,
+}
+
+/// A pfil hook of the mock kernel.
+pub struct MockHook {
+    pub handle: usize,
+    pub func: PfilMbufChk,
+    pub ruleset: usize,
+    pub flags: c_int,
+    pub rulname: String,
+    pub linked: bool,
+    pub removed: bool,
 }
 
 pub static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -44,6 +77,8 @@ thread_local! {
     static SPINS: RefCell<u32> = const { RefCell::new(0) };
     static SXS: RefCell<u32> = const { RefCell::new(0) };
     static CDEVPRIV: RefCell<Option<(usize, DPrivDtor)>> = const { RefCell::new(None) };
+    static CURVNET: RefCell<usize> = const { RefCell::new(0) };
+    static EPOCH: RefCell<u32> = const { RefCell::new(0) };
 }
 
 pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
@@ -83,6 +118,11 @@ pub unsafe fn malloc(size: usize, _ty: *mut MallocType, flags: c_int) -> *mut c_
         violation(format!(
             "malloc({size}, M_NOWAIT) in a critical section or under a spin mutex"
         ));
+    }
+    if flags & crate::kpi::M_EXEC != 0 {
+        // No executable heap on the host: compiled programs fall back to
+        // the interpreter (tools/kldemu runs the JIT path).
+        return std::ptr::null_mut();
     }
     let layout = std::alloc::Layout::from_size_align(size.max(1), 16).unwrap();
     // SAFETY: non-zero size.
@@ -365,4 +405,274 @@ pub fn curcpu() -> u32 {
 
 pub unsafe extern "C" fn module_register_init(data: *const c_void) {
     with(|s| s.registered.push(data as usize));
+}
+
+pub fn curvnet_get() -> *mut Vnet {
+    CURVNET.with(|v| *v.borrow()) as *mut Vnet
+}
+
+pub fn curvnet_put(v: *mut Vnet) {
+    CURVNET.with(|c| *c.borrow_mut() = v as usize);
+}
+
+fn need_vnet(what: &str) {
+    if curvnet_get().is_null() {
+        violation(format!("{what} without a vnet selected (curvnet is NULL)"));
+    }
+}
+
+pub static mut net_epoch_preempt: *mut c_void = 0x4e45_7000 as *mut c_void;
+
+pub unsafe fn _epoch_enter_preempt(
+    epoch: *mut c_void,
+    _et: *mut EpochTracker,
+    _file: *const c_char,
+    _line: c_int,
+) {
+    if epoch as usize != 0x4e45_7000 {
+        violation("epoch_enter of another epoch".into());
+    }
+    EPOCH.with(|e| *e.borrow_mut() += 1);
+}
+
+pub unsafe fn _epoch_exit_preempt(
+    _epoch: *mut c_void,
+    _et: *mut EpochTracker,
+    _file: *const c_char,
+    _line: c_int,
+) {
+    EPOCH.with(|e| *e.borrow_mut() -= 1);
+}
+
+pub unsafe fn epoch_wait_preempt(_epoch: *mut c_void) {
+    if atomic_context() || EPOCH.with(|e| *e.borrow()) > 0 {
+        violation("epoch_wait inside the epoch or an atomic context".into());
+    }
+    with(|s| s.epoch_waits += 1);
+}
+
+/// Adds an interface to the mock vnet.
+pub fn add_ifnet(name: &str, index: u32) -> *mut Ifnet {
+    let ifp = Box::leak(Box::new(MockIf {
+        name: name.into(),
+        index,
+        flags: 0,
+        refs: 1,
+    }));
+    let p = ifp as *mut MockIf as *mut Ifnet;
+    with(|s| s.ifnets.push(ifp));
+    p
+}
+
+fn find_ifnet(f: impl Fn(&MockIf) -> bool) -> *mut Ifnet {
+    with(|s| {
+        for ifp in s.ifnets.iter_mut() {
+            if f(ifp) && ifp.flags & crate::kpi::IFF_DYING == 0 {
+                ifp.refs += 1;
+                return &mut **ifp as *mut MockIf as *mut Ifnet;
+            }
+        }
+        std::ptr::null_mut()
+    })
+}
+
+pub unsafe fn ifunit_ref(name: *const c_char) -> *mut Ifnet {
+    need_vnet("ifunit_ref");
+    // SAFETY: a C string from the kld.
+    let name = unsafe { CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned();
+    find_ifnet(|i| i.name == name)
+}
+
+pub unsafe fn ifnet_byindex_ref(index: c_uint) -> *mut Ifnet {
+    need_vnet("ifnet_byindex_ref");
+    if EPOCH.with(|e| *e.borrow()) == 0 {
+        violation("ifnet_byindex_ref outside the network epoch".into());
+    }
+    find_ifnet(|i| i.index == index)
+}
+
+fn mock_if<'a>(ifp: *mut Ifnet) -> &'a mut MockIf {
+    // SAFETY: interfaces are leaked boxes made by add_ifnet.
+    unsafe { &mut *(ifp as *mut MockIf) }
+}
+
+pub unsafe fn if_rele(ifp: *mut Ifnet) {
+    let i = mock_if(ifp);
+    i.refs -= 1;
+    if i.refs < 0 {
+        violation(format!("if_rele of {} without a reference", i.name));
+    }
+}
+
+pub unsafe fn if_getindex(ifp: *mut Ifnet) -> c_int {
+    mock_if(ifp).index as c_int
+}
+
+pub unsafe fn if_getflags(ifp: *mut Ifnet) -> c_int {
+    mock_if(ifp).flags
+}
+
+pub unsafe fn if_transmit(ifp: *mut Ifnet, m: *mut Mbuf) -> c_int {
+    // SAFETY: a live single mbuf handed over by the kld.
+    let data = unsafe { mbuf_bytes(m) };
+    with(|s| s.transmitted.push((ifp as usize, data)));
+    // SAFETY: if_transmit takes the mbuf.
+    unsafe { m_freem(m) };
+    0
+}
+
+pub unsafe fn pfil_add_hook(args: *mut PfilHookArgs) -> *mut c_void {
+    need_vnet("pfil_add_hook");
+    if atomic_context() {
+        violation("pfil_add_hook (M_WAITOK) in an atomic context".into());
+    }
+    // SAFETY: valid args from the kld.
+    let a = unsafe { &*args };
+    if a.pa_version != crate::kpi::PFIL_VERSION || a.pa_type != crate::kpi::PFIL_TYPE_ETHERNET {
+        violation("pfil_add_hook: bad version or type".into());
+    }
+    // SAFETY: C strings from the kld.
+    let rulname = unsafe { CStr::from_ptr(a.pa_rulname) }
+        .to_string_lossy()
+        .into_owned();
+    with(|s| {
+        let handle = 0x7100_0000 + 0x100 * (s.hooks.len() + 1);
+        s.hooks.push(MockHook {
+            handle,
+            func: a.pa_mbuf_chk.expect("pa_mbuf_chk"),
+            ruleset: a.pa_ruleset as usize,
+            flags: a.pa_flags,
+            rulname,
+            linked: false,
+            removed: false,
+        });
+        handle as *mut c_void
+    })
+}
+
+pub unsafe fn pfil_link(args: *mut PfilLinkArgs) -> c_int {
+    need_vnet("pfil_link");
+    // SAFETY: valid args from the kld.
+    let a = unsafe { &*args };
+    // SAFETY: as above.
+    let head = unsafe { CStr::from_ptr(a.pa_headname) };
+    if head != c"ethernet" || a.pa_flags & crate::kpi::PFIL_HOOKPTR == 0 {
+        violation("pfil_link: not the ethernet head by hook pointer".into());
+    }
+    with(|s| {
+        if s.pfil_link_error != 0 {
+            return s.pfil_link_error;
+        }
+        match s.hooks.iter_mut().find(|h| h.handle == a.pa_hook as usize) {
+            Some(h) if h.flags & a.pa_flags == h.flags => {
+                h.linked = true;
+                0
+            }
+            _ => 22,
+        }
+    })
+}
+
+pub unsafe fn pfil_remove_hook(hook: *mut c_void) {
+    need_vnet("pfil_remove_hook");
+    with(
+        |s| match s.hooks.iter_mut().find(|h| h.handle == hook as usize) {
+            Some(h) if !h.removed => {
+                h.removed = true;
+                h.linked = false;
+            }
+            _ => s
+                .violations
+                .push("pfil_remove_hook of an unknown hook".into()),
+        },
+    );
+}
+
+/// A packet header mbuf holding `data`: in an external cluster of
+/// `cluster` bytes at offset `at`, or in the mbuf itself when `cluster`
+/// is 0.
+pub fn make_mbuf(data: &[u8], cluster: usize, at: usize) -> *mut Mbuf {
+    // SAFETY: an mbuf is plain data; all zero is a valid (empty) one.
+    let m: &mut Mbuf = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+    let flags = crate::kpi::M_PKTHDR | if cluster > 0 { crate::kpi::M_EXT } else { 0 };
+    m.m_type_flags = 1 | (flags << 8);
+    let buf = if cluster > 0 {
+        let b = Box::leak(vec![0u8; cluster].into_boxed_slice());
+        m.m_ext.ext_buf = b.as_mut_ptr();
+        m.m_ext.ext_size = cluster as u32;
+        m.m_ext.ext_cnt = 1;
+        m.m_ext.ext_type_flags = 1 | (crate::kpi::EXT_FLAG_EMBREF << 8);
+        b.as_mut_ptr()
+    } else {
+        // SAFETY: m_pktdat inside the mbuf.
+        unsafe { (m as *mut Mbuf as *mut u8).add(crate::kpi::M_PKTDAT) }
+    };
+    // SAFETY: `at + data.len()` fits the buffer (the test's choice).
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), buf.add(at), data.len());
+        m.m_data = buf.add(at);
+    }
+    m.m_len = data.len() as i32;
+    m.m_pkthdr.len = data.len() as i32;
+    let p = m as *mut Mbuf;
+    with(|s| s.mbufs.push(p as usize));
+    p
+}
+
+/// The bytes of a chain.
+///
+/// # Safety
+/// `m` is a live chain of mock mbufs.
+pub unsafe fn mbuf_bytes(mut m: *mut Mbuf) -> Vec<u8> {
+    let mut out = Vec::new();
+    while !m.is_null() {
+        // SAFETY: per the contract.
+        unsafe {
+            out.extend_from_slice(std::slice::from_raw_parts((*m).m_data, (*m).m_len as usize));
+            m = (*m).m_next;
+        }
+    }
+    out
+}
+
+pub unsafe fn m_freem(mut m: *mut Mbuf) {
+    while !m.is_null() {
+        let live = with(|s| {
+            let i = s.mbufs.iter().position(|&x| x == m as usize);
+            i.map(|i| s.mbufs.swap_remove(i)).is_some()
+        });
+        if !live {
+            violation(format!("m_freem of {m:p}, not a live mbuf"));
+            return;
+        }
+        // SAFETY: a live mock mbuf (cluster buffers are leaked: test-only).
+        m = unsafe { (*m).m_next };
+    }
+}
+
+/// Copies a chain into clusters of 2048 bytes, as m_defrag does.
+pub unsafe fn m_defrag(m: *mut Mbuf, _how: c_int) -> *mut Mbuf {
+    // SAFETY: a live chain from the caller.
+    let data = unsafe { mbuf_bytes(m) };
+    let mut head: *mut Mbuf = std::ptr::null_mut();
+    let mut tail: *mut Mbuf = std::ptr::null_mut();
+    for chunk in data.chunks(2048) {
+        let n = make_mbuf(chunk, 2048, 0);
+        if head.is_null() {
+            head = n;
+        } else {
+            // SAFETY: live mock mbufs.
+            unsafe {
+                (*tail).m_next = n;
+                (*n).m_type_flags &= !(crate::kpi::M_PKTHDR << 8);
+                (*head).m_pkthdr.len = data.len() as i32;
+            }
+        }
+        tail = n;
+    }
+    // SAFETY: m_defrag frees the old chain on success.
+    unsafe { m_freem(m) };
+    head
 }

@@ -11,12 +11,14 @@ use core::ptr::NonNull;
 
 use ebpf_core::helpers::format::FixedBuf;
 use ebpf_core::platform::{
-    AllocContext, GracePeriods, LockClass, LockKind, LogLevel, Platform, RawLock,
+    AllocContext, Direction, GracePeriods, LockClass, LockKind, LogLevel, NetDevice, NetHook,
+    Platform, RawLock,
 };
 use ebpf_core::Errno;
 
 use crate::heap;
 use crate::kpi::{self, Lock};
+use crate::net;
 
 /// FreeBSD, as the kld sees it.
 pub struct FreeBsdPlatform {
@@ -173,5 +175,28 @@ impl Platform for FreeBsdPlatform {
         // SAFETY: per the contract, a block from `exec_alloc` (malloc),
         // unused from now on.
         unsafe { kpi::free(ptr.as_ptr()) }
+    }
+
+    fn net_device(&self, ifindex: u32, name: &[u8]) -> Result<NetDevice, Errno> {
+        net::device(ifindex, name)
+    }
+
+    /// A pfil(9) hook on the vnet's Ethernet head (see [`net`]).
+    fn net_attach(
+        &self,
+        device: &NetDevice,
+        direction: Direction,
+        target: NonNull<core::ffi::c_void>,
+    ) -> Result<NetHook, Errno> {
+        net::attach(device, direction, target)
+    }
+
+    unsafe fn net_detach(&self, hook: NetHook) {
+        // SAFETY: per the contract, a hook from net_attach, used once.
+        unsafe { net::detach(hook) }
+    }
+
+    fn net_hook_ifindex(&self, hook: &NetHook) -> u32 {
+        net::hook_ifindex(hook)
     }
 }

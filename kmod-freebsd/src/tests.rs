@@ -267,3 +267,216 @@ fn opening_needs_privilege() {
     assert_eq!(modevent(kpi::MOD_UNLOAD), 0);
     assert_clean();
 }
+
+/// Assembles hex-encoded instructions.
+fn code(insns: &[&str]) -> Vec<u8> {
+    insns
+        .iter()
+        .flat_map(|h| (0..8).map(move |i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap()))
+        .collect()
+}
+
+/// Loads an XDP program; returns its handle.
+fn load_xdp(mut insns: Vec<u8>) -> u32 {
+    let mut license = *b"GPL\0";
+    let mut log = [0u8; 512];
+    let mut load = abi::ProgLoadReq {
+        prog_type: 6,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: user_bytes(&mut insns),
+        license: user_bytes(&mut license),
+        log_level: 1,
+        log_size: 512,
+        log_buf: user_bytes(&mut log),
+        ..Default::default()
+    };
+    assert_eq!(
+        ioctl(Command::ProgLoad, &mut load),
+        0,
+        "{}",
+        String::from_utf8_lossy(&log)
+    );
+    load.handle
+}
+
+fn link_create(prog: u32, ifindex: u32, name: &str, direction: u32) -> (c_int, abi::LinkCreateReq) {
+    let mut req = abi::LinkCreateReq {
+        prog_handle: prog,
+        ifindex,
+        direction,
+        ..Default::default()
+    };
+    req.ifname[..name.len()].copy_from_slice(name.as_bytes());
+    (ioctl(Command::LinkCreate, &mut req), req)
+}
+
+fn link_info(handle: u32) -> abi::LinkInfo {
+    let mut info = abi::LinkInfo::default();
+    let mut req = abi::GetInfoReq {
+        handle,
+        info_len: std::mem::size_of::<abi::LinkInfo>() as u32,
+        info: user(&mut info),
+    };
+    assert_eq!(ioctl(Command::ObjGetInfo, &mut req), 0);
+    info
+}
+
+/// Calls the kld's pfil hook as `ether_demux` would.
+fn run_pfil(hook: usize, m: *mut kpi::Mbuf, ifp: *mut kpi::Ifnet) -> (c_int, *mut kpi::Mbuf) {
+    let h = mock::with(|s| {
+        let h = &s.hooks[hook];
+        assert!(h.linked && !h.removed, "the hook is linked");
+        (h.func, h.ruleset)
+    });
+    let mut mp = m;
+    // SAFETY: as pfil(9) calls a hook: the chain, the interface, the
+    // ruleset registered with it.
+    let r = unsafe {
+        (h.0)(
+            &mut mp,
+            ifp,
+            kpi::PFIL_IN,
+            h.1 as *mut c_void,
+            std::ptr::null_mut(),
+        )
+    };
+    (r, mp)
+}
+
+#[test]
+fn packet_hooks_on_the_ethernet_pfil_head() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    reset();
+    // kldload runs MOD_LOAD inside CURVNET_SET; ioctls have no vnet.
+    let vnet = 0x5eed_0000 as *mut kpi::Vnet;
+    mock::curvnet_put(vnet);
+    assert_eq!(modevent(kpi::MOD_LOAD), 0);
+    mock::curvnet_put(std::ptr::null_mut());
+    assert_eq!(open(), 0);
+    let em0 = mock::add_ifnet("em0", 3);
+    let lo0 = mock::add_ifnet("lo0", 1);
+
+    // XDP_DROP when the first byte is 0xaa, else XDP_PASS.
+    let filter = load_xdp(code(&[
+        "6112000000000000", // r2 = ctx->data
+        "6113040000000000", // r3 = ctx->data_end
+        "b700000002000000", // r0 = XDP_PASS
+        "bf24000000000000", // r4 = r2
+        "0704000001000000", // r4 += 1
+        "2d34030000000000", // if r4 > r3 goto exit
+        "7125000000000000", // r5 = *(u8 *)r2
+        "55050100aa000000", // if r5 != 0xaa goto exit
+        "b700000001000000", // r0 = XDP_DROP
+        "9500000000000000", // exit
+    ]));
+    let (r, link) = link_create(filter, 0, "em0", abi::LINK_INGRESS);
+    assert_eq!((r, link.ifindex_out), (0, 3));
+    assert!(mock::curvnet_get().is_null(), "the vnet is restored");
+    mock::with(|s| {
+        assert_eq!(s.hooks.len(), 1);
+        assert_eq!(s.hooks[0].flags, kpi::PFIL_IN);
+        assert_eq!(s.hooks[0].rulname, "link1");
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+    });
+
+    // In place, in a cluster: dropped (and freed), passed (kept).
+    let m = mock::make_mbuf(&[0xaa; 60], 2048, 64);
+    assert_eq!(
+        run_pfil(0, m, em0),
+        (kpi::PFIL_DROPPED, std::ptr::null_mut())
+    );
+    let m = mock::make_mbuf(&[0x11; 60], 2048, 64);
+    assert_eq!(run_pfil(0, m, em0), (kpi::PFIL_PASS, m));
+    // SAFETY: the stack owns the passed mbuf again.
+    unsafe { kpi::m_freem(m) };
+    // In the mbuf itself; on another interface: not ours, untouched.
+    let m = mock::make_mbuf(&[0xaa; 60], 0, 8);
+    assert_eq!(run_pfil(0, m, lo0), (kpi::PFIL_PASS, m));
+    assert_eq!(
+        run_pfil(0, m, em0),
+        (kpi::PFIL_DROPPED, std::ptr::null_mut())
+    );
+    // A chain, and a cluster shared with another mbuf: copied first.
+    let head = mock::make_mbuf(&[0x11; 30], 2048, 0);
+    let tail = mock::make_mbuf(&[0x22; 30], 2048, 0);
+    // SAFETY: live mock mbufs chained as the stack would.
+    unsafe { (*head).m_next = tail };
+    let (r, n) = run_pfil(0, head, em0);
+    assert_eq!(r, kpi::PFIL_REALLOCED);
+    assert_ne!(n, head);
+    // SAFETY: the new chain, owned by the stack again.
+    let bytes = unsafe { mock::mbuf_bytes(n) };
+    assert_eq!((bytes.len(), bytes[0], bytes[59]), (60, 0x11, 0x22));
+    // SAFETY: as above.
+    unsafe { kpi::m_freem(n) };
+    let shared = mock::make_mbuf(&[0xaa; 60], 2048, 0);
+    // SAFETY: a live mock mbuf: its cluster now has two references.
+    unsafe { (*shared).m_ext.ext_cnt = 2 };
+    assert_eq!(
+        run_pfil(0, shared, em0),
+        (kpi::PFIL_DROPPED, std::ptr::null_mut())
+    );
+    mock::with(|s| assert!(s.mbufs.is_empty(), "every mbuf freed: {:?}", s.mbufs));
+    let info = link_info(link.link_handle);
+    assert_eq!(
+        (info.ifindex, info.verdicts[1], info.verdicts[2]),
+        (3, 3, 2)
+    );
+
+    // Unknown interfaces; a vnet without an Ethernet head: nothing left.
+    assert_eq!(
+        link_create(filter, 0, "em9", abi::LINK_INGRESS).0,
+        19,
+        "ENODEV"
+    );
+    assert_eq!(
+        link_create(filter, 42, "", abi::LINK_INGRESS).0,
+        19,
+        "ENODEV"
+    );
+    mock::with(|s| s.pfil_link_error = 2);
+    assert_eq!(
+        link_create(filter, 1, "", abi::LINK_EGRESS).0,
+        45,
+        "EOPNOTSUPP"
+    );
+    mock::with(|s| {
+        s.pfil_link_error = 0;
+        assert!(s.hooks[1].removed && !s.hooks[1].linked);
+    });
+
+    // XDP_TX at ingress goes back out of the interface.
+    let tx = load_xdp(code(&["b700000003000000", "9500000000000000"]));
+    let (r, tx_link) = link_create(tx, 1, "", abi::LINK_INGRESS);
+    assert_eq!(r, 0);
+    let m = mock::make_mbuf(&[0x33; 42], 2048, 128);
+    assert_eq!(
+        run_pfil(2, m, lo0),
+        (kpi::PFIL_CONSUMED, std::ptr::null_mut())
+    );
+    mock::with(|s| assert_eq!(s.transmitted, vec![(lo0 as usize, vec![0x33; 42])]));
+
+    // Detach: unlinked, the epoch waited out, the interface released.
+    let mut detach = abi::ObjCloseReq {
+        handle: link.link_handle,
+        reserved: 0,
+    };
+    assert_eq!(ioctl(Command::LinkDetach, &mut detach), 0);
+    mock::with(|s| {
+        assert!(s.hooks[0].removed);
+        assert!(s.epoch_waits >= 1);
+        assert_eq!(s.ifnets[0].refs, 1, "em0 released");
+    });
+    assert_eq!(link_info(link.link_handle).ifindex, 0);
+    // An interface being destroyed: the link shows detached.
+    mock::with(|s| s.ifnets[1].flags |= kpi::IFF_DYING);
+    assert_eq!(link_info(tx_link.link_handle).ifindex, 0);
+
+    last_close();
+    mock::with(|s| {
+        assert!(s.hooks.iter().all(|h| h.removed), "every hook removed");
+        assert_eq!(s.ifnets[1].refs, 1, "lo0 released");
+    });
+    assert_eq!(modevent(kpi::MOD_UNLOAD), 0);
+    assert_clean();
+}

@@ -36,6 +36,12 @@ HEAP, HEAP_SIZE = 0x3000_0000, 64 << 20
 EXEC_HEAP, EXEC_HEAP_SIZE = 0x3800_0000, 4 << 20   # malloc(9) with M_EXEC: the only heap code may run from
 USER, USER_SIZE = 0x6000_0000, 1 << 20
 PCPU = 0x5000_0000
+THREAD = 0x5100_0000   # curthread (pc_curthread at %gs:0)
+TD_VNET = THREAD + 0x680
+VNET0, NET_EPOCH, IFNETS = 0x5300_0000, 0x4E45_7000, 0x5200_0000
+PFIL_IN, PFIL_OUT, PFIL_HOOKPTR, PFIL_TYPE_ETHERNET = 0x10000, 0x20000, 0x200000, 2
+PFIL_PASS, PFIL_DROPPED, PFIL_CONSUMED, PFIL_REALLOCED = 0, 1, 2, 3
+M_EXT, M_PKTHDR = 0x1, 0x2
 STACK_TOP, STACK_SIZE = 0x7000_0000, 64 << 10
 RETURN = 0x2800_fff0   # the return address of every call from the test
 
@@ -75,6 +81,12 @@ class Kernel:
         self.devices = []
         self.destroyed = 0
         self.deny_priv = False
+        self.epoch = 0
+        self.epoch_waits = 0
+        self.ifnets = {}      # address -> [name, index, flags, refs]
+        self.hooks = []       # dicts
+        self.mbufs = set()
+        self.transmitted = []
 
     # helpers
     def arg(self, i):
@@ -304,6 +316,147 @@ class Kernel:
         return 0x12345678
 
     # string functions the compiler calls
+    # network stack (pfil(9), ifnet, mbufs, the network epoch)
+    def curvnet(self):
+        return struct.unpack("<Q", self.uc.mem_read(TD_VNET, 8))[0]
+
+    def need_vnet(self, what):
+        if self.curvnet() != VNET0:
+            self.violate(f"{what} without the module's vnet selected (curvnet {self.curvnet():#x})")
+
+    def add_ifnet(self, name, index):
+        addr = IFNETS + 0x1000 * (len(self.ifnets) + 1)
+        self.ifnets[addr] = [name, index, 0, 1]
+        return addr
+
+    def _find_ifnet(self, match):
+        for addr, i in self.ifnets.items():
+            if match(i):
+                i[3] += 1
+                return addr
+        return 0
+
+    def _epoch_enter_preempt(self):
+        if self.arg(0) != NET_EPOCH:
+            self.violate("epoch_enter of another epoch")
+        self.epoch += 1
+        return 0
+
+    def _epoch_exit_preempt(self):
+        self.epoch -= 1
+        return 0
+
+    def epoch_wait_preempt(self):
+        if self.atomic() or self.epoch:
+            self.violate("epoch_wait inside the epoch or an atomic context")
+        self.epoch_waits += 1
+        return 0
+
+    def ifunit_ref(self):
+        self.need_vnet("ifunit_ref")
+        name = self.cstr(self.arg(0))
+        return self._find_ifnet(lambda i: i[0] == name)
+
+    def ifnet_byindex_ref(self):
+        self.need_vnet("ifnet_byindex_ref")
+        if not self.epoch:
+            self.violate("ifnet_byindex_ref outside the network epoch")
+        index = self.arg(0) & 0xFFFFFFFF
+        return self._find_ifnet(lambda i: i[1] == index)
+
+    def if_rele(self):
+        i = self.ifnets[self.arg(0)]
+        i[3] -= 1
+        if i[3] < 1:
+            self.violate(f"if_rele of {i[0]} below the kernel's own reference")
+        return 0
+
+    def if_getindex(self):
+        return self.ifnets[self.arg(0)][1]
+
+    def if_getflags(self):
+        return self.ifnets[self.arg(0)][2]
+
+    def if_transmit(self):
+        ifp, m = self.arg(0), self.arg(1)
+        self.transmitted.append((ifp, self.mbuf_bytes(m)))
+        self.free_chain(m)
+        return 0
+
+    def pfil_add_hook(self):
+        self.need_vnet("pfil_add_hook")
+        if self.atomic():
+            self.violate("pfil_add_hook (M_WAITOK) in an atomic context")
+        a = bytes(self.uc.mem_read(self.arg(0), 56))
+        version, flags, typ, chk, mem, ruleset, mod, rul = struct.unpack("<iiixxxxQQQQQ", a)
+        if (version, typ, mem) != (2, PFIL_TYPE_ETHERNET, 0):
+            self.violate(f"pfil_add_hook: version {version}, type {typ}")
+        handle = 0x7100_0000 + 0x100 * (len(self.hooks) + 1)
+        self.hooks.append({"handle": handle, "func": chk, "ruleset": ruleset, "flags": flags,
+                           "module": self.cstr(mod), "rule": self.cstr(rul), "linked": False, "removed": False})
+        return handle
+
+    def pfil_link(self):
+        self.need_vnet("pfil_link")
+        version, flags, head, hook = struct.unpack("<iiQQ", bytes(self.uc.mem_read(self.arg(0), 24)))
+        if version != 2 or self.cstr(head) != "ethernet" or not flags & PFIL_HOOKPTR:
+            self.violate("pfil_link: not the ethernet head by hook pointer")
+        for h in self.hooks:
+            if h["handle"] == hook and h["flags"] & flags == h["flags"]:
+                h["linked"] = True
+                return 0
+        return 22
+
+    def pfil_remove_hook(self):
+        self.need_vnet("pfil_remove_hook")
+        for h in self.hooks:
+            if h["handle"] == self.arg(0) and not h["removed"]:
+                h["removed"], h["linked"] = True, False
+                return 0
+        self.violate("pfil_remove_hook of an unknown hook")
+        return 0
+
+    def make_mbuf(self, data, at=64):
+        m, cluster = self.kmalloc(256), self.kmalloc(2048)
+        self.uc.mem_write(m, b"\0" * 256)
+        self.uc.mem_write(cluster + at, data)
+        self.uc.mem_write(m + 16, struct.pack("<QiI", cluster + at, len(data), 1 | ((M_PKTHDR | M_EXT) << 8)))
+        self.uc.mem_write(m + 48, struct.pack("<i", len(data)))
+        # m_ext: embedded count 1, size, EXT_CLUSTER with EXT_FLAG_EMBREF, ext_buf
+        self.uc.mem_write(m + 88, struct.pack("<QIIQ", 1, 2048, 1 | (1 << 8), cluster))
+        self.mbufs.add(m)
+        return m
+
+    def mbuf_bytes(self, m):
+        out = b""
+        while m:
+            data, length = struct.unpack("<Qi", self.uc.mem_read(m + 16, 12))
+            out += bytes(self.uc.mem_read(data, length))
+            m = struct.unpack("<Q", self.uc.mem_read(m, 8))[0]
+        return out
+
+    def free_chain(self, m):
+        while m:
+            if m not in self.mbufs:
+                self.violate(f"m_freem of {m:#x}, not a live mbuf")
+                return
+            self.mbufs.discard(m)
+            ext_buf = struct.unpack("<Q", self.uc.mem_read(m + 104, 8))[0]
+            nxt = struct.unpack("<Q", self.uc.mem_read(m, 8))[0]
+            self.blocks.pop(ext_buf, None)
+            self.blocks.pop(m, None)
+            m = nxt
+
+    def m_freem(self):
+        self.free_chain(self.arg(0))
+        return 0
+
+    def m_defrag(self):
+        m = self.arg(0)
+        copy = self.make_mbuf(self.mbuf_bytes(m), at=0)
+        self.free_chain(m)
+        return copy
+
     def memcpy(self):
         d, s, n = self.arg(0), self.arg(1), self.arg(2)
         if n:
@@ -334,7 +487,7 @@ def stand_in(name):
     return "_Kernel" + name if name.startswith("__") else name
 
 
-DATA_IMPORTS = {"M_DEVBUF": b"\0" * 112, "mp_maxid": struct.pack("<I", 1), "ticks": struct.pack("<i", 77)}
+DATA_IMPORTS = {"M_DEVBUF": b"\0" * 112, "net_epoch_preempt": struct.pack("<Q", NET_EPOCH), "mp_maxid": struct.pack("<I", 1), "ticks": struct.pack("<i", 77)}
 
 
 class Emulator:
@@ -420,6 +573,8 @@ class Emulator:
         self.uc.mem_map(USER, USER_SIZE, UC_PROT_READ | UC_PROT_WRITE)
         self.uc.mem_map(PCPU, PAGE, UC_PROT_READ | UC_PROT_WRITE)
         self.uc.mem_write(PCPU + 0x3C, struct.pack("<I", 1))
+        self.uc.mem_write(PCPU, struct.pack("<Q", THREAD))
+        self.uc.mem_map(THREAD, PAGE, UC_PROT_READ | UC_PROT_WRITE)
         self.uc.mem_map(STACK_TOP - STACK_SIZE, STACK_SIZE, UC_PROT_READ | UC_PROT_WRITE)
         self.uc.reg_write(UC_X86_REG_GS_BASE, PCPU)
         self.uc.hook_add(UC_HOOK_CODE, self.on_stub, begin=STUBS, end=STUBS + 0x10000)
@@ -541,7 +696,11 @@ def session(emu):
     expect("module name", name, "ebpf")
     evhand = emu.read_ptr(udata + 8)
 
+    # kern_kldload runs MOD_LOAD inside CURVNET_SET; threads in ioctl have
+    # no vnet selected.
+    uc.mem_write(TD_VNET, struct.pack("<Q", VNET0))
     expect("MOD_LOAD", emu.call(evhand, 0x1234, 0, 0), 0)
+    uc.mem_write(TD_VNET, struct.pack("<Q", 0))
     devsw, mode, uid, gid, devname = k.devices[0]
     expect("make_dev_s: /dev/ebpf root:wheel 0600", (devname, uid, gid, mode), ("ebpf", 0, 0, 0o600))
     d_open, d_close, d_ioctl = emu.read_ptr(devsw + 16), emu.read_ptr(devsw + 32), emu.read_ptr(devsw + 56)
@@ -624,6 +783,71 @@ def session(emu):
     r, _ = ioctl(14, struct.pack("<II", jit_handle, 0))
     expect("OBJ_CLOSE of the compiled program", r, 0)
 
+    # Live traffic: a pfil(9) hook on the Ethernet head, the compiled
+    # program run on frames in their mbufs.
+    em0, lo0 = k.add_ifnet("em0", 3), k.add_ifnet("lo0", 1)
+    xdp = bytes.fromhex(
+        "6112000000000000"    # r2 = ctx->data
+        "6113040000000000"    # r3 = ctx->data_end
+        "b700000002000000"    # r0 = XDP_PASS
+        "bf24000000000000"    # r4 = r2
+        "0704000001000000"    # r4 += 1
+        "2d34030000000000"    # if r4 > r3 goto exit
+        "7125000000000000"    # r5 = *(u8 *)r2
+        "55050100aa000000"    # if r5 != 0xaa goto exit
+        "b700000001000000"    # r0 = XDP_DROP
+        "9500000000000000")   # exit
+    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIII", 6, len(xdp) // 8, user.put(xdp), lic, 1, 512, log,
+                                  0, 0, 0, b"emu_xdp", 0, 0, 0, 0))
+    expect("PROG_LOAD (XDP)", (r, user.read(log, 512).split(b"\0")[0].decode().startswith("processed")), (0, True))
+    xdp_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
+    info = user.put(b"\0" * 80)
+    r, _ = ioctl(15, struct.pack("<IIQ", xdp_handle, 80, info))
+    expect("the XDP program is verified and compiled", (r, struct.unpack("<I", user.read(info + 60, 4))[0]), (0, 3))
+
+    def link_create(index, name, direction=0):
+        return ioctl(19, struct.pack("<II16sIIII", xdp_handle, index, name, direction, 0, 0, 0))
+
+    r, req = link_create(0, b"em0")
+    link_handle, ifindex = struct.unpack("<II", user.read(req + 32, 8))
+    expect("LINK_CREATE on em0 by name", (r, ifindex), (0, 3))
+    expect("the vnet is restored after the ioctl", k.curvnet(), 0)
+    hook = k.hooks[0]
+    expect("one pfil hook, linked for input", (len(k.hooks), hook["linked"], hook["flags"], hook["module"]),
+           (1, True, PFIL_IN, "ebpf"))
+    mp = k.kmalloc(8)
+
+    def frame(data, ifp):
+        m = k.make_mbuf(data)
+        uc.mem_write(mp, struct.pack("<Q", m))
+        r = emu.call(hook["func"], mp, ifp, PFIL_IN, hook["ruleset"], 0)
+        return r, m, emu.read_ptr(mp)
+
+    r, m, after = frame(b"\xaa" * 60, em0)
+    expect("a frame the program drops: PFIL_DROPPED, mbuf freed", (r, after, m in k.mbufs), (PFIL_DROPPED, 0, False))
+    r, m, after = frame(b"\x11" * 60, em0)
+    expect("a frame the program passes: PFIL_PASS, the same mbuf", (r, after), (PFIL_PASS, m))
+    k.free_chain(m)
+    r, m, after = frame(b"\xaa" * 60, lo0)
+    expect("a frame of another interface: untouched", (r, after), (PFIL_PASS, m))
+    k.free_chain(m)
+    k.blocks.pop(mp)
+    info = user.put(b"\0" * 64)
+    r, _ = ioctl(15, struct.pack("<IIQ", link_handle, 64, info))
+    fields = struct.unpack("<6I5Q", user.read(info, 64))
+    expect("GET_INFO of the link: em0, one drop, one pass", (r, fields[3], fields[7], fields[8]), (0, 3, 1, 1))
+    r, _ = link_create(0, b"em9")
+    expect("LINK_CREATE on a missing interface: ENODEV", r, 19)
+    r, _ = link_create(42, b"")
+    expect("LINK_CREATE on a missing index: ENODEV", r, 19)
+    r, _ = ioctl(20, struct.pack("<II", link_handle, 0))
+    expect("LINK_DETACH: hook removed after the network epoch, em0 released",
+           (r, hook["removed"], k.epoch_waits, k.ifnets[em0][3]), (0, True, 1, 1))
+    r, _ = ioctl(14, struct.pack("<II", link_handle, 0))
+    expect("OBJ_CLOSE of the link", r, 0)
+    r, _ = ioctl(14, struct.pack("<II", xdp_handle, 0))
+    expect("OBJ_CLOSE of the XDP program", r, 0)
+
     # Pins, info, ids, iteration, batches, delete, close: the rest of the
     # dispatcher's commands.
     pin = struct.pack("<II64s", handle, 0, b"emu/map")
@@ -689,6 +913,8 @@ def session(emu):
     expect("destroy_dev", k.destroyed, 1)
 
     expect("contract violations", k.violations, [])
+    expect("mbufs left", k.mbufs, set())
+    expect("pfil hooks left", [h["rule"] for h in k.hooks if not h["removed"]], [])
     expect("leaked malloc(9) blocks", {hex(a): n for a, n in k.blocks.items()}, {})
     expect("locks left", k.live_locks, 0)
     expect("critical sections balanced", (k.critical, k.spins), (0, 0))
