@@ -8,6 +8,7 @@
 #   make kmod-freebsd build target/kmod-freebsd/ebpf.ko and check it statically
 #   make verifier-corpus  the verifier against Linux's own verifier tests
 #   make progs-corpus  Linux's selftest programs here and on the host kernel
+#   make conformance CONFORMANCE_DIR=.../bpf_conformance/tests  that suite, both engines
 #   make bench       benchmarks, with peer runtimes side by side
 #   make fuzz        each cargo-fuzz target for FUZZ_SECONDS (default 300)
 #   make stress      long concurrency runs (STRESS_SECONDS, default 120)
@@ -36,7 +37,7 @@ PKT_TCP22   = $(PKT_HEAD)c00000160000000000000000500200000000000000000000
 # Ethernet + IPv6 + TCP to port 8080.
 PKT6_TCP8080 = 00000000000000000000000086dd6000000000140640$(shell printf '%064d' 1)c0001f900000000000000000500200000000000000000000
 
-.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean verifier-corpus progs-corpus \
+.PHONY: all setup build examples demo test fmt-check clippy unit kmod-linux vm-test kmod-freebsd bench clean verifier-corpus progs-corpus conformance \
 	fuzz-setup fuzz fuzz-smoke stress asan install
 
 all: build
@@ -128,6 +129,15 @@ progs-corpus: setup
 	@tools/vm/kernel.sh build >/dev/null
 	CC=$(CLANG) tools/progs-corpus/build.sh $(CURDIR)/target/progs-corpus "$$(tools/vm/kernel.sh path)"
 	$(CARGO) run -q --release -p ebpf-progs-corpus -- target/progs-corpus
+
+## The bpf_conformance suite's test files (not shipped here: point
+## CONFORMANCE_DIR at a checkout's tests/) through `ebpfctl exec`, on the
+## interpreter and on the JIT (tools/conformance/run.py).
+conformance: setup
+	@test -n "$(CONFORMANCE_DIR)" || { echo "conformance: set CONFORMANCE_DIR to bpf_conformance's tests/ directory"; exit 2; }
+	$(CARGO) build -q --release -p ebpfctl
+	python3 tools/conformance/run.py target/release/ebpfctl $(CONFORMANCE_DIR)
+	python3 tools/conformance/run.py target/release/ebpfctl $(CONFORMANCE_DIR) --jit
 
 ## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
 kmod-freebsd: setup

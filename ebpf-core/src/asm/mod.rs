@@ -10,16 +10,16 @@
 //! |---|---|
 //! | `add %r1, 2` / `add32 %r1, %r2` | ALU64 / ALU32 (`add sub mul div sdiv mod smod or and lsh rsh arsh xor mov`) |
 //! | `neg %r1`, `neg32 %r1` | negation |
-//! | `movsx8 %r1, %r2` (`16`, `32`), `mov32sx8` (`16`) | sign-extending moves |
-//! | `le16 %r1`, `be32 %r1`, `bswap64 %r1` | byte order |
+//! | `movsx8 %r1, %r2` (`16`, `32`), `mov32sx8` (`16`); `movsx3264` (`864 1664 832 1632`) | sign-extending moves |
+//! | `le16 %r1`, `be32 %r1`, `bswap64 %r1` (or `swap64`) | byte order |
 //! | `lddw %r1, 0x1122334455667788` | 64-bit immediate |
 //! | `lddw %r1, map_fd(3)`, `map_value(3, 8)`, `map_idx(0)`, `map_idx_value(0, 8)`, `btf_id(5, 0)`, `func(label)` | `LD_IMM64` pseudo sources |
 //! | `ldxw %r0, [%r1+4]` (`b h w dw`), `ldxsb` (`sh sw`) | loads, sign-extending loads |
 //! | `stw [%r1+4], 5`, `stxdw [%r10-8], %r1` | stores |
-//! | `lock add [%r1], %r2`, `lock fetch_or32 [%r1+8], %r2`, `lock xchg`, `lock cmpxchg` | atomics (`32` suffix: 32-bit) |
+//! | `lock add [%r1], %r2`, `lock fetch_or32 [%r1+8], %r2` (or `lock fetch or32`), `lock xchg`, `lock cmpxchg` | atomics (`32` suffix: 32-bit) |
 //! | `ldabsw 12`, `ldindh %r1, 2` | legacy packet loads |
-//! | `ja +3`, `gotol label`, `jeq %r1, 0, +3`, `jslt32 %r1, %r2, label` | jumps |
-//! | `call 1` (helper), `call label` / `call +4` (BPF function), `callx %r5`, `exit` | calls |
+//! | `ja +3`, `gotol label`, `jeq %r1, 0, +3`, `jslt32 %r1, %r2, label`; `exit` as a target: the closing `exit` | jumps |
+//! | `call 1` (helper), `call label` / `call local label` / `call +4` (BPF function), `callx %r5` / `call %r5`, `call runtime 42` (kfunc), `exit` | calls |
 //! | `.insn 0x95, 0, 0, 0, 0` | any raw slot (opcode, dst, src, off, imm) |
 
 mod disasm;

@@ -52,11 +52,18 @@ pub fn assemble(source: &str) -> Result<Vec<Insn>, AsmError> {
         slot += if mnemonic == "lddw" { 2 } else { 1 };
         lines.push((line, mnemonic, operands));
     }
+    // `exit` as a jump target (conformance suites' spelling): the
+    // program's closing `exit`, unless a label has that name.
+    let final_exit = match lines.last() {
+        Some((_, m, _)) if m == "exit" => Some(slot - 1),
+        _ => None,
+    };
     // Pass 2: encode.
     let mut out = Vec::with_capacity(slot);
     for (line, mnemonic, operands) in lines {
         let ctx = Ctx {
             labels: &labels,
+            final_exit,
             pc: out.len(),
         };
         let insns =
@@ -99,8 +106,15 @@ fn split_mnemonic(text: &str) -> (String, Vec<String>) {
     let mut rest = words.next().unwrap_or("").trim();
     if mnemonic == "lock" {
         let mut w = rest.splitn(2, char::is_whitespace);
-        mnemonic = format!("lock {}", w.next().unwrap_or("").to_ascii_lowercase());
+        let mut op = w.next().unwrap_or("").to_ascii_lowercase();
         rest = w.next().unwrap_or("").trim();
+        if op == "fetch" {
+            // `lock fetch add` (conformance suites) = `lock fetch_add`.
+            let mut w = rest.splitn(2, char::is_whitespace);
+            op = format!("fetch_{}", w.next().unwrap_or("").to_ascii_lowercase());
+            rest = w.next().unwrap_or("").trim();
+        }
+        mnemonic = format!("lock {op}");
     }
     let mut operands = Vec::new();
     let mut depth = 0i32;
@@ -126,6 +140,8 @@ fn split_mnemonic(text: &str) -> (String, Vec<String>) {
 
 struct Ctx<'a> {
     labels: &'a BTreeMap<String, usize>,
+    /// Slot of the program's last instruction when it is `exit`.
+    final_exit: Option<usize>,
     pc: usize,
 }
 
@@ -135,6 +151,8 @@ impl Ctx<'_> {
         let rel = if s.starts_with('+') || s.starts_with('-') {
             parse_int(s)?
         } else if let Some(&at) = self.labels.get(s) {
+            at as i128 - self.pc as i128 - 1
+        } else if let ("exit", Some(at)) = (s, self.final_exit) {
             at as i128 - self.pc as i128 - 1
         } else if is_identifier(s) {
             return Err(format!("unknown label '{s}'"));
@@ -292,7 +310,17 @@ fn encode(ctx: &Ctx<'_>, m: String, ops: &[String]) -> Res<Vec<Insn>> {
         "call" => {
             arity(ops, 1)?;
             let t = ops[0].as_str();
-            if t.starts_with('+') || t.starts_with('-') || is_identifier(t) {
+            if let Ok(reg) = register(t) {
+                // `call rN`: the callx form.
+                one(Insn::new(BPF_JMP | BPF_CALL | BPF_X, reg, 0, 0, 0))
+            } else if let Some(label) = t.strip_prefix("local ") {
+                // `call local NAME`: a bpf-to-bpf call.
+                let rel = ctx.target(label.trim(), 32)? as i32;
+                one(Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, rel))
+            } else if let Some(id) = t.strip_prefix("runtime ") {
+                // `call runtime ID`: a kernel function (kfunc) by BTF id.
+                one(Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, imm32(id.trim())?))
+            } else if t.starts_with('+') || t.starts_with('-') || is_identifier(t) {
                 let rel = ctx.target(t, 32)? as i32;
                 one(Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, rel))
             } else {
@@ -382,6 +410,25 @@ fn encode_family(ctx: &Ctx<'_>, m: &str, ops: &[String]) -> Res<Vec<Insn>> {
         arity(ops, 1)?;
         return one(Insn::new(alu_class | BPF_NEG, register(&ops[0])?, 0, 0, 0));
     }
+    // The conformance suites' spelling: `movsx<from><to>`.
+    for (name, class_, from) in [
+        ("movsx832", BPF_ALU, 8),
+        ("movsx1632", BPF_ALU, 16),
+        ("movsx864", BPF_ALU64, 8),
+        ("movsx1664", BPF_ALU64, 16),
+        ("movsx3264", BPF_ALU64, 32),
+    ] {
+        if m == name {
+            arity(ops, 2)?;
+            return one(Insn::new(
+                class_ | BPF_X | BPF_MOV,
+                register(&ops[0])?,
+                register(&ops[1])?,
+                from,
+                0,
+            ));
+        }
+    }
     for (prefix, class_, bits) in [
         ("movsx", BPF_ALU64, &[8, 16, 32][..]),
         ("mov32sx", BPF_ALU, &[8, 16][..]),
@@ -405,6 +452,7 @@ fn encode_family(ctx: &Ctx<'_>, m: &str, ops: &[String]) -> Res<Vec<Insn>> {
         ("le", BPF_ALU | BPF_END | BPF_TO_LE),
         ("be", BPF_ALU | BPF_END | BPF_TO_BE),
         ("bswap", BPF_ALU64 | BPF_END | BPF_TO_LE),
+        ("swap", BPF_ALU64 | BPF_END | BPF_TO_LE),
     ] {
         if let Some(n) = m.strip_prefix(prefix).and_then(|n| n.parse::<i32>().ok()) {
             if ![16, 32, 64].contains(&n) {
@@ -524,6 +572,29 @@ mod tests {
         assert_eq!(p.len(), 6);
         assert_eq!(p[2].off, -3, "back to slot 0 from slot 2");
         assert_eq!(p[3].off, 1, "over one instruction to `end`");
+    }
+
+    /// The spellings of the bpf_conformance suite's assembler.
+    #[test]
+    fn exit_as_a_target_is_the_closing_exit_and_call_of_a_register_is_callx() {
+        let p = assemble("jne %r0, 0, exit\nmov %r0, 1\nlddw %r1, 2\nexit").unwrap();
+        assert_eq!(p[0].off, 3, "over mov and both lddw slots");
+        let e = assemble("jne %r0, 0, exit\nmov %r0, 1").unwrap_err();
+        assert!(e.message.contains("unknown label 'exit'"), "{}", e.message);
+        let p = assemble("exit: ja exit\nmov %r0, 1\nexit").unwrap();
+        assert_eq!(p[0].off, -1, "a label named exit wins");
+        let p = assemble("call %r2\ncall r3\ncall 5\ncall local f\ncall runtime 0x2a\nf: exit").unwrap();
+        assert_eq!((p[3].src, p[3].imm), (BPF_PSEUDO_CALL, 1));
+        assert_eq!((p[4].src, p[4].imm), (BPF_PSEUDO_KFUNC_CALL, 0x2a));
+        assert_eq!((p[0].opcode, p[0].dst), (BPF_JMP | BPF_CALL | BPF_X, 2));
+        assert_eq!((p[1].opcode, p[1].dst), (BPF_JMP | BPF_CALL | BPF_X, 3));
+        assert_eq!((p[2].opcode, p[2].imm), (BPF_JMP | BPF_CALL, 5));
+        let p = assemble("lock fetch add [%r10-8], %r1\nlock fetch_add [%r10-8], %r1").unwrap();
+        assert_eq!(p[0], p[1]);
+        let p = assemble("movsx3264 %r0, %r1\nmovsx32 %r0, %r1\nmovsx1632 %r0, %r1\nmov32sx16 %r0, %r1")
+            .unwrap();
+        assert_eq!((p[0], p[2]), (p[1], p[3]));
+        assert_eq!(assemble("swap16 %r0").unwrap(), assemble("bswap16 %r0").unwrap());
     }
 
     #[test]
