@@ -247,9 +247,21 @@ pub struct ProgLoadReq {
     pub id: u32,
     /// Out: bytes the full log needed, NUL included.
     pub log_true_size: u32,
-    /// Zero.
-    pub reserved: u32,
+    /// Where the program is meant to run, as Linux's
+    /// `expected_attach_type`: 0 (or [`ATTACH_XDP`]) for most; an XDP
+    /// program run from a devmap or cpumap entry is [`ATTACH_XDP_DEVMAP`]
+    /// or [`ATTACH_XDP_CPUMAP`].
+    pub expected_attach_type: u32,
 }
+
+/// `expected_attach_type` of an XDP program run from a devmap entry
+/// (Linux's `BPF_XDP_DEVMAP`): it may read `xdp_md.egress_ifindex`; it is
+/// not attached to interfaces nor test-run.
+pub const ATTACH_XDP_DEVMAP: u32 = 33;
+/// An XDP program run from a cpumap entry (`BPF_XDP_CPUMAP`).
+pub const ATTACH_XDP_CPUMAP: u32 = 35;
+/// An XDP program on an interface (`BPF_XDP`), the same as 0.
+pub const ATTACH_XDP: u32 = 37;
 
 /// `Command::ProgTestRun`.
 #[repr(C)]

@@ -78,6 +78,7 @@ fn run_as(
     let insns = assemble(src);
     let subject = Subject {
         prog_type: ProgType::Xdp,
+        attach: Default::default(),
         gpl,
         maps: &MAPS,
         map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < MAPS.len()),
@@ -580,6 +581,7 @@ fn the_level_2_log_shows_the_state_at_every_instruction() {
     let insns = assemble("mov %r0, 2\nexit");
     let subject = Subject {
         prog_type: ProgType::Xdp,
+        attach: Default::default(),
         gpl: true,
         maps: &[],
         map_of_lddw: &|_, _| None,

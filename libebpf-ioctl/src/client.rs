@@ -161,6 +161,9 @@ pub struct Admission {
     /// The verifier's log level: 1 (the default) the verdict, 2 the state
     /// at every instruction.
     pub log_level: u32,
+    /// Where the program is meant to run (Linux's `expected_attach_type`:
+    /// 0, or [`ebpf_core::abi::ATTACH_XDP_DEVMAP`] and the like).
+    pub expected_attach_type: u32,
 }
 
 /// What a test run returns.
@@ -441,6 +444,7 @@ impl Ebpf {
             map_handles: spec.maps.as_ptr() as u64,
             map_count: spec.maps.len() as u32,
             name: name_bytes::<OBJ_NAME_LEN>(spec.name, "prog load")?,
+            expected_attach_type: how.expected_attach_type,
             ..Default::default()
         };
         send(self.b(), Command::ProgLoad, &mut r).map_err(|errno| Error {
@@ -919,7 +923,10 @@ impl Ebpf {
                         license: &obj.license,
                         maps: &handles,
                     },
-                    how,
+                    Admission {
+                        expected_attach_type: p.expected_attach_type,
+                        ..how
+                    },
                 )
                 .map_err(|e| Error {
                     log: Some(format!(

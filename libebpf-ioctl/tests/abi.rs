@@ -597,6 +597,7 @@ fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
     let checked = libebpf_ioctl::Admission {
         checked: true,
         log_level: 1,
+        ..Default::default()
     };
     let (h, _) = xdp(&unsafe_code, checked).unwrap();
     let info = e.prog_info(h).unwrap();
@@ -729,6 +730,7 @@ fn a_checked_program_cannot_rewrite_the_packet_pointers_of_its_context() {
     let checked = libebpf_ioctl::Admission {
         checked: true,
         log_level: 1,
+        ..Default::default()
     };
     let (h, _) = e.prog_load_with(&spec, checked).unwrap();
     let err = e.prog_test_run(h, &[0u8; 60], 1).unwrap_err();
@@ -754,6 +756,7 @@ fn only_a_file_whose_opener_may_see_addresses_loads_programs_that_expose_them() 
     let how = libebpf_ioctl::Admission {
         checked: false,
         log_level: 1,
+        ..Default::default()
     };
     let plain =
         libebpf_ioctl::EmbeddedBackend::with_privileges(Limits::default(), Privileges::default())
@@ -860,6 +863,7 @@ fn redirect_maps_hold_devices_cpus_and_sockets_for_bpf_redirect_map() {
             libebpf_ioctl::Admission {
                 checked: false,
                 log_level: 1,
+                ..Default::default()
             },
         )
         .unwrap_err();
@@ -919,6 +923,7 @@ fn callbacks_and_local_calls_run_compiled() {
             libebpf_ioctl::Admission {
                 checked: false,
                 log_level: 1,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|err| panic!("{err}: {:?}", err.log));

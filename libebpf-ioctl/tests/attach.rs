@@ -388,3 +388,57 @@ fn frames_replaces_and_map_updates_at_once() {
     );
     e.close(link).unwrap();
 }
+
+#[test]
+fn programs_for_devmap_and_cpumap_entries_read_egress_ifindex_and_are_neither_attached_nor_test_run()
+{
+    let e = Ebpf::embedded().unwrap();
+    let load = |attach: u32, prog_type: u32, source: &str| {
+        let insns = asm::assemble(source).unwrap();
+        let mut code = Vec::new();
+        insn::encode_into(&insns, &mut code);
+        let spec = ProgSpec {
+            name: "entry",
+            prog_type,
+            bytecode: &code,
+            license: "GPL",
+            maps: &[],
+        };
+        let how = libebpf_ioctl::Admission {
+            expected_attach_type: attach,
+            ..Default::default()
+        };
+        e.prog_load_with(&spec, how).map(|(h, _)| h)
+    };
+    let xdp = ebpf_core::ProgType::Xdp as u32;
+    let egress = "ldxw %r0, [%r1+20]\nexit";
+    let devmap = load(ebpf_core::abi::ATTACH_XDP_DEVMAP, xdp, egress).unwrap();
+    // Only a devmap program may read it, as in Linux.
+    let err = load(0, xdp, egress).unwrap_err();
+    assert_eq!(err.errno, Errno::EACCES, "{err}");
+    assert_eq!(
+        load(ebpf_core::abi::ATTACH_XDP_CPUMAP, xdp, egress)
+            .unwrap_err()
+            .errno,
+        Errno::EACCES
+    );
+    let cpumap = load(ebpf_core::abi::ATTACH_XDP_CPUMAP, xdp, "mov %r0, 2\nexit").unwrap();
+    let frame = tcp(80);
+    for prog in [devmap, cpumap] {
+        assert_eq!(errno(e.prog_test_run(prog, &frame, 1)), Errno::EINVAL);
+        let port = platform().add_port("entry0").unwrap();
+        let link = e.link_create(prog, &Interface::Index(port), Direction::Ingress, false);
+        assert_eq!(errno(link), Errno::EINVAL);
+        platform().remove_port(port).unwrap();
+    }
+    // An interface's XDP program may say so (BPF_XDP); other values and
+    // other types' attach points are refused.
+    let plain = load(ebpf_core::abi::ATTACH_XDP, xdp, "mov %r0, 2\nexit").unwrap();
+    assert_eq!(e.prog_test_run(plain, &frame, 1).unwrap().retval, 2);
+    assert_eq!(errno(load(99, xdp, "mov %r0, 2\nexit")), Errno::EINVAL);
+    let tc = ebpf_core::ProgType::SchedCls as u32;
+    assert_eq!(
+        errno(load(ebpf_core::abi::ATTACH_XDP_DEVMAP, tc, "mov %r0, 0\nexit")),
+        Errno::EINVAL
+    );
+}

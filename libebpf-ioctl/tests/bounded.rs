@@ -289,6 +289,7 @@ fn load_xdp(e: &Ebpf, src: &str, maps: &[u32], checked: bool) -> u32 {
     let how = libebpf_ioctl::Admission {
         checked,
         log_level: 1,
+        ..Default::default()
     };
     e.prog_load_with(
         &ProgSpec {
@@ -356,6 +357,7 @@ fn bpf_spin_lock_guards_a_value_and_a_run_never_ends_holding_it() {
     let how = libebpf_ioctl::Admission {
         checked: false,
         log_level: 1,
+        ..Default::default()
     };
     let spec = ProgSpec {
         name: "x",

@@ -83,7 +83,7 @@ fn layouts() -> Vec<Layout> {
             handle,
             id,
             log_true_size,
-            reserved
+            expected_attach_type
         ),
         layout!(
             "ebpf_test_run_req",
@@ -225,6 +225,14 @@ fn the_c_header_matches_the_abi() {
         )
         .unwrap();
         writeln!(want, "{macro_name} {:#x}", cmd.request()).unwrap();
+    }
+    for (macro_name, value) in [
+        ("EBPF_ATTACH_XDP_DEVMAP", ATTACH_XDP_DEVMAP),
+        ("EBPF_ATTACH_XDP_CPUMAP", ATTACH_XDP_CPUMAP),
+        ("EBPF_ATTACH_XDP", ATTACH_XDP),
+    ] {
+        writeln!(src, "printf(\"{macro_name} %u\\n\", {macro_name});").unwrap();
+        writeln!(want, "{macro_name} {value}").unwrap();
     }
     writeln!(
         src,

@@ -693,6 +693,7 @@ fn run_here(e: &Ebpf, c: &Case) -> (Result<u32, Errno>, Vec<u8>, Vec<u8>) {
     let how = Admission {
         checked: false,
         log_level: 1,
+        ..Default::default()
     };
     let (h, _) = e
         .prog_load_with(&spec, how)

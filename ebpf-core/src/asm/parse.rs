@@ -319,7 +319,13 @@ fn encode(ctx: &Ctx<'_>, m: String, ops: &[String]) -> Res<Vec<Insn>> {
                 one(Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, rel))
             } else if let Some(id) = t.strip_prefix("runtime ") {
                 // `call runtime ID`: a kernel function (kfunc) by BTF id.
-                one(Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, imm32(id.trim())?))
+                one(Insn::new(
+                    BPF_JMP | BPF_CALL,
+                    0,
+                    BPF_PSEUDO_KFUNC_CALL,
+                    0,
+                    imm32(id.trim())?,
+                ))
             } else if t.starts_with('+') || t.starts_with('-') || is_identifier(t) {
                 let rel = ctx.target(t, 32)? as i32;
                 one(Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, rel))
@@ -583,7 +589,8 @@ mod tests {
         assert!(e.message.contains("unknown label 'exit'"), "{}", e.message);
         let p = assemble("exit: ja exit\nmov %r0, 1\nexit").unwrap();
         assert_eq!(p[0].off, -1, "a label named exit wins");
-        let p = assemble("call %r2\ncall r3\ncall 5\ncall local f\ncall runtime 0x2a\nf: exit").unwrap();
+        let p = assemble("call %r2\ncall r3\ncall 5\ncall local f\ncall runtime 0x2a\nf: exit")
+            .unwrap();
         assert_eq!((p[3].src, p[3].imm), (BPF_PSEUDO_CALL, 1));
         assert_eq!((p[4].src, p[4].imm), (BPF_PSEUDO_KFUNC_CALL, 0x2a));
         assert_eq!((p[0].opcode, p[0].dst), (BPF_JMP | BPF_CALL | BPF_X, 2));
@@ -591,10 +598,15 @@ mod tests {
         assert_eq!((p[2].opcode, p[2].imm), (BPF_JMP | BPF_CALL, 5));
         let p = assemble("lock fetch add [%r10-8], %r1\nlock fetch_add [%r10-8], %r1").unwrap();
         assert_eq!(p[0], p[1]);
-        let p = assemble("movsx3264 %r0, %r1\nmovsx32 %r0, %r1\nmovsx1632 %r0, %r1\nmov32sx16 %r0, %r1")
-            .unwrap();
+        let p = assemble(
+            "movsx3264 %r0, %r1\nmovsx32 %r0, %r1\nmovsx1632 %r0, %r1\nmov32sx16 %r0, %r1",
+        )
+        .unwrap();
         assert_eq!((p[0], p[2]), (p[1], p[3]));
-        assert_eq!(assemble("swap16 %r0").unwrap(), assemble("bswap16 %r0").unwrap());
+        assert_eq!(
+            assemble("swap16 %r0").unwrap(),
+            assemble("bswap16 %r0").unwrap()
+        );
     }
 
     #[test]

@@ -57,9 +57,10 @@ pub struct Link {
 
 /// Whether `prog` may run in a packet hook: an XDP program that does not
 /// ask for redirects, which the hooks do not offer (`EOPNOTSUPP`; any
-/// other type: `EINVAL`, as Linux refuses a program of the wrong type).
+/// other type, or an XDP program meant for devmap or cpumap entries:
+/// `EINVAL`, as Linux refuses them).
 pub fn check_attachable(prog: &LoadedProgram) -> Result<(), Errno> {
-    if prog.prog_type() != ProgType::Xdp {
+    if prog.prog_type() != ProgType::Xdp || prog.attach().runs_from_map_entry() {
         return Err(Errno::EINVAL);
     }
     let redirects = prog.program().insns().iter().any(|i| {

@@ -14,7 +14,7 @@ use crate::load::{self, Admission, ProgramMaps};
 use crate::maps::{InnerTemplate, Map, MapAttr, MapObject, MapType};
 use crate::memory::MemoryMap;
 use crate::platform::{Direction, ReadGuard};
-use crate::prog_type::{ProgType, TestFrame};
+use crate::prog_type::{AttachPoint, ProgType, TestFrame};
 use crate::program::LoadOptions;
 use crate::quota::Quota;
 use crate::runtime::LoadedProgram;
@@ -303,11 +303,12 @@ impl Write for Log {
 }
 
 pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Errno> {
-    if r.prog_flags & !abi::PROG_F_CHECKED != 0 || r.reserved != 0 {
+    if r.prog_flags & !abi::PROG_F_CHECKED != 0 {
         return Err(Errno::EINVAL);
     }
     check_name(&r.name)?;
     let prog_type = ProgType::from_u32(r.prog_type)?;
+    let attach = AttachPoint::from_linux(prog_type, r.expected_attach_type)?;
     if r.insn_cnt == 0 {
         return Err(Errno::EINVAL);
     }
@@ -363,6 +364,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         checked_if_rejected: r.prog_flags & abi::PROG_F_CHECKED != 0,
         allow_ptr_leaks: c.file.privileges().see_addresses,
         log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
+        attach,
     };
     let started = c.dev.platform.monotonic_ns();
     let loaded = LoadedProgram::admit(c.dev.platform, id, prog_type, &insns, maps, opts, admission);
@@ -420,6 +422,11 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
         return Err(Errno::EINVAL);
     }
     let prog = prog_of(c, r.handle)?;
+    // Programs run from devmap and cpumap entries are not test-run, as
+    // Linux's `bpf_prog_test_run_xdp` refuses them.
+    if prog.attach().runs_from_map_entry() {
+        return Err(Errno::EINVAL);
+    }
     let max = c.dev.limits.max_test_data;
     if r.data_size_in > max || r.ctx_size_in > max {
         return Err(Errno::E2BIG);

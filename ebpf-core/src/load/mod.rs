@@ -33,7 +33,7 @@ use core::fmt;
 use crate::error::LoadError;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::platform::PlatformRef;
-use crate::prog_type::ProgType;
+use crate::prog_type::{AttachPoint, ProgType};
 use crate::program::{LoadOptions, Program};
 use crate::runtime::LoadedProgram;
 use crate::verifier::{self, MapDesc, Stats, Subject};
@@ -73,6 +73,8 @@ pub struct Admission<'l> {
     /// Where the verifier writes its log, and at which level (1: the
     /// verdict, 2: the state at every instruction).
     pub log: Option<(&'l mut dyn fmt::Write, u32)>,
+    /// Where the program is meant to run (its context may differ).
+    pub attach: AttachPoint,
 }
 
 /// How a program was admitted.
@@ -164,6 +166,7 @@ impl LoadedProgram {
             let descs = map_descs(&maps)?;
             let subject = Subject {
                 prog_type,
+                attach: admission.attach,
                 gpl: admission.gpl,
                 maps: &descs,
                 map_of_lddw: &|src, imm| maps.index_of_lddw(src, imm),
@@ -185,17 +188,23 @@ impl LoadedProgram {
                 // SAFETY: the verifier proved that every access the program
                 // makes lies in memory it is granted, and that it ends.
                 let unchecked = unsafe { opts.unchecked() };
-                let mut program = decode(prog_type, insns, &unchecked.budget(u64::MAX))?;
+                let mut program = decode(
+                    prog_type,
+                    admission.attach,
+                    insns,
+                    &unchecked.budget(u64::MAX),
+                )?;
                 // Where the platform has no executable memory (or the
                 // machine no back end), the interpreter runs it, as Linux
                 // falls back when its JIT fails.
                 let _ = program.compile_with_maps(platform, maps.maps());
                 program
             }
-            Verdict::Checked => decode(prog_type, insns, &opts)?,
+            Verdict::Checked => decode(prog_type, admission.attach, insns, &opts)?,
         };
         let mut loaded = LoadedProgram::new(platform, id, prog_type, program, maps.into_maps());
         loaded.set_verified(matches!(verdict, Verdict::Verified(_)));
+        loaded.set_attach(admission.attach);
         Ok((loaded, verdict))
     }
 }
@@ -203,10 +212,11 @@ impl LoadedProgram {
 /// Steps 4 and 5: the type's rewrite, then pre-decoding.
 fn decode(
     prog_type: ProgType,
+    attach: AttachPoint,
     insns: &[Insn],
     opts: &LoadOptions<'_>,
 ) -> Result<Program, LoadError> {
-    match prog_type.rewrite(insns)? {
+    match prog_type.rewrite(attach, insns)? {
         Some(rewritten) => Program::load(&rewritten, opts),
         None => Program::load(insns, opts),
     }

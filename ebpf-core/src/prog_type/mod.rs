@@ -26,7 +26,7 @@ use crate::memory::{MemoryMap, Region, RegionKind, TooManyRegions};
 
 pub use context::{ContextLayout, CtxField, CtxFieldKind, Narrow};
 
-pub use xdp::{XdpContext, XDP_MD};
+pub use xdp::{XdpContext, XDP_MD, XDP_MD_DEVMAP};
 
 /// A program type the runtime provides.
 #[repr(u32)]
@@ -80,10 +80,23 @@ impl ProgType {
         HelperSet(self.spec().helpers)
     }
 
+    /// The structure `r1` points to for a program of the type meant to run
+    /// at `attach`, if the type has one.
+    pub fn context_layout(self, attach: AttachPoint) -> Option<&'static ContextLayout> {
+        match (self, attach) {
+            (ProgType::Xdp, AttachPoint::XdpDevmap) => Some(&XDP_MD_DEVMAP),
+            _ => self.spec().context,
+        }
+    }
+
     /// The load-time rewrite of the type's context accesses: the converted
     /// instructions, or `None` when the type has no context to convert.
-    pub(crate) fn rewrite(self, insns: &[Insn]) -> Result<Option<Vec<Insn>>, LoadError> {
-        let Some(layout) = self.spec().context else {
+    pub(crate) fn rewrite(
+        self,
+        attach: AttachPoint,
+        insns: &[Insn],
+    ) -> Result<Option<Vec<Insn>>, LoadError> {
+        let Some(layout) = self.context_layout(attach) else {
             return Ok(None);
         };
         let mut converted = Vec::new();
@@ -126,6 +139,43 @@ impl ProgType {
             ProgType::SchedAct => "sched_act",
             ProgType::Xdp => "xdp",
         }
+    }
+}
+
+/// Where a program is meant to run, for the types where that changes what
+/// it may do (Linux's `expected_attach_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachPoint {
+    /// Where programs of its type usually run (for XDP: an interface).
+    #[default]
+    Default,
+    /// An XDP program run from a devmap entry after a redirect
+    /// (`BPF_XDP_DEVMAP`): it may read `xdp_md.egress_ifindex`.
+    XdpDevmap,
+    /// An XDP program run from a cpumap entry (`BPF_XDP_CPUMAP`).
+    XdpCpumap,
+}
+
+impl AttachPoint {
+    /// The attach point Linux's `expected_attach_type` `n` names for a
+    /// program of `prog_type`: 0 for any type; for XDP also
+    /// [`abi::ATTACH_XDP`](crate::abi::ATTACH_XDP) and the devmap and
+    /// cpumap ones. `EINVAL` for anything else.
+    pub fn from_linux(prog_type: ProgType, n: u32) -> Result<Self, Errno> {
+        use crate::abi::{ATTACH_XDP, ATTACH_XDP_CPUMAP, ATTACH_XDP_DEVMAP};
+        match (prog_type, n) {
+            (_, 0) | (ProgType::Xdp, ATTACH_XDP) => Ok(AttachPoint::Default),
+            (ProgType::Xdp, ATTACH_XDP_DEVMAP) => Ok(AttachPoint::XdpDevmap),
+            (ProgType::Xdp, ATTACH_XDP_CPUMAP) => Ok(AttachPoint::XdpCpumap),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Whether the program runs from a map entry, not on an interface:
+    /// it is neither attached to interfaces nor test-run (Linux refuses
+    /// both with `EINVAL`).
+    pub fn runs_from_map_entry(self) -> bool {
+        matches!(self, AttachPoint::XdpDevmap | AttachPoint::XdpCpumap)
     }
 }
 

@@ -48,8 +48,23 @@ pub static XDP_MD: ContextLayout = ContextLayout {
         CtxField::read_only("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
         CtxField::read_only("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
         // `egress_ifindex` (20) is for programs run from a devmap entry
-        // only (`BPF_XDP_DEVMAP`), which this runtime does not run:
-        // refused, as Linux refuses it to other XDP programs.
+        // only (`XDP_MD_DEVMAP`): refused, as Linux refuses it to other XDP
+        // programs.
+    ],
+};
+
+/// `struct xdp_md` for a program run from a devmap entry
+/// (`BPF_XDP_DEVMAP`): `egress_ifindex` is readable too.
+pub static XDP_MD_DEVMAP: ContextLayout = ContextLayout {
+    name: "struct xdp_md",
+    size: 24,
+    fields: &[
+        CtxField::read_only("data", 0, CtxFieldKind::PacketStart, (0, 8)),
+        CtxField::read_only("data_end", 4, CtxFieldKind::PacketEnd, (8, 8)),
+        CtxField::read_only("data_meta", 8, CtxFieldKind::PacketMeta, (16, 8)),
+        CtxField::read_only("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
+        CtxField::read_only("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
+        CtxField::read_only("egress_ifindex", 20, CtxFieldKind::Scalar, (32, 4)),
     ],
 };
 
@@ -200,6 +215,11 @@ mod tests {
         assert!(
             XDP_MD.access(20, 4, false).is_none(),
             "egress_ifindex: devmap programs only"
+        );
+        assert!(XDP_MD_DEVMAP.access(20, 4, false).is_some());
+        assert_eq!(
+            XDP_MD_DEVMAP.fields[5].native.0 as usize,
+            core::mem::offset_of!(XdpContext, egress_ifindex)
         );
         // Whole 4-byte fields only, read-only.
         assert!(XDP_MD.access(12, 4, false).is_some());

@@ -12,7 +12,7 @@ use crate::interp::{Exit, Stack};
 use crate::maps::{Map, ProgramHeader, ProgramRef};
 use crate::memory::MemoryMap;
 use crate::platform::{PlatformRef, ReadGuard};
-use crate::prog_type::ProgType;
+use crate::prog_type::{AttachPoint, ProgType};
 use crate::program::Program;
 use crate::quota::Charge;
 use crate::shared::Shared;
@@ -67,6 +67,8 @@ pub struct LoadedProgram {
     charge: Option<Charge>,
     /// The verifier accepted it: it runs without run-time checks.
     verified: bool,
+    /// Where it is meant to run.
+    attach: AttachPoint,
 }
 
 impl LoadedProgram {
@@ -91,7 +93,18 @@ impl LoadedProgram {
             stats: RunStats::default(),
             charge: None,
             verified: false,
+            attach: AttachPoint::Default,
         }
+    }
+
+    /// Records where it is meant to run.
+    pub(crate) fn set_attach(&mut self, attach: AttachPoint) {
+        self.attach = attach;
+    }
+
+    /// Where it is meant to run (Linux's `expected_attach_type`).
+    pub fn attach(&self) -> AttachPoint {
+        self.attach
     }
 
     /// Records that the verifier accepted it.

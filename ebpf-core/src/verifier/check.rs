@@ -179,7 +179,7 @@ impl<'a> Explorer<'a> {
         log: &'a mut dyn fmt::Write,
         log_level: u32,
     ) -> Result<Self, VerifyError> {
-        let Some(ctx) = subject.prog_type.spec().context else {
+        let Some(ctx) = subject.prog_type.context_layout(subject.attach) else {
             invalid!(
                 0,
                 "program type {} is not verified",

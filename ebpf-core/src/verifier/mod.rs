@@ -31,7 +31,7 @@ use core::fmt;
 use crate::errno::Errno;
 use crate::insn::Insn;
 use crate::maps::MapType;
-use crate::prog_type::ProgType;
+use crate::prog_type::{AttachPoint, ProgType};
 
 /// Instructions processed before the verifier gives up (Linux's
 /// `BPF_COMPLEXITY_LIMIT_INSNS`).
@@ -76,6 +76,8 @@ impl MapDesc {
 pub struct Subject<'a> {
     /// The program type (its context and helpers).
     pub prog_type: ProgType,
+    /// Where it is meant to run (its context may differ).
+    pub attach: AttachPoint,
     /// Whether the license is GPL-compatible (for GPL-only helpers).
     pub gpl: bool,
     /// The maps, and inner-map descriptions after them.

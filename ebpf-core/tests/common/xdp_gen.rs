@@ -414,6 +414,7 @@ impl Harness {
         };
         let subject = Subject {
             prog_type: f.prog_type,
+            attach: Default::default(),
             gpl: true,
             maps: &self.descs,
             map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 2),

@@ -24,6 +24,10 @@
 /* prog_info.flags: the verifier accepted the program. */
 #define EBPF_PROG_INFO_VERIFIED 1u
 #define EBPF_PROG_INFO_JITED 2u
+/* expected_attach_type of PROG_LOAD (Linux's numbers) */
+#define EBPF_ATTACH_XDP_DEVMAP 33u
+#define EBPF_ATTACH_XDP_CPUMAP 35u
+#define EBPF_ATTACH_XDP 37u
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
@@ -114,7 +118,8 @@ struct ebpf_prog_load_req {
 	uint64_t map_handles;
 	uint32_t map_count, prog_flags;
 	char name[EBPF_OBJ_NAME_LEN];
-	uint32_t handle, id, log_true_size, reserved;
+	uint32_t handle, id, log_true_size;
+	uint32_t expected_attach_type;		/* EBPF_ATTACH_XDP_DEVMAP, ... or 0 */
 };
 
 struct ebpf_test_run_req {

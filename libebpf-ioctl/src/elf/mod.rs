@@ -79,6 +79,10 @@ pub struct ProgDef {
     pub section: String,
     /// Program type, from the section name.
     pub prog_type: ProgType,
+    /// Where it is meant to run (Linux's `expected_attach_type`), from the
+    /// section name as libbpf sets it: the devmap and cpumap XDP ones, or
+    /// 0.
+    pub expected_attach_type: u32,
     /// Why the runtime cannot load it, when its section names a program
     /// type the runtime does not provide (the object's other programs
     /// still load).
@@ -104,15 +108,6 @@ pub fn prog_type_for(section: &str) -> Result<ProgType, String> {
     // libbpf's `?` prefix only turns autoloading off.
     let section = section.strip_prefix('?').unwrap_or(section);
     let head = section.split('/').next().unwrap_or("");
-    // XDP programs run from a devmap or cpumap entry (Linux's
-    // BPF_XDP_DEVMAP, BPF_XDP_CPUMAP attach types).
-    if matches!(head, "xdp" | "xdp.frags")
-        && matches!(section.split('/').nth(1), Some("devmap" | "cpumap"))
-    {
-        return Err(format!(
-            "{section}: XDP programs for devmap and cpumap entries are not provided by this runtime"
-        ));
-    }
     match head {
         "xdp" | "xdp.frags" => Ok(ProgType::Xdp),
         "tc" | "classifier" | "tcx" | "netkit" => Ok(ProgType::SchedCls),
@@ -133,6 +128,19 @@ pub fn prog_type_for(section: &str) -> Result<ProgType, String> {
         _ => Err(format!(
             "section `{section}` names no program type this runtime provides (xdp, tc, socket, generic)"
         )),
+    }
+}
+
+/// The `expected_attach_type` libbpf gives programs of `section` where
+/// this runtime distinguishes it: XDP programs for devmap and cpumap
+/// entries (`xdp/devmap`, `xdp.frags/cpumap`, ...); 0 otherwise.
+pub fn attach_type_for(section: &str) -> u32 {
+    let section = section.strip_prefix('?').unwrap_or(section);
+    let mut parts = section.split('/');
+    match (parts.next(), parts.next()) {
+        (Some("xdp" | "xdp.frags"), Some("devmap")) => ebpf_core::abi::ATTACH_XDP_DEVMAP,
+        (Some("xdp" | "xdp.frags"), Some("cpumap")) => ebpf_core::abi::ATTACH_XDP_CPUMAP,
+        _ => 0,
     }
 }
 
@@ -576,6 +584,7 @@ impl BpfObject {
             };
             programs.push(ProgDef {
                 name,
+                expected_attach_type: attach_type_for(&sec.name),
                 section: sec.name.clone(),
                 prog_type,
                 unsupported,
@@ -939,8 +948,13 @@ mod tests {
         assert_eq!(prog_type_for("tcx/egress"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("classifier"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("?socket"), Ok(ProgType::SocketFilter));
-        assert!(prog_type_for("xdp/devmap").is_err());
-        assert!(prog_type_for("xdp.frags/cpumap").is_err());
+        assert_eq!(prog_type_for("xdp/devmap"), Ok(ProgType::Xdp));
+        assert_eq!(attach_type_for("xdp/devmap"), 33);
+        assert_eq!(attach_type_for("xdp.frags/cpumap"), 35);
+        assert_eq!(attach_type_for("?xdp/cpumap"), 35);
+        assert_eq!(attach_type_for("xdp"), 0);
+        assert_eq!(attach_type_for("xdp/devmapx"), 0);
+        assert_eq!(attach_type_for("tc/devmap"), 0);
         assert_eq!(prog_type_for("xdp/anything"), Ok(ProgType::Xdp));
         assert_eq!(prog_type_for("?tc"), Ok(ProgType::SchedCls));
         assert_eq!(prog_type_for("action/police"), Ok(ProgType::SchedAct));

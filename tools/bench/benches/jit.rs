@@ -128,6 +128,7 @@ fn array_counter() {
             name: "array_counter".into(),
             section: "xdp".into(),
             prog_type: ebpf_core::ProgType::Xdp,
+            expected_attach_type: 0,
             unsupported: None,
             insns,
         }],

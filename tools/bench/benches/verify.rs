@@ -48,8 +48,8 @@ fn ours(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
         maps: &maps,
     };
     let how = Admission {
-        checked: false,
         log_level: 0,
+        ..Default::default()
     };
     e.prog_load_with(&spec, how).ok()?;
     Some(median_us(|| {

@@ -319,6 +319,7 @@ pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
             let how = libebpf_ioctl::Admission {
                 checked,
                 log_level: 1,
+                ..Default::default()
             };
             let loaded = e
                 .load_object_with(&obj, prog.as_deref(), how)

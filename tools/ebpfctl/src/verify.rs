@@ -55,8 +55,8 @@ fn verdict_of(
     verbose: bool,
 ) -> Verdict {
     let how = Admission {
-        checked: false,
         log_level: if verbose { 2 } else { 1 },
+        ..Default::default()
     };
     match e.load_object_with(obj, Some(name), how) {
         Ok(loaded) => {

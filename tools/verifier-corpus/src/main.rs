@@ -287,6 +287,7 @@ fn verify(
 ) -> Result<(), String> {
     let subject = Subject {
         prog_type,
+        attach: Default::default(),
         gpl: true,
         maps,
         map_of_lddw: &|src, imm| {
