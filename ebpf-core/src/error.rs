@@ -91,6 +91,13 @@ pub enum LoadError {
         /// The helper id.
         id: i32,
     },
+    /// A call of a kernel function (kfunc) the runtime does not provide.
+    UnknownKfunc {
+        /// Instruction index.
+        pc: usize,
+        /// The kfunc id.
+        id: i32,
+    },
     /// A call kind or `LD_IMM64` pseudo source this runtime does not support,
     /// or an `LD_IMM64` map reference nothing resolved.
     Unsupported {
@@ -175,6 +182,10 @@ impl fmt::Display for LoadError {
                     (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
                 }
             }
+            LoadError::UnknownKfunc { pc, id } => write!(
+                f,
+                "insn {pc}: kernel function id {id} is not one this runtime provides"
+            ),
             LoadError::Unsupported { pc, what } => write!(f, "insn {pc}: unsupported: {what}"),
             LoadError::OutOfMemory => write!(f, "out of memory"),
             LoadError::BadMapReference { pc, map, offset } => write!(

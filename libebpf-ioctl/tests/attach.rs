@@ -390,8 +390,8 @@ fn frames_replaces_and_map_updates_at_once() {
 }
 
 #[test]
-fn programs_for_devmap_and_cpumap_entries_read_egress_ifindex_and_are_neither_attached_nor_test_run()
-{
+fn programs_for_devmap_and_cpumap_entries_read_egress_ifindex_and_are_neither_attached_nor_test_run(
+) {
     let e = Ebpf::embedded().unwrap();
     let load = |attach: u32, prog_type: u32, source: &str| {
         let insns = asm::assemble(source).unwrap();
@@ -438,7 +438,11 @@ fn programs_for_devmap_and_cpumap_entries_read_egress_ifindex_and_are_neither_at
     assert_eq!(errno(load(99, xdp, "mov %r0, 2\nexit")), Errno::EINVAL);
     let tc = ebpf_core::ProgType::SchedCls as u32;
     assert_eq!(
-        errno(load(ebpf_core::abi::ATTACH_XDP_DEVMAP, tc, "mov %r0, 0\nexit")),
+        errno(load(
+            ebpf_core::abi::ATTACH_XDP_DEVMAP,
+            tc,
+            "mov %r0, 0\nexit"
+        )),
         Errno::EINVAL
     );
 }

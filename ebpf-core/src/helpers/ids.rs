@@ -61,10 +61,18 @@ pub const FOR_EACH_MAP_ELEM: u32 = 164;
 pub const SNPRINTF: u32 = 165;
 pub const LOOP: u32 = 181;
 
+/// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
+/// (see [`kfunc`](super::kfunc)). Programs name kfuncs by `BPF_PSEUDO_KFUNC_CALL`
+/// only; a helper call with one of these ids is refused at load.
+pub const KFUNC_BASE: u32 = 0x4000_0000;
+pub const THROW: u32 = KFUNC_BASE + super::kfunc::THROW;
+pub const PREEMPT_DISABLE: u32 = KFUNC_BASE + super::kfunc::PREEMPT_DISABLE;
+pub const PREEMPT_ENABLE: u32 = KFUNC_BASE + super::kfunc::PREEMPT_ENABLE;
+
 /// Every helper the runtime provides (each has a prototype in
 /// [`proto`](super::proto)).
 /// What every program type may call: maps, time, randomness, printing,
-/// ring buffers, loops and tail calls.
+/// ring buffers, loops, tail calls, and the kfuncs.
 pub const BASE: &[u32] = &[
     MAP_LOOKUP_ELEM,
     MAP_UPDATE_ELEM,
@@ -91,6 +99,9 @@ pub const BASE: &[u32] = &[
     FOR_EACH_MAP_ELEM,
     SNPRINTF,
     LOOP,
+    THROW,
+    PREEMPT_DISABLE,
+    PREEMPT_ENABLE,
 ];
 
 /// What socket filters add: reading the packet.

@@ -465,6 +465,11 @@ impl Helpers for RunContext<'_> {
         if id == ids::TAIL_CALL {
             return self.tail_call(args[0], args[1], args[2]);
         }
+        if id == ids::THROW {
+            // The default exception callback: the program returns the
+            // cookie, from whatever function threw.
+            return Ok(Flow::Exit(args[0]));
+        }
         self.call_returning(id, args, mem).map(Flow::Return)
     }
 
@@ -564,6 +569,8 @@ impl RunContext<'_> {
             ids::RINGBUF_QUERY => Ok(self.ringbuf(args[0])?.query(args[1])),
             ids::FOR_EACH_MAP_ELEM => self.for_each(mem, args[0], args[1], args[2], args[3]),
             ids::LOOP => self.bpf_loop(mem, args[0], args[1], args[2], args[3]),
+            // Programs run with preemption (and migration) off already.
+            ids::PREEMPT_DISABLE | ids::PREEMPT_ENABLE => Ok(0),
             ids::SPIN_LOCK => self.spin_lock(args[0]),
             ids::SPIN_UNLOCK => self.spin_unlock(args[0]),
             ids::TRACE_PRINTK => self.trace_printk(mem, args),

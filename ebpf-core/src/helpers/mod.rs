@@ -12,6 +12,7 @@
 
 pub mod format;
 pub mod ids;
+pub mod kfunc;
 mod linux;
 mod packet;
 pub mod proto;
@@ -35,7 +36,7 @@ pub enum Flow {
     TailCall,
     /// The helper ends the whole program, from whatever function or
     /// callback it was called in: the run returns this value (the
-    /// conformance suites' unwinding helper).
+    /// conformance suites' unwinding helper, `bpf_throw`).
     Exit(u64),
 }
 

@@ -533,6 +533,20 @@ pub const PROTOS: &[Proto] = &[
             Ret::Integer,
         )
     },
+    // Kfuncs: Linux lets only GPL-compatible programs call kernel
+    // functions.
+    Proto {
+        gpl_only: true,
+        ..proto(ids::THROW, "bpf_throw", &[Arg::Anything], Ret::Void)
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(ids::PREEMPT_DISABLE, "bpf_preempt_disable", &[], Ret::Void)
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(ids::PREEMPT_ENABLE, "bpf_preempt_enable", &[], Ret::Void)
+    },
 ];
 
 /// The prototype of helper `id`, if the runtime provides it.

@@ -23,8 +23,8 @@
 //!   calls, as Linux allows them) as a call of the dispatcher, the program
 //!   ending with 0 when the load is out of the packet.
 //!
-//! Programs with `callx`, tail calls inside a function, or legacy loads
-//! and local calls together keep the interpreter. The eBPF stack lives
+//! Programs with `callx`, tail calls inside a function, `bpf_throw`, or
+//! legacy loads and local calls together keep the interpreter. The eBPF stack lives
 //! in the frames the kernel's JIT lays out on the kernel stack, where the
 //! core cannot see it: helpers of these runs accept the pointers the
 //! verifier proved (the run's memory view grants the whole address space
@@ -509,6 +509,11 @@ fn translate(
                                 push(&mut out, i)?;
                             }
                         }
+                    }
+                    // `bpf_throw` unwinds every frame, which the kernel's
+                    // JIT code cannot be made to do from here.
+                    BPF_PSEUDO_HELPER if slot.imm == u64::from(crate::helpers::ids::THROW) => {
+                        return Err(JitError::Unsupported);
                     }
                     BPF_PSEUDO_HELPER if insn.opcode & BPF_X == 0 => {
                         let id = slot.imm as i32;

@@ -5,7 +5,8 @@
 //!    dispatcher copies them in; [`Program::from_bytes`] does the same for
 //!    embedders);
 //! 2. **resolve** ([`resolve`]): the maps the program references, found
-//!    once, and the value each `lddw` of a map loads;
+//!    once, and the value each `lddw` of a map loads; kfunc calls become
+//!    calls of their helper-table ids ([`crate::helpers::kfunc::lower`]);
 //! 3. **check** ([`check`], then [`verify`](crate::verifier::verify)):
 //!    whether the program may be admitted at all (opcodes, registers,
 //!    reserved fields, jumps, calls and the helpers its type may call), then
@@ -160,6 +161,9 @@ impl LoadedProgram {
     ) -> Result<(Self, Verdict), LoadError> {
         let helpers = prog_type.helpers();
         let opts = options.helpers(&helpers).resolver(&maps);
+        // Kfunc calls become calls of their helper-table ids.
+        let lowered = crate::helpers::kfunc::lower(insns)?;
+        let insns = lowered.as_deref().unwrap_or(insns);
         check(insns, &opts)?;
         let mut verdict = Verdict::Checked;
         if verify && verifier::models(prog_type) {

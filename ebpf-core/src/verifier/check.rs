@@ -223,6 +223,7 @@ impl<'a> Explorer<'a> {
                 frames,
                 refs: Vec::new(),
                 lock: None,
+                preempt: 0,
             },
             checkpoint: None,
             insns: 0,
@@ -409,6 +410,7 @@ impl<'a> Explorer<'a> {
                     frames: Vec::new(),
                     refs: Vec::new(),
                     lock: None,
+                    preempt: 0,
                 };
             } else {
                 prev = Some(i);
@@ -559,6 +561,12 @@ impl<'a> Explorer<'a> {
             invalid!(
                 pc,
                 "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region"
+            );
+        }
+        if st.preempt > 0 {
+            invalid!(
+                pc,
+                "BPF_LD_[ABS|IND] cannot be used inside bpf_preempt_disable-ed region"
             );
         }
         for r in 1..=5 {
@@ -1509,6 +1517,11 @@ impl<'a> Explorer<'a> {
         if st.lock.is_some() && (st.frames.len() == 1 || st.frame().callback.is_some()) {
             invalid!(pc, "bpf_spin_unlock is missing");
         }
+        if st.frames.len() == 1 && st.preempt > 0 {
+            let n = st.preempt;
+            let missing = if n == 1 { " is" } else { "(s) are" };
+            invalid!(pc, "{n} bpf_preempt_enable{missing} missing");
+        }
         if st.frames.len() == 1 {
             if let (Reg::Ptr(_), false) = (r0, self.subject.allow_ptr_leaks) {
                 reject!(pc, "R0 leaks addr as return value");
@@ -1567,6 +1580,41 @@ impl<'a> Explorer<'a> {
         Ok(Step::Next(ret))
     }
 
+    /// `bpf_throw`: the program ends here with the cookie in `r1` as its
+    /// return value (the default exception callback), from whatever
+    /// function this is, as Linux's exceptional exit: nothing may be held,
+    /// and callbacks may not throw.
+    fn throw(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
+        let pc = path.pc;
+        let st = &path.state;
+        if let Some(f) = st.frames.iter().rev().find_map(|f| f.callback) {
+            let subprog = self.cfg.functions.binary_search(&f.entry).unwrap_or(0);
+            invalid!(
+                pc,
+                "bpf_throw kfunc (insn {pc}) cannot be called from callback subprog {subprog}"
+            );
+        }
+        if st.lock.is_some() {
+            invalid!(
+                pc,
+                "bpf_throw cannot be used inside bpf_spin_lock-ed region"
+            );
+        }
+        if st.preempt > 0 {
+            invalid!(
+                pc,
+                "bpf_throw cannot be used inside bpf_preempt_disable-ed region"
+            );
+        }
+        if let Some(r) = st.refs.first() {
+            invalid!(pc, "Unreleased reference id={} alloc_insn={}", r.id, r.pc);
+        }
+        if let (Reg::Ptr(_), false) = (st.reg(1), self.subject.allow_ptr_leaks) {
+            reject!(pc, "R1 leaks addr as return value");
+        }
+        Ok(Step::Done)
+    }
+
     fn call_function(&mut self, path: &mut Path, entry: usize) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let st = &mut path.state;
@@ -1594,6 +1642,20 @@ impl<'a> Explorer<'a> {
             );
         }
         let meta = self.check_args(&mut path.state, pc, proto)?;
+        match id {
+            ids::THROW => return self.throw(path),
+            ids::PREEMPT_DISABLE => path.state.preempt += 1,
+            ids::PREEMPT_ENABLE if path.state.preempt == 0 => invalid!(
+                pc,
+                "unmatched attempt to enable preemption (kernel function bpf_preempt_enable)"
+            ),
+            ids::PREEMPT_ENABLE => path.state.preempt -= 1,
+            ids::TAIL_CALL if path.state.preempt > 0 => invalid!(
+                pc,
+                "tail_call cannot be used inside bpf_preempt_disable-ed region"
+            ),
+            _ => {}
+        }
         let st = &mut path.state;
         if let Some(release) = meta.release {
             let Some(at) = st.refs.iter().position(|r| r.id == release) else {

@@ -245,6 +245,9 @@ pub struct State {
     /// The `bpf_spin_lock` held: the map, and the id of the value pointer
     /// it was taken through (Linux's `active_lock`).
     pub lock: Option<(u16, u32)>,
+    /// `bpf_preempt_disable` calls not matched by an enable yet (Linux's
+    /// `active_preempt_lock`).
+    pub preempt: u32,
 }
 
 impl Frame {
@@ -318,6 +321,7 @@ impl State {
             frames,
             refs,
             lock: self.lock,
+            preempt: self.preempt,
         })
     }
 
@@ -422,7 +426,10 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap) -> bool {
 /// Whether `old` covers `cur`, looking only at the registers `live`
 /// says each frame may still read (bit `r` of the frame's mask).
 pub fn state_covers(old: &State, cur: &State, live: &[u16]) -> bool {
-    if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
+    if old.frames.len() != cur.frames.len()
+        || old.refs.len() != cur.refs.len()
+        || old.preempt != cur.preempt
+    {
         return false;
     }
     let mut ids = IdMap::default();

@@ -566,7 +566,8 @@ impl BpfObject {
                 .into_iter()
                 .find(|(at, _)| kept.get(*at).is_some_and(Option::is_some))
                 .map(|(_, why)| why);
-            // BPF exceptions (`bpf_throw` and its callbacks).
+            // Exception callbacks of their own (`__exception_cb`): only the
+            // default one (the program returns the cookie) is provided.
             let exceptions = btf.as_ref().is_some_and(|b| {
                 b.function_tags(&name)
                     .iter()
@@ -574,7 +575,8 @@ impl BpfObject {
             });
             let problem = problem.or_else(|| {
                 exceptions.then(|| {
-                    "has an exception callback: BPF exceptions are not provided by this runtime"
+                    "has an exception callback of its own: only the default one (the program \
+                     returns bpf_throw's cookie) is provided by this runtime"
                         .to_string()
                 })
             });
@@ -764,6 +766,16 @@ impl Linker<'_> {
             if let Some(next) = insns.get_mut(at + 1) {
                 next.imm = (ext.offset as i32).wrapping_add(insn.imm);
             }
+            return Ok(());
+        }
+        let kfunc = ebpf_core::helpers::kfunc::by_name(&r.symbol_name);
+        if let (None, Some(id), true) = (r.symbol_section, kfunc, insn.opcode == BPF_JMP | BPF_CALL)
+        {
+            // A kernel function the runtime provides, by its id (libbpf
+            // writes the kernel's BTF id there).
+            insns[at].src = ebpf_core::opcode::BPF_PSEUDO_KFUNC_CALL;
+            insns[at].imm = id as i32;
+            insns[at].off = 0;
             return Ok(());
         }
         let Some(target_sec) = r.symbol_section else {

@@ -1,0 +1,103 @@
+//! Kernel functions (kfuncs) the runtime provides: calls with
+//! `src = BPF_PSEUDO_KFUNC_CALL` whose `imm` is one of the ids below (the
+//! runtime's own numbering: Linux's are BTF ids of its kernel, which a
+//! loader resolves by name, as libbpf does for `__ksym` externs).
+//!
+//! Past the ABI they are served through the helper table: at load,
+//! [`lower`] turns each kfunc call into a helper call of
+//! [`ids::KFUNC_BASE`] plus its id, so that the verifier, the interpreter
+//! and the JIT treat them as helpers with prototypes of their own.
+
+use alloc::vec::Vec;
+
+use super::ids;
+use crate::error::LoadError;
+use crate::insn::Insn;
+use crate::opcode::{BPF_CALL, BPF_JMP, BPF_PSEUDO_HELPER, BPF_PSEUDO_KFUNC_CALL, BPF_X};
+
+/// `void bpf_throw(u64 cookie)`: ends the program from any function,
+/// which returns `cookie` (BPF exceptions with the default callback).
+pub const THROW: u32 = 1;
+/// `void bpf_preempt_disable(void)`: programs already run without
+/// preemption here; the verifier checks that calls are balanced.
+pub const PREEMPT_DISABLE: u32 = 2;
+/// `void bpf_preempt_enable(void)`.
+pub const PREEMPT_ENABLE: u32 = 3;
+
+/// Every kfunc: id and Linux's name.
+pub const ALL: &[(u32, &str)] = &[
+    (THROW, "bpf_throw"),
+    (PREEMPT_DISABLE, "bpf_preempt_disable"),
+    (PREEMPT_ENABLE, "bpf_preempt_enable"),
+];
+
+/// The id of the kfunc Linux calls `name`.
+pub fn by_name(name: &str) -> Option<u32> {
+    ALL.iter().find(|(_, n)| *n == name).map(|&(id, _)| id)
+}
+
+/// The helper-table id kfunc `id` is served under.
+pub const fn helper_id(id: u32) -> u32 {
+    ids::KFUNC_BASE + id
+}
+
+/// Turns kfunc calls into calls of their helper-table ids; `None` when
+/// the program has none. A kfunc id the runtime does not have, a kfunc
+/// call with a module BTF index (`off`), and a helper call naming a
+/// helper-table id of a kfunc directly are refused.
+pub(crate) fn lower(insns: &[Insn]) -> Result<Option<Vec<Insn>>, LoadError> {
+    let call = BPF_JMP | BPF_CALL;
+    let mut out: Option<Vec<Insn>> = None;
+    for (pc, insn) in insns.iter().enumerate() {
+        if insn.opcode != call || insn.opcode & BPF_X != 0 {
+            continue;
+        }
+        match insn.src {
+            BPF_PSEUDO_HELPER if insn.imm as u32 >= ids::KFUNC_BASE => {
+                return Err(LoadError::UnknownHelper { pc, id: insn.imm });
+            }
+            BPF_PSEUDO_KFUNC_CALL => {
+                let known = ALL.iter().any(|&(id, _)| id as i32 == insn.imm);
+                if !known || insn.off != 0 || insn.dst != 0 {
+                    return Err(LoadError::UnknownKfunc { pc, id: insn.imm });
+                }
+                let lowered = out.get_or_insert_with(|| insns.to_vec());
+                lowered[pc] = Insn::new(
+                    call,
+                    0,
+                    BPF_PSEUDO_HELPER,
+                    0,
+                    helper_id(insn.imm as u32) as i32,
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kfunc_calls_become_helper_calls_and_unknown_ones_are_refused() {
+        let kcall = |imm| Insn::new(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, imm);
+        let exit = Insn::new(BPF_JMP | crate::opcode::BPF_EXIT, 0, 0, 0, 0);
+        assert_eq!(lower(&[exit]).unwrap(), None);
+        let lowered = lower(&[kcall(THROW as i32), exit]).unwrap().unwrap();
+        assert_eq!(lowered[0].src, BPF_PSEUDO_HELPER);
+        assert_eq!(lowered[0].imm as u32, helper_id(THROW));
+        assert!(matches!(
+            lower(&[kcall(99), exit]),
+            Err(LoadError::UnknownKfunc { pc: 0, id: 99 })
+        ));
+        let direct = Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, helper_id(THROW) as i32);
+        assert!(matches!(
+            lower(&[direct, exit]),
+            Err(LoadError::UnknownHelper { .. })
+        ));
+        assert_eq!(by_name("bpf_throw"), Some(THROW));
+        assert_eq!(by_name("bpf_obj_new_impl"), None);
+    }
+}
