@@ -169,7 +169,10 @@ impl fmt::Display for LoadError {
                 let linux_only = crate::helpers::ids::LINUX_ONLY
                     .iter()
                     .find(|&&(known, _, _)| known == n);
-                match (crate::helpers::proto::proto_of(n), linux_only) {
+                // Kfuncs are served under helper ids, but are no helpers.
+                let proto = crate::helpers::proto::proto_of(n)
+                    .filter(|_| n < crate::helpers::ids::KFUNC_BASE);
+                match (proto, linux_only) {
                     (Some(p), _) => write!(
                         f,
                         "insn {pc}: helper {} (id {id}) is not one this program may call",

@@ -999,3 +999,111 @@ fn array_lookups_compiled_in_line_find_each_element() {
         assert_eq!(v, want, "element {index}");
     }
 }
+
+/// Loads `src` as a tc program with `license`; the handle or the error.
+fn load_tc(e: &Ebpf, src: &str, license: &str) -> Result<u32, libebpf_ioctl::Error> {
+    let code = bytecode(src);
+    e.prog_load(&ProgSpec {
+        name: "kfunc",
+        prog_type: ebpf_core::ProgType::SchedCls as u32,
+        bytecode: &code,
+        license,
+        maps: &[],
+    })
+}
+
+#[test]
+fn bpf_throw_ends_the_program_with_its_cookie_from_any_function() {
+    // main -> a -> b; b throws when its argument is 4 (it is), after a
+    // wrote its own stack: every frame is left, the cookie is the result.
+    let e = client();
+    let src = "mov %r1, 3\ncall a\nmov %r0, 1\nexit\n\
+               a:\nstdw [%r10-8], 5\nadd %r1, 1\ncall b\nmov %r0, 2\nexit\n\
+               b:\njeq %r1, 4, +2\nmov %r0, 3\nexit\n\
+               lddw %r1, 0x1234567800000042\ncall runtime 1\nmov %r0, 4\nexit";
+    let h = load_tc(&e, src, "GPL").unwrap_or_else(|err| panic!("{err}"));
+    let info = e.prog_info(h).unwrap();
+    assert_ne!(info.flags & abi::PROG_INFO_VERIFIED, 0);
+    if e.backend_kind() == "embedded" {
+        // The core's JIT unwinds too (the kernel's JIT does not: a
+        // program that throws is interpreted in the Linux module).
+        assert_eq!(info.flags & abi::PROG_INFO_JITED != 0, jit_expected(&e));
+    }
+    for repeat in [1, 3] {
+        assert_eq!(e.prog_test_run(h, &[0u8; 60], repeat).unwrap().retval, 0x42);
+    }
+    // Not thrown: the functions return as usual.
+    let calm = src.replace("jeq %r1, 4, +2", "jeq %r1, 5, +2");
+    let h = load_tc(&e, &calm, "GPL").unwrap();
+    assert_eq!(e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval, 1);
+    // Balanced preemption kfuncs load and run.
+    let h = load_tc(
+        &e,
+        "call runtime 2\ncall runtime 2\ncall runtime 3\ncall runtime 3\nmov %r0, 9\nexit",
+        "GPL",
+    )
+    .unwrap();
+    assert_eq!(e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval, 9);
+}
+
+#[test]
+fn kfunc_misuse_is_refused_as_linux_refuses_it() {
+    let e = client();
+    let refused = |src: &str, license: &str, errno: Errno, why: &str| {
+        let err = load_tc(&e, src, license).expect_err(src);
+        let log = err.log.clone().unwrap_or_default();
+        assert_eq!(err.errno, errno, "{src}: {log}");
+        assert!(log.contains(why), "{src}: {log}");
+    };
+    let cb_throws = "mov %r1, 1\nlddw %r2, func(cb)\nmov %r3, 0\nmov %r4, 0\ncall 181\n\
+                     mov %r0, 0\nexit\ncb:\nmov %r1, 5\ncall runtime 1\nmov %r0, 0\nexit";
+    refused(
+        cb_throws,
+        "GPL",
+        Errno::EINVAL,
+        "cannot be called from callback subprog",
+    );
+    refused(
+        "call runtime 2\nmov %r0, 0\nexit",
+        "GPL",
+        Errno::EINVAL,
+        "1 bpf_preempt_enable is missing",
+    );
+    refused(
+        "call runtime 2\ncall runtime 2\nmov %r0, 0\nexit",
+        "GPL",
+        Errno::EINVAL,
+        "2 bpf_preempt_enable(s) are missing",
+    );
+    refused(
+        "call runtime 3\nmov %r0, 0\nexit",
+        "GPL",
+        Errno::EINVAL,
+        "unmatched attempt to enable preemption",
+    );
+    refused(
+        "call runtime 2\nmov %r1, 1\ncall runtime 1\ncall runtime 3\nmov %r0, 0\nexit",
+        "GPL",
+        Errno::EINVAL,
+        "bpf_throw cannot be used inside bpf_preempt_disable-ed region",
+    );
+    refused(
+        "mov %r1, 1\ncall runtime 1\nmov %r0, 0\nexit",
+        "Dual BSD",
+        Errno::EINVAL,
+        "cannot call kernel function from non-GPL compatible program",
+    );
+    refused(
+        "call runtime 99\nmov %r0, 0\nexit",
+        "GPL",
+        Errno::EINVAL,
+        "kernel function id 99",
+    );
+    // Kfuncs are not reachable as helpers.
+    refused(
+        "call 0x40000001\nmov %r0, 0\nexit",
+        "GPL",
+        Errno::EINVAL,
+        "unknown helper",
+    );
+}

@@ -230,6 +230,15 @@ fn the_c_header_matches_the_abi() {
         ("EBPF_ATTACH_XDP_DEVMAP", ATTACH_XDP_DEVMAP),
         ("EBPF_ATTACH_XDP_CPUMAP", ATTACH_XDP_CPUMAP),
         ("EBPF_ATTACH_XDP", ATTACH_XDP),
+        ("EBPF_KFUNC_THROW", ebpf_core::helpers::kfunc::THROW),
+        (
+            "EBPF_KFUNC_PREEMPT_DISABLE",
+            ebpf_core::helpers::kfunc::PREEMPT_DISABLE,
+        ),
+        (
+            "EBPF_KFUNC_PREEMPT_ENABLE",
+            ebpf_core::helpers::kfunc::PREEMPT_ENABLE,
+        ),
     ] {
         writeln!(src, "printf(\"{macro_name} %u\\n\", {macro_name});").unwrap();
         writeln!(want, "{macro_name} {value}").unwrap();

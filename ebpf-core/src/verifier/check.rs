@@ -1636,6 +1636,12 @@ impl<'a> Explorer<'a> {
             invalid!(pc, "function calls are not allowed while holding a lock");
         }
         if proto.gpl_only && !self.subject.gpl {
+            if id >= ids::KFUNC_BASE {
+                invalid!(
+                    pc,
+                    "cannot call kernel function from non-GPL compatible program"
+                );
+            }
             invalid!(
                 pc,
                 "cannot call GPL-restricted function from non-GPL compatible program"

@@ -28,6 +28,10 @@
 #define EBPF_ATTACH_XDP_DEVMAP 33u
 #define EBPF_ATTACH_XDP_CPUMAP 35u
 #define EBPF_ATTACH_XDP 37u
+/* kfunc ids: imm of calls with src_reg BPF_PSEUDO_KFUNC_CALL (2) */
+#define EBPF_KFUNC_THROW 1
+#define EBPF_KFUNC_PREEMPT_DISABLE 2
+#define EBPF_KFUNC_PREEMPT_ENABLE 3
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
