@@ -1107,3 +1107,23 @@ fn kfunc_misuse_is_refused_as_linux_refuses_it() {
         "unknown helper",
     );
 }
+
+#[test]
+fn sign_extending_loads_read_context_fields_as_linux_does() {
+    // skb->mark = 0xf6fe, then its low byte and half as signed numbers.
+    let e = client();
+    let load = |src: &str| {
+        let h = load_tc(&e, src, "GPL").unwrap_or_else(|err| panic!("{src}: {err}"));
+        e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval
+    };
+    let set = "mov %r2, 0xf6fe\nstxw [%r1+8], %r2\n";
+    assert_eq!(load(&format!("{set}ldxsb %r0, [%r1+8]\nexit")), 0xffff_fffe);
+    assert_eq!(load(&format!("{set}ldxsh %r0, [%r1+8]\nexit")), 0xffff_f6fe);
+    assert_eq!(
+        load(&format!("{set}ldxsw %r0, [%r1+8]\nrsh %r0, 32\nexit")),
+        0
+    );
+    // Not of a packet pointer field.
+    let err = load_tc(&e, "ldxsw %r0, [%r1+76]\nexit", "GPL").unwrap_err();
+    assert_eq!(err.errno, Errno::EACCES, "{:?}", err.log);
+}

@@ -337,10 +337,11 @@ pub(crate) fn convert(insns: &mut [Insn], layout: &ContextLayout) -> Result<(), 
                 what: "BPF_ST store of an immediate into the context",
             });
         }
-        if insn.opcode & 0xe0 != BPF_MEM {
+        let sign_extending = class == BPF_LDX && insn.opcode & 0xe0 == BPF_MEMSX;
+        if insn.opcode & 0xe0 != BPF_MEM && !sign_extending {
             return Err(LoadError::Unsupported {
                 pc,
-                what: "atomic or sign-extending access to the context",
+                what: "atomic access to the context",
             });
         }
         let size = size_bytes(insn.opcode & 0x18) as u8;
@@ -360,6 +361,14 @@ pub(crate) fn convert(insns: &mut [Insn], layout: &ContextLayout) -> Result<(), 
             });
         }
         let (native_off, native_size) = field.native;
+        if sign_extending && native_size != size {
+            // Sign-extending the wider native copy would not extend the
+            // field's own sign bit.
+            return Err(LoadError::Unsupported {
+                pc,
+                what: "sign-extending load of a context field the runtime keeps wider",
+            });
+        }
         insns[pc].opcode = (insn.opcode & !0x18) | size_code(native_size);
         insns[pc].off = native_off;
     }

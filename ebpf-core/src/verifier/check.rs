@@ -828,9 +828,22 @@ impl<'a> Explorer<'a> {
         let base = self.read(st, pc, insn.src)?;
         let value = self.access(st, pc, insn.src, base, insn.off, size, Access::Read, None)?;
         let value = if mode == BPF_MEMSX {
-            match value {
-                Reg::Scalar(s) if size < 8 => Reg::Scalar(s.sign_extended(size * 8)),
-                Reg::Scalar(s) => Reg::Scalar(s),
+            match (value, base) {
+                (Reg::Scalar(s), _) if size < 8 => Reg::Scalar(s.sign_extended(size * 8)),
+                (Reg::Scalar(s), _) => Reg::Scalar(s),
+                // Linux's `is_ldsx` refusal of the packet pointer fields.
+                (
+                    _,
+                    Reg::Ptr(Ptr {
+                        kind: PtrKind::Ctx,
+                        off,
+                        ..
+                    }),
+                ) => reject!(
+                    pc,
+                    "invalid bpf_context access off={} size={size}",
+                    off as i64 + insn.off as i64
+                ),
                 _ => invalid!(pc, "invalid sign-extending load"),
             }
         } else {
