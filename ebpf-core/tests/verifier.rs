@@ -904,3 +904,38 @@ fn a_callback_reads_a_pointer_its_caller_spilled() {
     let (r, log) = run_as(src, true, true);
     assert!(r.is_ok(), "{log}");
 }
+
+#[test]
+fn narrow_spills_of_numbers_are_read_back_as_numbers() {
+    // A known offset stored as 4 bytes at a slot's start comes back as
+    // itself (Linux's narrow scalar spill), so it may move a packet
+    // pointer; read from elsewhere, or wider, it is any number.
+    let prove = format!("{}mov %r5, 10\nstxw [%r10-16], %r5\n", packet(14));
+    accepts(&format!(
+        "{prove}ldxw %r6, [%r10-16]\nadd %r2, %r6\nldxb %r0, [%r2+0]\nexit\nout:\nmov %r0, 0\nexit"
+    ));
+    accepts(&format!(
+        "{prove}ldxh %r6, [%r10-16]\nadd %r2, %r6\nldxb %r0, [%r2+0]\nexit\nout:\nmov %r0, 0\nexit"
+    ));
+    rejects(
+        &format!(
+            "{}stw [%r10-12], 0\nmov %r5, 10\nstxw [%r10-16], %r5\nldxdw %r6, [%r10-16]\n\
+             add %r2, %r6\nldxb %r0, [%r2+0]\nexit\nout:\nmov %r0, 0\nexit",
+            packet(14)
+        ),
+        "unbounded",
+    );
+    // A value that does not fit the store is cut on the way back.
+    accepts(&format!(
+        "{}lddw %r5, 0x100000003\nstxw [%r10-16], %r5\nldxw %r6, [%r10-16]\n\
+         add %r2, %r6\nldxb %r0, [%r2+10]\nexit\nout:\nmov %r0, 0\nexit",
+        packet(14)
+    ));
+    // A byte of it overwritten: a number again.
+    rejects(
+        &format!(
+            "{prove}stb [%r10-15], 0\nldxw %r6, [%r10-16]\nadd %r2, %r6\nldxb %r0, [%r2+0]\nexit\nout:\nmov %r0, 0\nexit"
+        ),
+        "unbounded",
+    );
+}

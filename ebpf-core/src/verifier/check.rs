@@ -1173,6 +1173,36 @@ impl<'a> Explorer<'a> {
                         return Ok(Reg::NotInit);
                     }
                 }
+                // A number stored with fewer bytes at a slot's start is
+                // remembered too (Linux's narrow spill), unless that would
+                // cut a spilled pointer.
+                let spilled_pointer = matches!(f.stack[first_slot], Slot::Spill(Reg::Ptr(_)));
+                if let (Some(Reg::Scalar(mut s)), 0, false) = (value, o % 8, spilled_pointer) {
+                    let written = if s.value() == Some(0) {
+                        Byte::Zero
+                    } else {
+                        Byte::Misc
+                    };
+                    let mut bytes = f.stack[first_slot].bytes();
+                    for (i, b) in bytes.iter_mut().enumerate() {
+                        if i < size as usize {
+                            *b = written;
+                        } else if *b != Byte::Zero && *b != Byte::Invalid {
+                            *b = Byte::Misc;
+                        }
+                    }
+                    // A number that does not fit is cut: it no longer
+                    // stands for the register it came from.
+                    if s.umax >> (size * 8) != 0 {
+                        s.id = 0;
+                    }
+                    f.stack[first_slot] = Slot::Narrow {
+                        reg: Reg::Scalar(s),
+                        size: size as u8,
+                        bytes,
+                    };
+                    return Ok(Reg::NotInit);
+                }
                 let zero = matches!(value, Some(Reg::Scalar(s)) if s.value() == Some(0));
                 for a in o..o + size as i32 {
                     let slot = ((-a - 1) / 8) as usize;
@@ -1192,10 +1222,19 @@ impl<'a> Explorer<'a> {
             Access::Read => {
                 let f = &st.frames[fidx];
                 if o % 8 == 0 {
-                    if let Slot::Spill(reg) = f.slot(o) {
-                        if size == 8 {
-                            return Ok(reg);
+                    match f.slot(o) {
+                        Slot::Spill(reg) if size == 8 => return Ok(reg),
+                        Slot::Narrow {
+                            reg: Reg::Scalar(s),
+                            size: stored,
+                            ..
+                        } if size <= stored as u32 => {
+                            // Cut to the read's size; a number that fits
+                            // keeps its link to the register it came from.
+                            let fits = size >= 8 || s.umax >> (size * 8) == 0;
+                            return Ok(Reg::Scalar(if fits { s } else { s.truncated(size) }));
                         }
+                        _ => {}
                     }
                 }
                 let mut all_zero = true;
@@ -2191,7 +2230,12 @@ fn widen_scalars(st: &mut State) {
     for frame in &mut st.frames {
         for slot in &mut frame.stack {
             match slot {
-                Slot::Spill(Reg::Scalar(s)) => *s = Scalar::UNKNOWN,
+                Slot::Spill(Reg::Scalar(s))
+                | Slot::Narrow {
+                    reg: Reg::Scalar(s),
+                    ..
+                } => *s = Scalar::UNKNOWN,
+                Slot::Narrow { .. } => {}
                 Slot::Bytes(bytes) => {
                     for b in bytes.iter_mut() {
                         if *b == Byte::Zero {

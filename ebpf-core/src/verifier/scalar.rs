@@ -279,6 +279,28 @@ impl Scalar {
         r.synced()
     }
 
+    /// The low `bytes` bytes of `self`, zero-extended: what a narrow load
+    /// of a spilled number reads back (Linux's `coerce_reg_to_size`).
+    pub fn truncated(&self, bytes: u32) -> Scalar {
+        if bytes >= 8 {
+            return *self;
+        }
+        if bytes == 4 {
+            return self.truncated32();
+        }
+        let bits = bytes * 8;
+        let mask = (1u64 << bits) - 1;
+        let mut r = Scalar {
+            var: self.var.truncate(bytes),
+            ..Scalar::unsigned(0, mask)
+        };
+        if self.umin >> bits == self.umax >> bits {
+            r.umin = self.umin & mask;
+            r.umax = self.umax & mask;
+        }
+        r.synced()
+    }
+
     /// Sign-extends the low `bits` bits (MOVSX).
     pub fn sign_extended(&self, bits: u32) -> Scalar {
         if let Some(v) = self.value() {

@@ -152,6 +152,18 @@ pub enum Byte {
 pub enum Slot {
     /// A register stored whole, aligned (read back as itself).
     Spill(Reg),
+    /// A number stored with fewer than 8 bytes at the slot's start (Linux's
+    /// narrow scalar spill): read back from there with at most `size`
+    /// bytes, it is the number cut to the read's size; otherwise the
+    /// slot's bytes (`bytes`) are what is there.
+    Narrow {
+        /// The number stored (a [`Reg::Scalar`]).
+        reg: Reg,
+        /// How many bytes were stored.
+        size: u8,
+        /// Each byte, as [`Slot::Bytes`] would hold it.
+        bytes: [Byte; 8],
+    },
     /// Bytes.
     Bytes([Byte; 8]),
 }
@@ -163,7 +175,7 @@ impl Slot {
     /// What each byte holds, forgetting a spilled register.
     pub fn bytes(&self) -> [Byte; 8] {
         match self {
-            Slot::Bytes(b) => *b,
+            Slot::Bytes(b) | Slot::Narrow { bytes: b, .. } => *b,
             Slot::Spill(Reg::Scalar(s)) if s.value() == Some(0) => [Byte::Zero; 8],
             Slot::Spill(_) => [Byte::Misc; 8],
         }
@@ -351,7 +363,7 @@ impl State {
         for frame in &mut self.frames {
             frame.regs.iter_mut().for_each(&mut *f);
             for slot in &mut frame.stack {
-                if let Slot::Spill(r) = slot {
+                if let Slot::Spill(r) | Slot::Narrow { reg: r, .. } = slot {
                     f(r);
                 }
             }
@@ -400,13 +412,34 @@ pub fn reg_covers(old: &Reg, cur: &Reg, ids: &mut IdMap) -> bool {
     }
 }
 
+fn bytes_cover(old: &[Byte; 8], cur: &[Byte; 8]) -> bool {
+    old.iter().zip(cur.iter()).all(|(o, c)| match o {
+        Byte::Invalid => true,
+        Byte::Misc => *c != Byte::Invalid,
+        Byte::Zero => *c == Byte::Zero,
+    })
+}
+
 fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap) -> bool {
     match (old, cur) {
+        (
+            Slot::Narrow {
+                reg: o,
+                size: os,
+                bytes: ob,
+            },
+            Slot::Narrow {
+                reg: c,
+                size: cs,
+                bytes: cb,
+            },
+        ) => os == cs && reg_covers(o, c, ids) && bytes_cover(ob, cb),
+        (Slot::Narrow { .. }, _) => false,
         (Slot::Spill(o), Slot::Spill(c)) => reg_covers(o, c, ids),
         (Slot::Spill(Reg::Scalar(o)), Slot::Bytes(_)) if *o == Scalar::UNKNOWN => {
             cur.bytes().iter().all(|b| *b != Byte::Invalid)
         }
-        (Slot::Spill(_), Slot::Bytes(_)) => false,
+        (Slot::Spill(_), _) => false,
         (Slot::Bytes(o), _) => {
             let c = cur.bytes();
             if let (Slot::Spill(Reg::Ptr(_)), true) = (cur, o.iter().any(|b| *b != Byte::Invalid)) {
@@ -511,6 +544,9 @@ impl fmt::Display for State {
             for (s, slot) in frame.stack.iter().enumerate() {
                 match slot {
                     Slot::Spill(reg) => write!(f, " fp-{}={reg}", 8 * (s + 1))?,
+                    Slot::Narrow { reg, size, .. } => {
+                        write!(f, " fp-{}={reg}/{size}", 8 * (s + 1))?
+                    }
                     Slot::Bytes(b) if b.iter().any(|b| *b != Byte::Invalid) => {
                         write!(f, " fp-{}=", 8 * (s + 1))?;
                         for byte in b.iter().rev() {
