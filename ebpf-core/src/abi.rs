@@ -486,11 +486,12 @@ pub struct IdReq {
 
 /// `Command::RingbufConsume`: copies whole records, each preceded by its
 /// length as a native-endian u64 and padded to 8 bytes, into `buf`; a record
-/// that does not fit stays in the ring.
+/// that does not fit stays in the ring. Of a ring buffer, or of one slot
+/// of a perf event array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingbufConsumeReq {
-    /// The ring buffer map.
+    /// The ring buffer or perf event array map.
     pub handle: u32,
     /// In: capacity at `buf`; out: bytes written.
     pub buf_len: u32,
@@ -498,8 +499,11 @@ pub struct RingbufConsumeReq {
     pub buf: u64,
     /// Out: records copied.
     pub records: u32,
-    /// Zero.
-    pub reserved: u32,
+    /// The slot of a perf event array (0 for a ring buffer).
+    pub index: u32,
+    /// Out: records lost on that slot so far, its buffer being full (perf
+    /// event arrays; 0 for a ring buffer).
+    pub lost: u64,
 }
 
 /// Byte views of the request structs, for copying them across the user
@@ -546,7 +550,7 @@ plain! {
     MapInfo = 48;
     ProgInfo = 80;
     IdReq = 16;
-    RingbufConsumeReq = 24;
+    RingbufConsumeReq = 32;
     LinkCreateReq = 40;
     LinkInfo = 64;
 }

@@ -121,9 +121,19 @@ fn create_validates_attributes_like_linux() {
         "storage over the cap"
     );
     assert_eq!(
-        MapType::from_u32(4).err(),
+        MapType::from_u32(30).err(),
         Some(Errno::EINVAL),
-        "perf_event_array is not provided"
+        "bloom_filter is not provided"
+    );
+    assert_eq!(
+        bad(MapAttr::new(PerfEventArray, 4, 8, 2)),
+        Some(Errno::EINVAL),
+        "a perf event array's value is an fd"
+    );
+    assert_eq!(
+        bad(MapAttr::new(PerfEventArray, 4, 4, u32::MAX)),
+        Some(Errno::E2BIG),
+        "a buffer per slot over the cap"
     );
     assert!(Map::create(
         p,

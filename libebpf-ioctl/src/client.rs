@@ -775,6 +775,27 @@ impl Ebpf {
 
     /// Takes the committed records of a ring buffer map.
     pub fn ringbuf_consume(&self, map: u32) -> Result<Vec<Vec<u8>>> {
+        self.consume_slot(map, 0).map(|(records, _)| records)
+    }
+
+    /// Enables every slot of a perf event array, so that
+    /// `bpf_perf_event_output` writes into its buffers (what opening a
+    /// perf event per CPU does on Linux).
+    pub fn perf_enable(&self, map: u32) -> Result<()> {
+        let info = self.map_info(map)?;
+        for slot in 0..info.max_entries {
+            self.map_update(map, &slot.to_ne_bytes(), &0u32.to_ne_bytes(), 0)?;
+        }
+        Ok(())
+    }
+
+    /// Takes every record slot `index` of a perf event array holds; with
+    /// how many it lost so far, its buffer being full.
+    pub fn perf_consume(&self, map: u32, index: u32) -> Result<(Vec<Vec<u8>>, u64)> {
+        self.consume_slot(map, index)
+    }
+
+    fn consume_slot(&self, map: u32, index: u32) -> Result<(Vec<Vec<u8>>, u64)> {
         let mut buf = vec![0u8; 1 << 16];
         let mut records = Vec::new();
         loop {
@@ -782,6 +803,7 @@ impl Ebpf {
                 handle: map,
                 buf_len: buf.len() as u32,
                 buf: buf.as_mut_ptr() as u64,
+                index,
                 ..Default::default()
             };
             send(self.b(), Command::RingbufConsume, &mut r).map_err(err("ringbuf consume"))?;
@@ -792,7 +814,7 @@ impl Ebpf {
                 at += 8 + ((len + 7) & !7);
             }
             if r.records == 0 {
-                return Ok(records);
+                return Ok((records, r.lost));
             }
         }
     }
@@ -888,7 +910,13 @@ impl Ebpf {
                     continue;
                 }
             }
-            let h = self.map_create(&m.spec).map_err(|e| Error {
+            let mut spec = m.spec.clone();
+            // A perf event array without a size gets a slot per possible
+            // CPU, as libbpf sizes it.
+            if spec.map_type == ebpf_core::MapType::PerfEventArray as u32 && spec.max_entries == 0 {
+                spec.max_entries = self.possible_cpus()?;
+            }
+            let h = self.map_create(&spec).map_err(|e| Error {
                 log: Some(format!("map `{}`", m.name)),
                 ..e
             })?;

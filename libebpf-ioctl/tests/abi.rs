@@ -1127,3 +1127,102 @@ fn sign_extending_loads_read_context_fields_as_linux_does() {
     let err = load_tc(&e, "ldxsw %r0, [%r1+76]\nexit", "GPL").unwrap_err();
     assert_eq!(err.errno, Errno::EACCES, "{:?}", err.log);
 }
+
+#[test]
+fn perf_event_arrays_take_records_from_programs_per_slot() {
+    let e = client();
+    let spec = |key_size, value_size, max_entries| MapSpec {
+        name: "events".into(),
+        map_type: ebpf_core::MapType::PerfEventArray as u32,
+        key_size,
+        value_size,
+        max_entries,
+        ..Default::default()
+    };
+    assert_eq!(
+        e.map_create(&spec(8, 4, 2)).unwrap_err().errno,
+        Errno::EINVAL
+    );
+    assert_eq!(
+        e.map_create(&spec(4, 8, 2)).unwrap_err().errno,
+        Errno::EINVAL
+    );
+    let m = e.map_create(&spec(4, 4, 2)).unwrap();
+    // 8 bytes from the stack, then `ctxlen` bytes of the packet, into the
+    // slot `index` names.
+    let prog = |flags: u64| {
+        let src = format!(
+            "mov %r6, %r1\nlddw %r1, 0x8877665544332211\nstxdw [%r10-8], %r1\nmov %r1, %r6\n\
+             lddw %r2, map_fd({m})\nlddw %r3, {flags:#x}\nmov %r4, %r10\nadd %r4, -8\nmov %r5, 8\n\
+             call 25\nexit"
+        );
+        load_verified(&e, "perf", ebpf_core::ProgType::Xdp, &src, &[])
+    };
+    let current = prog((14 << 32) | 0xffff_ffff);
+    let frame: Vec<u8> = (0u8..60).collect();
+    let run = |h: u32| e.prog_test_run(h, &frame, 1).unwrap().retval as i32;
+    assert_eq!(run(current), -2, "ENOENT: the slot has no consumer yet");
+    e.perf_enable(m).unwrap();
+    assert_eq!(run(current), 0);
+    let mut records = Vec::new();
+    for slot in 0..2 {
+        let (r, lost) = e.perf_consume(m, slot).unwrap();
+        assert_eq!(lost, 0);
+        records.extend(r);
+    }
+    let mut want = 0x8877_6655_4433_2211u64.to_le_bytes().to_vec();
+    want.extend_from_slice(&frame[..14]);
+    assert_eq!(records, vec![want]);
+    // Linux's answers: unknown flags, more packet than there is, a slot
+    // past the last.
+    assert_eq!(run(prog(1 << 63)), -22);
+    assert_eq!(run(prog((61 << 32) | 0xffff_ffff)), -14);
+    assert_eq!(run(prog(5)), -7);
+    // A full buffer (64 KiB of 80-byte records) loses records, and says
+    // how many.
+    let slot0 = prog(60 << 32);
+    let runs = 1000u32;
+    assert_eq!(
+        e.prog_test_run(slot0, &frame, runs).unwrap().retval as i32,
+        -28
+    );
+    let (kept, lost) = e.perf_consume(m, 0).unwrap();
+    assert!(!kept.is_empty() && lost > 0);
+    assert_eq!(kept.len() as u64 + lost, runs as u64);
+    // Disabled again: ENOENT.
+    e.map_delete(m, &0u32.to_ne_bytes()).unwrap();
+    assert_eq!(run(slot0), -2);
+    assert_eq!(
+        e.map_delete(m, &0u32.to_ne_bytes()).unwrap_err().errno,
+        Errno::ENOENT
+    );
+    assert_eq!(
+        e.map_delete(m, &9u32.to_ne_bytes()).unwrap_err().errno,
+        Errno::E2BIG
+    );
+    // Only bpf_perf_event_output takes it, and it takes nothing else.
+    let refused = |src: String, why: &str| {
+        let code = bytecode(&src);
+        let err = e
+            .prog_load(&ProgSpec {
+                name: "perf",
+                prog_type: ebpf_core::ProgType::Xdp as u32,
+                bytecode: &code,
+                license: "GPL",
+                maps: &[],
+            })
+            .unwrap_err();
+        assert!(err.log.clone().unwrap_or_default().contains(why), "{err}");
+    };
+    refused(
+        format!("stw [%r10-4], 0\nlddw %r1, map_fd({m})\nmov %r2, %r10\nadd %r2, -4\ncall 1\nmov %r0, 0\nexit"),
+        "cannot pass map_type 4 into func bpf_map_lookup_elem#1",
+    );
+    let hash = e.map_create(&hash_spec("h")).unwrap();
+    refused(
+        format!(
+            "lddw %r2, map_fd({hash})\nmov %r3, 0\nmov %r4, %r10\nadd %r4, -8\nstdw [%r10-8], 0\nmov %r5, 8\ncall 25\nmov %r0, 0\nexit"
+        ),
+        "cannot pass map_type 1 into func bpf_perf_event_output#25",
+    );
+}

@@ -141,7 +141,8 @@ fn layouts() -> Vec<Layout> {
             buf_len,
             buf,
             records,
-            reserved
+            index,
+            lost
         ),
         layout!(
             "ebpf_link_create_req",

@@ -210,6 +210,35 @@ fn ring_buffer_events_reach_userspace_in_order() {
 }
 
 #[test]
+fn perf_events_carry_a_header_and_the_packet_per_cpu() {
+    let e = client();
+    let (_, obj) = load(&e, "perf_events");
+    let prog = obj.program("perf_events").unwrap();
+    let events = obj.map("events").unwrap();
+    // Sized to the possible CPUs, as libbpf sizes it.
+    let cpus = e.possible_cpus().unwrap();
+    assert_eq!(e.map_info(events).unwrap().max_entries, cpus);
+    e.perf_enable(events).unwrap();
+    let tcp = ipv4(IPPROTO_TCP, 0, &l4(IPPROTO_TCP, 80));
+    for p in [&tcp, &ipv6(IPPROTO_TCP, &l4(IPPROTO_TCP, 1)), &tcp] {
+        assert_eq!(run(&e, prog, p).0, XDP_PASS);
+    }
+    let mut records = Vec::new();
+    for cpu in 0..cpus {
+        let (r, lost) = e.perf_consume(events, cpu).unwrap();
+        assert_eq!(lost, 0);
+        records.extend(r);
+    }
+    assert_eq!(records.len(), 2, "one event per IPv4 packet, none for IPv6");
+    for r in &records {
+        assert_eq!(r.len(), 4 + 34);
+        assert_eq!(u16::from_le_bytes([r[0], r[1]]) as usize, tcp.len());
+        assert_eq!(r[2], IPPROTO_TCP);
+        assert_eq!(&r[4..], &tcp[..34]);
+    }
+}
+
+#[test]
 fn global_data_and_bpf_to_bpf_calls() {
     let e = client();
     let (parsed, obj) = load(&e, "global_data");

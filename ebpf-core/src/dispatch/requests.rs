@@ -706,11 +706,18 @@ pub(super) fn get_handle_by_id(c: &Call<'_>, r: &mut abi::IdReq) -> Result<(), E
 }
 
 pub(super) fn ringbuf_consume(c: &Call<'_>, r: &mut abi::RingbufConsumeReq) -> Result<(), Errno> {
-    if r.reserved != 0 {
-        return Err(Errno::EINVAL);
-    }
     let map = map_of(c, r.handle)?;
-    let ring = map.ringbuf().ok_or(Errno::EINVAL)?;
+    let ring = match (map.ringbuf(), map.perf()) {
+        (Some(ring), _) if r.index == 0 => {
+            r.lost = 0;
+            ring
+        }
+        (_, Some(perf)) => {
+            r.lost = perf.lost(r.index);
+            perf.ring(r.index).ok_or(Errno::E2BIG)?
+        }
+        _ => return Err(Errno::EINVAL),
+    };
     let cap = r.buf_len as usize;
     let mut at = 0usize;
     let mut records = 0u32;

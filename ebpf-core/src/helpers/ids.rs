@@ -18,6 +18,7 @@ pub const GET_CGROUP_CLASSID: u32 = 17;
 pub const SKB_VLAN_PUSH: u32 = 18;
 pub const SKB_VLAN_POP: u32 = 19;
 pub const REDIRECT: u32 = 23;
+pub const PERF_EVENT_OUTPUT: u32 = 25;
 pub const SKB_LOAD_BYTES: u32 = 26;
 pub const SKB_CHANGE_PROTO: u32 = 31;
 pub const SKB_CHANGE_TYPE: u32 = 32;
@@ -105,13 +106,14 @@ pub const BASE: &[u32] = &[
 ];
 
 /// What socket filters add: reading the packet.
-pub const SOCKET_FILTER: &[u32] = &[SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE];
+pub const SOCKET_FILTER: &[u32] = &[SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE, PERF_EVENT_OUTPUT];
 
 /// What tc programs add: reading and writing the packet, resizing it
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
 /// timestamp, redirects and the MTU.
 pub const SCHED_CLS: &[u32] = &[
     SKB_STORE_BYTES,
+    PERF_EVENT_OUTPUT,
     L3_CSUM_REPLACE,
     L4_CSUM_REPLACE,
     GET_CGROUP_CLASSID,
@@ -143,6 +145,7 @@ pub const SCHED_CLS: &[u32] = &[
 /// redirects and the MTU.
 pub const XDP: &[u32] = &[
     REDIRECT,
+    PERF_EVENT_OUTPUT,
     REDIRECT_MAP,
     CSUM_DIFF,
     CHECK_MTU,
@@ -227,7 +230,6 @@ pub const LINUX_ONLY: &[(u32, &str, &str)] = &[
     (20, "bpf_skb_get_tunnel_key", "tunnel devices"),
     (21, "bpf_skb_set_tunnel_key", "tunnel devices"),
     (22, "bpf_perf_event_read", "perf events"),
-    (25, "bpf_perf_event_output", "perf events"),
     (27, "bpf_get_stackid", "stack traces"),
     (29, "bpf_skb_get_tunnel_opt", "tunnel devices"),
     (30, "bpf_skb_set_tunnel_opt", "tunnel devices"),

@@ -98,7 +98,7 @@ impl<'r> RunContext<'r> {
 
     /// The CPU the run is on (stable: the run is inside a read-side
     /// section, which pins it).
-    fn cpu(&mut self) -> u32 {
+    pub(super) fn cpu(&mut self) -> u32 {
         *self.cpu.get_or_insert_with(|| self.platform.cpu_id())
     }
 
@@ -195,7 +195,7 @@ impl<'r> RunContext<'r> {
     }
 
     /// A read-only view of `len` bytes of program memory at `addr`.
-    fn arg_slice<'m>(
+    pub(super) fn arg_slice<'m>(
         &self,
         mem: &ProgramMemory<'_, '_>,
         addr: u64,
@@ -564,6 +564,7 @@ impl RunContext<'_> {
                 Ok(ret(ring.output(data)))
             }
             ids::RINGBUF_RESERVE => self.reserve(args[0], args[1], args[2]),
+            ids::PERF_EVENT_OUTPUT => self.perf_event_output(mem, args),
             ids::RINGBUF_SUBMIT => self.commit(args[0], false),
             ids::RINGBUF_DISCARD => self.commit(args[0], true),
             ids::RINGBUF_QUERY => Ok(self.ringbuf(args[0])?.query(args[1])),

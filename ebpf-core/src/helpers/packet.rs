@@ -239,6 +239,42 @@ fn csum_replace_by_diff(check: u16, diff: u32) -> u16 {
 }
 
 impl RunContext<'_> {
+    /// `bpf_perf_event_output(ctx, map, flags, data, size)`: one record of
+    /// `data` followed by the first `flags >> 32` bytes of the packet, into
+    /// the slot `flags` names (`BPF_F_CURRENT_CPU`: this CPU's), with
+    /// Linux's answers (`-EINVAL` for unknown flags, `-EFAULT` for more
+    /// packet than there is, then the map's own).
+    pub(super) fn perf_event_output(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        args: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        use crate::maps::perf::{BPF_F_CTXLEN_MASK, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK};
+        let [ctx, map, flags, data, size] = args;
+        let perf = self
+            .map_arg(map)?
+            .perf()
+            .ok_or(HelperError::Other("map is not a perf event array"))?;
+        if flags & !(BPF_F_INDEX_MASK | BPF_F_CTXLEN_MASK) != 0 {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let data = self.arg_slice(mem, data, size as usize)?;
+        let ctx_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
+        let packet: &[u8] = match (ctx_len, self.packet(mem, ctx)?) {
+            (0, _) => &[],
+            (n, Some(p)) if n as u64 <= p.end - p.data => self.arg_slice(mem, p.data, n)?,
+            _ => return Ok(Errno::EFAULT.to_helper_ret()),
+        };
+        let index = match flags & BPF_F_INDEX_MASK {
+            BPF_F_CURRENT_CPU => self.cpu() as u64,
+            i => i,
+        };
+        Ok(match perf.output(index, &[data, packet]) {
+            Ok(()) => 0,
+            Err(e) => e.to_helper_ret(),
+        })
+    }
+
     /// The packet of the run whose context is `ctx`; `None` when `ctx` is
     /// not the run's context or the type has no packet.
     fn packet(&self, mem: &ProgramMemory<'_, '_>, ctx: u64) -> Result<Option<Packet>, HelperError> {

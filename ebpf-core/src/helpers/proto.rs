@@ -533,6 +533,21 @@ pub const PROTOS: &[Proto] = &[
             Ret::Integer,
         )
     },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::PERF_EVENT_OUTPUT,
+            "bpf_perf_event_output",
+            &[
+                Arg::Ctx,
+                Arg::ConstMapPtr,
+                Arg::Anything,
+                READ_MEM,
+                Arg::ConstSize { or_zero: true },
+            ],
+            Ret::Integer,
+        )
+    },
     // Kfuncs: Linux lets only GPL-compatible programs call kernel
     // functions.
     Proto {

@@ -14,6 +14,7 @@ pub use array::InlineArray;
 mod hash;
 mod lpm;
 mod objects;
+pub mod perf;
 mod program_ref;
 mod queue;
 pub mod ringbuf;
@@ -36,6 +37,8 @@ pub enum MapType {
     Hash = 1,
     Array = 2,
     ProgArray = 3,
+    /// Buffers `bpf_perf_event_output` writes records into.
+    PerfEventArray = 4,
     PercpuHash = 5,
     PercpuArray = 6,
     LruHash = 9,
@@ -64,6 +67,7 @@ impl MapType {
             1 => Hash,
             2 => Array,
             3 => ProgArray,
+            4 => PerfEventArray,
             5 => PercpuHash,
             6 => PercpuArray,
             9 => LruHash,
@@ -89,6 +93,7 @@ impl MapType {
             Hash => "hash",
             Array => "array",
             ProgArray => "prog_array",
+            PerfEventArray => "perf_event_array",
             PercpuHash => "percpu_hash",
             PercpuArray => "percpu_array",
             LruHash => "lru_hash",
@@ -255,6 +260,7 @@ enum Kind {
     Lpm(lpm::LpmTrie),
     Queue(queue::QueueMap),
     RingBuf(ringbuf::RingBuf),
+    Perf(perf::PerfEventArray),
     ProgArray(objects::ObjectArray),
     ArrayOfMaps(objects::ObjectArray),
     HashOfMaps(objects::ObjectHash),
@@ -309,6 +315,7 @@ impl Map {
             MapType::LpmTrie => Kind::Lpm(lpm::LpmTrie::new(platform, attr)?),
             MapType::Queue | MapType::Stack => Kind::Queue(queue::QueueMap::new(platform, attr)?),
             MapType::RingBuf => Kind::RingBuf(ringbuf::RingBuf::new(platform, attr)?),
+            MapType::PerfEventArray => Kind::Perf(perf::PerfEventArray::new(platform, attr)?),
             MapType::ProgArray => Kind::ProgArray(objects::ObjectArray::new(platform, attr)?),
             MapType::ArrayOfMaps => Kind::ArrayOfMaps(objects::ObjectArray::new(platform, attr)?),
             MapType::HashOfMaps => Kind::HashOfMaps(objects::ObjectHash::new(platform, attr)?),
@@ -345,6 +352,7 @@ impl Map {
             LpmTrie => lpm::LpmTrie::footprint(attr),
             Queue | Stack => queue::QueueMap::footprint(attr),
             RingBuf => Some(ringbuf::RingBuf::footprint(attr)),
+            PerfEventArray => perf::PerfEventArray::footprint(attr),
             ProgArray | ArrayOfMaps => Some(objects::ObjectArray::footprint(attr)),
             HashOfMaps => objects::ObjectHash::footprint(attr),
         };
@@ -450,7 +458,7 @@ impl Map {
                 self.check_value(value, 1)?;
                 m.peek(value)
             }
-            Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            Kind::RingBuf(_) | Kind::Perf(_) => Err(Errno::ENOTSUPP),
             Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.lookup_id(key, value),
             Kind::HashOfMaps(m) => m.lookup_id(key, value),
         }
@@ -499,6 +507,15 @@ impl Map {
                 m.push(value, mode)
             }
             Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            // Any value enables the slot (Linux stores a perf event's
+            // descriptor there).
+            Kind::Perf(m) => {
+                if flags != update::BPF_ANY {
+                    return Err(Errno::EINVAL);
+                }
+                self.check_value(value, 1)?;
+                m.enable(key)
+            }
             // Objects are stored with `update_object`.
             Kind::ProgArray(_) | Kind::ArrayOfMaps(_) | Kind::HashOfMaps(_) => Err(Errno::EINVAL),
         }
@@ -551,6 +568,7 @@ impl Map {
             Kind::Hash(m) => m.delete(key, &mut |_| {}),
             Kind::Lpm(m) => m.delete(key),
             Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            Kind::Perf(m) => m.disable(key),
             Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.delete(key),
             Kind::HashOfMaps(m) => m.delete(key),
         }
@@ -566,7 +584,7 @@ impl Map {
             return Err(Errno::EINVAL);
         }
         match &self.kind {
-            Kind::Array(_) | Kind::ProgArray(_) | Kind::ArrayOfMaps(_) => {
+            Kind::Array(_) | Kind::ProgArray(_) | Kind::ArrayOfMaps(_) | Kind::Perf(_) => {
                 array::next_index(key, next, self.attr.max_entries)
             }
             Kind::Hash(m) => m.get_next_key(key, next),
@@ -601,6 +619,14 @@ impl Map {
     pub fn ringbuf(&self) -> Option<&RingBuf> {
         match &self.kind {
             Kind::RingBuf(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The perf event array, for `bpf_perf_event_output` and consumers.
+    pub fn perf(&self) -> Option<&perf::PerfEventArray> {
+        match &self.kind {
+            Kind::Perf(p) => Some(p),
             _ => None,
         }
     }
@@ -651,7 +677,7 @@ impl Map {
             Kind::Lpm(m) => m.prog_lookup(key),
             Kind::ArrayOfMaps(m) => m.prog_lookup(key),
             Kind::HashOfMaps(m) => m.prog_lookup(key),
-            Kind::ProgArray(_) | Kind::Queue(_) | Kind::RingBuf(_) => 0,
+            Kind::ProgArray(_) | Kind::Queue(_) | Kind::RingBuf(_) | Kind::Perf(_) => 0,
         }
     }
 
@@ -795,7 +821,8 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
             LruHash | LruPercpuHash => BPF_F_NO_COMMON_LRU | BPF_F_ZERO_SEED,
             LpmTrie => BPF_F_NO_PREALLOC,
             ArrayOfMaps | HashOfMaps => BPF_F_NO_PREALLOC,
-            ProgArray | Queue | Stack | RingBuf | DevMap | DevMapHash | CpuMap | XskMap => 0,
+            ProgArray | PerfEventArray | Queue | Stack | RingBuf | DevMap | DevMapHash | CpuMap
+            | XskMap => 0,
         };
     if attr.flags & !allowed != 0 {
         return Err(Errno::EINVAL);
@@ -847,6 +874,7 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
             }
         }
         RingBuf => ringbuf::validate(attr)?,
+        PerfEventArray => perf::validate(attr)?,
         DevMap | DevMapHash | CpuMap | XskMap => {
             let value_ok = match t {
                 XskMap => attr.value_size == 4,

@@ -2126,11 +2126,12 @@ fn map_allows(t: MapType, id: u32) -> bool {
     }
     match id {
         ids::REDIRECT_MAP => false,
-        ids::MAP_LOOKUP_ELEM => !matches!(t, ProgArray | Queue | Stack | RingBuf),
+        ids::MAP_LOOKUP_ELEM => !matches!(t, ProgArray | Queue | Stack | RingBuf | PerfEventArray),
         ids::MAP_UPDATE_ELEM | ids::MAP_DELETE_ELEM => !matches!(
             t,
-            ProgArray | ArrayOfMaps | HashOfMaps | Queue | Stack | RingBuf
+            ProgArray | ArrayOfMaps | HashOfMaps | Queue | Stack | RingBuf | PerfEventArray
         ),
+        ids::PERF_EVENT_OUTPUT => t == PerfEventArray,
         ids::MAP_PUSH_ELEM | ids::MAP_POP_ELEM | ids::MAP_PEEK_ELEM => matches!(t, Queue | Stack),
         ids::TAIL_CALL => t == ProgArray,
         ids::RINGBUF_OUTPUT | ids::RINGBUF_RESERVE | ids::RINGBUF_QUERY => t == RingBuf,

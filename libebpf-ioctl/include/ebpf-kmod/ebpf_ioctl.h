@@ -172,7 +172,9 @@ struct ebpf_id_req {
 struct ebpf_ringbuf_consume_req {
 	uint32_t handle, buf_len;
 	uint64_t buf;
-	uint32_t records, reserved;
+	uint32_t records;
+	uint32_t index;				/* slot of a perf event array */
+	uint64_t lost;				/* out: records the slot lost */
 };
 
 /* Links: an XDP program on an interface's traffic. */

@@ -120,6 +120,13 @@ pub fn run(
         .cloned()
         .ok_or_else(|| format!("{}: no programs", file.display()))?;
     let is_xdp = libebpf_ioctl::elf::prog_type_for(&section) == Ok(ebpf_core::ProgType::Xdp);
+    // Perf event arrays take records only in the slots someone reads.
+    for (_, h) in &loaded.maps {
+        let info = e.map_info(*h).map_err(|err| err.to_string())?;
+        if info.map_type == ebpf_core::MapType::PerfEventArray as u32 {
+            e.perf_enable(*h).map_err(|err| err.to_string())?;
+        }
+    }
     let mut runs = Vec::new();
     for (i, text) in packets.iter().enumerate() {
         let data = hex::decode(text).map_err(|err| format!("packet {}: {err}", i + 1))?;
@@ -163,6 +170,38 @@ pub fn run(
                 println!("map {map_name} (ringbuf, {} records):", records.len());
                 for r in &records {
                     println!("  {}", hex::encode(r));
+                }
+            }
+            continue;
+        }
+        if info.map_type == ebpf_core::MapType::PerfEventArray as u32 {
+            let mut slots = Vec::new();
+            for slot in 0..info.max_entries {
+                let (records, lost) = e.perf_consume(*h, slot).map_err(|err| err.to_string())?;
+                if !records.is_empty() || lost != 0 {
+                    slots.push((slot, records, lost));
+                }
+            }
+            if json_out {
+                let items: Vec<_> = slots
+                    .iter()
+                    .map(|(slot, records, lost)| {
+                        let records: Vec<_> = records.iter().map(|r| hex::encode(r)).collect();
+                        json!({"slot": slot, "records": records, "lost": lost})
+                    })
+                    .collect();
+                maps_json
+                    .push(json!({"name": map_name, "type": "perf_event_array", "slots": items}));
+            } else {
+                let total: usize = slots.iter().map(|(_, r, _)| r.len()).sum();
+                println!("map {map_name} (perf_event_array, {total} records):");
+                for (slot, records, lost) in &slots {
+                    for r in records {
+                        println!("  cpu {slot}: {}", hex::encode(r));
+                    }
+                    if *lost != 0 {
+                        println!("  cpu {slot}: {lost} lost");
+                    }
                 }
             }
             continue;
