@@ -163,8 +163,9 @@ pub struct MapCreateReq {
     pub inner_map_handle: u32,
     /// Offset of a `struct bpf_spin_lock` in the value plus one, or 0.
     pub spin_lock_offset_plus_one: u32,
-    /// Zero.
-    pub reserved: u32,
+    /// Linux's `map_extra`: a bloom filter's number of hash functions (0
+    /// for its default); 0 for other types.
+    pub map_extra: u32,
     /// Name, NUL-padded.
     pub name: [u8; OBJ_NAME_LEN],
     /// Out: the new map's handle.

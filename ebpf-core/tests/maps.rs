@@ -121,9 +121,14 @@ fn create_validates_attributes_like_linux() {
         "storage over the cap"
     );
     assert_eq!(
-        MapType::from_u32(30).err(),
+        MapType::from_u32(31).err(),
         Some(Errno::EINVAL),
-        "bloom_filter is not provided"
+        "user_ringbuf is not provided"
+    );
+    assert_eq!(
+        bad(MapAttr::new(BloomFilter, 4, 8, 10)),
+        Some(Errno::EINVAL),
+        "a bloom filter has no key"
     );
     assert_eq!(
         bad(MapAttr::new(PerfEventArray, 4, 8, 2)),

@@ -122,6 +122,8 @@ pub struct MapSpec {
     pub inner_map: Option<u32>,
     /// Offset of a `struct bpf_spin_lock` in the value.
     pub spin_lock_offset: Option<u32>,
+    /// Linux's `map_extra` (a bloom filter's hash functions).
+    pub map_extra: u32,
 }
 
 impl MapSpec {
@@ -310,6 +312,7 @@ impl Ebpf {
             map_flags: spec.flags,
             inner_map_handle: spec.inner_map.unwrap_or(0),
             spin_lock_offset_plus_one: spec.spin_lock_offset.map_or(0, |o| o + 1),
+            map_extra: spec.map_extra,
             name: name_bytes::<OBJ_NAME_LEN>(&spec.name, "map create")?,
             ..Default::default()
         };

@@ -237,8 +237,11 @@ fn request_sizes_follow_the_growth_rules() {
     assert_eq!(b.request(Command::MapCreate, &mut tail), Err(Errno::E2BIG));
     let mut huge = vec![0u8; 8192];
     assert_eq!(b.request(Command::Version, &mut huge), Err(Errno::E2BIG));
-    // Reserved fields must be zero.
-    let mut r = abi::MapCreateReq { reserved: 1, ..req };
+    // map_extra means something to bloom filters only.
+    let mut r = abi::MapCreateReq {
+        map_extra: 1,
+        ..req
+    };
     assert_eq!(
         b.request(Command::MapCreate, r.as_bytes_mut()),
         Err(Errno::EINVAL)
@@ -1225,4 +1228,68 @@ fn perf_event_arrays_take_records_from_programs_per_slot() {
         ),
         "cannot pass map_type 1 into func bpf_perf_event_output#25",
     );
+}
+
+#[test]
+fn bloom_filters_answer_maybe_or_surely_not() {
+    let e = client();
+    let spec = |key_size, value_size, map_extra| MapSpec {
+        name: "bloom".into(),
+        map_type: ebpf_core::MapType::BloomFilter as u32,
+        key_size,
+        value_size,
+        max_entries: 100,
+        map_extra,
+        // A fixed seed: the answers below are the same on every run.
+        flags: ebpf_core::maps::flags::BPF_F_ZERO_SEED,
+        ..Default::default()
+    };
+    assert_eq!(
+        e.map_create(&spec(4, 8, 0)).unwrap_err().errno,
+        Errno::EINVAL
+    );
+    assert_eq!(
+        e.map_create(&spec(0, 8, 16)).unwrap_err().errno,
+        Errno::EINVAL
+    );
+    e.map_create(&spec(0, 8, 3)).unwrap();
+    let m = e.map_create(&spec(0, 8, 0)).unwrap();
+    let v = |n: u64| n.to_ne_bytes();
+    for n in 0..100u64 {
+        e.map_update(m, &[], &v(n), 0).unwrap();
+    }
+    assert_eq!(
+        e.map_update(m, &[], &v(5), 1).unwrap_err().errno,
+        Errno::EINVAL
+    );
+    // Every value pushed is "maybe present"; of 1000 others, few are
+    // (about 1% at capacity).
+    for n in 0..100u64 {
+        e.map_lookup(m, &[], &mut v(n), 0).unwrap();
+    }
+    let false_positives = (1000..2000u64)
+        .filter(|&n| e.map_lookup(m, &[], &mut v(n), 0).is_ok())
+        .count();
+    assert!(false_positives < 30, "{false_positives} false positives");
+    assert_eq!(e.map_delete(m, &[]).unwrap_err().errno, Errno::EOPNOTSUPP);
+    // Programs push and peek: push the packet's first 8 bytes, then return
+    // whether bytes 8..16 are in the set.
+    let src = format!(
+        "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 16\nmov %r0, 2\njgt %r4, %r3, out\n\
+         mov %r6, %r2\nlddw %r1, map_fd({m})\nmov %r2, %r6\nmov %r3, 0\ncall 87\n\
+         lddw %r1, map_fd({m})\nmov %r2, %r6\nadd %r2, 8\ncall 89\nout:\nexit"
+    );
+    let h = load_verified(&e, "bloom", ebpf_core::ProgType::Xdp, &src, &[]);
+    let mut frame = [0u8; 60];
+    frame[..8].copy_from_slice(&v(7777));
+    frame[8..16].copy_from_slice(&v(7777));
+    assert_eq!(e.prog_test_run(h, &frame, 1).unwrap().retval, 0, "maybe");
+    frame[..8].copy_from_slice(&v(8888));
+    frame[8..16].copy_from_slice(&v(123_456_789));
+    assert_eq!(
+        e.prog_test_run(h, &frame, 1).unwrap().retval as i32,
+        -2,
+        "surely not"
+    );
+    e.map_lookup(m, &[], &mut v(8888), 0).unwrap();
 }

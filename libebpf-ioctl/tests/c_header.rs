@@ -40,7 +40,7 @@ fn layouts() -> Vec<Layout> {
             map_flags,
             inner_map_handle,
             spin_lock_offset_plus_one,
-            reserved,
+            map_extra,
             name,
             handle,
             id

@@ -88,9 +88,6 @@ pub(super) fn version(dev: &Device, r: &mut abi::VersionReq) -> Result<(), Errno
 }
 
 pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), Errno> {
-    if r.reserved != 0 {
-        return Err(Errno::EINVAL);
-    }
     check_name(&r.name)?;
     let map_type = MapType::from_u32(r.map_type)?;
     let inner = match r.inner_map_handle {
@@ -105,7 +102,12 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
         flags: r.map_flags,
         spin_lock_offset: r.spin_lock_offset_plus_one.checked_sub(1),
         inner: inner.map(|t: InnerTemplate| t),
+        extra: r.map_extra as u64,
     };
+    // Linux: `map_extra` means something to bloom filters only.
+    if r.map_extra != 0 && map_type != MapType::BloomFilter {
+        return Err(Errno::EINVAL);
+    }
     // Charged before anything is allocated; the map gives it back when it
     // is freed.
     let charge = Quota::charge_map(&c.dev.quota, Map::footprint(c.dev.platform, &attr)?)?;
@@ -142,6 +144,11 @@ pub(super) fn map_elem(c: &Call<'_>, cmd: Command, r: &mut abi::MapElemReq) -> R
         map.user_value_size()
     };
     match cmd {
+        // A bloom filter is asked about the value the caller passes.
+        Command::MapLookupElem if map.bloom().is_some() => {
+            let mut value = c.read_user(r.value, value_size)?;
+            map.lookup(&[], &mut value, r.flags)
+        }
         Command::MapLookupElem => {
             let mut value = zeroed(value_size)?;
             map.lookup(key.as_deref().unwrap_or(&[]), &mut value, r.flags)?;
@@ -195,6 +202,8 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
             | MapType::Queue
             | MapType::Stack
             | MapType::RingBuf
+            | MapType::PerfEventArray
+            | MapType::BloomFilter
     ) {
         return Err(Errno::ENOTSUPP);
     }

@@ -533,6 +533,20 @@ impl RunContext<'_> {
                 mem.charge(map.prog_call_cost())?;
                 Ok(ret(map.prog_delete(key)))
             }
+            ids::MAP_PUSH_ELEM if self.map_arg(args[0])?.bloom().is_some() => {
+                let map = self.map_arg(args[0])?;
+                let value = self.arg_slice(mem, args[1], map.attr().value_size as usize)?;
+                Ok(ret(map
+                    .bloom()
+                    .map_or(Err(Errno::EINVAL), |b| b.push(value, args[2]))))
+            }
+            ids::MAP_PEEK_ELEM if self.map_arg(args[0])?.bloom().is_some() => {
+                let map = self.map_arg(args[0])?;
+                let value = self.arg_slice(mem, args[1], map.attr().value_size as usize)?;
+                Ok(ret(map
+                    .bloom()
+                    .map_or(Err(Errno::EINVAL), |b| b.peek(value))))
+            }
             ids::MAP_PUSH_ELEM => {
                 let map = self.map_arg(args[0])?;
                 let Some(queue) = map.queue() else {

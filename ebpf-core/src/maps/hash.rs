@@ -91,7 +91,7 @@ pub(crate) struct HashTable {
 
 /// A fast keyed hash over the key bytes (multiply-rotate over 8-byte words,
 /// then a final avalanche); the random seed defeats chosen-key flooding.
-fn hash_bytes(key: &[u8], seed: u32) -> u32 {
+pub(super) fn hash_bytes(key: &[u8], seed: u32) -> u32 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = (seed as u64) ^ (key.len() as u64).wrapping_mul(K);
     let mut chunks = key.chunks_exact(8);

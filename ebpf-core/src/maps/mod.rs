@@ -10,6 +10,7 @@
 //!   the `prog_*` methods, which hand out the real address of a value.
 
 mod array;
+pub mod bloom;
 pub use array::InlineArray;
 mod hash;
 mod lpm;
@@ -57,6 +58,8 @@ pub enum MapType {
     /// Network devices by any key.
     DevMapHash = 25,
     RingBuf = 27,
+    /// A set answering "maybe present" or "surely absent".
+    BloomFilter = 30,
 }
 
 impl MapType {
@@ -82,6 +85,7 @@ impl MapType {
             23 => Stack,
             25 => DevMapHash,
             27 => RingBuf,
+            30 => BloomFilter,
             _ => return Err(Errno::EINVAL),
         })
     }
@@ -104,6 +108,7 @@ impl MapType {
             Queue => "queue",
             Stack => "stack",
             RingBuf => "ringbuf",
+            BloomFilter => "bloom_filter",
             DevMap => "devmap",
             CpuMap => "cpumap",
             XskMap => "xskmap",
@@ -211,6 +216,9 @@ pub struct MapAttr {
     pub spin_lock_offset: Option<u32>,
     /// For array_of_maps and hash_of_maps: the inner map template.
     pub inner: Option<InnerTemplate>,
+    /// Linux's `map_extra` (a bloom filter's hash functions); 0 for other
+    /// types.
+    pub extra: u64,
 }
 
 impl MapAttr {
@@ -224,6 +232,7 @@ impl MapAttr {
             flags: 0,
             spin_lock_offset: None,
             inner: None,
+            extra: 0,
         }
     }
 
@@ -261,6 +270,7 @@ enum Kind {
     Queue(queue::QueueMap),
     RingBuf(ringbuf::RingBuf),
     Perf(perf::PerfEventArray),
+    Bloom(bloom::BloomFilter),
     ProgArray(objects::ObjectArray),
     ArrayOfMaps(objects::ObjectArray),
     HashOfMaps(objects::ObjectHash),
@@ -316,6 +326,7 @@ impl Map {
             MapType::Queue | MapType::Stack => Kind::Queue(queue::QueueMap::new(platform, attr)?),
             MapType::RingBuf => Kind::RingBuf(ringbuf::RingBuf::new(platform, attr)?),
             MapType::PerfEventArray => Kind::Perf(perf::PerfEventArray::new(platform, attr)?),
+            MapType::BloomFilter => Kind::Bloom(bloom::BloomFilter::new(platform, attr)?),
             MapType::ProgArray => Kind::ProgArray(objects::ObjectArray::new(platform, attr)?),
             MapType::ArrayOfMaps => Kind::ArrayOfMaps(objects::ObjectArray::new(platform, attr)?),
             MapType::HashOfMaps => Kind::HashOfMaps(objects::ObjectHash::new(platform, attr)?),
@@ -353,6 +364,7 @@ impl Map {
             Queue | Stack => queue::QueueMap::footprint(attr),
             RingBuf => Some(ringbuf::RingBuf::footprint(attr)),
             PerfEventArray => perf::PerfEventArray::footprint(attr),
+            BloomFilter => bloom::BloomFilter::footprint(attr),
             ProgArray | ArrayOfMaps => Some(objects::ObjectArray::footprint(attr)),
             HashOfMaps => objects::ObjectHash::footprint(attr),
         };
@@ -459,6 +471,11 @@ impl Map {
                 m.peek(value)
             }
             Kind::RingBuf(_) | Kind::Perf(_) => Err(Errno::ENOTSUPP),
+            // The value is what is looked for: `bloom().peek`.
+            Kind::Bloom(m) => {
+                self.check_value(value, 1)?;
+                m.peek(value)
+            }
             Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.lookup_id(key, value),
             Kind::HashOfMaps(m) => m.lookup_id(key, value),
         }
@@ -507,6 +524,10 @@ impl Map {
                 m.push(value, mode)
             }
             Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
+            Kind::Bloom(m) => {
+                self.check_value(value, 1)?;
+                m.push(value, mode)
+            }
             // Any value enables the slot (Linux stores a perf event's
             // descriptor there).
             Kind::Perf(m) => {
@@ -569,6 +590,7 @@ impl Map {
             Kind::Lpm(m) => m.delete(key),
             Kind::RingBuf(_) => Err(Errno::ENOTSUPP),
             Kind::Perf(m) => m.disable(key),
+            Kind::Bloom(_) => Err(Errno::EOPNOTSUPP),
             Kind::ProgArray(m) | Kind::ArrayOfMaps(m) => m.delete(key),
             Kind::HashOfMaps(m) => m.delete(key),
         }
@@ -591,6 +613,7 @@ impl Map {
             Kind::HashOfMaps(m) => m.get_next_key(key, next),
             Kind::Lpm(m) => m.get_next_key(key, next),
             Kind::Queue(_) | Kind::RingBuf(_) => Err(Errno::EINVAL),
+            Kind::Bloom(_) => Err(Errno::EOPNOTSUPP),
         }
     }
 
@@ -619,6 +642,14 @@ impl Map {
     pub fn ringbuf(&self) -> Option<&RingBuf> {
         match &self.kind {
             Kind::RingBuf(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The bloom filter, for `bpf_map_push_elem` and `bpf_map_peek_elem`.
+    pub fn bloom(&self) -> Option<&bloom::BloomFilter> {
+        match &self.kind {
+            Kind::Bloom(b) => Some(b),
             _ => None,
         }
     }
@@ -677,7 +708,11 @@ impl Map {
             Kind::Lpm(m) => m.prog_lookup(key),
             Kind::ArrayOfMaps(m) => m.prog_lookup(key),
             Kind::HashOfMaps(m) => m.prog_lookup(key),
-            Kind::ProgArray(_) | Kind::Queue(_) | Kind::RingBuf(_) | Kind::Perf(_) => 0,
+            Kind::ProgArray(_)
+            | Kind::Queue(_)
+            | Kind::RingBuf(_)
+            | Kind::Perf(_)
+            | Kind::Bloom(_) => 0,
         }
     }
 
@@ -821,6 +856,7 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
             LruHash | LruPercpuHash => BPF_F_NO_COMMON_LRU | BPF_F_ZERO_SEED,
             LpmTrie => BPF_F_NO_PREALLOC,
             ArrayOfMaps | HashOfMaps => BPF_F_NO_PREALLOC,
+            BloomFilter => BPF_F_ZERO_SEED,
             ProgArray | PerfEventArray | Queue | Stack | RingBuf | DevMap | DevMapHash | CpuMap
             | XskMap => 0,
         };
@@ -875,6 +911,7 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
         }
         RingBuf => ringbuf::validate(attr)?,
         PerfEventArray => perf::validate(attr)?,
+        BloomFilter => bloom::validate(attr)?,
         DevMap | DevMapHash | CpuMap | XskMap => {
             let value_ok = match t {
                 XskMap => attr.value_size == 4,

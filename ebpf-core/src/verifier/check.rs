@@ -2126,13 +2126,24 @@ fn map_allows(t: MapType, id: u32) -> bool {
     }
     match id {
         ids::REDIRECT_MAP => false,
-        ids::MAP_LOOKUP_ELEM => !matches!(t, ProgArray | Queue | Stack | RingBuf | PerfEventArray),
+        ids::MAP_LOOKUP_ELEM => !matches!(
+            t,
+            ProgArray | Queue | Stack | RingBuf | PerfEventArray | BloomFilter
+        ),
         ids::MAP_UPDATE_ELEM | ids::MAP_DELETE_ELEM => !matches!(
             t,
-            ProgArray | ArrayOfMaps | HashOfMaps | Queue | Stack | RingBuf | PerfEventArray
+            ProgArray
+                | ArrayOfMaps
+                | HashOfMaps
+                | Queue
+                | Stack
+                | RingBuf
+                | PerfEventArray
+                | BloomFilter
         ),
         ids::PERF_EVENT_OUTPUT => t == PerfEventArray,
-        ids::MAP_PUSH_ELEM | ids::MAP_POP_ELEM | ids::MAP_PEEK_ELEM => matches!(t, Queue | Stack),
+        ids::MAP_PUSH_ELEM | ids::MAP_PEEK_ELEM => matches!(t, Queue | Stack | BloomFilter),
+        ids::MAP_POP_ELEM => matches!(t, Queue | Stack),
         ids::TAIL_CALL => t == ProgArray,
         ids::RINGBUF_OUTPUT | ids::RINGBUF_RESERVE | ids::RINGBUF_QUERY => t == RingBuf,
         ids::FOR_EACH_MAP_ELEM => matches!(

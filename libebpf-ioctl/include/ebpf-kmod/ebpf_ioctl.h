@@ -97,7 +97,7 @@ struct ebpf_map_create_req {
 	uint32_t map_type, key_size, value_size, max_entries, map_flags;
 	uint32_t inner_map_handle;		/* map-in-map template, else 0 */
 	uint32_t spin_lock_offset_plus_one;	/* bpf_spin_lock offset + 1, else 0 */
-	uint32_t reserved;
+	uint32_t map_extra;			/* bloom filter: hash functions (0: 5) */
 	char name[EBPF_OBJ_NAME_LEN];
 	uint32_t handle, id;			/* out */
 };

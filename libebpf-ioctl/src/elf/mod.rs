@@ -888,6 +888,7 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
             "type" => def.spec.map_type = uint(m)?,
             "max_entries" => def.spec.max_entries = uint(m)?,
             "map_flags" => def.spec.flags = uint(m)?,
+            "map_extra" => def.spec.map_extra = uint(m)?,
             "key_size" => def.spec.key_size = uint(m)?,
             "value_size" => def.spec.value_size = uint(m)?,
             "pinning" => def.pin_by_name = uint(m)? == 1,
@@ -919,7 +920,7 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
                     "map `{name}`: map-in-map definitions (`inner_map`) are not supported yet"
                 ))
             }
-            "numa_node" | "map_extra" => {}
+            "numa_node" => {}
             other => return Err(format!("map `{name}`: unknown field `{other}`")),
         }
     }
