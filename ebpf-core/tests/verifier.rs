@@ -939,3 +939,27 @@ fn narrow_spills_of_numbers_are_read_back_as_numbers() {
         "unbounded",
     );
 }
+
+#[test]
+fn callback_iterations_forget_only_what_they_change() {
+    // The caller's context at fp-16 (a number: 0, no pointer) and a
+    // counter at fp-8 the callback bumps. Only the counter changes from
+    // one iteration to the next, so only it is forgotten: the zero stays
+    // known, and the callback's NULL check proves its load is never made.
+    let prog =
+        "stdw [%r10-8], 0\nstdw [%r10-16], 0\nmov %r1, 8\nlddw %r2, func(cb)\nmov %r3, %r10\n\
+                add %r3, -16\nmov %r4, 0\ncall 181\nmov %r0, 0\nexit\n\
+                cb: ldxdw %r3, [%r2+8]\nadd %r3, 1\nstxdw [%r2+8], %r3\nldxdw %r5, [%r2+0]\n\
+                jeq %r5, 0, +1\nldxw %r0, [%r5+0]\nmov %r0, 0\nexit";
+    accepts(prog);
+    // The counter is forgotten: by the third iteration it is any number,
+    // not the 3 it would be, so indexing with it is refused as unbounded.
+    rejects(
+        &prog.replace(
+            "ldxdw %r5, [%r2+0]\n",
+            "ldxdw %r5, [%r2+0]\nstdw [%r10-8], 0\nstdw [%r10-16], 0\nmov %r4, %r10\nadd %r4, -16\n\
+             ldxdw %r6, [%r2+8]\nadd %r4, %r6\nldxb %r0, [%r4+0]\n",
+        ),
+        "unbounded",
+    );
+}

@@ -1598,16 +1598,19 @@ impl<'a> Explorer<'a> {
             }
             // Another iteration may follow, from the state this one left.
             // The second iteration starts from where the first ended; the
-            // later ones from there with the numbers the callback may
-            // change forgotten, so that they converge.
+            // later ones from there with the numbers the last iteration
+            // changed forgotten (Linux's `widen_imprecise_scalars`), so
+            // that they converge while what no iteration touches stays
+            // known.
             let mut again = st.try_clone().ok_or(no_memory(pc))?;
             let iteration = cb.iteration.saturating_add(1).min(2);
             if iteration == 2 {
-                widen_scalars(&mut again);
+                widen_changed(&mut again, &callee.iteration_start);
             }
             let mut frame = Frame::new(callee_frame, cb.entry, Some(ret));
             frame.regs[1..6].copy_from_slice(&cb.args);
             frame.callback = Some(Callback { iteration, ..cb });
+            frame.iteration_start = caller_stacks(&again).ok_or(no_memory(pc))?;
             grow(&mut again.frames, pc)?;
             again.frames.push(frame);
             self.fork(path, cb.entry, again)?;
@@ -2236,11 +2239,32 @@ fn sync_linked(st: &mut State, s: &Scalar) {
     });
 }
 
-/// Forgets the numbers callers' stacks hold (a callback may change them on
-/// every iteration), keeping pointers.
-fn widen_scalars(st: &mut State) {
-    for frame in &mut st.frames {
-        for slot in &mut frame.stack {
+/// A copy of every frame's stack.
+fn caller_stacks(st: &State) -> Option<Vec<Vec<Slot>>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(st.frames.len()).ok()?;
+    for f in &st.frames {
+        let mut s = Vec::new();
+        s.try_reserve_exact(f.stack.len()).ok()?;
+        s.extend_from_slice(&f.stack);
+        out.push(s);
+    }
+    Some(out)
+}
+
+/// Forgets the numbers of the stack slots that differ from `start` (what
+/// an iteration of a callback changed), keeping pointers.
+fn widen_changed(st: &mut State, start: &[Vec<Slot>]) {
+    for (f, frame) in st.frames.iter_mut().enumerate() {
+        for (i, slot) in frame.stack.iter_mut().enumerate() {
+            let before = start
+                .get(f)
+                .and_then(|s| s.get(i))
+                .copied()
+                .unwrap_or(Slot::INVALID);
+            if before == *slot {
+                continue;
+            }
             match slot {
                 Slot::Spill(Reg::Scalar(s))
                 | Slot::Narrow {

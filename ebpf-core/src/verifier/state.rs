@@ -197,6 +197,10 @@ pub struct Frame {
     pub callback: Option<Callback>,
     /// The first instruction of the function it runs.
     pub entry: usize,
+    /// For a callback frame after the first iteration: its callers'
+    /// stacks when this iteration began, to tell what the iteration
+    /// changed.
+    pub iteration_start: Vec<Vec<Slot>>,
 }
 
 /// A callback frame's origin.
@@ -228,6 +232,7 @@ impl Frame {
             return_pc,
             callback: None,
             entry,
+            iteration_start: Vec::new(),
         }
     }
 
@@ -268,12 +273,23 @@ impl Frame {
         let mut stack = Vec::new();
         stack.try_reserve_exact(self.stack.len()).ok()?;
         stack.extend_from_slice(&self.stack);
+        let mut iteration_start = Vec::new();
+        iteration_start
+            .try_reserve_exact(self.iteration_start.len())
+            .ok()?;
+        for s in &self.iteration_start {
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(s.len()).ok()?;
+            copy.extend_from_slice(s);
+            iteration_start.push(copy);
+        }
         Some(Frame {
             regs: self.regs,
             stack,
             return_pc: self.return_pc,
             callback: self.callback,
             entry: self.entry,
+            iteration_start,
         })
     }
 }
