@@ -1419,6 +1419,9 @@ impl<'a> Explorer<'a> {
         }
     }
 
+    // Out of line: `jump` dispatches to each, and their frames together
+    // would exceed what a kernel stack frame may take (tools/kldcheck).
+    #[inline(never)]
     fn branch(&mut self, path: &mut Path, insn: &Insn, cmp: Cmp) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let target = (pc as i64 + 1 + insn.off as i64) as usize;
@@ -1554,6 +1557,9 @@ impl<'a> Explorer<'a> {
         }
     }
 
+    // Out of line: `jump` dispatches to each, and their frames together
+    // would exceed what a kernel stack frame may take (tools/kldcheck).
+    #[inline(never)]
     fn exit(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
         let pc = path.pc;
         // A function may leave r0 unset (a void function): its caller
@@ -1583,12 +1589,22 @@ impl<'a> Explorer<'a> {
             }
             return Ok(Step::Done);
         }
-        let callee = st.frames.pop().ok_or(no_memory(pc))?;
+        // The callee's frame goes (dropped where it is: frames are large).
+        let n = st.frames.len();
+        let callee = &mut st.frames[n - 1];
+        let (ret, is_callback) = (callee.return_pc, callee.callback.is_some());
+        let start = core::mem::take(&mut callee.iteration_start);
+        let cb = if is_callback {
+            Some(callee.callback.take().ok_or(no_memory(pc))?)
+        } else {
+            None
+        };
+        st.frames.truncate(n - 1);
         let callee_frame = st.frames.len() as u8;
-        let Some(ret) = callee.return_pc else {
+        let Some(ret) = ret else {
             return Ok(Step::Done);
         };
-        let result = if let Some(cb) = callee.callback {
+        let result = if let Some(cb) = cb {
             match r0 {
                 Reg::Scalar(s) if s.umax <= 1 => {}
                 _ => reject!(
@@ -1596,24 +1612,7 @@ impl<'a> Explorer<'a> {
                     "At callback return the register R0 has {r0} should have been in [0, 1]"
                 ),
             }
-            // Another iteration may follow, from the state this one left.
-            // The second iteration starts from where the first ended; the
-            // later ones from there with the numbers the last iteration
-            // changed forgotten (Linux's `widen_imprecise_scalars`), so
-            // that they converge while what no iteration touches stays
-            // known.
-            let mut again = st.try_clone().ok_or(no_memory(pc))?;
-            let iteration = cb.iteration.saturating_add(1).min(2);
-            if iteration == 2 {
-                widen_changed(&mut again, &callee.iteration_start);
-            }
-            let mut frame = Frame::new(callee_frame, cb.entry, Some(ret));
-            frame.regs[1..6].copy_from_slice(&cb.args);
-            frame.callback = Some(Callback { iteration, ..cb });
-            frame.iteration_start = caller_stacks(&again).ok_or(no_memory(pc))?;
-            grow(&mut again.frames, pc)?;
-            again.frames.push(frame);
-            self.fork(path, cb.entry, again)?;
+            self.next_iteration(path, &cb, &start, callee_frame, ret)?;
             Reg::UNKNOWN
         } else {
             if let Reg::Ptr(Ptr {
@@ -1639,6 +1638,43 @@ impl<'a> Explorer<'a> {
     /// return value (the default exception callback), from whatever
     /// function this is, as Linux's exceptional exit: nothing may be held,
     /// and callbacks may not throw.
+    /// Forks the exploration of another iteration of callback `cb`, which
+    /// began with its callers' stacks as `start` and returns to `ret`.
+    /// Another iteration may follow, from the state this one left: the
+    /// second starts from where the first ended; the later ones from there
+    /// with the numbers the last iteration changed forgotten (Linux's
+    /// `widen_imprecise_scalars`), so that they converge while what no
+    /// iteration touches stays known.
+    #[inline(never)]
+    fn next_iteration(
+        &mut self,
+        path: &mut Path,
+        cb: &Callback,
+        start: &[Vec<Slot>],
+        frame_index: u8,
+        ret: usize,
+    ) -> Result<(), VerifyError> {
+        let pc = path.pc;
+        let mut again = path.state.try_clone().ok_or(no_memory(pc))?;
+        let iteration = cb.iteration.saturating_add(1).min(2);
+        if iteration == 2 {
+            widen_changed(&mut again, start);
+        }
+        let iteration_start = caller_stacks(&again).ok_or(no_memory(pc))?;
+        grow(&mut again.frames, pc)?;
+        again
+            .frames
+            .push(Frame::new(frame_index, cb.entry, Some(ret)));
+        let frame = again.frame_mut();
+        frame.regs[1..6].copy_from_slice(&cb.args);
+        frame.callback = Some(Callback { iteration, ..*cb });
+        frame.iteration_start = iteration_start;
+        self.fork(path, cb.entry, again)
+    }
+
+    // Out of line: `jump` dispatches to each, and their frames together
+    // would exceed what a kernel stack frame may take (tools/kldcheck).
+    #[inline(never)]
     fn throw(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let st = &path.state;
@@ -1681,6 +1717,9 @@ impl<'a> Explorer<'a> {
         Ok(Step::Next(entry))
     }
 
+    // Out of line: `jump` dispatches to each, and their frames together
+    // would exceed what a kernel stack frame may take (tools/kldcheck).
+    #[inline(never)]
     fn call_helper(&mut self, path: &mut Path, id: u32) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let allowed = self.subject.prog_type.spec().helpers.contains(&id);
@@ -1800,28 +1839,48 @@ impl<'a> Explorer<'a> {
         // count of 0): continue right away too.
         let skip = st.try_clone().ok_or(no_memory(pc))?;
         self.fork(path, pc + 1, skip)?;
+        self.enter_callback(path, id, kind, entry, args[2], meta.map)
+    }
+
+    /// Enters the callback at `entry` of helper `id` (its first iteration),
+    /// with the arguments its kind gives it (`ctx` the helper's callback
+    /// context argument, `map` its map).
+    #[inline(never)]
+    fn enter_callback(
+        &mut self,
+        path: &mut Path,
+        id: u32,
+        kind: CallbackArgs,
+        entry: usize,
+        ctx: Reg,
+        map: Option<u16>,
+    ) -> Result<Step, VerifyError> {
+        let pc = path.pc;
         let st = &mut path.state;
         room_for_a_frame(st, pc)?;
         let cb_args = match kind {
             CallbackArgs::Loop => [
                 Reg::Scalar(Scalar::unsigned(0, 1 << 23)),
-                args[2],
+                ctx,
                 Reg::NotInit,
                 Reg::NotInit,
                 Reg::NotInit,
             ],
             CallbackArgs::ForEachMapElem => {
-                let map = meta.map.unwrap_or(0);
+                let map = map.unwrap_or(0);
                 [
                     Reg::Ptr(Ptr::to(PtrKind::Map { map })),
                     Reg::Ptr(Ptr::to(PtrKind::MapKey { map })),
                     Reg::Ptr(Ptr::to(PtrKind::MapValue { map })),
-                    args[2],
+                    ctx,
                     Reg::NotInit,
                 ]
             }
         };
-        let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));
+        grow(&mut st.frames, pc)?;
+        st.frames
+            .push(Frame::new(st.frames.len() as u8, entry, Some(pc + 1)));
+        let frame = st.frame_mut();
         frame.regs[1..6].copy_from_slice(&cb_args);
         frame.callback = Some(Callback {
             iteration: 0,
@@ -1829,8 +1888,6 @@ impl<'a> Explorer<'a> {
             entry,
             args: cb_args,
         });
-        grow(&mut st.frames, pc)?;
-        st.frames.push(frame);
         Ok(Step::Next(entry))
     }
 
