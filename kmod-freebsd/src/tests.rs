@@ -157,7 +157,7 @@ fn a_session_through_the_cdev() {
     assert_eq!(ioctl(Command::MapLookupElem, &mut look), 2, "ENOENT");
 
     // r0 = the map's value for key 7 (a helper call, a map reference).
-    let mut code: Vec<u8> = [
+    let mut insns = code(&[
         "b701000007000000", // mov r1, 7
         "631afcff00000000", // stxw [r10-4], r1
         "bfa2000000000000", // mov r2, r10
@@ -168,36 +168,13 @@ fn a_session_through_the_cdev() {
         "1500010000000000", // jeq r0, 0, +1
         "7900000000000000", // ldxdw r0, [r0]
         "9500000000000000", // exit
-    ]
-    .iter()
-    .flat_map(|h| (0..8).map(move |i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap()))
-    .collect();
-    code[36..40].copy_from_slice(&(map as i32).to_le_bytes());
-    let mut license = *b"GPL\0";
-    let mut handles = map.to_ne_bytes();
-    let mut log = [0u8; 256];
-    let mut load = abi::ProgLoadReq {
-        prog_type: 0,
-        insn_cnt: 10,
-        insns: user_bytes(&mut code),
-        license: user_bytes(&mut license),
-        map_handles: user_bytes(&mut handles),
-        map_count: 1,
-        log_level: 1,
-        log_size: 256,
-        log_buf: user_bytes(&mut log),
-        ..Default::default()
-    };
-    assert_eq!(
-        ioctl(Command::ProgLoad, &mut load),
-        0,
-        "{}",
-        String::from_utf8_lossy(&log)
-    );
+    ]);
+    insns[36..40].copy_from_slice(&(map as i32).to_le_bytes());
+    let prog = load_prog(0, insns, &[map]);
     let mut packet = [0u8; 64];
     let mut packet_out = [0u8; 64];
     let mut run = abi::TestRunReq {
-        handle: load.handle,
+        handle: prog,
         data_size_in: 64,
         data_size_out: 64,
         data_in: user_bytes(&mut packet),
@@ -276,15 +253,23 @@ fn code(insns: &[&str]) -> Vec<u8> {
         .collect()
 }
 
-/// Loads an XDP program; returns its handle.
-fn load_xdp(mut insns: Vec<u8>) -> u32 {
+/// Loads a program of `prog_type` with `maps` for its `map_idx`
+/// references; returns its handle.
+fn load_prog(prog_type: u32, mut insns: Vec<u8>, maps: &[u32]) -> u32 {
     let mut license = *b"GPL\0";
+    let mut handles: Vec<u8> = maps.iter().flat_map(|m| m.to_ne_bytes()).collect();
     let mut log = [0u8; 512];
     let mut load = abi::ProgLoadReq {
-        prog_type: 6,
+        prog_type,
         insn_cnt: (insns.len() / 8) as u32,
         insns: user_bytes(&mut insns),
         license: user_bytes(&mut license),
+        map_handles: if maps.is_empty() {
+            0
+        } else {
+            user_bytes(&mut handles)
+        },
+        map_count: maps.len() as u32,
         log_level: 1,
         log_size: 512,
         log_buf: user_bytes(&mut log),
@@ -297,6 +282,11 @@ fn load_xdp(mut insns: Vec<u8>) -> u32 {
         String::from_utf8_lossy(&log)
     );
     load.handle
+}
+
+/// Loads an XDP program; returns its handle.
+fn load_xdp(insns: Vec<u8>) -> u32 {
+    load_prog(6, insns, &[])
 }
 
 fn link_create(prog: u32, ifindex: u32, name: &str, direction: u32) -> (c_int, abi::LinkCreateReq) {

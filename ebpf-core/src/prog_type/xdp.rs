@@ -37,20 +37,24 @@ pub struct XdpContext {
 
 const _: () = assert!(size_of::<XdpContext>() == 56);
 
-/// `struct xdp_md` as Linux's uapi defines it, read-only.
+/// The fields of `struct xdp_md`, read-only; `egress_ifindex` (20), last,
+/// is for programs run from a devmap entry only (`BPF_XDP_DEVMAP`).
+const XDP_MD_FIELDS: [CtxField; 6] = [
+    CtxField::read_only("data", 0, CtxFieldKind::PacketStart, (0, 8)),
+    CtxField::read_only("data_end", 4, CtxFieldKind::PacketEnd, (8, 8)),
+    CtxField::read_only("data_meta", 8, CtxFieldKind::PacketMeta, (16, 8)),
+    CtxField::read_only("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
+    CtxField::read_only("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
+    CtxField::read_only("egress_ifindex", 20, CtxFieldKind::Scalar, (32, 4)),
+];
+
+/// `struct xdp_md` as Linux's uapi defines it, read-only, without
+/// `egress_ifindex`, which Linux refuses to programs not run from a devmap
+/// entry.
 pub static XDP_MD: ContextLayout = ContextLayout {
     name: "struct xdp_md",
     size: 24,
-    fields: &[
-        CtxField::read_only("data", 0, CtxFieldKind::PacketStart, (0, 8)),
-        CtxField::read_only("data_end", 4, CtxFieldKind::PacketEnd, (8, 8)),
-        CtxField::read_only("data_meta", 8, CtxFieldKind::PacketMeta, (16, 8)),
-        CtxField::read_only("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
-        CtxField::read_only("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
-        // `egress_ifindex` (20) is for programs run from a devmap entry
-        // only (`XDP_MD_DEVMAP`): refused, as Linux refuses it to other XDP
-        // programs.
-    ],
+    fields: XDP_MD_FIELDS.split_at(5).0,
 };
 
 /// `struct xdp_md` for a program run from a devmap entry
@@ -58,14 +62,7 @@ pub static XDP_MD: ContextLayout = ContextLayout {
 pub static XDP_MD_DEVMAP: ContextLayout = ContextLayout {
     name: "struct xdp_md",
     size: 24,
-    fields: &[
-        CtxField::read_only("data", 0, CtxFieldKind::PacketStart, (0, 8)),
-        CtxField::read_only("data_end", 4, CtxFieldKind::PacketEnd, (8, 8)),
-        CtxField::read_only("data_meta", 8, CtxFieldKind::PacketMeta, (16, 8)),
-        CtxField::read_only("ingress_ifindex", 12, CtxFieldKind::Scalar, (24, 4)),
-        CtxField::read_only("rx_queue_index", 16, CtxFieldKind::Scalar, (28, 4)),
-        CtxField::read_only("egress_ifindex", 20, CtxFieldKind::Scalar, (32, 4)),
-    ],
+    fields: &XDP_MD_FIELDS,
 };
 
 /// The device a test run's packet arrives on: the loopback device, index
