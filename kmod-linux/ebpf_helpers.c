@@ -76,6 +76,11 @@ u64 ebpf_os_boot_ns(void)
 	return ktime_get_boottime_ns();
 }
 
+u64 ebpf_os_tai_ns(void)
+{
+	return ktime_get_clocktai_ns();
+}
+
 u64 ebpf_os_coarse_ns(void)
 {
 	return ktime_get_coarse_ns();

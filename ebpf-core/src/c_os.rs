@@ -65,6 +65,7 @@ extern "C" {
     fn ebpf_os_monotonic_ns() -> u64;
     /// CLOCK_BOOTTIME in ns.
     fn ebpf_os_boot_ns() -> u64;
+    fn ebpf_os_tai_ns() -> u64;
     /// Coarse monotonic time in ns.
     fn ebpf_os_coarse_ns() -> u64;
     /// The jiffies counter.
@@ -256,6 +257,11 @@ impl Platform for COs {
     fn coarse_ns(&self) -> u64 {
         // SAFETY: plain call.
         unsafe { ebpf_os_coarse_ns() }
+    }
+
+    fn tai_ns(&self) -> u64 {
+        // SAFETY: plain call.
+        unsafe { ebpf_os_tai_ns() }
     }
 
     fn jiffies(&self) -> u64 {

@@ -222,6 +222,11 @@ pub trait Platform: Sync {
         self.monotonic_ns()
     }
 
+    /// International Atomic Time in nanoseconds since the epoch
+    /// (`bpf_ktime_get_tai_ns`, Linux's `CLOCK_TAI`: the wall clock plus
+    /// the TAI offset a time daemon sets, 0 until one does).
+    fn tai_ns(&self) -> u64;
+
     /// The tick counter (`bpf_jiffies64`).
     fn jiffies(&self) -> u64;
 

@@ -563,6 +563,10 @@ fn platform_helpers() {
     for id in [118, 125, 160] {
         assert!(run(&load(p, &format!("call {id}\n exit"), &[])).is_ok());
     }
+    // bpf_ktime_get_tai_ns: the platform's TAI clock (this one's epoch is
+    // 2026-01-01), not the monotonic one.
+    let tai = run(&load(p, "call 208\n exit", &[])).unwrap();
+    assert!(tai > 1_767_225_600_000_000_000, "{tai}");
     let r = load(
         p,
         "call 7\n mov %r6, %r0\n call 7\n xor %r0, %r6\n exit",

@@ -416,6 +416,7 @@ mod sys {
         pub fn sig_intr() -> c_int;
         pub fn nanouptime(ts: *mut Timespec);
         pub fn getnanouptime(ts: *mut Timespec);
+        pub fn nanotime(ts: *mut Timespec);
         pub fn arc4random() -> u32;
 
         pub static net_epoch_preempt: *mut c_void;
@@ -738,6 +739,14 @@ pub fn coarse_uptime_ns() -> u64 {
     let mut ts = Timespec::default();
     // SAFETY: valid out pointer.
     unsafe { sys::getnanouptime(&mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `nanotime`: the wall clock, in ns since the epoch.
+pub fn wall_ns() -> u64 {
+    let mut ts = Timespec::default();
+    // SAFETY: valid out pointer.
+    unsafe { sys::nanotime(&mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 

@@ -138,6 +138,12 @@ impl Platform for FreeBsdPlatform {
         kpi::coarse_uptime_ns()
     }
 
+    /// The wall clock: FreeBSD keeps its TAI offset to itself, and it is 0
+    /// on Linux too until a time daemon sets it.
+    fn tai_ns(&self) -> u64 {
+        kpi::wall_ns()
+    }
+
     fn jiffies(&self) -> u64 {
         kpi::ticks()
     }

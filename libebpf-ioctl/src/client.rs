@@ -316,7 +316,16 @@ impl Ebpf {
             name: name_bytes::<OBJ_NAME_LEN>(&spec.name, "map create")?,
             ..Default::default()
         };
-        send(self.b(), Command::MapCreate, &mut r).map_err(err("map create"))?;
+        send(self.b(), Command::MapCreate, &mut r).map_err(|e| {
+            let mut e = err("map create")(e);
+            if let Some((name, needs)) = ebpf_core::MapType::linux_only(spec.map_type) {
+                e.log = Some(format!(
+                    "map type {name} ({}) holds the Linux kernel's {needs}: not provided by this runtime",
+                    spec.map_type
+                ));
+            }
+            e
+        })?;
         Ok(r.handle)
     }
 
@@ -920,7 +929,10 @@ impl Ebpf {
                 spec.max_entries = self.possible_cpus()?;
             }
             let h = self.map_create(&spec).map_err(|e| Error {
-                log: Some(format!("map `{}`", m.name)),
+                log: Some(match e.log {
+                    Some(why) => format!("map `{}`: {why}", m.name),
+                    None => format!("map `{}`", m.name),
+                }),
                 ..e
             })?;
             if let crate::elf::MapOrigin::GlobalData(init) = &m.origin {

@@ -271,6 +271,10 @@ impl Platform for UserPlatform {
         Self::clock(libc::CLOCK_MONOTONIC_COARSE)
     }
 
+    fn tai_ns(&self) -> u64 {
+        Self::clock(libc::CLOCK_TAI)
+    }
+
     /// Ticks of 4 ms (HZ = 250, Debian's) since the platform started.
     fn jiffies(&self) -> u64 {
         self.start.elapsed().as_millis() as u64 / 4

@@ -172,6 +172,33 @@ fn map_create_validates() {
         }),
         Errno::EINVAL
     );
+    // Types that hold the Linux kernel's own objects: refused, saying so.
+    for (map_type, words) in [
+        (19, "cgroup_storage (19) holds the Linux kernel's cgroups"),
+        (15, "sockmap (15) holds the Linux kernel's sockets"),
+        (29, "task_storage (29) holds the Linux kernel's tasks"),
+    ] {
+        let err = e
+            .map_create(&MapSpec {
+                map_type,
+                ..hash_spec("x")
+            })
+            .unwrap_err();
+        assert_eq!(err.errno, Errno::EINVAL);
+        let text = err.to_string();
+        assert!(
+            text.contains(words) && text.ends_with("not provided by this runtime"),
+            "{text}"
+        );
+    }
+    // A number Linux does not have either: no such claim.
+    let unknown = e
+        .map_create(&MapSpec {
+            map_type: 99,
+            ..hash_spec("x")
+        })
+        .unwrap_err();
+    assert_eq!((unknown.errno, unknown.log), (Errno::EINVAL, None));
     assert_eq!(
         bad(MapSpec {
             key_size: 600,

@@ -312,6 +312,10 @@ class Kernel:
 
     getnanouptime = nanouptime
 
+    def nanotime(self):
+        self.uc.mem_write(self.arg(0), struct.pack("<qq", 1_767_225_600, 5))
+        return 0
+
     def arc4random(self):
         return 0x12345678
 

@@ -61,6 +61,7 @@ pub const KTIME_GET_COARSE_NS: u32 = 160;
 pub const FOR_EACH_MAP_ELEM: u32 = 164;
 pub const SNPRINTF: u32 = 165;
 pub const LOOP: u32 = 181;
+pub const KTIME_GET_TAI_NS: u32 = 208;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
 /// (see [`kfunc`](super::kfunc)). Programs name kfuncs by `BPF_PSEUDO_KFUNC_CALL`
@@ -97,6 +98,7 @@ pub const BASE: &[u32] = &[
     RINGBUF_DISCARD,
     RINGBUF_QUERY,
     KTIME_GET_COARSE_NS,
+    KTIME_GET_TAI_NS,
     FOR_EACH_MAP_ELEM,
     SNPRINTF,
     LOOP,

@@ -593,6 +593,7 @@ impl RunContext<'_> {
             ids::KTIME_GET_NS => Ok(p.monotonic_ns()),
             ids::KTIME_GET_BOOT_NS => Ok(p.boot_ns()),
             ids::KTIME_GET_COARSE_NS => Ok(p.coarse_ns()),
+            ids::KTIME_GET_TAI_NS => Ok(p.tai_ns()),
             ids::JIFFIES64 => Ok(p.jiffies()),
             ids::GET_PRANDOM_U32 => Ok(p.random_u32() as u64),
             ids::GET_SMP_PROCESSOR_ID => Ok(self.cpu() as u64),

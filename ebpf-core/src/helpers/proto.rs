@@ -494,6 +494,12 @@ pub const PROTOS: &[Proto] = &[
         &[],
         Ret::Integer,
     ),
+    proto(
+        ids::KTIME_GET_TAI_NS,
+        "bpf_ktime_get_tai_ns",
+        &[],
+        Ret::Integer,
+    ),
     Proto {
         callback: Some(CallbackArgs::ForEachMapElem),
         ..proto(

@@ -90,6 +90,29 @@ impl MapType {
         })
     }
 
+    /// Linux's map types this runtime does not provide because they hold
+    /// the Linux kernel's own objects: Linux's name for type `n` and what
+    /// it needs (`None` for types provided here and for unknown numbers).
+    pub fn linux_only(n: u32) -> Option<(&'static str, &'static str)> {
+        Some(match n {
+            7 => ("stack_trace", "call stacks"),
+            8 => ("cgroup_array", "cgroups"),
+            15 => ("sockmap", "sockets"),
+            18 => ("sockhash", "sockets"),
+            19 => ("cgroup_storage", "cgroups"),
+            20 => ("reuseport_sockarray", "sockets"),
+            21 => ("percpu_cgroup_storage", "cgroups"),
+            24 => ("sk_storage", "sockets"),
+            26 => ("struct_ops", "kernel structures of operations"),
+            28 => ("inode_storage", "inodes"),
+            29 => ("task_storage", "tasks"),
+            31 => ("user_ringbuf", "user ring buffers (bpf_user_ringbuf_drain)"),
+            32 => ("cgrp_storage", "cgroups"),
+            33 => ("arena", "memory arenas"),
+            _ => return None,
+        })
+    }
+
     /// Linux's name for the type, as bpftool prints it.
     pub fn name(self) -> &'static str {
         use MapType::*;

@@ -181,6 +181,11 @@ impl Platform for TestPlatform {
         self.clock.fetch_add(1000, Ordering::SeqCst)
     }
 
+    /// The monotonic clock from an epoch of 2026-01-01.
+    fn tai_ns(&self) -> u64 {
+        1_767_225_600_000_000_000 + self.monotonic_ns()
+    }
+
     fn jiffies(&self) -> u64 {
         self.clock.load(Ordering::SeqCst) / 4_000_000
     }
@@ -275,6 +280,9 @@ impl Platform for ExecPlatform {
     }
     fn monotonic_ns(&self) -> u64 {
         self.0.monotonic_ns()
+    }
+    fn tai_ns(&self) -> u64 {
+        self.0.tai_ns()
     }
     fn jiffies(&self) -> u64 {
         self.0.jiffies()
