@@ -5,6 +5,7 @@
 #                    tests, the kernel module in a VM)
 #   make kmod-linux  build target/kmod-linux/ebpf.ko (KDIR=... or the cached tree)
 #   make vm-test     boot the module in qemu and run the suites through /dev/ebpf
+#                    (on a kernel with bpf(2), then on one without)
 #   make kmod-freebsd build target/kmod-freebsd/ebpf.ko and check it statically
 #   make verifier-corpus  the verifier against Linux's own verifier tests
 #   make progs-corpus  Linux's selftest programs here and on the host kernel
@@ -113,6 +114,7 @@ kmod-linux: setup
 
 vm-test: setup examples
 	tools/vm/run.sh
+	EBPF_KERNEL_VARIANT=nobpf tools/vm/run.sh
 
 ## The verifier against the instruction-level verifier tests of Linux's
 ## BPF selftests, from the kernel tree tools/vm/kernel.sh builds.
@@ -136,8 +138,8 @@ progs-corpus: setup
 conformance: setup
 	@test -n "$(CONFORMANCE_DIR)" || { echo "conformance: set CONFORMANCE_DIR to bpf_conformance's tests/ directory"; exit 2; }
 	$(CARGO) build -q --release -p ebpfctl
-	python3 tools/conformance/run.py target/release/ebpfctl $(CONFORMANCE_DIR)
-	python3 tools/conformance/run.py target/release/ebpfctl $(CONFORMANCE_DIR) --jit
+	python3 tools/conformance/run.py target/release/ebpfctl $(CONFORMANCE_DIR) --host
+	python3 tools/conformance/run.py target/release/ebpfctl $(CONFORMANCE_DIR) --jit --host
 
 ## The FreeBSD kld, built on Linux and checked statically (tools/kldcheck).
 kmod-freebsd: setup

@@ -118,6 +118,14 @@ fn comments_labels_and_spacing_are_accepted() {
     assert_eq!(a, b);
 }
 
+#[test]
+fn ja32_is_the_suites_spelling_of_gotol() {
+    let a = assemble("ja32 end\nmov r0, 1\nend: exit").unwrap();
+    assert_eq!(a, assemble("gotol +1\nmov r0, 1\nexit").unwrap());
+    assert_eq!(a[0].opcode, 0x06, "JMP32 | JA");
+    assert_eq!((a[0].off, a[0].imm), (0, 1));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 

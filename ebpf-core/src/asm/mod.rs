@@ -18,7 +18,7 @@
 //! | `stw [%r1+4], 5`, `stxdw [%r10-8], %r1` | stores |
 //! | `lock add [%r1], %r2`, `lock fetch_or32 [%r1+8], %r2` (or `lock fetch or32`), `lock xchg`, `lock cmpxchg` | atomics (`32` suffix: 32-bit) |
 //! | `ldabsw 12`, `ldindh %r1, 2` | legacy packet loads |
-//! | `ja +3`, `gotol label`, `jeq %r1, 0, +3`, `jslt32 %r1, %r2, label`; `exit` as a target: the closing `exit` | jumps |
+//! | `ja +3`, `gotol label` (or `ja32 label`), `jeq %r1, 0, +3`, `jslt32 %r1, %r2, label`; `exit` as a target: the closing `exit` | jumps |
 //! | `call 1` (helper), `call label` / `call local label` / `call +4` (BPF function), `callx %r5` / `call %r5`, `call runtime 42` (kfunc), `exit` | calls |
 //! | `.insn 0x95, 0, 0, 0, 0` | any raw slot (opcode, dst, src, off, imm) |
 

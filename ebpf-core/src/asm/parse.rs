@@ -297,7 +297,7 @@ fn encode(ctx: &Ctx<'_>, m: String, ops: &[String]) -> Res<Vec<Insn>> {
                 0,
             ))
         }
-        "gotol" => {
+        "gotol" | "ja32" => {
             arity(ops, 1)?;
             one(Insn::new(
                 BPF_JMP32 | BPF_JA,
