@@ -7,6 +7,11 @@
 #   tools/vm/kernel.sh path    print the build tree's path (no building)
 #   tools/vm/kernel.sh build   build the tree unless the cache has it; print its path
 #
+# EBPF_KERNEL_VARIANT=nobpf builds the same kernel without the bpf(2)
+# system call (CONFIG_BPF_SYSCALL=n): no eBPF but the module's, while the
+# kernel's JIT (which classic socket filters and seccomp use) is still
+# there for the module to compile verified programs with.
+#
 # The tree lives in ${EBPF_KMOD_CACHE:-~/.cache/ebpf-kmod}, keyed by the
 # kernel package version and a hash of the config fragment, this script and
 # the toolchain versions, so CI reuses it.
@@ -15,6 +20,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${EBPF_KMOD_CACHE:-$HOME/.cache/ebpf-kmod}
 FRAGMENT=$ROOT/kmod-linux/kernel.config
+VARIANT=${EBPF_KERNEL_VARIANT:-}
+case "$VARIANT" in
+    "") ;;
+    nobpf) ;;
+    *) echo "kernel.sh: unknown EBPF_KERNEL_VARIANT '$VARIANT' (nobpf or empty)" >&2; exit 2 ;;
+esac
 KPKG=linux-source-6.12
 BINDGEN_VERSION=0.73.2
 LLVM_SUFFIX=-19
@@ -53,18 +64,29 @@ setup() {
     fi
 }
 
+# The configuration fragment: kmod-linux/kernel.config with the variant's
+# changes in place (one line per option, so every line can be checked).
+fragment() {
+    if [ "$VARIANT" = nobpf ]; then
+        sed 's/^CONFIG_BPF_SYSCALL=y$/CONFIG_BPF_SYSCALL=n/' "$FRAGMENT"
+    else
+        cat "$FRAGMENT"
+    fi
+}
+
 key() {
     local kver; kver=$(dpkg-query -W -f='${Version}' $KPKG 2>/dev/null) || die "$KPKG is not installed (run: $0 setup)"
     {
         echo "$kver"
-        cat "$FRAGMENT" "$0"
+        fragment
+        cat "$0"
         rustc --version
         clang$LLVM_SUFFIX --version | head -1
         echo "bindgen $BINDGEN_VERSION"
     } | sha256sum | cut -c1-16
 }
 
-tree_path() { echo "$CACHE/linux-6.12-$(key)"; }
+tree_path() { echo "$CACHE/linux-6.12-${VARIANT:+$VARIANT-}$(key)"; }
 
 build() {
     setup
@@ -84,7 +106,8 @@ build() {
     local mk=(make -C "$tree.tmp" LLVM=$LLVM_SUFFIX BINDGEN="$(bindgen_bin)")
     "${mk[@]}" -s rustavailable >/dev/null || die "Rust is not available to the kernel build: $("${mk[@]}" rustavailable 2>&1 | tail -3)"
     "${mk[@]}" -s tinyconfig >/dev/null
-    (cd "$tree.tmp" && scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" >/dev/null)
+    fragment > "$tree.tmp/ebpf-kmod.config"
+    (cd "$tree.tmp" && scripts/kconfig/merge_config.sh -m .config ebpf-kmod.config >/dev/null)
     "${mk[@]}" -s olddefconfig >/dev/null
     # Every option of the fragment must have survived olddefconfig.
     local bad=0
@@ -93,7 +116,7 @@ build() {
             CONFIG_*=n) grep -qx "${line%=n}=y" "$tree.tmp/.config" && { log "$line did not apply"; bad=1; } ;;
             CONFIG_*) grep -qx "$line" "$tree.tmp/.config" || { log "$line did not apply"; bad=1; } ;;
         esac
-    done < "$FRAGMENT"
+    done < "$tree.tmp/ebpf-kmod.config"
     ((bad == 0)) || die "the kernel configuration is not what kmod-linux/kernel.config asks for"
     log "building the kernel in $tree (several minutes, once per machine)"
     local start=$SECONDS

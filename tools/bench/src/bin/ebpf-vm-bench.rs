@@ -4,6 +4,7 @@
 //! and packets, side by side. Run by `make vm-test` in the guest.
 //!
 //! usage: ebpf-vm-bench DEVICE OBJECT [REPEAT]
+//!        ebpf-vm-bench --no-bpf-syscall   (succeeds when bpf(2) is ENOSYS)
 
 use std::path::Path;
 
@@ -13,6 +14,18 @@ use libebpf_ioctl::Ebpf;
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--no-bpf-syscall") {
+        // mov r0, 0; exit
+        let probe = [0xb7u8, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        return match host_bpf::Program::load(host_bpf::PROG_TYPE_SOCKET_FILTER, &probe, 1) {
+            Err(r) if r.error.raw_os_error() == Some(38) => {
+                println!("bpf(2): ENOSYS: this kernel has no eBPF system call");
+                Ok(())
+            }
+            Err(r) => Err(format!("bpf(2) failed, but not with ENOSYS: {}", r.error)),
+            Ok(_) => Err("bpf(2) loaded a program: this kernel has the system call".into()),
+        };
+    }
     let [_, device, object, rest @ ..] = &args[..] else {
         return Err("usage: ebpf-vm-bench DEVICE OBJECT [REPEAT]".into());
     };
