@@ -923,18 +923,40 @@ impl Ebpf {
                 }
             }
             let mut spec = m.spec.clone();
+            // A map of maps: its inner definition becomes a template map,
+            // closed once the outer map exists (libbpf's way).
+            let template = match &m.inner {
+                Some(inner) => {
+                    let inner = (**inner).clone();
+                    let h = self.map_create(&inner).map_err(|e| Error {
+                        log: Some(format!(
+                            "map `{}`: its inner map: {}",
+                            m.name,
+                            e.log.unwrap_or_default()
+                        )),
+                        ..e
+                    })?;
+                    spec.inner_map = Some(h);
+                    Some(h)
+                }
+                None => None,
+            };
             // A perf event array without a size gets a slot per possible
             // CPU, as libbpf sizes it.
             if spec.map_type == ebpf_core::MapType::PerfEventArray as u32 && spec.max_entries == 0 {
                 spec.max_entries = self.possible_cpus()?;
             }
-            let h = self.map_create(&spec).map_err(|e| Error {
+            let created = self.map_create(&spec).map_err(|e| Error {
                 log: Some(match e.log {
                     Some(why) => format!("map `{}`: {why}", m.name),
                     None => format!("map `{}`", m.name),
                 }),
                 ..e
-            })?;
+            });
+            if let Some(t) = template {
+                let _ = self.close(t);
+            }
+            let h = created?;
             if let crate::elf::MapOrigin::GlobalData(init) = &m.origin {
                 self.map_update(h, &0u32.to_ne_bytes(), init, 0)?;
             }
@@ -984,6 +1006,22 @@ impl Ebpf {
             out.logs.push((p.name.clone(), log));
         }
         for (m, &(_, map)) in obj.maps.iter().zip(&out.maps) {
+            for (slot, inner) in &m.initial_maps {
+                let h = out.map(inner).ok_or_else(|| Error {
+                    op: "load object",
+                    errno: Errno::ENOENT,
+                    log: Some(format!("map `{}` slot {slot}: no map `{inner}`", m.name)),
+                })?;
+                // The slot number as a key of the map's size.
+                let mut key = vec![0u8; m.spec.key_size as usize];
+                let n = key.len().min(4);
+                key[..n].copy_from_slice(&slot.to_ne_bytes()[..n]);
+                self.map_update(map, &key, &h.to_ne_bytes(), 0)
+                    .map_err(|e| Error {
+                        log: Some(format!("map `{}` slot {slot} = `{inner}`", m.name)),
+                        ..e
+                    })?;
+            }
             for (slot, prog) in &m.initial_programs {
                 if !loads(prog) && obj.programs.iter().any(|p| &p.name == prog) {
                     continue;

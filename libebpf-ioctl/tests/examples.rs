@@ -593,3 +593,40 @@ fn kconfig_externs_are_the_loading_machines() {
     let want = (n.next().unwrap() << 16) + (n.next().unwrap() << 8) + n.next().unwrap().min(255);
     assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, want);
 }
+
+#[test]
+fn btf_maps_of_maps_start_with_their_initial_inner_maps() {
+    let obj = BpfObject::parse(&object_bytes("map_in_map")).unwrap();
+    let outer = obj.maps.iter().find(|m| m.name == "outer").unwrap();
+    let inner = outer.inner.as_deref().expect("an inner definition");
+    assert_eq!(
+        (
+            inner.map_type,
+            inner.key_size,
+            inner.value_size,
+            inner.max_entries
+        ),
+        (ebpf_core::MapType::Array as u32, 4, 4, 1)
+    );
+    assert_eq!((outer.spec.key_size, outer.spec.value_size), (4, 4));
+    assert_eq!(
+        outer.initial_maps,
+        [(0, "inner_a".to_string()), (2, "inner_b".to_string())]
+    );
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let value = |name: &str, v: u32| {
+        let m = loaded.map(name).unwrap();
+        e.map_update(m, &0u32.to_ne_bytes(), &v.to_ne_bytes(), 0)
+            .unwrap();
+    };
+    value("inner_a", 1);
+    value("inner_b", 2);
+    let h = loaded.program("sum_inner").unwrap();
+    // Slots 0 and 2 hold inner_a (1) and inner_b (2), slot 1 nothing
+    // (100); outer_hash's slot 1 holds inner_b (2000).
+    assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, 2103);
+    // The slots hold the inner maps themselves: a new value shows.
+    value("inner_a", 7);
+    assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, 2109);
+}

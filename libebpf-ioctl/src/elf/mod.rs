@@ -68,6 +68,13 @@ pub struct MapDef {
     /// A program array's initial contents (`.values = { [i] = &prog }`):
     /// slot and program name.
     pub initial_programs: Vec<(u32, String)>,
+    /// A map-in-map's inner map definition (`__array(values, struct {...})`):
+    /// the template its inner maps must match, created for the outer map
+    /// and closed once it exists, as libbpf does.
+    pub inner: Option<Box<MapSpec>>,
+    /// A map-in-map's initial contents (`.values = { [i] = &map }`): slot
+    /// and map name.
+    pub initial_maps: Vec<(u32, String)>,
 }
 
 /// A program of the object, linked and relocated.
@@ -291,24 +298,53 @@ impl BpfObject {
                             RelocationTarget::Symbol(si) => file.symbol_by_index(si).ok(),
                             _ => None,
                         };
-                        let Some(sym) = target.filter(|s| s.kind() == SymbolKind::Text) else {
-                            return e(format!(
-                                ".maps: `{}` slot {slot}: initial value is not a program",
-                                def.name
-                            ));
-                        };
                         if slot >= def.spec.max_entries {
                             return e(format!(
                                 ".maps: `{}` slot {slot} is beyond max_entries",
                                 def.name
                             ));
                         }
-                        let prog = sym.name().unwrap_or("").to_string();
-                        def.initial_programs.push((slot, prog));
+                        let name = target.as_ref().and_then(|s| s.name().ok()).unwrap_or("");
+                        let name = name.to_string();
+                        let kind = target.as_ref().map(|s| s.kind());
+                        let in_maps =
+                            target.as_ref().and_then(|s| s.section_index()) == Some(sec.index);
+                        match kind {
+                            Some(SymbolKind::Text) if def.inner.is_none() => {
+                                def.initial_programs.push((slot, name))
+                            }
+                            // A map of `.maps`: which one is known once
+                            // all are read.
+                            Some(SymbolKind::Data) if def.inner.is_some() && in_maps => {
+                                def.initial_maps.push((slot, name))
+                            }
+                            _ => {
+                                let want = if def.inner.is_some() {
+                                    "a map"
+                                } else {
+                                    "a program"
+                                };
+                                return e(format!(
+                                    ".maps: `{}` slot {slot}: initial value is not {want}",
+                                    def.name
+                                ));
+                            }
+                        }
                     }
                 }
                 map_at.push((sec.index, offset, maps.len()));
                 maps.push(def);
+            }
+            for def in &maps {
+                for (slot, inner) in &def.initial_maps {
+                    if !maps.iter().any(|m| &m.name == inner && m.inner.is_none()) {
+                        return e(format!(
+                            ".maps: `{}` slot {slot}: `{inner}` is not a map of the object \
+                             that can be an inner map",
+                            def.name
+                        ));
+                    }
+                }
             }
         }
         if let Some(sec) = by_name("maps") {
@@ -347,6 +383,8 @@ impl BpfObject {
                     pin_by_name: matches!(pinning, PIN_OBJECT_NS | PIN_GLOBAL_NS),
                     origin: MapOrigin::Defined,
                     initial_programs: Vec::new(),
+                    inner: None,
+                    initial_maps: Vec::new(),
                 });
             }
         }
@@ -387,6 +425,8 @@ impl BpfObject {
                 pin_by_name: false,
                 origin: MapOrigin::GlobalData(init),
                 initial_programs: Vec::new(),
+                inner: None,
+                initial_maps: Vec::new(),
             });
         }
 
@@ -412,6 +452,8 @@ impl BpfObject {
                 pin_by_name: false,
                 origin: MapOrigin::GlobalData(k.value.clone()),
                 initial_programs: Vec::new(),
+                inner: None,
+                initial_maps: Vec::new(),
             });
             maps.len() - 1
         });
@@ -850,24 +892,38 @@ impl Linker<'_> {
 
 /// Reads one BTF-defined map: a variable whose type is a struct of
 /// `__uint(field, N)` (pointer to an array of N) and `__type(field, T)`
-/// (pointer to T) members. Also returns the byte offset of a program
-/// array's `__array(values, ...)` member, whose relocations name the
-/// initial programs.
+/// (pointer to T) members. Also returns the byte offset of an
+/// `__array(values, ...)` member (a program array's programs, or a
+/// map-in-map's inner definition), whose relocations name the initial
+/// contents.
 fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
     let Type::Var { name, target } = btf.get(var)? else {
         return Err(format!("type {var} is not a variable"));
     };
-    let (_, Type::Struct { members, .. }) = btf.resolve(*target)? else {
+    btf_map_struct(btf, name, *target, 0)
+}
+
+/// The map definition struct `id`, named `name`; `depth` 1 for an inner
+/// map's (which cannot hold maps itself).
+fn btf_map_struct(
+    btf: &Btf,
+    name: &str,
+    id: u32,
+    depth: u32,
+) -> Result<(MapDef, Option<u32>), String> {
+    let (_, Type::Struct { members, .. }) = btf.resolve(id)? else {
         return Err(format!("map `{name}` is not a struct"));
     };
     let mut def = MapDef {
-        name: name.clone(),
+        name: name.to_string(),
         spec: MapSpec::named(name),
         pin_by_name: false,
         origin: MapOrigin::Defined,
         initial_programs: Vec::new(),
+        inner: None,
+        initial_maps: Vec::new(),
     };
-    let mut values_at = None;
+    let mut values = None;
     let uint = |m: &btf::Member| -> Result<u32, String> {
         match btf.resolve(m.type_id)?.1 {
             Type::Ptr { target } => match btf.resolve(*target)?.1 {
@@ -904,39 +960,64 @@ fn btf_map(btf: &Btf, var: u32) -> Result<(MapDef, Option<u32>), String> {
                     ));
                 }
             }
+            // `__array(values, T)`: an array of pointers to T, a function
+            // prototype (program array) or a map definition (map-in-map).
             "values" => {
-                let is_prog_array = matches!(btf.resolve(m.type_id)?.1,
-                    Type::Array { elem, .. } if matches!(btf.resolve(*elem)?.1,
-                        Type::Ptr { target } if matches!(btf.resolve(*target)?.1, Type::FuncProto)));
-                if !is_prog_array {
-                    return Err(format!(
-                        "map `{name}`: map-in-map definitions (`values` of maps) are not supported yet"
-                    ));
-                }
-                values_at = Some(m.bit_offset / 8);
-            }
-            "inner_map" => {
-                return Err(format!(
-                    "map `{name}`: map-in-map definitions (`inner_map`) are not supported yet"
-                ))
+                let elem = match btf.resolve(m.type_id)?.1 {
+                    Type::Array { elem, .. } => match btf.resolve(*elem)?.1 {
+                        Type::Ptr { target } => Some(*target),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let elem = elem.ok_or_else(|| {
+                    format!("map `{name}`: `values` is not an array of pointers (__array())")
+                })?;
+                values = Some((m.bit_offset / 8, elem));
             }
             "numa_node" => {}
             other => return Err(format!("map `{name}`: unknown field `{other}`")),
         }
     }
-    if values_at.is_some() {
-        def.spec.key_size = if def.spec.key_size == 0 {
-            4
-        } else {
-            def.spec.key_size
-        };
-        def.spec.value_size = if def.spec.value_size == 0 {
-            4
-        } else {
-            def.spec.value_size
-        };
+    let Some((values_at, elem)) = values else {
+        return Ok((def, None));
+    };
+    let map_in_map =
+        [MapType::ArrayOfMaps as u32, MapType::HashOfMaps as u32].contains(&def.spec.map_type);
+    match btf.resolve(elem)?.1 {
+        Type::FuncProto if def.spec.map_type == MapType::ProgArray as u32 => {}
+        Type::Struct { .. } if map_in_map && depth == 0 => {
+            let inner_name = format!("{name}.inner");
+            let (inner, nested) = btf_map_struct(btf, &inner_name, elem, depth + 1)?;
+            if nested.is_some() {
+                return Err(format!(
+                    "map `{name}`: an inner map cannot hold maps or programs"
+                ));
+            }
+            def.inner = Some(Box::new(inner.spec));
+        }
+        _ => {
+            return Err(format!(
+                "map `{name}`: `values` fits neither a program array (functions) nor a map of \
+                 maps (map definitions)"
+            ))
+        }
     }
-    Ok((def, values_at))
+    // Slots hold 4-byte handles; keys are slot numbers (4 bytes unless
+    // the definition says otherwise).
+    if def.spec.key_size == 0 {
+        def.spec.key_size = 4;
+    }
+    match def.spec.value_size {
+        0 => def.spec.value_size = 4,
+        4 => {}
+        n => {
+            return Err(format!(
+                "map `{name}`: value_size {n} with `values`: slots hold 4 bytes"
+            ))
+        }
+    }
+    Ok((def, Some(values_at)))
 }
 
 #[cfg(test)]
