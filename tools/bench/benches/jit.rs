@@ -123,6 +123,8 @@ fn array_counter() {
             pin_by_name: false,
             origin: MapOrigin::Defined,
             initial_programs: Vec::new(),
+            inner: None,
+            initial_maps: Vec::new(),
         }],
         programs: vec![ProgDef {
             name: "array_counter".into(),
