@@ -630,3 +630,21 @@ fn btf_maps_of_maps_start_with_their_initial_inner_maps() {
     value("inner_a", 7);
     assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, 2109);
 }
+
+#[test]
+fn iproute2_maps_of_maps_put_the_inner_map_with_their_id_in_its_slot() {
+    let obj = BpfObject::parse(&object_bytes("legacy_map_in_map")).unwrap();
+    let outer = obj.maps.iter().find(|m| m.name == "map_outer").unwrap();
+    assert_eq!(outer.initial_maps, [(2, "map_inner".to_string())]);
+    assert_eq!(
+        outer.inner.as_deref().map(|s| (s.map_type, s.max_entries)),
+        Some((ebpf_core::MapType::Array as u32, 1))
+    );
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let inner = loaded.map("map_inner").unwrap();
+    e.map_update(inner, &0u32.to_ne_bytes(), &77u32.to_ne_bytes(), 0)
+        .unwrap();
+    let h = loaded.program("read_slot").unwrap();
+    assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, 77);
+}

@@ -348,6 +348,9 @@ impl BpfObject {
             }
         }
         if let Some(sec) = by_name("maps") {
+            // iproute2's maps of maps: an outer map names its template by
+            // `inner_id`; maps with that `id` go into its `inner_idx` slot.
+            let mut legacy_ids = Vec::new();
             for sym in file
                 .symbols()
                 .filter(|s| s.section_index() == Some(sec.index))
@@ -362,13 +365,10 @@ impl BpfObject {
                 // iproute2's and Cilium's `struct bpf_elf_map` go on with
                 // id, pinning, inner_id and inner_idx (libbpf's `struct
                 // bpf_map_def` stops after the flags).
-                let long = sym.size() >= 28;
-                let pinning = if long { field(6).unwrap_or(0) } else { 0 };
-                if long && matches!(t, 12 | 13) {
-                    return e(format!(
-                        "maps: `{name}`: map-in-map definitions (inner_id, inner_idx) are not supported yet"
-                    ));
-                }
+                let has = |i: usize| sym.size() >= 4 * (i as u64 + 1);
+                let legacy = |i: usize| if has(i) { field(i).unwrap_or(0) } else { 0 };
+                let pinning = legacy(6);
+                legacy_ids.push((legacy(5), legacy(7), legacy(8)));
                 map_at.push((sec.index, at as u64, maps.len()));
                 maps.push(MapDef {
                     spec: MapSpec {
@@ -386,6 +386,44 @@ impl BpfObject {
                     inner: None,
                     initial_maps: Vec::new(),
                 });
+            }
+            let first = maps.len() - legacy_ids.len();
+            for (i, &(_, inner_id, _)) in legacy_ids.iter().enumerate() {
+                let outer = &maps[first + i];
+                if !matches!(outer.spec.map_type, 12 | 13) {
+                    continue;
+                }
+                if inner_id == 0 {
+                    return e(format!(
+                        "maps: `{}`: a map of maps needs `inner_id`, the id of its inner map",
+                        outer.name
+                    ));
+                }
+                let mut template = None;
+                let mut slots = Vec::new();
+                for (j, &(id, its_inner_id, idx)) in legacy_ids.iter().enumerate() {
+                    if id != inner_id || its_inner_id != 0 {
+                        continue;
+                    }
+                    let inner = &maps[first + j];
+                    template.get_or_insert_with(|| inner.spec.clone());
+                    if idx >= outer.spec.max_entries {
+                        return e(format!(
+                            "maps: `{}`: slot {idx} for `{}` is beyond max_entries",
+                            outer.name, inner.name
+                        ));
+                    }
+                    slots.push((idx, inner.name.clone()));
+                }
+                let Some(template) = template else {
+                    return e(format!(
+                        "maps: `{}`: no map has id {inner_id}, its inner_id",
+                        outer.name
+                    ));
+                };
+                let outer = &mut maps[first + i];
+                outer.inner = Some(Box::new(template));
+                outer.initial_maps = slots;
             }
         }
         for sec in sections.iter().filter(|s| is_global_data(&s.name)) {
