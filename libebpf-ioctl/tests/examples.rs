@@ -648,3 +648,25 @@ fn iproute2_maps_of_maps_put_the_inner_map_with_their_id_in_its_slot() {
     let h = loaded.program("read_slot").unwrap();
     assert_eq!(e.prog_test_run(h, &[0u8; 64], 1).unwrap().retval, 77);
 }
+
+#[test]
+fn core_bitfields_and_enums_resolve_as_libbpf_does() {
+    let obj = BpfObject::parse(&object_bytes("core_bitfields")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    // An IPv4 header of 6 words (ihl 6, version 4) after 14 bytes.
+    let mut packet = [0u8; 64];
+    packet[14] = 0x46;
+    for prog in ["ip_bitfields", "ip_bitfields_macro"] {
+        let h = loaded.program(prog).unwrap();
+        assert_eq!(
+            e.prog_test_run(h, &packet, 1).unwrap().retval,
+            6 * 4 + 4 * 1000,
+            "{prog}"
+        );
+    }
+    // Linux's answer would be 15: it has bpf_get_current_task, this
+    // runtime has not (and says so).
+    let h = loaded.program("enum_questions").unwrap();
+    assert_eq!(e.prog_test_run(h, &packet, 1).unwrap().retval, 1 + 4 + 8);
+}

@@ -39,13 +39,22 @@ pub struct Member {
     pub type_id: u32,
     /// Offset in bits.
     pub bit_offset: u32,
+    /// Width in bits of a bitfield, 0 for other members.
+    pub bitfield_size: u32,
 }
 
 /// One type.
 #[derive(Clone, Debug)]
 pub enum Type {
-    /// Integer, enum or float of `size` bytes.
-    Sized { size: u32 },
+    /// Integer or float of `size` bytes.
+    Sized { size: u32, signed: bool },
+    /// An enum of `size` bytes: its enumerators' names and values.
+    Enum {
+        name: String,
+        size: u32,
+        signed: bool,
+        values: Vec<(String, i64)>,
+    },
     /// Pointer to `target`.
     Ptr { target: u32 },
     /// `nelems` of `elem`.
@@ -152,17 +161,40 @@ impl Btf {
             let k = (info >> 24) & 0x1f;
             let t = match k {
                 kind::INT => {
+                    // BTF_INT_SIGNED, in the encoding byte.
+                    let signed = (r.u32(at)? >> 24) & 1 != 0;
                     at += 4;
-                    Type::Sized { size: size_or_type }
+                    Type::Sized {
+                        size: size_or_type,
+                        signed,
+                    }
                 }
-                kind::FLOAT => Type::Sized { size: size_or_type },
-                kind::ENUM => {
-                    at += vlen * 8;
-                    Type::Sized { size: size_or_type }
-                }
-                kind::ENUM64 => {
-                    at += vlen * 12;
-                    Type::Sized { size: size_or_type }
+                kind::FLOAT => Type::Sized {
+                    size: size_or_type,
+                    signed: true,
+                },
+                kind::ENUM | kind::ENUM64 => {
+                    let signed = info >> 31 != 0;
+                    let wide = k == kind::ENUM64;
+                    let mut values = Vec::with_capacity(vlen.min(1024));
+                    for _ in 0..vlen {
+                        let low = r.u32(at + 4)?;
+                        let value = if wide {
+                            (u64::from(r.u32(at + 8)?) << 32 | u64::from(low)) as i64
+                        } else if signed {
+                            i64::from(low as i32)
+                        } else {
+                            i64::from(low)
+                        };
+                        values.push((name(r.u32(at)?), value));
+                        at += if wide { 12 } else { 8 };
+                    }
+                    Type::Enum {
+                        name: name(name_off),
+                        size: size_or_type,
+                        signed,
+                        values,
+                    }
                 }
                 kind::PTR => Type::Ptr {
                     target: size_or_type,
@@ -186,6 +218,7 @@ impl Btf {
                             } else {
                                 offset
                             },
+                            bitfield_size: if kind_flag { offset >> 24 } else { 0 },
                         });
                         at += 12;
                     }
@@ -287,7 +320,9 @@ impl Btf {
             return Err(".BTF: type nesting too deep".into());
         }
         match self.resolve(id)?.1 {
-            Type::Sized { size, .. } | Type::Struct { size, .. } => Ok(*size),
+            Type::Sized { size, .. } | Type::Enum { size, .. } | Type::Struct { size, .. } => {
+                Ok(*size)
+            }
             Type::Ptr { .. } => Ok(8),
             Type::Array { elem, nelems } => self
                 .size_of_depth(*elem, depth + 1)?

@@ -9,7 +9,13 @@
 //!   (`ebpf_core::prog_type`), so a program built against another kernel's
 //!   headers reads the right field or learns that it does not exist;
 //! - the headers of packets (`struct ethhdr`, `struct iphdr`, ...), whose
-//!   layout the wire fixes: as the object describes them;
+//!   layout the wire fixes: as the object describes them, bitfields too
+//!   (`ihl`, `version`: the load unit, its size and the shifts, as libbpf
+//!   computes them for `BPF_CORE_READ_BITFIELD`);
+//! - the enums of Linux's UAPI whose values depend on the runtime
+//!   (`enum bpf_func_id`: the helpers it provides; `enum bpf_map_type`: its
+//!   map types; `enum xdp_action`, `enum sk_action`): an enumerator the
+//!   runtime lacks does not exist (`bpf_core_enum_value_exists` is 0);
 //! - anything else is a type of the Linux kernel's internals, which this
 //!   runtime does not have: the program is refused, naming the type.
 //!
@@ -33,9 +39,13 @@ mod kind {
     pub const FIELD_BYTE_SIZE: u32 = 1;
     pub const FIELD_EXISTS: u32 = 2;
     pub const FIELD_SIGNED: u32 = 3;
+    pub const FIELD_LSHIFT_U64: u32 = 4;
+    pub const FIELD_RSHIFT_U64: u32 = 5;
     pub const TYPE_ID_LOCAL: u32 = 6;
     pub const TYPE_EXISTS: u32 = 8;
     pub const TYPE_SIZE: u32 = 9;
+    pub const ENUMVAL_EXISTS: u32 = 10;
+    pub const ENUMVAL_VALUE: u32 = 11;
     pub const TYPE_MATCHES: u32 = 12;
 }
 
@@ -151,7 +161,62 @@ enum Target {
     Context(&'static ContextLayout),
     /// A packet header: as described.
     Wire,
+    /// An enum of Linux's UAPI this runtime gives values of its own: the
+    /// value of an enumerator name, if the runtime has it.
+    Enum(fn(&str) -> Option<i64>),
 }
+
+/// `enum bpf_func_id`: the helpers this runtime provides, by Linux id.
+fn helper_id(enumerator: &str) -> Option<i64> {
+    let name = enumerator.strip_prefix("BPF_FUNC_")?;
+    (1..ebpf_core::helpers::ids::KFUNC_BASE)
+        .take(1024)
+        .find(|&id| {
+            ebpf_core::helpers::proto::proto_of(id)
+                .is_some_and(|p| p.name.strip_prefix("bpf_") == Some(name))
+        })
+        .map(i64::from)
+}
+
+/// `enum xdp_action`.
+fn xdp_action(enumerator: &str) -> Option<i64> {
+    [
+        "XDP_ABORTED",
+        "XDP_DROP",
+        "XDP_PASS",
+        "XDP_TX",
+        "XDP_REDIRECT",
+    ]
+    .iter()
+    .position(|&n| n == enumerator)
+    .map(|i| i as i64)
+}
+
+/// `enum sk_action`.
+fn sk_action(enumerator: &str) -> Option<i64> {
+    ["SK_DROP", "SK_PASS"]
+        .iter()
+        .position(|&n| n == enumerator)
+        .map(|i| i as i64)
+}
+
+/// `enum bpf_map_type`: the map types this runtime provides.
+fn map_type(enumerator: &str) -> Option<i64> {
+    let name = enumerator
+        .strip_prefix("BPF_MAP_TYPE_")?
+        .to_ascii_lowercase();
+    (1..64u32)
+        .find(|&n| ebpf_core::MapType::from_u32(n).is_ok_and(|t| t.name() == name))
+        .map(i64::from)
+}
+
+/// The enums of Linux's UAPI a program may ask about.
+const ENUMS: &[(&str, fn(&str) -> Option<i64>)] = &[
+    ("bpf_func_id", helper_id),
+    ("xdp_action", xdp_action),
+    ("sk_action", sk_action),
+    ("bpf_map_type", map_type),
+];
 
 fn target_of(name: &str) -> Option<Target> {
     let layouts = [
@@ -163,6 +228,9 @@ fn target_of(name: &str) -> Option<Target> {
             return Some(Target::Context(layout));
         }
     }
+    if let Some(&(_, values)) = ENUMS.iter().find(|(n, _)| *n == name) {
+        return Some(Target::Enum(values));
+    }
     WIRE_TYPES.contains(&name).then_some(Target::Wire)
 }
 
@@ -172,6 +240,8 @@ struct Field {
     offset: u32,
     size: u32,
     signed: bool,
+    /// A bitfield's offset and width in bits (from the root).
+    bits: Option<(u32, u32)>,
     /// The top-level member's name and offset, and the element index
     /// inside it (for `cb[2]`), when the root is a struct.
     member: Option<(String, u32)>,
@@ -180,6 +250,7 @@ struct Field {
 fn root_name(btf: &Btf, type_id: u32) -> Result<String, String> {
     match btf.resolve(type_id)?.1 {
         Type::Struct { name, .. } => Ok(name.clone()),
+        Type::Enum { name, .. } => Ok(name.clone()),
         Type::Sized { .. } => Ok("an integer".into()),
         _ => Ok(format!("type {type_id}")),
     }
@@ -197,15 +268,28 @@ fn local_field(btf: &Btf, type_id: u32, access: &str) -> Result<Field, String> {
         .checked_mul(btf.size_of(ty)?)
         .ok_or("CO-RE offset overflows")?;
     let mut member = None;
+    let mut bits = None;
     for i in idx {
         let i = i?;
+        if bits.is_some() {
+            return Err(format!("CO-RE access path `{access}` into a bitfield"));
+        }
         match btf.resolve(ty)?.1 {
             Type::Struct { members, .. } => {
                 let m = members
                     .get(i as usize)
                     .ok_or_else(|| format!("CO-RE access path `{access}` past the members"))?;
-                if m.bit_offset % 8 != 0 {
-                    return Err(format!("CO-RE access to bitfield `{}`", m.name));
+                if m.bitfield_size != 0 || m.bit_offset % 8 != 0 {
+                    let width = if m.bitfield_size != 0 {
+                        m.bitfield_size
+                    } else {
+                        btf.size_of(m.type_id)?.saturating_mul(8)
+                    };
+                    let at = offset
+                        .checked_mul(8)
+                        .and_then(|o| o.checked_add(m.bit_offset))
+                        .ok_or("CO-RE offset overflows")?;
+                    bits = Some((at, width));
                 }
                 offset = offset
                     .checked_add(m.bit_offset / 8)
@@ -225,12 +309,34 @@ fn local_field(btf: &Btf, type_id: u32, access: &str) -> Result<Field, String> {
             _ => return Err(format!("CO-RE access path `{access}` into a scalar")),
         }
     }
+    let signed = match btf.resolve(ty)?.1 {
+        Type::Sized { signed, .. } | Type::Enum { signed, .. } => *signed,
+        _ => false,
+    };
     Ok(Field {
         offset,
         size: btf.size_of(ty)?,
-        signed: false,
+        signed,
+        bits,
         member,
     })
+}
+
+/// The load a bitfield is read with, as libbpf computes it: the smallest
+/// naturally aligned unit from the member's size up holding all its bits.
+/// Byte offset and size.
+fn bitfield_unit(bit_off: u32, bit_size: u32, member_size: u32) -> Result<(u32, u32), String> {
+    let mut size = member_size.max(1);
+    loop {
+        let off = bit_off / 8 / size * size;
+        if bit_off + bit_size - off * 8 <= size * 8 {
+            return Ok((off, size));
+        }
+        if size >= 8 {
+            return Err("CO-RE bitfield wider than 8 bytes".into());
+        }
+        size *= 2;
+    }
 }
 
 /// The relocated value, or `None` where the field does not exist here.
@@ -251,12 +357,55 @@ fn resolve(btf: &Btf, r: &CoreRelo) -> Result<Option<u64>, String> {
     if r.kind == kind::TYPE_SIZE {
         return Ok(Some(match target {
             Target::Context(l) => l.size as u64,
-            Target::Wire => btf.size_of(r.type_id)? as u64,
+            Target::Wire | Target::Enum(_) => btf.size_of(r.type_id)? as u64,
         }));
     }
+    if let Target::Enum(values) = target {
+        let Type::Enum { values: local, .. } = btf.resolve(r.type_id)?.1 else {
+            return Err(format!(
+                "CO-RE enum relocation against `{name}`, not an enum"
+            ));
+        };
+        let index: usize = r
+            .access
+            .parse()
+            .map_err(|_| format!("bad CO-RE enum access `{}`", r.access))?;
+        let (enumerator, _) = local
+            .get(index)
+            .ok_or_else(|| format!("CO-RE enum access `{}` past `{name}`", r.access))?;
+        let value = values(enumerator);
+        return match r.kind {
+            kind::ENUMVAL_EXISTS => Ok(Some(value.is_some() as u64)),
+            kind::ENUMVAL_VALUE => Ok(value.map(|v| v as u64)),
+            k => Err(format!("CO-RE relocation kind {k} against enum `{name}`")),
+        };
+    }
+    if matches!(r.kind, kind::ENUMVAL_EXISTS | kind::ENUMVAL_VALUE) {
+        return Err(format!(
+            "CO-RE enum relocation against `{name}`, not an enum"
+        ));
+    }
     let local = local_field(btf, r.type_id, &r.access)?;
+    if let Some((bit_off, bit_size)) = local.bits {
+        // Bitfields exist only in packet headers, laid out as described.
+        if !matches!(target, Target::Wire) {
+            return Err(format!("CO-RE access to a bitfield of `{name}`"));
+        }
+        let (off, size) = bitfield_unit(bit_off, bit_size, local.size)?;
+        return Ok(Some(match r.kind {
+            kind::FIELD_EXISTS => 1,
+            kind::FIELD_BYTE_OFFSET => u64::from(off),
+            kind::FIELD_BYTE_SIZE => u64::from(size),
+            kind::FIELD_SIGNED => local.signed as u64,
+            // Little-endian: the field's top bit to bit 63, then down.
+            kind::FIELD_LSHIFT_U64 => u64::from(64 - (bit_off + bit_size - off * 8)),
+            kind::FIELD_RSHIFT_U64 => u64::from(64 - bit_size),
+            k => return Err(format!("CO-RE relocation kind {k} is not supported")),
+        }));
+    }
     // Where the field is here.
     let here = match target {
+        Target::Enum(_) => None,
         Target::Wire => Some((local.offset, local.size)),
         Target::Context(layout) => {
             let (name, member_off) = local
@@ -275,6 +424,9 @@ fn resolve(btf: &Btf, r: &CoreRelo) -> Result<Option<u64>, String> {
         (kind::FIELD_BYTE_OFFSET, Some((off, _))) => Some(off as u64),
         (kind::FIELD_BYTE_SIZE, Some((_, size))) => Some(size as u64),
         (kind::FIELD_SIGNED, Some(_)) => Some(local.signed as u64),
+        // A whole field, read with a load of its own size.
+        (kind::FIELD_LSHIFT_U64, Some((_, size))) => Some(64 - u64::from(size) * 8),
+        (kind::FIELD_RSHIFT_U64, Some((_, size))) => Some(64 - u64::from(size) * 8),
         (k, _) => return Err(format!("CO-RE relocation kind {k} is not supported")),
     })
 }
