@@ -163,8 +163,11 @@ enum Target {
     Wire,
     /// An enum of Linux's UAPI this runtime gives values of its own: the
     /// value of an enumerator name, if the runtime has it.
-    Enum(fn(&str) -> Option<i64>),
+    Enum(EnumValues),
 }
+
+/// The value of an enumerator name, if the runtime has it.
+type EnumValues = fn(&str) -> Option<i64>;
 
 /// `enum bpf_func_id`: the helpers this runtime provides, by Linux id.
 fn helper_id(enumerator: &str) -> Option<i64> {
@@ -211,7 +214,7 @@ fn map_type(enumerator: &str) -> Option<i64> {
 }
 
 /// The enums of Linux's UAPI a program may ask about.
-const ENUMS: &[(&str, fn(&str) -> Option<i64>)] = &[
+const ENUMS: &[(&str, EnumValues)] = &[
     ("bpf_func_id", helper_id),
     ("xdp_action", xdp_action),
     ("sk_action", sk_action),
