@@ -98,6 +98,13 @@ pub enum LoadError {
         /// The kfunc id.
         id: i32,
     },
+    /// A call of a kernel function the program's type may not call.
+    KfuncNotAllowed {
+        /// Instruction index.
+        pc: usize,
+        /// Its name.
+        name: &'static str,
+    },
     /// A call kind or `LD_IMM64` pseudo source this runtime does not support,
     /// or an `LD_IMM64` map reference nothing resolved.
     Unsupported {
@@ -184,6 +191,9 @@ impl fmt::Display for LoadError {
                     ),
                     (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
                 }
+            }
+            LoadError::KfuncNotAllowed { pc, name } => {
+                write!(f, "insn {pc}: calling kernel function {name} is not allowed")
             }
             LoadError::UnknownKfunc { pc, id } => write!(
                 f,

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use crate::decoded::{Op, Slot};
 use crate::error::LoadError;
-use crate::helpers::Helpers;
+use crate::helpers::{ids, proto, Helpers};
 use crate::insn::Insn;
 use crate::opcode::*;
 
@@ -681,6 +681,14 @@ fn decode_jump(insn: Insn, pc: usize, opts: &LoadOptions<'_>) -> Result<Slot, Lo
                     let known =
                         insn.imm >= 0 && opts.helpers.is_some_and(|h| h.supports(insn.imm as u32));
                     if !known {
+                        // A kfunc, lowered to a helper-table id (a helper
+                        // call naming one is refused before).
+                        let kfunc = (insn.imm as u32 >= ids::KFUNC_BASE)
+                            .then(|| proto::proto_of(insn.imm as u32))
+                            .flatten();
+                        if let Some(p) = kfunc {
+                            return Err(LoadError::KfuncNotAllowed { pc, name: p.name });
+                        }
                         return Err(LoadError::UnknownHelper { pc, id: insn.imm });
                     }
                     slot(Op::CallHelper, 0, 0, 0, insn.imm as u32 as u64)

@@ -1032,10 +1032,20 @@ fn array_lookups_compiled_in_line_find_each_element() {
 
 /// Loads `src` as a tc program with `license`; the handle or the error.
 fn load_tc(e: &Ebpf, src: &str, license: &str) -> Result<u32, libebpf_ioctl::Error> {
+    load_as(e, ebpf_core::ProgType::SchedCls, src, license)
+}
+
+/// Loads `src` as a program of type `t` with `license`.
+fn load_as(
+    e: &Ebpf,
+    t: ebpf_core::ProgType,
+    src: &str,
+    license: &str,
+) -> Result<u32, libebpf_ioctl::Error> {
     let code = bytecode(src);
     e.prog_load(&ProgSpec {
         name: "kfunc",
-        prog_type: ebpf_core::ProgType::SchedCls as u32,
+        prog_type: t as u32,
         bytecode: &code,
         license,
         maps: &[],
@@ -1319,4 +1329,151 @@ fn bloom_filters_answer_maybe_or_surely_not() {
         "surely not"
     );
     e.map_lookup(m, &[], &mut v(8888), 0).unwrap();
+}
+
+#[test]
+fn dynptrs_are_opaque_stack_objects_and_slices_bounded_views() {
+    use ebpf_core::ProgType::{SchedCls, SocketFilter, Xdp};
+    let e = client();
+    // A dynptr over the packet at fp-16 (kfunc 4: bpf_dynptr_from_skb,
+    // 5: _from_xdp).
+    const FROM_SKB: &str =
+        "mov %r6, %r1\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -16\ncall runtime 4\n";
+    const FROM_XDP: &str =
+        "mov %r6, %r1\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -16\ncall runtime 5\n";
+    // r0 = a slice of 4 bytes at 0 (kfunc 6, read-only; 7, writable).
+    let slice = |kfunc: u32| {
+        format!("mov %r1, %r10\nadd %r1, -16\nmov %r2, 0\nmov %r3, 0\nmov %r4, 4\ncall runtime {kfunc}\n")
+    };
+    // r0 = bpf_dynptr_size (kfunc 11).
+    const SIZE: &str = "mov %r1, %r10\nadd %r1, -16\ncall runtime 11\n";
+    // `why`: what the log says, or alternatives separated by `|`.
+    let refused = |t, src: String, why: &str| {
+        let err = load_as(&e, t, &src, "GPL").expect_err(&src);
+        let log = err.log.clone().unwrap_or_default();
+        assert_eq!(err.errno, Errno::EACCES, "{src}: {log}");
+        assert!(
+            why.split('|').any(|w| log.contains(w)),
+            "{why}: {src}: {log}"
+        );
+    };
+    // A stale pointer: unreadable, or a number to a caller who may see
+    // addresses.
+    let stale = "R7 !read_ok|R7 invalid mem access 'scalar'";
+    let accepted =
+        |t, src: String| load_as(&e, t, &src, "GPL").unwrap_or_else(|err| panic!("{src}: {err}"));
+    let end = "mov %r0, 0\nexit\nout:\nmov %r0, 1\nexit";
+    // Used before it is made, or after a store into half of it.
+    refused(
+        SchedCls,
+        format!("{SIZE}exit"),
+        "Expected an initialized dynptr as arg #0",
+    );
+    refused(
+        SchedCls,
+        format!("{FROM_SKB}stdw [%r10-8], 0\n{SIZE}exit"),
+        "Expected an initialized dynptr as arg #0",
+    );
+    // Its bytes are not the program's to read.
+    refused(
+        SchedCls,
+        format!("{FROM_SKB}ldxdw %r0, [%r10-16]\nexit"),
+        "invalid read from stack",
+    );
+    // At an offset that is not a slot's start.
+    refused(
+        SchedCls,
+        "mov %r2, 0\nmov %r3, %r10\nadd %r3, -12\ncall runtime 4\nmov %r0, 0\nexit".into(),
+        "cannot pass in dynptr at an offset=-12",
+    );
+    // A read-only slice is not written, and no slice is read past its size
+    // or before its NULL check.
+    refused(
+        SchedCls,
+        format!(
+            "{FROM_SKB}{}jeq %r0, 0, out\nstb [%r0+0], 1\n{end}",
+            slice(6)
+        ),
+        "cannot write into rdonly_mem",
+    );
+    refused(
+        SchedCls,
+        format!(
+            "{FROM_SKB}{}jeq %r0, 0, out\nldxw %r0, [%r0+2]\n{end}",
+            slice(7)
+        ),
+        "invalid access to mem",
+    );
+    refused(
+        SchedCls,
+        format!("{FROM_SKB}{}ldxb %r0, [%r0+0]\nexit", slice(6)),
+        "invalid mem access",
+    );
+    // The slice's size is a constant the verifier knows.
+    refused(
+        SchedCls,
+        format!(
+            "{FROM_SKB}ldxw %r4, [%r6+0]\nmov %r1, %r10\nadd %r1, -16\nmov %r2, 0\n\
+             mov %r3, 0\ncall runtime 6\nmov %r0, 0\nexit"
+        ),
+        "R4 must be a known constant",
+    );
+    // A slice, like a packet pointer, is stale once the packet may have
+    // moved: after bpf_skb_pull_data, and after bpf_dynptr_write on a
+    // socket buffer's dynptr, but not on an XDP one's.
+    refused(
+        SchedCls,
+        format!(
+            "{FROM_SKB}{}jeq %r0, 0, out\nmov %r7, %r0\nmov %r1, %r6\nmov %r2, 0\ncall 39\n\
+             stb [%r7+0], 1\n{end}",
+            slice(7)
+        ),
+        stale,
+    );
+    let write_then_use = |from: &str| {
+        format!(
+            "{from}{}jeq %r0, 0, out\nmov %r7, %r0\nstb [%r10-24], 9\nmov %r1, %r10\nadd %r1, -16\n\
+             mov %r2, 0\nmov %r3, %r10\nadd %r3, -24\nmov %r4, 1\nmov %r5, 0\ncall 202\n\
+             ldxb %r0, [%r7+0]\nexit\nout:\nmov %r0, 1\nexit",
+            slice(7)
+        )
+    };
+    refused(SchedCls, write_then_use(FROM_SKB), stale);
+    let h = accepted(Xdp, write_then_use(FROM_XDP));
+    // The write went through the dynptr, the read through the slice.
+    assert_eq!(e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval, 9);
+    // Each kind where Linux has it: XDP programs have no socket buffer,
+    // socket filters no writable slices (refused at load: EINVAL).
+    for (t, src, kfunc) in [
+        (
+            Xdp,
+            format!("{FROM_SKB}mov %r0, 0\nexit"),
+            "bpf_dynptr_from_skb",
+        ),
+        (
+            SocketFilter,
+            format!("{FROM_SKB}{}{end}", slice(7)),
+            "bpf_dynptr_slice_rdwr",
+        ),
+    ] {
+        let err = load_as(&e, t, &src, "GPL").expect_err(&src);
+        let log = err.log.clone().unwrap_or_default();
+        assert_eq!(err.errno, Errno::EINVAL, "{src}: {log}");
+        let words = format!("calling kernel function {kfunc} is not allowed");
+        assert!(log.contains(&words), "{src}: {log}");
+    }
+    // A socket filter's dynptr is read-only: writes fail at run time.
+    let h = accepted(
+        SocketFilter,
+        format!(
+            "{FROM_SKB}mov %r1, %r10\nadd %r1, -16\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -16\n\
+             mov %r4, 1\nmov %r5, 0\nstb [%r10-24], 0\ncall 202\nexit"
+        )
+        .replace("add %r3, -16\nmov %r4, 1", "add %r3, -24\nmov %r4, 1"),
+    );
+    assert_eq!(
+        e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval,
+        -22i32 as u32,
+        "-EINVAL"
+    );
 }

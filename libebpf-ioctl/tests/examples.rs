@@ -557,7 +557,7 @@ fn a_kfunc_takes_down_its_program_only_and_unreached_functions_stay_out() {
         .unwrap();
     let why = kfunc.unsupported.as_deref().unwrap_or("");
     assert!(
-        why.contains("bpf_dynptr_from_xdp") && why.contains("kfunc"),
+        why.contains("bpf_rcu_read_lock") && why.contains("kfunc"),
         "{why}"
     );
     // `plain` carries add_one, not never_called (which would be
@@ -669,4 +669,25 @@ fn core_bitfields_and_enums_resolve_as_libbpf_does() {
     // runtime has not (and says so).
     let h = loaded.program("enum_questions").unwrap();
     assert_eq!(e.prog_test_run(h, &packet, 1).unwrap().retval, 1 + 4 + 8);
+}
+
+#[test]
+fn dynptrs_over_the_packet_read_write_slice_and_narrow_as_on_linux() {
+    // Expected values: the host kernel's (6.18) on the same object and
+    // frame (`bpftool prog run`), byte i of the frame being i.
+    let obj = BpfObject::parse(&object_bytes("dynptr")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let frame: Vec<u8> = (0..60).collect();
+    let h = loaded.program("skb_read").unwrap();
+    // 0x0d0c through the slice; the read past the end -E2BIG (0x10000),
+    // with flags -EINVAL (0x20000); the failed reads left the word alone.
+    assert_eq!(e.prog_test_run(h, &frame, 1).unwrap().retval, 0x7_0d0c);
+    let h = loaded.program("xdp_write").unwrap();
+    let r = e.prog_test_run(h, &frame, 1).unwrap();
+    // Size 8 after adjust(2, 10); adjust past it -ERANGE (0x100); the
+    // clone's first byte is the frame's byte 2; a slice past it is NULL.
+    assert_eq!(r.retval, 0x2_1108);
+    assert_eq!(&r.data_out[..4], &[0xaa, 0xbb, 2, 3]);
+    assert_eq!(&r.data_out[4..60], &frame[4..]);
 }

@@ -61,6 +61,8 @@ pub const KTIME_GET_COARSE_NS: u32 = 160;
 pub const FOR_EACH_MAP_ELEM: u32 = 164;
 pub const SNPRINTF: u32 = 165;
 pub const LOOP: u32 = 181;
+pub const DYNPTR_READ: u32 = 201;
+pub const DYNPTR_WRITE: u32 = 202;
 pub const KTIME_GET_TAI_NS: u32 = 208;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
@@ -70,6 +72,15 @@ pub const KFUNC_BASE: u32 = 0x4000_0000;
 pub const THROW: u32 = KFUNC_BASE + super::kfunc::THROW;
 pub const PREEMPT_DISABLE: u32 = KFUNC_BASE + super::kfunc::PREEMPT_DISABLE;
 pub const PREEMPT_ENABLE: u32 = KFUNC_BASE + super::kfunc::PREEMPT_ENABLE;
+pub const DYNPTR_FROM_SKB: u32 = KFUNC_BASE + super::kfunc::DYNPTR_FROM_SKB;
+pub const DYNPTR_FROM_XDP: u32 = KFUNC_BASE + super::kfunc::DYNPTR_FROM_XDP;
+pub const DYNPTR_SLICE: u32 = KFUNC_BASE + super::kfunc::DYNPTR_SLICE;
+pub const DYNPTR_SLICE_RDWR: u32 = KFUNC_BASE + super::kfunc::DYNPTR_SLICE_RDWR;
+pub const DYNPTR_ADJUST: u32 = KFUNC_BASE + super::kfunc::DYNPTR_ADJUST;
+pub const DYNPTR_IS_NULL: u32 = KFUNC_BASE + super::kfunc::DYNPTR_IS_NULL;
+pub const DYNPTR_IS_RDONLY: u32 = KFUNC_BASE + super::kfunc::DYNPTR_IS_RDONLY;
+pub const DYNPTR_SIZE: u32 = KFUNC_BASE + super::kfunc::DYNPTR_SIZE;
+pub const DYNPTR_CLONE: u32 = KFUNC_BASE + super::kfunc::DYNPTR_CLONE;
 
 /// Every helper the runtime provides (each has a prototype in
 /// [`proto`](super::proto)).
@@ -107,8 +118,22 @@ pub const BASE: &[u32] = &[
     PREEMPT_ENABLE,
 ];
 
-/// What socket filters add: reading the packet.
-pub const SOCKET_FILTER: &[u32] = &[SKB_LOAD_BYTES, SKB_LOAD_BYTES_RELATIVE, PERF_EVENT_OUTPUT];
+/// What socket filters add: reading the packet (also through a dynamic
+/// pointer, read-only for them).
+pub const SOCKET_FILTER: &[u32] = &[
+    SKB_LOAD_BYTES,
+    SKB_LOAD_BYTES_RELATIVE,
+    PERF_EVENT_OUTPUT,
+    DYNPTR_FROM_SKB,
+    DYNPTR_READ,
+    DYNPTR_WRITE,
+    DYNPTR_SLICE,
+    DYNPTR_ADJUST,
+    DYNPTR_IS_NULL,
+    DYNPTR_IS_RDONLY,
+    DYNPTR_SIZE,
+    DYNPTR_CLONE,
+];
 
 /// What tc programs add: reading and writing the packet, resizing it
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
@@ -141,6 +166,16 @@ pub const SCHED_CLS: &[u32] = &[
     CLONE_REDIRECT,
     REDIRECT_NEIGH,
     REDIRECT_PEER,
+    DYNPTR_FROM_SKB,
+    DYNPTR_READ,
+    DYNPTR_WRITE,
+    DYNPTR_SLICE,
+    DYNPTR_SLICE_RDWR,
+    DYNPTR_ADJUST,
+    DYNPTR_IS_NULL,
+    DYNPTR_IS_RDONLY,
+    DYNPTR_SIZE,
+    DYNPTR_CLONE,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,
@@ -157,6 +192,16 @@ pub const XDP: &[u32] = &[
     XDP_ADJUST_HEAD,
     XDP_ADJUST_META,
     XDP_ADJUST_TAIL,
+    DYNPTR_FROM_XDP,
+    DYNPTR_READ,
+    DYNPTR_WRITE,
+    DYNPTR_SLICE,
+    DYNPTR_SLICE_RDWR,
+    DYNPTR_ADJUST,
+    DYNPTR_IS_NULL,
+    DYNPTR_IS_RDONLY,
+    DYNPTR_SIZE,
+    DYNPTR_CLONE,
 ];
 
 /// `BASE` followed by `extra`, for a program type's list.

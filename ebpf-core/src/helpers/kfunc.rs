@@ -23,12 +23,42 @@ pub const THROW: u32 = 1;
 pub const PREEMPT_DISABLE: u32 = 2;
 /// `void bpf_preempt_enable(void)`.
 pub const PREEMPT_ENABLE: u32 = 3;
+/// `int bpf_dynptr_from_skb(struct __sk_buff *, u64 flags, struct
+/// bpf_dynptr *)`: a dynamic pointer over a socket buffer's bytes.
+pub const DYNPTR_FROM_SKB: u32 = 4;
+/// `int bpf_dynptr_from_xdp(struct xdp_md *, u64 flags, struct bpf_dynptr *)`.
+pub const DYNPTR_FROM_XDP: u32 = 5;
+/// `void *bpf_dynptr_slice(const struct bpf_dynptr *, u32 offset, void
+/// *buffer, u32 buffer__szk)`: read-only memory of the dynamic pointer's
+/// bytes, or NULL.
+pub const DYNPTR_SLICE: u32 = 6;
+/// `void *bpf_dynptr_slice_rdwr(...)`: the same, writable.
+pub const DYNPTR_SLICE_RDWR: u32 = 7;
+/// `int bpf_dynptr_adjust(const struct bpf_dynptr *, u32 start, u32 end)`.
+pub const DYNPTR_ADJUST: u32 = 8;
+/// `bool bpf_dynptr_is_null(const struct bpf_dynptr *)`.
+pub const DYNPTR_IS_NULL: u32 = 9;
+/// `bool bpf_dynptr_is_rdonly(const struct bpf_dynptr *)`.
+pub const DYNPTR_IS_RDONLY: u32 = 10;
+/// `u32 bpf_dynptr_size(const struct bpf_dynptr *)`.
+pub const DYNPTR_SIZE: u32 = 11;
+/// `int bpf_dynptr_clone(const struct bpf_dynptr *, struct bpf_dynptr *)`.
+pub const DYNPTR_CLONE: u32 = 12;
 
 /// Every kfunc: id and Linux's name.
 pub const ALL: &[(u32, &str)] = &[
     (THROW, "bpf_throw"),
     (PREEMPT_DISABLE, "bpf_preempt_disable"),
     (PREEMPT_ENABLE, "bpf_preempt_enable"),
+    (DYNPTR_FROM_SKB, "bpf_dynptr_from_skb"),
+    (DYNPTR_FROM_XDP, "bpf_dynptr_from_xdp"),
+    (DYNPTR_SLICE, "bpf_dynptr_slice"),
+    (DYNPTR_SLICE_RDWR, "bpf_dynptr_slice_rdwr"),
+    (DYNPTR_ADJUST, "bpf_dynptr_adjust"),
+    (DYNPTR_IS_NULL, "bpf_dynptr_is_null"),
+    (DYNPTR_IS_RDONLY, "bpf_dynptr_is_rdonly"),
+    (DYNPTR_SIZE, "bpf_dynptr_size"),
+    (DYNPTR_CLONE, "bpf_dynptr_clone"),
 ];
 
 /// The id of the kfunc Linux calls `name`.

@@ -10,6 +10,7 @@
 //!   maps ([`RunContext`]);
 //! - [`format`]: `bpf_trace_printk`/`bpf_snprintf` formatting.
 
+mod dynptr;
 pub mod format;
 pub mod ids;
 pub mod kfunc;

@@ -135,12 +135,12 @@ pub(crate) struct PacketState {
 
 /// The packet as one call sees it.
 #[derive(Clone, Copy)]
-struct Packet {
-    ctx: u64,
+pub(super) struct Packet {
+    pub(super) ctx: u64,
     /// First byte programs see.
-    data: u64,
+    pub(super) data: u64,
     /// One past the last.
-    end: u64,
+    pub(super) end: u64,
     /// Start of the metadata in front of `data` (XDP), else `data`.
     meta: u64,
     /// The room the packet may move in.
@@ -168,13 +168,13 @@ impl Packet {
     }
 
     /// `len` bytes at `data + off`, if inside the packet.
-    fn span(&self, off: u64, len: u64) -> Option<u64> {
+    pub(super) fn span(&self, off: u64, len: u64) -> Option<u64> {
         let at = self.data.checked_add(off)?;
         (at.checked_add(len)? <= self.end).then_some(at)
     }
 }
 
-fn ret(errno: Errno) -> Result<u64, HelperError> {
+pub(super) fn ret(errno: Errno) -> Result<u64, HelperError> {
     Ok(errno.to_helper_ret())
 }
 
@@ -277,7 +277,11 @@ impl RunContext<'_> {
 
     /// The packet of the run whose context is `ctx`; `None` when `ctx` is
     /// not the run's context or the type has no packet.
-    fn packet(&self, mem: &ProgramMemory<'_, '_>, ctx: u64) -> Result<Option<Packet>, HelperError> {
+    pub(super) fn packet(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        ctx: u64,
+    ) -> Result<Option<Packet>, HelperError> {
         if ctx != self.run_ctx {
             return Ok(None);
         }
@@ -332,7 +336,7 @@ impl RunContext<'_> {
     /// Copies `len` bytes from `src` to `dst`, either of which may be the
     /// packet, in chunks that never cross `split` (the start of the packet
     /// a socket filter sees: its link header is another region).
-    fn copy(
+    pub(super) fn copy(
         &self,
         mem: &ProgramMemory<'_, '_>,
         src: u64,
@@ -933,7 +937,7 @@ impl RunContext<'_> {
         }
     }
 
-    fn store_bytes(
+    pub(super) fn store_bytes(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
         a: [u64; 5],
@@ -1263,7 +1267,7 @@ impl RunContext<'_> {
     }
 
     /// `bpf_xdp_load_bytes` / `bpf_xdp_store_bytes`.
-    fn xdp_bytes(
+    pub(super) fn xdp_bytes(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
         a: [u64; 5],

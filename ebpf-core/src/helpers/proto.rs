@@ -56,6 +56,25 @@ pub enum Arg {
         /// Its size in bytes.
         size: u32,
     },
+    /// 16 bytes of stack, at a constant 8-byte aligned offset, that the
+    /// call makes a dynamic pointer of this kind (`MEM_UNINIT` dynptr);
+    /// `None`: of the kind of the call's initialised dynptr argument
+    /// (`bpf_dynptr_clone`).
+    DynptrUninit(Option<DynptrKind>),
+    /// An initialised dynamic pointer on the stack (`ARG_PTR_TO_DYNPTR`).
+    Dynptr,
+    /// A buffer for the call to copy into, or NULL, of the size the next
+    /// argument gives, a constant (`buffer__opt`, `buffer__szk`).
+    OptBuffer,
+}
+
+/// What a dynamic pointer points into (Linux's `enum bpf_dynptr_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DynptrKind {
+    /// A socket buffer (`BPF_DYNPTR_TYPE_SKB`).
+    Skb,
+    /// An XDP buffer (`BPF_DYNPTR_TYPE_XDP`).
+    Xdp,
 }
 
 /// What `r0` holds after the call (Linux's `RET_*`).
@@ -71,6 +90,13 @@ pub enum Ret {
     /// A ring buffer record of the size argument, or NULL
     /// (`RET_PTR_TO_RINGBUF_MEM_OR_NULL`); it must be released.
     RingbufMemOrNull,
+    /// Memory of the constant size argument in the dynamic pointer's
+    /// packet, or NULL (`bpf_dynptr_slice`, `_rdwr` when `writable`); like
+    /// a packet pointer, stale once the packet may have moved.
+    SliceOrNull {
+        /// The program may write through it.
+        writable: bool,
+    },
 }
 
 /// What a callback of a callback-taking helper receives in `r1`-`r5`.
@@ -568,7 +594,83 @@ pub const PROTOS: &[Proto] = &[
         gpl_only: true,
         ..proto(ids::PREEMPT_ENABLE, "bpf_preempt_enable", &[], Ret::Void)
     },
+    // Dynamic pointers over the packet: helpers (any license) and kfuncs.
+    proto(
+        ids::DYNPTR_READ,
+        "bpf_dynptr_read",
+        &[FILL_MEM, SIZE_OR_ZERO, Arg::Dynptr, ANY, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::DYNPTR_WRITE,
+        "bpf_dynptr_write",
+        &[Arg::Dynptr, ANY, READ_MEM, SIZE_OR_ZERO, ANY],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_FROM_SKB,
+        "bpf_dynptr_from_skb",
+        &[Arg::Ctx, ANY, Arg::DynptrUninit(Some(DynptrKind::Skb))],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_FROM_XDP,
+        "bpf_dynptr_from_xdp",
+        &[Arg::Ctx, ANY, Arg::DynptrUninit(Some(DynptrKind::Xdp))],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_SLICE,
+        "bpf_dynptr_slice",
+        &[Arg::Dynptr, ANY, Arg::OptBuffer, SIZE],
+        Ret::SliceOrNull { writable: false },
+    ),
+    kfunc(
+        ids::DYNPTR_SLICE_RDWR,
+        "bpf_dynptr_slice_rdwr",
+        &[Arg::Dynptr, ANY, Arg::OptBuffer, SIZE],
+        Ret::SliceOrNull { writable: true },
+    ),
+    kfunc(
+        ids::DYNPTR_ADJUST,
+        "bpf_dynptr_adjust",
+        &[Arg::Dynptr, ANY, ANY],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_IS_NULL,
+        "bpf_dynptr_is_null",
+        &[Arg::Dynptr],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_IS_RDONLY,
+        "bpf_dynptr_is_rdonly",
+        &[Arg::Dynptr],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_SIZE,
+        "bpf_dynptr_size",
+        &[Arg::Dynptr],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::DYNPTR_CLONE,
+        "bpf_dynptr_clone",
+        &[Arg::Dynptr, Arg::DynptrUninit(None)],
+        Ret::Integer,
+    ),
 ];
+
+/// A kfunc's prototype: Linux lets only GPL-compatible programs call
+/// kernel functions.
+const fn kfunc(id: u32, name: &'static str, args: &'static [Arg], ret: Ret) -> Proto {
+    Proto {
+        gpl_only: true,
+        ..proto(id, name, args, ret)
+    }
+}
 
 /// The prototype of helper `id`, if the runtime provides it.
 pub fn proto_of(id: u32) -> Option<&'static Proto> {
@@ -595,7 +697,7 @@ mod tests {
     fn sizes_follow_the_memory_they_describe() {
         for p in PROTOS {
             for (i, a) in p.args.iter().enumerate() {
-                let is_mem = matches!(a, Arg::Mem { .. });
+                let is_mem = matches!(a, Arg::Mem { .. } | Arg::OptBuffer);
                 let next_is_size = matches!(p.args.get(i + 1), Some(Arg::ConstSize { .. }));
                 assert_eq!(is_mem, next_is_size, "{}: argument {}", p.name, i + 1);
             }

@@ -12,7 +12,7 @@ use super::state::{
 use super::{MapDesc, Stats, Subject, VerifyError, MAX_PROCESSED};
 use crate::errno::Errno;
 use crate::helpers::ids;
-use crate::helpers::proto::{self, Arg, CallbackArgs, Proto, Ret};
+use crate::helpers::proto::{self, Arg, CallbackArgs, DynptrKind, Proto, Ret};
 use crate::insn::Insn;
 use crate::maps::flags::BPF_F_RDONLY_PROG;
 use crate::maps::MapType;
@@ -873,7 +873,7 @@ impl<'a> Explorer<'a> {
             let what = match p.kind {
                 PtrKind::MapValue { .. } => Some("map"),
                 PtrKind::Packet | PtrKind::PacketMeta => Some("packet"),
-                PtrKind::Mem { .. } => Some("mem"),
+                PtrKind::Mem { .. } | PtrKind::Slice { .. } => Some("mem"),
                 PtrKind::Ctx => Some("ctx"),
                 _ => None,
             };
@@ -1084,6 +1084,16 @@ impl<'a> Explorer<'a> {
                 self.bounded(pc, regno, &p, off, size, mem, "mem")?;
                 Ok(loaded(size))
             }
+            PtrKind::Slice {
+                size: mem,
+                writable,
+            } => {
+                if access == Access::Write && !writable {
+                    reject!(pc, "R{regno} cannot write into rdonly_mem");
+                }
+                self.bounded(pc, regno, &p, off, size, mem, "mem")?;
+                Ok(loaded(size))
+            }
             PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
                 reject!(pc, "R{regno} invalid mem access '{name}'")
             }
@@ -1167,6 +1177,7 @@ impl<'a> Explorer<'a> {
                         .map_err(|_| no_memory(pc))?;
                     f.stack.resize(need, Slot::INVALID);
                 }
+                destroy_dynptrs(f, o, o + size as i32);
                 if size == 8 && o % 8 == 0 {
                     if let Some(v @ (Reg::Scalar(_) | Reg::Ptr(_))) = value {
                         f.stack[first_slot] = Slot::Spill(v);
@@ -1244,6 +1255,11 @@ impl<'a> Explorer<'a> {
                     if let Slot::Spill(Reg::Ptr(_)) = slot {
                         reject!(pc, "invalid size of register fill");
                     }
+                    // Not even a caller who may read uninitialised stack
+                    // reads a dynptr (Linux's `STACK_DYNPTR`).
+                    if let Slot::Dynptr { .. } = slot {
+                        reject!(pc, "invalid read from stack off {o}+{} size {size}", a - o);
+                    }
                     match slot.bytes()[byte] {
                         // Whatever an earlier run left there, for a caller
                         // who may see it (Linux's `allow_uninit_stack`).
@@ -1314,7 +1330,10 @@ impl<'a> Explorer<'a> {
                 let f = &st.frames[fidx];
                 for a in lo..hi {
                     let byte = (a - (a.div_euclid(8) * 8)) as usize;
-                    if f.slot(a).bytes()[byte] == Byte::Invalid && !self.subject.allow_ptr_leaks {
+                    let dynptr = matches!(f.slot(a), Slot::Dynptr { .. });
+                    if dynptr
+                        || f.slot(a).bytes()[byte] == Byte::Invalid && !self.subject.allow_ptr_leaks
+                    {
                         reject!(
                             pc,
                             "invalid variable-offset read from stack R{regno} var_off={:?} off={off} size={size}",
@@ -1334,6 +1353,7 @@ impl<'a> Explorer<'a> {
                         .map_err(|_| no_memory(pc))?;
                     f.stack.resize(need, Slot::INVALID);
                 }
+                destroy_dynptrs(f, lo, hi);
                 // Any byte may have been written, with any of the value's.
                 let zero = matches!(value, Some(Reg::Scalar(s)) if s.value() == Some(0));
                 for a in lo..hi {
@@ -1494,7 +1514,10 @@ impl<'a> Explorer<'a> {
                 // packet), and Linux does not decide for the others either.
                 let never_null = matches!(
                     p.kind,
-                    PtrKind::MapValue { .. } | PtrKind::MapKey { .. } | PtrKind::Mem { .. }
+                    PtrKind::MapValue { .. }
+                        | PtrKind::MapKey { .. }
+                        | PtrKind::Mem { .. }
+                        | PtrKind::Slice { .. }
                 );
                 if !p.maybe_null && never_null {
                     let equal_taken = cmp.op == BPF_JEQ;
@@ -1775,9 +1798,12 @@ impl<'a> Explorer<'a> {
             (Some(kind), Some(entry)) => Some((kind, entry)),
             _ => None,
         };
-        if proto.changes_packet {
+        // A write through a socket buffer's dynptr may move its packet
+        // (Linux's `check_helper_call` for `bpf_dynptr_write`).
+        let dynptr_moves = id == ids::DYNPTR_WRITE && meta.dynptr == Some(DynptrKind::Skb);
+        if proto.changes_packet || dynptr_moves {
             // The packet may have moved: every pointer into it is stale
-            // (Linux's `clear_all_pkt_pointers`).
+            // (Linux's `clear_all_pkt_pointers`), slices of it too.
             let stale = if self.subject.allow_ptr_leaks {
                 Reg::UNKNOWN
             } else {
@@ -1787,7 +1813,10 @@ impl<'a> Explorer<'a> {
                 if let Reg::Ptr(p) = r {
                     if matches!(
                         p.kind,
-                        PtrKind::Packet | PtrKind::PacketMeta | PtrKind::PacketEnd
+                        PtrKind::Packet
+                            | PtrKind::PacketMeta
+                            | PtrKind::PacketEnd
+                            | PtrKind::Slice { .. }
                     ) {
                         *r = stale;
                     }
@@ -1815,6 +1844,14 @@ impl<'a> Explorer<'a> {
                     ..Ptr::to(kind)
                 })
             }
+            Ret::SliceOrNull { writable } => Reg::Ptr(Ptr {
+                id: self.fresh_id(),
+                maybe_null: true,
+                ..Ptr::to(PtrKind::Slice {
+                    size: meta.slice_size,
+                    writable,
+                })
+            }),
             Ret::RingbufMemOrNull => {
                 let id = self.fresh_id();
                 let st = &mut path.state;
@@ -2038,6 +2075,47 @@ impl<'a> Explorer<'a> {
                     Reg::Ptr(p) if matches!(p.kind, PtrKind::Stack { .. }) => {}
                     _ => return Err(expected("fp")),
                 },
+                Arg::DynptrUninit(kind) => {
+                    let kind = kind.or(meta.dynptr).unwrap_or(DynptrKind::Skb);
+                    let (frame, off) = self.dynptr_place(st, pc, regno, &reg)?;
+                    // Linux's `mark_stack_slots_dynptr`: whatever was
+                    // there (another dynptr too) is overwritten.
+                    for half in [off, off + 8] {
+                        self.stack(st, pc, frame, half, 8, Access::Write, Some(Reg::UNKNOWN))?;
+                    }
+                    let f = &mut st.frames[frame as usize];
+                    let first = ((-off - 1) / 8) as usize;
+                    f.stack[first] = Slot::Dynptr { kind, first: true };
+                    f.stack[first - 1] = Slot::Dynptr { kind, first: false };
+                }
+                Arg::Dynptr => {
+                    let (frame, off) = self.dynptr_place(st, pc, regno, &reg)?;
+                    let f = &st.frames[frame as usize];
+                    match (f.slot(off), f.slot(off + 8)) {
+                        (
+                            Slot::Dynptr { kind, first: true },
+                            Slot::Dynptr {
+                                kind: second,
+                                first: false,
+                            },
+                        ) if kind == second => meta.dynptr = Some(kind),
+                        _ => reject!(pc, "Expected an initialized dynptr as arg #{}", regno - 1),
+                    }
+                }
+                Arg::OptBuffer => {
+                    let size = match self.read(st, pc, regno + 1)? {
+                        Reg::Scalar(s) => s.value(),
+                        _ => None,
+                    };
+                    let Some(size) = size.filter(|&s| s < MAX_MEM_SIZE) else {
+                        reject!(pc, "R{} must be a known constant", regno + 1);
+                    };
+                    meta.slice_size = size as u32;
+                    if !matches!(reg, Reg::Scalar(s) if s.value() == Some(0)) {
+                        self.pointer_arg(pc, regno, &reg)?;
+                        self.helper_memory(st, pc, regno, size, true)?;
+                    }
+                }
                 Arg::ConstStr => match reg {
                     Reg::Ptr(p)
                         if matches!(p.kind, PtrKind::MapValue { map }
@@ -2048,6 +2126,43 @@ impl<'a> Explorer<'a> {
             }
         }
         Ok(meta)
+    }
+
+    /// Where a dynptr argument lives: a stack pointer at a constant,
+    /// 8-byte aligned offset with room for 16 bytes (Linux's
+    /// `check_reg_arg` for `ARG_PTR_TO_DYNPTR`): its frame and offset.
+    fn dynptr_place(
+        &self,
+        st: &State,
+        pc: usize,
+        regno: u8,
+        reg: &Reg,
+    ) -> Result<(u8, i32), VerifyError> {
+        let Reg::Ptr(
+            p @ Ptr {
+                kind: PtrKind::Stack { frame },
+                maybe_null: false,
+                ..
+            },
+        ) = *reg
+        else {
+            reject!(
+                pc,
+                "arg#{} expected pointer to stack or const struct bpf_dynptr",
+                regno - 1
+            );
+        };
+        let Some(off) = p.fixed_offset() else {
+            reject!(pc, "dynptr has to be at a constant offset");
+        };
+        if off % 8 != 0 {
+            reject!(pc, "cannot pass in dynptr at an offset={off}");
+        }
+        if off < -(STACK_BYTES as i64) || off + 16 > 0 {
+            reject!(pc, "invalid write to stack R{regno} off={off} size=16");
+        }
+        let _ = st;
+        Ok((frame, off as i32))
     }
 
     /// `bpf_spin_lock`/`bpf_spin_unlock`'s argument: the lock of a map
@@ -2173,6 +2288,10 @@ struct ArgMeta {
     alloc_size: u64,
     release: Option<u32>,
     callback: Option<usize>,
+    /// The kind of the initialised dynptr argument.
+    dynptr: Option<DynptrKind>,
+    /// The constant size of an `OptBuffer` argument (a slice's size).
+    slice_size: u32,
 }
 
 /// Whether helper `id` may be called on a map of type `t`, and the map
@@ -2296,6 +2415,25 @@ fn sync_linked(st: &mut State, s: &Scalar) {
     });
 }
 
+/// Destroys every dynptr a store to stack bytes `[lo, hi)` touches, both
+/// halves (Linux's `destroy_if_dynptr_stack_slot`: the packet dynptrs hold
+/// no reference, so overwriting one is allowed).
+fn destroy_dynptrs(f: &mut Frame, lo: i32, hi: i32) {
+    let mut a = lo;
+    while a < hi {
+        let i = ((-a - 1) / 8) as usize;
+        if let Some(&Slot::Dynptr { first, .. }) = f.stack.get(i) {
+            let partner = if first { i.checked_sub(1) } else { Some(i + 1) };
+            f.stack[i] = Slot::INVALID;
+            if let Some(p) = partner.filter(|&p| p < f.stack.len()) {
+                f.stack[p] = Slot::INVALID;
+            }
+        }
+        // The next slot's first byte.
+        a = (a.div_euclid(8) + 1) * 8;
+    }
+}
+
 /// A copy of every frame's stack.
 fn caller_stacks(st: &State) -> Option<Vec<Vec<Slot>>> {
     let mut out = Vec::new();
@@ -2336,7 +2474,7 @@ fn widen_changed(st: &mut State, start: &[Vec<Slot>]) {
                         }
                     }
                 }
-                Slot::Spill(_) => {}
+                Slot::Spill(_) | Slot::Dynptr { .. } => {}
             }
         }
     }

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::scalar::Scalar;
+use crate::helpers::proto::DynptrKind;
 
 /// Bytes of stack one frame has.
 pub const STACK_BYTES: i32 = 512;
@@ -47,6 +48,15 @@ pub enum PtrKind {
         /// Its size in bytes.
         size: u32,
     },
+    /// A slice of a dynamic pointer's packet (`bpf_dynptr_slice`): memory
+    /// of a known size, read-only unless `writable`, stale once the packet
+    /// may have moved (as packet pointers are).
+    Slice {
+        /// Its size in bytes.
+        size: u32,
+        /// The program may write through it.
+        writable: bool,
+    },
     /// A BPF function of the program (for callbacks).
     Func {
         /// Its first instruction.
@@ -67,6 +77,8 @@ impl PtrKind {
             PtrKind::MapValue { .. } => "map_value",
             PtrKind::MapKey { .. } => "map_key",
             PtrKind::Mem { .. } => "mem",
+            PtrKind::Slice { writable: true, .. } => "mem",
+            PtrKind::Slice { .. } => "rdonly_mem",
             PtrKind::Func { .. } => "func",
         }
     }
@@ -166,6 +178,16 @@ pub enum Slot {
     },
     /// Bytes.
     Bytes([Byte; 8]),
+    /// Half of a dynamic pointer (16 bytes at an 8-byte aligned offset,
+    /// `first` the lower half): opaque to the program, which can only
+    /// pass it to the dynptr helpers; a store into either half destroys
+    /// it (Linux's `STACK_DYNPTR`).
+    Dynptr {
+        /// What it points into.
+        kind: DynptrKind,
+        /// The half at the lower address (where the pointer to it points).
+        first: bool,
+    },
 }
 
 impl Slot {
@@ -178,6 +200,8 @@ impl Slot {
             Slot::Bytes(b) | Slot::Narrow { bytes: b, .. } => *b,
             Slot::Spill(Reg::Scalar(s)) if s.value() == Some(0) => [Byte::Zero; 8],
             Slot::Spill(_) => [Byte::Misc; 8],
+            // Not readable as bytes.
+            Slot::Dynptr { .. } => [Byte::Invalid; 8],
         }
     }
 }
@@ -451,6 +475,7 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap) -> bool {
             },
         ) => os == cs && reg_covers(o, c, ids) && bytes_cover(ob, cb),
         (Slot::Narrow { .. }, _) => false,
+        (Slot::Dynptr { .. }, _) => old == cur,
         (Slot::Spill(o), Slot::Spill(c)) => reg_covers(o, c, ids),
         (Slot::Spill(Reg::Scalar(o)), Slot::Bytes(_)) if *o == Scalar::UNKNOWN => {
             cur.bytes().iter().all(|b| *b != Byte::Invalid)
@@ -574,6 +599,16 @@ impl fmt::Display for State {
                         }
                     }
                     Slot::Bytes(_) => {}
+                    Slot::Dynptr { kind, first } => write!(
+                        f,
+                        " fp-{}=dynptr_{}{}",
+                        8 * (s + 1),
+                        match kind {
+                            DynptrKind::Skb => "skb",
+                            DynptrKind::Xdp => "xdp",
+                        },
+                        if *first { "" } else { "(2)" }
+                    )?,
                 }
             }
             if i != last {

@@ -5,8 +5,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-struct bpf_dynptr;
-extern int bpf_dynptr_from_xdp(struct xdp_md *x, __u64 flags, struct bpf_dynptr *ptr) __ksym;
+extern void bpf_rcu_read_lock(void) __ksym;
 
 __attribute__((noinline)) int add_one(int x)
 {
@@ -21,9 +20,7 @@ __attribute__((noinline)) int never_called(int x)
 SEC("xdp")
 int uses_kfunc(struct xdp_md *ctx)
 {
-	char ptr[16];
-
-	bpf_dynptr_from_xdp(ctx, 0, (struct bpf_dynptr *)ptr);
+	bpf_rcu_read_lock();
 	return XDP_PASS;
 }
 
