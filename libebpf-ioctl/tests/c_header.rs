@@ -231,18 +231,18 @@ fn the_c_header_matches_the_abi() {
         ("EBPF_ATTACH_XDP_DEVMAP", ATTACH_XDP_DEVMAP),
         ("EBPF_ATTACH_XDP_CPUMAP", ATTACH_XDP_CPUMAP),
         ("EBPF_ATTACH_XDP", ATTACH_XDP),
-        ("EBPF_KFUNC_THROW", ebpf_core::helpers::kfunc::THROW),
-        (
-            "EBPF_KFUNC_PREEMPT_DISABLE",
-            ebpf_core::helpers::kfunc::PREEMPT_DISABLE,
-        ),
-        (
-            "EBPF_KFUNC_PREEMPT_ENABLE",
-            ebpf_core::helpers::kfunc::PREEMPT_ENABLE,
-        ),
     ] {
         writeln!(src, "printf(\"{macro_name} %u\\n\", {macro_name});").unwrap();
         writeln!(want, "{macro_name} {value}").unwrap();
+    }
+    // Every kfunc: EBPF_KFUNC_ and its name without `bpf_`.
+    for &(id, name) in ebpf_core::helpers::kfunc::ALL {
+        let macro_name = format!(
+            "EBPF_KFUNC_{}",
+            name.trim_start_matches("bpf_").to_uppercase()
+        );
+        writeln!(src, "printf(\"{macro_name} %u\\n\", {macro_name});").unwrap();
+        writeln!(want, "{macro_name} {id}").unwrap();
     }
     writeln!(
         src,

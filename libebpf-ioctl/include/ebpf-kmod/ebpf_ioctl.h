@@ -32,6 +32,15 @@
 #define EBPF_KFUNC_THROW 1
 #define EBPF_KFUNC_PREEMPT_DISABLE 2
 #define EBPF_KFUNC_PREEMPT_ENABLE 3
+#define EBPF_KFUNC_DYNPTR_FROM_SKB 4
+#define EBPF_KFUNC_DYNPTR_FROM_XDP 5
+#define EBPF_KFUNC_DYNPTR_SLICE 6
+#define EBPF_KFUNC_DYNPTR_SLICE_RDWR 7
+#define EBPF_KFUNC_DYNPTR_ADJUST 8
+#define EBPF_KFUNC_DYNPTR_IS_NULL 9
+#define EBPF_KFUNC_DYNPTR_IS_RDONLY 10
+#define EBPF_KFUNC_DYNPTR_SIZE 11
+#define EBPF_KFUNC_DYNPTR_CLONE 12
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
