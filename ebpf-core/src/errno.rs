@@ -58,6 +58,7 @@ errnos! {
     ENOSPC = 28, "no space left";
     ERANGE = 34, "out of range";
     ENOLINK = 67, "link detached";
+    EPROTO = 71, "protocol error";
     EOVERFLOW = 75, "value too large";
     EDEADLK = 35, "a value's lock was held too long";
     ENOTTY = 25, "unknown request";
@@ -78,6 +79,7 @@ impl Errno {
             38 => 78,          // ENOSYS
             40 => 62,          // ELOOP
             67 => 91,          // ENOLINK
+            71 => 92,          // EPROTO
             75 => 84,          // EOVERFLOW
             95 | 524 => 45,    // EOPNOTSUPP
             114 => 37,         // EALREADY
@@ -98,6 +100,7 @@ impl Errno {
             45 => 95,
             37 => 114,
             91 => 67,
+            92 => 71,
             n => n,
         })
     }
@@ -137,6 +140,7 @@ mod tests {
             (Errno::ENOSPC, 28),
             (Errno::ERANGE, 34),
             (Errno::EAGAIN, 35),
+            (Errno::EPROTO, 92),
             (Errno::EDEADLK, 11),
             (Errno::EINTR, 4),
             (Errno::ELOOP, 62),

@@ -691,3 +691,23 @@ fn dynptrs_over_the_packet_read_write_slice_and_narrow_as_on_linux() {
     assert_eq!(&r.data_out[..4], &[0xaa, 0xbb, 2, 3]);
     assert_eq!(&r.data_out[4..60], &frame[4..]);
 }
+
+#[test]
+fn tunnel_keys_are_set_and_read_back_as_on_linux() {
+    // Expected values: the host kernel's (6.18) on the same object
+    // (`bpftool prog run`).
+    let obj = BpfObject::parse(&object_bytes("tunnel_key")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let frame: Vec<u8> = (0..60).collect();
+    let run = |prog: &str| {
+        let h = loaded.program(prog).unwrap();
+        e.prog_test_run(h, &frame, 1).unwrap().retval
+    };
+    // Remote and local swapped on the way back; flags NOCACHE, DONT_FRAGMENT,
+    // KEY and CSUM.
+    assert_eq!(run("tunnel_v4"), 0x0102_2105);
+    // Three refusals (flags, size, a label without IPv6), the id and
+    // addresses through an older key size, the label and the flags.
+    assert_eq!(run("tunnel_v6"), 0x0b01_0907);
+}

@@ -61,6 +61,8 @@ pub const KTIME_GET_COARSE_NS: u32 = 160;
 pub const FOR_EACH_MAP_ELEM: u32 = 164;
 pub const SNPRINTF: u32 = 165;
 pub const LOOP: u32 = 181;
+pub const SKB_GET_TUNNEL_KEY: u32 = 20;
+pub const SKB_SET_TUNNEL_KEY: u32 = 21;
 pub const DYNPTR_READ: u32 = 201;
 pub const DYNPTR_WRITE: u32 = 202;
 pub const KTIME_GET_TAI_NS: u32 = 208;
@@ -166,6 +168,8 @@ pub const SCHED_CLS: &[u32] = &[
     CLONE_REDIRECT,
     REDIRECT_NEIGH,
     REDIRECT_PEER,
+    SKB_GET_TUNNEL_KEY,
+    SKB_SET_TUNNEL_KEY,
     DYNPTR_FROM_SKB,
     DYNPTR_READ,
     DYNPTR_WRITE,
@@ -274,8 +278,6 @@ pub const LINUX_ONLY: &[(u32, &str, &str)] = &[
     (14, "bpf_get_current_pid_tgid", "tasks"),
     (15, "bpf_get_current_uid_gid", "tasks"),
     (16, "bpf_get_current_comm", "tasks"),
-    (20, "bpf_skb_get_tunnel_key", "tunnel devices"),
-    (21, "bpf_skb_set_tunnel_key", "tunnel devices"),
     (22, "bpf_perf_event_read", "perf events"),
     (27, "bpf_get_stackid", "stack traces"),
     (29, "bpf_skb_get_tunnel_opt", "tunnel devices"),

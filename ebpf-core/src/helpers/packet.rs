@@ -131,6 +131,9 @@ pub(crate) struct PacketState {
     hash_valid: bool,
     /// Encapsulated by `bpf_skb_adjust_room` (`skb->encapsulation`).
     encapsulated: bool,
+    /// The tunnel metadata `bpf_skb_set_tunnel_key` attached (Linux's
+    /// metadata dst).
+    pub(super) tunnel: Option<super::tunnel::TunnelInfo>,
 }
 
 /// The packet as one call sees it.
@@ -438,6 +441,8 @@ impl RunContext<'_> {
             ids::REDIRECT_MAP => self.redirect_map(a[0], a[1], a[2]),
             ids::CHECK_MTU => self.check_mtu(mem, a),
             ids::XDP_GET_BUFF_LEN => self.with_packet(mem, a[0], |_, p| Ok(p.end - p.data)),
+            ids::SKB_GET_TUNNEL_KEY => self.get_tunnel_key(mem, a),
+            ids::SKB_SET_TUNNEL_KEY => self.set_tunnel_key(mem, a),
             ids::XDP_LOAD_BYTES | ids::XDP_STORE_BYTES => {
                 self.xdp_bytes(mem, a, id == ids::XDP_STORE_BYTES)
             }

@@ -594,6 +594,18 @@ pub const PROTOS: &[Proto] = &[
         gpl_only: true,
         ..proto(ids::PREEMPT_ENABLE, "bpf_preempt_enable", &[], Ret::Void)
     },
+    proto(
+        ids::SKB_GET_TUNNEL_KEY,
+        "bpf_skb_get_tunnel_key",
+        &[Arg::Ctx, FILL_MEM, SIZE, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_SET_TUNNEL_KEY,
+        "bpf_skb_set_tunnel_key",
+        &[Arg::Ctx, READ_MEM, SIZE, ANY],
+        Ret::Integer,
+    ),
     // Dynamic pointers over the packet: helpers (any license) and kfuncs.
     proto(
         ids::DYNPTR_READ,
