@@ -271,8 +271,14 @@ impl Platform for UserPlatform {
         Self::clock(libc::CLOCK_MONOTONIC_COARSE)
     }
 
+    /// Linux's `CLOCK_TAI`; elsewhere the wall clock (FreeBSD's libc has
+    /// no TAI clock; the offset is 0 until a time daemon sets it anyway).
     fn tai_ns(&self) -> u64 {
-        Self::clock(libc::CLOCK_TAI)
+        #[cfg(target_os = "linux")]
+        let clock = libc::CLOCK_TAI;
+        #[cfg(not(target_os = "linux"))]
+        let clock = libc::CLOCK_REALTIME;
+        Self::clock(clock)
     }
 
     /// Ticks of 4 ms (HZ = 250, Debian's) since the platform started.
