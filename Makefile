@@ -131,6 +131,11 @@ progs-corpus: setup
 	@tools/vm/kernel.sh build >/dev/null
 	CC=$(CLANG) tools/progs-corpus/build.sh $(CURDIR)/target/progs-corpus "$$(tools/vm/kernel.sh path)"
 	$(CARGO) run -q --release -p ebpf-progs-corpus -- target/progs-corpus
+	@# Objects another project built and ships: xdp-tools' (Debian's).
+	@dpkg -s xdp-tools >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq xdp-tools >/dev/null; }
+	@mkdir -p target/real-objects/obj && cp /usr/lib/x86_64-linux-gnu/bpf/*.o target/real-objects/obj/
+	@cp target/progs-corpus/host-run target/real-objects/
+	$(CARGO) run -q --release -p ebpf-progs-corpus -- target/real-objects --title "xdp-tools $$(dpkg-query -W -f='$${Version}' xdp-tools) objects"
 
 ## The bpf_conformance suite's test files (not shipped here: point
 ## CONFORMANCE_DIR at a checkout's tests/) through `ebpfctl exec`, on the

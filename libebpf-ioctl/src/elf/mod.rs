@@ -368,7 +368,22 @@ impl BpfObject {
                 let has = |i: usize| sym.size() >= 4 * (i as u64 + 1);
                 let legacy = |i: usize| if has(i) { field(i).unwrap_or(0) } else { 0 };
                 let pinning = legacy(6);
-                legacy_ids.push((legacy(5), legacy(7), legacy(8)));
+                // inner_id and inner_idx: the 36-byte struct of iproute2
+                // 4.11 and later.
+                let inner = if has(8) {
+                    (legacy(7), legacy(8))
+                } else {
+                    (0, 0)
+                };
+                if matches!(t, 12 | 13) && !has(8) {
+                    return e(format!(
+                        "maps: `{name}`: a map of maps needs its inner map: a {}-byte definition \
+                         has no inner_id (iproute2's 36-byte `struct bpf_elf_map` does; or \
+                         define it in `.maps` with `__array(values, ...)`)",
+                        sym.size()
+                    ));
+                }
+                legacy_ids.push((legacy(5), inner.0, inner.1));
                 map_at.push((sec.index, at as u64, maps.len()));
                 maps.push(MapDef {
                     spec: MapSpec {

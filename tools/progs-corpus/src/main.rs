@@ -1,6 +1,8 @@
-//! `ebpf-progs-corpus OUT`: the socket filter, tc and XDP programs of
-//! Linux's BPF selftests (`tools/testing/selftests/bpf/progs/*.c` but
-//! `verifier_*.c`, built into `OUT/obj` by `build.sh`), each loaded alone
+//! `ebpf-progs-corpus OUT [--title TITLE]`: the socket filter, tc and XDP
+//! programs of the objects in `OUT/obj` (Linux's BPF selftests,
+//! `tools/testing/selftests/bpf/progs/*.c` but `verifier_*.c`, built there
+//! by `build.sh`; or other projects' objects, such as xdp-tools'), each
+//! loaded alone
 //! here (the embedded backend) and on the host kernel (`OUT/host-run`,
 //! libbpf), and run on the same frames on both. Reports how many of the
 //! programs the host loads load here, why the others do not (grouped by
@@ -151,10 +153,15 @@ fn our_run(e: &Ebpf, prog: u32, frame: &[u8]) -> i64 {
 
 fn main() -> ExitCode {
     let Some(out) = std::env::args().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: ebpf-progs-corpus OUT [--verbose]");
+        eprintln!("usage: ebpf-progs-corpus OUT [--verbose] [--title TITLE]");
         return ExitCode::FAILURE;
     };
     let verbose = std::env::args().any(|a| a == "--verbose");
+    // What OUT/obj holds, for the report.
+    let title = std::env::args()
+        .skip_while(|a| a != "--title")
+        .nth(1)
+        .unwrap_or_else(|| "Linux 6.12 selftests progs/*.c (verifier_*.c excluded)".into());
     if let Some(why) = host_bpf::unavailable() {
         println!(
             "progs corpus: skipped, the host's bpf(2) is the reference and is unusable: {why}"
@@ -243,10 +250,7 @@ fn main() -> ExitCode {
         }
     }
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
-    println!(
-        "progs corpus: Linux 6.12 selftests progs/*.c (verifier_*.c excluded), {} objects",
-        objects.len()
-    );
+    println!("progs corpus: {title}, {} objects", objects.len());
     println!(
         "  socket filter, tc and XDP programs the host loads: {host_loads}; loaded here: {both_load} ({:.1}%)",
         pct(both_load, host_loads)
