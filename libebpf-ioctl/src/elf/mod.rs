@@ -91,9 +91,12 @@ pub struct ProgDef {
     /// 0.
     pub expected_attach_type: u32,
     /// Why the runtime cannot load it, when its section names a program
-    /// type the runtime does not provide (the object's other programs
-    /// still load).
+    /// type the runtime does not provide or it needs what the runtime does
+    /// not have (the object's other programs still load).
     pub unsupported: Option<String>,
+    /// Why it cannot load whatever its type (a kfunc or extern of the
+    /// Linux kernel, an exception callback of its own).
+    pub problem: Option<String>,
     /// Instructions; map references are `map_idx` into the object's maps.
     pub insns: Vec<Insn>,
 }
@@ -676,7 +679,7 @@ impl BpfObject {
                 })
             });
             let (prog_type, unsupported) = match prog_type_for(&sec.name) {
-                Ok(t) => (t, problem),
+                Ok(t) => (t, problem.clone()),
                 Err(why) => (ProgType::Generic, Some(why)),
             };
             programs.push(ProgDef {
@@ -685,6 +688,7 @@ impl BpfObject {
                 section: sec.name.clone(),
                 prog_type,
                 unsupported,
+                problem,
                 insns,
             });
         }
@@ -1071,6 +1075,21 @@ fn btf_map_struct(
         }
     }
     Ok((def, Some(values_at)))
+}
+
+impl BpfObject {
+    /// The object with every program of type `t`, whatever its section
+    /// says (bpftool's `type`; tc and ip load any section as their type).
+    pub fn with_prog_type(mut self, t: ProgType) -> Self {
+        for p in &mut self.programs {
+            p.prog_type = t;
+            p.unsupported = p.problem.clone();
+            if t != ProgType::Xdp {
+                p.expected_attach_type = 0;
+            }
+        }
+        self
+    }
 }
 
 #[cfg(test)]

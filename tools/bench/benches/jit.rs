@@ -132,6 +132,7 @@ fn array_counter() {
             prog_type: ebpf_core::ProgType::Xdp,
             expected_attach_type: 0,
             unsupported: None,
+            problem: None,
             insns,
         }],
     };

@@ -40,6 +40,12 @@ struct Cli {
     /// Use the embedded backend (the default when /dev/ebpf is absent).
     #[arg(long, global = true)]
     embedded: bool,
+    /// Load an object's programs as this type whatever their sections say
+    /// (as bpftool's `type`, or tc and ip loading any section): xdp, tc
+    /// (sched_cls, classifier), action (sched_act), socket (socket_filter),
+    /// generic.
+    #[arg(long = "type", global = true, value_name = "TYPE", value_parser = objrun::parse_prog_type)]
+    prog_type: Option<ebpf_core::ProgType>,
 }
 
 #[derive(Subcommand)]
@@ -209,11 +215,21 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
         Command::Version => version(cli, device),
         Command::Load(args) => {
             let e = connect(cli, device)?;
-            objects::prog(e, objects::ProgCmd::Load(args.clone()), cli.json)
+            objects::prog(
+                e,
+                objects::ProgCmd::Load(args.clone()),
+                cli.json,
+                cli.prog_type,
+            )
         }
         Command::Unload { name } => {
             let e = connect(cli, device)?;
-            objects::prog(e, objects::ProgCmd::Unload { name: name.clone() }, cli.json)
+            objects::prog(
+                e,
+                objects::ProgCmd::Unload { name: name.clone() },
+                cli.json,
+                cli.prog_type,
+            )
         }
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -234,11 +250,19 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
             repeat,
         } => {
             let e = connect(cli, device)?;
-            objrun::run(e, file, prog.as_deref(), data_hex, *repeat, cli.json)
+            objrun::run(
+                e,
+                file,
+                prog.as_deref(),
+                data_hex,
+                *repeat,
+                cli.json,
+                cli.prog_type,
+            )
         }
         Command::Prog { command } => {
             let e = connect(cli, device)?;
-            objects::prog(e, command.clone(), cli.json)
+            objects::prog(e, command.clone(), cli.json, cli.prog_type)
         }
         Command::Map { command } => {
             let e = connect(cli, device)?;
@@ -259,7 +283,7 @@ fn run(cli: &Cli, device: &mut Option<Ebpf>) -> Result<(), String> {
             verbose,
         } => {
             let e = connect(cli, device)?;
-            verify::verify(e, file, prog.as_deref(), *verbose, cli.json)
+            verify::verify(e, file, prog.as_deref(), *verbose, cli.json, cli.prog_type)
         }
         Command::Exec {
             memory,

@@ -307,7 +307,12 @@ fn pin_under(
 }
 
 /// `ebpfctl prog ...`.
-pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
+pub fn prog(
+    e: &Ebpf,
+    cmd: ProgCmd,
+    json_out: bool,
+    prog_type: Option<ebpf_core::ProgType>,
+) -> Result<(), String> {
     match cmd {
         ProgCmd::Load(LoadArgs {
             file,
@@ -315,7 +320,7 @@ pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
             pin,
             checked,
         }) => {
-            let obj = objrun::read_object(&file)?;
+            let obj = objrun::read_object(&file, prog_type)?;
             let how = libebpf_ioctl::Admission {
                 checked,
                 log_level: 1,
@@ -392,6 +397,7 @@ pub fn prog(e: &Ebpf, cmd: ProgCmd, json_out: bool) -> Result<(), String> {
                     &packets,
                     repeat,
                     json_out,
+                    prog_type,
                 );
             }
             let h = resolve(e, ObjKind::Prog, &target)?;

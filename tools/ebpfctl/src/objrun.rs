@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use ebpf_core::ProgType;
 use libebpf_ioctl::elf::BpfObject;
 use libebpf_ioctl::Ebpf;
 use serde_json::json;
@@ -38,9 +39,23 @@ fn open_error(path: &Path, err: std::io::Error) -> String {
     format!("{}: {name} ({}){hint}", path.display(), errno.description())
 }
 
-/// Reads and parses an object file; the error names the file and says
-/// what is wrong, in one line.
-pub fn read_object(file: &Path) -> Result<BpfObject, String> {
+/// A program type by bpftool's names and the section names that select it.
+pub fn parse_prog_type(s: &str) -> Result<ProgType, String> {
+    Ok(match s {
+        "xdp" => ProgType::Xdp,
+        "tc" | "sched_cls" | "classifier" => ProgType::SchedCls,
+        "action" | "sched_act" => ProgType::SchedAct,
+        "socket" | "socket_filter" => ProgType::SocketFilter,
+        "generic" => ProgType::Generic,
+        _ => return Err(format!(
+            "`{s}` is not a program type this runtime provides (xdp, tc, action, socket, generic)"
+        )),
+    })
+}
+
+/// Reads and parses an object file, its programs of type `prog_type` when
+/// given; the error names the file and says what is wrong, in one line.
+pub fn read_object(file: &Path, prog_type: Option<ProgType>) -> Result<BpfObject, String> {
     let bytes = std::fs::read(file).map_err(|err| {
         let why = match err.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_string(),
@@ -49,7 +64,11 @@ pub fn read_object(file: &Path) -> Result<BpfObject, String> {
         };
         format!("cannot read object file {}: {why}", file.display())
     })?;
-    BpfObject::parse(&bytes).map_err(|err| format!("{}: {err}", file.display()))
+    let obj = BpfObject::parse(&bytes).map_err(|err| format!("{}: {err}", file.display()))?;
+    Ok(match prog_type {
+        Some(t) => obj.with_prog_type(t),
+        None => obj,
+    })
 }
 
 /// Opens the backend the flags ask for and says which one it is.
@@ -107,8 +126,9 @@ pub fn run(
     packets: &[String],
     repeat: u32,
     json_out: bool,
+    prog_type: Option<ProgType>,
 ) -> Result<(), String> {
-    let obj = read_object(file)?;
+    let obj = read_object(file, prog_type)?;
     // With --prog, only that program and its tail-call targets are loaded.
     let loaded = e
         .load_object_programs(&obj, prog)

@@ -117,8 +117,9 @@ pub fn verify(
     only: Option<&str>,
     verbose: bool,
     json_out: bool,
+    prog_type: Option<ebpf_core::ProgType>,
 ) -> Result<(), String> {
-    let obj = objrun::read_object(file)?;
+    let obj = objrun::read_object(file, prog_type)?;
     let programs: Vec<(String, String)> = obj
         .programs
         .iter()

@@ -430,3 +430,28 @@ fn net_and_link_verbs_list_and_refuse_in_one_line() {
         }
     }
 }
+
+#[test]
+fn type_loads_programs_of_sections_that_name_none() {
+    let obj = examples().join("custom_section.o");
+    let obj = obj.to_str().unwrap();
+    let (ok, out, _) = ebpfctl(&["verify", obj]);
+    assert!(!ok);
+    assert!(
+        out.contains("section `from-container` names no program type"),
+        "{out}"
+    );
+    let (ok, out, err) = ebpfctl(&["verify", "--type", "tc", obj]);
+    assert!(ok, "{err}");
+    assert!(out.contains("handle: accepted ("), "{out}");
+    let frame = "00".repeat(60);
+    let (ok, out, err) = ebpfctl(&["run", "--type", "classifier", obj, "--data-hex", &frame]);
+    assert!(ok, "{err}");
+    assert!(out.contains("handle -> 2"), "{out}");
+    let (ok, _, err) = ebpfctl(&["verify", "--type", "kprobe", obj]);
+    assert!(!ok);
+    assert!(
+        err.contains("`kprobe` is not a program type this runtime provides"),
+        "{err}"
+    );
+}
