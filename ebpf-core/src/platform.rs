@@ -227,6 +227,14 @@ pub trait Platform: Sync {
     /// the TAI offset a time daemon sets, 0 until one does).
     fn tai_ns(&self) -> u64;
 
+    /// Whether compiled code blinds the programs' constants (Linux's
+    /// `net.core.bpf_jit_harden`): each immediate is stored XORed with a
+    /// random key and the key XORed back at run time, so that a program
+    /// cannot place chosen bytes in executable memory.
+    fn jit_blinding(&self) -> bool {
+        false
+    }
+
     /// The tick counter (`bpf_jiffies64`).
     fn jiffies(&self) -> u64;
 

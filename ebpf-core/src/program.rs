@@ -267,6 +267,12 @@ impl Program {
         }
     }
 
+    /// The machine code the core's JIT made, when it compiled the program
+    /// (not the kernel's JIT's, which the kernel keeps).
+    pub fn native_code(&self) -> Option<&[u8]> {
+        self.native.as_ref().map(|image| image.code())
+    }
+
     /// The address of the machine code of the function starting at slot
     /// `index`, when the program is compiled.
     pub(crate) fn native_function(&self, index: usize) -> Option<u64> {

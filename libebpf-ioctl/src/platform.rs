@@ -34,6 +34,8 @@ pub struct UserPlatform {
     trace: Mutex<Vec<String>>,
     echo_trace: AtomicBool,
     jit: AtomicBool,
+    /// Blind the constants of compiled code (`EBPF_JIT_HARDEN=1`).
+    jit_harden: AtomicBool,
     caller: &'static dyn Caller,
     ports: Ports,
 }
@@ -68,6 +70,9 @@ impl UserPlatform {
             trace: Mutex::new(Vec::new()),
             echo_trace: AtomicBool::new(false),
             jit: AtomicBool::new(std::env::var_os("EBPF_JIT").is_none_or(|v| v != "0")),
+            jit_harden: AtomicBool::new(
+                std::env::var_os("EBPF_JIT_HARDEN").is_some_and(|v| v != "0"),
+            ),
             caller,
             ports: Ports::default(),
         }
@@ -108,6 +113,13 @@ impl UserPlatform {
     /// Applies to programs loaded afterwards.
     pub fn set_jit(&self, on: bool) {
         self.jit.store(on, Ordering::Relaxed);
+    }
+
+    /// Blind the constants of programs compiled afterwards (as Linux's
+    /// `net.core.bpf_jit_harden`; the environment variable
+    /// `EBPF_JIT_HARDEN=1` turns it on from the start).
+    pub fn set_jit_harden(&self, on: bool) {
+        self.jit_harden.store(on, Ordering::Relaxed);
     }
 
     /// Also print `bpf_trace_printk` output to stderr as it comes.
@@ -328,6 +340,10 @@ impl Platform for UserPlatform {
 
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
         self.caller.copy_to_user(dst, src)
+    }
+
+    fn jit_blinding(&self) -> bool {
+        self.jit_harden.load(Ordering::Relaxed)
     }
 
     fn exec_alloc(&self, len: usize) -> Option<NonNull<u8>> {

@@ -80,7 +80,9 @@ impl Image {
         if program.checked {
             return Err(JitError::Checked);
         }
-        let compiled = backend(program, maps)?;
+        // A fresh key per program (never 0, which would blind nothing).
+        let blind = platform.jit_blinding().then(|| platform.random_u32() | 1);
+        let compiled = backend(program, maps, blind)?;
         let memory = ExecMemory::with_code(platform, &compiled.code).map_err(|e| match e {
             crate::Errno::ENOMEM => JitError::OutOfMemory,
             _ => JitError::NoExecutableMemory,
@@ -94,6 +96,13 @@ impl Image {
     /// The code's size in bytes.
     pub(crate) fn len(&self) -> usize {
         self.memory.len()
+    }
+
+    /// The machine code.
+    pub(crate) fn code(&self) -> &[u8] {
+        // SAFETY: the executable memory holds `len` bytes of code, readable
+        // and never written after it was sealed, for as long as `self`.
+        unsafe { core::slice::from_raw_parts(self.memory.as_ptr(), self.memory.len()) }
     }
 
     /// The start of the code (the entry).
@@ -149,16 +158,22 @@ pub(crate) fn direct_lookup(
 fn backend(
     program: &crate::Program,
     maps: &[crate::Shared<crate::Map>],
+    blind: Option<u32>,
 ) -> Result<Compiled, JitError> {
     x86_64::compile(
         &program.code,
         &program.functions,
         program.callx_helpers,
         &|value| direct_lookup(maps, value),
+        blind,
     )
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn backend(_: &crate::Program, _: &[crate::Shared<crate::Map>]) -> Result<Compiled, JitError> {
+fn backend(
+    _: &crate::Program,
+    _: &[crate::Shared<crate::Map>],
+    _: Option<u32>,
+) -> Result<Compiled, JitError> {
     Err(JitError::Unsupported)
 }

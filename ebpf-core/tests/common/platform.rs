@@ -226,17 +226,26 @@ impl Platform for TestPlatform {
 
 /// A platform for compiled programs alone: executable memory from
 /// `mmap`/`mprotect`, everything else the [`TestPlatform`]'s.
-pub struct ExecPlatform(&'static TestPlatform);
+pub struct ExecPlatform(&'static TestPlatform, bool);
 
 impl ExecPlatform {
     /// The process's one.
     pub fn get() -> &'static ExecPlatform {
         static ONE: std::sync::OnceLock<&'static ExecPlatform> = std::sync::OnceLock::new();
-        ONE.get_or_init(|| Box::leak(Box::new(ExecPlatform(TestPlatform::new(1)))))
+        ONE.get_or_init(|| Box::leak(Box::new(ExecPlatform(TestPlatform::new(1), false))))
+    }
+
+    /// One whose compiled code blinds constants.
+    pub fn blinding() -> &'static ExecPlatform {
+        static ONE: std::sync::OnceLock<&'static ExecPlatform> = std::sync::OnceLock::new();
+        ONE.get_or_init(|| Box::leak(Box::new(ExecPlatform(TestPlatform::new(1), true))))
     }
 }
 
 impl Platform for ExecPlatform {
+    fn jit_blinding(&self) -> bool {
+        self.1
+    }
     fn alloc(&self, size: usize, align: usize, ctx: AllocContext) -> Option<NonNull<u8>> {
         self.0.alloc(size, align, ctx)
     }

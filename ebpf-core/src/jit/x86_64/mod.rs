@@ -72,6 +72,8 @@ struct Failure {
 
 struct Compiler<'s> {
     code: &'s [Slot],
+    /// The key constants are blinded with, if they are.
+    blind: Option<u32>,
     /// `callx` of a helper id calls the helper.
     callx_helpers: bool,
     /// How lookups in a constant map may be done directly, if they may.
@@ -96,9 +98,11 @@ pub(super) fn compile(
     functions: &[u32],
     callx_helpers: bool,
     direct_lookup: &dyn Fn(u64) -> Option<DirectLookup>,
+    blind: Option<u32>,
 ) -> Result<Compiled, JitError> {
     let mut c = Compiler {
         code,
+        blind,
         callx_helpers,
         direct_lookup,
         r1: R1Constant::new(code, functions)?,
@@ -224,19 +228,19 @@ impl Compiler<'_> {
         let e = &mut self.e;
         use Width::{B16, B32, B64, B8};
         match s.op {
-            Op::Add64Imm => e.alu_imm(B64, Alu::Add, d, imm),
+            Op::Add64Imm => self.alu_k(B64, Alu::Add, d, imm),
             Op::Add64Reg => e.alu(B64, Alu::Add, d, r),
-            Op::Sub64Imm => e.alu_imm(B64, Alu::Sub, d, imm),
+            Op::Sub64Imm => self.alu_k(B64, Alu::Sub, d, imm),
             Op::Sub64Reg => e.alu(B64, Alu::Sub, d, r),
-            Op::Mul64Imm => e.imul_imm(B64, d, imm),
+            Op::Mul64Imm => self.imul_k(B64, d, imm),
             Op::Mul64Reg => e.imul(B64, d, r),
-            Op::Or64Imm => e.alu_imm(B64, Alu::Or, d, imm),
+            Op::Or64Imm => self.alu_k(B64, Alu::Or, d, imm),
             Op::Or64Reg => e.alu(B64, Alu::Or, d, r),
-            Op::And64Imm => e.alu_imm(B64, Alu::And, d, imm),
+            Op::And64Imm => self.alu_k(B64, Alu::And, d, imm),
             Op::And64Reg => e.alu(B64, Alu::And, d, r),
-            Op::Xor64Imm => e.alu_imm(B64, Alu::Xor, d, imm),
+            Op::Xor64Imm => self.alu_k(B64, Alu::Xor, d, imm),
             Op::Xor64Reg => e.alu(B64, Alu::Xor, d, r),
-            Op::Mov64Imm => e.mov_imm64(d, s.imm),
+            Op::Mov64Imm => self.mov_k(B64, d, imm),
             Op::Mov64Reg => {
                 if d != r {
                     e.mov(B64, d, r)
@@ -252,28 +256,92 @@ impl Compiler<'_> {
             Op::Lsh64Reg => shift_reg(e, B64, Shift::Shl, d, r),
             Op::Rsh64Reg => shift_reg(e, B64, Shift::Shr, d, r),
             Op::Arsh64Reg => shift_reg(e, B64, Shift::Sar, d, r),
-            Op::Div64Imm => divide(e, B64, Division::Quotient, false, d, Operand::Imm(s.imm)),
-            Op::Div64Reg => divide(e, B64, Division::Quotient, false, d, Operand::Reg(r)),
-            Op::Sdiv64Imm => divide(e, B64, Division::Quotient, true, d, Operand::Imm(s.imm)),
-            Op::Sdiv64Reg => divide(e, B64, Division::Quotient, true, d, Operand::Reg(r)),
-            Op::Mod64Imm => divide(e, B64, Division::Remainder, false, d, Operand::Imm(s.imm)),
-            Op::Mod64Reg => divide(e, B64, Division::Remainder, false, d, Operand::Reg(r)),
-            Op::Smod64Imm => divide(e, B64, Division::Remainder, true, d, Operand::Imm(s.imm)),
-            Op::Smod64Reg => divide(e, B64, Division::Remainder, true, d, Operand::Reg(r)),
+            Op::Div64Imm => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Quotient,
+                false,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Div64Reg => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Quotient,
+                false,
+                d,
+                Operand::Reg(r),
+            ),
+            Op::Sdiv64Imm => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Quotient,
+                true,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Sdiv64Reg => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Quotient,
+                true,
+                d,
+                Operand::Reg(r),
+            ),
+            Op::Mod64Imm => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Remainder,
+                false,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Mod64Reg => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Remainder,
+                false,
+                d,
+                Operand::Reg(r),
+            ),
+            Op::Smod64Imm => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Remainder,
+                true,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Smod64Reg => divide(
+                &mut self.e,
+                self.blind,
+                B64,
+                Division::Remainder,
+                true,
+                d,
+                Operand::Reg(r),
+            ),
 
-            Op::Add32Imm => e.alu_imm(B32, Alu::Add, d, imm),
+            Op::Add32Imm => self.alu_k(B32, Alu::Add, d, imm),
             Op::Add32Reg => e.alu(B32, Alu::Add, d, r),
-            Op::Sub32Imm => e.alu_imm(B32, Alu::Sub, d, imm),
+            Op::Sub32Imm => self.alu_k(B32, Alu::Sub, d, imm),
             Op::Sub32Reg => e.alu(B32, Alu::Sub, d, r),
-            Op::Mul32Imm => e.imul_imm(B32, d, imm),
+            Op::Mul32Imm => self.imul_k(B32, d, imm),
             Op::Mul32Reg => e.imul(B32, d, r),
-            Op::Or32Imm => e.alu_imm(B32, Alu::Or, d, imm),
+            Op::Or32Imm => self.alu_k(B32, Alu::Or, d, imm),
             Op::Or32Reg => e.alu(B32, Alu::Or, d, r),
-            Op::And32Imm => e.alu_imm(B32, Alu::And, d, imm),
+            Op::And32Imm => self.alu_k(B32, Alu::And, d, imm),
             Op::And32Reg => e.alu(B32, Alu::And, d, r),
-            Op::Xor32Imm => e.alu_imm(B32, Alu::Xor, d, imm),
+            Op::Xor32Imm => self.alu_k(B32, Alu::Xor, d, imm),
             Op::Xor32Reg => e.alu(B32, Alu::Xor, d, r),
-            Op::Mov32Imm => e.mov_imm32(d, s.imm as u32),
+            Op::Mov32Imm => self.mov_k(B32, d, imm),
             Op::Mov32Reg => e.mov(B32, d, r),
             Op::Movsx32B => e.movsx(B32, B8, d, r),
             Op::Movsx32H => e.movsx(B32, B16, d, r),
@@ -284,14 +352,78 @@ impl Compiler<'_> {
             Op::Lsh32Reg => shift_reg(e, B32, Shift::Shl, d, r),
             Op::Rsh32Reg => shift_reg(e, B32, Shift::Shr, d, r),
             Op::Arsh32Reg => shift_reg(e, B32, Shift::Sar, d, r),
-            Op::Div32Imm => divide(e, B32, Division::Quotient, false, d, Operand::Imm(s.imm)),
-            Op::Div32Reg => divide(e, B32, Division::Quotient, false, d, Operand::Reg(r)),
-            Op::Sdiv32Imm => divide(e, B32, Division::Quotient, true, d, Operand::Imm(s.imm)),
-            Op::Sdiv32Reg => divide(e, B32, Division::Quotient, true, d, Operand::Reg(r)),
-            Op::Mod32Imm => divide(e, B32, Division::Remainder, false, d, Operand::Imm(s.imm)),
-            Op::Mod32Reg => divide(e, B32, Division::Remainder, false, d, Operand::Reg(r)),
-            Op::Smod32Imm => divide(e, B32, Division::Remainder, true, d, Operand::Imm(s.imm)),
-            Op::Smod32Reg => divide(e, B32, Division::Remainder, true, d, Operand::Reg(r)),
+            Op::Div32Imm => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Quotient,
+                false,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Div32Reg => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Quotient,
+                false,
+                d,
+                Operand::Reg(r),
+            ),
+            Op::Sdiv32Imm => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Quotient,
+                true,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Sdiv32Reg => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Quotient,
+                true,
+                d,
+                Operand::Reg(r),
+            ),
+            Op::Mod32Imm => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Remainder,
+                false,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Mod32Reg => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Remainder,
+                false,
+                d,
+                Operand::Reg(r),
+            ),
+            Op::Smod32Imm => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Remainder,
+                true,
+                d,
+                Operand::Imm(s.imm),
+            ),
+            Op::Smod32Reg => divide(
+                &mut self.e,
+                self.blind,
+                B32,
+                Division::Remainder,
+                true,
+                d,
+                Operand::Reg(r),
+            ),
 
             Op::Le16 => e.movzx16(d, d),
             Op::Le32 => e.mov(B32, d, d),
@@ -303,7 +435,7 @@ impl Compiler<'_> {
             Op::Be32 | Op::Bswap32 => e.bswap(B32, d),
             Op::Be64 | Op::Bswap64 => e.bswap(B64, d),
 
-            Op::LdImm64 => e.mov_imm64(d, s.imm),
+            Op::LdImm64 => self.ld_imm64(d, s.imm),
             Op::LddwHigh => {}
             Op::LdxB => e.load(B8, d, r, s.off),
             Op::LdxH => e.load(B16, d, r, s.off),
@@ -312,10 +444,10 @@ impl Compiler<'_> {
             Op::LdxsB => e.load_signed(B8, d, r, s.off),
             Op::LdxsH => e.load_signed(B16, d, r, s.off),
             Op::LdxsW => e.load_signed(B32, d, r, s.off),
-            Op::StB => e.store_imm(B8, d, s.off, imm),
-            Op::StH => e.store_imm(B16, d, s.off, imm),
-            Op::StW => e.store_imm(B32, d, s.off, imm),
-            Op::StDW => e.store_imm(B64, d, s.off, imm),
+            Op::StB => self.store_k(B8, d, s.off, imm),
+            Op::StH => self.store_k(B16, d, s.off, imm),
+            Op::StW => self.store_k(B32, d, s.off, imm),
+            Op::StDW => self.store_k(B64, d, s.off, imm),
             Op::StxB => e.store(B8, d, s.off, r),
             Op::StxH => e.store(B16, d, s.off, r),
             Op::StxW => e.store(B32, d, s.off, r),
@@ -397,7 +529,64 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// `dst op= imm`, the constant blinded when asked for.
+    fn alu_k(&mut self, w: Width, op: Alu, dst: Reg, imm: i32) {
+        if self.blind.is_some() {
+            load_constant(&mut self.e, self.blind, w, AUX, imm);
+            self.e.alu(w, op, dst, AUX);
+        } else {
+            self.e.alu_imm(w, op, dst, imm);
+        }
+    }
+
+    /// `dst *= imm`.
+    fn imul_k(&mut self, w: Width, dst: Reg, imm: i32) {
+        if self.blind.is_some() {
+            load_constant(&mut self.e, self.blind, w, AUX, imm);
+            self.e.imul(w, dst, AUX);
+        } else {
+            self.e.imul_imm(w, dst, imm);
+        }
+    }
+
+    /// `dst = imm` (sign-extended for 64 bits, zero-extended for 32).
+    fn mov_k(&mut self, w: Width, dst: Reg, imm: i32) {
+        load_constant(&mut self.e, self.blind, w, dst, imm);
+    }
+
+    /// `*(w *)(base + off) = imm`.
+    fn store_k(&mut self, w: Width, base: Reg, off: i32, imm: i32) {
+        if self.blind.is_some() {
+            let wide = if w == Width::B64 {
+                Width::B64
+            } else {
+                Width::B32
+            };
+            load_constant(&mut self.e, self.blind, wide, AUX, imm);
+            self.e.store(w, base, off, AUX);
+        } else {
+            self.e.store_imm(w, base, off, imm);
+        }
+    }
+
+    /// `dst = imm64` (`lddw`): blinded with the key in both halves.
+    fn ld_imm64(&mut self, dst: Reg, imm: u64) {
+        match self.blind {
+            Some(key) => {
+                let key = u64::from(key) << 32 | u64::from(key);
+                self.e.mov_imm64(dst, imm ^ key);
+                self.e.mov_imm64(AUX, key);
+                self.e.alu(Width::B64, Alu::Xor, dst, AUX);
+            }
+            None => self.e.mov_imm64(dst, imm),
+        }
+    }
+
     fn branch_imm(&mut self, w: Width, cond: Cond, d: Reg, imm: i32, target: i32) {
+        if self.blind.is_some() {
+            load_constant(&mut self.e, self.blind, w, AUX, imm);
+            return self.branch_reg(w, cond, d, AUX, target);
+        }
         self.e.alu_imm(w, Alu::Cmp, d, imm);
         let at = self.e.jcc(cond);
         self.jump_to(at, target as usize);
@@ -410,6 +599,10 @@ impl Compiler<'_> {
     }
 
     fn branch_test_imm(&mut self, w: Width, d: Reg, imm: i32, target: i32) {
+        if self.blind.is_some() {
+            load_constant(&mut self.e, self.blind, w, AUX, imm);
+            return self.branch_test(w, d, AUX, target);
+        }
         self.e.test_imm(w, d, imm);
         let at = self.e.jcc(Cond::NotEqual);
         self.jump_to(at, target as usize);
@@ -610,16 +803,44 @@ fn shift_reg(e: &mut Emitter, w: Width, op: Shift, d: Reg, r: Reg) {
 /// Division and modulo with eBPF's results where x86 would trap: by zero
 /// the quotient is 0 and the remainder the dividend; signed `MIN / -1` is
 /// `MIN` (a negation) and `MIN % -1` is 0.
-fn divide(e: &mut Emitter, w: Width, what: Division, signed: bool, d: Reg, by: Operand) {
+/// `reg = imm` as an eBPF instruction's constant: sign-extended to 64
+/// bits for `B64`, zero-extended from 32 otherwise. With a blinding key
+/// the code holds `imm ^ key` and then XORs the key back (Linux's
+/// `bpf_jit_blind_constants`), so no constant of the program is in the
+/// executable memory as written.
+fn load_constant(e: &mut Emitter, blind: Option<u32>, w: Width, reg: Reg, imm: i32) {
+    let (stored, key) = match blind {
+        Some(key) => (imm ^ key as i32, Some(key as i32)),
+        None => (imm, None),
+    };
+    if w == Width::B64 {
+        e.mov_imm64(reg, stored as i64 as u64);
+    } else {
+        e.mov_imm32(reg, stored as u32);
+    }
+    if let Some(key) = key {
+        let xw = if w == Width::B64 {
+            Width::B64
+        } else {
+            Width::B32
+        };
+        e.alu_imm(xw, Alu::Xor, reg, key);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn divide(
+    e: &mut Emitter,
+    blind: Option<u32>,
+    w: Width,
+    what: Division,
+    signed: bool,
+    d: Reg,
+    by: Operand,
+) {
     match by {
         Operand::Reg(r) => e.mov(Width::B64, TMP, r),
-        Operand::Imm(v) => {
-            if w == Width::B32 {
-                e.mov_imm32(TMP, v as u32)
-            } else {
-                e.mov_imm64(TMP, v)
-            }
-        }
+        Operand::Imm(v) => load_constant(e, blind, w, TMP, v as i32),
     }
     let mut done = Vec::new();
     e.test(w, TMP, TMP);
