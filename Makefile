@@ -67,7 +67,7 @@ $(BPF_OUT)/%.o: examples/c/%.c
 	@mkdir -p $(BPF_OUT)
 	$(CLANG) -O2 -g -target bpf $(BPF_INCLUDES) -c $< -o $@
 
-$(BPF_OUT)/%.o: libebpf-ioctl/tests/bpf/%.c
+$(BPF_OUT)/%.o: libebpf-ioctl/tests/bpf/%.c $(wildcard libebpf-ioctl/tests/bpf/*.h)
 	@mkdir -p $(BPF_OUT)
 	$(CLANG) -O2 -g -target bpf $(BPF_INCLUDES) -c $< -o $@
 

@@ -557,18 +557,7 @@ impl<'a> Explorer<'a> {
             invalid!(pc, "BPF_LD_[ABS|IND] would lead to reference leak");
         }
         // It may end the program, with the lock held.
-        if st.lock.is_some() {
-            invalid!(
-                pc,
-                "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region"
-            );
-        }
-        if st.preempt > 0 {
-            invalid!(
-                pc,
-                "BPF_LD_[ABS|IND] cannot be used inside bpf_preempt_disable-ed region"
-            );
-        }
+        no_lock_nor_preemption_off(st, pc, "BPF_LD_[ABS|IND]")?;
         for r in 1..=5 {
             st.set(r, Reg::NotInit);
         }
@@ -1708,18 +1697,7 @@ impl<'a> Explorer<'a> {
                 "bpf_throw kfunc (insn {pc}) cannot be called from callback subprog {subprog}"
             );
         }
-        if st.lock.is_some() {
-            invalid!(
-                pc,
-                "bpf_throw cannot be used inside bpf_spin_lock-ed region"
-            );
-        }
-        if st.preempt > 0 {
-            invalid!(
-                pc,
-                "bpf_throw cannot be used inside bpf_preempt_disable-ed region"
-            );
-        }
+        no_lock_nor_preemption_off(st, pc, "bpf_throw")?;
         if let Some(r) = st.refs.first() {
             invalid!(pc, "Unreleased reference id={} alloc_insn={}", r.id, r.pc);
         }
@@ -2413,6 +2391,21 @@ fn sync_linked(st: &mut State, s: &Scalar) {
             }
         }
     });
+}
+
+/// `what` may end the program here: refused with a `bpf_spin_lock` held
+/// or preemption off, as Linux refuses it.
+fn no_lock_nor_preemption_off(st: &State, pc: usize, what: &str) -> Result<(), VerifyError> {
+    if st.lock.is_some() {
+        invalid!(pc, "{what} cannot be used inside bpf_spin_lock-ed region");
+    }
+    if st.preempt > 0 {
+        invalid!(
+            pc,
+            "{what} cannot be used inside bpf_preempt_disable-ed region"
+        );
+    }
+    Ok(())
 }
 
 /// Destroys every dynptr a store to stack bytes `[lo, hi)` touches, both

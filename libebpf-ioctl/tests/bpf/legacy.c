@@ -5,20 +5,7 @@
  * entry is a `NOTYPE` symbol with no size, as old compilers emitted. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-
-struct bpf_elf_map {
-	__u32 type;
-	__u32 size_key;
-	__u32 size_value;
-	__u32 max_elem;
-	__u32 flags;
-	__u32 id;
-	__u32 pinning;
-	__u32 inner_id;
-	__u32 inner_idx;
-};
-
-#define PIN_GLOBAL_NS 2
+#include "bpf_elf_map.h"
 
 struct bpf_elf_map SEC("maps") marks = {
 	.type = BPF_MAP_TYPE_ARRAY,

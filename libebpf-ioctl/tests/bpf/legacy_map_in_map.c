@@ -4,18 +4,7 @@
  * id goes into slot `inner_idx` of it. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-
-struct bpf_elf_map {
-	__u32 type;
-	__u32 size_key;
-	__u32 size_value;
-	__u32 max_elem;
-	__u32 flags;
-	__u32 id;
-	__u32 pinning;
-	__u32 inner_id;
-	__u32 inner_idx;
-};
+#include "bpf_elf_map.h"
 
 #define INNER_ID 42
 

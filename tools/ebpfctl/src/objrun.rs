@@ -47,9 +47,11 @@ pub fn parse_prog_type(s: &str) -> Result<ProgType, String> {
         "action" | "sched_act" => ProgType::SchedAct,
         "socket" | "socket_filter" => ProgType::SocketFilter,
         "generic" => ProgType::Generic,
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "`{s}` is not a program type this runtime provides (xdp, tc, action, socket, generic)"
-        )),
+        ))
+        }
     })
 }
 
