@@ -120,13 +120,8 @@ pub const BASE: &[u32] = &[
     PREEMPT_ENABLE,
 ];
 
-/// What socket filters add: reading the packet (also through a dynamic
-/// pointer, read-only for them).
-pub const SOCKET_FILTER: &[u32] = &[
-    SKB_LOAD_BYTES,
-    SKB_LOAD_BYTES_RELATIVE,
-    PERF_EVENT_OUTPUT,
-    DYNPTR_FROM_SKB,
+/// What packet programs do with a dynamic pointer over their packet.
+const DYNPTR_PACKET: &[u32] = &[
     DYNPTR_READ,
     DYNPTR_WRITE,
     DYNPTR_SLICE,
@@ -137,10 +132,25 @@ pub const SOCKET_FILTER: &[u32] = &[
     DYNPTR_CLONE,
 ];
 
+const SOCKET_FILTER_OWN: &[u32] = &[
+    SKB_LOAD_BYTES,
+    SKB_LOAD_BYTES_RELATIVE,
+    PERF_EVENT_OUTPUT,
+    DYNPTR_FROM_SKB,
+];
+
+/// What socket filters add: reading the packet (also through a dynamic
+/// pointer, read-only for them).
+pub const SOCKET_FILTER: &[u32] =
+    &union::<{ SOCKET_FILTER_OWN.len() + DYNPTR_PACKET.len() }>(SOCKET_FILTER_OWN, DYNPTR_PACKET);
+
 /// What tc programs add: reading and writing the packet, resizing it
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
-/// timestamp, redirects and the MTU.
-pub const SCHED_CLS: &[u32] = &[
+/// timestamp, redirects, the MTU, tunnel metadata, dynamic pointers.
+pub const SCHED_CLS: &[u32] =
+    &union::<{ SCHED_CLS_OWN.len() + DYNPTR_PACKET.len() }>(SCHED_CLS_OWN, DYNPTR_PACKET);
+
+const SCHED_CLS_OWN: &[u32] = &[
     SKB_STORE_BYTES,
     PERF_EVENT_OUTPUT,
     L3_CSUM_REPLACE,
@@ -171,20 +181,14 @@ pub const SCHED_CLS: &[u32] = &[
     SKB_GET_TUNNEL_KEY,
     SKB_SET_TUNNEL_KEY,
     DYNPTR_FROM_SKB,
-    DYNPTR_READ,
-    DYNPTR_WRITE,
-    DYNPTR_SLICE,
     DYNPTR_SLICE_RDWR,
-    DYNPTR_ADJUST,
-    DYNPTR_IS_NULL,
-    DYNPTR_IS_RDONLY,
-    DYNPTR_SIZE,
-    DYNPTR_CLONE,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,
-/// redirects and the MTU.
-pub const XDP: &[u32] = &[
+/// redirects, the MTU, dynamic pointers.
+pub const XDP: &[u32] = &union::<{ XDP_OWN.len() + DYNPTR_PACKET.len() }>(XDP_OWN, DYNPTR_PACKET);
+
+const XDP_OWN: &[u32] = &[
     REDIRECT,
     PERF_EVENT_OUTPUT,
     REDIRECT_MAP,
@@ -197,15 +201,7 @@ pub const XDP: &[u32] = &[
     XDP_ADJUST_META,
     XDP_ADJUST_TAIL,
     DYNPTR_FROM_XDP,
-    DYNPTR_READ,
-    DYNPTR_WRITE,
-    DYNPTR_SLICE,
     DYNPTR_SLICE_RDWR,
-    DYNPTR_ADJUST,
-    DYNPTR_IS_NULL,
-    DYNPTR_IS_RDONLY,
-    DYNPTR_SIZE,
-    DYNPTR_CLONE,
 ];
 
 /// `BASE` followed by `extra`, for a program type's list.
