@@ -1477,3 +1477,65 @@ fn dynptrs_are_opaque_stack_objects_and_slices_bounded_views() {
         "-EINVAL"
     );
 }
+
+#[test]
+fn a_ring_buffer_dynptr_holds_its_record_until_submitted_or_discarded() {
+    let e = client();
+    let ring = e
+        .map_create(&MapSpec {
+            name: "rb".into(),
+            map_type: ebpf_core::MapType::RingBuf as u32,
+            max_entries: 4096,
+            ..Default::default()
+        })
+        .unwrap();
+    let load = |body: &str| {
+        let src = format!(
+            "lddw %r1, map_idx(0)\nmov %r2, 8\nmov %r3, 0\nmov %r4, %r10\nadd %r4, -16\ncall 198\n{body}"
+        );
+        let code = bytecode(&src);
+        e.prog_load(&ProgSpec {
+            name: "rbdyn",
+            prog_type: ebpf_core::ProgType::Xdp as u32,
+            bytecode: &code,
+            license: "GPL",
+            maps: &[ring],
+        })
+    };
+    // 199: submit, 200: discard, 203: bpf_dynptr_data.
+    const DISCARD: &str = "mov %r1, %r10\nadd %r1, -16\nmov %r2, 0\ncall 200\n";
+    let refused = |body: &str, why: &str| {
+        let err = load(body).expect_err(body);
+        let log = err.log.clone().unwrap_or_default();
+        assert!(log.contains(why), "{why}: {body}: {log}");
+    };
+    // Kept: the record is never released.
+    refused("mov %r0, 2\nexit", "Unreleased reference");
+    // Overwritten while it holds the record.
+    refused(
+        &format!("stdw [%r10-16], 0\n{DISCARD}mov %r0, 2\nexit"),
+        "cannot overwrite referenced dynptr",
+    );
+    // Released twice.
+    refused(
+        &format!("{DISCARD}{DISCARD}mov %r0, 2\nexit"),
+        "Expected an initialized dynptr",
+    );
+    // Its data used after the record went.
+    refused(
+        &format!(
+            "mov %r1, %r10\nadd %r1, -16\nmov %r2, 0\nmov %r3, 8\ncall 203\njeq %r0, 0, null\n\
+             mov %r6, %r0\n{DISCARD}stdw [%r6+0], 1\nmov %r0, 2\nexit\nnull:\n{DISCARD}mov %r0, 2\nexit"
+        ),
+        "R6 invalid mem access",
+    );
+    // Released on every path (its data NULL or not), it loads.
+    let h = load(
+        "mov %r1, %r10\nadd %r1, -16\nmov %r2, 0\nmov %r3, 8\ncall 203\njeq %r0, 0, +1\n\
+         stdw [%r0+0], 7\nmov %r1, %r10\nadd %r1, -16\nmov %r2, 0\ncall 199\nmov %r0, 2\nexit",
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval, 2);
+    let records = e.ringbuf_consume(ring).unwrap();
+    assert_eq!(records, vec![7u64.to_ne_bytes().to_vec()]);
+}

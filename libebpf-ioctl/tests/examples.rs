@@ -711,3 +711,22 @@ fn tunnel_keys_are_set_and_read_back_as_on_linux() {
     // addresses through an older key size, the label and the flags.
     assert_eq!(run("tunnel_v6"), 0x0b01_0907);
 }
+
+#[test]
+fn ring_buffer_records_through_dynptrs_as_on_linux() {
+    // The return value is the host kernel's (6.18) on the same object.
+    let obj = BpfObject::parse(&object_bytes("ringbuf_dynptr")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let h = loaded.program("submit_record").unwrap();
+    // The read found the written word (1); a reservation larger than the
+    // ring (2) and one with flags (4) are -EINVAL.
+    assert_eq!(e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval, 7);
+    let records = e.ringbuf_consume(loaded.map("events").unwrap()).unwrap();
+    let mut want = vec![0xaa; 4];
+    want.extend_from_slice(&0x1122_3344u32.to_ne_bytes());
+    want.extend_from_slice(&0x5566_7788u32.to_ne_bytes());
+    want.extend_from_slice(&[0; 4]);
+    // Exactly the submitted record: the failed and discarded ones left none.
+    assert_eq!(records, vec![want]);
+}

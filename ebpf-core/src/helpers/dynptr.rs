@@ -1,16 +1,18 @@
 //! Dynamic pointers over a run's packet (`bpf_dynptr_from_skb`,
-//! `bpf_dynptr_from_xdp`) and what programs do with them: read and write
-//! bytes, slices, adjusting, cloning, with Linux's semantics and return
-//! values (`kernel/bpf/helpers.c`).
+//! `bpf_dynptr_from_xdp`) or a ring buffer record
+//! (`bpf_ringbuf_reserve_dynptr`), and what programs do with them: read
+//! and write bytes, slices and data, adjusting, cloning, submitting, with
+//! Linux's semantics and return values (`kernel/bpf/helpers.c`).
 //!
 //! A dynptr is Linux's `struct bpf_dynptr_kern` in 16 bytes of the
-//! program's stack: the run's context where Linux keeps the `sk_buff` or
-//! `xdp_buff` (so it follows the packet when a helper moves it), the size
-//! with the type and read-only bits, and the offset. The verifier keeps
-//! programs from touching those bytes; a checked program could forge
-//! them, so every call decodes them again and reaches the packet only
-//! through [`ProgramMemory`] after a bounds check against the packet as it
-//! is now.
+//! program's stack: the data (for a packet the run's context, where Linux
+//! keeps the `sk_buff` or `xdp_buff`, so it follows the packet when a
+//! helper moves it; for a record its address), the size with the type and
+//! read-only bits, and the offset. The verifier keeps programs from
+//! touching those bytes; a checked program could forge them, so every call
+//! decodes them again (a packet's must be this run's context, a record one
+//! this run reserved) and reaches the bytes only through [`ProgramMemory`]
+//! after a bounds check.
 
 use crate::errno::Errno;
 use crate::error::HelperError;
@@ -22,6 +24,8 @@ use super::{ids, ProgramMemory, RunContext};
 const SIZE_MASK: u32 = (1 << 24) - 1;
 const TYPE_SHIFT: u32 = 28;
 const RDONLY_BIT: u32 = 1 << 31;
+/// `BPF_DYNPTR_TYPE_RINGBUF`.
+const TYPE_RINGBUF: u32 = 2;
 /// `BPF_DYNPTR_TYPE_SKB`.
 const TYPE_SKB: u32 = 3;
 /// `BPF_DYNPTR_TYPE_XDP`.
@@ -81,6 +85,10 @@ impl RunContext<'_> {
                 None => Errno::EINVAL.to_helper_ret() as u32 as u64,
             }),
             ids::DYNPTR_CLONE => self.dynptr_clone(mem, a),
+            ids::RINGBUF_RESERVE_DYNPTR => self.reserve_dynptr(mem, a),
+            ids::RINGBUF_SUBMIT_DYNPTR => self.commit_dynptr(mem, a[0], false),
+            ids::RINGBUF_DISCARD_DYNPTR => self.commit_dynptr(mem, a[0], true),
+            ids::DYNPTR_DATA => self.dynptr_data(mem, a),
             _ => return None,
         })
     }
@@ -97,16 +105,94 @@ impl RunContext<'_> {
         let ctx = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
         let info = word(8);
         let kind = (info >> TYPE_SHIFT) & 7;
-        if ctx == 0 || ctx != self.run_ctx || !matches!(kind, TYPE_SKB | TYPE_XDP) {
-            return Ok(None);
-        }
-        Ok(Some(Dynptr {
+        let d = Dynptr {
             ctx,
             size: info & SIZE_MASK,
             kind,
             rdonly: info & RDONLY_BIT != 0,
             offset: word(12),
-        }))
+        };
+        let ours = match kind {
+            TYPE_SKB | TYPE_XDP => ctx != 0 && ctx == self.run_ctx,
+            // A record this run holds, its bytes inside it.
+            TYPE_RINGBUF => {
+                let end = u64::from(d.offset) + u64::from(d.size);
+                ctx != 0 && self.reserved_len(ctx).is_some_and(|len| end <= len)
+            }
+            _ => false,
+        };
+        Ok(ours.then_some(d))
+    }
+
+    /// `len` bytes at `off` of a record dynptr's bytes, if they fit.
+    fn record_span(d: &Dynptr, off: u32, len: u32) -> Option<u64> {
+        d.fits(off, len)
+            .then(|| d.ctx + u64::from(d.offset) + u64::from(off))
+    }
+
+    /// `bpf_ringbuf_reserve_dynptr(ringbuf, size, flags, ptr)`: a record
+    /// the dynptr stands for; NULL on failure (still to be discarded).
+    fn reserve_dynptr(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [map, size, flags, out, _] = a;
+        let errno = if flags != 0 {
+            Some(Errno::EINVAL)
+        } else if size > MAX_SIZE {
+            Some(Errno::E2BIG)
+        } else {
+            None
+        };
+        let addr = match errno {
+            Some(_) => 0,
+            None => self.reserve(map, size, 0)?,
+        };
+        if addr == 0 {
+            self.set_null(mem, out)?;
+            // Linux reports a failed reservation as -EINVAL too.
+            return ret(errno.unwrap_or(Errno::EINVAL));
+        }
+        let d = Dynptr {
+            ctx: addr,
+            size: size as u32,
+            kind: TYPE_RINGBUF,
+            rdonly: false,
+            offset: 0,
+        };
+        mem.write(out, &d.encode())?;
+        Ok(0)
+    }
+
+    /// `bpf_ringbuf_submit_dynptr` / `_discard_dynptr`: the record goes
+    /// (nothing for a NULL dynptr) and the dynptr is NULL.
+    fn commit_dynptr(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        ptr: u64,
+        discard: bool,
+    ) -> Result<u64, HelperError> {
+        if let Some(d) = self.dynptr(mem, ptr)?.filter(|d| d.kind == TYPE_RINGBUF) {
+            self.commit(d.ctx, discard)?;
+        }
+        self.set_null(mem, ptr)?;
+        Ok(0)
+    }
+
+    /// `bpf_dynptr_data(ptr, offset, len)`: a record's bytes (never a
+    /// packet's: `bpf_dynptr_slice` is for those), or NULL.
+    fn dynptr_data(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [ptr, off, len, ..] = a;
+        Ok(self
+            .dynptr(mem, ptr)?
+            .filter(|d| d.kind == TYPE_RINGBUF && !d.rdonly)
+            .and_then(|d| Self::record_span(&d, off as u32, len as u32))
+            .unwrap_or(0))
     }
 
     fn set_null(&self, mem: &ProgramMemory<'_, '_>, addr: u64) -> Result<(), HelperError> {
@@ -158,6 +244,13 @@ impl RunContext<'_> {
         if !d.fits(off, len) {
             return ret(Errno::E2BIG);
         }
+        if let Some(at) = Some(d)
+            .filter(|d| d.kind == TYPE_RINGBUF)
+            .and_then(|d| Self::record_span(&d, off, len))
+        {
+            self.copy(mem, at, dst, len as u64, 0)?;
+            return Ok(0);
+        }
         let Some(p) = self.packet(mem, d.ctx)? else {
             return ret(Errno::EINVAL);
         };
@@ -189,6 +282,13 @@ impl RunContext<'_> {
         if !d.fits(off, len) {
             return ret(Errno::E2BIG);
         }
+        if d.kind == TYPE_RINGBUF {
+            let Some(to) = Self::record_span(&d, off, len).filter(|_| flags == 0) else {
+                return ret(Errno::EINVAL);
+            };
+            self.copy(mem, src, to, len as u64, 0)?;
+            return Ok(0);
+        }
         let at = d.offset as u64 + off as u64;
         if d.kind == TYPE_SKB {
             self.store_bytes(mem, [d.ctx, at, src, len as u64, flags])
@@ -215,6 +315,9 @@ impl RunContext<'_> {
         };
         if (writable && d.rdonly) || !d.fits(off, len) {
             return Ok(0);
+        }
+        if d.kind == TYPE_RINGBUF {
+            return Ok(Self::record_span(&d, off, len).unwrap_or(0));
         }
         let Some(p) = self.packet(mem, d.ctx)? else {
             return Ok(0);

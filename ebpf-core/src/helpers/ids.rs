@@ -63,8 +63,12 @@ pub const SNPRINTF: u32 = 165;
 pub const LOOP: u32 = 181;
 pub const SKB_GET_TUNNEL_KEY: u32 = 20;
 pub const SKB_SET_TUNNEL_KEY: u32 = 21;
+pub const RINGBUF_RESERVE_DYNPTR: u32 = 198;
+pub const RINGBUF_SUBMIT_DYNPTR: u32 = 199;
+pub const RINGBUF_DISCARD_DYNPTR: u32 = 200;
 pub const DYNPTR_READ: u32 = 201;
 pub const DYNPTR_WRITE: u32 = 202;
+pub const DYNPTR_DATA: u32 = 203;
 pub const KTIME_GET_TAI_NS: u32 = 208;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
@@ -118,10 +122,11 @@ pub const BASE: &[u32] = &[
     THROW,
     PREEMPT_DISABLE,
     PREEMPT_ENABLE,
-];
-
-/// What packet programs do with a dynamic pointer over their packet.
-const DYNPTR_PACKET: &[u32] = &[
+    // Dynamic pointers: ring buffer records, and what any dynptr takes.
+    RINGBUF_RESERVE_DYNPTR,
+    RINGBUF_SUBMIT_DYNPTR,
+    RINGBUF_DISCARD_DYNPTR,
+    DYNPTR_DATA,
     DYNPTR_READ,
     DYNPTR_WRITE,
     DYNPTR_SLICE,
@@ -132,25 +137,19 @@ const DYNPTR_PACKET: &[u32] = &[
     DYNPTR_CLONE,
 ];
 
-const SOCKET_FILTER_OWN: &[u32] = &[
+/// What socket filters add: reading the packet (also through a dynamic
+/// pointer, read-only for them).
+pub const SOCKET_FILTER: &[u32] = &[
     SKB_LOAD_BYTES,
     SKB_LOAD_BYTES_RELATIVE,
     PERF_EVENT_OUTPUT,
     DYNPTR_FROM_SKB,
 ];
 
-/// What socket filters add: reading the packet (also through a dynamic
-/// pointer, read-only for them).
-pub const SOCKET_FILTER: &[u32] =
-    &union::<{ SOCKET_FILTER_OWN.len() + DYNPTR_PACKET.len() }>(SOCKET_FILTER_OWN, DYNPTR_PACKET);
-
 /// What tc programs add: reading and writing the packet, resizing it
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
 /// timestamp, redirects, the MTU, tunnel metadata, dynamic pointers.
-pub const SCHED_CLS: &[u32] =
-    &union::<{ SCHED_CLS_OWN.len() + DYNPTR_PACKET.len() }>(SCHED_CLS_OWN, DYNPTR_PACKET);
-
-const SCHED_CLS_OWN: &[u32] = &[
+pub const SCHED_CLS: &[u32] = &[
     SKB_STORE_BYTES,
     PERF_EVENT_OUTPUT,
     L3_CSUM_REPLACE,
@@ -186,9 +185,7 @@ const SCHED_CLS_OWN: &[u32] = &[
 
 /// What XDP programs add: the packet through helpers, checksums,
 /// redirects, the MTU, dynamic pointers.
-pub const XDP: &[u32] = &union::<{ XDP_OWN.len() + DYNPTR_PACKET.len() }>(XDP_OWN, DYNPTR_PACKET);
-
-const XDP_OWN: &[u32] = &[
+pub const XDP: &[u32] = &[
     REDIRECT,
     PERF_EVENT_OUTPUT,
     REDIRECT_MAP,
@@ -295,9 +292,4 @@ pub const LINUX_ONLY: &[(u32, &str, &str)] = &[
     (99, "bpf_skc_lookup_tcp", "sockets"),
     (112, "bpf_probe_read_kernel", "kernel memory"),
     (113, "bpf_probe_read_kernel_str", "kernel memory"),
-    (
-        198,
-        "bpf_ringbuf_reserve_dynptr",
-        "dynamic pointers (kfuncs)",
-    ),
 ];

@@ -288,7 +288,12 @@ impl<'r> RunContext<'r> {
             .ok_or(HelperError::Other("map is not a ring buffer"))
     }
 
-    fn reserve(&mut self, map_addr: u64, size: u64, flags: u64) -> Result<u64, HelperError> {
+    pub(super) fn reserve(
+        &mut self,
+        map_addr: u64,
+        size: u64,
+        flags: u64,
+    ) -> Result<u64, HelperError> {
         let ring = self.ringbuf(map_addr)?;
         if flags != 0 || self.reservations.is_full() {
             return Ok(0);
@@ -305,7 +310,16 @@ impl<'r> RunContext<'r> {
         Ok(addr)
     }
 
-    fn commit(&mut self, addr: u64, discard: bool) -> Result<u64, HelperError> {
+    /// The length of the record this run reserved at `addr`, if it did.
+    pub(super) fn reserved_len(&self, addr: u64) -> Option<u64> {
+        self.reservations
+            .as_slice()
+            .iter()
+            .find(|r| r.addr == addr)
+            .map(|r| r.len)
+    }
+
+    pub(super) fn commit(&mut self, addr: u64, discard: bool) -> Result<u64, HelperError> {
         let r = self
             .reservations
             .as_slice()

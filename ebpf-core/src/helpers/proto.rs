@@ -75,6 +75,9 @@ pub enum DynptrKind {
     Skb,
     /// An XDP buffer (`BPF_DYNPTR_TYPE_XDP`).
     Xdp,
+    /// A ring buffer record (`BPF_DYNPTR_TYPE_RINGBUF`), which must be
+    /// submitted or discarded.
+    Ringbuf,
 }
 
 /// What `r0` holds after the call (Linux's `RET_*`).
@@ -97,6 +100,9 @@ pub enum Ret {
         /// The program may write through it.
         writable: bool,
     },
+    /// Memory of the constant size argument in a ring buffer record's
+    /// dynptr, or NULL (`bpf_dynptr_data`); gone with the record.
+    DynptrDataOrNull,
 }
 
 /// What a callback of a callback-taking helper receives in `r1`-`r5`.
@@ -606,7 +612,36 @@ pub const PROTOS: &[Proto] = &[
         &[Arg::Ctx, READ_MEM, SIZE, ANY],
         Ret::Integer,
     ),
-    // Dynamic pointers over the packet: helpers (any license) and kfuncs.
+    // Dynamic pointers: helpers (any license) and kfuncs.
+    proto(
+        ids::RINGBUF_RESERVE_DYNPTR,
+        "bpf_ringbuf_reserve_dynptr",
+        &[
+            Arg::ConstMapPtr,
+            ANY,
+            ANY,
+            Arg::DynptrUninit(Some(DynptrKind::Ringbuf)),
+        ],
+        Ret::Integer,
+    ),
+    proto(
+        ids::RINGBUF_SUBMIT_DYNPTR,
+        "bpf_ringbuf_submit_dynptr",
+        &[Arg::Dynptr, ANY],
+        Ret::Void,
+    ),
+    proto(
+        ids::RINGBUF_DISCARD_DYNPTR,
+        "bpf_ringbuf_discard_dynptr",
+        &[Arg::Dynptr, ANY],
+        Ret::Void,
+    ),
+    proto(
+        ids::DYNPTR_DATA,
+        "bpf_dynptr_data",
+        &[Arg::Dynptr, ANY, Arg::ConstAllocSize],
+        Ret::DynptrDataOrNull,
+    ),
     proto(
         ids::DYNPTR_READ,
         "bpf_dynptr_read",

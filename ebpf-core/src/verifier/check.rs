@@ -1166,7 +1166,9 @@ impl<'a> Explorer<'a> {
                         .map_err(|_| no_memory(pc))?;
                     f.stack.resize(need, Slot::INVALID);
                 }
-                destroy_dynptrs(f, o, o + size as i32);
+                if !destroy_dynptrs(f, o, o + size as i32) {
+                    reject!(pc, "cannot overwrite referenced dynptr");
+                }
                 if size == 8 && o % 8 == 0 {
                     if let Some(v @ (Reg::Scalar(_) | Reg::Ptr(_))) = value {
                         f.stack[first_slot] = Slot::Spill(v);
@@ -1342,7 +1344,9 @@ impl<'a> Explorer<'a> {
                         .map_err(|_| no_memory(pc))?;
                     f.stack.resize(need, Slot::INVALID);
                 }
-                destroy_dynptrs(f, lo, hi);
+                if !destroy_dynptrs(f, lo, hi) {
+                    reject!(pc, "cannot overwrite referenced dynptr");
+                }
                 // Any byte may have been written, with any of the value's.
                 let zero = matches!(value, Some(Reg::Scalar(s)) if s.value() == Some(0));
                 for a in lo..hi {
@@ -1742,7 +1746,8 @@ impl<'a> Explorer<'a> {
                 "cannot call GPL-restricted function from non-GPL compatible program"
             );
         }
-        let meta = self.check_args(&mut path.state, pc, proto)?;
+        let mut meta = self.check_args(&mut path.state, pc, proto)?;
+        self.dynptr_call(&mut path.state, pc, id, &mut meta)?;
         match id {
             ids::THROW => return self.throw(path),
             ids::PREEMPT_DISABLE => path.state.preempt += 1,
@@ -1822,12 +1827,22 @@ impl<'a> Explorer<'a> {
                     ..Ptr::to(kind)
                 })
             }
+            // A ring buffer record's memory goes with its reference.
             Ret::SliceOrNull { writable } => Reg::Ptr(Ptr {
                 id: self.fresh_id(),
                 maybe_null: true,
+                ref_id: meta.dynptr_id,
                 ..Ptr::to(PtrKind::Slice {
                     size: meta.slice_size,
                     writable,
+                })
+            }),
+            Ret::DynptrDataOrNull => Reg::Ptr(Ptr {
+                id: self.fresh_id(),
+                maybe_null: true,
+                ref_id: meta.dynptr_id,
+                ..Ptr::to(PtrKind::Mem {
+                    size: meta.alloc_size as u32,
                 })
             }),
             Ret::RingbufMemOrNull => {
@@ -2054,6 +2069,8 @@ impl<'a> Explorer<'a> {
                     _ => return Err(expected("fp")),
                 },
                 Arg::DynptrUninit(kind) => {
+                    // A clone shares the original's reference.
+                    let shared = if kind.is_none() { meta.dynptr_id } else { 0 };
                     let kind = kind.or(meta.dynptr).unwrap_or(DynptrKind::Skb);
                     let (frame, off) = self.dynptr_place(st, pc, regno, &reg)?;
                     // Linux's `mark_stack_slots_dynptr`: whatever was
@@ -2063,20 +2080,38 @@ impl<'a> Explorer<'a> {
                     }
                     let f = &mut st.frames[frame as usize];
                     let first = ((-off - 1) / 8) as usize;
-                    f.stack[first] = Slot::Dynptr { kind, first: true };
-                    f.stack[first - 1] = Slot::Dynptr { kind, first: false };
+                    f.stack[first] = Slot::Dynptr {
+                        kind,
+                        first: true,
+                        id: shared,
+                    };
+                    f.stack[first - 1] = Slot::Dynptr {
+                        kind,
+                        first: false,
+                        id: shared,
+                    };
+                    meta.dynptr_at = Some((frame, off));
                 }
                 Arg::Dynptr => {
                     let (frame, off) = self.dynptr_place(st, pc, regno, &reg)?;
                     let f = &st.frames[frame as usize];
                     match (f.slot(off), f.slot(off + 8)) {
                         (
-                            Slot::Dynptr { kind, first: true },
+                            Slot::Dynptr {
+                                kind,
+                                first: true,
+                                id,
+                            },
                             Slot::Dynptr {
                                 kind: second,
                                 first: false,
+                                ..
                             },
-                        ) if kind == second => meta.dynptr = Some(kind),
+                        ) if kind == second => {
+                            meta.dynptr = Some(kind);
+                            meta.dynptr_id = id;
+                            meta.dynptr_at = Some((frame, off));
+                        }
                         _ => reject!(pc, "Expected an initialized dynptr as arg #{}", regno - 1),
                     }
                 }
@@ -2104,6 +2139,58 @@ impl<'a> Explorer<'a> {
             }
         }
         Ok(meta)
+    }
+
+    /// What the dynptr calls do to references (Linux's `process_dynptr_func`
+    /// and the ring buffer's acquire and release): a reserved record's
+    /// dynptr holds a reference until it is submitted or discarded, which
+    /// also ends the dynptr; `bpf_dynptr_data` is not for packets.
+    fn dynptr_call(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        id: u32,
+        meta: &mut ArgMeta,
+    ) -> Result<(), VerifyError> {
+        match id {
+            ids::RINGBUF_RESERVE_DYNPTR => {
+                let Some((frame, off)) = meta.dynptr_at else {
+                    return Ok(());
+                };
+                let rid = self.fresh_id();
+                grow(&mut st.refs, pc)?;
+                st.refs.push(Reference { id: rid, pc });
+                let f = &mut st.frames[frame as usize];
+                let first = ((-off - 1) / 8) as usize;
+                for i in [first, first - 1] {
+                    if let Slot::Dynptr { id, .. } = &mut f.stack[i] {
+                        *id = rid;
+                    }
+                }
+            }
+            ids::RINGBUF_SUBMIT_DYNPTR | ids::RINGBUF_DISCARD_DYNPTR => {
+                if meta.dynptr != Some(DynptrKind::Ringbuf) || meta.dynptr_id == 0 {
+                    reject!(pc, "arg 1 is an unacquired reference");
+                }
+                meta.release = Some(meta.dynptr_id);
+                // The dynptr and its clones end with the record.
+                for f in st.frames.iter_mut() {
+                    for slot in f.stack.iter_mut() {
+                        if matches!(*slot, Slot::Dynptr { id, .. } if id == meta.dynptr_id) {
+                            *slot = Slot::INVALID;
+                        }
+                    }
+                }
+            }
+            ids::DYNPTR_DATA if matches!(meta.dynptr, Some(DynptrKind::Skb | DynptrKind::Xdp)) => {
+                reject!(
+                    pc,
+                    "bpf_dynptr_data cannot be used on a packet dynptr: use bpf_dynptr_slice"
+                );
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Where a dynptr argument lives: a stack pointer at a constant,
@@ -2268,6 +2355,11 @@ struct ArgMeta {
     callback: Option<usize>,
     /// The kind of the initialised dynptr argument.
     dynptr: Option<DynptrKind>,
+    /// The reference that dynptr holds (0: none).
+    dynptr_id: u32,
+    /// Where the dynptr argument (initialised or made by the call) is:
+    /// frame and offset.
+    dynptr_at: Option<(u8, i32)>,
     /// The constant size of an `OptBuffer` argument (a slice's size).
     slice_size: u32,
 }
@@ -2302,7 +2394,10 @@ fn map_allows(t: MapType, id: u32) -> bool {
         ids::MAP_PUSH_ELEM | ids::MAP_PEEK_ELEM => matches!(t, Queue | Stack | BloomFilter),
         ids::MAP_POP_ELEM => matches!(t, Queue | Stack),
         ids::TAIL_CALL => t == ProgArray,
-        ids::RINGBUF_OUTPUT | ids::RINGBUF_RESERVE | ids::RINGBUF_QUERY => t == RingBuf,
+        ids::RINGBUF_OUTPUT
+        | ids::RINGBUF_RESERVE
+        | ids::RINGBUF_QUERY
+        | ids::RINGBUF_RESERVE_DYNPTR => t == RingBuf,
         ids::FOR_EACH_MAP_ELEM => matches!(
             t,
             Hash | Array | PercpuHash | PercpuArray | LruHash | LruPercpuHash
@@ -2359,7 +2454,9 @@ fn set_range(st: &mut State, pkt: &Ptr) {
 /// `reg_may_point_to_spin_lock`).
 fn mark_null(st: &mut State, p: &Ptr, null: bool, keeps_id: bool) {
     let id = p.id;
-    if null && p.ref_id != 0 {
+    // A NULL acquisition holds nothing; a NULL pointer derived from a
+    // reference (a record dynptr's data) leaves the reference held.
+    if null && p.ref_id != 0 && p.ref_id == p.id {
         st.refs.retain(|r| r.id != p.ref_id);
     }
     st.for_each_reg(&mut |r| {
@@ -2410,8 +2507,19 @@ fn no_lock_nor_preemption_off(st: &State, pc: usize, what: &str) -> Result<(), V
 
 /// Destroys every dynptr a store to stack bytes `[lo, hi)` touches, both
 /// halves (Linux's `destroy_if_dynptr_stack_slot`: the packet dynptrs hold
-/// no reference, so overwriting one is allowed).
-fn destroy_dynptrs(f: &mut Frame, lo: i32, hi: i32) {
+/// no reference, so overwriting one is allowed); `false`, changing
+/// nothing, when one holds a reference (a ring buffer record's).
+fn destroy_dynptrs(f: &mut Frame, lo: i32, hi: i32) -> bool {
+    let mut a = lo;
+    while a < hi {
+        let i = ((-a - 1) / 8) as usize;
+        if let Some(&Slot::Dynptr { id, .. }) = f.stack.get(i) {
+            if id != 0 {
+                return false;
+            }
+        }
+        a = (a.div_euclid(8) + 1) * 8;
+    }
     let mut a = lo;
     while a < hi {
         let i = ((-a - 1) / 8) as usize;
@@ -2425,6 +2533,7 @@ fn destroy_dynptrs(f: &mut Frame, lo: i32, hi: i32) {
         // The next slot's first byte.
         a = (a.div_euclid(8) + 1) * 8;
     }
+    true
 }
 
 /// A copy of every frame's stack.

@@ -187,6 +187,8 @@ pub enum Slot {
         kind: DynptrKind,
         /// The half at the lower address (where the pointer to it points).
         first: bool,
+        /// The reference it holds (a ring buffer record's), else 0.
+        id: u32,
     },
 }
 
@@ -475,7 +477,19 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap) -> bool {
             },
         ) => os == cs && reg_covers(o, c, ids) && bytes_cover(ob, cb),
         (Slot::Narrow { .. }, _) => false,
-        (Slot::Dynptr { .. }, _) => old == cur,
+        (
+            Slot::Dynptr {
+                kind: ok,
+                first: of,
+                id: oi,
+            },
+            Slot::Dynptr {
+                kind: ck,
+                first: cf,
+                id: ci,
+            },
+        ) => ok == ck && of == cf && ids.check(*oi, *ci),
+        (Slot::Dynptr { .. }, _) => false,
         (Slot::Spill(o), Slot::Spill(c)) => reg_covers(o, c, ids),
         (Slot::Spill(Reg::Scalar(o)), Slot::Bytes(_)) if *o == Scalar::UNKNOWN => {
             cur.bytes().iter().all(|b| *b != Byte::Invalid)
@@ -599,13 +613,14 @@ impl fmt::Display for State {
                         }
                     }
                     Slot::Bytes(_) => {}
-                    Slot::Dynptr { kind, first } => write!(
+                    Slot::Dynptr { kind, first, .. } => write!(
                         f,
                         " fp-{}=dynptr_{}{}",
                         8 * (s + 1),
                         match kind {
                             DynptrKind::Skb => "skb",
                             DynptrKind::Xdp => "xdp",
+                            DynptrKind::Ringbuf => "ringbuf",
                         },
                         if *first { "" } else { "(2)" }
                     )?,
