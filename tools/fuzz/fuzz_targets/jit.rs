@@ -3,7 +3,8 @@
 //! `tests/common/jit_gen.rs`) and gives the memory, or, when its first
 //! byte is odd, is raw instructions after 64 bytes of memory. A program
 //! whose checked run ends well runs compiled on the same memory and
-//! stack; any difference in `r0`, memory or stack is a crash.
+//! stack; any difference in `r0`, memory or stack is a crash. The second
+//! byte's low bit compiles with constants blinded.
 #![no_main]
 
 #[path = "../../../ebpf-core/tests/common/jit_gen.rs"]
@@ -30,5 +31,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let memory = (0..64).map(|_| rng.next() as u8).collect();
         (memory, jit_gen::program(&mut rng, len))
     };
-    jit_gen::compare(UserPlatform::get(), &insns, &memory);
+    let platform = UserPlatform::get();
+    platform.set_jit_harden(data.get(1).is_some_and(|b| b & 1 == 1));
+    jit_gen::compare(platform, &insns, &memory);
 });
