@@ -963,3 +963,17 @@ fn callback_iterations_forget_only_what_they_change() {
         "unbounded",
     );
 }
+
+#[test]
+fn a_kfunc_call_not_lowered_is_checked_as_the_kfunc() {
+    // `call runtime 5` is bpf_dynptr_from_xdp, not helper 5: its third
+    // argument must be stack for the dynptr (a fuzzer found the verifier
+    // taking it for bpf_ktime_get_ns when called on unlowered code).
+    rejects(
+        "mov %r2, 0\nmov %r3, 0\ncall runtime 5\nmov %r0, 0\nexit",
+        "expected pointer to stack or const struct bpf_dynptr",
+    );
+    accepts("mov %r2, 0\nmov %r3, %r10\nadd %r3, -16\ncall runtime 5\nmov %r0, 0\nexit");
+    // An id past any kfunc's is unknown, not a wrapped helper id.
+    rejects("call runtime -1\nmov %r0, 0\nexit", "unknown func");
+}

@@ -1422,10 +1422,18 @@ impl<'a> Explorer<'a> {
                 if insn.opcode & BPF_X != 0 || !wide {
                     invalid!(pc, "BPF_CALL uses reserved fields");
                 }
-                if insn.src == BPF_PSEUDO_CALL {
-                    self.call_function(path, (pc as i64 + 1 + insn.imm as i64) as usize)
-                } else {
-                    self.call_helper(path, insn.imm as u32)
+                match insn.src {
+                    BPF_PSEUDO_CALL => {
+                        self.call_function(path, (pc as i64 + 1 + insn.imm as i64) as usize)
+                    }
+                    // A kfunc call not lowered yet: the same as its lowered
+                    // form (the loader lowers before verifying; a caller of
+                    // the verifier alone may not have).
+                    BPF_PSEUDO_KFUNC_CALL => {
+                        let id = (insn.imm as u32).checked_add(ids::KFUNC_BASE);
+                        self.call_helper(path, id.unwrap_or(u32::MAX))
+                    }
+                    _ => self.call_helper(path, insn.imm as u32),
                 }
             }
             _ => self.branch(path, insn, Cmp { op, wide }),
