@@ -329,14 +329,20 @@ fn local_field(btf: &Btf, type_id: u32, access: &str) -> Result<Field, String> {
 /// naturally aligned unit from the member's size up holding all its bits.
 /// Byte offset and size.
 fn bitfield_unit(bit_off: u32, bit_size: u32, member_size: u32) -> Result<(u32, u32), String> {
-    let mut size = member_size.max(1);
+    let too_wide = || "CO-RE bitfield wider than 8 bytes".to_string();
+    if member_size > 8 || bit_size > 64 {
+        return Err(too_wide());
+    }
+    let (bit_off, bit_size) = (u64::from(bit_off), u64::from(bit_size));
+    let mut size = u64::from(member_size.max(1));
     loop {
         let off = bit_off / 8 / size * size;
         if bit_off + bit_size - off * 8 <= size * 8 {
-            return Ok((off, size));
+            // Both fit in u32: off <= bit_off / 8, size <= 8.
+            return Ok((off as u32, size as u32));
         }
         if size >= 8 {
-            return Err("CO-RE bitfield wider than 8 bytes".into());
+            return Err(too_wide());
         }
         size *= 2;
     }
@@ -395,14 +401,16 @@ fn resolve(btf: &Btf, r: &CoreRelo) -> Result<Option<u64>, String> {
             return Err(format!("CO-RE access to a bitfield of `{name}`"));
         }
         let (off, size) = bitfield_unit(bit_off, bit_size, local.size)?;
+        // Within the unit (at most 64 bits), as `bitfield_unit` found it.
+        let top = u64::from(bit_off) + u64::from(bit_size) - u64::from(off) * 8;
         return Ok(Some(match r.kind {
             kind::FIELD_EXISTS => 1,
             kind::FIELD_BYTE_OFFSET => u64::from(off),
             kind::FIELD_BYTE_SIZE => u64::from(size),
             kind::FIELD_SIGNED => local.signed as u64,
             // Little-endian: the field's top bit to bit 63, then down.
-            kind::FIELD_LSHIFT_U64 => u64::from(64 - (bit_off + bit_size - off * 8)),
-            kind::FIELD_RSHIFT_U64 => u64::from(64 - bit_size),
+            kind::FIELD_LSHIFT_U64 => 64 - top,
+            kind::FIELD_RSHIFT_U64 => 64 - u64::from(bit_size),
             k => return Err(format!("CO-RE relocation kind {k} is not supported")),
         }));
     }
@@ -427,9 +435,13 @@ fn resolve(btf: &Btf, r: &CoreRelo) -> Result<Option<u64>, String> {
         (kind::FIELD_BYTE_OFFSET, Some((off, _))) => Some(off as u64),
         (kind::FIELD_BYTE_SIZE, Some((_, size))) => Some(size as u64),
         (kind::FIELD_SIGNED, Some(_)) => Some(local.signed as u64),
-        // A whole field, read with a load of its own size.
-        (kind::FIELD_LSHIFT_U64, Some((_, size))) => Some(64 - u64::from(size) * 8),
-        (kind::FIELD_RSHIFT_U64, Some((_, size))) => Some(64 - u64::from(size) * 8),
+        // A whole field, read with a load of its own size (8 bytes at most).
+        (kind::FIELD_LSHIFT_U64 | kind::FIELD_RSHIFT_U64, Some((_, size))) if size <= 8 => {
+            Some(64 - u64::from(size) * 8)
+        }
+        (kind::FIELD_LSHIFT_U64 | kind::FIELD_RSHIFT_U64, Some(_)) => {
+            return Err("CO-RE shifts of a field wider than 8 bytes".into())
+        }
         (k, _) => return Err(format!("CO-RE relocation kind {k} is not supported")),
     })
 }
@@ -470,4 +482,21 @@ pub fn apply(btf: &Btf, r: &CoreRelo, insns: &mut [Insn], at: usize) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bitfield_unit;
+
+    #[test]
+    fn bitfield_units_are_libbpfs_and_odd_sizes_are_errors() {
+        // iphdr's version: bits 4..8 of a u8.
+        assert_eq!(bitfield_unit(4, 4, 1), Ok((0, 1)));
+        // 12 bits from bit 6 of a u16 need a u32.
+        assert_eq!(bitfield_unit(6, 12, 2), Ok((0, 4)));
+        // A crafted object: no overflow, an error (the fuzzer's find).
+        assert!(bitfield_unit(u32::MAX, u32::MAX, 1).is_err());
+        assert!(bitfield_unit(0, 8, 1 << 30).is_err());
+        assert!(bitfield_unit(60, 8, 8).is_err());
+    }
 }
