@@ -98,6 +98,14 @@ pub enum LoadError {
         /// The kfunc id.
         id: i32,
     },
+    /// A call of a socket helper on a platform whose sockets the runtime
+    /// does not see ([`Platform::socket_lookups`](crate::platform::Platform::socket_lookups)).
+    SocketsHidden {
+        /// Instruction index.
+        pc: usize,
+        /// The helper's name.
+        name: &'static str,
+    },
     /// A call of a kernel function the program's type may not call.
     KfuncNotAllowed {
         /// Instruction index.
@@ -192,6 +200,10 @@ impl fmt::Display for LoadError {
                     (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
                 }
             }
+            LoadError::SocketsHidden { pc, name } => write!(
+                f,
+                "insn {pc}: helper {name} needs the kernel's sockets, which this platform does not show the runtime: not provided here"
+            ),
             LoadError::KfuncNotAllowed { pc, name } => {
                 write!(f, "insn {pc}: calling kernel function {name} is not allowed")
             }

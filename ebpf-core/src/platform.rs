@@ -227,6 +227,16 @@ pub trait Platform: Sync {
     /// the TAI offset a time daemon sets, 0 until one does).
     fn tai_ns(&self) -> u64;
 
+    /// Whether programs may look sockets up (`bpf_sk_lookup_tcp` and the
+    /// helpers taking the socket found). Only a platform whose programs'
+    /// network holds no socket hidden from the runtime says yes: there a
+    /// lookup that finds nothing is the truth. A kernel whose sockets the
+    /// runtime does not see says no, and such programs are refused at
+    /// load rather than told that no socket matches.
+    fn socket_lookups(&self) -> bool {
+        false
+    }
+
     /// Whether compiled code blinds the programs' constants (Linux's
     /// `net.core.bpf_jit_harden`): each immediate is stored XORed with a
     /// random key and the key XORed back at run time, so that a program

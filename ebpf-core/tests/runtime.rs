@@ -788,3 +788,40 @@ fn a_tail_call_passes_on_only_the_runs_own_context_to_a_program_of_its_type() {
     );
     jumps.release_objects();
 }
+
+#[test]
+fn socket_lookups_are_refused_where_the_platform_hides_its_sockets() {
+    use ebpf_core::load::Admission;
+    use ebpf_core::{LoadError, ProgType, ProgramMaps};
+    // The test platform keeps the default: its sockets are not shown.
+    let p = TestPlatform::new(1);
+    let lookup = "stdw [%r10-16], 0\nstw [%r10-8], 0\nmov %r2, %r10\nadd %r2, -16\nmov %r3, 12\n\
+                  mov %r4, -1\nmov %r5, 0\ncall 84\njeq %r0, 0, out\nmov %r1, %r0\ncall 86\n\
+                  out: mov %r0, 2\nexit";
+    let err = LoadedProgram::admit(
+        p,
+        1,
+        ProgType::Xdp,
+        &assemble(lookup),
+        ProgramMaps::from_list(Vec::new()),
+        LoadOptions::default(),
+        Admission {
+            gpl: true,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(
+        err,
+        LoadError::SocketsHidden {
+            pc: 7,
+            name: "bpf_sk_lookup_tcp"
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "insn 7: helper bpf_sk_lookup_tcp needs the kernel's sockets, which this platform does not show the runtime: not provided here"
+    );
+    p.assert_no_leaks();
+}

@@ -547,6 +547,93 @@ fn callbacks_are_verified_like_functions() {
     );
 }
 
+/// `bpf_sk_lookup_tcp(ctx, &tuple, 12, -1, 0)` with a zeroed IPv4 tuple on
+/// the stack; the result in `r6`, the context kept in `r7`.
+const SK_LOOKUP: &str = "mov %r7, %r1\nstdw [%r10-16], 0\nstw [%r10-8], 0\nmov %r2, %r10\nadd %r2, -16\nmov %r3, 12\nmov %r4, -1\nmov %r5, 0\ncall 84\nmov %r6, %r0\n";
+
+#[test]
+fn a_socket_found_is_null_checked_read_only_and_released() {
+    let release = "mov %r1, %r6\ncall 86\n";
+    // Checked, read, released on every path.
+    accepts(&format!(
+        "{SK_LOOKUP}jeq %r6, 0, out\nldxw %r0, [%r6+4]\nldxb %r0, [%r6+72]\nldxh %r0, [%r6+48]\n{release}out: mov %r0, 0\nexit"
+    ));
+    // A NULL socket holds nothing; a socket found is not NULL afterwards
+    // (the second check's NULL side is not explored).
+    accepts(&format!(
+        "{SK_LOOKUP}jne %r6, 0, found\nmov %r0, 0\nexit\nfound: jeq %r6, 0, out\n{release}out: mov %r0, 0\nexit"
+    ));
+    // Not released.
+    rejects(
+        &format!("{SK_LOOKUP}mov %r0, 0\nexit"),
+        "Unreleased reference id=",
+    );
+    // Released before the NULL check, or twice.
+    rejects(
+        &format!("{SK_LOOKUP}{release}mov %r0, 0\nexit"),
+        "R1 type=ptr_or_null expected=sock_common",
+    );
+    rejects(
+        &format!("{SK_LOOKUP}jeq %r6, 0, out\n{release}{release}out: mov %r0, 0\nexit"),
+        "R1 type=scalar expected=sock_common",
+    );
+    // Read after release (Linux's err_use_after_free).
+    rejects(
+        &format!(
+            "{SK_LOOKUP}jeq %r6, 0, out\n{release}ldxw %r0, [%r6+4]\nexit\nout: mov %r0, 0\nexit"
+        ),
+        "R6 invalid mem access 'scalar'",
+    );
+    // Read before the NULL check.
+    rejects(
+        &format!("{SK_LOOKUP}ldxw %r0, [%r6+4]\njeq %r6, 0, out\n{release}out: mov %r0, 0\nexit"),
+        "R6 invalid mem access 'sock_or_null'",
+    );
+    // Moved, before or after the check.
+    rejects(
+        &format!("{SK_LOOKUP}add %r6, 1\njeq %r6, 0, out\n{release}out: mov %r0, 0\nexit"),
+        "R6 pointer arithmetic on sock_or_null prohibited, null-check it first",
+    );
+    rejects(
+        &format!("{SK_LOOKUP}jeq %r6, 0, out\nadd %r6, 4\n{release}out: mov %r0, 0\nexit"),
+        "R6 pointer arithmetic on sock prohibited",
+    );
+    // Written, read outside its fields or misaligned, given as memory.
+    for (access, words) in [
+        ("stw [%r6+16], 1", "R6 cannot write into sock"),
+        ("ldxw %r0, [%r6+80]", "R6 invalid sock access off=80 size=4"),
+        ("ldxh %r0, [%r6+16]", "R6 invalid sock access off=16 size=2"),
+        ("ldxh %r0, [%r6+50]", "R6 invalid sock access off=50 size=2"),
+        ("ldxdw %r0, [%r6+0]", "R6 invalid sock access off=0 size=8"),
+        (
+            "mov %r1, %r7\nmov %r2, 0\nmov %r3, %r6\nmov %r4, 4\ncall 189",
+            "R3 type=sock expected=fp",
+        ),
+    ] {
+        rejects(
+            &format!("{SK_LOOKUP}jeq %r6, 0, out\n{access}\n{release}out: mov %r0, 0\nexit"),
+            words,
+        );
+    }
+    // The tuple must be readable memory of a constant size.
+    rejects(
+        "stdw [%r10-16], 0\nmov %r2, %r10\nadd %r2, -16\nmov %r3, 16\nmov %r4, -1\nmov %r5, 0\ncall 84\nmov %r0, 0\nexit",
+        "invalid read from stack off -8",
+    );
+}
+
+#[test]
+fn a_tail_call_is_refused_while_a_reference_is_held() {
+    rejects(
+        &format!("{SK_LOOKUP}jeq %r6, 0, out\nmov %r1, %r7\nlddw %r2, map_idx(3)\nmov %r3, 0\ncall 12\nmov %r1, %r6\ncall 86\nout: mov %r0, 0\nexit"),
+        "tail_call would lead to reference leak",
+    );
+    rejects(
+        "mov %r6, %r1\nlddw %r1, map_idx(1)\nmov %r2, 16\nmov %r3, 0\ncall 131\njeq %r0, 0, out\nmov %r7, %r0\nmov %r1, %r6\nlddw %r2, map_idx(3)\nmov %r3, 0\ncall 12\nmov %r1, %r7\nmov %r2, 0\ncall 133\nout: mov %r0, 0\nexit",
+        "tail_call would lead to reference leak",
+    );
+}
+
 #[test]
 fn tail_calls_take_the_context_and_a_prog_array() {
     accepts("lddw %r2, map_idx(3)\nmov %r3, 0\ncall 12\nmov %r0, 2\nexit");

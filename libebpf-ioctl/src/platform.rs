@@ -346,6 +346,12 @@ impl Platform for UserPlatform {
         self.jit_harden.load(Ordering::Relaxed)
     }
 
+    /// The embedded backend's network is its software ports, which hold
+    /// no sockets: a lookup that finds none is the truth here.
+    fn socket_lookups(&self) -> bool {
+        true
+    }
+
     fn exec_alloc(&self, len: usize) -> Option<NonNull<u8>> {
         if !self.jit.load(Ordering::Relaxed) {
             return None;

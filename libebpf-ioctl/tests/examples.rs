@@ -713,6 +713,40 @@ fn tunnel_keys_are_set_and_read_back_as_on_linux() {
 }
 
 #[test]
+fn socket_lookups_find_no_socket_on_the_embedded_backend_and_are_refused_by_the_modules() {
+    // An IPv4 TCP SYN from 198.51.100.7:40000 to 192.0.2.1:9.
+    let mut frame = vec![0u8; 54];
+    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14..24].copy_from_slice(&[0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6]);
+    frame[26..34].copy_from_slice(&[198, 51, 100, 7, 192, 0, 2, 1]);
+    frame[34..38].copy_from_slice(&[0x9c, 0x40, 0, 9]);
+    frame[46] = 0x50;
+    frame[47] = 0x02;
+    let obj = BpfObject::parse(&object_bytes("socket_lookup")).unwrap();
+    let e = client();
+    if std::env::var_os("EBPF_TEST_DEVICE").is_some() {
+        // The kernel modules do not show their kernel's sockets: a lookup
+        // answering NULL there would lie.
+        let err = e.load_object(&obj).unwrap_err().to_string();
+        assert!(
+            err.contains("helper bpf_sk_lookup_tcp needs the kernel's sockets"),
+            "{err}"
+        );
+        return;
+    }
+    let loaded = e.load_object(&obj).unwrap();
+    let run = |prog: &str| {
+        let h = loaded.program(prog).unwrap();
+        e.prog_test_run(h, &frame, 1).unwrap().retval
+    };
+    // The host kernel's (6.18) answers for the same object and frame
+    // (`bpftool prog run`): no lookup found a socket.
+    assert_eq!(run("tc_lookups"), 0x40);
+    assert_eq!(run("xdp_lookups"), 2);
+}
+
+#[test]
 fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // The return value is the host kernel's (6.18) on the same object.
     let obj = BpfObject::parse(&object_bytes("ringbuf_dynptr")).unwrap();

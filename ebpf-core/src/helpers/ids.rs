@@ -70,6 +70,15 @@ pub const DYNPTR_READ: u32 = 201;
 pub const DYNPTR_WRITE: u32 = 202;
 pub const DYNPTR_DATA: u32 = 203;
 pub const KTIME_GET_TAI_NS: u32 = 208;
+pub const SK_LOOKUP_TCP: u32 = 84;
+pub const SK_LOOKUP_UDP: u32 = 85;
+pub const SK_RELEASE: u32 = 86;
+pub const SK_FULLSOCK: u32 = 95;
+pub const TCP_SOCK: u32 = 96;
+pub const GET_LISTENER_SOCK: u32 = 98;
+pub const SKC_LOOKUP_TCP: u32 = 99;
+pub const TCP_CHECK_SYNCOOKIE: u32 = 100;
+pub const TCP_GEN_SYNCOOKIE: u32 = 110;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
 /// (see [`kfunc`](super::kfunc)). Programs name kfuncs by `BPF_PSEUDO_KFUNC_CALL`
@@ -148,7 +157,8 @@ pub const SOCKET_FILTER: &[u32] = &[
 
 /// What tc programs add: reading and writing the packet, resizing it
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
-/// timestamp, redirects, the MTU, tunnel metadata, dynamic pointers.
+/// timestamp, redirects, the MTU, tunnel metadata, dynamic pointers,
+/// socket lookups.
 pub const SCHED_CLS: &[u32] = &[
     SKB_STORE_BYTES,
     PERF_EVENT_OUTPUT,
@@ -181,10 +191,19 @@ pub const SCHED_CLS: &[u32] = &[
     SKB_SET_TUNNEL_KEY,
     DYNPTR_FROM_SKB,
     DYNPTR_SLICE_RDWR,
+    SK_LOOKUP_TCP,
+    SK_LOOKUP_UDP,
+    SKC_LOOKUP_TCP,
+    SK_RELEASE,
+    SK_FULLSOCK,
+    TCP_SOCK,
+    GET_LISTENER_SOCK,
+    TCP_CHECK_SYNCOOKIE,
+    TCP_GEN_SYNCOOKIE,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,
-/// redirects, the MTU, dynamic pointers.
+/// redirects, the MTU, dynamic pointers, socket lookups.
 pub const XDP: &[u32] = &[
     REDIRECT,
     PERF_EVENT_OUTPUT,
@@ -199,6 +218,27 @@ pub const XDP: &[u32] = &[
     XDP_ADJUST_TAIL,
     DYNPTR_FROM_XDP,
     DYNPTR_SLICE_RDWR,
+    SK_LOOKUP_TCP,
+    SK_LOOKUP_UDP,
+    SKC_LOOKUP_TCP,
+    SK_RELEASE,
+    TCP_CHECK_SYNCOOKIE,
+    TCP_GEN_SYNCOOKIE,
+];
+
+/// The helpers that look sockets up or take one: a platform provides them
+/// only where its programs' network is one whose sockets the runtime sees
+/// ([`Platform::socket_lookups`](crate::platform::Platform::socket_lookups)).
+pub const SOCKETS: &[u32] = &[
+    SK_LOOKUP_TCP,
+    SK_LOOKUP_UDP,
+    SKC_LOOKUP_TCP,
+    SK_RELEASE,
+    SK_FULLSOCK,
+    TCP_SOCK,
+    GET_LISTENER_SOCK,
+    TCP_CHECK_SYNCOOKIE,
+    TCP_GEN_SYNCOOKIE,
 ];
 
 /// `BASE` followed by `extra`, for a program type's list.
@@ -283,13 +323,6 @@ pub const LINUX_ONLY: &[(u32, &str, &str)] = &[
     (67, "bpf_get_stack", "stack traces"),
     (69, "bpf_fib_lookup", "routing tables"),
     (70, "bpf_sock_hash_update", "sockets"),
-    (84, "bpf_sk_lookup_tcp", "sockets"),
-    (85, "bpf_sk_lookup_udp", "sockets"),
-    (86, "bpf_sk_release", "sockets"),
-    (95, "bpf_sk_fullsock", "sockets"),
-    (96, "bpf_tcp_sock", "sockets"),
-    (98, "bpf_get_listener_sock", "sockets"),
-    (99, "bpf_skc_lookup_tcp", "sockets"),
     (112, "bpf_probe_read_kernel", "kernel memory"),
     (113, "bpf_probe_read_kernel_str", "kernel memory"),
 ];

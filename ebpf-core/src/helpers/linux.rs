@@ -526,6 +526,9 @@ impl RunContext<'_> {
         if let Some(result) = self.call_dynptr(id, args, mem) {
             return result;
         }
+        if let Some(result) = self.call_socket(id, args, mem) {
+            return result;
+        }
         let p = self.platform;
         match id {
             ids::MAP_LOOKUP_ELEM => self.lookup(mem, args[0], args[1]),

@@ -17,6 +17,7 @@ pub mod kfunc;
 mod linux;
 mod packet;
 pub mod proto;
+mod socket;
 mod tunnel;
 
 use core::cell::Cell;

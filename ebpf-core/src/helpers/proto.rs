@@ -66,6 +66,39 @@ pub enum Arg {
     /// A buffer for the call to copy into, or NULL, of the size the next
     /// argument gives, a constant (`buffer__opt`, `buffer__szk`).
     OptBuffer,
+    /// A socket of any kind, not NULL (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`,
+    /// `ARG_PTR_TO_SOCK_COMMON`); with `release`, a referenced one the call
+    /// releases (`OBJ_RELEASE`).
+    Socket {
+        /// The call releases the socket's reference.
+        release: bool,
+    },
+}
+
+/// What a socket pointer points to (Linux's `PTR_TO_SOCKET`,
+/// `PTR_TO_SOCK_COMMON`, `PTR_TO_TCP_SOCK`): which fields a program may
+/// read through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SockKind {
+    /// A full socket: `struct bpf_sock`.
+    Sock,
+    /// The part every socket has, also request and time-wait ones:
+    /// `struct bpf_sock` without `type`, `protocol`, `mark`, `priority`.
+    Common,
+    /// A TCP socket: `struct bpf_tcp_sock`.
+    Tcp,
+}
+
+/// Where the reference of a socket a call returns comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockRef {
+    /// The call takes one, to be released (`bpf_sk_lookup_tcp`).
+    Acquired,
+    /// The socket argument's own: a cast of it (`bpf_tcp_sock`).
+    OfArgument,
+    /// None: the socket lives as long as the program runs
+    /// (`bpf_get_listener_sock`).
+    Unreferenced,
 }
 
 /// What a dynamic pointer points into (Linux's `enum bpf_dynptr_type`).
@@ -103,6 +136,14 @@ pub enum Ret {
     /// Memory of the constant size argument in a ring buffer record's
     /// dynptr, or NULL (`bpf_dynptr_data`); gone with the record.
     DynptrDataOrNull,
+    /// A socket, or NULL (`RET_PTR_TO_SOCKET_OR_NULL`,
+    /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`, `RET_PTR_TO_TCP_SOCK_OR_NULL`).
+    SocketOrNull {
+        /// Its kind.
+        kind: SockKind,
+        /// Its reference.
+        reference: SockRef,
+    },
 }
 
 /// What a callback of a callback-taking helper receives in `r1`-`r5`.
@@ -198,6 +239,20 @@ const READ_MEM_OR_NULL: Arg = Arg::Mem {
 const SIZE: Arg = Arg::ConstSize { or_zero: false };
 const SIZE_OR_ZERO: Arg = Arg::ConstSize { or_zero: true };
 const ANY: Arg = Arg::Anything;
+const SOCKET: Arg = Arg::Socket { release: false };
+
+/// `bpf_sk_lookup_*`: (ctx, tuple, its size, netns, flags).
+const SK_LOOKUP_ARGS: [Arg; 5] = [Arg::Ctx, READ_MEM, SIZE, ANY, ANY];
+
+/// A full socket with a reference to release, or NULL.
+const SOCKET_ACQUIRED: Ret = Ret::SocketOrNull {
+    kind: SockKind::Sock,
+    reference: SockRef::Acquired,
+};
+
+/// `bpf_tcp_{check,gen}_syncookie`: (listener, IP header, its size, TCP
+/// header, its size).
+const SYNCOOKIE_ARGS: [Arg; 5] = [SOCKET, READ_MEM, SIZE, READ_MEM, SIZE];
 
 /// Every helper's prototype, as Linux declares it.
 pub const PROTOS: &[Proto] = &[
@@ -532,6 +587,78 @@ pub const PROTOS: &[Proto] = &[
         &[],
         Ret::Integer,
     ),
+    proto(
+        ids::SK_LOOKUP_TCP,
+        "bpf_sk_lookup_tcp",
+        &SK_LOOKUP_ARGS,
+        SOCKET_ACQUIRED,
+    ),
+    proto(
+        ids::SK_LOOKUP_UDP,
+        "bpf_sk_lookup_udp",
+        &SK_LOOKUP_ARGS,
+        SOCKET_ACQUIRED,
+    ),
+    proto(
+        ids::SKC_LOOKUP_TCP,
+        "bpf_skc_lookup_tcp",
+        &SK_LOOKUP_ARGS,
+        Ret::SocketOrNull {
+            kind: SockKind::Common,
+            reference: SockRef::Acquired,
+        },
+    ),
+    proto(
+        ids::SK_RELEASE,
+        "bpf_sk_release",
+        &[Arg::Socket { release: true }],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SK_FULLSOCK,
+        "bpf_sk_fullsock",
+        &[SOCKET],
+        Ret::SocketOrNull {
+            kind: SockKind::Sock,
+            reference: SockRef::OfArgument,
+        },
+    ),
+    proto(
+        ids::TCP_SOCK,
+        "bpf_tcp_sock",
+        &[SOCKET],
+        Ret::SocketOrNull {
+            kind: SockKind::Tcp,
+            reference: SockRef::OfArgument,
+        },
+    ),
+    proto(
+        ids::GET_LISTENER_SOCK,
+        "bpf_get_listener_sock",
+        &[SOCKET],
+        Ret::SocketOrNull {
+            kind: SockKind::Sock,
+            reference: SockRef::Unreferenced,
+        },
+    ),
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TCP_CHECK_SYNCOOKIE,
+            "bpf_tcp_check_syncookie",
+            &SYNCOOKIE_ARGS,
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TCP_GEN_SYNCOOKIE,
+            "bpf_tcp_gen_syncookie",
+            &SYNCOOKIE_ARGS,
+            Ret::Integer,
+        )
+    },
     Proto {
         callback: Some(CallbackArgs::ForEachMapElem),
         ..proto(

@@ -33,6 +33,7 @@ use core::fmt;
 
 use crate::error::LoadError;
 use crate::insn::{Insn, INSN_SIZE};
+use crate::opcode::{BPF_CALL, BPF_JMP, BPF_PSEUDO_HELPER};
 use crate::platform::PlatformRef;
 use crate::prog_type::{AttachPoint, ProgType};
 use crate::program::{LoadOptions, Program};
@@ -164,6 +165,9 @@ impl LoadedProgram {
         // Kfunc calls become calls of their helper-table ids.
         let lowered = crate::helpers::kfunc::lower(insns)?;
         let insns = lowered.as_deref().unwrap_or(insns);
+        if !platform.socket_lookups() {
+            no_socket_helpers(insns)?;
+        }
         check(insns, &opts)?;
         let mut verdict = Verdict::Checked;
         if verify && verifier::models(prog_type) {
@@ -211,6 +215,22 @@ impl LoadedProgram {
         loaded.set_attach(admission.attach);
         Ok((loaded, verdict))
     }
+}
+
+/// Refuses a call of a socket helper, for a platform whose sockets the
+/// runtime does not see.
+fn no_socket_helpers(insns: &[Insn]) -> Result<(), LoadError> {
+    for (pc, insn) in insns.iter().enumerate() {
+        let id = insn.imm as u32;
+        if insn.opcode == BPF_JMP | BPF_CALL
+            && insn.src == BPF_PSEUDO_HELPER
+            && crate::helpers::ids::SOCKETS.contains(&id)
+        {
+            let name = crate::helpers::proto::proto_of(id).map_or("?", |p| p.name);
+            return Err(LoadError::SocketsHidden { pc, name });
+        }
+    }
+    Ok(())
 }
 
 /// Steps 4 and 5: the type's rewrite, then pre-decoding.

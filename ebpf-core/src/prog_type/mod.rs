@@ -13,6 +13,7 @@ mod generic;
 mod sched_act;
 mod sched_cls;
 pub mod skb;
+pub mod socket;
 mod socket_filter;
 mod xdp;
 

@@ -12,7 +12,7 @@ use super::state::{
 use super::{MapDesc, Stats, Subject, VerifyError, MAX_PROCESSED};
 use crate::errno::Errno;
 use crate::helpers::ids;
-use crate::helpers::proto::{self, Arg, CallbackArgs, DynptrKind, Proto, Ret};
+use crate::helpers::proto::{self, Arg, CallbackArgs, DynptrKind, Proto, Ret, SockRef};
 use crate::insn::Insn;
 use crate::maps::flags::BPF_F_RDONLY_PROG;
 use crate::maps::MapType;
@@ -772,7 +772,10 @@ impl<'a> Explorer<'a> {
         }
         if matches!(
             p.kind,
-            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. }
+            PtrKind::PacketEnd
+                | PtrKind::Map { .. }
+                | PtrKind::Func { .. }
+                | PtrKind::Socket { .. }
         ) {
             reject!(pc, "R{dst} pointer arithmetic on {name} prohibited");
         }
@@ -1083,6 +1086,17 @@ impl<'a> Explorer<'a> {
                 self.bounded(pc, regno, &p, off, size, mem, "mem")?;
                 Ok(loaded(size))
             }
+            PtrKind::Socket { kind } => {
+                if access == Access::Write {
+                    reject!(pc, "R{regno} cannot write into {name}");
+                }
+                // Pointer arithmetic on sockets is refused: the offset is
+                // the instruction's.
+                if !crate::prog_type::socket::readable(kind, off, size) {
+                    reject!(pc, "R{regno} invalid {name} access off={off} size={size}");
+                }
+                Ok(loaded(size))
+            }
             PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
                 reject!(pc, "R{regno} invalid mem access '{name}'")
             }
@@ -1378,10 +1392,11 @@ impl<'a> Explorer<'a> {
         }
         let base = st.reg(regno);
         if let Reg::Ptr(p) = base {
-            if matches!(p.kind, PtrKind::Ctx) {
+            if matches!(p.kind, PtrKind::Ctx | PtrKind::Socket { .. }) {
                 reject!(
                     pc,
-                    "R{regno} type=ctx expected=fp, pkt, pkt_meta, map_key, map_value, mem"
+                    "R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem",
+                    p.kind.name()
                 );
             }
         }
@@ -1519,6 +1534,7 @@ impl<'a> Explorer<'a> {
                         | PtrKind::MapKey { .. }
                         | PtrKind::Mem { .. }
                         | PtrKind::Slice { .. }
+                        | PtrKind::Socket { .. }
                 );
                 if !p.maybe_null && never_null {
                     let equal_taken = cmp.op == BPF_JEQ;
@@ -1768,6 +1784,10 @@ impl<'a> Explorer<'a> {
                 pc,
                 "tail_call cannot be used inside bpf_preempt_disable-ed region"
             ),
+            // The target cannot release what this program holds.
+            ids::TAIL_CALL if !path.state.refs.is_empty() => {
+                invalid!(pc, "tail_call would lead to reference leak")
+            }
             _ => {}
         }
         let st = &mut path.state;
@@ -1853,6 +1873,25 @@ impl<'a> Explorer<'a> {
                     size: meta.alloc_size as u32,
                 })
             }),
+            Ret::SocketOrNull { kind, reference } => {
+                let id = self.fresh_id();
+                let ref_id = match reference {
+                    SockRef::Acquired => {
+                        let st = &mut path.state;
+                        grow(&mut st.refs, pc)?;
+                        st.refs.push(Reference { id, pc });
+                        id
+                    }
+                    SockRef::OfArgument => meta.socket_ref,
+                    SockRef::Unreferenced => 0,
+                };
+                Reg::Ptr(Ptr {
+                    id,
+                    ref_id,
+                    maybe_null: true,
+                    ..Ptr::to(PtrKind::Socket { kind })
+                })
+            }
             Ret::RingbufMemOrNull => {
                 let id = self.fresh_id();
                 let st = &mut path.state;
@@ -2063,6 +2102,21 @@ impl<'a> Explorer<'a> {
                         meta.release = Some(p.ref_id);
                     }
                     _ => return Err(expected("ringbuf_mem")),
+                },
+                Arg::Socket { release } => match reg {
+                    Reg::Ptr(p) if matches!(p.kind, PtrKind::Socket { .. }) && !p.maybe_null => {
+                        if release {
+                            if p.ref_id == 0 {
+                                reject!(
+                                    pc,
+                                    "R{regno} must be referenced when passed to release function"
+                                );
+                            }
+                            meta.release = Some(p.ref_id);
+                        }
+                        meta.socket_ref = p.ref_id;
+                    }
+                    _ => return Err(expected("sock_common")),
                 },
                 Arg::Func => match reg {
                     Reg::Ptr(Ptr {
@@ -2370,6 +2424,8 @@ struct ArgMeta {
     dynptr_at: Option<(u8, i32)>,
     /// The constant size of an `OptBuffer` argument (a slice's size).
     slice_size: u32,
+    /// The reference of the socket argument (0: none).
+    socket_ref: u32,
 }
 
 /// Whether helper `id` may be called on a map of type `t`, and the map

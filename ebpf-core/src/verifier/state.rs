@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::scalar::Scalar;
-use crate::helpers::proto::DynptrKind;
+use crate::helpers::proto::{DynptrKind, SockKind};
 
 /// Bytes of stack one frame has.
 pub const STACK_BYTES: i32 = 512;
@@ -62,6 +62,11 @@ pub enum PtrKind {
         /// Its first instruction.
         entry: u32,
     },
+    /// A socket a lookup found, or a view of one (read-only fields).
+    Socket {
+        /// Which fields it has.
+        kind: SockKind,
+    },
 }
 
 impl PtrKind {
@@ -80,6 +85,15 @@ impl PtrKind {
             PtrKind::Slice { writable: true, .. } => "mem",
             PtrKind::Slice { .. } => "rdonly_mem",
             PtrKind::Func { .. } => "func",
+            PtrKind::Socket {
+                kind: SockKind::Sock,
+            } => "sock",
+            PtrKind::Socket {
+                kind: SockKind::Common,
+            } => "sock_common",
+            PtrKind::Socket {
+                kind: SockKind::Tcp,
+            } => "tcp_sock",
         }
     }
 }
