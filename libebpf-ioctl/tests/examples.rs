@@ -746,6 +746,78 @@ fn socket_lookups_find_no_socket_on_the_embedded_backend_and_are_refused_by_the_
     assert_eq!(run("xdp_lookups"), 2);
 }
 
+/// An Ethernet frame with an IPv4 TCP header whose TOS byte is `tos` (the
+/// header checksum valid), or an IPv6 one whose traffic class is `tos`.
+fn ecn_frame(tos: u8, v6: bool) -> Vec<u8> {
+    let mut f = vec![0u8; 54];
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    if v6 {
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        let word = (6u32 << 28) | (u32::from(tos) << 20) | 0x12345;
+        f[14..18].copy_from_slice(&word.to_be_bytes());
+        f[18..22].copy_from_slice(&[0, 20, 6, 64]);
+        f.resize(94, 0);
+        return f;
+    }
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14..26].copy_from_slice(&[0x45, tos, 0, 40, 0x12, 0x34, 0, 0, 64, 6, 0, 0]);
+    f[26..34].copy_from_slice(&[198, 51, 100, 7, 192, 0, 2, 1]);
+    let mut sum: u32 = f[14..34]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    f[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f
+}
+
+#[test]
+fn string_percpu_printk_and_ecn_helpers_as_on_linux() {
+    // Every expected value is the host kernel's (6.18) on the same object
+    // and frames (`bpftool prog run`, `bpftool map dump`).
+    let obj = BpfObject::parse(&object_bytes("misc_helpers")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let run_on = |prog: &str, frame: &[u8]| {
+        let h = loaded.program(prog).unwrap();
+        let r = e.prog_test_run(h, frame, 1).unwrap();
+        (r.retval, r.data_out)
+    };
+    let frame = ecn_frame(2, false);
+    assert_eq!(run_on("strings", &frame).0, 15);
+    let bss = lookup(&e, loaded.map(".bss").unwrap(), &0u32.to_ne_bytes()).unwrap();
+    let results: Vec<i64> = bss
+        .chunks(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [-42, 5, 31, 4, 0, 1, 0, -34, 0, -22, -22, 0, 4, 31, 0, 0]
+    );
+    assert_eq!(run_on("percpu", &frame).0, 3);
+    assert_eq!(run_on("vprintk", &frame).0, 785);
+    assert_eq!(run_on("skb_state", &frame).0, 14);
+    // ECN: the returns and the IP headers' first 12 bytes afterwards.
+    for (tos, v6, ret, header) in [
+        (0x00, false, 0, "450000281234000040067c60"),
+        (0x01, false, 1, "450300281234000040067c5d"),
+        (0x02, false, 1, "450300281234000040067c5d"),
+        (0x03, false, 1, "450300281234000040067c5d"),
+        (0xb9, false, 1, "45bb00281234000040067ba5"),
+        (0xbe, false, 1, "45bf00281234000040067ba1"),
+        (0x00, true, 0, "600123450014064000000000"),
+        (0x01, true, 1, "603123450014064000000000"),
+        (0x02, true, 1, "603123450014064000000000"),
+        (0xbb, true, 1, "6bb123450014064000000000"),
+    ] {
+        let (r, out) = run_on("ecn", &ecn_frame(tos, v6));
+        let hex: String = out[14..26].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!((r, hex.as_str()), (ret, header), "tos {tos:#x} v6 {v6}");
+    }
+}
+
 #[test]
 fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // The return value is the host kernel's (6.18) on the same object.

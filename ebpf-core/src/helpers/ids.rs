@@ -79,6 +79,16 @@ pub const GET_LISTENER_SOCK: u32 = 98;
 pub const SKC_LOOKUP_TCP: u32 = 99;
 pub const TCP_CHECK_SYNCOOKIE: u32 = 100;
 pub const TCP_GEN_SYNCOOKIE: u32 = 110;
+pub const SK_ASSIGN: u32 = 124;
+pub const GET_ROUTE_REALM: u32 = 24;
+pub const SKB_GET_XFRM_STATE: u32 = 66;
+pub const SKB_ECN_SET_CE: u32 = 97;
+pub const STRTOL: u32 = 105;
+pub const STRTOUL: u32 = 106;
+pub const SKB_CGROUP_CLASSID: u32 = 151;
+pub const TRACE_VPRINTK: u32 = 177;
+pub const STRNCMP: u32 = 182;
+pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
 /// (see [`kfunc`](super::kfunc)). Programs name kfuncs by `BPF_PSEUDO_KFUNC_CALL`
@@ -128,6 +138,11 @@ pub const BASE: &[u32] = &[
     FOR_EACH_MAP_ELEM,
     SNPRINTF,
     LOOP,
+    MAP_LOOKUP_PERCPU_ELEM,
+    STRNCMP,
+    STRTOL,
+    STRTOUL,
+    TRACE_VPRINTK,
     THROW,
     PREEMPT_DISABLE,
     PREEMPT_ENABLE,
@@ -200,6 +215,11 @@ pub const SCHED_CLS: &[u32] = &[
     GET_LISTENER_SOCK,
     TCP_CHECK_SYNCOOKIE,
     TCP_GEN_SYNCOOKIE,
+    SK_ASSIGN,
+    SKB_ECN_SET_CE,
+    GET_ROUTE_REALM,
+    SKB_CGROUP_CLASSID,
+    SKB_GET_XFRM_STATE,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,
@@ -239,6 +259,7 @@ pub const SOCKETS: &[u32] = &[
     GET_LISTENER_SOCK,
     TCP_CHECK_SYNCOOKIE,
     TCP_GEN_SYNCOOKIE,
+    SK_ASSIGN,
 ];
 
 /// `BASE` followed by `extra`, for a program type's list.

@@ -255,6 +255,25 @@ impl<'r> RunContext<'r> {
         Ok(found)
     }
 
+    /// `bpf_map_lookup_percpu_elem`: the value of `cpu` of a per-CPU map's
+    /// key, NULL for a CPU that cannot exist or another kind of map.
+    fn lookup_percpu(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        map_addr: u64,
+        key_addr: u64,
+        cpu: u64,
+    ) -> Result<u64, HelperError> {
+        let map = self.map_arg(map_addr)?;
+        let key = self.arg_slice(mem, key_addr, map.attr().key_size as usize)?;
+        let cpu = cpu as u32;
+        if !map.map_type().is_percpu() || cpu >= self.platform.possible_cpus() {
+            return Ok(0);
+        }
+        mem.charge(map.prog_call_cost())?;
+        Ok(map.prog_lookup(key, cpu))
+    }
+
     /// `bpf_tail_call`: on success the program ends and the run continues
     /// in the target; otherwise the program goes on after the call.
     fn tail_call(&mut self, ctx: u64, map_addr: u64, index: u64) -> Result<Flow, HelperError> {
@@ -407,6 +426,10 @@ impl<'r> RunContext<'r> {
             return Ok(Errno::EINVAL.to_helper_ret());
         }
         let fmt = self.arg_slice(mem, args[0], size)?;
+        // The format must end within its size (Linux's `bpf_bprintf_prepare`).
+        if !fmt.contains(&0) {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
         let mut out = FixedBuf::<512>::default();
         let result = format::format(
             fmt,
@@ -419,6 +442,51 @@ impl<'r> RunContext<'r> {
         }
         let text = out.as_bytes();
         let text = core::str::from_utf8(text).unwrap_or("<non-UTF-8 output>");
+        self.platform.log(
+            LogLevel::Trace,
+            format_args!("{}", text.trim_end_matches('\n')),
+        );
+        Ok(out.total() as u64)
+    }
+
+    /// `bpf_trace_vprintk(fmt, fmt_size, data, data_len)`: as
+    /// `bpf_trace_printk`, with up to 12 arguments in an array of u64.
+    fn trace_vprintk(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        args: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [fmt_addr, fmt_size, data_addr, data_len, _] = args;
+        let fmt_size = fmt_size as usize;
+        if data_len % 8 != 0
+            || data_len > (format::MAX_ARGS * 8) as u64
+            || (data_len != 0 && data_addr == 0)
+            || fmt_size == 0
+            || fmt_size > MAX_FMT
+        {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let fmt = self.arg_slice(mem, fmt_addr, fmt_size)?;
+        if !fmt.contains(&0) {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let mut values = [0u64; format::MAX_ARGS];
+        let n = (data_len / 8) as usize;
+        let data = self.arg_slice(mem, data_addr, data_len as usize)?;
+        for (v, chunk) in values.iter_mut().zip(data.chunks_exact(8)) {
+            *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+        }
+        let mut out = FixedBuf::<512>::default();
+        let result = format::format(
+            fmt,
+            &values[..n],
+            &mut |addr, buf| self.read_cstr(mem, addr, buf),
+            &mut out,
+        );
+        if let Err(e) = result {
+            return Ok(e.to_helper_ret());
+        }
+        let text = core::str::from_utf8(out.as_bytes()).unwrap_or("<non-UTF-8 output>");
         self.platform.log(
             LogLevel::Trace,
             format_args!("{}", text.trim_end_matches('\n')),
@@ -608,7 +676,11 @@ impl RunContext<'_> {
             ids::PREEMPT_DISABLE | ids::PREEMPT_ENABLE => Ok(0),
             ids::SPIN_LOCK => self.spin_lock(args[0]),
             ids::SPIN_UNLOCK => self.spin_unlock(args[0]),
+            ids::MAP_LOOKUP_PERCPU_ELEM => self.lookup_percpu(mem, args[0], args[1], args[2]),
+            ids::STRNCMP => self.strncmp(mem, args),
+            ids::STRTOL | ids::STRTOUL => self.strtox(mem, args, id == ids::STRTOL),
             ids::TRACE_PRINTK => self.trace_printk(mem, args),
+            ids::TRACE_VPRINTK => self.trace_vprintk(mem, args),
             ids::SNPRINTF => self.snprintf(mem, args),
             ids::KTIME_GET_NS => Ok(p.monotonic_ns()),
             ids::KTIME_GET_BOOT_NS => Ok(p.boot_ns()),

@@ -11,6 +11,7 @@
 //! - [`format`]: `bpf_trace_printk`/`bpf_snprintf` formatting.
 
 mod dynptr;
+mod ecn;
 pub mod format;
 pub mod ids;
 pub mod kfunc;
@@ -18,6 +19,7 @@ mod linux;
 mod packet;
 pub mod proto;
 mod socket;
+mod string;
 mod tunnel;
 
 use core::cell::Cell;

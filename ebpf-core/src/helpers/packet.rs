@@ -63,8 +63,8 @@ const ETH_P_8021AD: u16 = 0x88a8u16.to_be();
 /// Bytes copied at once between the packet and program memory.
 const CHUNK: usize = 256;
 /// IPv4 and IPv6, in network byte order as the context holds them.
-const ETH_P_IP: u16 = 0x0800u16.to_be();
-const ETH_P_IPV6: u16 = 0x86ddu16.to_be();
+pub(super) const ETH_P_IP: u16 = 0x0800u16.to_be();
+pub(super) const ETH_P_IPV6: u16 = 0x86ddu16.to_be();
 /// Base header lengths, and what IPv4 to IPv6 adds.
 const IPV4_HLEN: u64 = 20;
 const IPV6_HLEN: u64 = 40;
@@ -166,7 +166,7 @@ const PKT_TYPE: usize = 4;
 
 impl Packet {
     /// The link-layer header's start (before `data` for socket filters).
-    fn mac(&self) -> u64 {
+    pub(super) fn mac(&self) -> u64 {
         self.data.saturating_sub(self.layout.link_header as u64)
     }
 
@@ -434,7 +434,17 @@ impl RunContext<'_> {
                 this.packet_state.hash_valid = false;
                 Ok(0)
             }),
-            ids::GET_CGROUP_CLASSID => self.with_packet(mem, a[0], |_, _| Ok(0)),
+            // Packets here come from no socket of a cgroup (the net_cls
+            // class is 0), carry no route (its realm is 0) and no IPsec
+            // state (as Linux, the buffer is zeroed and the call fails).
+            ids::GET_CGROUP_CLASSID | ids::SKB_CGROUP_CLASSID | ids::GET_ROUTE_REALM => {
+                self.with_packet(mem, a[0], |_, _| Ok(0))
+            }
+            ids::SKB_GET_XFRM_STATE => self.with_packet(mem, a[0], |this, _| {
+                this.clear(mem, a[2], a[3])?;
+                ret(Errno::EINVAL)
+            }),
+            ids::SKB_ECN_SET_CE => self.skb_ecn_set_ce(mem, a[0]),
             ids::SKB_VLAN_PUSH => self.vlan_push(mem, a[0], a[1] as u16, a[2] as u16),
             ids::SKB_VLAN_POP => self.vlan_pop(mem, a[0]),
             ids::REDIRECT => Ok(self.redirect(a[1])),
@@ -719,7 +729,11 @@ impl RunContext<'_> {
     }
 
     /// The packet's protocol (`skb->protocol`, network byte order).
-    fn protocol(&self, mem: &ProgramMemory<'_, '_>, p: &Packet) -> Result<u16, HelperError> {
+    pub(super) fn protocol(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        p: &Packet,
+    ) -> Result<u16, HelperError> {
         Ok(self.ctx_u32(mem, p, offset::PROTOCOL)? as u16)
     }
 

@@ -66,6 +66,12 @@ pub enum Arg {
     /// A buffer for the call to copy into, or NULL, of the size the next
     /// argument gives, a constant (`buffer__opt`, `buffer__szk`).
     OptBuffer,
+    /// Memory of a fixed size the helper writes, initialised or not
+    /// (`ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT`).
+    OutMem {
+        /// Its size in bytes.
+        size: u32,
+    },
     /// A socket of any kind, not NULL (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`,
     /// `ARG_PTR_TO_SOCK_COMMON`); with `release`, a referenced one the call
     /// releases (`OBJ_RELEASE`).
@@ -249,6 +255,9 @@ const SOCKET_ACQUIRED: Ret = Ret::SocketOrNull {
     kind: SockKind::Sock,
     reference: SockRef::Acquired,
 };
+
+/// `bpf_strtol`/`bpf_strtoul`: (string, its size, flags, result).
+const STRTOX_ARGS: [Arg; 4] = [READ_MEM, SIZE, ANY, Arg::OutMem { size: 8 }];
 
 /// `bpf_tcp_{check,gen}_syncookie`: (listener, IP header, its size, TCP
 /// header, its size).
@@ -659,6 +668,59 @@ pub const PROTOS: &[Proto] = &[
             Ret::Integer,
         )
     },
+    proto(
+        ids::SK_ASSIGN,
+        "bpf_sk_assign",
+        &[Arg::Ctx, SOCKET, ANY],
+        Ret::Integer,
+    ),
+    proto(
+        ids::MAP_LOOKUP_PERCPU_ELEM,
+        "bpf_map_lookup_percpu_elem",
+        &[Arg::ConstMapPtr, Arg::MapKey, ANY],
+        Ret::MapValueOrNull,
+    ),
+    proto(
+        ids::STRNCMP,
+        "bpf_strncmp",
+        &[READ_MEM, SIZE, Arg::ConstStr],
+        Ret::Integer,
+    ),
+    proto(ids::STRTOL, "bpf_strtol", &STRTOX_ARGS, Ret::Integer),
+    proto(ids::STRTOUL, "bpf_strtoul", &STRTOX_ARGS, Ret::Integer),
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TRACE_VPRINTK,
+            "bpf_trace_vprintk",
+            &[READ_MEM, SIZE, READ_MEM_OR_NULL, SIZE_OR_ZERO],
+            Ret::Integer,
+        )
+    },
+    proto(
+        ids::SKB_ECN_SET_CE,
+        "bpf_skb_ecn_set_ce",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(
+        ids::GET_ROUTE_REALM,
+        "bpf_get_route_realm",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_CGROUP_CLASSID,
+        "bpf_skb_cgroup_classid",
+        &[Arg::Ctx],
+        Ret::Integer,
+    ),
+    proto(
+        ids::SKB_GET_XFRM_STATE,
+        "bpf_skb_get_xfrm_state",
+        &[Arg::Ctx, ANY, FILL_MEM, SIZE, ANY],
+        Ret::Integer,
+    ),
     Proto {
         callback: Some(CallbackArgs::ForEachMapElem),
         ..proto(

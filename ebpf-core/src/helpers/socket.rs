@@ -39,7 +39,8 @@ impl RunContext<'_> {
             | ids::TCP_SOCK
             | ids::GET_LISTENER_SOCK
             | ids::TCP_CHECK_SYNCOOKIE
-            | ids::TCP_GEN_SYNCOOKIE => Err(HelperError::Other(
+            | ids::TCP_GEN_SYNCOOKIE
+            | ids::SK_ASSIGN => Err(HelperError::Other(
                 "not a socket: no socket lookup of this runtime finds one",
             )),
             _ => return None,

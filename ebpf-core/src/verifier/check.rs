@@ -2077,6 +2077,10 @@ impl<'a> Explorer<'a> {
                     self.helper_memory(st, pc, regno, size as u64, false)?;
                     self.helper_memory(st, pc, regno, size as u64, true)?;
                 }
+                Arg::OutMem { size } => {
+                    self.pointer_arg(pc, regno, &reg)?;
+                    self.helper_memory(st, pc, regno, size as u64, true)?;
+                }
                 Arg::ConstAllocSize => match reg {
                     Reg::Scalar(s) if s.value().is_some() => {
                         meta.alloc_size = s.value().unwrap_or(0);
@@ -2462,6 +2466,7 @@ fn map_allows(t: MapType, id: u32) -> bool {
         | ids::RINGBUF_RESERVE
         | ids::RINGBUF_QUERY
         | ids::RINGBUF_RESERVE_DYNPTR => t == RingBuf,
+        ids::MAP_LOOKUP_PERCPU_ELEM => matches!(t, PercpuHash | PercpuArray | LruPercpuHash),
         ids::FOR_EACH_MAP_ELEM => matches!(
             t,
             Hash | Array | PercpuHash | PercpuArray | LruHash | LruPercpuHash
