@@ -1064,3 +1064,49 @@ fn a_kfunc_call_not_lowered_is_checked_as_the_kfunc() {
     // An id past any kfunc's is unknown, not a wrapped helper id.
     rejects("call runtime -1\nmov %r0, 0\nexit", "unknown func");
 }
+
+#[test]
+fn a_local_dynptr_stands_for_writable_map_value_memory() {
+    // r0 = a value of map `m` (16 bytes), checked.
+    let value = |m: u32| {
+        format!(
+            "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx({m})\ncall 1\n\
+             jeq %r0, 0, out\n"
+        )
+    };
+    let from_mem = "mov %r1, %r0\nmov %r2, 16\nmov %r3, 0\nmov %r4, %r10\nadd %r4, -32\ncall 197\n";
+    // bpf_dynptr_data(&d, 8, 8): memory of 8 bytes, or NULL.
+    let data = "mov %r1, %r10\nadd %r1, -32\nmov %r2, 8\nmov %r3, 8\ncall 203\njeq %r0, 0, out\n";
+    accepts(&format!(
+        "{}{from_mem}{data}stdw [%r0+0], 1\nout: mov %r0, 0\nexit",
+        value(0)
+    ));
+    rejects(
+        &format!(
+            "{}{from_mem}{data}stdw [%r0+8], 1\nout: mov %r0, 0\nexit",
+            value(0)
+        ),
+        "invalid access to mem",
+    );
+    // The whole size must lie in the value.
+    rejects(
+        &format!(
+            "{}{}out: mov %r0, 0\nexit",
+            value(0),
+            from_mem.replace("mov %r2, 16", "mov %r2, 17")
+        ),
+        "invalid access to map value",
+    );
+    // Only map values, and writable ones.
+    rejects(
+        &format!(
+            "stdw [%r10-8], 0\nmov %r0, %r10\nadd %r0, -8\n{}mov %r0, 0\nexit",
+            from_mem.replace("mov %r2, 16", "mov %r2, 8")
+        ),
+        "Unsupported reg type fp for bpf_dynptr_from_mem data",
+    );
+    rejects(
+        &format!("{}{from_mem}out: mov %r0, 0\nexit", value(2)),
+        "write into map forbidden",
+    );
+}

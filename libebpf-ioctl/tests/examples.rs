@@ -819,6 +819,22 @@ fn string_percpu_printk_and_ecn_helpers_as_on_linux() {
 }
 
 #[test]
+fn dynptrs_over_map_values_as_on_linux() {
+    // The return value and the value's bytes are the host kernel's (6.18)
+    // on the same object (`bpftool prog run`, `bpftool map dump`).
+    let obj = BpfObject::parse(&object_bytes("local_dynptr")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let h = loaded.program("local").unwrap();
+    assert_eq!(e.prog_test_run(h, &[0u8; 60], 1).unwrap().retval, 0xffd);
+    let value = lookup(&e, loaded.map("store").unwrap(), &0u32.to_ne_bytes()).unwrap();
+    let mut want = [0u8; 32];
+    want[4..8].copy_from_slice(&0x1122_3344u32.to_le_bytes());
+    want[8..12].copy_from_slice(&0x5566_7788u32.to_le_bytes());
+    assert_eq!(value, want);
+}
+
+#[test]
 fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // The return value is the host kernel's (6.18) on the same object.
     let obj = BpfObject::parse(&object_bytes("ringbuf_dynptr")).unwrap();

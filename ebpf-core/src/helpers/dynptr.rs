@@ -1,17 +1,18 @@
 //! Dynamic pointers over a run's packet (`bpf_dynptr_from_skb`,
-//! `bpf_dynptr_from_xdp`) or a ring buffer record
-//! (`bpf_ringbuf_reserve_dynptr`), and what programs do with them: read
+//! `bpf_dynptr_from_xdp`), a ring buffer record
+//! (`bpf_ringbuf_reserve_dynptr`) or a map value (`bpf_dynptr_from_mem`),
+//! and what programs do with them: read
 //! and write bytes, slices and data, adjusting, cloning, submitting, with
 //! Linux's semantics and return values (`kernel/bpf/helpers.c`).
 //!
 //! A dynptr is Linux's `struct bpf_dynptr_kern` in 16 bytes of the
 //! program's stack: the data (for a packet the run's context, where Linux
 //! keeps the `sk_buff` or `xdp_buff`, so it follows the packet when a
-//! helper moves it; for a record its address), the size with the type and
+//! helper moves it; for a record or a map value its address), the size with the type and
 //! read-only bits, and the offset. The verifier keeps programs from
 //! touching those bytes; a checked program could forge them, so every call
 //! decodes them again (a packet's must be this run's context, a record one
-//! this run reserved) and reaches the bytes only through [`ProgramMemory`]
+//! this run reserved, a map value's memory the run may write) and reaches the bytes only through [`ProgramMemory`]
 //! after a bounds check.
 
 use crate::errno::Errno;
@@ -24,6 +25,8 @@ use super::{ids, ProgramMemory, RunContext};
 const SIZE_MASK: u32 = (1 << 24) - 1;
 const TYPE_SHIFT: u32 = 28;
 const RDONLY_BIT: u32 = 1 << 31;
+/// `BPF_DYNPTR_TYPE_LOCAL`.
+const TYPE_LOCAL: u32 = 1;
 /// `BPF_DYNPTR_TYPE_RINGBUF`.
 const TYPE_RINGBUF: u32 = 2;
 /// `BPF_DYNPTR_TYPE_SKB`.
@@ -57,6 +60,11 @@ impl Dynptr {
     fn fits(&self, off: u32, len: u32) -> bool {
         off <= self.size && len <= self.size - off
     }
+
+    /// Its bytes are memory (a record's or a map value's), not a packet's.
+    fn in_memory(&self) -> bool {
+        matches!(self.kind, TYPE_RINGBUF | TYPE_LOCAL)
+    }
 }
 
 impl RunContext<'_> {
@@ -70,6 +78,7 @@ impl RunContext<'_> {
         Some(match id {
             ids::DYNPTR_FROM_SKB => self.dynptr_from(mem, a, TYPE_SKB),
             ids::DYNPTR_FROM_XDP => self.dynptr_from(mem, a, TYPE_XDP),
+            ids::DYNPTR_FROM_MEM => self.dynptr_from_mem(mem, a),
             ids::DYNPTR_READ => self.dynptr_read(mem, a),
             ids::DYNPTR_WRITE => self.dynptr_write(mem, a),
             ids::DYNPTR_SLICE => self.dynptr_slice(mem, a, false),
@@ -119,12 +128,18 @@ impl RunContext<'_> {
                 let end = u64::from(d.offset) + u64::from(d.size);
                 ctx != 0 && self.reserved_len(ctx).is_some_and(|len| end <= len)
             }
+            // Memory of the run's maps the run may write.
+            TYPE_LOCAL => {
+                let start = ctx.checked_add(u64::from(d.offset));
+                ctx != 0 && start.is_some_and(|at| mem.allows_with(at, d.size as usize, true, self))
+            }
             _ => false,
         };
         Ok(ours.then_some(d))
     }
 
-    /// `len` bytes at `off` of a record dynptr's bytes, if they fit.
+    /// `len` bytes at `off` of a record's or map value's dynptr bytes, if
+    /// they fit.
     fn record_span(d: &Dynptr, off: u32, len: u32) -> Option<u64> {
         d.fits(off, len)
             .then(|| d.ctx + u64::from(d.offset) + u64::from(off))
@@ -180,8 +195,8 @@ impl RunContext<'_> {
         Ok(0)
     }
 
-    /// `bpf_dynptr_data(ptr, offset, len)`: a record's bytes (never a
-    /// packet's: `bpf_dynptr_slice` is for those), or NULL.
+    /// `bpf_dynptr_data(ptr, offset, len)`: a record's or map value's
+    /// bytes (never a packet's: `bpf_dynptr_slice` is for those), or NULL.
     fn dynptr_data(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
@@ -190,13 +205,47 @@ impl RunContext<'_> {
         let [ptr, off, len, ..] = a;
         Ok(self
             .dynptr(mem, ptr)?
-            .filter(|d| d.kind == TYPE_RINGBUF && !d.rdonly)
+            .filter(|d| d.in_memory() && !d.rdonly)
             .and_then(|d| Self::record_span(&d, off as u32, len as u32))
             .unwrap_or(0))
     }
 
     fn set_null(&self, mem: &ProgramMemory<'_, '_>, addr: u64) -> Result<(), HelperError> {
         mem.write(addr, &[0u8; 16])
+    }
+
+    /// `bpf_dynptr_from_mem(data, size, flags, ptr)`: `size` bytes of a map
+    /// value. On failure the dynptr is NULL.
+    fn dynptr_from_mem(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        a: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let [data, size, flags, out, _] = a;
+        let size = size as u32 as u64;
+        let errno = if flags != 0 {
+            Errno::EINVAL
+        } else if size > MAX_SIZE {
+            Errno::E2BIG
+        } else {
+            if !mem.allows_with(data, size as usize, true, self) {
+                return Err(HelperError::BadPointer {
+                    addr: data,
+                    len: size as usize,
+                });
+            }
+            let d = Dynptr {
+                ctx: data,
+                size: size as u32,
+                kind: TYPE_LOCAL,
+                rdonly: false,
+                offset: 0,
+            };
+            mem.write(out, &d.encode())?;
+            return Ok(0);
+        };
+        self.set_null(mem, out)?;
+        ret(errno)
     }
 
     /// `bpf_dynptr_from_skb` / `_xdp`: the whole packet; a socket filter's
@@ -245,7 +294,7 @@ impl RunContext<'_> {
             return ret(Errno::E2BIG);
         }
         if let Some(at) = Some(d)
-            .filter(|d| d.kind == TYPE_RINGBUF)
+            .filter(Dynptr::in_memory)
             .and_then(|d| Self::record_span(&d, off, len))
         {
             self.copy(mem, at, dst, len as u64, 0)?;
@@ -282,7 +331,7 @@ impl RunContext<'_> {
         if !d.fits(off, len) {
             return ret(Errno::E2BIG);
         }
-        if d.kind == TYPE_RINGBUF {
+        if d.in_memory() {
             let Some(to) = Self::record_span(&d, off, len).filter(|_| flags == 0) else {
                 return ret(Errno::EINVAL);
             };
@@ -316,7 +365,7 @@ impl RunContext<'_> {
         if (writable && d.rdonly) || !d.fits(off, len) {
             return Ok(0);
         }
-        if d.kind == TYPE_RINGBUF {
+        if d.in_memory() {
             return Ok(Self::record_span(&d, off, len).unwrap_or(0));
         }
         let Some(p) = self.packet(mem, d.ctx)? else {

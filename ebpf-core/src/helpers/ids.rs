@@ -89,6 +89,7 @@ pub const SKB_CGROUP_CLASSID: u32 = 151;
 pub const TRACE_VPRINTK: u32 = 177;
 pub const STRNCMP: u32 = 182;
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+pub const DYNPTR_FROM_MEM: u32 = 197;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
 /// (see [`kfunc`](super::kfunc)). Programs name kfuncs by `BPF_PSEUDO_KFUNC_CALL`
@@ -147,6 +148,7 @@ pub const BASE: &[u32] = &[
     PREEMPT_DISABLE,
     PREEMPT_ENABLE,
     // Dynamic pointers: ring buffer records, and what any dynptr takes.
+    DYNPTR_FROM_MEM,
     RINGBUF_RESERVE_DYNPTR,
     RINGBUF_SUBMIT_DYNPTR,
     RINGBUF_DISCARD_DYNPTR,

@@ -72,6 +72,10 @@ pub enum Arg {
         /// Its size in bytes.
         size: u32,
     },
+    /// Writable memory of a map value whose size is the next argument, that
+    /// a local dynamic pointer will stand for (`bpf_dynptr_from_mem`'s
+    /// data: Linux takes map values only).
+    DynptrData,
     /// A socket of any kind, not NULL (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`,
     /// `ARG_PTR_TO_SOCK_COMMON`); with `release`, a referenced one the call
     /// releases (`OBJ_RELEASE`).
@@ -117,6 +121,8 @@ pub enum DynptrKind {
     /// A ring buffer record (`BPF_DYNPTR_TYPE_RINGBUF`), which must be
     /// submitted or discarded.
     Ringbuf,
+    /// Memory of a map value (`BPF_DYNPTR_TYPE_LOCAL`).
+    Local,
 }
 
 /// What `r0` holds after the call (Linux's `RET_*`).
@@ -669,6 +675,17 @@ pub const PROTOS: &[Proto] = &[
         )
     },
     proto(
+        ids::DYNPTR_FROM_MEM,
+        "bpf_dynptr_from_mem",
+        &[
+            Arg::DynptrData,
+            SIZE_OR_ZERO,
+            ANY,
+            Arg::DynptrUninit(Some(DynptrKind::Local)),
+        ],
+        Ret::Integer,
+    ),
+    proto(
         ids::SK_ASSIGN,
         "bpf_sk_assign",
         &[Arg::Ctx, SOCKET, ANY],
@@ -933,7 +950,7 @@ mod tests {
     fn sizes_follow_the_memory_they_describe() {
         for p in PROTOS {
             for (i, a) in p.args.iter().enumerate() {
-                let is_mem = matches!(a, Arg::Mem { .. } | Arg::OptBuffer);
+                let is_mem = matches!(a, Arg::Mem { .. } | Arg::OptBuffer | Arg::DynptrData);
                 let next_is_size = matches!(p.args.get(i + 1), Some(Arg::ConstSize { .. }));
                 assert_eq!(is_mem, next_is_size, "{}: argument {}", p.name, i + 1);
             }

@@ -2034,40 +2034,30 @@ impl<'a> Explorer<'a> {
                     read_only,
                     maybe_null,
                 } => {
-                    let size_reg = self.read(st, pc, regno + 1)?;
-                    let Reg::Scalar(size) = size_reg else {
-                        reject!(pc, "R{} type=ptr expected=scalar", regno + 1);
-                    };
                     let or_zero = matches!(
                         proto.args.get(i + 1),
                         Some(Arg::ConstSize { or_zero: true })
                     );
-                    if size.smin < 0 {
-                        reject!(
-                            pc,
-                            "R{} min value is negative, either use unsigned or 'var &= const'",
-                            regno + 1
-                        );
-                    }
-                    if size.umax >= MAX_MEM_SIZE {
-                        reject!(
-                            pc,
-                            "R{} unbounded memory access, use 'var &= const' or 'if (var < const)'",
-                            regno + 1
-                        );
-                    }
-                    if size.umin == 0 && !or_zero {
-                        reject!(pc, "R{} invalid zero-sized read", regno + 1);
-                    }
-                    let null = matches!(reg, Reg::Scalar(s) if s.value() == Some(0));
-                    if null && maybe_null && size.umax == 0 {
+                    if !self.mem_arg(st, pc, regno, &reg, read_only, maybe_null, or_zero)? {
                         continue;
                     }
-                    if null && !maybe_null {
-                        return Err(expected("fp, pkt, pkt_meta, map_key, map_value, mem"));
+                }
+                Arg::DynptrData => {
+                    // Linux makes local dynptrs of map values only.
+                    match reg {
+                        Reg::Ptr(p) if matches!(p.kind, PtrKind::MapValue { .. }) => {}
+                        _ => {
+                            let name = match reg {
+                                Reg::Ptr(p) => p.kind.name(),
+                                _ => "scalar",
+                            };
+                            reject!(
+                                pc,
+                                "Unsupported reg type {name} for bpf_dynptr_from_mem data"
+                            );
+                        }
                     }
-                    self.pointer_arg(pc, regno, &reg)?;
-                    self.helper_memory(st, pc, regno, size.umax, !read_only)?;
+                    self.mem_arg(st, pc, regno, &reg, false, false, true)?;
                 }
                 Arg::ConstSize { .. } => {}
                 Arg::SpinLock => self.spin_lock_arg(st, pc, regno, &reg, proto.id)?,
@@ -2205,6 +2195,56 @@ impl<'a> Explorer<'a> {
             }
         }
         Ok(meta)
+    }
+
+    /// A memory argument whose size the next register gives (Linux's
+    /// `ARG_PTR_TO_MEM` and its size): `false` for a NULL one of size 0
+    /// that `maybe_null` allows, which there is nothing more to check of.
+    #[allow(clippy::too_many_arguments)]
+    fn mem_arg(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        reg: &Reg,
+        read_only: bool,
+        maybe_null: bool,
+        or_zero: bool,
+    ) -> Result<bool, VerifyError> {
+        let size_reg = self.read(st, pc, regno + 1)?;
+        let Reg::Scalar(size) = size_reg else {
+            reject!(pc, "R{} type=ptr expected=scalar", regno + 1);
+        };
+        if size.smin < 0 {
+            reject!(
+                pc,
+                "R{} min value is negative, either use unsigned or 'var &= const'",
+                regno + 1
+            );
+        }
+        if size.umax >= MAX_MEM_SIZE {
+            reject!(
+                pc,
+                "R{} unbounded memory access, use 'var &= const' or 'if (var < const)'",
+                regno + 1
+            );
+        }
+        if size.umin == 0 && !or_zero {
+            reject!(pc, "R{} invalid zero-sized read", regno + 1);
+        }
+        let null = matches!(reg, Reg::Scalar(s) if s.value() == Some(0));
+        if null && maybe_null && size.umax == 0 {
+            return Ok(false);
+        }
+        if null && !maybe_null {
+            reject!(
+                pc,
+                "R{regno} type=scalar expected=fp, pkt, pkt_meta, map_key, map_value, mem"
+            );
+        }
+        self.pointer_arg(pc, regno, reg)?;
+        self.helper_memory(st, pc, regno, size.umax, !read_only)?;
+        Ok(true)
     }
 
     /// What the dynptr calls do to references (Linux's `process_dynptr_func`

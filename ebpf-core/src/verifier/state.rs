@@ -635,6 +635,7 @@ impl fmt::Display for State {
                             DynptrKind::Skb => "skb",
                             DynptrKind::Xdp => "xdp",
                             DynptrKind::Ringbuf => "ringbuf",
+                            DynptrKind::Local => "local",
                         },
                         if *first { "" } else { "(2)" }
                     )?,
