@@ -253,6 +253,13 @@ pub struct ProgLoadReq {
     /// program run from a devmap or cpumap entry is [`ATTACH_XDP_DEVMAP`]
     /// or [`ATTACH_XDP_CPUMAP`].
     pub expected_attach_type: u32,
+    /// 1 + the index of the first instruction of the program's own
+    /// exception callback (a BPF function `bpf_throw` calls with its
+    /// cookie after unwinding; the program returns what it returns), or 0
+    /// for the default one (the program returns the cookie).
+    pub exception_cb: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// `expected_attach_type` of an XDP program run from a devmap entry
@@ -543,7 +550,7 @@ plain! {
     MapCreateReq = 56;
     MapElemReq = 32;
     MapBatchReq = 56;
-    ProgLoadReq = 88;
+    ProgLoadReq = 96;
     TestRunReq = 72;
     ObjPinReq = 72;
     ObjCloseReq = 8;

@@ -98,6 +98,11 @@ pub enum LoadError {
         /// The kfunc id.
         id: i32,
     },
+    /// The exception callback named is not the start of an instruction.
+    BadExceptionCallback {
+        /// The instruction index given.
+        pc: usize,
+    },
     /// A call of a socket helper on a platform whose sockets the runtime
     /// does not see ([`Platform::socket_lookups`](crate::platform::Platform::socket_lookups)).
     SocketsHidden {
@@ -200,6 +205,10 @@ impl fmt::Display for LoadError {
                     (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
                 }
             }
+            LoadError::BadExceptionCallback { pc } => write!(
+                f,
+                "exception callback at insn {pc}: not the start of an instruction of the program"
+            ),
             LoadError::SocketsHidden { pc, name } => write!(
                 f,
                 "insn {pc}: helper {name} needs the kernel's sockets, which this platform does not show the runtime: not provided here"

@@ -908,6 +908,10 @@ pub(crate) fn call_helper(
 /// Callbacks of helpers (`bpf_loop`, `bpf_for_each_map_elem`): the
 /// program's function run on a new frame below the caller's.
 impl Callee for Program {
+    fn exception_callback(&self) -> Option<u64> {
+        self.exception_cb.map(|e| FUNC_ADDR_TAG | u64::from(e))
+    }
+
     fn call_function(
         &self,
         caller: &ProgramMemory<'_, '_>,

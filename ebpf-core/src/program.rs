@@ -49,6 +49,7 @@ pub struct LoadOptions<'a> {
     budget: u64,
     max_insns: usize,
     callx_helpers: bool,
+    exception_cb: Option<usize>,
 }
 
 impl Default for LoadOptions<'_> {
@@ -60,6 +61,7 @@ impl Default for LoadOptions<'_> {
             budget: DEFAULT_BUDGET,
             max_insns: MAX_INSNS,
             callx_helpers: false,
+            exception_cb: None,
         }
     }
 }
@@ -76,6 +78,14 @@ impl<'a> LoadOptions<'a> {
     /// conformance suites use); otherwise such a call ends the run.
     pub fn callx_helpers(mut self, on: bool) -> Self {
         self.callx_helpers = on;
+        self
+    }
+
+    /// The program's own exception callback: the BPF function starting at
+    /// instruction `entry`, which `bpf_throw` calls with its cookie after
+    /// unwinding; the program returns what it returns.
+    pub fn exception_callback(mut self, entry: Option<usize>) -> Self {
+        self.exception_cb = entry;
         self
     }
 
@@ -125,6 +135,8 @@ pub struct Program {
     pub(crate) native: Option<crate::jit::Image>,
     /// The same, compiled by the kernel's JIT.
     pub(crate) kernel: Option<crate::jit::kernel::KernelImage>,
+    /// The entry of its own exception callback, if it has one.
+    pub(crate) exception_cb: Option<u32>,
 }
 
 impl Program {
@@ -170,6 +182,19 @@ impl Program {
             }
         }
         check_targets(insns, &mut code, &mut functions)?;
+        if let Some(entry) = opts.exception_cb {
+            // A function's first instruction: not past the end, not the
+            // second slot of an lddw.
+            if code.get(entry).is_none_or(|s| s.op == Op::LddwHigh) {
+                return Err(LoadError::BadExceptionCallback { pc: entry });
+            }
+            if let Err(at) = functions.binary_search(&(entry as u32)) {
+                functions
+                    .try_reserve(1)
+                    .map_err(|_| LoadError::OutOfMemory)?;
+                functions.insert(at, entry as u32);
+            }
+        }
         Ok(Program {
             insns: own,
             code,
@@ -179,6 +204,7 @@ impl Program {
             callx_helpers: opts.callx_helpers,
             native: None,
             kernel: None,
+            exception_cb: opts.exception_cb.map(|e| e as u32),
         })
     }
 

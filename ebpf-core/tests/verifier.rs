@@ -83,6 +83,7 @@ fn run_as(
         maps: &MAPS,
         map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < MAPS.len()),
         allow_ptr_leaks,
+        exception_cb: None,
     };
     let mut log = String::new();
     let r = verifier::verify(&insns, &subject, &mut log, 1);
@@ -673,6 +674,7 @@ fn the_level_2_log_shows_the_state_at_every_instruction() {
         maps: &[],
         map_of_lddw: &|_, _| None,
         allow_ptr_leaks: false,
+        exception_cb: None,
     };
     let mut log = String::new();
     let s = verifier::verify(&insns, &subject, &mut log, 2).unwrap();
@@ -1109,4 +1111,47 @@ fn a_local_dynptr_stands_for_writable_map_value_memory() {
         &format!("{}{from_mem}out: mov %r0, 0\nexit", value(2)),
         "write into map forbidden",
     );
+}
+
+/// Verifies `src` with its exception callback at instruction `cb`.
+fn with_exception_cb(src: &str, cb: usize) -> Result<Stats, verifier::VerifyError> {
+    let insns = assemble(src);
+    let subject = Subject {
+        prog_type: ProgType::Xdp,
+        attach: Default::default(),
+        gpl: true,
+        maps: &[],
+        map_of_lddw: &|_, _| None,
+        allow_ptr_leaks: false,
+        exception_cb: Some(cb),
+    };
+    verifier::verify(&insns, &subject, &mut String::new(), 1)
+}
+
+#[test]
+fn an_exception_callback_is_verified_as_a_program_of_its_own() {
+    // Main (0-3) throws 7 through `call runtime 1` (bpf_throw); the
+    // callback (4-) gets the cookie, a number, in r1.
+    let main = "mov %r1, 7\ncall runtime 1\nmov %r0, 0\nexit\n";
+    assert!(with_exception_cb(&format!("{main}mov %r0, %r1\nadd %r0, 1\nexit"), 4).is_ok());
+    // Without the callback root the function would be unreachable.
+    assert!(with_exception_cb(&format!("{main}mov %r0, 1\nexit"), 4).is_ok());
+    let reason = |src: String, cb| with_exception_cb(&src, cb).unwrap_err().reason.to_string();
+    // The cookie is a number, not a pointer it may read through.
+    assert!(
+        reason(format!("{main}ldxw %r0, [%r1+0]\nexit"), 4).contains("invalid mem access 'scalar'")
+    );
+    // It returns a number, and may not throw.
+    assert!(reason(format!("{main}mov %r0, %r10\nexit"), 4).contains("R0 leaks addr"));
+    assert!(reason(format!("{main}call runtime 1\nmov %r0, 0\nexit"), 4)
+        .contains("cannot be called from callback subprog"));
+    // The program may not call it.
+    assert!(reason(
+        "call f\nmov %r1, 7\ncall runtime 1\nexit\nf: mov %r0, %r1\nexit".into(),
+        4
+    )
+    .contains("cannot call exception cb directly"));
+    // Its entry must be an instruction's start.
+    let lddw = "lddw %r0, 1\nexit\nmov %r0, 0\nexit";
+    assert!(reason(lddw.into(), 1).contains("invalid exception callback entry"));
 }

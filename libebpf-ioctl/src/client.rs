@@ -166,6 +166,8 @@ pub struct Admission {
     /// Where the program is meant to run (Linux's `expected_attach_type`:
     /// 0, or [`ebpf_core::abi::ATTACH_XDP_DEVMAP`] and the like).
     pub expected_attach_type: u32,
+    /// The first instruction of the program's own exception callback.
+    pub exception_cb: Option<usize>,
 }
 
 /// What a test run returns.
@@ -457,6 +459,17 @@ impl Ebpf {
             map_count: spec.maps.len() as u32,
             name: name_bytes::<OBJ_NAME_LEN>(spec.name, "prog load")?,
             expected_attach_type: how.expected_attach_type,
+            exception_cb: match how.exception_cb {
+                Some(i) => u32::try_from(i)
+                    .ok()
+                    .and_then(|i| i.checked_add(1))
+                    .ok_or(Error {
+                        op: "prog load",
+                        errno: Errno::EINVAL,
+                        log: Some("exception callback index out of range".into()),
+                    })?,
+                None => 0,
+            },
             ..Default::default()
         };
         send(self.b(), Command::ProgLoad, &mut r).map_err(|errno| Error {
@@ -990,6 +1003,7 @@ impl Ebpf {
                     },
                     Admission {
                         expected_attach_type: p.expected_attach_type,
+                        exception_cb: p.exception_cb,
                         ..how
                     },
                 )

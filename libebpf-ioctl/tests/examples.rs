@@ -835,6 +835,39 @@ fn dynptrs_over_map_values_as_on_linux() {
 }
 
 #[test]
+fn exception_callbacks_of_a_programs_own_as_on_linux() {
+    // The returns are the host kernel's (6.18) on the same object and a
+    // 54-byte frame (the selftests' libbpf); the host refuses the other
+    // three with the same words.
+    let obj = BpfObject::parse(&object_bytes("exception_cb")).unwrap();
+    let e = client();
+    let frame = ecn_frame(2, false);
+    for (prog, want) in [("throws_from_a_subprog", 15), ("never_throws", 3)] {
+        let loaded = e.load_object_programs(&obj, Some(prog)).unwrap();
+        let h = loaded.program(prog).unwrap();
+        assert_eq!(
+            e.prog_test_run(h, &frame, 1).unwrap().retval,
+            want,
+            "{prog}"
+        );
+    }
+    for (prog, words) in [
+        (
+            "throwing_callback",
+            "cannot be called from callback subprog",
+        ),
+        ("calls_its_callback", "cannot call exception cb directly"),
+        (
+            "callback_of_two_args",
+            "exception cb only supports single integer argument",
+        ),
+    ] {
+        let err = e.load_object_programs(&obj, Some(prog)).unwrap_err();
+        assert!(err.to_string().contains(words), "{prog}: {err}");
+    }
+}
+
+#[test]
 fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // The return value is the host kernel's (6.18) on the same object.
     let obj = BpfObject::parse(&object_bytes("ringbuf_dynptr")).unwrap();

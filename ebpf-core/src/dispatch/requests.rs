@@ -312,7 +312,7 @@ impl Write for Log {
 }
 
 pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Errno> {
-    if r.prog_flags & !abi::PROG_F_CHECKED != 0 {
+    if r.prog_flags & !abi::PROG_F_CHECKED != 0 || r.reserved != 0 {
         return Err(Errno::EINVAL);
     }
     check_name(&r.name)?;
@@ -374,6 +374,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         allow_ptr_leaks: c.file.privileges().see_addresses,
         log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
         attach,
+        exception_cb: r.exception_cb.checked_sub(1).map(|i| i as usize),
     };
     let started = c.dev.platform.monotonic_ns();
     let loaded = LoadedProgram::admit(c.dev.platform, id, prog_type, &insns, maps, opts, admission);

@@ -548,9 +548,9 @@ impl Helpers for RunContext<'_> {
             return self.tail_call(args[0], args[1], args[2]);
         }
         if id == ids::THROW {
-            // The default exception callback: the program returns the
-            // cookie, from whatever function threw.
-            return Ok(Flow::Exit(args[0]));
+            // The program ends, from whatever function threw, returning
+            // what its exception callback returns (by default the cookie).
+            return mem.throw(self, args[0]).map(Flow::Exit);
         }
         self.call_returning(id, args, mem).map(Flow::Return)
     }

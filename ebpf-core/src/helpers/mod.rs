@@ -134,6 +134,11 @@ pub trait Callee {
         func: u64,
         args: [u64; 5],
     ) -> Result<u64, CallbackError>;
+
+    /// The program's own exception callback, as `lddw rX, func` would
+    /// give its address; `None` for the default one (the program returns
+    /// `bpf_throw`'s cookie).
+    fn exception_callback(&self) -> Option<u64>;
 }
 
 /// The memory of a running program as a helper sees it: granted regions
@@ -191,6 +196,22 @@ impl<'r, 'a> ProgramMemory<'r, 'a> {
     /// during the run).
     pub fn allows_with(&self, addr: u64, len: usize, write: bool, extra: &dyn Helpers) -> bool {
         self.allows(addr, len, write) || extra.allows(addr, len as u64, write)
+    }
+
+    /// What the program returns when it throws `cookie` (`bpf_throw`):
+    /// its exception callback's return value, the callback called with
+    /// the cookie on the stack every frame of the program has left
+    /// (Linux unwinds them first); the cookie without one.
+    pub fn throw(&self, helpers: &mut dyn Helpers, cookie: u64) -> Result<u64, HelperError> {
+        let Some(callback) = self.callee.and_then(|c| c.exception_callback()) else {
+            return Ok(cookie);
+        };
+        let unwound = ProgramMemory {
+            stack_lo: self.stack_hi,
+            depth: 0,
+            ..*self
+        };
+        unwound.call_function(helpers, callback, [cookie, 0, 0, 0, 0])
     }
 
     /// Calls the program's BPF function whose address (as `lddw rX, func`

@@ -238,6 +238,10 @@ struct KernelCallee<'r> {
 }
 
 impl Callee for KernelCallee<'_> {
+    fn exception_callback(&self) -> Option<u64> {
+        self.program.exception_callback()
+    }
+
     fn call_function(
         &self,
         caller: &ProgramMemory<'_, '_>,

@@ -77,6 +77,8 @@ pub struct Admission<'l> {
     pub log: Option<(&'l mut dyn fmt::Write, u32)>,
     /// Where the program is meant to run (its context may differ).
     pub attach: AttachPoint,
+    /// The first instruction of the program's own exception callback.
+    pub exception_cb: Option<usize>,
 }
 
 /// How a program was admitted.
@@ -161,7 +163,10 @@ impl LoadedProgram {
         verify: bool,
     ) -> Result<(Self, Verdict), LoadError> {
         let helpers = prog_type.helpers();
-        let opts = options.helpers(&helpers).resolver(&maps);
+        let opts = options
+            .helpers(&helpers)
+            .resolver(&maps)
+            .exception_callback(admission.exception_cb);
         // Kfunc calls become calls of their helper-table ids.
         let lowered = crate::helpers::kfunc::lower(insns)?;
         let insns = lowered.as_deref().unwrap_or(insns);
@@ -179,6 +184,7 @@ impl LoadedProgram {
                 maps: &descs,
                 map_of_lddw: &|src, imm| maps.index_of_lddw(src, imm),
                 allow_ptr_leaks: admission.allow_ptr_leaks,
+                exception_cb: admission.exception_cb,
             };
             let mut quiet = NoLog;
             let (log, level) = match admission.log {

@@ -122,10 +122,22 @@ fn uses_defs(insn: &Insn, helper_args: &dyn Fn(u32) -> usize) -> (u16, u16) {
 }
 
 /// Analyses `insns` (structurally valid: checked by the loader first).
-/// `helper_args` gives how many arguments a helper reads.
-pub fn analyse(insns: &[Insn], helper_args: &dyn Fn(u32) -> usize) -> Result<Cfg, VerifyError> {
+/// `helper_args` gives how many arguments a helper reads; `roots` are
+/// functions entered from outside besides the program's start (its
+/// exception callback).
+pub fn analyse(
+    insns: &[Insn],
+    helper_args: &dyn Fn(u32) -> usize,
+    roots: &[usize],
+) -> Result<Cfg, VerifyError> {
     let n = insns.len();
     let mut functions = alloc::vec![0usize];
+    for &r in roots {
+        if r >= n || (r > 0 && is_lddw(&insns[r - 1])) {
+            return Err(VerifyError::at(r, "invalid exception callback entry"));
+        }
+        functions.push(r);
+    }
     for (pc, i) in insns.iter().enumerate() {
         let call = i.opcode == BPF_JMP | BPF_CALL && i.src == BPF_PSEUDO_CALL;
         let func_addr = is_lddw(i) && i.src == BPF_PSEUDO_FUNC;

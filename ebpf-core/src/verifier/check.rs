@@ -186,7 +186,11 @@ impl<'a> Explorer<'a> {
                 subject.prog_type.name()
             );
         };
-        let cfg = cfg::analyse(insns, &helper_args)?;
+        let roots: &[usize] = match &subject.exception_cb {
+            Some(cb) => core::slice::from_ref(cb),
+            None => &[],
+        };
+        let cfg = cfg::analyse(insns, &helper_args, roots)?;
         let mut first_here = Vec::new();
         first_here
             .try_reserve_exact(insns.len())
@@ -211,24 +215,12 @@ impl<'a> Explorer<'a> {
 
     /// Explores every path.
     pub fn run(mut self) -> Result<Stats, VerifyError> {
-        let mut main = Frame::new(0, 0, None);
-        main.regs[1] = Reg::Ptr(Ptr::to(PtrKind::Ctx));
-        let mut frames = Vec::new();
-        grow(&mut frames, 0)?;
-        frames.push(main);
-        grow(&mut self.work, 0)?;
-        self.work.push(Path {
-            pc: 0,
-            state: State {
-                frames,
-                refs: Vec::new(),
-                lock: None,
-                preempt: 0,
-            },
-            checkpoint: None,
-            insns: 0,
-            jumps: 0,
-        });
+        // The program's exception callback, a root of its own: r1 the
+        // cookie bpf_throw passed (Linux verifies it after the program).
+        if let Some(cb) = self.subject.exception_cb {
+            self.push_root(cb, Reg::UNKNOWN)?;
+        }
+        self.push_root(0, Reg::Ptr(Ptr::to(PtrKind::Ctx)))?;
         self.depth
             .try_reserve_exact(self.cfg.functions.len())
             .map_err(|_| no_memory(0))?;
@@ -244,6 +236,32 @@ impl<'a> Explorer<'a> {
         Ok(self.stats)
     }
 
+    /// Queues the exploration of the function at `pc`, entered with `r1`.
+    // Out of line: a path is large, and `run` would hold two of them in
+    // its frame (tools/kldcheck).
+    #[inline(never)]
+    fn push_root(&mut self, pc: usize, r1: Reg) -> Result<(), VerifyError> {
+        let mut frame = Frame::new(0, pc, None);
+        frame.regs[1] = r1;
+        let mut frames = Vec::new();
+        grow(&mut frames, pc)?;
+        frames.push(frame);
+        grow(&mut self.work, pc)?;
+        self.work.push(Path {
+            pc,
+            state: State {
+                frames,
+                refs: Vec::new(),
+                lock: None,
+                preempt: 0,
+            },
+            checkpoint: None,
+            insns: 0,
+            jumps: 0,
+        });
+        Ok(())
+    }
+
     /// The stack of every chain of calls fits in 512 bytes, each function
     /// counting its deepest access rounded up to 32 bytes, and no chain is
     /// deeper than eight frames, dead code included (Linux's
@@ -256,6 +274,11 @@ impl<'a> Explorer<'a> {
         let frame_bytes = |f: usize| self.depth[f].max(1).div_ceil(32) * 32;
         grow(&mut work, 0)?;
         work.push((0, 0, 1, frame_bytes(0)));
+        if let Some(cb) = self.subject.exception_cb {
+            let f = functions.binary_search(&cb).unwrap_or(0);
+            grow(&mut work, 0)?;
+            work.push((f, cb, 1, frame_bytes(f)));
+        }
         let mut steps = 0usize;
         while let Some((f, from, frames, bytes)) = work.pop() {
             steps += 1;
@@ -1718,8 +1741,17 @@ impl<'a> Explorer<'a> {
     fn throw(&mut self, path: &mut Path) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let st = &path.state;
-        if let Some(f) = st.frames.iter().rev().find_map(|f| f.callback) {
-            let subprog = self.cfg.functions.binary_search(&f.entry).unwrap_or(0);
+        let callback = st
+            .frames
+            .iter()
+            .rev()
+            .find_map(|f| f.callback.map(|c| c.entry));
+        let exception_cb = self
+            .subject
+            .exception_cb
+            .filter(|&cb| st.frames[0].entry == cb);
+        if let Some(entry) = callback.or(exception_cb) {
+            let subprog = self.cfg.functions.binary_search(&entry).unwrap_or(0);
             invalid!(
                 pc,
                 "bpf_throw kfunc (insn {pc}) cannot be called from callback subprog {subprog}"
@@ -1737,6 +1769,9 @@ impl<'a> Explorer<'a> {
 
     fn call_function(&mut self, path: &mut Path, entry: usize) -> Result<Step, VerifyError> {
         let pc = path.pc;
+        if self.subject.exception_cb == Some(entry) {
+            invalid!(pc, "cannot call exception cb directly");
+        }
         let st = &mut path.state;
         room_for_a_frame(st, pc)?;
         let mut frame = Frame::new(st.frames.len() as u8, entry, Some(pc + 1));

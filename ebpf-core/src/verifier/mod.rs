@@ -92,6 +92,10 @@ pub struct Subject<'a> {
     /// `allow_uninit_stack`, the same privilege). Without it, each of those
     /// is refused.
     pub allow_ptr_leaks: bool,
+    /// The first instruction of the program's exception callback, if it
+    /// has one of its own: a function `bpf_throw` calls with its cookie
+    /// after unwinding, whose return value the program returns.
+    pub exception_cb: Option<usize>,
 }
 
 /// The reason a program was rejected, kept without allocating (at most 96

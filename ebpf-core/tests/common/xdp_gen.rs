@@ -420,6 +420,7 @@ impl Harness {
             map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 2),
             // Either kind of caller: exposing addresses must stay sound.
             allow_ptr_leaks: rng.below(2) == 0,
+            exception_cb: None,
         };
         let mut log = String::new();
         if let Err(e) = verifier::verify(insns, &subject, &mut log, 1) {

@@ -133,6 +133,8 @@ struct ebpf_prog_load_req {
 	char name[EBPF_OBJ_NAME_LEN];
 	uint32_t handle, id, log_true_size;
 	uint32_t expected_attach_type;		/* EBPF_ATTACH_XDP_DEVMAP, ... or 0 */
+	uint32_t exception_cb;			/* 1 + first insn of its exception callback, or 0 */
+	uint32_t reserved;
 };
 
 struct ebpf_test_run_req {

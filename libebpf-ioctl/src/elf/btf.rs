@@ -69,8 +69,13 @@ pub enum Type {
     Alias { target: u32 },
     /// `target` with a type tag (`__kptr` is `btf_type_tag("kptr")`).
     Tagged { tag: String, target: u32 },
-    /// A function.
-    Func { name: String },
+    /// A function: its name, whether it has global linkage, its
+    /// prototype.
+    Func {
+        name: String,
+        global: bool,
+        proto: u32,
+    },
     /// A declaration tag on `target` (`component` -1: the whole of it).
     DeclTag {
         tag: String,
@@ -84,8 +89,9 @@ pub enum Type {
         name: String,
         vars: Vec<(u32, u32, u32)>,
     },
-    /// A function prototype.
-    FuncProto,
+    /// A function prototype: return type (0 for void) and parameter
+    /// types.
+    FuncProto { ret: u32, params: Vec<u32> },
     /// Anything else (functions, forward declarations, tags).
     Other,
 }
@@ -237,11 +243,21 @@ impl Btf {
                 },
                 kind::FUNC => Type::Func {
                     name: name(name_off),
+                    // BTF_FUNC_GLOBAL, in the vlen bits.
+                    global: vlen == 1,
+                    proto: size_or_type,
                 },
                 kind::FWD => Type::Other,
                 kind::FUNC_PROTO => {
-                    at += vlen * 8;
-                    Type::FuncProto
+                    let mut params = Vec::with_capacity(vlen.min(16));
+                    for _ in 0..vlen {
+                        params.push(r.u32(at + 4)?);
+                        at += 8;
+                    }
+                    Type::FuncProto {
+                        ret: size_or_type,
+                        params,
+                    }
                 }
                 kind::VAR => {
                     at += 4;
@@ -398,7 +414,7 @@ impl Btf {
         let Some(func) = self
             .types
             .iter()
-            .position(|t| matches!(t, Type::Func { name: n } if n == name))
+            .position(|t| matches!(t, Type::Func { name: n, .. } if n == name))
         else {
             return Vec::new();
         };
@@ -413,6 +429,59 @@ impl Btf {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The exception callback program `name` names with its
+    /// `__exception_cb(cb)` tag, checked as Linux checks it: a global
+    /// function returning an integer, of one integer argument.
+    pub fn exception_callback(&self, name: &str) -> Result<Option<String>, String> {
+        let named: Vec<&str> = self
+            .function_tags(name)
+            .into_iter()
+            .filter_map(|t| t.strip_prefix("exception_callback:"))
+            .collect();
+        let cb = match named.as_slice() {
+            [] => return Ok(None),
+            [cb] => *cb,
+            _ => return Err("multiple exception callback tags for main subprog".into()),
+        };
+        let func = self.types.iter().find_map(|t| match t {
+            Type::Func {
+                name: n,
+                global,
+                proto,
+            } if n == cb => Some((*global, *proto)),
+            _ => None,
+        });
+        let Some((global, proto)) = func else {
+            return Err(format!(
+                "exception callback '{cb}' could not be found in BTF"
+            ));
+        };
+        if !global {
+            return Err(format!(
+                "exception callback '{cb}' must have global linkage"
+            ));
+        }
+        let integer = |id: u32| {
+            id != 0
+                && matches!(
+                    self.resolve(id).map(|(_, t)| t),
+                    Ok(Type::Sized { .. } | Type::Enum { .. })
+                )
+        };
+        let Ok((_, Type::FuncProto { ret, params })) = self.resolve(proto) else {
+            return Err(format!("exception callback '{cb}' has no prototype"));
+        };
+        if !integer(*ret) {
+            return Err(format!(
+                "Global function {cb}() doesn't return scalar. Only those are supported."
+            ));
+        }
+        if params.len() != 1 || !integer(params[0]) {
+            return Err("exception cb only supports single integer argument".into());
+        }
+        Ok(Some(cb.to_string()))
     }
 
     /// Offset in bytes of a `struct bpf_spin_lock` member directly inside

@@ -95,10 +95,13 @@ pub struct ProgDef {
     /// not have (the object's other programs still load).
     pub unsupported: Option<String>,
     /// Why it cannot load whatever its type (a kfunc or extern of the
-    /// Linux kernel, an exception callback of its own).
+    /// Linux kernel, an exception callback Linux would refuse).
     pub problem: Option<String>,
     /// Instructions; map references are `map_idx` into the object's maps.
     pub insns: Vec<Insn>,
+    /// The first instruction of its own exception callback
+    /// (`__exception_cb(cb)`), if it has one.
+    pub exception_cb: Option<usize>,
 }
 
 /// A parsed object.
@@ -603,9 +606,30 @@ impl BpfObject {
                     ..r
                 })
                 .collect();
-            let needs_text = relocs
-                .iter()
-                .any(|r| text.is_some_and(|t| r.symbol_section == Some(t.index)));
+            // Its own exception callback (`__exception_cb(cb)`): a global
+            // function of `.text`, carried whether or not the program
+            // calls into `.text` otherwise.
+            let (exception_cb, cb_problem) = match btf.as_ref().map(|b| b.exception_callback(&name))
+            {
+                Some(Ok(Some(cb))) => match text.and_then(|t| {
+                    file.symbols()
+                        .find(|s| s.name() == Ok(cb.as_str()) && s.section_index() == Some(t.index))
+                }) {
+                    Some(sym) => (Some((sym.address() / 8) as usize), None),
+                    None => (
+                        None,
+                        Some(format!(
+                            "exception callback '{cb}' is not a function of .text"
+                        )),
+                    ),
+                },
+                Some(Err(why)) => (None, Some(why)),
+                _ => (None, None),
+            };
+            let needs_text = exception_cb.is_some()
+                || relocs
+                    .iter()
+                    .any(|r| text.is_some_and(|t| r.symbol_section == Some(t.index)));
             let text_base = base_len;
             if needs_text {
                 insns.extend_from_slice(&text_insns);
@@ -653,8 +677,10 @@ impl BpfObject {
                 }
             }
             // As libbpf: only the `.text` functions the program reaches.
+            let cb_at = exception_cb.map(|i| text_base + i);
             let kept = if needs_text {
-                let (linked, kept) = keep_reached(insns, text_base, &text_functions);
+                let roots: Vec<usize> = cb_at.into_iter().collect();
+                let (linked, kept) = keep_reached(insns, text_base, &text_functions, &roots);
                 insns = linked;
                 kept
             } else {
@@ -664,20 +690,8 @@ impl BpfObject {
                 .into_iter()
                 .find(|(at, _)| kept.get(*at).is_some_and(Option::is_some))
                 .map(|(_, why)| why);
-            // Exception callbacks of their own (`__exception_cb`): only the
-            // default one (the program returns the cookie) is provided.
-            let exceptions = btf.as_ref().is_some_and(|b| {
-                b.function_tags(&name)
-                    .iter()
-                    .any(|t| t.starts_with("exception_callback:"))
-            });
-            let problem = problem.or_else(|| {
-                exceptions.then(|| {
-                    "has an exception callback of its own: only the default one (the program \
-                     returns bpf_throw's cookie) is provided by this runtime"
-                        .to_string()
-                })
-            });
+            let problem = cb_problem.or(problem);
+            let exception_cb = cb_at.and_then(|at| kept.get(at).copied().flatten());
             let (prog_type, unsupported) = match prog_type_for(&sec.name) {
                 Ok(t) => (t, problem.clone()),
                 Err(why) => (ProgType::Generic, Some(why)),
@@ -690,6 +704,7 @@ impl BpfObject {
                 unsupported,
                 problem,
                 insns,
+                exception_cb,
             });
         }
         if programs.is_empty() {
@@ -712,6 +727,7 @@ fn keep_reached(
     insns: Vec<Insn>,
     text_base: usize,
     functions: &[(usize, usize)],
+    roots: &[usize],
 ) -> (Vec<Insn>, Vec<Option<usize>>) {
     let lddw = BPF_LD | BPF_IMM | BPF_DW;
     let target = |i: usize, insn: &Insn| -> Option<usize> {
@@ -726,6 +742,16 @@ fn keep_reached(
     };
     let mut reached = vec![false; functions.len()];
     let mut work = vec![(0, text_base.min(insns.len()))];
+    for f in roots.iter().filter_map(|&r| function_of(r)) {
+        if !reached[f] {
+            reached[f] = true;
+            let (s, e) = functions[f];
+            work.push((
+                text_base.saturating_add(s),
+                text_base.saturating_add(e).min(insns.len()),
+            ));
+        }
+    }
     while let Some((lo, hi)) = work.pop() {
         for (i, insn) in insns.iter().enumerate().take(hi).skip(lo) {
             if let Some(f) = target(i, insn).and_then(function_of) {
@@ -1042,7 +1068,7 @@ fn btf_map_struct(
     let map_in_map =
         [MapType::ArrayOfMaps as u32, MapType::HashOfMaps as u32].contains(&def.spec.map_type);
     match btf.resolve(elem)?.1 {
-        Type::FuncProto if def.spec.map_type == MapType::ProgArray as u32 => {}
+        Type::FuncProto { .. } if def.spec.map_type == MapType::ProgArray as u32 => {}
         Type::Struct { .. } if map_in_map && depth == 0 => {
             let inner_name = format!("{name}.inner");
             let (inner, nested) = btf_map_struct(btf, &inner_name, elem, depth + 1)?;

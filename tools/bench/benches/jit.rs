@@ -134,6 +134,7 @@ fn array_counter() {
             unsupported: None,
             problem: None,
             insns,
+            exception_cb: None,
         }],
     };
     side_by_side("array counter", &obj, &[("count", vec![7u8; 64], 2)]);

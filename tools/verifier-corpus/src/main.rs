@@ -296,6 +296,7 @@ fn verify(
                 .filter(|&i| i < maps.len())
         },
         allow_ptr_leaks,
+        exception_cb: None,
     };
     let helpers = prog_type.helpers();
     ebpf_core::Program::check(
