@@ -418,6 +418,7 @@ mod sys {
         pub fn getnanouptime(ts: *mut Timespec);
         pub fn nanotime(ts: *mut Timespec);
         pub fn arc4random() -> u32;
+        pub fn getenv_int(name: *const c_char, data: *mut c_int) -> c_int;
 
         pub static net_epoch_preempt: *mut c_void;
         pub fn _epoch_enter_preempt(
@@ -754,6 +755,15 @@ pub fn wall_ns() -> u64 {
 pub fn random() -> u32 {
     // SAFETY: plain call.
     unsafe { sys::arc4random() }
+}
+
+/// `getenv_int`: the integer value of kernel environment variable `name`
+/// (kenv(1), loader.conf), if it is set to one. Sleeps: process context
+/// only.
+pub fn kenv_int(name: &core::ffi::CStr) -> Option<c_int> {
+    let mut v: c_int = 0;
+    // SAFETY: a NUL-terminated name, a valid out pointer.
+    (unsafe { sys::getenv_int(name.as_ptr(), &mut v) } != 0).then_some(v)
 }
 
 /// The vnet of the current thread (`curvnet`: `curthread->td_vnet`).

@@ -401,6 +401,26 @@ pub unsafe fn arc4random() -> u32 {
     4
 }
 
+thread_local! {
+    /// The kernel environment the mocked `getenv_int` reads.
+    pub static KENV: RefCell<Vec<(String, c_int)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub unsafe fn getenv_int(name: *const c_char, data: *mut c_int) -> c_int {
+    // SAFETY: a NUL-terminated name.
+    let name = unsafe { core::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned();
+    KENV.with(|k| match k.borrow().iter().find(|(n, _)| *n == name) {
+        Some(&(_, v)) => {
+            // SAFETY: valid out pointer.
+            unsafe { *data = v };
+            1
+        }
+        None => 0,
+    })
+}
+
 pub fn curcpu() -> u32 {
     if !atomic_context() {
         violation("curcpu read outside a critical section".into());

@@ -30,6 +30,9 @@ pub static PLATFORM: FreeBsdPlatform = FreeBsdPlatform {
     grace: GracePeriods::new(),
 };
 
+/// The kernel environment variable that turns constant blinding on.
+pub const JIT_HARDEN: &core::ffi::CStr = c"kern.ebpf.jit_harden";
+
 /// One log line; longer text is cut.
 pub type LineBuf = FixedBuf<256>;
 
@@ -150,6 +153,15 @@ impl Platform for FreeBsdPlatform {
 
     fn random_u32(&self) -> u32 {
         kpi::random()
+    }
+
+    /// `kern.ebpf.jit_harden` in the kernel environment (loader.conf, or
+    /// `kenv kern.ebpf.jit_harden=1` at run time): non-zero blinds the
+    /// constants of programs compiled from then on, as Linux's
+    /// `net.core.bpf_jit_harden`. Read when a program is compiled, in the
+    /// loading process's context.
+    fn jit_blinding(&self) -> bool {
+        kpi::kenv_int(JIT_HARDEN).is_some_and(|v| v != 0)
     }
 
     fn log(&self, _level: LogLevel, message: fmt::Arguments<'_>) {

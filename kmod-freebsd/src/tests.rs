@@ -470,3 +470,25 @@ fn packet_hooks_on_the_ethernet_pfil_head() {
     assert_eq!(modevent(kpi::MOD_UNLOAD), 0);
     assert_clean();
 }
+
+#[test]
+fn constant_blinding_follows_the_kernel_environment() {
+    use ebpf_core::platform::Platform;
+    let p = &crate::platform::PLATFORM;
+    let set = |v: Option<c_int>| {
+        crate::mock::KENV.with(|k| {
+            let mut k = k.borrow_mut();
+            k.clear();
+            if let Some(v) = v {
+                k.push(("kern.ebpf.jit_harden".into(), v));
+            }
+        })
+    };
+    set(None);
+    assert!(!p.jit_blinding(), "off unless set");
+    set(Some(1));
+    assert!(p.jit_blinding());
+    set(Some(0));
+    assert!(!p.jit_blinding());
+    set(None);
+}

@@ -87,6 +87,7 @@ class Kernel:
         self.hooks = []       # dicts
         self.mbufs = set()
         self.transmitted = []
+        self.kenv = {}        # kernel environment: name -> int
 
     # helpers
     def arg(self, i):
@@ -318,6 +319,16 @@ class Kernel:
 
     def arc4random(self):
         return 0x12345678
+
+    def getenv_int(self):
+        # Takes the kenv lock and may sleep: never in atomic context.
+        if self.atomic():
+            self.violate("getenv_int in a critical section or under a spin mutex")
+        name = self.cstr(self.arg(0))
+        if name not in self.kenv:
+            return 0
+        self.uc.mem_write(self.arg(1), struct.pack("<i", self.kenv[name]))
+        return 1
 
     # string functions the compiler calls
     # network stack (pfil(9), ifnet, mbufs, the network epoch)
@@ -786,6 +797,23 @@ def session(emu):
     expect("PROG_TEST_RUN compiled: the program read the map value", (r, retval), (0, 42))
     r, _ = ioctl(14, struct.pack("<II", jit_handle, 0))
     expect("OBJ_CLOSE of the compiled program", r, 0)
+
+    # kern.ebpf.jit_harden=1 (kenv): the same program compiled with its
+    # constants blinded, longer code that computes the same.
+    k.kenv["kern.ebpf.jit_harden"] = 1
+    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIII", 1, len(prog) // 8, insns, lic, 1, 512, log,
+                                  handles, 1, 0, b"emu_jit_harden", 0, 0, 0, 0))
+    hard_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
+    r2, _ = ioctl(15, struct.pack("<IIQ", hard_handle, 80, info))
+    hard_len, = struct.unpack("<I", user.read(info + 72, 4))
+    expect("PROG_LOAD with kern.ebpf.jit_harden=1: compiled, blinded (longer code)",
+           (r, r2, hard_len > jited_len), (0, 0, True))
+    r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", hard_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
+    retval = struct.unpack("<I", user.read(req + 4, 4))[0]
+    expect("PROG_TEST_RUN blinded: the program read the map value", (r, retval), (0, 42))
+    r, _ = ioctl(14, struct.pack("<II", hard_handle, 0))
+    expect("OBJ_CLOSE of the blinded program", r, 0)
+    del k.kenv["kern.ebpf.jit_harden"]
 
     # Live traffic: a pfil(9) hook on the Ethernet head, the compiled
     # program run on frames in their mbufs.
