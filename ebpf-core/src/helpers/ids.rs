@@ -90,6 +90,10 @@ pub const TRACE_VPRINTK: u32 = 177;
 pub const STRNCMP: u32 = 182;
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 pub const DYNPTR_FROM_MEM: u32 = 197;
+pub const TCP_RAW_GEN_SYNCOOKIE_IPV4: u32 = 204;
+pub const TCP_RAW_GEN_SYNCOOKIE_IPV6: u32 = 205;
+pub const TCP_RAW_CHECK_SYNCOOKIE_IPV4: u32 = 206;
+pub const TCP_RAW_CHECK_SYNCOOKIE_IPV6: u32 = 207;
 
 /// Where the helper table serves kfuncs: `KFUNC_BASE` plus the kfunc's id
 /// (see [`kfunc`](super::kfunc)). Programs name kfuncs by `BPF_PSEUDO_KFUNC_CALL`
@@ -175,7 +179,7 @@ pub const SOCKET_FILTER: &[u32] = &[
 /// What tc programs add: reading and writing the packet, resizing it
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
 /// timestamp, redirects, the MTU, tunnel metadata, dynamic pointers,
-/// socket lookups.
+/// socket lookups, SYN cookies.
 pub const SCHED_CLS: &[u32] = &[
     SKB_STORE_BYTES,
     PERF_EVENT_OUTPUT,
@@ -222,10 +226,14 @@ pub const SCHED_CLS: &[u32] = &[
     GET_ROUTE_REALM,
     SKB_CGROUP_CLASSID,
     SKB_GET_XFRM_STATE,
+    TCP_RAW_GEN_SYNCOOKIE_IPV4,
+    TCP_RAW_GEN_SYNCOOKIE_IPV6,
+    TCP_RAW_CHECK_SYNCOOKIE_IPV4,
+    TCP_RAW_CHECK_SYNCOOKIE_IPV6,
 ];
 
 /// What XDP programs add: the packet through helpers, checksums,
-/// redirects, the MTU, dynamic pointers, socket lookups.
+/// redirects, the MTU, dynamic pointers, socket lookups, SYN cookies.
 pub const XDP: &[u32] = &[
     REDIRECT,
     PERF_EVENT_OUTPUT,
@@ -246,6 +254,10 @@ pub const XDP: &[u32] = &[
     SK_RELEASE,
     TCP_CHECK_SYNCOOKIE,
     TCP_GEN_SYNCOOKIE,
+    TCP_RAW_GEN_SYNCOOKIE_IPV4,
+    TCP_RAW_GEN_SYNCOOKIE_IPV6,
+    TCP_RAW_CHECK_SYNCOOKIE_IPV4,
+    TCP_RAW_CHECK_SYNCOOKIE_IPV6,
 ];
 
 /// The helpers that look sockets up or take one: a platform provides them

@@ -678,6 +678,12 @@ impl RunContext<'_> {
             ids::SPIN_UNLOCK => self.spin_unlock(args[0]),
             ids::MAP_LOOKUP_PERCPU_ELEM => self.lookup_percpu(mem, args[0], args[1], args[2]),
             ids::STRNCMP => self.strncmp(mem, args),
+            ids::TCP_RAW_GEN_SYNCOOKIE_IPV4 | ids::TCP_RAW_GEN_SYNCOOKIE_IPV6 => {
+                self.gen_syncookie(mem, args, id == ids::TCP_RAW_GEN_SYNCOOKIE_IPV6)
+            }
+            ids::TCP_RAW_CHECK_SYNCOOKIE_IPV4 | ids::TCP_RAW_CHECK_SYNCOOKIE_IPV6 => {
+                self.check_syncookie(mem, args, id == ids::TCP_RAW_CHECK_SYNCOOKIE_IPV6)
+            }
             ids::STRTOL | ids::STRTOUL => self.strtox(mem, args, id == ids::STRTOL),
             ids::TRACE_PRINTK => self.trace_printk(mem, args),
             ids::TRACE_VPRINTK => self.trace_vprintk(mem, args),

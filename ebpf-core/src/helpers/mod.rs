@@ -20,6 +20,7 @@ mod packet;
 pub mod proto;
 mod socket;
 mod string;
+mod syncookie;
 mod tunnel;
 
 use core::cell::Cell;

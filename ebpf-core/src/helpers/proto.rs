@@ -66,6 +66,12 @@ pub enum Arg {
     /// A buffer for the call to copy into, or NULL, of the size the next
     /// argument gives, a constant (`buffer__opt`, `buffer__szk`).
     OptBuffer,
+    /// Initialised memory of a fixed size the helper only reads
+    /// (`ARG_PTR_TO_FIXED_SIZE_MEM`).
+    FixedIn {
+        /// Its size in bytes.
+        size: u32,
+    },
     /// Memory of a fixed size the helper writes, initialised or not
     /// (`ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT`).
     OutMem {
@@ -685,6 +691,42 @@ pub const PROTOS: &[Proto] = &[
         ],
         Ret::Integer,
     ),
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TCP_RAW_GEN_SYNCOOKIE_IPV4,
+            "bpf_tcp_raw_gen_syncookie_ipv4",
+            &[Arg::FixedIn { size: 20 }, READ_MEM, SIZE_OR_ZERO],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TCP_RAW_GEN_SYNCOOKIE_IPV6,
+            "bpf_tcp_raw_gen_syncookie_ipv6",
+            &[Arg::FixedIn { size: 40 }, READ_MEM, SIZE_OR_ZERO],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TCP_RAW_CHECK_SYNCOOKIE_IPV4,
+            "bpf_tcp_raw_check_syncookie_ipv4",
+            &[Arg::FixedIn { size: 20 }, Arg::FixedIn { size: 20 }],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TCP_RAW_CHECK_SYNCOOKIE_IPV6,
+            "bpf_tcp_raw_check_syncookie_ipv6",
+            &[Arg::FixedIn { size: 40 }, Arg::FixedIn { size: 20 }],
+            Ret::Integer,
+        )
+    },
     proto(
         ids::SK_ASSIGN,
         "bpf_sk_assign",

@@ -2102,6 +2102,10 @@ impl<'a> Explorer<'a> {
                     self.helper_memory(st, pc, regno, size as u64, false)?;
                     self.helper_memory(st, pc, regno, size as u64, true)?;
                 }
+                Arg::FixedIn { size } => {
+                    self.pointer_arg(pc, regno, &reg)?;
+                    self.helper_memory(st, pc, regno, size as u64, false)?;
+                }
                 Arg::OutMem { size } => {
                     self.pointer_arg(pc, regno, &reg)?;
                     self.helper_memory(st, pc, regno, size as u64, true)?;
