@@ -172,6 +172,61 @@ pub struct MapCreateReq {
     pub handle: u32,
     /// Out: the new map's id.
     pub id: u32,
+    /// User address of `nr_value_fields` [`ObjField`]s: the value's
+    /// special fields (its spin lock, lists of objects), or 0.
+    pub value_fields: u64,
+    /// Number of fields at `value_fields` (at most 10).
+    pub nr_value_fields: u32,
+    /// Number of [`ObjTypeDesc`]s at `obj_types`.
+    pub nr_obj_types: u32,
+    /// User address of the object types the value's lists hold (and those
+    /// theirs hold), or 0.
+    pub obj_types: u64,
+}
+
+/// A special field of a map value or object type: [`FIELD_SPIN_LOCK`],
+/// [`FIELD_LIST_HEAD`] or [`FIELD_LIST_NODE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjField {
+    /// What it is.
+    pub kind: u32,
+    /// Its offset in bytes.
+    pub offset: u32,
+    /// A list head: the BTF id of the object type it holds (one of the
+    /// request's [`ObjTypeDesc`]s).
+    pub contains: u32,
+    /// A list head: the offset of that type's `struct bpf_list_node`.
+    pub node_offset: u32,
+}
+
+/// `struct bpf_spin_lock`.
+pub const FIELD_SPIN_LOCK: u32 = 1;
+/// `struct bpf_list_head`.
+pub const FIELD_LIST_HEAD: u32 = 2;
+/// `struct bpf_list_node`.
+pub const FIELD_LIST_NODE: u32 = 3;
+/// Special fields one layout may have.
+pub const MAX_OBJ_FIELDS: usize = 10;
+
+/// An object type of the program's BTF (a struct `bpf_obj_new` allocates,
+/// or a list holds), as the loader describes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjTypeDesc {
+    /// The struct's name, NUL-padded (cut to 15 bytes).
+    pub name: [u8; OBJ_NAME_LEN],
+    /// Its BTF id in the program's BTF (what `bpf_obj_new_impl`'s first
+    /// argument names).
+    pub btf_id: u32,
+    /// Its size in bytes.
+    pub size: u32,
+    /// Number of fields used in `fields`.
+    pub nr_fields: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Its special fields.
+    pub fields: [ObjField; MAX_OBJ_FIELDS],
 }
 
 /// The element commands (`MapLookupElem`, `MapUpdateElem`,
@@ -258,8 +313,11 @@ pub struct ProgLoadReq {
     /// cookie after unwinding; the program returns what it returns), or 0
     /// for the default one (the program returns the cookie).
     pub exception_cb: u32,
-    /// Zero.
-    pub reserved: u32,
+    /// Number of [`ObjTypeDesc`]s at `obj_types`.
+    pub nr_obj_types: u32,
+    /// User address of the object types the program allocates
+    /// (`bpf_obj_new`) and those their lists hold, or 0.
+    pub obj_types: u64,
 }
 
 /// `expected_attach_type` of an XDP program run from a devmap entry
@@ -547,10 +605,12 @@ macro_rules! plain {
 plain! {
     IoctlArg = 16;
     VersionReq = 48;
-    MapCreateReq = 56;
+    MapCreateReq = 80;
+    ObjField = 16;
+    ObjTypeDesc = 192;
     MapElemReq = 32;
     MapBatchReq = 56;
-    ProgLoadReq = 96;
+    ProgLoadReq = 104;
     TestRunReq = 72;
     ObjPinReq = 72;
     ObjCloseReq = 8;

@@ -36,6 +36,7 @@ pub mod dispatch;
 pub mod errno;
 pub mod error;
 mod fixed_vec;
+pub mod graph;
 pub mod helpers;
 pub mod insn;
 mod interp;

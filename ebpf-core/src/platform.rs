@@ -67,11 +67,20 @@ pub enum LockClass {
     MapObjects = 7,
     /// A link's attachment (taken under the registry).
     LinkState = 8,
+    /// The object graph's free blocks of one size (taken in programs).
+    ObjectPool = 9,
+    /// The object graph's types (taken in programs, alone).
+    ObjectTypes = 10,
+    /// The object graph's chunks, while the pool grows (process context;
+    /// a size's free blocks are taken under it).
+    ObjectChunks = 11,
+    /// The device's object graph, while it is made.
+    DeviceGraph = 12,
 }
 
 impl LockClass {
     /// Number of classes.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 13;
 
     /// A name for validators' reports (static, as lockdep and witness keep
     /// the pointer).
@@ -86,6 +95,10 @@ impl LockClass {
             LockClass::RingbufConsumer => c"ebpf_ringbuf_consumer",
             LockClass::MapObjects => c"ebpf_map_objects",
             LockClass::LinkState => c"ebpf_link_state",
+            LockClass::ObjectPool => c"ebpf_object_pool",
+            LockClass::ObjectTypes => c"ebpf_object_types",
+            LockClass::ObjectChunks => c"ebpf_object_chunks",
+            LockClass::DeviceGraph => c"ebpf_device_graph",
         }
     }
 }

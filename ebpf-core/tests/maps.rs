@@ -613,6 +613,7 @@ fn maps_of_objects_own_their_objects() {
             value_size: 8,
             max_entries: 2,
             flags: 0,
+            record: Default::default(),
         });
         let outer = create(p, outer_attr);
         let inner = Shared::try_new(Map::create(p, &inner_attr, 42).unwrap()).unwrap();
@@ -688,6 +689,7 @@ fn footprint_is_what_creation_allocates() {
         value_size: 8,
         max_entries: 1,
         flags: 0,
+        record: Default::default(),
     };
     let mut shapes = vec![
         MapAttr::new(MapType::Array, 4, 12, 10),

@@ -272,6 +272,7 @@ fn map_in_map_lookups_reach_the_inner_map() {
         value_size: 8,
         max_entries: 1,
         flags: 0,
+        record: Default::default(),
     });
     let outer = map(p, attr, 8);
     outer

@@ -5,6 +5,7 @@
 mod common;
 
 use common::assemble;
+use ebpf_core::graph::types::Record;
 use ebpf_core::maps::flags::BPF_F_RDONLY_PROG;
 use ebpf_core::verifier::{self, MapDesc, Stats, Subject};
 use ebpf_core::{Errno, MapType, ProgType};
@@ -17,6 +18,7 @@ const HASH: MapDesc = MapDesc {
     flags: 0,
     inner: None,
     spin_lock: None,
+    record: Record::EMPTY,
 };
 
 const RINGBUF: MapDesc = MapDesc {
@@ -27,6 +29,7 @@ const RINGBUF: MapDesc = MapDesc {
     flags: 0,
     inner: None,
     spin_lock: None,
+    record: Record::EMPTY,
 };
 
 const RODATA: MapDesc = MapDesc {
@@ -37,6 +40,7 @@ const RODATA: MapDesc = MapDesc {
     flags: BPF_F_RDONLY_PROG,
     inner: None,
     spin_lock: None,
+    record: Record::EMPTY,
 };
 
 const PROG_ARRAY: MapDesc = MapDesc {
@@ -47,6 +51,7 @@ const PROG_ARRAY: MapDesc = MapDesc {
     flags: 0,
     inner: None,
     spin_lock: None,
+    record: Record::EMPTY,
 };
 
 /// `struct { int cnt; struct bpf_spin_lock l; }` values.
@@ -58,6 +63,7 @@ const LOCKED: MapDesc = MapDesc {
     flags: 0,
     inner: None,
     spin_lock: Some(4),
+    record: Record::EMPTY,
 };
 
 /// Maps by index: 0 hash, 1 ring buffer, 2 read-only array, 3 prog_array,
@@ -84,6 +90,8 @@ fn run_as(
         map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < MAPS.len()),
         allow_ptr_leaks,
         exception_cb: None,
+        obj_type: &|_| None,
+        obj_btf: &[],
     };
     let mut log = String::new();
     let r = verifier::verify(&insns, &subject, &mut log, 1);
@@ -675,6 +683,8 @@ fn the_level_2_log_shows_the_state_at_every_instruction() {
         map_of_lddw: &|_, _| None,
         allow_ptr_leaks: false,
         exception_cb: None,
+        obj_type: &|_| None,
+        obj_btf: &[],
     };
     let mut log = String::new();
     let s = verifier::verify(&insns, &subject, &mut log, 2).unwrap();
@@ -1124,6 +1134,8 @@ fn with_exception_cb(src: &str, cb: usize) -> Result<Stats, verifier::VerifyErro
         map_of_lddw: &|_, _| None,
         allow_ptr_leaks: false,
         exception_cb: Some(cb),
+        obj_type: &|_| None,
+        obj_btf: &[],
     };
     verifier::verify(&insns, &subject, &mut String::new(), 1)
 }

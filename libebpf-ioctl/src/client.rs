@@ -124,6 +124,10 @@ pub struct MapSpec {
     pub spin_lock_offset: Option<u32>,
     /// Linux's `map_extra` (a bloom filter's hash functions).
     pub map_extra: u32,
+    /// The value's special fields (its spin lock, lists of objects).
+    pub value_fields: Vec<abi::ObjField>,
+    /// The object types the value's lists hold, transitively.
+    pub obj_types: Vec<abi::ObjTypeDesc>,
 }
 
 impl MapSpec {
@@ -151,6 +155,9 @@ pub struct ProgSpec<'a> {
     pub license: &'a str,
     /// Map handles for `map_idx` references.
     pub maps: &'a [u32],
+    /// The object types it allocates (`bpf_obj_new`) and those their
+    /// lists and its maps' lists hold.
+    pub obj_types: &'a [abi::ObjTypeDesc],
 }
 
 /// How a program is admitted.
@@ -316,6 +323,10 @@ impl Ebpf {
             spin_lock_offset_plus_one: spec.spin_lock_offset.map_or(0, |o| o + 1),
             map_extra: spec.map_extra,
             name: name_bytes::<OBJ_NAME_LEN>(&spec.name, "map create")?,
+            value_fields: spec.value_fields.as_ptr() as u64,
+            nr_value_fields: spec.value_fields.len() as u32,
+            obj_types: spec.obj_types.as_ptr() as u64,
+            nr_obj_types: spec.obj_types.len() as u32,
             ..Default::default()
         };
         send(self.b(), Command::MapCreate, &mut r).map_err(|e| {
@@ -459,6 +470,8 @@ impl Ebpf {
             map_count: spec.maps.len() as u32,
             name: name_bytes::<OBJ_NAME_LEN>(spec.name, "prog load")?,
             expected_attach_type: how.expected_attach_type,
+            obj_types: spec.obj_types.as_ptr() as u64,
+            nr_obj_types: spec.obj_types.len() as u32,
             exception_cb: match how.exception_cb {
                 Some(i) => u32::try_from(i)
                     .ok()
@@ -1000,6 +1013,7 @@ impl Ebpf {
                         bytecode: &code,
                         license: &obj.license,
                         maps: &handles,
+                        obj_types: &p.obj_types,
                     },
                     Admission {
                         expected_attach_type: p.expected_attach_type,

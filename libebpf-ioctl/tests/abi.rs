@@ -55,6 +55,7 @@ fn load_verified(
         bytecode: &code,
         license: "GPL",
         maps,
+        obj_types: &[],
     })
     .unwrap_or_else(|err| panic!("{err}"))
 }
@@ -67,6 +68,7 @@ fn load(e: &Ebpf, name: &str, src: &str, maps: &[u32]) -> u32 {
         bytecode: &code,
         license: "GPL",
         maps,
+        obj_types: &[],
     })
     .unwrap_or_else(|err| panic!("{err}"))
 }
@@ -428,6 +430,7 @@ fn programs_load_run_and_report_errors_with_the_log() {
             bytecode: &code,
             license: "GPL",
             maps: &[],
+            obj_types: &[],
         })
         .unwrap_err();
     assert_eq!(err.errno, Errno::EINVAL);
@@ -440,6 +443,7 @@ fn programs_load_run_and_report_errors_with_the_log() {
             bytecode: &code,
             license: "GPL",
             maps: &[],
+            obj_types: &[],
         })
         .unwrap_err();
     assert!(err.to_string().contains("map reference 77"), "{err}");
@@ -450,6 +454,7 @@ fn programs_load_run_and_report_errors_with_the_log() {
             bytecode: &bytecode("exit"),
             license: "GPL",
             maps: &[],
+            obj_types: &[],
         })
         .unwrap_err();
     assert_eq!(err.errno, Errno::EINVAL, "unknown program type");
@@ -460,6 +465,7 @@ fn programs_load_run_and_report_errors_with_the_log() {
             bytecode: &[],
             license: "GPL",
             maps: &[],
+            obj_types: &[],
         })
         .unwrap_err();
     assert_eq!(err.errno, Errno::EINVAL, "empty program");
@@ -610,6 +616,7 @@ fn xdp_programs_are_verified_at_load_and_checked_admission_is_asked_for() {
                 bytecode: code,
                 license: "GPL",
                 maps: &[],
+                obj_types: &[],
             },
             how,
         )
@@ -672,6 +679,7 @@ fn socket_filter_and_tc_programs_see_a_linux_sk_buff_and_are_verified() {
                 bytecode: &code,
                 license: "GPL",
                 maps: &[],
+                obj_types: &[],
             },
             Default::default(),
         )
@@ -754,6 +762,7 @@ fn a_checked_program_cannot_rewrite_the_packet_pointers_of_its_context() {
         bytecode: &code,
         license: "GPL",
         maps: &[],
+        obj_types: &[],
     };
     let err = e.prog_load_with(&spec, Default::default()).unwrap_err();
     assert_eq!(err.errno, Errno::EACCES, "the verifier refuses it");
@@ -782,6 +791,7 @@ fn only_a_file_whose_opener_may_see_addresses_loads_programs_that_expose_them() 
         bytecode: &code,
         license: "GPL",
         maps: &[],
+        obj_types: &[],
     };
     let how = libebpf_ioctl::Admission {
         checked: false,
@@ -868,6 +878,7 @@ fn redirect_maps_hold_devices_cpus_and_sockets_for_bpf_redirect_map() {
             bytecode: &code,
             license: "GPL",
             maps: &[dm],
+            obj_types: &[],
         };
         let h = e.prog_load(&spec).unwrap();
         e.prog_test_run(h, &[0; 14], 1).unwrap().retval
@@ -889,6 +900,7 @@ fn redirect_maps_hold_devices_cpus_and_sockets_for_bpf_redirect_map() {
                 bytecode: &write,
                 license: "GPL",
                 maps: &[dm],
+                obj_types: &[],
             },
             libebpf_ioctl::Admission {
                 checked: false,
@@ -949,6 +961,7 @@ fn callbacks_and_local_calls_run_compiled() {
                 bytecode: &code,
                 license: "GPL",
                 maps: &[],
+                obj_types: &[],
             },
             libebpf_ioctl::Admission {
                 checked: false,
@@ -1049,6 +1062,7 @@ fn load_as(
         bytecode: &code,
         license,
         maps: &[],
+        obj_types: &[],
     })
 }
 
@@ -1250,6 +1264,7 @@ fn perf_event_arrays_take_records_from_programs_per_slot() {
                 bytecode: &code,
                 license: "GPL",
                 maps: &[],
+                obj_types: &[],
             })
             .unwrap_err();
         assert!(err.log.clone().unwrap_or_default().contains(why), "{err}");
@@ -1500,6 +1515,7 @@ fn a_ring_buffer_dynptr_holds_its_record_until_submitted_or_discarded() {
             bytecode: &code,
             license: "GPL",
             maps: &[ring],
+            obj_types: &[],
         })
     };
     // 199: submit, 200: discard, 203: bpf_dynptr_data.

@@ -51,6 +51,7 @@ fn raw_program(e: &Ebpf, prog_type: u32, source: &str) -> Result<u32, libebpf_io
         bytecode: &code,
         license: "GPL",
         maps: &[],
+        obj_types: &[],
     })
 }
 
@@ -403,6 +404,7 @@ fn programs_for_devmap_and_cpumap_entries_read_egress_ifindex_and_are_neither_at
             bytecode: &code,
             license: "GPL",
             maps: &[],
+            obj_types: &[],
         };
         let how = libebpf_ioctl::Admission {
             expected_attach_type: attach,

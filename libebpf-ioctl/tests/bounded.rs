@@ -37,6 +37,7 @@ fn load(e: &Ebpf, src: &str, maps: &[u32]) -> u32 {
         bytecode: &code(src),
         license: "GPL",
         maps,
+        obj_types: &[],
     })
     .unwrap_or_else(|err| panic!("{err}"))
 }
@@ -298,6 +299,7 @@ fn load_xdp(e: &Ebpf, src: &str, maps: &[u32], checked: bool) -> u32 {
             bytecode: &code(src),
             license: "GPL",
             maps,
+            obj_types: &[],
         },
         how,
     )
@@ -365,6 +367,7 @@ fn bpf_spin_lock_guards_a_value_and_a_run_never_ends_holding_it() {
         bytecode: &code(&leaves),
         license: "GPL",
         maps: &[map],
+        obj_types: &[],
     };
     let err = e.prog_load_with(&spec, how).unwrap_err();
     assert!(

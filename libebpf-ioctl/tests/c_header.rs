@@ -43,7 +43,29 @@ fn layouts() -> Vec<Layout> {
             map_extra,
             name,
             handle,
-            id
+            id,
+            value_fields,
+            nr_value_fields,
+            nr_obj_types,
+            obj_types
+        ),
+        layout!(
+            "ebpf_obj_field",
+            ObjField,
+            kind,
+            offset,
+            contains,
+            node_offset
+        ),
+        layout!(
+            "ebpf_obj_type",
+            ObjTypeDesc,
+            name,
+            btf_id,
+            size,
+            nr_fields,
+            reserved,
+            fields
         ),
         layout!(
             "ebpf_map_elem_req",
@@ -83,7 +105,10 @@ fn layouts() -> Vec<Layout> {
             handle,
             id,
             log_true_size,
-            expected_attach_type
+            expected_attach_type,
+            exception_cb,
+            nr_obj_types,
+            obj_types
         ),
         layout!(
             "ebpf_test_run_req",

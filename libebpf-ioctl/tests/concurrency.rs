@@ -46,6 +46,7 @@ fn map_of_arrays(t: MapType) -> Shared<Map> {
         value_size: 8,
         max_entries: 1,
         flags: 0,
+        record: Default::default(),
     });
     map(attr, 1)
 }

@@ -37,6 +37,7 @@ fn load(e: &Ebpf, src: &str, maps: &[u32]) -> Result<u32, Errno> {
         bytecode: &code,
         license: "GPL",
         maps,
+        obj_types: &[],
     })
     .map_err(|err| err.errno)
 }

@@ -689,6 +689,7 @@ fn run_here(e: &Ebpf, c: &Case) -> (Result<u32, Errno>, Vec<u8>, Vec<u8>) {
         bytecode: &code,
         license: "GPL",
         maps: &[],
+        obj_types: &[],
     };
     let how = Admission {
         checked: false,

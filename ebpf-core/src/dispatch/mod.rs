@@ -78,6 +78,8 @@ pub struct Device {
     registry: SleepLock<Registry>,
     quota: Shared<Quota>,
     version: &'static str,
+    /// The objects programs allocate, made when first needed.
+    graph: SleepLock<Option<Shared<crate::graph::Graph>>>,
 }
 
 impl Device {
@@ -98,7 +100,19 @@ impl Device {
                 limits.max_map_bytes,
             ))?,
             version,
+            graph: SleepLock::new(platform, LockClass::DeviceGraph, None)?,
         })
+    }
+
+    /// The device's object graph (process context).
+    pub(crate) fn graph(&self) -> Result<Shared<crate::graph::Graph>, Errno> {
+        let mut g = self.graph.lock();
+        if let Some(g) = &*g {
+            return Ok(g.clone());
+        }
+        let made = Shared::try_new(crate::graph::Graph::new(self.platform)?)?;
+        *g = Some(made.clone());
+        Ok(made)
     }
 
     /// The platform.

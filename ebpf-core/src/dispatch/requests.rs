@@ -8,6 +8,7 @@ use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::attach::Link;
 use crate::errno::Errno;
 use crate::error::LoadError;
+use crate::graph::types::Record;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
 use crate::load::{self, Admission, ProgramMaps};
@@ -94,15 +95,39 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
         0 => None,
         h => Some(map_of(c, h)?.attr().as_template()),
     };
+    // The value's special fields: lists of the object types given.
+    let record = if r.nr_value_fields == 0 && r.nr_obj_types == 0 {
+        Record::EMPTY
+    } else {
+        if r.nr_value_fields as usize > abi::MAX_OBJ_FIELDS {
+            return Err(Errno::E2BIG);
+        }
+        let fields: Vec<abi::ObjField> = read_plain(c, r.value_fields, r.nr_value_fields)?;
+        let descs: Vec<abi::ObjTypeDesc> = read_plain(c, r.obj_types, r.nr_obj_types)?;
+        let ids = if descs.is_empty() {
+            Vec::new()
+        } else {
+            c.dev.graph()?.register_descs(&descs)?
+        };
+        let record = crate::graph::record_of(&fields, r.value_size, &ids)?;
+        if !descs.is_empty() {
+            c.dev.graph()?.check_record(&record)?;
+        }
+        record
+    };
     let attr = MapAttr {
         map_type,
         key_size: r.key_size,
         value_size: r.value_size,
         max_entries: r.max_entries,
         flags: r.map_flags,
-        spin_lock_offset: r.spin_lock_offset_plus_one.checked_sub(1),
+        spin_lock_offset: r
+            .spin_lock_offset_plus_one
+            .checked_sub(1)
+            .or(record.spin_lock()),
         inner: inner.map(|t: InnerTemplate| t),
         extra: r.map_extra as u64,
+        record,
     };
     // Linux: `map_extra` means something to bloom filters only.
     if r.map_extra != 0 && map_type != MapType::BloomFilter {
@@ -113,6 +138,9 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
     let charge = Quota::charge_map(&c.dev.quota, Map::footprint(c.dev.platform, &attr)?)?;
     let id = c.dev.registry.lock().next_id();
     let mut map = Map::create(c.dev.platform, &attr, id)?;
+    if attr.record.has_lists() {
+        map.set_graph(c.dev.graph()?)?;
+    }
     map.set_charge(charge);
     let map = Shared::try_new(map)?;
     r.handle = publish(c, Object::Map(map), r.name)?;
@@ -268,6 +296,24 @@ pub(super) fn map_batch(c: &Call<'_>, cmd: Command, r: &mut abi::MapBatchReq) ->
 
 /// `count` elements of `N` bytes at user address `addr`, each decoded by
 /// `decode`, in fallibly allocated memory.
+/// `count` request structs at user address `addr` (at most 64).
+fn read_plain<T: abi::Plain>(c: &Call<'_>, addr: u64, count: u32) -> Result<Vec<T>, Errno> {
+    if count > 64 {
+        return Err(Errno::E2BIG);
+    }
+    let size = core::mem::size_of::<T>();
+    let bytes = c.read_user(addr, count as usize * size)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(count as usize)
+        .map_err(|_| Errno::ENOMEM)?;
+    for chunk in bytes.chunks_exact(size) {
+        let mut v = T::default();
+        v.as_bytes_mut().copy_from_slice(chunk);
+        out.push(v);
+    }
+    Ok(out)
+}
+
 fn read_user_array<T, const N: usize>(
     c: &Call<'_>,
     addr: u64,
@@ -312,7 +358,7 @@ impl Write for Log {
 }
 
 pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Errno> {
-    if r.prog_flags & !abi::PROG_F_CHECKED != 0 || r.reserved != 0 {
+    if r.prog_flags & !abi::PROG_F_CHECKED != 0 {
         return Err(Errno::EINVAL);
     }
     check_name(&r.name)?;
@@ -353,6 +399,15 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
     }
     let handles = read_user_array(c, r.map_handles, r.map_count as usize, u32::from_ne_bytes)?;
     let maps = ProgramMaps::collect(&insns, &handles, &|h| map_of(c, h))?;
+    // The object types it allocates, registered in the device's graph.
+    let descs: Vec<abi::ObjTypeDesc> = read_plain(c, r.obj_types, r.nr_obj_types)?;
+    let objects = if descs.is_empty() {
+        None
+    } else {
+        let graph = c.dev.graph()?;
+        let types = graph.register_descs(&descs)?;
+        Some(crate::graph::ProgramObjects { graph, types })
+    };
     let charge = Quota::charge_program(&c.dev.quota)?;
     let id = c.dev.registry.lock().next_id();
     let opts = LoadOptions::default()
@@ -375,6 +430,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
         log: log_on.then_some((&mut log as &mut dyn Write, r.log_level)),
         attach,
         exception_cb: r.exception_cb.checked_sub(1).map(|i| i as usize),
+        objects,
     };
     let started = c.dev.platform.monotonic_ns();
     let loaded = LoadedProgram::admit(c.dev.platform, id, prog_type, &insns, maps, opts, admission);

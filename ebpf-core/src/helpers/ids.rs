@@ -111,6 +111,22 @@ pub const DYNPTR_IS_NULL: u32 = KFUNC_BASE + super::kfunc::DYNPTR_IS_NULL;
 pub const DYNPTR_IS_RDONLY: u32 = KFUNC_BASE + super::kfunc::DYNPTR_IS_RDONLY;
 pub const DYNPTR_SIZE: u32 = KFUNC_BASE + super::kfunc::DYNPTR_SIZE;
 pub const DYNPTR_CLONE: u32 = KFUNC_BASE + super::kfunc::DYNPTR_CLONE;
+pub const OBJ_NEW: u32 = KFUNC_BASE + super::kfunc::OBJ_NEW;
+pub const OBJ_DROP: u32 = KFUNC_BASE + super::kfunc::OBJ_DROP;
+pub const LIST_PUSH_FRONT: u32 = KFUNC_BASE + super::kfunc::LIST_PUSH_FRONT;
+pub const LIST_PUSH_BACK: u32 = KFUNC_BASE + super::kfunc::LIST_PUSH_BACK;
+pub const LIST_POP_FRONT: u32 = KFUNC_BASE + super::kfunc::LIST_POP_FRONT;
+pub const LIST_POP_BACK: u32 = KFUNC_BASE + super::kfunc::LIST_POP_BACK;
+
+/// The object graph's kfuncs: for verified programs only.
+pub const GRAPH: &[u32] = &[
+    OBJ_NEW,
+    OBJ_DROP,
+    LIST_PUSH_FRONT,
+    LIST_PUSH_BACK,
+    LIST_POP_FRONT,
+    LIST_POP_BACK,
+];
 
 /// Every helper the runtime provides (each has a prototype in
 /// [`proto`](super::proto)).
@@ -165,6 +181,13 @@ pub const BASE: &[u32] = &[
     DYNPTR_IS_RDONLY,
     DYNPTR_SIZE,
     DYNPTR_CLONE,
+    // Objects and lists of them.
+    OBJ_NEW,
+    OBJ_DROP,
+    LIST_PUSH_FRONT,
+    LIST_PUSH_BACK,
+    LIST_POP_FRONT,
+    LIST_POP_BACK,
 ];
 
 /// What socket filters add: reading the packet (also through a dynamic

@@ -45,6 +45,21 @@ pub const DYNPTR_SIZE: u32 = 11;
 /// `int bpf_dynptr_clone(const struct bpf_dynptr *, struct bpf_dynptr *)`.
 pub const DYNPTR_CLONE: u32 = 12;
 
+/// `void *bpf_obj_new_impl(u64 local_type_id__k, void *meta__ign)`: a new
+/// zeroed object of a program type, or NULL.
+pub const OBJ_NEW: u32 = 13;
+/// `void bpf_obj_drop_impl(void *p__alloc, void *meta__ign)`.
+pub const OBJ_DROP: u32 = 14;
+/// `int bpf_list_push_front_impl(struct bpf_list_head *, struct
+/// bpf_list_node *, void *meta__ign, u64 off)`.
+pub const LIST_PUSH_FRONT: u32 = 15;
+/// `int bpf_list_push_back_impl(...)`.
+pub const LIST_PUSH_BACK: u32 = 16;
+/// `struct bpf_list_node *bpf_list_pop_front(struct bpf_list_head *)`.
+pub const LIST_POP_FRONT: u32 = 17;
+/// `struct bpf_list_node *bpf_list_pop_back(struct bpf_list_head *)`.
+pub const LIST_POP_BACK: u32 = 18;
+
 /// Every kfunc: id and Linux's name.
 pub const ALL: &[(u32, &str)] = &[
     (THROW, "bpf_throw"),
@@ -59,6 +74,12 @@ pub const ALL: &[(u32, &str)] = &[
     (DYNPTR_IS_RDONLY, "bpf_dynptr_is_rdonly"),
     (DYNPTR_SIZE, "bpf_dynptr_size"),
     (DYNPTR_CLONE, "bpf_dynptr_clone"),
+    (OBJ_NEW, "bpf_obj_new_impl"),
+    (OBJ_DROP, "bpf_obj_drop_impl"),
+    (LIST_PUSH_FRONT, "bpf_list_push_front_impl"),
+    (LIST_PUSH_BACK, "bpf_list_push_back_impl"),
+    (LIST_POP_FRONT, "bpf_list_pop_front"),
+    (LIST_POP_BACK, "bpf_list_pop_back"),
 ];
 
 /// The id of the kfunc Linux calls `name`.
@@ -128,6 +149,7 @@ mod tests {
             Err(LoadError::UnknownHelper { .. })
         ));
         assert_eq!(by_name("bpf_throw"), Some(THROW));
-        assert_eq!(by_name("bpf_obj_new_impl"), None);
+        assert_eq!(by_name("bpf_obj_new_impl"), Some(OBJ_NEW));
+        assert_eq!(by_name("bpf_rbtree_add_impl"), None);
     }
 }

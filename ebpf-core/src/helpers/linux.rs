@@ -61,6 +61,9 @@ pub struct RunContext<'r> {
     /// The packet's state the packet helpers keep, and its device.
     pub(super) packet_state: PacketState,
     pub(super) device: NetDevice,
+    /// The object graph of the program running now and its object types
+    /// (BTF id, index), if it allocates objects.
+    pub(super) objects: Option<(&'r crate::graph::Graph, &'r [(u32, u32)])>,
 }
 
 fn ret(r: Result<(), Errno>) -> u64 {
@@ -93,7 +96,17 @@ impl<'r> RunContext<'r> {
             held_lock: None,
             packet_state: PacketState::default(),
             device: NetDevice::LOOPBACK,
+            objects: None,
         }
+    }
+
+    /// The object graph of the program that runs now (set again at each
+    /// tail call).
+    pub(crate) fn set_objects(
+        &mut self,
+        objects: Option<(&'r crate::graph::Graph, &'r [(u32, u32)])>,
+    ) {
+        self.objects = objects;
     }
 
     /// The CPU the run is on (stable: the run is inside a read-side
@@ -595,6 +608,9 @@ impl RunContext<'_> {
             return result;
         }
         if let Some(result) = self.call_socket(id, args, mem) {
+            return result;
+        }
+        if let Some(result) = self.call_graph(id, args) {
             return result;
         }
         let p = self.platform;

@@ -16,6 +16,7 @@ pub mod format;
 pub mod ids;
 pub mod kfunc;
 mod linux;
+mod objects;
 mod packet;
 pub mod proto;
 mod socket;

@@ -82,6 +82,18 @@ pub enum Arg {
     /// a local dynamic pointer will stand for (`bpf_dynptr_from_mem`'s
     /// data: Linux takes map values only).
     DynptrData,
+    /// The BTF id of an object type the program allocates, a known
+    /// constant (`bpf_obj_new_impl`'s `local_type_id__k`).
+    ObjTypeId,
+    /// An object the program owns, at its start; the call releases it
+    /// (`bpf_obj_drop_impl`'s `p__alloc`).
+    ReleaseObject,
+    /// A `struct bpf_list_head` of a map value at a constant offset, its
+    /// value's lock held.
+    ListHead,
+    /// The `struct bpf_list_node` of an object the program owns, of the
+    /// type the list head argument holds; the call takes the object.
+    ListNode,
     /// A socket of any kind, not NULL (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`,
     /// `ARG_PTR_TO_SOCK_COMMON`); with `release`, a referenced one the call
     /// releases (`OBJ_RELEASE`).
@@ -154,6 +166,12 @@ pub enum Ret {
     /// Memory of the constant size argument in a ring buffer record's
     /// dynptr, or NULL (`bpf_dynptr_data`); gone with the record.
     DynptrDataOrNull,
+    /// A new object of the type the `ObjTypeId` argument names, or NULL;
+    /// the program owns it (a reference).
+    ObjectOrNull,
+    /// The node of an object the list head argument held, or NULL; the
+    /// program owns the object now.
+    ListNodeOrNull,
     /// A socket, or NULL (`RET_PTR_TO_SOCKET_OR_NULL`,
     /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`, `RET_PTR_TO_TCP_SOCK_OR_NULL`).
     SocketOrNull {
@@ -901,6 +919,42 @@ pub const PROTOS: &[Proto] = &[
         "bpf_dynptr_write",
         &[Arg::Dynptr, ANY, READ_MEM, SIZE_OR_ZERO, ANY],
         Ret::Integer,
+    ),
+    kfunc(
+        ids::OBJ_NEW,
+        "bpf_obj_new_impl",
+        &[Arg::ObjTypeId, ANY],
+        Ret::ObjectOrNull,
+    ),
+    kfunc(
+        ids::OBJ_DROP,
+        "bpf_obj_drop_impl",
+        &[Arg::ReleaseObject, ANY],
+        Ret::Void,
+    ),
+    kfunc(
+        ids::LIST_PUSH_FRONT,
+        "bpf_list_push_front_impl",
+        &[Arg::ListHead, Arg::ListNode, ANY, ANY],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::LIST_PUSH_BACK,
+        "bpf_list_push_back_impl",
+        &[Arg::ListHead, Arg::ListNode, ANY, ANY],
+        Ret::Integer,
+    ),
+    kfunc(
+        ids::LIST_POP_FRONT,
+        "bpf_list_pop_front",
+        &[Arg::ListHead],
+        Ret::ListNodeOrNull,
+    ),
+    kfunc(
+        ids::LIST_POP_BACK,
+        "bpf_list_pop_back",
+        &[Arg::ListHead],
+        Ret::ListNodeOrNull,
     ),
     kfunc(
         ids::DYNPTR_FROM_SKB,

@@ -32,6 +32,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::LoadError;
+use crate::graph::ProgramObjects;
 use crate::insn::{Insn, INSN_SIZE};
 use crate::opcode::{BPF_CALL, BPF_JMP, BPF_PSEUDO_HELPER};
 use crate::platform::PlatformRef;
@@ -79,6 +80,9 @@ pub struct Admission<'l> {
     pub attach: AttachPoint,
     /// The first instruction of the program's own exception callback.
     pub exception_cb: Option<usize>,
+    /// The device's object graph and the object types the program may
+    /// allocate, as (BTF id, index in the graph).
+    pub objects: Option<ProgramObjects>,
 }
 
 /// How a program was admitted.
@@ -110,7 +114,8 @@ fn map_descs(maps: &ProgramMaps) -> Result<Vec<MapDesc>, LoadError> {
                 max_entries: t.max_entries,
                 flags: t.flags,
                 inner: None,
-                spin_lock: None,
+                spin_lock: t.record.spin_lock(),
+                record: t.record,
             });
         }
     }
@@ -177,6 +182,9 @@ impl LoadedProgram {
         let mut verdict = Verdict::Checked;
         if verify && verifier::models(prog_type) {
             let descs = map_descs(&maps)?;
+            let graph = admission.objects.as_ref().map(|o| &o.graph);
+            let obj_type = |i: u32| graph.and_then(|g| g.obj_type(i));
+            let obj_btf: &[(u32, u32)] = admission.objects.as_ref().map_or(&[], |o| &o.types);
             let subject = Subject {
                 prog_type,
                 attach: admission.attach,
@@ -185,6 +193,8 @@ impl LoadedProgram {
                 map_of_lddw: &|src, imm| maps.index_of_lddw(src, imm),
                 allow_ptr_leaks: admission.allow_ptr_leaks,
                 exception_cb: admission.exception_cb,
+                obj_type: &obj_type,
+                obj_btf,
             };
             let mut quiet = NoLog;
             let (log, level) = match admission.log {
@@ -216,11 +226,35 @@ impl LoadedProgram {
             }
             Verdict::Checked => decode(prog_type, admission.attach, insns, &opts)?,
         };
+        // The object graph's kfuncs trust the pointers they get: for
+        // verified programs only.
+        if verdict == Verdict::Checked && uses_graph(insns) {
+            return Err(LoadError::Unsupported {
+                pc: 0,
+                what: "object kfuncs (bpf_obj_new, lists) in a program the verifier did not accept",
+            });
+        }
         let mut loaded = LoadedProgram::new(platform, id, prog_type, program, maps.into_maps());
+        if let Some(objects) = admission.objects {
+            for &(_, i) in &objects.types {
+                // Runs find the pool empty if memory is short: NULL.
+                let _ = objects.graph.top_up(i);
+            }
+            loaded.set_objects(objects);
+        }
         loaded.set_verified(matches!(verdict, Verdict::Verified(_)));
         loaded.set_attach(admission.attach);
         Ok((loaded, verdict))
     }
+}
+
+/// Whether `insns` call a kfunc of the object graph.
+fn uses_graph(insns: &[Insn]) -> bool {
+    insns.iter().any(|i| {
+        i.opcode == BPF_JMP | BPF_CALL
+            && i.src == BPF_PSEUDO_HELPER
+            && crate::helpers::ids::GRAPH.contains(&(i.imm as u32))
+    })
 }
 
 /// Refuses a call of a socket helper, for a platform whose sockets the

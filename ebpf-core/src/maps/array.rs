@@ -7,7 +7,10 @@ use super::slab::ValueSlab;
 use super::update::BPF_NOEXIST;
 use super::MapAttr;
 use crate::errno::Errno;
-use crate::platform::PlatformRef;
+use crate::graph::types::Record;
+use crate::graph::{list, Graph};
+use crate::platform::{PlatformRef, ReadGuard};
+use crate::shared::Shared;
 
 /// An array's values as compiled code reaches them
 /// ([`ArrayMap::inline_layout`]).
@@ -24,6 +27,9 @@ pub struct InlineArray {
 pub(crate) struct ArrayMap {
     values: ValueSlab,
     max_entries: u32,
+    /// Values holding lists of objects: their layout, and the graph the
+    /// objects belong to ([`set_graph`](Self::set_graph)).
+    lists: Option<(Record, Shared<Graph>)>,
 }
 
 fn index(key: &[u8]) -> u32 {
@@ -65,7 +71,61 @@ impl ArrayMap {
                 attr.value_size as usize,
             )?,
             max_entries: attr.max_entries,
+            lists: None,
         })
+    }
+
+    /// Makes the values' lists (as `record` lays them out) hold objects of
+    /// `graph`.
+    pub(crate) fn set_graph(&mut self, record: Record, graph: Shared<Graph>) {
+        self.lists = Some((record, graph));
+    }
+
+    /// Writes `src` into element `i` of an array whose values hold lists,
+    /// as Linux's update does: every byte but the special fields' (the
+    /// lists and their lock stay), then the lists are emptied and their
+    /// objects freed, under the value's lock.
+    fn update_with_lists(
+        &self,
+        i: usize,
+        src: &[u8],
+        record: &Record,
+        graph: &Graph,
+    ) -> Result<(), Errno> {
+        let value = self.values.ptr(i, 0);
+        let lock = record.spin_lock().ok_or(Errno::EINVAL)? as usize;
+        let mut detached = [(0u64, 0u32); crate::graph::types::MAX_FIELDS];
+        {
+            // The CPU pinned while the lock is held (see ValueSlab).
+            let _pinned = ReadGuard::new(self.values.platform());
+            // SAFETY: the loader placed a 4-byte aligned lock at `lock`.
+            unsafe { super::slab::lock_word(value.add(lock)) }?;
+            let mut at = 0usize;
+            for f in record.iter() {
+                let start = f.offset as usize;
+                // SAFETY: both ranges lie inside the value, before the field.
+                unsafe { core::ptr::copy(src.as_ptr().add(at), value.add(at), start - at) };
+                at = start + f.kind.size() as usize;
+            }
+            // SAFETY: the rest of the value.
+            unsafe { core::ptr::copy(src.as_ptr().add(at), value.add(at), src.len() - at) };
+            for (slot, f) in detached.iter_mut().zip(record.iter()) {
+                if f.kind == crate::graph::types::FieldKind::ListHead {
+                    // SAFETY: a list head of the value, its lock held.
+                    *slot = (
+                        unsafe { list::take_all(value as u64 + u64::from(f.offset)) },
+                        f.node_offset,
+                    );
+                }
+            }
+            // SAFETY: taken above.
+            unsafe { super::slab::unlock_word(value.add(lock)) };
+        }
+        for &(first, node_offset) in &detached {
+            // SAFETY: chains no head reaches any more: ours alone.
+            unsafe { drop_chain(graph, first, node_offset) };
+        }
+        Ok(())
     }
 
     pub(crate) fn copies(&self) -> u32 {
@@ -101,7 +161,15 @@ impl ArrayMap {
 
     pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: LockSpec) -> Result<(), Errno> {
         let i = self.slot(key)?;
-        self.values.read_all(i, out, lock)
+        self.values.read_all(i, out, lock)?;
+        // Userspace never sees the lists' pointers (Linux zeroes special
+        // fields).
+        if let Some((record, _)) = &self.lists {
+            for f in record.iter() {
+                out[f.offset as usize..(f.offset + f.kind.size()) as usize].fill(0);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn update(
@@ -112,6 +180,9 @@ impl ArrayMap {
         lock: LockSpec,
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
+        if let Some((record, graph)) = &self.lists {
+            return self.update_with_lists(i, value, record, graph);
+        }
         self.values.write_all(i, value, lock)
     }
 
@@ -142,6 +213,9 @@ impl ArrayMap {
         cpu: u32,
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
+        if let Some((record, graph)) = &self.lists {
+            return self.update_with_lists(i, value, record, graph);
+        }
         let copy = cpu as usize % self.values.copies();
         // SAFETY: the value lies in the slab; value has value_size bytes.
         unsafe { super::slab::copy_value_in(self.values.ptr(i, copy), value, lock) }
@@ -165,5 +239,33 @@ impl ArrayMap {
             }
         }
         visited
+    }
+}
+
+/// Frees the objects of a detached chain of list nodes (`first`, then
+/// their next words), each held through its node at `node_offset`.
+///
+/// # Safety
+/// No list head reaches the chain any more.
+unsafe fn drop_chain(graph: &Graph, first: u64, node_offset: u32) {
+    let mut node = first;
+    while node != 0 {
+        // SAFETY: per the contract, the nodes are ours alone.
+        let next = unsafe { list::unlink_next(node) };
+        // SAFETY: the object holding the node, out of every list.
+        unsafe { graph.drop_object(node - u64::from(node_offset)) };
+        node = next;
+    }
+}
+
+impl Drop for ArrayMap {
+    fn drop(&mut self) {
+        // The map goes: so do the objects its lists hold.
+        if let Some((record, graph)) = &self.lists {
+            for i in 0..self.max_entries as usize {
+                // SAFETY: the map is ours alone now.
+                unsafe { graph.drain(self.values.ptr(i, 0) as u64, record) };
+            }
+        }
     }
 }

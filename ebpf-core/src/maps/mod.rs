@@ -22,6 +22,7 @@ pub mod ringbuf;
 mod slab;
 
 use crate::errno::Errno;
+use crate::graph::types::Record;
 use crate::platform::PlatformRef;
 use crate::quota::Charge;
 use crate::shared::Shared;
@@ -219,6 +220,8 @@ pub struct InnerTemplate {
     pub max_entries: u32,
     /// Their flags.
     pub flags: u32,
+    /// The special fields of their values.
+    pub record: Record,
 }
 
 /// How to create a map.
@@ -242,6 +245,9 @@ pub struct MapAttr {
     /// Linux's `map_extra` (a bloom filter's hash functions); 0 for other
     /// types.
     pub extra: u64,
+    /// The special fields of its values besides the spin lock (lists of
+    /// objects: [`crate::graph`]); empty for most maps.
+    pub record: Record,
 }
 
 impl MapAttr {
@@ -256,6 +262,7 @@ impl MapAttr {
             spin_lock_offset: None,
             inner: None,
             extra: 0,
+            record: Record::EMPTY,
         }
     }
 
@@ -273,6 +280,7 @@ impl MapAttr {
             value_size: self.value_size,
             max_entries: self.max_entries,
             flags: self.flags,
+            record: self.record,
         }
     }
 }
@@ -394,6 +402,18 @@ impl Map {
         match bytes {
             Some(b) if b <= MAX_MAP_BYTES => Ok(b),
             _ => Err(Errno::E2BIG),
+        }
+    }
+
+    /// Makes the lists its values hold (`attr.record`) hold objects of
+    /// `graph`; `EINVAL` for a map without lists.
+    pub fn set_graph(&mut self, graph: Shared<crate::graph::Graph>) -> Result<(), Errno> {
+        match &mut self.kind {
+            Kind::Array(m) if self.attr.record.has_lists() => {
+                m.set_graph(self.attr.record, graph);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
         }
     }
 
@@ -596,6 +616,7 @@ impl Map {
             && a.key_size == t.key_size
             && a.value_size == t.value_size
             && (a.flags & !flags::ACCESS) == (t.flags & !flags::ACCESS)
+            && a.record == t.record
             && same_entries;
         if !same || matches!(a.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
             return Err(Errno::EINVAL);
@@ -896,6 +917,17 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
     if let Some(off) = attr.spin_lock_offset {
         let fits = off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= attr.value_size);
         if !fits || !matches!(t, Array | Hash | LruHash) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    // Lists of objects: in plain arrays (global data among them), guarded
+    // by the value's spin lock, never mapped into a process (which could
+    // write their pointers).
+    if attr.record.has_lists() {
+        if t != Array || attr.flags & BPF_F_MMAPABLE != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if attr.record.spin_lock().is_none() || attr.record.spin_lock() != attr.spin_lock_offset {
             return Err(Errno::EINVAL);
         }
     }

@@ -240,6 +240,7 @@ impl ObjectHash {
         table.value_size = 8;
         table.flags = 0;
         table.inner = None;
+        table.record = crate::graph::types::Record::EMPTY;
         table
     }
 

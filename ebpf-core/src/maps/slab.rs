@@ -71,6 +71,11 @@ impl ValueSlab {
         }
     }
 
+    /// The platform the values' memory belongs to.
+    pub(crate) fn platform(&self) -> PlatformRef {
+        self.buf.platform()
+    }
+
     /// Where element `i`'s first value is: `base() + i * stride()`
     /// (with one copy per element).
     pub(crate) fn base(&self) -> u64 {

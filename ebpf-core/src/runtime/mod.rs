@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::RunError;
+use crate::graph::{Graph, ProgramObjects};
 use crate::helpers::RunContext;
 use crate::interp::{Exit, Stack};
 use crate::maps::{Map, ProgramHeader, ProgramRef};
@@ -69,6 +70,9 @@ pub struct LoadedProgram {
     verified: bool,
     /// Where it is meant to run.
     attach: AttachPoint,
+    /// The device's object graph and the object types it allocates, as
+    /// (BTF id, index), if it allocates any.
+    objects: Option<ProgramObjects>,
 }
 
 impl LoadedProgram {
@@ -94,7 +98,30 @@ impl LoadedProgram {
             charge: None,
             verified: false,
             attach: AttachPoint::Default,
+            objects: None,
         }
+    }
+
+    /// Records the object graph it allocates from and its object types.
+    pub(crate) fn set_objects(&mut self, objects: ProgramObjects) {
+        self.objects = Some(objects);
+    }
+
+    /// Fills the object pool for its types (process context, before test
+    /// runs).
+    pub fn top_up_objects(&self) {
+        if let Some(o) = &self.objects {
+            for &(_, i) in &o.types {
+                let _ = o.graph.top_up(i);
+            }
+        }
+    }
+
+    /// What a run's helpers need of its object graph.
+    fn objects(&self) -> Option<(&Graph, &[(u32, u32)])> {
+        self.objects
+            .as_ref()
+            .map(|o| (&*o.graph, o.types.as_slice()))
     }
 
     /// Records where it is meant to run.
@@ -176,6 +203,7 @@ impl LoadedProgram {
         let timed = self.stats.is_enabled();
         let start = if timed { platform.monotonic_ns() } else { 0 };
         let mut ctx = RunContext::new(platform, &self.maps, args[0], self.prog_type as u32);
+        ctx.set_objects(self.objects());
         let mut current = self;
         let mut args = args;
         // One budget for the whole chain of tail calls.
@@ -195,6 +223,7 @@ impl LoadedProgram {
                     // and we are inside the run's read-side section.
                     current = unsafe { &*(target as *const LoadedProgram) };
                     ctx.switch_to(&current.maps);
+                    ctx.set_objects(current.objects());
                     args[0] = ctx_arg;
                     // A checked program's budget holds even when a verified
                     // one (which has none) tail-calls it.

@@ -888,7 +888,7 @@ impl<'a> Explorer<'a> {
             let what = match p.kind {
                 PtrKind::MapValue { .. } => Some("map"),
                 PtrKind::Packet | PtrKind::PacketMeta => Some("packet"),
-                PtrKind::Mem { .. } | PtrKind::Slice { .. } => Some("mem"),
+                PtrKind::Mem { .. } | PtrKind::Slice { .. } | PtrKind::Object { .. } => Some("mem"),
                 PtrKind::Ctx => Some("ctx"),
                 _ => None,
             };
@@ -1074,16 +1074,23 @@ impl<'a> Explorer<'a> {
                     );
                 }
                 self.bounded(pc, regno, &p, off, size, desc.value_size, "map value")?;
+                let fixed = p.off as i64 + off;
+                let lo = fixed + p.var.smin.max(0);
+                let hi = fixed + p.var.umax as i64 + size as i64;
                 if let Some(lock) = desc.spin_lock {
-                    let fixed = p.off as i64 + off;
-                    let lo = fixed + p.var.smin.max(0);
-                    let hi = fixed + p.var.umax as i64 + size as i64;
                     if lo < lock as i64 + 4 && (lock as i64) < hi {
                         reject!(
                             pc,
                             "bpf_spin_lock cannot be accessed directly by load/store"
                         );
                     }
+                }
+                if let Some(f) = desc.record.overlapping(lo, hi) {
+                    reject!(
+                        pc,
+                        "{} cannot be accessed directly by load/store",
+                        f.kind.name()
+                    );
                 }
                 Ok(loaded(size))
             }
@@ -1117,6 +1124,26 @@ impl<'a> Explorer<'a> {
                 // the instruction's.
                 if !crate::prog_type::socket::readable(kind, off, size) {
                     reject!(pc, "R{regno} invalid {name} access off={off} size={size}");
+                }
+                Ok(loaded(size))
+            }
+            PtrKind::Object { ty, .. } => {
+                let Some(t) = (self.subject.obj_type)(ty) else {
+                    reject!(pc, "R{regno} invalid mem access '{name}'");
+                };
+                let Some(fixed) = p.fixed_offset() else {
+                    reject!(pc, "R{regno} is ptr_{} invalid variable offset", t.name());
+                };
+                let (lo, hi) = (fixed + off, fixed + off + size as i64);
+                if lo < 0 || hi > t.size as i64 {
+                    reject!(
+                        pc,
+                        "access beyond struct {} at off {lo} size {size}",
+                        t.name()
+                    );
+                }
+                if let Some(f) = t.record.overlapping(lo, hi) {
+                    reject!(pc, "direct access to {} is disallowed", f.kind.name());
                 }
                 Ok(loaded(size))
             }
@@ -1558,6 +1585,7 @@ impl<'a> Explorer<'a> {
                         | PtrKind::Mem { .. }
                         | PtrKind::Slice { .. }
                         | PtrKind::Socket { .. }
+                        | PtrKind::Object { .. }
                 );
                 if !p.maybe_null && never_null {
                     let equal_taken = cmp.op == BPF_JEQ;
@@ -1790,7 +1818,17 @@ impl<'a> Explorer<'a> {
         let Some(proto) = proto::proto_of(id).filter(|_| allowed) else {
             invalid!(pc, "unknown func #{id}");
         };
-        if path.state.lock.is_some() && id != ids::SPIN_UNLOCK {
+        // Under a lock: its release, and the list kfuncs (Linux's graph
+        // API kfuncs), which need it.
+        let under_lock = matches!(
+            id,
+            ids::SPIN_UNLOCK
+                | ids::LIST_PUSH_FRONT
+                | ids::LIST_PUSH_BACK
+                | ids::LIST_POP_FRONT
+                | ids::LIST_POP_BACK
+        );
+        if path.state.lock.is_some() && !under_lock {
             invalid!(pc, "function calls are not allowed while holding a lock");
         }
         if proto.gpl_only && !self.subject.gpl {
@@ -1826,6 +1864,23 @@ impl<'a> Explorer<'a> {
             _ => {}
         }
         let st = &mut path.state;
+        if let Some(pushed) = meta.pushed {
+            // The list owns the object now; the program keeps non-owning
+            // pointers to it until the lock goes (Linux's
+            // `ref_convert_owning_non_owning`).
+            st.refs.retain(|r| r.id != pushed);
+            st.for_each_reg(&mut |r| {
+                if let Reg::Ptr(p) = r {
+                    if let (PtrKind::Object { ty, .. }, true) = (p.kind, p.ref_id == pushed) {
+                        p.kind = PtrKind::Object {
+                            ty,
+                            non_owning: true,
+                        };
+                        p.ref_id = 0;
+                    }
+                }
+            });
+        }
         if let Some(release) = meta.release {
             let Some(at) = st.refs.iter().position(|r| r.id == release) else {
                 reject!(pc, "reference has not been acquired before");
@@ -1908,6 +1963,26 @@ impl<'a> Explorer<'a> {
                     size: meta.alloc_size as u32,
                 })
             }),
+            Ret::ObjectOrNull | Ret::ListNodeOrNull => {
+                let (ty, off) = match proto.ret {
+                    Ret::ObjectOrNull => (meta.obj_type, 0),
+                    _ => (meta.list.map(|(t, _)| t), meta.list.map_or(0, |(_, n)| n)),
+                };
+                let id = self.fresh_id();
+                let st = &mut path.state;
+                grow(&mut st.refs, pc)?;
+                st.refs.push(Reference { id, pc });
+                Reg::Ptr(Ptr {
+                    id,
+                    ref_id: id,
+                    maybe_null: true,
+                    off: off as i32,
+                    ..Ptr::to(PtrKind::Object {
+                        ty: ty.unwrap_or(0),
+                        non_owning: false,
+                    })
+                })
+            }
             Ret::SocketOrNull { kind, reference } => {
                 let id = self.fresh_id();
                 let ref_id = match reference {
@@ -2136,6 +2211,73 @@ impl<'a> Explorer<'a> {
                     }
                     _ => return Err(expected("ringbuf_mem")),
                 },
+                Arg::ObjTypeId => {
+                    let Reg::Scalar(v) = reg else {
+                        return Err(expected("scalar"));
+                    };
+                    let Some(btf) = v.value() else {
+                        reject!(pc, "R{regno} must be a known constant");
+                    };
+                    let Some(&(_, ty)) = self
+                        .subject
+                        .obj_btf
+                        .iter()
+                        .find(|&&(b, _)| u64::from(b) == btf)
+                    else {
+                        reject!(pc, "bpf_obj_new type ID argument must be of a struct");
+                    };
+                    meta.obj_type = Some(ty);
+                }
+                Arg::ReleaseObject => match reg {
+                    Reg::Ptr(p)
+                        if matches!(
+                            p.kind,
+                            PtrKind::Object {
+                                non_owning: false,
+                                ..
+                            }
+                        ) && p.ref_id != 0
+                            && !p.maybe_null =>
+                    {
+                        if p.fixed_offset() != Some(0) {
+                            reject!(
+                                pc,
+                                "R{regno} must have zero offset when passed to release func"
+                            );
+                        }
+                        meta.release = Some(p.ref_id);
+                    }
+                    _ => reject!(pc, "arg#0 expected pointer to allocated object"),
+                },
+                Arg::ListHead => {
+                    meta.list = Some(self.list_head_arg(st, pc, regno, &reg)?);
+                }
+                Arg::ListNode => {
+                    let (contains, node_offset) = meta.list.unwrap_or((u32::MAX, 0));
+                    let Reg::Ptr(p) = reg else {
+                        reject!(pc, "arg#1 expected pointer to allocated object");
+                    };
+                    let PtrKind::Object {
+                        ty,
+                        non_owning: false,
+                    } = p.kind
+                    else {
+                        reject!(pc, "arg#1 expected pointer to allocated object");
+                    };
+                    if p.ref_id == 0 || p.maybe_null {
+                        reject!(pc, "arg#1 expected pointer to allocated object");
+                    }
+                    let held = (self.subject.obj_type)(contains);
+                    if ty != contains || p.fixed_offset() != Some(node_offset as i64) {
+                        reject!(
+                            pc,
+                            "arg#1 offset={}, but expected bpf_list_node at offset={node_offset} in struct {}",
+                            p.fixed_offset().unwrap_or(-1),
+                            held.as_ref().map_or("?", |t| t.name())
+                        );
+                    }
+                    meta.pushed = Some(p.ref_id);
+                }
                 Arg::Socket { release } => match reg {
                     Reg::Ptr(p) if matches!(p.kind, PtrKind::Socket { .. }) && !p.maybe_null => {
                         if release {
@@ -2430,7 +2572,67 @@ impl<'a> Explorer<'a> {
             Some(held) if held != (map, p.id) => invalid!(pc, "bpf_spin_unlock of different lock"),
             Some(_) => st.lock = None,
         }
+        // What the lock protected may go now: non-owning pointers end
+        // (Linux's `invalidate_non_owning_refs`).
+        st.for_each_reg(&mut |r| {
+            if let Reg::Ptr(Ptr {
+                kind: PtrKind::Object {
+                    non_owning: true, ..
+                },
+                ..
+            }) = r
+            {
+                *r = Reg::UNKNOWN;
+            }
+        });
         Ok(())
+    }
+
+    /// A list head argument: a `struct bpf_list_head` of a map value at a
+    /// constant offset, the value's lock held. The type the list holds and
+    /// its node's offset.
+    fn list_head_arg(
+        &self,
+        st: &State,
+        pc: usize,
+        regno: u8,
+        reg: &Reg,
+    ) -> Result<(u32, u32), VerifyError> {
+        let Reg::Ptr(
+            p @ Ptr {
+                kind: PtrKind::MapValue { map },
+                maybe_null: false,
+                ..
+            },
+        ) = *reg
+        else {
+            reject!(
+                pc,
+                "arg#0 expected pointer to map value or allocated object"
+            );
+        };
+        let Some(at) = p.fixed_offset() else {
+            invalid!(
+                pc,
+                "R{regno} doesn't have constant offset. bpf_list_head has to be at the constant offset"
+            );
+        };
+        let desc = self.map(map);
+        let head = u32::try_from(at)
+            .ok()
+            .and_then(|o| desc.record.at(o))
+            .filter(|f| f.kind == crate::graph::types::FieldKind::ListHead);
+        let Some(head) = head else {
+            invalid!(pc, "bpf_list_head not found at offset={at}");
+        };
+        if st.lock != Some((map, p.id)) {
+            invalid!(
+                pc,
+                "bpf_spin_lock at off={} must be held for bpf_list_head",
+                desc.spin_lock.unwrap_or(0)
+            );
+        }
+        Ok((head.contains, head.node_offset))
     }
 
     /// A memory argument must be a usable pointer.
@@ -2509,6 +2711,12 @@ struct ArgMeta {
     slice_size: u32,
     /// The reference of the socket argument (0: none).
     socket_ref: u32,
+    /// The object type an `ObjTypeId` argument names (graph index).
+    obj_type: Option<u32>,
+    /// A list head argument's (type held, node offset).
+    list: Option<(u32, u32)>,
+    /// The reference of an object pushed into a list.
+    pushed: Option<u32>,
 }
 
 /// Whether helper `id` may be called on a map of type `t`, and the map

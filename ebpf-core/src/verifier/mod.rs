@@ -29,6 +29,7 @@ pub mod tnum;
 use core::fmt;
 
 use crate::errno::Errno;
+use crate::graph::types::{ObjType, Record};
 use crate::insn::Insn;
 use crate::maps::MapType;
 use crate::prog_type::{AttachPoint, ProgType};
@@ -55,6 +56,8 @@ pub struct MapDesc {
     pub inner: Option<u16>,
     /// Offset of the `struct bpf_spin_lock` in its values, if any.
     pub spin_lock: Option<u32>,
+    /// The special fields of its values (lists of objects).
+    pub record: Record,
 }
 
 impl MapDesc {
@@ -68,6 +71,7 @@ impl MapDesc {
             flags: attr.flags,
             inner: None,
             spin_lock: attr.spin_lock_offset,
+            record: attr.record,
         }
     }
 }
@@ -96,6 +100,11 @@ pub struct Subject<'a> {
     /// has one of its own: a function `bpf_throw` calls with its cookie
     /// after unwinding, whose return value the program returns.
     pub exception_cb: Option<usize>,
+    /// The object type of the device's graph at an index
+    /// ([`crate::graph`]).
+    pub obj_type: &'a dyn Fn(u32) -> Option<ObjType>,
+    /// The object types the program may allocate: (BTF id, index).
+    pub obj_btf: &'a [(u32, u32)],
 }
 
 /// The reason a program was rejected, kept without allocating (at most 96

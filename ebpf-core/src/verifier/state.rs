@@ -67,6 +67,15 @@ pub enum PtrKind {
         /// Which fields it has.
         kind: SockKind,
     },
+    /// An object of the device's graph (`bpf_obj_new`): owned (with a
+    /// reference) until pushed into a list, after which it is a
+    /// non-owning pointer, good until the list's lock is released.
+    Object {
+        /// Its type's index in the graph.
+        ty: u32,
+        /// Pushed into a list: not the program's any more.
+        non_owning: bool,
+    },
 }
 
 impl PtrKind {
@@ -94,6 +103,10 @@ impl PtrKind {
             PtrKind::Socket {
                 kind: SockKind::Tcp,
             } => "tcp_sock",
+            PtrKind::Object {
+                non_owning: false, ..
+            } => "ptr_alloc",
+            PtrKind::Object { .. } => "ptr_non_own",
         }
     }
 }

@@ -421,6 +421,8 @@ impl Harness {
             // Either kind of caller: exposing addresses must stay sound.
             allow_ptr_leaks: rng.below(2) == 0,
             exception_cb: None,
+            obj_type: &|_| None,
+            obj_btf: &[],
         };
         let mut log = String::new();
         if let Err(e) = verifier::verify(insns, &subject, &mut log, 1) {

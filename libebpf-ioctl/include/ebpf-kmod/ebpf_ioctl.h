@@ -41,6 +41,12 @@
 #define EBPF_KFUNC_DYNPTR_IS_RDONLY 10
 #define EBPF_KFUNC_DYNPTR_SIZE 11
 #define EBPF_KFUNC_DYNPTR_CLONE 12
+#define EBPF_KFUNC_OBJ_NEW_IMPL 13
+#define EBPF_KFUNC_OBJ_DROP_IMPL 14
+#define EBPF_KFUNC_LIST_PUSH_FRONT_IMPL 15
+#define EBPF_KFUNC_LIST_PUSH_BACK_IMPL 16
+#define EBPF_KFUNC_LIST_POP_FRONT 17
+#define EBPF_KFUNC_LIST_POP_BACK 18
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
@@ -109,6 +115,27 @@ struct ebpf_map_create_req {
 	uint32_t map_extra;			/* bloom filter: hash functions (0: 5) */
 	char name[EBPF_OBJ_NAME_LEN];
 	uint32_t handle, id;			/* out */
+	uint64_t value_fields;			/* struct ebpf_obj_field[nr_value_fields], or 0 */
+	uint32_t nr_value_fields, nr_obj_types;
+	uint64_t obj_types;			/* struct ebpf_obj_type[nr_obj_types], or 0 */
+};
+
+/* A special field of a map value or object type (bpf_spin_lock, lists). */
+#define EBPF_FIELD_SPIN_LOCK 1u
+#define EBPF_FIELD_LIST_HEAD 2u
+#define EBPF_FIELD_LIST_NODE 3u
+#define EBPF_MAX_OBJ_FIELDS 10
+struct ebpf_obj_field {
+	uint32_t kind, offset;
+	uint32_t contains;			/* list head: BTF id of the type held */
+	uint32_t node_offset;			/* list head: its bpf_list_node's offset */
+};
+
+/* An object type of the program's BTF (bpf_obj_new, lists). */
+struct ebpf_obj_type {
+	char name[EBPF_OBJ_NAME_LEN];
+	uint32_t btf_id, size, nr_fields, reserved;
+	struct ebpf_obj_field fields[EBPF_MAX_OBJ_FIELDS];
 };
 
 struct ebpf_map_elem_req {
@@ -134,7 +161,8 @@ struct ebpf_prog_load_req {
 	uint32_t handle, id, log_true_size;
 	uint32_t expected_attach_type;		/* EBPF_ATTACH_XDP_DEVMAP, ... or 0 */
 	uint32_t exception_cb;			/* 1 + first insn of its exception callback, or 0 */
-	uint32_t reserved;
+	uint32_t nr_obj_types;
+	uint64_t obj_types;			/* struct ebpf_obj_type[nr_obj_types], or 0 */
 };
 
 struct ebpf_test_run_req {

@@ -43,6 +43,10 @@ pub struct Member {
     pub bitfield_size: u32,
 }
 
+/// A special field of a layout, as the ABI describes it
+/// ([`ebpf_core::abi::ObjField`]): the list's type is a BTF id.
+pub type GraphField = ebpf_core::abi::ObjField;
+
 /// One type.
 #[derive(Clone, Debug)]
 pub enum Type {
@@ -366,11 +370,10 @@ impl Btf {
     }
 
     fn special_field_depth(&self, id: u32, depth: u32) -> Option<(String, String)> {
+        // (Spin locks and lists of objects are provided: `graph_fields`.)
         const SPECIAL: &[&str] = &[
             "bpf_timer",
             "bpf_wq",
-            "bpf_list_head",
-            "bpf_list_node",
             "bpf_rb_root",
             "bpf_rb_node",
             "bpf_refcount",
@@ -429,6 +432,181 @@ impl Btf {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The special fields the runtime provides of a map value or object
+    /// of type `id` (a struct, or a global data section's variable):
+    /// spin locks and lists of objects, inside nested structs and arrays
+    /// too, lists naming the type they hold (`__contains(foo, node)`) by
+    /// BTF id and node offset.
+    pub fn graph_fields(&self, id: u32) -> Result<Vec<GraphField>, String> {
+        let mut out = Vec::new();
+        self.graph_fields_at(id, 0, None, &mut out, 0)?;
+        Ok(out)
+    }
+
+    /// The fields of the variables of data section `name`, each at the
+    /// offset `offset_of` gives for its name (the symbol table's: the
+    /// compiler leaves a DATASEC's offsets for the loader to fix, as
+    /// libbpf does).
+    pub fn datasec_graph_fields(
+        &self,
+        name: &str,
+        offset_of: &dyn Fn(&str) -> Option<u32>,
+    ) -> Result<Vec<GraphField>, String> {
+        let mut out = Vec::new();
+        for &(var, offset, _) in self.datasec(name).unwrap_or(&[]) {
+            let tag = self.tag_on(var, u32::MAX, "contains:");
+            let at = match self.get(var)? {
+                Type::Var { name, .. } => offset_of(name).unwrap_or(offset),
+                _ => offset,
+            };
+            self.graph_fields_at(var, at, tag, &mut out, 0)?;
+        }
+        Ok(out)
+    }
+
+    /// The first tag starting with `prefix` on `target`'s `component`.
+    fn tag_on(&self, target: u32, component: u32, prefix: &str) -> Option<&str> {
+        self.types.iter().find_map(|t| match t {
+            Type::DeclTag {
+                tag,
+                target: t,
+                component: c,
+            } if *t == target && *c == component => tag.strip_prefix(prefix),
+            _ => None,
+        })
+    }
+
+    /// A list's `contains:NAME:NODE` resolved: the struct's id and the
+    /// node member's offset.
+    fn contained(&self, spec: &str) -> Result<(u32, u32), String> {
+        let (name, node) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("bad __contains tag `{spec}`"))?;
+        let id = self
+            .types
+            .iter()
+            .position(|t| matches!(t, Type::Struct { name: n, .. } if n == name))
+            .ok_or_else(|| format!("__contains names `{name}`, which is no struct"))?
+            as u32;
+        let Ok((_, Type::Struct { members, .. })) = self.resolve(id) else {
+            return Err(format!("__contains names `{name}`, which is no struct"));
+        };
+        let m = members
+            .iter()
+            .find(|m| m.name == node)
+            .ok_or_else(|| format!("struct {name} has no member `{node}`"))?;
+        Ok((id, m.bit_offset / 8))
+    }
+
+    fn graph_fields_at(
+        &self,
+        id: u32,
+        base: u32,
+        contains: Option<&str>,
+        out: &mut Vec<GraphField>,
+        depth: u32,
+    ) -> Result<(), String> {
+        if depth > 8 || out.len() > 16 {
+            return Err("special fields nested too deep or too many".into());
+        }
+        let (rid, t) = self.resolve(id)?;
+        match t {
+            Type::Var { target, .. } => {
+                self.graph_fields_at(*target, base, contains, out, depth + 1)?
+            }
+            Type::Struct { name, members, .. } => match name.as_str() {
+                "bpf_spin_lock" => out.push(GraphField {
+                    kind: ebpf_core::abi::FIELD_SPIN_LOCK,
+                    offset: base,
+                    contains: 0,
+                    node_offset: 0,
+                }),
+                "bpf_list_node" => out.push(GraphField {
+                    kind: ebpf_core::abi::FIELD_LIST_NODE,
+                    offset: base,
+                    contains: 0,
+                    node_offset: 0,
+                }),
+                "bpf_list_head" => {
+                    let spec = contains
+                        .ok_or("a bpf_list_head without __contains(type, node)".to_string())?;
+                    let (held, node) = self.contained(spec)?;
+                    out.push(GraphField {
+                        kind: ebpf_core::abi::FIELD_LIST_HEAD,
+                        offset: base,
+                        contains: held,
+                        node_offset: node,
+                    });
+                }
+                _ => {
+                    for (k, m) in members.iter().enumerate() {
+                        let tag = self.tag_on(rid, k as u32, "contains:");
+                        self.graph_fields_at(
+                            m.type_id,
+                            base + m.bit_offset / 8,
+                            tag,
+                            out,
+                            depth + 1,
+                        )?;
+                    }
+                }
+            },
+            Type::Array { elem, nelems } => {
+                let mut probe = Vec::new();
+                self.graph_fields_at(*elem, 0, contains, &mut probe, depth + 1)?;
+                if !probe.is_empty() {
+                    if *nelems > 16 {
+                        return Err("an array of more than 16 locks or lists".into());
+                    }
+                    let size = self.size_of(*elem)?;
+                    for i in 0..*nelems {
+                        self.graph_fields_at(*elem, base + i * size, contains, out, depth + 1)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The object types `roots` name and those their lists hold,
+    /// transitively, as the ABI describes them (non-struct roots are
+    /// skipped).
+    pub fn obj_types(&self, roots: &[u32]) -> Result<Vec<ebpf_core::abi::ObjTypeDesc>, String> {
+        let mut out: Vec<ebpf_core::abi::ObjTypeDesc> = Vec::new();
+        let mut work: Vec<u32> = roots.to_vec();
+        while let Some(id) = work.pop() {
+            if out.iter().any(|d| d.btf_id == id) {
+                continue;
+            }
+            let Ok((_, Type::Struct { name, size, .. })) = self.resolve(id) else {
+                continue;
+            };
+            let fields = self.graph_fields(id)?;
+            if fields.len() > ebpf_core::abi::MAX_OBJ_FIELDS || out.len() >= 64 {
+                return Err(format!(
+                    "struct {name}: too many locks, lists or object types"
+                ));
+            }
+            let mut d = ebpf_core::abi::ObjTypeDesc {
+                btf_id: id,
+                size: *size,
+                nr_fields: fields.len() as u32,
+                ..Default::default()
+            };
+            let n = name.len().min(15);
+            d.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+            for (slot, f) in d.fields.iter_mut().zip(&fields) {
+                *slot = *f;
+                if f.kind == ebpf_core::abi::FIELD_LIST_HEAD {
+                    work.push(f.contains);
+                }
+            }
+            out.push(d);
+        }
+        Ok(out)
     }
 
     /// The exception callback program `name` names with its

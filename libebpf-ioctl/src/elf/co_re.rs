@@ -34,7 +34,7 @@ use super::btf::{Btf, Type};
 pub const POISON_HELPER: i32 = 0xbad2310;
 
 /// Relocation kinds (`enum bpf_core_relo_kind`).
-mod kind {
+pub(crate) mod kind {
     pub const FIELD_BYTE_OFFSET: u32 = 0;
     pub const FIELD_BYTE_SIZE: u32 = 1;
     pub const FIELD_EXISTS: u32 = 2;

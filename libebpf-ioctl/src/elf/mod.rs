@@ -102,6 +102,8 @@ pub struct ProgDef {
     /// The first instruction of its own exception callback
     /// (`__exception_cb(cb)`), if it has one.
     pub exception_cb: Option<usize>,
+    /// The object types it allocates and its maps' lists hold.
+    pub obj_types: Vec<ebpf_core::abi::ObjTypeDesc>,
 }
 
 /// A parsed object.
@@ -468,6 +470,36 @@ impl BpfObject {
             if data_name.starts_with(".rodata") {
                 flags |= BPF_F_RDONLY_PROG;
             }
+            // Locks and lists of objects in global data (`private(A)`
+            // sections): the runtime's to keep, so the section is not
+            // mapped into the process (as libbpf leaves hidden sections).
+            let fields = match &btf {
+                Some(b) => b
+                    .datasec_graph_fields(data_name, &|var| {
+                        file.symbols()
+                            .find(|s| s.name() == Ok(var) && s.section_index() == Some(sec.index))
+                            .map(|s| s.address() as u32)
+                    })
+                    .map_err(|e| ElfError(format!("{data_name}: {e}")))?,
+                None => Vec::new(),
+            };
+            let locks: Vec<u32> = fields
+                .iter()
+                .filter(|f| f.kind == ebpf_core::abi::FIELD_SPIN_LOCK)
+                .map(|f| f.offset)
+                .collect();
+            let spin_lock = (locks.len() == 1).then(|| locks[0]);
+            if spin_lock.is_some() {
+                flags &= !BPF_F_MMAPABLE;
+            }
+            let value_fields = if fields
+                .iter()
+                .any(|f| f.kind == ebpf_core::abi::FIELD_LIST_HEAD)
+            {
+                fields
+            } else {
+                Vec::new()
+            };
             let mut init = sec.data.clone();
             init.resize(size as usize, 0);
             map_at.push((sec.index, u64::MAX, maps.len()));
@@ -479,6 +511,8 @@ impl BpfObject {
                     value_size: size as u32,
                     max_entries: 1,
                     flags,
+                    spin_lock_offset: spin_lock,
+                    value_fields,
                     ..MapSpec::named(data_name)
                 },
                 pin_by_name: false,
@@ -516,6 +550,28 @@ impl BpfObject {
             });
             maps.len() - 1
         });
+
+        // The object types maps' lists hold (inner map templates' too).
+        let mut held_by_maps: Vec<u32> = Vec::new();
+        if let Some(b) = &btf {
+            for m in maps.iter_mut() {
+                let specs = core::iter::once(&mut m.spec).chain(m.inner.as_deref_mut());
+                for spec in specs {
+                    let roots: Vec<u32> = spec
+                        .value_fields
+                        .iter()
+                        .filter(|f| f.kind == ebpf_core::abi::FIELD_LIST_HEAD)
+                        .map(|f| f.contains)
+                        .collect();
+                    if !roots.is_empty() {
+                        spec.obj_types = b
+                            .obj_types(&roots)
+                            .map_err(|e| ElfError(format!("map `{}`: {e}", m.name)))?;
+                        held_by_maps.extend(roots);
+                    }
+                }
+            }
+        }
 
         // Relocations per section.
         let relocs_of = |index: SectionIndex| -> Result<Vec<Reloc>, ElfError> {
@@ -692,6 +748,29 @@ impl BpfObject {
                 .map(|(_, why)| why);
             let problem = cb_problem.or(problem);
             let exception_cb = cb_at.and_then(|at| kept.get(at).copied().flatten());
+            // The object types it may allocate (`bpf_obj_new(T)` is a
+            // local type id relocation) and those the maps' lists hold.
+            let (obj_types, obj_problem) = match &btf {
+                Some(b) => {
+                    let mut roots: Vec<u32> = core_relos
+                        .iter()
+                        .filter(|r| {
+                            r.kind == co_re::kind::TYPE_ID_LOCAL
+                                && (r.section == sec.name
+                                    && (start..end).contains(&(r.insn_off as usize))
+                                    || needs_text && r.section == ".text")
+                        })
+                        .map(|r| r.type_id)
+                        .collect();
+                    roots.extend(&held_by_maps);
+                    match b.obj_types(&roots) {
+                        Ok(t) => (t, None),
+                        Err(e) => (Vec::new(), Some(e)),
+                    }
+                }
+                None => (Vec::new(), None),
+            };
+            let problem = problem.or(obj_problem);
             let (prog_type, unsupported) = match prog_type_for(&sec.name) {
                 Ok(t) => (t, problem.clone()),
                 Err(why) => (ProgType::Generic, Some(why)),
@@ -705,6 +784,7 @@ impl BpfObject {
                 problem,
                 insns,
                 exception_cb,
+                obj_types,
             });
         }
         if programs.is_empty() {
@@ -1036,6 +1116,15 @@ fn btf_map_struct(
                 let t = pointee(m)?;
                 def.spec.value_size = btf.size_of(t)?;
                 def.spec.spin_lock_offset = btf.spin_lock_offset(t);
+                let fields = btf
+                    .graph_fields(t)
+                    .map_err(|e| format!("map `{name}`: {e}"))?;
+                if fields
+                    .iter()
+                    .any(|f| f.kind == ebpf_core::abi::FIELD_LIST_HEAD)
+                {
+                    def.spec.value_fields = fields;
+                }
                 if let Some((field, what)) = btf.special_field(t) {
                     return Err(format!(
                         "map `{name}`: its values hold `{field}`, a {what}, which Linux gives \

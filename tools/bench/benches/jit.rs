@@ -135,6 +135,7 @@ fn array_counter() {
             problem: None,
             insns,
             exception_cb: None,
+            obj_types: Vec::new(),
         }],
     };
     side_by_side("array counter", &obj, &[("count", vec![7u8; 64], 2)]);

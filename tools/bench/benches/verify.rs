@@ -46,6 +46,7 @@ fn ours(obj: &BpfObject, p: &ProgDef) -> Option<f64> {
         bytecode: &code,
         license: &obj.license,
         maps: &maps,
+        obj_types: &[],
     };
     let how = Admission {
         log_level: 0,

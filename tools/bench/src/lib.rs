@@ -241,6 +241,7 @@ pub fn load_first_with_maps(
         bytecode: &code,
         license: &obj.license,
         maps: &maps,
+        obj_types: &[],
     };
     let prog = e
         .prog_load_with(&spec, Default::default())

@@ -18,6 +18,7 @@ fn maps() -> Vec<Shared<Map>> {
         value_size: 8,
         max_entries: 4,
         flags: 0,
+        record: Default::default(),
     };
     let shapes = [
         MapAttr::new(MapType::Array, 4, 8, 4),

@@ -22,6 +22,7 @@ pub fn load(e: &Ebpf, src: &str, maps: &[u32]) -> libebpf_ioctl::Result<u32> {
         bytecode: &code(src),
         license: "GPL",
         maps,
+        obj_types: &[],
     })
 }
 

@@ -38,6 +38,7 @@ const fn map(
         flags,
         inner: None,
         spin_lock: None,
+        record: ebpf_core::graph::types::Record::EMPTY,
     }
 }
 
@@ -297,6 +298,8 @@ fn verify(
         },
         allow_ptr_leaks,
         exception_cb: None,
+        obj_type: &|_| None,
+        obj_btf: &[],
     };
     let helpers = prog_type.helpers();
     ebpf_core::Program::check(

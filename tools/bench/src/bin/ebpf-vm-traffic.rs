@@ -202,6 +202,7 @@ fn compare(args: &[String]) -> Result<(), String> {
             bytecode: &DROP_ALL,
             license: "GPL",
             maps: &[],
+            obj_types: &[],
         })
         .map_err(|e| e.to_string())?;
     let host_maps = ebpf_bench::host_maps(&obj)?;

@@ -1,0 +1,116 @@
+//! Lists of objects, as `bpf_list_head` and `bpf_list_node` hold them in
+//! place: a head is the first and last node's addresses (0, 0 when empty:
+//! a zeroed map value holds empty lists), a node the next and previous
+//! node's addresses and the head that owns it (0 when in no list).
+//!
+//! Every function takes raw addresses the verifier proved to be a list
+//! head or node of the right type, under the lock that guards the head
+//! (or owned by the caller alone, as at teardown).
+
+/// Word `i` of the 8-aligned memory at `at`.
+///
+/// # Safety
+/// `at + 8 * i` is a live, 8-aligned word.
+unsafe fn word(at: u64, i: u64) -> *mut u64 {
+    (at + 8 * i) as *mut u64
+}
+
+const FIRST: u64 = 0;
+const LAST: u64 = 1;
+const NEXT: u64 = 0;
+const PREV: u64 = 1;
+const OWNER: u64 = 2;
+
+/// Adds `node` at the front (or the back, `tail`) of `head`; `false`,
+/// changing nothing, when the node is in a list already.
+///
+/// # Safety
+/// `head` and `node` are a live list head and node; the caller holds the
+/// head's lock.
+pub unsafe fn push(head: u64, node: u64, tail: bool) -> bool {
+    // SAFETY: per the contract, all words below are live and aligned.
+    unsafe {
+        if *word(node, OWNER) != 0 {
+            return false;
+        }
+        let (near, far_link, near_link) = if tail {
+            (LAST, NEXT, PREV)
+        } else {
+            (FIRST, PREV, NEXT)
+        };
+        let old = *word(head, near);
+        *word(node, near_link) = old;
+        *word(node, far_link) = 0;
+        if old == 0 {
+            *word(head, FIRST) = node;
+            *word(head, LAST) = node;
+        } else {
+            *word(old, far_link) = node;
+            *word(head, near) = node;
+        }
+        *word(node, OWNER) = head;
+    }
+    true
+}
+
+/// Takes the first (or last, `tail`) node of `head` out, if any.
+///
+/// # Safety
+/// As for [`push`].
+pub unsafe fn pop(head: u64, tail: bool) -> Option<u64> {
+    // SAFETY: per the contract, the head and every node linked from it are
+    // live.
+    unsafe {
+        let (near, inward, outward) = if tail {
+            (LAST, PREV, NEXT)
+        } else {
+            (FIRST, NEXT, PREV)
+        };
+        let node = *word(head, near);
+        if node == 0 {
+            return None;
+        }
+        let next = *word(node, inward);
+        *word(head, near) = next;
+        if next == 0 {
+            *word(head, FIRST) = 0;
+            *word(head, LAST) = 0;
+        } else {
+            *word(next, outward) = 0;
+        }
+        *word(node, NEXT) = 0;
+        *word(node, PREV) = 0;
+        *word(node, OWNER) = 0;
+        Some(node)
+    }
+}
+
+/// Detaches every node of `head` at once, the head left empty; returns
+/// the first (the others follow through their next words).
+///
+/// # Safety
+/// As for [`push`].
+pub unsafe fn take_all(head: u64) -> u64 {
+    // SAFETY: per the contract.
+    unsafe {
+        let first = *word(head, FIRST);
+        *word(head, FIRST) = 0;
+        *word(head, LAST) = 0;
+        first
+    }
+}
+
+/// The node after `node` in a detached chain, `node` cleared.
+///
+/// # Safety
+/// `node` is a live node no list head reaches any more.
+pub unsafe fn unlink_next(node: u64) -> u64 {
+    // SAFETY: per the contract.
+    unsafe {
+        let next = *word(node, NEXT);
+        *word(node, NEXT) = 0;
+        *word(node, PREV) = 0;
+        *word(node, OWNER) = 0;
+        next
+    }
+}
