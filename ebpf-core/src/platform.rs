@@ -240,6 +240,13 @@ pub trait Platform: Sync {
     /// the TAI offset a time daemon sets, 0 until one does).
     fn tai_ns(&self) -> u64;
 
+    /// Waits a moment while spinning on a program's `bpf_spin_lock` held
+    /// elsewhere. Kernels spin (the holder runs with preemption off); a
+    /// userspace platform, whose holder may be descheduled, lets it run.
+    fn spin_relax(&self) {
+        core::hint::spin_loop();
+    }
+
     /// Whether programs may look sockets up (`bpf_sk_lookup_tcp` and the
     /// helpers taking the socket found). Only a platform whose programs'
     /// network holds no socket hidden from the runtime says yes: there a

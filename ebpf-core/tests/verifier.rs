@@ -1167,3 +1167,131 @@ fn an_exception_callback_is_verified_as_a_program_of_its_own() {
     let lddw = "lddw %r0, 1\nexit\nmov %r0, 0\nexit";
     assert!(reason(lddw.into(), 1).contains("invalid exception callback entry"));
 }
+
+/// `struct item { u64 value; struct bpf_list_node node; }` (BTF id 77,
+/// graph index 0) and an array whose values are `{ struct bpf_spin_lock
+/// lock; u32 pad; struct bpf_list_head items __contains(item, node); }`.
+fn with_lists(src: &str) -> Result<Stats, verifier::VerifyError> {
+    use ebpf_core::graph::types::{Field, FieldKind, ObjType};
+    let field = |kind, offset| Field {
+        kind,
+        offset,
+        contains: 0,
+        node_offset: 8,
+    };
+    let item = ObjType {
+        name: *b"item\0\0\0\0\0\0\0\0\0\0\0\0",
+        size: 32,
+        record: Record::new(&[field(FieldKind::ListNode, 8)], 32).unwrap(),
+    };
+    let record = Record::new(
+        &[field(FieldKind::SpinLock, 0), field(FieldKind::ListHead, 8)],
+        24,
+    )
+    .unwrap();
+    let lists = MapDesc {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 24,
+        max_entries: 1,
+        flags: 0,
+        inner: None,
+        spin_lock: Some(0),
+        record,
+    };
+    let maps = [lists];
+    let insns = assemble(src);
+    let subject = Subject {
+        prog_type: ProgType::Xdp,
+        attach: Default::default(),
+        gpl: true,
+        maps: &maps,
+        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 1),
+        allow_ptr_leaks: false,
+        exception_cb: None,
+        obj_type: &|i| (i == 0).then_some(item),
+        obj_btf: &[(77, 0)],
+    };
+    let mut log = String::new();
+    verifier::verify(&insns, &subject, &mut log, 1)
+}
+
+#[test]
+fn objects_are_owned_until_a_list_holds_them_under_its_lock() {
+    // r7 = the map value, r6 = a new item (checked).
+    let setup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n\
+                 jeq %r0, 0, out\nmov %r7, %r0\nmov %r1, 77\nmov %r2, 0\ncall runtime 13\n\
+                 jeq %r0, 0, out\nmov %r6, %r0\nstdw [%r6+0], 5\n";
+    let lock = "mov %r1, %r7\ncall 93\n";
+    let unlock = "mov %r1, %r7\ncall 94\n";
+    let push = "mov %r1, %r7\nadd %r1, 8\nmov %r2, %r6\nadd %r2, 8\nmov %r3, 0\nmov %r4, 0\ncall runtime 16\n";
+    let end = "out: mov %r0, 0\nexit";
+    let ok = |body: &str| {
+        let src = format!("{setup}{body}{end}");
+        if let Err(e) = with_lists(&src) {
+            panic!("rejected: {e}\n{src}");
+        }
+    };
+    let refused = |body: &str, words: &str| {
+        let src = format!("{setup}{body}{end}");
+        match with_lists(&src) {
+            Ok(_) => panic!("accepted, expected \"{words}\"\n{src}"),
+            Err(e) => assert!(
+                e.reason.as_str().contains(words),
+                "{e}, expected \"{words}\"\n{src}"
+            ),
+        }
+    };
+    // Pushed under the lock; readable until the lock goes.
+    ok(&format!("{lock}{push}ldxdw %r0, [%r6+0]\n{unlock}"));
+    // Dropped instead.
+    ok("mov %r1, %r6\nmov %r2, 0\ncall runtime 14\n");
+    // Popped back, its object found from its node, dropped.
+    ok(&format!(
+        "{lock}{push}mov %r1, %r7\nadd %r1, 8\ncall runtime 17\nmov %r8, %r0\n{unlock}\
+         jeq %r8, 0, out\nadd %r8, -8\nldxdw %r0, [%r8+0]\nmov %r1, %r8\nmov %r2, 0\ncall runtime 14\n"
+    ));
+    refused("", "Unreleased reference");
+    refused(
+        push,
+        "bpf_spin_lock at off=0 must be held for bpf_list_head",
+    );
+    refused(
+        &format!("{lock}{}{unlock}", push.replace("add %r2, 8\n", "")),
+        "arg#1 offset=0, but expected bpf_list_node at offset=8 in struct item",
+    );
+    refused(
+        &format!("{lock}{push}{unlock}ldxdw %r0, [%r6+0]\n"),
+        "invalid mem access 'scalar'",
+    );
+    refused(
+        &format!("{lock}{push}{unlock}mov %r1, %r6\nmov %r2, 0\ncall runtime 14\n"),
+        "expected pointer to allocated object",
+    );
+    refused(
+        "stdw [%r6+8], 1\nmov %r1, %r6\nmov %r2, 0\ncall runtime 14\n",
+        "direct access to bpf_list_node is disallowed",
+    );
+    refused(
+        "stdw [%r7+8], 0\nmov %r1, %r6\nmov %r2, 0\ncall runtime 14\n",
+        "bpf_list_head cannot be accessed directly by load/store",
+    );
+    refused(
+        &format!("{lock}mov %r1, 77\nmov %r2, 0\ncall runtime 13\n{unlock}"),
+        "function calls are not allowed while holding a lock",
+    );
+    refused(
+        "mov %r1, %r6\nadd %r1, 8\nmov %r2, 0\ncall runtime 14\n",
+        "must have zero offset when passed to release func",
+    );
+    // Only the program's own types.
+    let unknown = with_lists(&format!(
+        "{}{end}",
+        setup.replace("mov %r1, 77", "mov %r1, 78")
+    ));
+    assert!(unknown
+        .unwrap_err()
+        .reason
+        .as_str()
+        .contains("bpf_obj_new type ID argument must be of a struct"));
+}

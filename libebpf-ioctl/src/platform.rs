@@ -346,6 +346,11 @@ impl Platform for UserPlatform {
         self.jit_harden.load(Ordering::Relaxed)
     }
 
+    /// A thread holding a value's lock may be descheduled: let it run.
+    fn spin_relax(&self) {
+        std::thread::yield_now();
+    }
+
     /// The embedded backend's network is its software ports, which hold
     /// no sockets: a lookup that finds none is the truth here.
     fn socket_lookups(&self) -> bool {

@@ -517,6 +517,9 @@ pub(super) fn test_run(c: &Call<'_>, r: &mut abi::TestRunReq) -> Result<(), Errn
     };
     let mut frame = TestFrame::new(&input, template.1)?;
     let mut stack = Stack::try_new_boxed().ok_or(Errno::ENOMEM)?;
+    // Objects the runs allocate come from the pool: filled here, where
+    // allocating may sleep.
+    prog.top_up_objects();
     let repeat = r.repeat.max(1);
     let start = c.dev.platform.monotonic_ns();
     let mut retval = 0;

@@ -122,7 +122,11 @@ impl Graph {
         for f in record.iter().filter(|f| f.kind == FieldKind::ListHead) {
             // SAFETY: per the contract.
             let mut node = unsafe { list::take_all(base + u64::from(f.offset)) };
-            while node != 0 {
+            // Bounded by the objects the pool can hold (a list is never
+            // longer), so that not even a corrupted list loops for ever.
+            let mut budget = pool::MAX_OBJECTS;
+            while node != 0 && budget > 0 {
+                budget -= 1;
                 // SAFETY: detached nodes of objects the list owned.
                 let next = unsafe { list::unlink_next(node) };
                 // SAFETY: the object holding the node, ours alone now.

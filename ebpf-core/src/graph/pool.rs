@@ -18,6 +18,8 @@ const CLASSES: [usize; 8] = [32, 64, 128, 256, 512, 1024, 2048, 4096];
 const CHUNK: usize = 64 << 10;
 /// Bytes of chunks one device may hold.
 pub const MAX_POOL_BYTES: usize = 16 << 20;
+/// Objects the pool can ever hold (of the smallest class).
+pub const MAX_OBJECTS: usize = MAX_POOL_BYTES / CLASSES[0];
 /// Free blocks of a class a top-up aims for.
 pub const TOP_UP: usize = 1024;
 

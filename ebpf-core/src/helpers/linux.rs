@@ -56,8 +56,9 @@ pub struct RunContext<'r> {
     /// While `bpf_for_each_map_elem` runs: the key the callback may read
     /// (a buffer in that helper's frame), else (0, 0).
     key: (u64, usize),
-    /// The `bpf_spin_lock` the program holds: its address and map.
-    held_lock: Option<(u64, &'r Map)>,
+    /// The `bpf_spin_lock` the program holds: its address and map (none
+    /// for an object's lock).
+    held_lock: Option<(u64, Option<&'r Map>)>,
     /// The packet's state the packet helpers keep, and its device.
     pub(super) packet_state: PacketState,
     pub(super) device: NetDevice,
@@ -145,8 +146,9 @@ impl<'r> RunContext<'r> {
             unsafe { (*r.ring).commit(r.addr, true) };
         }
         self.reservations.clear();
-        // Only a checked program can end holding its lock.
-        if let Some((addr, map)) = self.held_lock.take() {
+        // Only a checked program can end holding its lock (never an
+        // object's: objects are for verified programs).
+        if let Some((addr, Some(map))) = self.held_lock.take() {
             let _ = map.program_unlock(addr);
         }
     }
@@ -158,11 +160,26 @@ impl<'r> RunContext<'r> {
         }
         let maps: &'r [Shared<Map>] = self.maps;
         let Some(map) = maps.iter().map(|m| &**m).find(|m| m.has_lock_word(addr)) else {
-            return Err(HelperError::BadPointer { addr, len: 4 });
+            // An object's lock: only verified programs reach objects, and
+            // the verifier proved this is one's lock word.
+            if self.objects.is_none() {
+                return Err(HelperError::BadPointer { addr, len: 4 });
+            }
+            // SAFETY: per the verifier, the 4-byte aligned lock of a live
+            // object the program owns.
+            return match unsafe { crate::maps::lock_word(addr as *mut u8, self.platform) } {
+                Ok(()) => {
+                    self.held_lock = Some((addr, None));
+                    Ok(0)
+                }
+                Err(_) => Err(HelperError::Other(
+                    "bpf_spin_lock: an object's lock stayed held",
+                )),
+            };
         };
-        match map.program_lock(addr) {
+        match map.program_lock(addr, self.platform) {
             Ok(()) => {
-                self.held_lock = Some((addr, map));
+                self.held_lock = Some((addr, Some(map)));
                 Ok(0)
             }
             Err(_) => Err(HelperError::Other(
@@ -175,7 +192,13 @@ impl<'r> RunContext<'r> {
     fn spin_unlock(&mut self, addr: u64) -> Result<u64, HelperError> {
         match self.held_lock {
             Some((held, map)) if held == addr => {
-                let _ = map.program_unlock(addr);
+                match map {
+                    Some(map) => {
+                        let _ = map.program_unlock(addr);
+                    }
+                    // SAFETY: the object lock word taken in `spin_lock`.
+                    None => unsafe { crate::maps::unlock_word(addr as *mut u8) },
+                }
                 self.held_lock = None;
                 Ok(0)
             }

@@ -99,7 +99,7 @@ impl ArrayMap {
             // The CPU pinned while the lock is held (see ValueSlab).
             let _pinned = ReadGuard::new(self.values.platform());
             // SAFETY: the loader placed a 4-byte aligned lock at `lock`.
-            unsafe { super::slab::lock_word(value.add(lock)) }?;
+            unsafe { super::slab::lock_word(value.add(lock), self.values.platform()) }?;
             let mut at = 0usize;
             for f in record.iter() {
                 let start = f.offset as usize;
@@ -218,7 +218,14 @@ impl ArrayMap {
         }
         let copy = cpu as usize % self.values.copies();
         // SAFETY: the value lies in the slab; value has value_size bytes.
-        unsafe { super::slab::copy_value_in(self.values.ptr(i, copy), value, lock) }
+        unsafe {
+            super::slab::copy_value_in(
+                self.values.ptr(i, copy),
+                value,
+                lock,
+                self.values.platform(),
+            )
+        }
     }
 
     pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
@@ -249,7 +256,9 @@ impl ArrayMap {
 /// No list head reaches the chain any more.
 unsafe fn drop_chain(graph: &Graph, first: u64, node_offset: u32) {
     let mut node = first;
-    while node != 0 {
+    let mut budget = crate::graph::pool::MAX_OBJECTS;
+    while node != 0 && budget > 0 {
+        budget -= 1;
         // SAFETY: per the contract, the nodes are ours alone.
         let next = unsafe { list::unlink_next(node) };
         // SAFETY: the object holding the node, out of every list.

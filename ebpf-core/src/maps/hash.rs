@@ -478,7 +478,14 @@ impl HashTable {
         }
         let locked = |i: u32| {
             // SAFETY: the value lies in the slab and has value_size bytes.
-            unsafe { super::slab::copy_value_in(self.values.ptr(i as usize, 0), value, lock) }
+            unsafe {
+                super::slab::copy_value_in(
+                    self.values.ptr(i as usize, 0),
+                    value,
+                    lock,
+                    self.values.platform(),
+                )
+            }
         };
         let in_place: Option<&dyn Fn(u32) -> Result<(), Errno>> =
             if lock.is_some_and(|(_, take)| take) {

@@ -26,6 +26,7 @@ use crate::graph::types::Record;
 use crate::platform::PlatformRef;
 use crate::quota::Charge;
 use crate::shared::Shared;
+pub(crate) use slab::{lock_word, unlock_word};
 
 pub use program_ref::{ProgramHeader, ProgramRef};
 pub use queue::QueueMap;
@@ -829,13 +830,13 @@ impl Map {
     /// in one of the map's values and the values have a lock; `EDEADLK`
     /// when it stays held (by a program that never releases it: verified
     /// programs always do).
-    pub fn program_lock(&self, addr: u64) -> Result<(), Errno> {
+    pub fn program_lock(&self, addr: u64, platform: PlatformRef) -> Result<(), Errno> {
         if !self.has_lock_word(addr) {
             return Err(Errno::EINVAL);
         }
         // SAFETY: a 4-byte aligned word inside a value of this map, which
         // lives while the caller's run does.
-        unsafe { slab::lock_word(addr as *mut u8) }
+        unsafe { slab::lock_word(addr as *mut u8, platform) }
     }
 
     /// Releases the lock [`program_lock`](Self::program_lock) took.

@@ -125,7 +125,7 @@ impl ValueSlab {
             // SAFETY: the value lies in the slab; map values are shared
             // with running programs, which may write them concurrently as
             // on Linux (no tearing guarantee beyond BPF_F_LOCK).
-            unsafe { copy_value_out(self.ptr(elem, copy), dst, lock_off) }?;
+            unsafe { copy_value_out(self.ptr(elem, copy), dst, lock_off, self.buf.platform()) }?;
         }
         Ok(())
     }
@@ -147,7 +147,14 @@ impl ValueSlab {
                 copy * self.stride
             };
             // SAFETY: as for read_all.
-            unsafe { copy_value_in(self.ptr(elem, copy), &src[start..start + n], lock_off) }?;
+            unsafe {
+                copy_value_in(
+                    self.ptr(elem, copy),
+                    &src[start..start + n],
+                    lock_off,
+                    self.buf.platform(),
+                )
+            }?;
         }
         Ok(())
     }
@@ -166,7 +173,7 @@ impl ValueSlab {
             let dst = self.ptr(elem, c);
             if c == copy {
                 // SAFETY: as for read_all; src holds value_size bytes.
-                unsafe { copy_value_in(dst, &src[..self.value_size], lock) }?;
+                unsafe { copy_value_in(dst, &src[..self.value_size], lock, self.buf.platform()) }?;
             } else if zero_others {
                 // SAFETY: the value lies in the slab.
                 unsafe { core::ptr::write_bytes(dst, 0, self.stride) };
@@ -192,7 +199,7 @@ struct ValueLock<'a>(&'a AtomicU32);
 impl<'a> ValueLock<'a> {
     /// # Safety
     /// `p` is 4-byte aligned and lies inside a live value.
-    unsafe fn acquire(p: *mut u8) -> Result<Self, Errno> {
+    unsafe fn acquire(p: *mut u8, platform: PlatformRef) -> Result<Self, Errno> {
         // SAFETY: per the contract; the word is only accessed atomically.
         let word = unsafe { AtomicU32::from_ptr(p as *mut u32) };
         for _ in 0..LOCK_SPINS {
@@ -202,7 +209,7 @@ impl<'a> ValueLock<'a> {
             {
                 return Ok(ValueLock(word));
             }
-            core::hint::spin_loop();
+            platform.spin_relax();
         }
         Err(Errno::EDEADLK)
     }
@@ -214,9 +221,9 @@ impl<'a> ValueLock<'a> {
 ///
 /// # Safety
 /// `p` is 4-byte aligned and lies inside a live value.
-pub(crate) unsafe fn lock_word(p: *mut u8) -> Result<(), Errno> {
+pub(crate) unsafe fn lock_word(p: *mut u8, platform: PlatformRef) -> Result<(), Errno> {
     // SAFETY: per the contract.
-    let held = unsafe { ValueLock::acquire(p) }?;
+    let held = unsafe { ValueLock::acquire(p, platform) }?;
     core::mem::forget(held);
     Ok(())
 }
@@ -245,6 +252,7 @@ pub(crate) unsafe fn copy_value_out(
     src: *const u8,
     dst: &mut [u8],
     lock_off: LockSpec,
+    platform: PlatformRef,
 ) -> Result<(), Errno> {
     match lock_off {
         None => {
@@ -254,7 +262,7 @@ pub(crate) unsafe fn copy_value_out(
         Some((off, take)) => {
             // SAFETY: the loader placed a 4-byte aligned lock at `off`.
             let _guard = take
-                .then(|| unsafe { ValueLock::acquire(src.add(off) as *mut u8) })
+                .then(|| unsafe { ValueLock::acquire(src.add(off) as *mut u8, platform) })
                 .transpose()?;
             // SAFETY: per the contract.
             unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
@@ -273,6 +281,7 @@ pub(crate) unsafe fn copy_value_in(
     dst: *mut u8,
     src: &[u8],
     lock_off: LockSpec,
+    platform: PlatformRef,
 ) -> Result<(), Errno> {
     match lock_off {
         None => {
@@ -282,7 +291,7 @@ pub(crate) unsafe fn copy_value_in(
         Some((off, take)) => {
             // SAFETY: the loader placed a 4-byte aligned lock at `off`.
             let _guard = take
-                .then(|| unsafe { ValueLock::acquire(dst.add(off)) })
+                .then(|| unsafe { ValueLock::acquire(dst.add(off), platform) })
                 .transpose()?;
             // SAFETY: both ranges lie inside the value and skip the lock.
             unsafe {

@@ -117,8 +117,12 @@ impl LoadedProgram {
         }
     }
 
-    /// What a run's helpers need of its object graph.
+    /// What a run's helpers need of its object graph: for verified
+    /// programs only.
     fn objects(&self) -> Option<(&Graph, &[(u32, u32)])> {
+        if !self.verified {
+            return None;
+        }
         self.objects
             .as_ref()
             .map(|o| (&*o.graph, o.types.as_slice()))

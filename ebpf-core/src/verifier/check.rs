@@ -2528,6 +2528,33 @@ impl<'a> Explorer<'a> {
         reg: &Reg,
         id: u32,
     ) -> Result<(), VerifyError> {
+        // The lock of an object the program owns: named by the object
+        // (no map has index u16::MAX).
+        if let Reg::Ptr(
+            p @ Ptr {
+                kind:
+                    PtrKind::Object {
+                        ty,
+                        non_owning: false,
+                    },
+                maybe_null: false,
+                ..
+            },
+        ) = *reg
+        {
+            let lock_off = (self.subject.obj_type)(ty).and_then(|t| t.record.spin_lock());
+            let Some(lock_off) = lock_off.filter(|_| p.ref_id != 0) else {
+                invalid!(pc, "R{regno} has no valid bpf_spin_lock");
+            };
+            if p.fixed_offset() != Some(lock_off as i64) {
+                invalid!(
+                    pc,
+                    "off {} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}",
+                    p.off
+                );
+            }
+            return self.lock_or_unlock(st, pc, id, (OBJECT_LOCK, p.id));
+        }
         let Reg::Ptr(
             p @ Ptr {
                 kind: PtrKind::MapValue { map },
@@ -2560,16 +2587,28 @@ impl<'a> Explorer<'a> {
                 "off {at} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}"
             );
         }
+        self.lock_or_unlock(st, pc, id, (map, p.id))
+    }
+
+    /// `bpf_spin_lock` (`id`) or `bpf_spin_unlock` of the lock `which`
+    /// names: (map, value pointer id), or ([`OBJECT_LOCK`], object id).
+    fn lock_or_unlock(
+        &self,
+        st: &mut State,
+        pc: usize,
+        id: u32,
+        which: (u16, u32),
+    ) -> Result<(), VerifyError> {
         if id == ids::SPIN_LOCK {
             if st.lock.is_some() {
                 invalid!(pc, "Locking two bpf_spin_locks are not allowed");
             }
-            st.lock = Some((map, p.id));
+            st.lock = Some(which);
             return Ok(());
         }
         match st.lock {
             None => invalid!(pc, "bpf_spin_unlock without taking a lock"),
-            Some(held) if held != (map, p.id) => invalid!(pc, "bpf_spin_unlock of different lock"),
+            Some(held) if held != which => invalid!(pc, "bpf_spin_unlock of different lock"),
             Some(_) => st.lock = None,
         }
         // What the lock protected may go now: non-owning pointers end
@@ -2598,6 +2637,47 @@ impl<'a> Explorer<'a> {
         regno: u8,
         reg: &Reg,
     ) -> Result<(u32, u32), VerifyError> {
+        // A list in an object the program owns, its lock held.
+        if let Reg::Ptr(
+            p @ Ptr {
+                kind:
+                    PtrKind::Object {
+                        ty,
+                        non_owning: false,
+                    },
+                maybe_null: false,
+                ..
+            },
+        ) = *reg
+        {
+            let Some(t) = (self.subject.obj_type)(ty).filter(|_| p.ref_id != 0) else {
+                reject!(
+                    pc,
+                    "arg#0 expected pointer to map value or allocated object"
+                );
+            };
+            let Some(at) = p.fixed_offset() else {
+                invalid!(
+                    pc,
+                    "R{regno} doesn't have constant offset. bpf_list_head has to be at the constant offset"
+                );
+            };
+            let head = u32::try_from(at)
+                .ok()
+                .and_then(|o| t.record.at(o))
+                .filter(|f| f.kind == crate::graph::types::FieldKind::ListHead);
+            let Some(head) = head else {
+                invalid!(pc, "bpf_list_head not found at offset={at}");
+            };
+            if st.lock != Some((OBJECT_LOCK, p.id)) {
+                invalid!(
+                    pc,
+                    "bpf_spin_lock at off={} must be held for bpf_list_head",
+                    t.record.spin_lock().unwrap_or(0)
+                );
+            }
+            return Ok((head.contains, head.node_offset));
+        }
         let Reg::Ptr(
             p @ Ptr {
                 kind: PtrKind::MapValue { map },
@@ -2694,6 +2774,9 @@ fn room_for_a_frame(st: &State, pc: usize) -> Result<(), VerifyError> {
 }
 
 /// What the arguments of a helper call told.
+/// The "map" of a lock that is an object's ([`State::lock`]).
+const OBJECT_LOCK: u16 = u16::MAX;
+
 #[derive(Default)]
 struct ArgMeta {
     map: Option<u16>,

@@ -40,6 +40,16 @@ const KNOWN: &[(&str, &str)] = &[
         "global and static functions are not told apart here (the ABI carries no \
          BTF linkage): Linux refuses calling a global one with preemption disabled",
     ),
+    (
+        "test_spin_lock_fail/lock_global_subprog_call1",
+        "global and static functions are not told apart here (the ABI carries no \
+         BTF linkage): Linux refuses calling a global one with a lock held",
+    ),
+    (
+        "test_spin_lock_fail/lock_global_subprog_call2",
+        "global and static functions are not told apart here (the ABI carries no \
+         BTF linkage): Linux refuses calling a global one with a lock held",
+    ),
 ];
 
 /// The host's verdict on one program.

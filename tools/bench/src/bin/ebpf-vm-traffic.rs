@@ -232,7 +232,10 @@ fn compare(args: &[String]) -> Result<(), String> {
             let seen = drops(&e) - before;
             let counted = ours_count(&e, map) - in_map;
             e.close(link).map_err(|e| e.to_string())?;
-            if seen != sent || (prog == filter && counted != sent) {
+            // Stray frames the kernel sends meanwhile (IPv6 neighbour
+            // discovery) reach the hook too: the drop-everything program
+            // drops them as well, the filter passes them.
+            if seen < sent || (prog == filter && (counted != sent || seen != sent)) {
                 return Err(format!(
                     "/dev/ebpf: sent {sent} frames, the hook dropped {seen}, the map counted {counted}"
                 ));
