@@ -1555,3 +1555,64 @@ fn a_ring_buffer_dynptr_holds_its_record_until_submitted_or_discarded() {
     let records = e.ringbuf_consume(ring).unwrap();
     assert_eq!(records, vec![7u64.to_ne_bytes().to_vec()]);
 }
+
+#[test]
+fn map_create_checks_the_values_lists_and_their_types() {
+    use ebpf_core::abi::{
+        ObjField, ObjTypeDesc, FIELD_LIST_HEAD, FIELD_LIST_NODE, FIELD_SPIN_LOCK,
+    };
+    let e = client();
+    let lock = ObjField {
+        kind: FIELD_SPIN_LOCK,
+        ..Default::default()
+    };
+    let head = ObjField {
+        kind: FIELD_LIST_HEAD,
+        offset: 8,
+        contains: 5,
+        node_offset: 8,
+    };
+    let mut item = ObjTypeDesc {
+        btf_id: 5,
+        size: 32,
+        nr_fields: 1,
+        ..Default::default()
+    };
+    item.fields[0] = ObjField {
+        kind: FIELD_LIST_NODE,
+        offset: 8,
+        ..Default::default()
+    };
+    let spec = |fields: Vec<ObjField>, types: Vec<ObjTypeDesc>| MapSpec {
+        map_type: 2,
+        key_size: 4,
+        value_size: 24,
+        max_entries: 1,
+        value_fields: fields,
+        obj_types: types,
+        ..MapSpec::named("lists")
+    };
+    assert!(e.map_create(&spec(vec![lock, head], vec![item])).is_ok());
+    let errno = |s: MapSpec| e.map_create(&s).unwrap_err().errno;
+    // The list's type not described, or its node not where the list says.
+    assert_eq!(errno(spec(vec![lock, head], vec![])), Errno::EINVAL);
+    let elsewhere = ObjField {
+        node_offset: 0,
+        ..head
+    };
+    assert_eq!(
+        errno(spec(vec![lock, elsewhere], vec![item])),
+        Errno::EINVAL
+    );
+    // A list without a lock; an unknown kind; too many fields.
+    assert_eq!(errno(spec(vec![head], vec![item])), Errno::EINVAL);
+    let odd = ObjField { kind: 9, ..lock };
+    assert_eq!(errno(spec(vec![odd], vec![])), Errno::EINVAL);
+    assert_eq!(errno(spec(vec![lock; 11], vec![])), Errno::E2BIG);
+    // Lists only in plain arrays.
+    let hash = MapSpec {
+        map_type: 1,
+        ..spec(vec![lock, head], vec![item])
+    };
+    assert_eq!(errno(hash), Errno::EOPNOTSUPP);
+}
