@@ -185,7 +185,8 @@ pub struct MapCreateReq {
 }
 
 /// A special field of a map value or object type: [`FIELD_SPIN_LOCK`],
-/// [`FIELD_LIST_HEAD`] or [`FIELD_LIST_NODE`].
+/// [`FIELD_LIST_HEAD`], [`FIELD_LIST_NODE`], [`FIELD_RB_ROOT`] or
+/// [`FIELD_RB_NODE`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjField {
@@ -193,10 +194,10 @@ pub struct ObjField {
     pub kind: u32,
     /// Its offset in bytes.
     pub offset: u32,
-    /// A list head: the BTF id of the object type it holds (one of the
-    /// request's [`ObjTypeDesc`]s).
+    /// A list head or tree root: the BTF id of the object type it holds
+    /// (one of the request's [`ObjTypeDesc`]s).
     pub contains: u32,
-    /// A list head: the offset of that type's `struct bpf_list_node`.
+    /// A list head or tree root: the offset of that type's node.
     pub node_offset: u32,
 }
 
@@ -206,6 +207,10 @@ pub const FIELD_SPIN_LOCK: u32 = 1;
 pub const FIELD_LIST_HEAD: u32 = 2;
 /// `struct bpf_list_node`.
 pub const FIELD_LIST_NODE: u32 = 3;
+/// `struct bpf_rb_root`.
+pub const FIELD_RB_ROOT: u32 = 4;
+/// `struct bpf_rb_node`.
+pub const FIELD_RB_NODE: u32 = 5;
 /// Special fields one layout may have.
 pub const MAX_OBJ_FIELDS: usize = 10;
 

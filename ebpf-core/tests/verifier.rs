@@ -1295,3 +1295,78 @@ fn objects_are_owned_until_a_list_holds_them_under_its_lock() {
         .as_str()
         .contains("bpf_obj_new type ID argument must be of a struct"));
 }
+
+#[test]
+fn a_trees_less_runs_under_its_lock_and_remove_takes_a_non_owning_node() {
+    // The tree holds `item`s through a bpf_rb_node at 8 (the list test's
+    // layout with the node kinds of a tree).
+    use ebpf_core::graph::types::{Field, FieldKind, ObjType};
+    let field = |kind, offset| Field {
+        kind,
+        offset,
+        contains: 0,
+        node_offset: 8,
+    };
+    let item = ObjType {
+        name: *b"item\0\0\0\0\0\0\0\0\0\0\0\0",
+        size: 40,
+        record: Record::new(&[field(FieldKind::RbNode, 8)], 40).unwrap(),
+    };
+    let record = Record::new(
+        &[field(FieldKind::SpinLock, 0), field(FieldKind::RbRoot, 8)],
+        24,
+    )
+    .unwrap();
+    let maps = [MapDesc {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 24,
+        max_entries: 1,
+        flags: 0,
+        inner: None,
+        spin_lock: Some(0),
+        record,
+    }];
+    let verify = |src: &str| {
+        let insns = assemble(src);
+        let subject = Subject {
+            prog_type: ProgType::Xdp,
+            attach: Default::default(),
+            gpl: true,
+            maps: &maps,
+            map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 1),
+            allow_ptr_leaks: false,
+            exception_cb: None,
+            obj_type: &|i| (i == 0).then_some(item),
+            obj_btf: &[(77, 0)],
+        };
+        verifier::verify(&insns, &subject, &mut String::new(), 1)
+    };
+    let setup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n\
+                 jeq %r0, 0, out\nmov %r7, %r0\nmov %r1, 77\nmov %r2, 0\ncall runtime 13\n\
+                 jeq %r0, 0, out\nmov %r6, %r0\n";
+    // add(root, node, less): r3 = less.
+    let add = "mov %r1, %r7\ncall 93\nmov %r1, %r7\nadd %r1, 8\nmov %r2, %r6\nadd %r2, 8\n\
+               lddw %r3, func(less)\nmov %r4, 0\nmov %r5, 0\ncall runtime 19\n";
+    let first_remove = "mov %r1, %r7\nadd %r1, 8\ncall runtime 20\njeq %r0, 0, unlock\n\
+                        mov %r2, %r0\nmov %r1, %r7\nadd %r1, 8\ncall runtime 21\nmov %r8, %r0\n\
+                        mov %r1, %r7\ncall 94\njeq %r8, 0, out\nadd %r8, -8\nmov %r1, %r8\n\
+                        mov %r2, 0\ncall runtime 14\nja out\nunlock: mov %r1, %r7\ncall 94\n";
+    let end = "out: mov %r0, 0\nexit\n";
+    let less = "less: ldxdw %r3, [%r1-8]\nldxdw %r4, [%r2-8]\nmov %r0, 0\njge %r3, %r4, +1\nmov %r0, 1\nexit";
+    let ok = verify(&format!("{setup}{add}{first_remove}{end}{less}"));
+    assert!(ok.is_ok(), "{ok:?}");
+    let reason = |src: String| verify(&src).unwrap_err().reason.to_string();
+    // A `less` that calls something, or lets the lock go.
+    let calls = "less: call 7\nmov %r0, 0\nexit";
+    assert!(reason(format!("{setup}{add}{first_remove}{end}{calls}"))
+        .contains("function calls are not allowed"));
+    // remove takes a node of the tree, not an owned object.
+    let owned = "mov %r1, %r7\nadd %r1, 8\nmov %r2, %r6\nadd %r2, 8\ncall runtime 21\n";
+    let src = format!("{setup}mov %r1, %r7\ncall 93\n{owned}mov %r1, %r7\ncall 94\n{end}");
+    let r = reason(src);
+    assert!(
+        r.contains("rbtree_remove node input must be non-owning ref"),
+        "{r}"
+    );
+}

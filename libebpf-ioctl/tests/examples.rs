@@ -907,7 +907,7 @@ fn syn_cookies_made_and_checked_as_on_linux() {
 }
 
 #[test]
-fn objects_in_lists_as_on_linux() {
+fn objects_in_lists_and_trees_as_on_linux() {
     // Each program loaded alone and run three times on the same frame,
     // as the selftests' libbpf does on the host kernel (6.18): its
     // returns there.
@@ -920,6 +920,9 @@ fn objects_in_lists_as_on_linux() {
         ("drain", [0, 0, 0]),
         // A bucket of items 1, 2, 3 kept in a global list between runs.
         ("nested", [0, 6, 6]),
+        // A tree of keys 5, 1, 3, 3 taken out from the first: tags 2, 3,
+        // 4, 1 (equal keys in the order added).
+        ("ordered", [2341, 2341, 2341]),
     ] {
         let loaded = e.load_object_programs(&obj, Some(prog)).unwrap();
         let h = loaded.program(prog).unwrap();

@@ -14,12 +14,16 @@
 
 pub mod list;
 pub mod pool;
+pub mod rbtree;
 pub mod types;
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
-use crate::abi::{ObjField, ObjTypeDesc, FIELD_LIST_HEAD, FIELD_LIST_NODE, FIELD_SPIN_LOCK};
+use crate::abi::{
+    ObjField, ObjTypeDesc, FIELD_LIST_HEAD, FIELD_LIST_NODE, FIELD_RB_NODE, FIELD_RB_ROOT,
+    FIELD_SPIN_LOCK,
+};
 use crate::errno::Errno;
 use crate::platform::{LockClass, PlatformRef, SpinLock};
 use pool::{Pool, HEADER};
@@ -119,7 +123,7 @@ impl Graph {
     /// Nothing else uses those lists (their lock is held, or the memory is
     /// the caller's alone).
     pub unsafe fn drain(&self, base: u64, record: &Record) {
-        for f in record.iter().filter(|f| f.kind == FieldKind::ListHead) {
+        for f in record.iter().filter(|f| f.kind.is_root()) {
             // SAFETY: per the contract.
             let mut node = unsafe { list::take_all(base + u64::from(f.offset)) };
             // Bounded by the objects the pool can hold (a list is never
@@ -201,13 +205,19 @@ pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<R
         let (kind, contains) = match f.kind {
             FIELD_SPIN_LOCK => (FieldKind::SpinLock, 0),
             FIELD_LIST_NODE => (FieldKind::ListNode, 0),
-            FIELD_LIST_HEAD => {
+            FIELD_RB_NODE => (FieldKind::RbNode, 0),
+            FIELD_LIST_HEAD | FIELD_RB_ROOT => {
                 let index = ids
                     .iter()
                     .find(|&&(b, _)| b == f.contains)
                     .map(|&(_, i)| i)
                     .ok_or(Errno::EINVAL)?;
-                (FieldKind::ListHead, index)
+                let kind = if f.kind == FIELD_LIST_HEAD {
+                    FieldKind::ListHead
+                } else {
+                    FieldKind::RbRoot
+                };
+                (kind, index)
             }
             _ => return Err(Errno::EINVAL),
         };
@@ -215,11 +225,7 @@ pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<R
             kind,
             offset: f.offset,
             contains,
-            node_offset: if kind == FieldKind::ListHead {
-                f.node_offset
-            } else {
-                0
-            },
+            node_offset: if kind.is_root() { f.node_offset } else { 0 },
         };
     }
     Record::new(&out[..fields.len()], size)

@@ -13,6 +13,10 @@ pub const SPIN_LOCK_SIZE: u32 = 4;
 pub const LIST_HEAD_SIZE: u32 = 16;
 /// Three words: next, previous, and the head that owns it.
 pub const LIST_NODE_SIZE: u32 = 24;
+/// `struct bpf_rb_root`: as a list head (the nodes in order).
+pub const RB_ROOT_SIZE: u32 = 16;
+/// `struct bpf_rb_node`: as a list node, and a word unused.
+pub const RB_NODE_SIZE: u32 = 32;
 /// Fields one layout may have.
 pub const MAX_FIELDS: usize = 10;
 /// Object types one device keeps.
@@ -32,6 +36,11 @@ pub enum FieldKind {
     ListHead,
     /// A `struct bpf_list_node`.
     ListNode,
+    /// A `struct bpf_rb_root` holding objects of type `contains` in the
+    /// order a program's `less` gives, through their node at `node_offset`.
+    RbRoot,
+    /// A `struct bpf_rb_node`.
+    RbNode,
 }
 
 impl FieldKind {
@@ -41,6 +50,22 @@ impl FieldKind {
             FieldKind::SpinLock => SPIN_LOCK_SIZE,
             FieldKind::ListHead => LIST_HEAD_SIZE,
             FieldKind::ListNode => LIST_NODE_SIZE,
+            FieldKind::RbRoot => RB_ROOT_SIZE,
+            FieldKind::RbNode => RB_NODE_SIZE,
+        }
+    }
+
+    /// It holds objects: a list head or tree root.
+    pub const fn is_root(self) -> bool {
+        matches!(self, FieldKind::ListHead | FieldKind::RbRoot)
+    }
+
+    /// The node kind the objects it holds have, for a root.
+    pub const fn node(self) -> Option<FieldKind> {
+        match self {
+            FieldKind::ListHead => Some(FieldKind::ListNode),
+            FieldKind::RbRoot => Some(FieldKind::RbNode),
+            _ => None,
         }
     }
 
@@ -50,6 +75,8 @@ impl FieldKind {
             FieldKind::SpinLock => "bpf_spin_lock",
             FieldKind::ListHead => "bpf_list_head",
             FieldKind::ListNode => "bpf_list_node",
+            FieldKind::RbRoot => "bpf_rb_root",
+            FieldKind::RbNode => "bpf_rb_node",
         }
     }
 }
@@ -86,9 +113,9 @@ impl Record {
         fields: [None; MAX_FIELDS],
     };
 
-    /// Whether it holds lists of objects.
+    /// Whether it holds objects (lists or trees of them).
     pub fn has_lists(&self) -> bool {
-        self.iter().any(|f| f.kind == FieldKind::ListHead)
+        self.iter().any(|f| f.kind.is_root())
     }
 
     /// Its fields.
@@ -141,7 +168,7 @@ impl Record {
             r.fields[i] = Some(*f);
         }
         let locks = r.iter().filter(|f| f.kind == FieldKind::SpinLock).count();
-        let heads = r.iter().any(|f| f.kind == FieldKind::ListHead);
+        let heads = r.iter().any(|f| f.kind.is_root());
         if locks > 1 || (heads && locks == 0) {
             return Err(Errno::EINVAL);
         }
@@ -224,10 +251,10 @@ impl TypeTable {
             return Err(Errno::E2BIG);
         }
         let mut deepest = level;
-        for f in record.iter().filter(|f| f.kind == FieldKind::ListHead) {
+        for f in record.iter().filter(|f| f.kind.is_root()) {
             let held = self.get(f.contains).ok_or(Errno::EINVAL)?;
             match held.record.at(f.node_offset) {
-                Some(n) if n.kind == FieldKind::ListNode => {}
+                Some(n) if Some(n.kind) == f.kind.node() => {}
                 _ => return Err(Errno::EINVAL),
             }
             deepest = deepest.max(self.depth(&held.record, level + 1)?);

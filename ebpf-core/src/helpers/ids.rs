@@ -117,6 +117,9 @@ pub const LIST_PUSH_FRONT: u32 = KFUNC_BASE + super::kfunc::LIST_PUSH_FRONT;
 pub const LIST_PUSH_BACK: u32 = KFUNC_BASE + super::kfunc::LIST_PUSH_BACK;
 pub const LIST_POP_FRONT: u32 = KFUNC_BASE + super::kfunc::LIST_POP_FRONT;
 pub const LIST_POP_BACK: u32 = KFUNC_BASE + super::kfunc::LIST_POP_BACK;
+pub const RBTREE_ADD: u32 = KFUNC_BASE + super::kfunc::RBTREE_ADD;
+pub const RBTREE_FIRST: u32 = KFUNC_BASE + super::kfunc::RBTREE_FIRST;
+pub const RBTREE_REMOVE: u32 = KFUNC_BASE + super::kfunc::RBTREE_REMOVE;
 
 /// The object graph's kfuncs: for verified programs only.
 pub const GRAPH: &[u32] = &[
@@ -126,6 +129,9 @@ pub const GRAPH: &[u32] = &[
     LIST_PUSH_BACK,
     LIST_POP_FRONT,
     LIST_POP_BACK,
+    RBTREE_ADD,
+    RBTREE_FIRST,
+    RBTREE_REMOVE,
 ];
 
 /// Every helper the runtime provides (each has a prototype in
@@ -188,6 +194,9 @@ pub const BASE: &[u32] = &[
     LIST_PUSH_BACK,
     LIST_POP_FRONT,
     LIST_POP_BACK,
+    RBTREE_ADD,
+    RBTREE_FIRST,
+    RBTREE_REMOVE,
 ];
 
 /// What socket filters add: reading the packet (also through a dynamic

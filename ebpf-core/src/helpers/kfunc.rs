@@ -60,6 +60,16 @@ pub const LIST_POP_FRONT: u32 = 17;
 /// `struct bpf_list_node *bpf_list_pop_back(struct bpf_list_head *)`.
 pub const LIST_POP_BACK: u32 = 18;
 
+/// `int bpf_rbtree_add_impl(struct bpf_rb_root *, struct bpf_rb_node *,
+/// bool (less)(struct bpf_rb_node *, const struct bpf_rb_node *), void
+/// *meta__ign, u64 off)`.
+pub const RBTREE_ADD: u32 = 19;
+/// `struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *)`.
+pub const RBTREE_FIRST: u32 = 20;
+/// `struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *, struct
+/// bpf_rb_node *)`.
+pub const RBTREE_REMOVE: u32 = 21;
+
 /// Every kfunc: id and Linux's name.
 pub const ALL: &[(u32, &str)] = &[
     (THROW, "bpf_throw"),
@@ -80,6 +90,9 @@ pub const ALL: &[(u32, &str)] = &[
     (LIST_PUSH_BACK, "bpf_list_push_back_impl"),
     (LIST_POP_FRONT, "bpf_list_pop_front"),
     (LIST_POP_BACK, "bpf_list_pop_back"),
+    (RBTREE_ADD, "bpf_rbtree_add_impl"),
+    (RBTREE_FIRST, "bpf_rbtree_first"),
+    (RBTREE_REMOVE, "bpf_rbtree_remove"),
 ];
 
 /// The id of the kfunc Linux calls `name`.
@@ -150,6 +163,7 @@ mod tests {
         ));
         assert_eq!(by_name("bpf_throw"), Some(THROW));
         assert_eq!(by_name("bpf_obj_new_impl"), Some(OBJ_NEW));
-        assert_eq!(by_name("bpf_rbtree_add_impl"), None);
+        assert_eq!(by_name("bpf_rbtree_add_impl"), Some(RBTREE_ADD));
+        assert_eq!(by_name("bpf_kptr_xchg"), None);
     }
 }

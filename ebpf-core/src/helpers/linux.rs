@@ -633,7 +633,7 @@ impl RunContext<'_> {
         if let Some(result) = self.call_socket(id, args, mem) {
             return result;
         }
-        if let Some(result) = self.call_graph(id, args) {
+        if let Some(result) = self.call_graph(id, args, mem) {
             return result;
         }
         let p = self.platform;

@@ -6,13 +6,18 @@
 
 use crate::errno::Errno;
 use crate::error::HelperError;
-use crate::graph::list;
+use crate::graph::{list, rbtree};
 
-use super::{ids, RunContext};
+use super::{ids, ProgramMemory, RunContext};
 
 impl RunContext<'_> {
     /// The object kfuncs; `None` for another id.
-    pub(super) fn call_graph(&mut self, id: u32, a: [u64; 5]) -> Option<Result<u64, HelperError>> {
+    pub(super) fn call_graph(
+        &mut self,
+        id: u32,
+        a: [u64; 5],
+        mem: &ProgramMemory<'_, '_>,
+    ) -> Option<Result<u64, HelperError>> {
         if !ids::GRAPH.contains(&id) {
             return None;
         }
@@ -46,6 +51,32 @@ impl RunContext<'_> {
             ids::LIST_POP_FRONT | ids::LIST_POP_BACK => {
                 // SAFETY: a list head under its held lock.
                 unsafe { list::pop(a[0], id == ids::LIST_POP_BACK) }.unwrap_or(0)
+            }
+            ids::RBTREE_ADD => {
+                let less = a[2];
+                let mut call = |x: u64, y: u64| {
+                    mem.call_function(self, less, [x, y, 0, 0, 0])
+                        .map(|r| r != 0)
+                };
+                // SAFETY: a tree root under its held lock and a node of an
+                // object the program owns, of the type the tree holds; the
+                // verified `less` cannot change the tree (no calls).
+                match unsafe { rbtree::add(a[0], a[1], &mut call) } {
+                    Ok(true) => 0,
+                    Ok(false) => Errno::EINVAL.to_helper_ret(),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            // SAFETY: a tree root under its held lock.
+            ids::RBTREE_FIRST => unsafe { rbtree::first(a[0]) },
+            ids::RBTREE_REMOVE => {
+                // SAFETY: a tree root under its held lock and the node of
+                // an object a tree of that type held (maybe this one).
+                if unsafe { rbtree::remove(a[0], a[1]) } {
+                    a[1]
+                } else {
+                    0
+                }
             }
             _ => return None,
         }))

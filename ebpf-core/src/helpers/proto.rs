@@ -88,12 +88,20 @@ pub enum Arg {
     /// An object the program owns, at its start; the call releases it
     /// (`bpf_obj_drop_impl`'s `p__alloc`).
     ReleaseObject,
-    /// A `struct bpf_list_head` of a map value at a constant offset, its
-    /// value's lock held.
+    /// A `struct bpf_list_head` of a map value or owned object at a
+    /// constant offset, its lock held.
     ListHead,
     /// The `struct bpf_list_node` of an object the program owns, of the
     /// type the list head argument holds; the call takes the object.
     ListNode,
+    /// A `struct bpf_rb_root`, as a [`ListHead`](Arg::ListHead).
+    RbRoot,
+    /// The `struct bpf_rb_node` of an object the program owns, as a
+    /// [`ListNode`](Arg::ListNode).
+    RbNode,
+    /// The `struct bpf_rb_node` of an object a tree holds (a non-owning
+    /// pointer), of the type the root argument holds.
+    RbNodeInTree,
     /// A socket of any kind, not NULL (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`,
     /// `ARG_PTR_TO_SOCK_COMMON`); with `release`, a referenced one the call
     /// releases (`OBJ_RELEASE`).
@@ -172,6 +180,9 @@ pub enum Ret {
     /// The node of an object the list head argument held, or NULL; the
     /// program owns the object now.
     ListNodeOrNull,
+    /// The node of an object the root argument holds, or NULL; not the
+    /// program's (a non-owning pointer, good until the lock goes).
+    TreeNodeOrNull,
     /// A socket, or NULL (`RET_PTR_TO_SOCKET_OR_NULL`,
     /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`, `RET_PTR_TO_TCP_SOCK_OR_NULL`).
     SocketOrNull {
@@ -189,6 +200,9 @@ pub enum CallbackArgs {
     Loop,
     /// `bpf_for_each_map_elem`: (map, key, value, ctx).
     ForEachMapElem,
+    /// `bpf_rbtree_add`'s `less`: (the node added, a node of the tree),
+    /// both non-owning.
+    RbtreeLess,
 }
 
 /// One helper's prototype.
@@ -954,6 +968,27 @@ pub const PROTOS: &[Proto] = &[
         ids::LIST_POP_BACK,
         "bpf_list_pop_back",
         &[Arg::ListHead],
+        Ret::ListNodeOrNull,
+    ),
+    Proto {
+        callback: Some(CallbackArgs::RbtreeLess),
+        ..kfunc(
+            ids::RBTREE_ADD,
+            "bpf_rbtree_add_impl",
+            &[Arg::RbRoot, Arg::RbNode, Arg::Func, ANY, ANY],
+            Ret::Integer,
+        )
+    },
+    kfunc(
+        ids::RBTREE_FIRST,
+        "bpf_rbtree_first",
+        &[Arg::RbRoot],
+        Ret::TreeNodeOrNull,
+    ),
+    kfunc(
+        ids::RBTREE_REMOVE,
+        "bpf_rbtree_remove",
+        &[Arg::RbRoot, Arg::RbNodeInTree],
         Ret::ListNodeOrNull,
     ),
     kfunc(

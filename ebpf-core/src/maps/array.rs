@@ -110,7 +110,7 @@ impl ArrayMap {
             // SAFETY: the rest of the value.
             unsafe { core::ptr::copy(src.as_ptr().add(at), value.add(at), src.len() - at) };
             for (slot, f) in detached.iter_mut().zip(record.iter()) {
-                if f.kind == crate::graph::types::FieldKind::ListHead {
+                if f.kind.is_root() {
                     // SAFETY: a list head of the value, its lock held.
                     *slot = (
                         unsafe { list::take_all(value as u64 + u64::from(f.offset)) },

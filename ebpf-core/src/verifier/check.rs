@@ -11,6 +11,7 @@ use super::state::{
 };
 use super::{MapDesc, Stats, Subject, VerifyError, MAX_PROCESSED};
 use crate::errno::Errno;
+use crate::graph::types::FieldKind;
 use crate::helpers::ids;
 use crate::helpers::proto::{self, Arg, CallbackArgs, DynptrKind, Proto, Ret, SockRef};
 use crate::insn::Insn;
@@ -1662,8 +1663,11 @@ impl<'a> Explorer<'a> {
         };
         let st = &mut path.state;
         // A function may return with the lock its caller releases; the
-        // program and a callback may not.
-        if st.lock.is_some() && (st.frames.len() == 1 || st.frame().callback.is_some()) {
+        // program may not, and a callback leaves the lock as it found it.
+        let callback_lock = st.frame().callback.map(|c| c.lock);
+        if (st.lock.is_some() && st.frames.len() == 1)
+            || callback_lock.is_some_and(|l| l != st.lock)
+        {
             invalid!(pc, "bpf_spin_unlock is missing");
         }
         if st.frames.len() == 1 && st.preempt > 0 {
@@ -1827,6 +1831,9 @@ impl<'a> Explorer<'a> {
                 | ids::LIST_PUSH_BACK
                 | ids::LIST_POP_FRONT
                 | ids::LIST_POP_BACK
+                | ids::RBTREE_ADD
+                | ids::RBTREE_FIRST
+                | ids::RBTREE_REMOVE
         );
         if path.state.lock.is_some() && !under_lock {
             invalid!(pc, "function calls are not allowed while holding a lock");
@@ -1963,6 +1970,18 @@ impl<'a> Explorer<'a> {
                     size: meta.alloc_size as u32,
                 })
             }),
+            Ret::TreeNodeOrNull => {
+                let (ty, off) = meta.list.unwrap_or((0, 0));
+                Reg::Ptr(Ptr {
+                    id: self.fresh_id(),
+                    maybe_null: true,
+                    off: off as i32,
+                    ..Ptr::to(PtrKind::Object {
+                        ty,
+                        non_owning: true,
+                    })
+                })
+            }
             Ret::ObjectOrNull | Ret::ListNodeOrNull => {
                 let (ty, off) = match proto.ret {
                     Ret::ObjectOrNull => (meta.obj_type, 0),
@@ -2026,13 +2045,14 @@ impl<'a> Explorer<'a> {
         // count of 0): continue right away too.
         let skip = st.try_clone().ok_or(no_memory(pc))?;
         self.fork(path, pc + 1, skip)?;
-        self.enter_callback(path, id, kind, entry, args[2], meta.map)
+        self.enter_callback(path, id, kind, entry, args[2], meta.map, meta.list)
     }
 
     /// Enters the callback at `entry` of helper `id` (its first iteration),
     /// with the arguments its kind gives it (`ctx` the helper's callback
     /// context argument, `map` its map).
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn enter_callback(
         &mut self,
         path: &mut Path,
@@ -2041,6 +2061,7 @@ impl<'a> Explorer<'a> {
         entry: usize,
         ctx: Reg,
         map: Option<u16>,
+        tree: Option<(u32, u32)>,
     ) -> Result<Step, VerifyError> {
         let pc = path.pc;
         let st = &mut path.state;
@@ -2053,6 +2074,17 @@ impl<'a> Explorer<'a> {
                 Reg::NotInit,
                 Reg::NotInit,
             ],
+            CallbackArgs::RbtreeLess => {
+                let (ty, node_offset) = tree.unwrap_or((0, 0));
+                let node = Reg::Ptr(Ptr {
+                    off: node_offset as i32,
+                    ..Ptr::to(PtrKind::Object {
+                        ty,
+                        non_owning: true,
+                    })
+                });
+                [node, node, Reg::NotInit, Reg::NotInit, Reg::NotInit]
+            }
             CallbackArgs::ForEachMapElem => {
                 let map = map.unwrap_or(0);
                 [
@@ -2069,11 +2101,14 @@ impl<'a> Explorer<'a> {
             .push(Frame::new(st.frames.len() as u8, entry, Some(pc + 1)));
         let frame = st.frame_mut();
         frame.regs[1..6].copy_from_slice(&cb_args);
+        let lock = st.lock;
+        let frame = st.frame_mut();
         frame.callback = Some(Callback {
             iteration: 0,
             helper: id,
             entry,
             args: cb_args,
+            lock,
         });
         Ok(Step::Next(entry))
     }
@@ -2249,10 +2284,25 @@ impl<'a> Explorer<'a> {
                     }
                     _ => reject!(pc, "arg#0 expected pointer to allocated object"),
                 },
-                Arg::ListHead => {
-                    meta.list = Some(self.list_head_arg(st, pc, regno, &reg)?);
+                Arg::ListHead | Arg::RbRoot => {
+                    let kind = if *arg == Arg::ListHead {
+                        FieldKind::ListHead
+                    } else {
+                        FieldKind::RbRoot
+                    };
+                    meta.list = Some(self.list_head_arg(st, pc, regno, &reg, kind)?);
                 }
-                Arg::ListNode => {
+                Arg::RbNodeInTree => {
+                    let (contains, node_offset) = meta.list.unwrap_or((u32::MAX, 0));
+                    let ok = matches!(reg, Reg::Ptr(p)
+                        if p.kind == PtrKind::Object { ty: contains, non_owning: true }
+                            && !p.maybe_null
+                            && p.fixed_offset() == Some(node_offset as i64));
+                    if !ok {
+                        reject!(pc, "rbtree_remove node input must be non-owning ref");
+                    }
+                }
+                Arg::ListNode | Arg::RbNode => {
                     let (contains, node_offset) = meta.list.unwrap_or((u32::MAX, 0));
                     let Reg::Ptr(p) = reg else {
                         reject!(pc, "arg#1 expected pointer to allocated object");
@@ -2269,9 +2319,14 @@ impl<'a> Explorer<'a> {
                     }
                     let held = (self.subject.obj_type)(contains);
                     if ty != contains || p.fixed_offset() != Some(node_offset as i64) {
+                        let node = if *arg == Arg::ListNode {
+                            "bpf_list_node"
+                        } else {
+                            "bpf_rb_node"
+                        };
                         reject!(
                             pc,
-                            "arg#1 offset={}, but expected bpf_list_node at offset={node_offset} in struct {}",
+                            "arg#1 offset={}, but expected {node} at offset={node_offset} in struct {}",
                             p.fixed_offset().unwrap_or(-1),
                             held.as_ref().map_or("?", |t| t.name())
                         );
@@ -2636,7 +2691,9 @@ impl<'a> Explorer<'a> {
         pc: usize,
         regno: u8,
         reg: &Reg,
+        kind: FieldKind,
     ) -> Result<(u32, u32), VerifyError> {
+        let name = kind.name();
         // A list in an object the program owns, its lock held.
         if let Reg::Ptr(
             p @ Ptr {
@@ -2659,20 +2716,20 @@ impl<'a> Explorer<'a> {
             let Some(at) = p.fixed_offset() else {
                 invalid!(
                     pc,
-                    "R{regno} doesn't have constant offset. bpf_list_head has to be at the constant offset"
+                    "R{regno} doesn't have constant offset. {name} has to be at the constant offset"
                 );
             };
             let head = u32::try_from(at)
                 .ok()
                 .and_then(|o| t.record.at(o))
-                .filter(|f| f.kind == crate::graph::types::FieldKind::ListHead);
+                .filter(|f| f.kind == kind);
             let Some(head) = head else {
-                invalid!(pc, "bpf_list_head not found at offset={at}");
+                invalid!(pc, "{name} not found at offset={at}");
             };
             if st.lock != Some((OBJECT_LOCK, p.id)) {
                 invalid!(
                     pc,
-                    "bpf_spin_lock at off={} must be held for bpf_list_head",
+                    "bpf_spin_lock at off={} must be held for {name}",
                     t.record.spin_lock().unwrap_or(0)
                 );
             }
@@ -2694,21 +2751,21 @@ impl<'a> Explorer<'a> {
         let Some(at) = p.fixed_offset() else {
             invalid!(
                 pc,
-                "R{regno} doesn't have constant offset. bpf_list_head has to be at the constant offset"
+                "R{regno} doesn't have constant offset. {name} has to be at the constant offset"
             );
         };
         let desc = self.map(map);
         let head = u32::try_from(at)
             .ok()
             .and_then(|o| desc.record.at(o))
-            .filter(|f| f.kind == crate::graph::types::FieldKind::ListHead);
+            .filter(|f| f.kind == kind);
         let Some(head) = head else {
-            invalid!(pc, "bpf_list_head not found at offset={at}");
+            invalid!(pc, "{name} not found at offset={at}");
         };
         if st.lock != Some((map, p.id)) {
             invalid!(
                 pc,
-                "bpf_spin_lock at off={} must be held for bpf_list_head",
+                "bpf_spin_lock at off={} must be held for {name}",
                 desc.spin_lock.unwrap_or(0)
             );
         }

@@ -271,6 +271,9 @@ pub struct Callback {
     /// `callback_unroll_depth`); later iterations alike are pruned where
     /// they start.
     pub iteration: u8,
+    /// The lock held when the helper called it (a tree's `less` runs
+    /// under the tree's lock), which it must leave held.
+    pub lock: Option<(u16, u32)>,
 }
 
 impl Frame {

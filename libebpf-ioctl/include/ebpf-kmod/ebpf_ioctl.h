@@ -47,6 +47,9 @@
 #define EBPF_KFUNC_LIST_PUSH_BACK_IMPL 16
 #define EBPF_KFUNC_LIST_POP_FRONT 17
 #define EBPF_KFUNC_LIST_POP_BACK 18
+#define EBPF_KFUNC_RBTREE_ADD_IMPL 19
+#define EBPF_KFUNC_RBTREE_FIRST 20
+#define EBPF_KFUNC_RBTREE_REMOVE 21
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
@@ -124,11 +127,13 @@ struct ebpf_map_create_req {
 #define EBPF_FIELD_SPIN_LOCK 1u
 #define EBPF_FIELD_LIST_HEAD 2u
 #define EBPF_FIELD_LIST_NODE 3u
+#define EBPF_FIELD_RB_ROOT 4u
+#define EBPF_FIELD_RB_NODE 5u
 #define EBPF_MAX_OBJ_FIELDS 10
 struct ebpf_obj_field {
 	uint32_t kind, offset;
-	uint32_t contains;			/* list head: BTF id of the type held */
-	uint32_t node_offset;			/* list head: its bpf_list_node's offset */
+	uint32_t contains;			/* list head, tree root: BTF id of the type held */
+	uint32_t node_offset;			/* list head, tree root: its node's offset */
 };
 
 /* An object type of the program's BTF (bpf_obj_new, lists). */

@@ -370,14 +370,9 @@ impl Btf {
     }
 
     fn special_field_depth(&self, id: u32, depth: u32) -> Option<(String, String)> {
-        // (Spin locks and lists of objects are provided: `graph_fields`.)
-        const SPECIAL: &[&str] = &[
-            "bpf_timer",
-            "bpf_wq",
-            "bpf_rb_root",
-            "bpf_rb_node",
-            "bpf_refcount",
-        ];
+        // (Spin locks, lists and trees of objects are provided:
+        // `graph_fields`.)
+        const SPECIAL: &[&str] = &["bpf_timer", "bpf_wq", "bpf_refcount"];
         if depth > 8 {
             return None;
         }
@@ -529,12 +524,22 @@ impl Btf {
                     contains: 0,
                     node_offset: 0,
                 }),
-                "bpf_list_head" => {
+                "bpf_rb_node" => out.push(GraphField {
+                    kind: ebpf_core::abi::FIELD_RB_NODE,
+                    offset: base,
+                    contains: 0,
+                    node_offset: 0,
+                }),
+                "bpf_list_head" | "bpf_rb_root" => {
                     let spec = contains
-                        .ok_or("a bpf_list_head without __contains(type, node)".to_string())?;
+                        .ok_or_else(|| format!("a {name} without __contains(type, node)"))?;
                     let (held, node) = self.contained(spec)?;
                     out.push(GraphField {
-                        kind: ebpf_core::abi::FIELD_LIST_HEAD,
+                        kind: if name == "bpf_list_head" {
+                            ebpf_core::abi::FIELD_LIST_HEAD
+                        } else {
+                            ebpf_core::abi::FIELD_RB_ROOT
+                        },
                         offset: base,
                         contains: held,
                         node_offset: node,
@@ -600,7 +605,10 @@ impl Btf {
             d.name[..n].copy_from_slice(&name.as_bytes()[..n]);
             for (slot, f) in d.fields.iter_mut().zip(&fields) {
                 *slot = *f;
-                if f.kind == ebpf_core::abi::FIELD_LIST_HEAD {
+                if matches!(
+                    f.kind,
+                    ebpf_core::abi::FIELD_LIST_HEAD | ebpf_core::abi::FIELD_RB_ROOT
+                ) {
                     work.push(f.contains);
                 }
             }

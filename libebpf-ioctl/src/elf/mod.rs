@@ -492,10 +492,7 @@ impl BpfObject {
             if spin_lock.is_some() {
                 flags &= !BPF_F_MMAPABLE;
             }
-            let value_fields = if fields
-                .iter()
-                .any(|f| f.kind == ebpf_core::abi::FIELD_LIST_HEAD)
-            {
+            let value_fields = if fields.iter().any(|f| is_root(f.kind)) {
                 fields
             } else {
                 Vec::new()
@@ -560,7 +557,7 @@ impl BpfObject {
                     let roots: Vec<u32> = spec
                         .value_fields
                         .iter()
-                        .filter(|f| f.kind == ebpf_core::abi::FIELD_LIST_HEAD)
+                        .filter(|f| is_root(f.kind))
                         .map(|f| f.contains)
                         .collect();
                     if !roots.is_empty() {
@@ -796,6 +793,15 @@ impl BpfObject {
             programs,
         })
     }
+}
+
+/// Whether a special field's kind holds objects (a list head or tree
+/// root).
+fn is_root(kind: u32) -> bool {
+    matches!(
+        kind,
+        ebpf_core::abi::FIELD_LIST_HEAD | ebpf_core::abi::FIELD_RB_ROOT
+    )
 }
 
 /// Keeps, of the `.text` functions appended at `text_base` (`functions`:
@@ -1119,10 +1125,7 @@ fn btf_map_struct(
                 let fields = btf
                     .graph_fields(t)
                     .map_err(|e| format!("map `{name}`: {e}"))?;
-                if fields
-                    .iter()
-                    .any(|f| f.kind == ebpf_core::abi::FIELD_LIST_HEAD)
-                {
+                if fields.iter().any(|f| is_root(f.kind)) {
                     def.spec.value_fields = fields;
                 }
                 if let Some((field, what)) = btf.special_field(t) {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Test object: objects of the program's own types (bpf_obj_new) kept in
  * lists (bpf_list_head) of a map value and of global data, each guarded by
- * its bpf_spin_lock, and lists inside objects: push front and back, pop
- * front and back in order, objects left in the lists between runs, and
- * dropped. Each program returns what the host kernel returns. */
+ * its bpf_spin_lock, lists inside objects, and a tree (bpf_rb_root): push
+ * front and back, pop front and back in order, objects left in the lists
+ * between runs, ordered adds, dropped. Each program returns what the host
+ * kernel returns. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -12,6 +13,12 @@
 
 struct bpf_list_head {
 	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+struct bpf_rb_root {
+	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+struct bpf_rb_node {
+	__u64 __opaque[4];
 } __attribute__((aligned(8)));
 struct bpf_list_node {
 	__u64 __opaque[3];
@@ -188,3 +195,63 @@ int nested(struct __sk_buff *skb)
 }
 
 char _license[] SEC("license") = "GPL";
+
+/* Trees: nodes ordered by key, an equal key after those already there. */
+struct keyed {
+	long key;
+	long tag;
+	struct bpf_rb_node node;
+};
+
+extern int bpf_rbtree_add_impl(struct bpf_rb_root *root, struct bpf_rb_node *node,
+			       _Bool (less)(struct bpf_rb_node *a, const struct bpf_rb_node *b),
+			       void *meta, __u64 off) __ksym;
+extern struct bpf_rb_node *bpf_rbtree_first(struct bpf_rb_root *root) __ksym;
+extern struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root,
+					     struct bpf_rb_node *node) __ksym;
+
+private(T) struct bpf_spin_lock tlock;
+private(T) struct bpf_rb_root tree __contains(keyed, node);
+
+static _Bool less(struct bpf_rb_node *a, const struct bpf_rb_node *b)
+{
+	return container_of(a, struct keyed, node)->key < container_of(b, struct keyed, node)->key;
+}
+
+/* Adds keys 5, 1, 3, 3 (tagged 1 to 4), then takes the first out four
+ * times: the tags in order as decimal digits (2, 3, 4, 1: 2341). */
+SEC("tc")
+int ordered(struct __sk_buff *skb)
+{
+	long keys[4] = { 5, 1, 3, 3 };
+	struct bpf_rb_node *n;
+	__u64 out = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		struct keyed *k = bpf_obj_new(struct keyed);
+
+		if (!k)
+			return -2;
+		k->key = keys[i];
+		k->tag = i + 1;
+		bpf_spin_lock(&tlock);
+		bpf_rbtree_add_impl(&tree, &k->node, less, NULL, 0);
+		bpf_spin_unlock(&tlock);
+	}
+	for (i = 0; i < 4; i++) {
+		bpf_spin_lock(&tlock);
+		n = bpf_rbtree_first(&tree);
+		if (!n) {
+			bpf_spin_unlock(&tlock);
+			break;
+		}
+		n = bpf_rbtree_remove(&tree, n);
+		bpf_spin_unlock(&tlock);
+		if (!n)
+			return -3;
+		out = out * 10 + container_of(n, struct keyed, node)->tag;
+		bpf_obj_drop(container_of(n, struct keyed, node));
+	}
+	return out;
+}
