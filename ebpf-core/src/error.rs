@@ -192,17 +192,24 @@ impl fmt::Display for LoadError {
                 // Kfuncs are served under helper ids, but are no helpers.
                 let proto = crate::helpers::proto::proto_of(n)
                     .filter(|_| n < crate::helpers::ids::KFUNC_BASE);
-                match (proto, linux_only) {
-                    (Some(p), _) => write!(
+                let not_yet = crate::helpers::ids::NOT_YET
+                    .iter()
+                    .find(|&&(known, _, _)| known == n);
+                match (proto, linux_only, not_yet) {
+                    (Some(p), _, _) => write!(
                         f,
                         "insn {pc}: helper {} (id {id}) is not one this program may call",
                         p.name
                     ),
-                    (None, Some((_, name, needs))) => write!(
+                    (None, Some((_, name, needs)), _) => write!(
                         f,
                         "insn {pc}: helper {name} (id {id}) needs the Linux kernel's {needs}: not provided by this runtime"
                     ),
-                    (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
+                    (None, None, Some((_, name, what))) => write!(
+                        f,
+                        "insn {pc}: helper {name} (id {id}) works with {what}: not provided by this runtime yet"
+                    ),
+                    (None, None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
                 }
             }
             LoadError::BadExceptionCallback { pc } => write!(
@@ -398,5 +405,28 @@ impl fmt::Display for HelperError {
             }
             HelperError::Other(msg) => f.write_str(msg),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_helpers_say_why() {
+        let msg = |id| LoadError::UnknownHelper { pc: 3, id }.to_string();
+        assert_eq!(
+            msg(86),
+            "insn 3: helper bpf_sk_release (id 86) is not one this program may call"
+        );
+        assert_eq!(
+            msg(69),
+            "insn 3: helper bpf_fib_lookup (id 69) needs the Linux kernel's routing tables: not provided by this runtime"
+        );
+        assert_eq!(
+            msg(194),
+            "insn 3: helper bpf_kptr_xchg (id 194) works with objects kept in map values (kptrs): not provided by this runtime yet"
+        );
+        assert_eq!(msg(100_000), "insn 3: unknown helper id 100000");
     }
 }

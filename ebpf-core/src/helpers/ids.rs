@@ -371,6 +371,16 @@ const fn union<const N: usize>(a: &[u32], b: &[u32]) -> [u32; N] {
     out
 }
 
+/// Linux helpers a portable runtime can provide and this one does not yet:
+/// (id, name, what they work with).
+pub const NOT_YET: &[(u32, &str, &str)] = &[
+    (169, "bpf_timer_init", "timers in map values"),
+    (170, "bpf_timer_set_callback", "timers in map values"),
+    (171, "bpf_timer_start", "timers in map values"),
+    (172, "bpf_timer_cancel", "timers in map values"),
+    (194, "bpf_kptr_xchg", "objects kept in map values (kptrs)"),
+];
+
 /// Linux helpers this runtime does not provide because they reach into
 /// the Linux kernel itself: (id, name, what they need).
 pub const LINUX_ONLY: &[(u32, &str, &str)] = &[
