@@ -411,6 +411,7 @@ impl fmt::Display for HelperError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::ToString;
 
     #[test]
     fn unknown_helpers_say_why() {
