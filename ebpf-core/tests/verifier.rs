@@ -1168,10 +1168,17 @@ fn an_exception_callback_is_verified_as_a_program_of_its_own() {
     assert!(reason(lddw.into(), 1).contains("invalid exception callback entry"));
 }
 
-/// `struct item { u64 value; struct bpf_list_node node; }` (BTF id 77,
-/// graph index 0) and an array whose values are `{ struct bpf_spin_lock
-/// lock; u32 pad; struct bpf_list_head items __contains(item, node); }`.
-fn with_lists(src: &str) -> Result<Stats, verifier::VerifyError> {
+/// Verifies `src` with one object type, `struct item { u64 value; <node>
+/// at 8 }` of `size` bytes (BTF id 77, graph index 0), and an array
+/// (`map_idx(0)`) whose values are `{ struct bpf_spin_lock lock; u32 pad;
+/// <root> __contains(item, node) at 8 }`, `root` a list head or tree root
+/// and `node` its node kind.
+fn with_graph(
+    src: &str,
+    root: ebpf_core::graph::types::FieldKind,
+    node: ebpf_core::graph::types::FieldKind,
+    size: u32,
+) -> Result<Stats, verifier::VerifyError> {
     use ebpf_core::graph::types::{Field, FieldKind, ObjType};
     let field = |kind, offset| Field {
         kind,
@@ -1181,14 +1188,10 @@ fn with_lists(src: &str) -> Result<Stats, verifier::VerifyError> {
     };
     let item = ObjType {
         name: *b"item\0\0\0\0\0\0\0\0\0\0\0\0",
-        size: 32,
-        record: Record::new(&[field(FieldKind::ListNode, 8)], 32).unwrap(),
+        size,
+        record: Record::new(&[field(node, 8)], size).unwrap(),
     };
-    let record = Record::new(
-        &[field(FieldKind::SpinLock, 0), field(FieldKind::ListHead, 8)],
-        24,
-    )
-    .unwrap();
+    let record = Record::new(&[field(FieldKind::SpinLock, 0), field(root, 8)], 24).unwrap();
     let lists = MapDesc {
         map_type: MapType::Array,
         key_size: 4,
@@ -1214,6 +1217,12 @@ fn with_lists(src: &str) -> Result<Stats, verifier::VerifyError> {
     };
     let mut log = String::new();
     verifier::verify(&insns, &subject, &mut log, 1)
+}
+
+/// [`with_graph`] with a list of 32-byte items.
+fn with_lists(src: &str) -> Result<Stats, verifier::VerifyError> {
+    use ebpf_core::graph::types::FieldKind;
+    with_graph(src, FieldKind::ListHead, FieldKind::ListNode, 32)
 }
 
 #[test]
@@ -1298,50 +1307,9 @@ fn objects_are_owned_until_a_list_holds_them_under_its_lock() {
 
 #[test]
 fn a_trees_less_runs_under_its_lock_and_remove_takes_a_non_owning_node() {
-    // The tree holds `item`s through a bpf_rb_node at 8 (the list test's
-    // layout with the node kinds of a tree).
-    use ebpf_core::graph::types::{Field, FieldKind, ObjType};
-    let field = |kind, offset| Field {
-        kind,
-        offset,
-        contains: 0,
-        node_offset: 8,
-    };
-    let item = ObjType {
-        name: *b"item\0\0\0\0\0\0\0\0\0\0\0\0",
-        size: 40,
-        record: Record::new(&[field(FieldKind::RbNode, 8)], 40).unwrap(),
-    };
-    let record = Record::new(
-        &[field(FieldKind::SpinLock, 0), field(FieldKind::RbRoot, 8)],
-        24,
-    )
-    .unwrap();
-    let maps = [MapDesc {
-        map_type: MapType::Array,
-        key_size: 4,
-        value_size: 24,
-        max_entries: 1,
-        flags: 0,
-        inner: None,
-        spin_lock: Some(0),
-        record,
-    }];
-    let verify = |src: &str| {
-        let insns = assemble(src);
-        let subject = Subject {
-            prog_type: ProgType::Xdp,
-            attach: Default::default(),
-            gpl: true,
-            maps: &maps,
-            map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 1),
-            allow_ptr_leaks: false,
-            exception_cb: None,
-            obj_type: &|i| (i == 0).then_some(item),
-            obj_btf: &[(77, 0)],
-        };
-        verifier::verify(&insns, &subject, &mut String::new(), 1)
-    };
+    // The list test's layout with a tree's kinds (a 40-byte item).
+    use ebpf_core::graph::types::FieldKind;
+    let verify = |src: &str| with_graph(src, FieldKind::RbRoot, FieldKind::RbNode, 40);
     let setup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n\
                  jeq %r0, 0, out\nmov %r7, %r0\nmov %r1, 77\nmov %r2, 0\ncall runtime 13\n\
                  jeq %r0, 0, out\nmov %r6, %r0\n";

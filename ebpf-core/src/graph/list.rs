@@ -7,19 +7,19 @@
 //! head or node of the right type, under the lock that guards the head
 //! (or owned by the caller alone, as at teardown).
 
-/// Word `i` of the 8-aligned memory at `at`.
-///
-/// # Safety
-/// `at + 8 * i` is a live, 8-aligned word.
-unsafe fn word(at: u64, i: u64) -> *mut u64 {
+/// Word `i` of the 8-aligned memory at `at` (dereferencing it is the
+/// caller's to prove).
+pub(super) fn word(at: u64, i: u64) -> *mut u64 {
     (at + 8 * i) as *mut u64
 }
 
-const FIRST: u64 = 0;
-const LAST: u64 = 1;
-const NEXT: u64 = 0;
-const PREV: u64 = 1;
-const OWNER: u64 = 2;
+/// A head's words.
+pub(super) const FIRST: u64 = 0;
+pub(super) const LAST: u64 = 1;
+/// A node's words.
+pub(super) const NEXT: u64 = 0;
+pub(super) const PREV: u64 = 1;
+pub(super) const OWNER: u64 = 2;
 
 /// Adds `node` at the front (or the back, `tail`) of `head`; `false`,
 /// changing nothing, when the node is in a list already.

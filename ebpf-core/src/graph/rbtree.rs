@@ -8,18 +8,7 @@
 //! As [`list`](super::list): raw addresses the verifier proved, under the
 //! root's lock.
 
-use super::list;
-
-/// Word `i` of the 8-aligned memory at `at`.
-fn word(at: u64, i: u64) -> *mut u64 {
-    (at + 8 * i) as *mut u64
-}
-
-const FIRST: u64 = 0;
-const LAST: u64 = 1;
-const NEXT: u64 = 0;
-const PREV: u64 = 1;
-const OWNER: u64 = 2;
+use super::list::{self, word, FIRST, LAST, NEXT, OWNER, PREV};
 
 /// Adds `node` to `root` before the first node `less(node, it)` says it
 /// is less than; `Ok(false)`, changing nothing, when it is in a tree

@@ -452,37 +452,13 @@ impl<'r> RunContext<'r> {
         Ok(count)
     }
 
+    /// `bpf_trace_printk(fmt, fmt_size, arg1, arg2, arg3)`.
     fn trace_printk(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
         args: [u64; 5],
     ) -> Result<u64, HelperError> {
-        let size = args[1] as usize;
-        if size == 0 || size > MAX_FMT {
-            return Ok(Errno::EINVAL.to_helper_ret());
-        }
-        let fmt = self.arg_slice(mem, args[0], size)?;
-        // The format must end within its size (Linux's `bpf_bprintf_prepare`).
-        if !fmt.contains(&0) {
-            return Ok(Errno::EINVAL.to_helper_ret());
-        }
-        let mut out = FixedBuf::<512>::default();
-        let result = format::format(
-            fmt,
-            &args[2..5],
-            &mut |addr, buf| self.read_cstr(mem, addr, buf),
-            &mut out,
-        );
-        if let Err(e) = result {
-            return Ok(e.to_helper_ret());
-        }
-        let text = out.as_bytes();
-        let text = core::str::from_utf8(text).unwrap_or("<non-UTF-8 output>");
-        self.platform.log(
-            LogLevel::Trace,
-            format_args!("{}", text.trim_end_matches('\n')),
-        );
-        Ok(out.total() as u64)
+        self.trace(mem, args[0], args[1], &args[2..5])
     }
 
     /// `bpf_trace_vprintk(fmt, fmt_size, data, data_len)`: as
@@ -493,29 +469,37 @@ impl<'r> RunContext<'r> {
         args: [u64; 5],
     ) -> Result<u64, HelperError> {
         let [fmt_addr, fmt_size, data_addr, data_len, _] = args;
-        let fmt_size = fmt_size as usize;
-        if data_len % 8 != 0
-            || data_len > (format::MAX_ARGS * 8) as u64
-            || (data_len != 0 && data_addr == 0)
-            || fmt_size == 0
-            || fmt_size > MAX_FMT
-        {
+        if data_len != 0 && data_addr == 0 {
             return Ok(Errno::EINVAL.to_helper_ret());
         }
-        let fmt = self.arg_slice(mem, fmt_addr, fmt_size)?;
+        match self.format_args(mem, data_addr, data_len)? {
+            Some((values, n)) => self.trace(mem, fmt_addr, fmt_size, &values[..n]),
+            None => Ok(Errno::EINVAL.to_helper_ret()),
+        }
+    }
+
+    /// Formats `fmt` (`fmt_size` bytes, ending within them as Linux's
+    /// `bpf_bprintf_prepare` wants) with `values` into the trace log; the
+    /// length of the text, or the error as the program sees it.
+    fn trace(
+        &mut self,
+        mem: &ProgramMemory<'_, '_>,
+        fmt_addr: u64,
+        fmt_size: u64,
+        values: &[u64],
+    ) -> Result<u64, HelperError> {
+        let size = fmt_size as usize;
+        if size == 0 || size > MAX_FMT {
+            return Ok(Errno::EINVAL.to_helper_ret());
+        }
+        let fmt = self.arg_slice(mem, fmt_addr, size)?;
         if !fmt.contains(&0) {
             return Ok(Errno::EINVAL.to_helper_ret());
-        }
-        let mut values = [0u64; format::MAX_ARGS];
-        let n = (data_len / 8) as usize;
-        let data = self.arg_slice(mem, data_addr, data_len as usize)?;
-        for (v, chunk) in values.iter_mut().zip(data.chunks_exact(8)) {
-            *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
         }
         let mut out = FixedBuf::<512>::default();
         let result = format::format(
             fmt,
-            &values[..n],
+            values,
             &mut |addr, buf| self.read_cstr(mem, addr, buf),
             &mut out,
         );
@@ -530,25 +514,39 @@ impl<'r> RunContext<'r> {
         Ok(out.total() as u64)
     }
 
+    /// The arguments an array of u64 holds (`bpf_snprintf`'s and
+    /// `bpf_trace_vprintk`'s `data`, `data_len` bytes) and how many; `None`
+    /// for a length not a multiple of 8 or over 12 arguments.
+    fn format_args(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        data_addr: u64,
+        data_len: u64,
+    ) -> Result<Option<([u64; format::MAX_ARGS], usize)>, HelperError> {
+        if data_len % 8 != 0 || data_len > (format::MAX_ARGS * 8) as u64 {
+            return Ok(None);
+        }
+        let mut values = [0u64; format::MAX_ARGS];
+        let data = self.arg_slice(mem, data_addr, data_len as usize)?;
+        for (v, chunk) in values.iter_mut().zip(data.chunks_exact(8)) {
+            *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+        }
+        Ok(Some((values, (data_len / 8) as usize)))
+    }
+
     fn snprintf(
         &mut self,
         mem: &ProgramMemory<'_, '_>,
         args: [u64; 5],
     ) -> Result<u64, HelperError> {
         let [str_addr, str_size, fmt_addr, data_addr, data_len] = args;
-        if data_len % 8 != 0 || data_len > (format::MAX_ARGS * 8) as u64 {
+        let Some((values, n)) = self.format_args(mem, data_addr, data_len)? else {
             return Ok(Errno::EINVAL.to_helper_ret());
-        }
+        };
         let mut fmt = [0u8; MAX_FMT];
         let fmt_len = self.read_cstr(mem, fmt_addr, &mut fmt);
         if fmt_len == MAX_FMT {
             return Ok(Errno::EINVAL.to_helper_ret());
-        }
-        let mut values = [0u64; format::MAX_ARGS];
-        let n = (data_len / 8) as usize;
-        let data = self.arg_slice(mem, data_addr, data_len as usize)?;
-        for (v, chunk) in values.iter_mut().zip(data.chunks_exact(8)) {
-            *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
         }
         let mut out = FixedBuf::<MAX_FMT>::default();
         let result = format::format(

@@ -181,6 +181,20 @@ impl RunContext<'_> {
         (self.platform.monotonic_ns() / 60_000_000_000) as u32
     }
 
+    /// The IP header argument of a SYN cookie helper (`v6`: 40 bytes,
+    /// else 20, at the start of the buffer) and its address family.
+    fn ip_header(
+        &self,
+        mem: &ProgramMemory<'_, '_>,
+        addr: u64,
+        v6: bool,
+    ) -> Result<([u8; IPV6_HLEN], usize, usize), HelperError> {
+        let (ip_len, family) = if v6 { (IPV6_HLEN, 1) } else { (IPV4_HLEN, 0) };
+        let mut iph = [0u8; IPV6_HLEN];
+        mem.read_with(addr, &mut iph[..ip_len], self)?;
+        Ok((iph, ip_len, family))
+    }
+
     /// `bpf_tcp_raw_gen_syncookie_ipv4/6(iph, th, th_len)`: the cookie in
     /// the low 32 bits, the MSS it stands for above; `-EINVAL` for a TCP
     /// header whose length is not `th_len`.
@@ -190,9 +204,7 @@ impl RunContext<'_> {
         a: [u64; 5],
         v6: bool,
     ) -> Result<u64, HelperError> {
-        let (ip_len, family) = if v6 { (IPV6_HLEN, 1) } else { (IPV4_HLEN, 0) };
-        let mut iph = [0u8; IPV6_HLEN];
-        mem.read_with(a[0], &mut iph[..ip_len], self)?;
+        let (iph, ip_len, family) = self.ip_header(mem, a[0], v6)?;
         let th_len = a[2] as u32 as usize;
         let th = self.arg_slice(mem, a[1], th_len)?;
         if th_len < TCP_HLEN || th_len != usize::from(th[12] >> 4) * 4 {
@@ -227,9 +239,7 @@ impl RunContext<'_> {
         a: [u64; 5],
         v6: bool,
     ) -> Result<u64, HelperError> {
-        let (ip_len, family) = if v6 { (IPV6_HLEN, 1) } else { (IPV4_HLEN, 0) };
-        let mut iph = [0u8; IPV6_HLEN];
-        mem.read_with(a[0], &mut iph[..ip_len], self)?;
+        let (iph, ip_len, family) = self.ip_header(mem, a[0], v6)?;
         let mut th = [0u8; TCP_HLEN];
         mem.read_with(a[1], &mut th, self)?;
         let flow = flow_of(&iph[..ip_len], &th, family);

@@ -321,6 +321,14 @@ impl<'a> Explorer<'a> {
         Ok(())
     }
 
+    /// A new reference the state holds, acquired at `pc`: its id.
+    fn acquire(&mut self, st: &mut State, pc: usize) -> Result<u32, VerifyError> {
+        let id = self.fresh_id();
+        grow(&mut st.refs, pc)?;
+        st.refs.push(Reference { id, pc });
+        Ok(id)
+    }
+
     fn fresh_id(&mut self) -> u32 {
         self.next_id += 1;
         self.next_id
@@ -1987,10 +1995,7 @@ impl<'a> Explorer<'a> {
                     Ret::ObjectOrNull => (meta.obj_type, 0),
                     _ => (meta.list.map(|(t, _)| t), meta.list.map_or(0, |(_, n)| n)),
                 };
-                let id = self.fresh_id();
-                let st = &mut path.state;
-                grow(&mut st.refs, pc)?;
-                st.refs.push(Reference { id, pc });
+                let id = self.acquire(&mut path.state, pc)?;
                 Reg::Ptr(Ptr {
                     id,
                     ref_id: id,
@@ -2003,16 +2008,13 @@ impl<'a> Explorer<'a> {
                 })
             }
             Ret::SocketOrNull { kind, reference } => {
-                let id = self.fresh_id();
-                let ref_id = match reference {
+                let (id, ref_id) = match reference {
                     SockRef::Acquired => {
-                        let st = &mut path.state;
-                        grow(&mut st.refs, pc)?;
-                        st.refs.push(Reference { id, pc });
-                        id
+                        let id = self.acquire(&mut path.state, pc)?;
+                        (id, id)
                     }
-                    SockRef::OfArgument => meta.socket_ref,
-                    SockRef::Unreferenced => 0,
+                    SockRef::OfArgument => (self.fresh_id(), meta.socket_ref),
+                    SockRef::Unreferenced => (self.fresh_id(), 0),
                 };
                 Reg::Ptr(Ptr {
                     id,
@@ -2022,10 +2024,7 @@ impl<'a> Explorer<'a> {
                 })
             }
             Ret::RingbufMemOrNull => {
-                let id = self.fresh_id();
-                let st = &mut path.state;
-                grow(&mut st.refs, pc)?;
-                st.refs.push(Reference { id, pc });
+                let id = self.acquire(&mut path.state, pc)?;
                 Reg::Ptr(Ptr {
                     id,
                     ref_id: id,
@@ -2499,9 +2498,7 @@ impl<'a> Explorer<'a> {
                 let Some((frame, off)) = meta.dynptr_at else {
                     return Ok(());
                 };
-                let rid = self.fresh_id();
-                grow(&mut st.refs, pc)?;
-                st.refs.push(Reference { id: rid, pc });
+                let rid = self.acquire(st, pc)?;
                 let f = &mut st.frames[frame as usize];
                 let first = ((-off - 1) / 8) as usize;
                 for i in [first, first - 1] {
@@ -2682,9 +2679,9 @@ impl<'a> Explorer<'a> {
         Ok(())
     }
 
-    /// A list head argument: a `struct bpf_list_head` of a map value at a
-    /// constant offset, the value's lock held. The type the list holds and
-    /// its node's offset.
+    /// A list head or tree root argument (`kind`): the field of a map
+    /// value or owned object at a constant offset, that value's or
+    /// object's lock held. The type it holds and its node's offset.
     fn list_head_arg(
         &self,
         st: &State,
@@ -2694,59 +2691,37 @@ impl<'a> Explorer<'a> {
         kind: FieldKind,
     ) -> Result<(u32, u32), VerifyError> {
         let name = kind.name();
-        // A list in an object the program owns, its lock held.
-        if let Reg::Ptr(
-            p @ Ptr {
-                kind:
-                    PtrKind::Object {
-                        ty,
-                        non_owning: false,
-                    },
-                maybe_null: false,
-                ..
-            },
-        ) = *reg
-        {
-            let Some(t) = (self.subject.obj_type)(ty).filter(|_| p.ref_id != 0) else {
-                reject!(
+        // Where the field would be: the layout it is in and whose lock
+        // guards it.
+        let (p, record, lock) = match *reg {
+            Reg::Ptr(
+                p @ Ptr {
+                    kind: PtrKind::MapValue { map },
+                    maybe_null: false,
+                    ..
+                },
+            ) => (p, self.map(map).record, (map, p.id)),
+            Reg::Ptr(
+                p @ Ptr {
+                    kind:
+                        PtrKind::Object {
+                            ty,
+                            non_owning: false,
+                        },
+                    maybe_null: false,
+                    ..
+                },
+            ) if p.ref_id != 0 => match (self.subject.obj_type)(ty) {
+                Some(t) => (p, t.record, (OBJECT_LOCK, p.id)),
+                None => reject!(
                     pc,
                     "arg#0 expected pointer to map value or allocated object"
-                );
-            };
-            let Some(at) = p.fixed_offset() else {
-                invalid!(
-                    pc,
-                    "R{regno} doesn't have constant offset. {name} has to be at the constant offset"
-                );
-            };
-            let head = u32::try_from(at)
-                .ok()
-                .and_then(|o| t.record.at(o))
-                .filter(|f| f.kind == kind);
-            let Some(head) = head else {
-                invalid!(pc, "{name} not found at offset={at}");
-            };
-            if st.lock != Some((OBJECT_LOCK, p.id)) {
-                invalid!(
-                    pc,
-                    "bpf_spin_lock at off={} must be held for {name}",
-                    t.record.spin_lock().unwrap_or(0)
-                );
-            }
-            return Ok((head.contains, head.node_offset));
-        }
-        let Reg::Ptr(
-            p @ Ptr {
-                kind: PtrKind::MapValue { map },
-                maybe_null: false,
-                ..
+                ),
             },
-        ) = *reg
-        else {
-            reject!(
+            _ => reject!(
                 pc,
                 "arg#0 expected pointer to map value or allocated object"
-            );
+            ),
         };
         let Some(at) = p.fixed_offset() else {
             invalid!(
@@ -2754,19 +2729,18 @@ impl<'a> Explorer<'a> {
                 "R{regno} doesn't have constant offset. {name} has to be at the constant offset"
             );
         };
-        let desc = self.map(map);
         let head = u32::try_from(at)
             .ok()
-            .and_then(|o| desc.record.at(o))
+            .and_then(|o| record.at(o))
             .filter(|f| f.kind == kind);
         let Some(head) = head else {
             invalid!(pc, "{name} not found at offset={at}");
         };
-        if st.lock != Some((map, p.id)) {
+        if st.lock != Some(lock) {
             invalid!(
                 pc,
                 "bpf_spin_lock at off={} must be held for {name}",
-                desc.spin_lock.unwrap_or(0)
+                record.spin_lock().unwrap_or(0)
             );
         }
         Ok((head.contains, head.node_offset))
