@@ -185,13 +185,20 @@ impl ValueSlab {
 
 /// How long a BPF_F_LOCK operation waits for a value's lock, in attempts.
 ///
-/// The lock is held only for one copy of at most `MAX_VALUE_SIZE` bytes by
-/// this module, so a legitimate wait is microseconds; this bound is about
-/// a millisecond. The word lies in program-writable memory (until a
-/// verifier forbids programs to touch it, as Linux's does), so a program
-/// can leave it set for ever: the operation then fails with `EDEADLK`
-/// instead of spinning, and a program's run that hits it fails.
-const LOCK_SPINS: u32 = 1 << 14;
+/// How long a lock word is waited for. A holder keeps it for one copy of
+/// at most `MAX_VALUE_SIZE` bytes, or for a program's few instructions
+/// between `bpf_spin_lock` and `bpf_spin_unlock`, normally microseconds;
+/// but a holder's CPU may stall (a virtual CPU the host deschedules), so
+/// the wait is a quarter second, as Linux's resilient BPF spin locks wait.
+/// The word lies in program-writable memory (a program the verifier did
+/// not check can set it), so it can stay set for ever: the operation then
+/// fails with `EDEADLK` instead of spinning, and a program's run that hits
+/// it fails.
+const LOCK_TIMEOUT_NS: u64 = 250_000_000;
+/// Attempts between two looks at the clock.
+const LOCK_SPINS: u32 = 1 << 10;
+/// Attempts at most, whatever the clock says (a clock may stand still).
+const LOCK_MAX_SPINS: u64 = 1 << 28;
 
 /// The 4-byte `struct bpf_spin_lock` inside a value, held for one copy.
 struct ValueLock<'a>(&'a AtomicU32);
@@ -202,22 +209,31 @@ impl<'a> ValueLock<'a> {
     unsafe fn acquire(p: *mut u8, platform: PlatformRef) -> Result<Self, Errno> {
         // SAFETY: per the contract; the word is only accessed atomically.
         let word = unsafe { AtomicU32::from_ptr(p as *mut u32) };
-        for _ in 0..LOCK_SPINS {
-            if word
-                .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Ok(ValueLock(word));
+        let mut since = None;
+        let mut tries = 0u64;
+        loop {
+            for _ in 0..LOCK_SPINS {
+                if word
+                    .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Ok(ValueLock(word));
+                }
+                platform.spin_relax();
             }
-            platform.spin_relax();
+            tries += u64::from(LOCK_SPINS);
+            let now = platform.monotonic_ns();
+            let start = *since.get_or_insert(now);
+            if now.saturating_sub(start) > LOCK_TIMEOUT_NS || tries >= LOCK_MAX_SPINS {
+                return Err(Errno::EDEADLK);
+            }
         }
-        Err(Errno::EDEADLK)
     }
 }
 
 /// Takes the lock word at `p` for a program (`bpf_spin_lock`), to be
-/// released by [`unlock_word`]: at most [`LOCK_SPINS`] attempts, then
-/// `EDEADLK`.
+/// released by [`unlock_word`]: waited for at most [`LOCK_TIMEOUT_NS`],
+/// then `EDEADLK`.
 ///
 /// # Safety
 /// `p` is 4-byte aligned and lies inside a live value.
