@@ -186,3 +186,160 @@ fn a_map_frees_the_objects_its_lists_hold() {
     drop(g);
     p.assert_no_leaks();
 }
+
+/// One step on a list and its model.
+#[derive(Clone, Debug)]
+enum ListOp {
+    Push { tail: bool },
+    Pop { tail: bool },
+}
+
+/// One step on a tree and its model.
+#[derive(Clone, Debug)]
+enum TreeOp {
+    Add(u8),
+    RemoveFirst,
+    RemoveNth(u8),
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    fn list_op() -> impl Strategy<Value = ListOp> {
+        prop_oneof![
+            any::<bool>().prop_map(|tail| ListOp::Push { tail }),
+            any::<bool>().prop_map(|tail| ListOp::Pop { tail }),
+        ]
+    }
+
+    fn tree_op() -> impl Strategy<Value = TreeOp> {
+        prop_oneof![
+            3 => any::<u8>().prop_map(|k| TreeOp::Add(k % 8)),
+            1 => Just(TreeOp::RemoveFirst),
+            1 => any::<u8>().prop_map(TreeOp::RemoveNth),
+        ]
+    }
+
+    /// Reads an object's value word.
+    fn value(obj: u64) -> u64 {
+        // SAFETY: a live object of at least 8 bytes.
+        unsafe { (obj as *const u64).read() }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Pushes and pops at both ends keep the order a deque keeps, and
+        /// every object comes back to the pool.
+        #[test]
+        fn a_list_is_a_deque(ops in proptest::collection::vec(list_op(), 1..64)) {
+            let p = TestPlatform::new(1);
+            let g = Graph::new(p).unwrap();
+            let i = g.register(item()).unwrap();
+            g.top_up(i).unwrap();
+            let free = g.free_objects(32);
+            let mut head = [0u64; 2];
+            let h = head.as_mut_ptr() as u64;
+            let mut model = VecDeque::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    ListOp::Push { tail } => {
+                        let obj = g.alloc(i);
+                        // SAFETY: a new object's value word.
+                        unsafe { (obj as *mut u64).write(n as u64) };
+                        // SAFETY: our head, a node in no list.
+                        let pushed = unsafe { list::push(h, obj + 8, tail) };
+                        prop_assert!(pushed);
+                        if tail { model.push_back(n as u64) } else { model.push_front(n as u64) }
+                    }
+                    ListOp::Pop { tail } => {
+                        // SAFETY: our head.
+                        let got = unsafe { list::pop(h, tail) }.map(|node| {
+                            let v = value(node - 8);
+                            // SAFETY: popped, ours alone.
+                            unsafe { g.drop_object(node - 8) };
+                            v
+                        });
+                        let want = if tail { model.pop_back() } else { model.pop_front() };
+                        prop_assert_eq!(got, want);
+                    }
+                }
+            }
+            // What is left, in order, then freed with the list.
+            let mut left = Vec::new();
+            // SAFETY: our head.
+            while let Some(node) = unsafe { list::pop(h, false) } {
+                left.push(value(node - 8));
+                // SAFETY: popped.
+                unsafe { g.drop_object(node - 8) };
+            }
+            prop_assert_eq!(left, model.into_iter().collect::<Vec<_>>());
+            prop_assert_eq!(g.free_objects(32), free);
+        }
+
+        /// A tree gives its nodes in key order, equal keys in the order
+        /// added, as a stable sort does; removing any node keeps the rest.
+        #[test]
+        fn a_tree_is_a_stable_sort(ops in proptest::collection::vec(tree_op(), 1..64)) {
+            let p = TestPlatform::new(1);
+            let g = Graph::new(p).unwrap();
+            let i = g.register(item()).unwrap();
+            g.top_up(i).unwrap();
+            let mut root = [0u64; 2];
+            let r = root.as_mut_ptr() as u64;
+            // (key, order added, object).
+            let mut model: Vec<(u64, usize, u64)> = Vec::new();
+            let key = |obj: u64| value(obj) >> 32;
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    TreeOp::Add(k) => {
+                        let obj = g.alloc(i);
+                        // SAFETY: a new object's value word: key above, order below.
+                        unsafe { (obj as *mut u64).write((u64::from(k) << 32) | n as u64) };
+                        let mut less = |a: u64, b: u64| Ok::<bool, ()>(key(a - 8) < key(b - 8));
+                        // SAFETY: our root, a node in no tree; `less` reads only.
+                        prop_assert_eq!(unsafe { ebpf_core::graph::rbtree::add(r, obj + 8, &mut less) }, Ok(true));
+                        model.push((u64::from(k), n, obj));
+                        model.sort_by_key(|&(k, n, _)| (k, n));
+                    }
+                    TreeOp::RemoveFirst | TreeOp::RemoveNth(_) => {
+                        if model.is_empty() {
+                            // SAFETY: our root.
+                            prop_assert_eq!(unsafe { ebpf_core::graph::rbtree::first(r) }, 0);
+                            continue;
+                        }
+                        let at = match op { TreeOp::RemoveNth(x) => x as usize % model.len(), _ => 0 };
+                        if at == 0 {
+                            // SAFETY: our root.
+                            prop_assert_eq!(unsafe { ebpf_core::graph::rbtree::first(r) }, model[0].2 + 8);
+                        }
+                        let (_, _, obj) = model.remove(at);
+                        // SAFETY: our root and a node in it.
+                        let removed = unsafe { ebpf_core::graph::rbtree::remove(r, obj + 8) };
+                        prop_assert!(removed);
+                        // Not in the tree any more.
+                        // SAFETY: as above.
+                        let again = unsafe { ebpf_core::graph::rbtree::remove(r, obj + 8) };
+                        prop_assert!(!again);
+                        // SAFETY: out of the tree, ours alone.
+                        unsafe { g.drop_object(obj) };
+                    }
+                }
+            }
+            // In order from the first.
+            for &(k, n, obj) in &model {
+                // SAFETY: our root.
+                let first = unsafe { ebpf_core::graph::rbtree::first(r) };
+                prop_assert_eq!(first, obj + 8);
+                prop_assert_eq!(value(obj), (k << 32) | n as u64);
+                // SAFETY: as above.
+                let removed = unsafe { ebpf_core::graph::rbtree::remove(r, first) };
+                prop_assert!(removed);
+                // SAFETY: out of the tree.
+                unsafe { g.drop_object(obj) };
+            }
+        }
+    }
+}
