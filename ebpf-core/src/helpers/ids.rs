@@ -212,7 +212,11 @@ pub const SOCKET_FILTER: &[u32] = &[
 /// (head, tail, room, protocol), checksums, the flow hash, VLAN tags, the
 /// timestamp, redirects, the MTU, tunnel metadata, dynamic pointers,
 /// socket lookups, SYN cookies.
-pub const SCHED_CLS: &[u32] = &[
+pub const SCHED_CLS: &[u32] =
+    &union::<{ SCHED_CLS_OWN.len() + SOCKETS.len() }>(SCHED_CLS_OWN, SOCKETS);
+
+/// What tc programs add besides the socket helpers.
+const SCHED_CLS_OWN: &[u32] = &[
     SKB_STORE_BYTES,
     PERF_EVENT_OUTPUT,
     L3_CSUM_REPLACE,
@@ -244,16 +248,6 @@ pub const SCHED_CLS: &[u32] = &[
     SKB_SET_TUNNEL_KEY,
     DYNPTR_FROM_SKB,
     DYNPTR_SLICE_RDWR,
-    SK_LOOKUP_TCP,
-    SK_LOOKUP_UDP,
-    SKC_LOOKUP_TCP,
-    SK_RELEASE,
-    SK_FULLSOCK,
-    TCP_SOCK,
-    GET_LISTENER_SOCK,
-    TCP_CHECK_SYNCOOKIE,
-    TCP_GEN_SYNCOOKIE,
-    SK_ASSIGN,
     SKB_ECN_SET_CE,
     GET_ROUTE_REALM,
     SKB_CGROUP_CLASSID,
