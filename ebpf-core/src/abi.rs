@@ -185,8 +185,8 @@ pub struct MapCreateReq {
 }
 
 /// A special field of a map value or object type: [`FIELD_SPIN_LOCK`],
-/// [`FIELD_LIST_HEAD`], [`FIELD_LIST_NODE`], [`FIELD_RB_ROOT`] or
-/// [`FIELD_RB_NODE`].
+/// [`FIELD_LIST_HEAD`], [`FIELD_LIST_NODE`], [`FIELD_RB_ROOT`],
+/// [`FIELD_RB_NODE`], [`FIELD_KPTR`] or [`FIELD_REFCOUNT`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjField {
@@ -194,8 +194,8 @@ pub struct ObjField {
     pub kind: u32,
     /// Its offset in bytes.
     pub offset: u32,
-    /// A list head or tree root: the BTF id of the object type it holds
-    /// (one of the request's [`ObjTypeDesc`]s).
+    /// A list head, tree root or kptr: the BTF id of the object type it
+    /// holds (one of the request's [`ObjTypeDesc`]s).
     pub contains: u32,
     /// A list head or tree root: the offset of that type's node.
     pub node_offset: u32,
@@ -211,6 +211,12 @@ pub const FIELD_LIST_NODE: u32 = 3;
 pub const FIELD_RB_ROOT: u32 = 4;
 /// `struct bpf_rb_node`.
 pub const FIELD_RB_NODE: u32 = 5;
+/// `struct T __kptr *`: an object of a program type, kept in the value
+/// (`bpf_kptr_xchg`).
+pub const FIELD_KPTR: u32 = 6;
+/// `struct bpf_refcount` (objects only): the object may have several
+/// owners.
+pub const FIELD_REFCOUNT: u32 = 7;
 /// Special fields one layout may have.
 pub const MAX_OBJ_FIELDS: usize = 10;
 

@@ -425,8 +425,8 @@ mod tests {
             "insn 3: helper bpf_fib_lookup (id 69) needs the Linux kernel's routing tables: not provided by this runtime"
         );
         assert_eq!(
-            msg(194),
-            "insn 3: helper bpf_kptr_xchg (id 194) works with objects kept in map values (kptrs): not provided by this runtime yet"
+            msg(170),
+            "insn 3: helper bpf_timer_set_callback (id 170) works with timers in map values: not provided by this runtime yet"
         );
         assert_eq!(msg(100_000), "insn 3: unknown helper id 100000");
     }

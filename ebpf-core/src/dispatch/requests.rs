@@ -138,7 +138,7 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
     let charge = Quota::charge_map(&c.dev.quota, Map::footprint(c.dev.platform, &attr)?)?;
     let id = c.dev.registry.lock().next_id();
     let mut map = Map::create(c.dev.platform, &attr, id)?;
-    if attr.record.has_lists() {
+    if attr.record.holds_objects() {
         map.set_graph(c.dev.graph()?)?;
     }
     map.set_charge(charge);

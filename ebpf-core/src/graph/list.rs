@@ -5,7 +5,11 @@
 //!
 //! Every function takes raw addresses the verifier proved to be a list
 //! head or node of the right type, under the lock that guards the head
-//! (or owned by the caller alone, as at teardown).
+//! (or owned by the caller alone, as at teardown). A node's owner word is
+//! claimed and let go atomically: an object with a reference count may be
+//! pushed into two lists at once, under two locks, by two programs.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Word `i` of the 8-aligned memory at `at` (dereferencing it is the
 /// caller's to prove).
@@ -21,6 +25,36 @@ pub(super) const NEXT: u64 = 0;
 pub(super) const PREV: u64 = 1;
 pub(super) const OWNER: u64 = 2;
 
+/// A node's owner word.
+///
+/// # Safety
+/// `node` is a live node for the returned reference's use.
+pub(super) unsafe fn owner<'a>(node: u64) -> &'a AtomicU64 {
+    // SAFETY: per the contract: an aligned word of the node.
+    unsafe { AtomicU64::from_ptr(word(node, OWNER)) }
+}
+
+/// Makes `head` the owner of `node` if it has none (Linux's
+/// `cmpxchg(&node->owner, NULL, ...)`); `false` when it has one.
+///
+/// # Safety
+/// As for [`owner`].
+pub(super) unsafe fn claim(node: u64, head: u64) -> bool {
+    // SAFETY: per the contract.
+    unsafe { owner(node) }
+        .compare_exchange(0, head, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Lets `node` go: in no list or tree any more.
+///
+/// # Safety
+/// As for [`owner`]; its links are cleared already.
+pub(super) unsafe fn release(node: u64) {
+    // SAFETY: per the contract.
+    unsafe { owner(node) }.store(0, Ordering::Release);
+}
+
 /// Adds `node` at the front (or the back, `tail`) of `head`; `false`,
 /// changing nothing, when the node is in a list already.
 ///
@@ -28,11 +62,22 @@ pub(super) const OWNER: u64 = 2;
 /// `head` and `node` are a live list head and node; the caller holds the
 /// head's lock.
 pub unsafe fn push(head: u64, node: u64, tail: bool) -> bool {
+    // SAFETY: per the contract.
+    if !unsafe { claim(node, head) } {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { link(head, node, tail) };
+    true
+}
+
+/// Links `node`, claimed for `head`, at its front (or back, `tail`).
+///
+/// # Safety
+/// As for [`push`].
+pub(super) unsafe fn link(head: u64, node: u64, tail: bool) {
     // SAFETY: per the contract, all words below are live and aligned.
     unsafe {
-        if *word(node, OWNER) != 0 {
-            return false;
-        }
         let (near, far_link, near_link) = if tail {
             (LAST, NEXT, PREV)
         } else {
@@ -48,9 +93,7 @@ pub unsafe fn push(head: u64, node: u64, tail: bool) -> bool {
             *word(old, far_link) = node;
             *word(head, near) = node;
         }
-        *word(node, OWNER) = head;
     }
-    true
 }
 
 /// Takes the first (or last, `tail`) node of `head` out, if any.
@@ -80,7 +123,7 @@ pub unsafe fn pop(head: u64, tail: bool) -> Option<u64> {
         }
         *word(node, NEXT) = 0;
         *word(node, PREV) = 0;
-        *word(node, OWNER) = 0;
+        release(node);
         Some(node)
     }
 }
@@ -110,7 +153,7 @@ pub unsafe fn unlink_next(node: u64) -> u64 {
         let next = *word(node, NEXT);
         *word(node, NEXT) = 0;
         *word(node, PREV) = 0;
-        *word(node, OWNER) = 0;
+        release(node);
         next
     }
 }

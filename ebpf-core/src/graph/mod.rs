@@ -1,6 +1,9 @@
 //! The object graph: objects programs allocate (`bpf_obj_new`), free
-//! (`bpf_obj_drop`) and keep in lists (`bpf_list_head` in map values and
-//! in other objects), with Linux's semantics.
+//! (`bpf_obj_drop`), keep in lists and trees (`bpf_list_head`,
+//! `bpf_rb_root` in map values and in other objects) and in kptrs
+//! (`struct T __kptr *`, `bpf_kptr_xchg`), shared by several owners when
+//! their type has a `bpf_refcount` (`bpf_refcount_acquire`), with Linux's
+//! semantics.
 //!
 //! - [`types`]: the layouts (special fields) and the device's table of
 //!   object types;
@@ -19,10 +22,11 @@ pub mod types;
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::{
-    ObjField, ObjTypeDesc, FIELD_LIST_HEAD, FIELD_LIST_NODE, FIELD_RB_NODE, FIELD_RB_ROOT,
-    FIELD_SPIN_LOCK,
+    ObjField, ObjTypeDesc, FIELD_KPTR, FIELD_LIST_HEAD, FIELD_LIST_NODE, FIELD_RB_NODE,
+    FIELD_RB_ROOT, FIELD_REFCOUNT, FIELD_SPIN_LOCK,
 };
 use crate::errno::Errno;
 use crate::platform::{LockClass, PlatformRef, SpinLock};
@@ -76,8 +80,8 @@ impl Graph {
         self.pool.top_up(class, pool::TOP_UP)
     }
 
-    /// A new zeroed object of type `i` (`bpf_obj_new`), or NULL when the
-    /// pool is empty.
+    /// A new zeroed object of type `i` (`bpf_obj_new`), its program the
+    /// one owner, or NULL when the pool is empty.
     pub fn alloc(&self, i: u32) -> u64 {
         let Some(t) = self.obj_type(i) else {
             return 0;
@@ -94,21 +98,36 @@ impl Graph {
             (b as *mut u32).write(i);
             b.add(4).write(class as u8);
         }
-        b as u64 + HEADER as u64
+        let obj = b as u64 + HEADER as u64;
+        if let Some(rc) = t.record.refcount() {
+            // SAFETY: the count lies in the object, 4-aligned, not shared
+            // yet.
+            unsafe { refcount(obj, rc).store(1, Ordering::Relaxed) };
+        }
+        obj
     }
 
-    /// Frees object `obj` (`bpf_obj_drop`), and the objects its lists hold.
+    /// Ends one owner's hold on object `obj` (`bpf_obj_drop`, a list or
+    /// kptr letting it go): frees it, and the objects it holds, when that
+    /// was the last (the only one, for a type without `bpf_refcount`).
     ///
     /// # Safety
-    /// `obj` came from [`alloc`](Self::alloc) of this graph, is in no list,
-    /// and nothing uses it afterwards.
+    /// `obj` came from [`alloc`](Self::alloc) of this graph and the caller
+    /// owns it (a reference it no longer uses); freed, it is in no list.
     pub unsafe fn drop_object(&self, obj: u64) {
         let block = obj - HEADER as u64;
         // SAFETY: per the contract, the header is ours.
         let (i, class) = unsafe { ((block as *const u32).read(), *((block + 4) as *const u8)) };
         if let Some(t) = self.obj_type(i) {
-            // SAFETY: the object is ours alone: so are its lists.
-            unsafe { self.drain(obj, &t.record) };
+            if let Some(rc) = t.record.refcount() {
+                // SAFETY: the object is live while the caller owns it.
+                if unsafe { refcount(obj, rc) }.fetch_sub(1, Ordering::AcqRel) != 1 {
+                    return;
+                }
+            }
+            // SAFETY: the last owner: the object is ours alone, and so
+            // are its lists and kptrs.
+            unsafe { self.free_fields(obj, &t.record) };
         }
         if let Some(b) = NonNull::new(block as *mut u8) {
             // SAFETY: the block came from the pool with this class.
@@ -116,28 +135,110 @@ impl Graph {
         }
     }
 
-    /// Empties the lists of the memory at `base` laid out as `record`,
-    /// freeing their objects. Nesting is bounded ([`types::MAX_NESTING`]).
+    /// One more owner for object `obj` (`bpf_refcount_acquire`): `obj`,
+    /// or NULL when its count already dropped to zero (or its type has no
+    /// count).
+    ///
+    /// # Safety
+    /// `obj` is a live object of this graph (owned, or reached under the
+    /// lock of a list or tree that owns it).
+    pub unsafe fn acquire(&self, obj: u64) -> u64 {
+        // SAFETY: per the contract, the header is live.
+        let i = unsafe { ((obj - HEADER as u64) as *const u32).read() };
+        let Some(rc) = self.obj_type(i).and_then(|t| t.record.refcount()) else {
+            return 0;
+        };
+        // SAFETY: as above.
+        let count = unsafe { refcount(obj, rc) };
+        let mut seen = count.load(Ordering::Relaxed);
+        // Bounded: each failed exchange is another owner's change.
+        for _ in 0..1024 {
+            if seen == 0 || seen == u32::MAX {
+                return 0;
+            }
+            match count.compare_exchange_weak(seen, seen + 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return obj,
+                Err(now) => seen = now,
+            }
+        }
+        0
+    }
+
+    /// The object whose node (or any other byte) is at `addr`.
+    pub fn object_of(&self, addr: u64) -> Option<u64> {
+        let (block, _) = self.pool.block_of(addr as usize)?;
+        Some(block.as_ptr() as u64 + HEADER as u64)
+    }
+
+    /// Ends the hold of a program on the object whose node it tried to put
+    /// in a list or tree, and failed to (the node was in one already: the
+    /// object has another owner, Linux's `__bpf_obj_drop_impl` on a failed
+    /// add).
+    ///
+    /// # Safety
+    /// `node` is a node of an object of this graph the caller owns.
+    pub unsafe fn drop_by_node(&self, node: u64) {
+        if let Some(obj) = self.object_of(node) {
+            // SAFETY: per the contract.
+            unsafe { self.drop_object(obj) };
+        }
+    }
+
+    /// Empties the lists and trees of the memory at `base` laid out as
+    /// `record` and clears its kptrs, dropping their objects. Nesting is
+    /// bounded ([`types::MAX_NESTING`]).
     ///
     /// # Safety
     /// Nothing else uses those lists (their lock is held, or the memory is
-    /// the caller's alone).
-    pub unsafe fn drain(&self, base: u64, record: &Record) {
-        for f in record.iter().filter(|f| f.kind.is_root()) {
-            // SAFETY: per the contract.
-            let mut node = unsafe { list::take_all(base + u64::from(f.offset)) };
-            // Bounded by the objects the pool can hold (a list is never
-            // longer), so that not even a corrupted list loops for ever.
-            let mut budget = pool::MAX_OBJECTS;
-            while node != 0 && budget > 0 {
-                budget -= 1;
-                // SAFETY: detached nodes of objects the list owned.
-                let next = unsafe { list::unlink_next(node) };
-                // SAFETY: the object holding the node, ours alone now.
-                unsafe { self.drop_object(node - u64::from(f.node_offset)) };
-                node = next;
+    /// the caller's alone); its kptrs hold objects of this graph.
+    pub unsafe fn free_fields(&self, base: u64, record: &Record) {
+        for f in record.iter() {
+            let at = base + u64::from(f.offset);
+            match f.kind {
+                // SAFETY: per the contract.
+                k if k.is_root() => unsafe { self.drop_chain(list::take_all(at), f.node_offset) },
+                FieldKind::Kptr => {
+                    // SAFETY: a kptr of the memory, 8-aligned.
+                    let obj = unsafe { kptr(at) }.swap(0, Ordering::AcqRel);
+                    if obj != 0 {
+                        // SAFETY: the kptr owned it.
+                        unsafe { self.drop_object(obj) };
+                    }
+                }
+                _ => {}
             }
         }
+    }
+
+    /// Drops the objects of a detached chain of nodes (`first`, then
+    /// their next words), each held through its node at `node_offset`.
+    ///
+    /// # Safety
+    /// No list head reaches the chain any more: it owns the objects.
+    pub unsafe fn drop_chain(&self, first: u64, node_offset: u32) {
+        let mut node = first;
+        // Bounded by the objects the pool can hold (a list is never
+        // longer), so that not even a corrupted list loops for ever.
+        let mut budget = pool::MAX_OBJECTS;
+        while node != 0 && budget > 0 {
+            budget -= 1;
+            // SAFETY: detached nodes of objects the list owned.
+            let next = unsafe { list::unlink_next(node) };
+            // SAFETY: the object holding the node, out of that list.
+            unsafe { self.drop_object(node - u64::from(node_offset)) };
+            node = next;
+        }
+    }
+
+    /// Puts `new` (an object the caller owns, or 0) into the kptr at
+    /// `field` and returns what it held, now the caller's
+    /// (`bpf_kptr_xchg`).
+    ///
+    /// # Safety
+    /// `field` is a live kptr holding objects of `new`'s type.
+    pub unsafe fn kptr_xchg(field: u64, new: u64) -> u64 {
+        // SAFETY: per the contract.
+        unsafe { kptr(field) }.swap(new, Ordering::AcqRel)
     }
 
     /// Registers the object types a request describes, those a type's
@@ -188,9 +289,9 @@ impl Graph {
     }
 }
 
-/// The record of `fields` of a layout of `size` bytes, list heads naming
-/// their type by BTF id among `ids` (BTF id, index): `EINVAL` for an
-/// unknown kind or type, or a bad layout.
+/// The record of `fields` of a layout of `size` bytes, list heads, tree
+/// roots and kptrs naming their type by BTF id among `ids` (BTF id,
+/// index): `EINVAL` for an unknown kind or type, or a bad layout.
 pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<Record, Errno> {
     let mut out = [types::Field {
         kind: FieldKind::SpinLock,
@@ -206,16 +307,17 @@ pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<R
             FIELD_SPIN_LOCK => (FieldKind::SpinLock, 0),
             FIELD_LIST_NODE => (FieldKind::ListNode, 0),
             FIELD_RB_NODE => (FieldKind::RbNode, 0),
-            FIELD_LIST_HEAD | FIELD_RB_ROOT => {
+            FIELD_REFCOUNT => (FieldKind::Refcount, 0),
+            FIELD_LIST_HEAD | FIELD_RB_ROOT | FIELD_KPTR => {
                 let index = ids
                     .iter()
                     .find(|&&(b, _)| b == f.contains)
                     .map(|&(_, i)| i)
                     .ok_or(Errno::EINVAL)?;
-                let kind = if f.kind == FIELD_LIST_HEAD {
-                    FieldKind::ListHead
-                } else {
-                    FieldKind::RbRoot
+                let kind = match f.kind {
+                    FIELD_LIST_HEAD => FieldKind::ListHead,
+                    FIELD_RB_ROOT => FieldKind::RbRoot,
+                    _ => FieldKind::Kptr,
                 };
                 (kind, index)
             }
@@ -229,4 +331,23 @@ pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<R
         };
     }
     Record::new(&out[..fields.len()], size)
+}
+
+/// The reference count at `offset` of object `obj`.
+///
+/// # Safety
+/// `obj` is live for the returned reference's use, the count 4-aligned in
+/// it.
+unsafe fn refcount<'a>(obj: u64, offset: u32) -> &'a AtomicU32 {
+    // SAFETY: per the contract.
+    unsafe { AtomicU32::from_ptr((obj + u64::from(offset)) as *mut u32) }
+}
+
+/// The kptr at `at`.
+///
+/// # Safety
+/// `at` is a live, 8-aligned kptr for the returned reference's use.
+unsafe fn kptr<'a>(at: u64) -> &'a AtomicU64 {
+    // SAFETY: per the contract.
+    unsafe { AtomicU64::from_ptr(at as *mut u64) }
 }

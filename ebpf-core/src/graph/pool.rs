@@ -6,6 +6,7 @@
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::errno::Errno;
 use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SleepLock, SpinLock};
@@ -18,6 +19,8 @@ const CLASSES: [usize; 8] = [32, 64, 128, 256, 512, 1024, 2048, 4096];
 const CHUNK: usize = 64 << 10;
 /// Bytes of chunks one device may hold.
 pub const MAX_POOL_BYTES: usize = 16 << 20;
+/// Chunks one device may hold.
+const MAX_CHUNKS: usize = MAX_POOL_BYTES / CHUNK;
 /// Objects the pool can ever hold (of the smallest class).
 pub const MAX_OBJECTS: usize = MAX_POOL_BYTES / CLASSES[0];
 /// Free blocks of a class a top-up aims for.
@@ -35,6 +38,13 @@ pub struct Pool {
     platform: PlatformRef,
     free: Vec<SpinLock<FreeList>>,
     chunks: SleepLock<Vec<PlatformBuf>>,
+    /// Each chunk's address with its class in the low bits (chunks are
+    /// 8-aligned, classes fewer than 8), the first `nr_spans` written
+    /// once, before any of the chunk's blocks is handed out: where
+    /// [`block_of`](Pool::block_of) finds a block from any of its bytes in
+    /// program context, without a lock.
+    spans: Vec<AtomicUsize>,
+    nr_spans: AtomicUsize,
 }
 
 /// The class of blocks that hold `size` bytes of object.
@@ -56,10 +66,17 @@ impl Pool {
                 FreeList::default(),
             )?);
         }
+        let mut spans = Vec::new();
+        spans
+            .try_reserve_exact(MAX_CHUNKS)
+            .map_err(|_| Errno::ENOMEM)?;
+        spans.resize_with(MAX_CHUNKS, || AtomicUsize::new(0));
         Ok(Pool {
             platform,
             free,
             chunks: SleepLock::new(platform, LockClass::ObjectChunks, Vec::new())?,
+            spans,
+            nr_spans: AtomicUsize::new(0),
         })
     }
 
@@ -81,7 +98,15 @@ impl Pool {
             chunks.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
             let chunk = PlatformBuf::new(self.platform, CHUNK, AllocContext::MaySleep)?;
             let base = chunk.as_ptr() as usize;
+            if base % 8 != 0 {
+                return Err(Errno::ENOMEM);
+            }
             chunks.push(chunk);
+            // Published before its blocks: whoever gets one (through the
+            // free list's lock) sees the span.
+            let n = self.nr_spans.load(Ordering::Relaxed);
+            self.spans[n].store(base | class, Ordering::Relaxed);
+            self.nr_spans.store(n + 1, Ordering::Release);
             let mut list = self.free[class].lock();
             for i in 0..CHUNK / size {
                 let block = base + i * size;
@@ -112,6 +137,19 @@ impl Pool {
         // SAFETY: the block is ours now, `size` bytes of a live chunk.
         unsafe { core::ptr::write_bytes(block as *mut u8, 0, size) };
         NonNull::new(block as *mut u8)
+    }
+
+    /// The block (and its class) holding address `addr` of a live object,
+    /// found among the chunks (program context too).
+    pub fn block_of(&self, addr: usize) -> Option<(NonNull<u8>, usize)> {
+        let n = self.nr_spans.load(Ordering::Acquire);
+        self.spans[..n].iter().find_map(|span| {
+            let span = span.load(Ordering::Relaxed);
+            let (base, class) = (span & !7, span & 7);
+            let at = addr.checked_sub(base).filter(|&at| at < CHUNK)?;
+            let size = CLASSES[class];
+            NonNull::new((base + at / size * size) as *mut u8).map(|b| (b, class))
+        })
     }
 
     /// Takes back a block of `class` (program context too).

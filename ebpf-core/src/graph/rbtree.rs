@@ -8,7 +8,9 @@
 //! As [`list`](super::list): raw addresses the verifier proved, under the
 //! root's lock.
 
-use super::list::{self, word, FIRST, LAST, NEXT, OWNER, PREV};
+use core::sync::atomic::Ordering;
+
+use super::list::{self, word, FIRST, LAST, NEXT, PREV};
 
 /// Adds `node` to `root` before the first node `less(node, it)` says it
 /// is less than; `Ok(false)`, changing nothing, when it is in a tree
@@ -22,15 +24,23 @@ pub unsafe fn add<E>(
     node: u64,
     less: &mut dyn FnMut(u64, u64) -> Result<bool, E>,
 ) -> Result<bool, E> {
+    // SAFETY: per the contract.
+    if !unsafe { list::claim(node, root) } {
+        return Ok(false);
+    }
     // SAFETY: per the contract, every word below is a live, aligned word
     // of the root or of a node in it.
     unsafe {
-        if *word(node, OWNER) != 0 {
-            return Ok(false);
-        }
         let mut at = *word(root, FIRST);
         while at != 0 {
-            if less(node, at)? {
+            let is_less = match less(node, at) {
+                Ok(l) => l,
+                Err(e) => {
+                    list::release(node);
+                    return Err(e);
+                }
+            };
+            if is_less {
                 let prev = *word(at, PREV);
                 *word(node, PREV) = prev;
                 *word(node, NEXT) = at;
@@ -40,12 +50,12 @@ pub unsafe fn add<E>(
                     *word(prev, NEXT) = node;
                 }
                 *word(at, PREV) = node;
-                *word(node, OWNER) = root;
                 return Ok(true);
             }
             at = *word(at, NEXT);
         }
-        Ok(list::push(root, node, true))
+        list::link(root, node, true);
+        Ok(true)
     }
 }
 
@@ -65,7 +75,7 @@ pub unsafe fn first(root: u64) -> u64 {
 pub unsafe fn remove(root: u64, node: u64) -> bool {
     // SAFETY: per the contract.
     unsafe {
-        if *word(node, OWNER) != root {
+        if list::owner(node).load(Ordering::Acquire) != root {
             return false;
         }
         let (prev, next) = (*word(node, PREV), *word(node, NEXT));
@@ -81,7 +91,7 @@ pub unsafe fn remove(root: u64, node: u64) -> bool {
         }
         *word(node, NEXT) = 0;
         *word(node, PREV) = 0;
-        *word(node, OWNER) = 0;
+        list::release(node);
     }
     true
 }

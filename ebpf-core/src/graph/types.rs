@@ -1,6 +1,7 @@
 //! The layouts the object graph needs: which fields of an object (or a map
-//! value) are spin locks, list heads and list nodes, what a list holds, and
-//! the device's table of object types.
+//! value) are spin locks, list heads and nodes, tree roots and nodes,
+//! kptrs and reference counts, what a list, tree or kptr holds, and the
+//! device's table of object types.
 
 use alloc::vec::Vec;
 
@@ -17,6 +18,10 @@ pub const LIST_NODE_SIZE: u32 = 24;
 pub const RB_ROOT_SIZE: u32 = 16;
 /// `struct bpf_rb_node`: as a list node, and a word unused.
 pub const RB_NODE_SIZE: u32 = 32;
+/// `struct T __kptr *`: the object's address, or 0.
+pub const KPTR_SIZE: u32 = 8;
+/// `struct bpf_refcount`: the object's owners, counted.
+pub const REFCOUNT_SIZE: u32 = 4;
 /// Fields one layout may have.
 pub const MAX_FIELDS: usize = 10;
 /// Object types one device keeps.
@@ -41,6 +46,11 @@ pub enum FieldKind {
     RbRoot,
     /// A `struct bpf_rb_node`.
     RbNode,
+    /// A `struct T __kptr *`: an object of type `contains`, or NULL.
+    Kptr,
+    /// A `struct bpf_refcount`: how many owners (lists, trees, kptrs and
+    /// programs) the object has.
+    Refcount,
 }
 
 impl FieldKind {
@@ -52,12 +62,31 @@ impl FieldKind {
             FieldKind::ListNode => LIST_NODE_SIZE,
             FieldKind::RbRoot => RB_ROOT_SIZE,
             FieldKind::RbNode => RB_NODE_SIZE,
+            FieldKind::Kptr => KPTR_SIZE,
+            FieldKind::Refcount => REFCOUNT_SIZE,
         }
     }
 
-    /// It holds objects: a list head or tree root.
+    /// Its alignment in bytes.
+    pub const fn align(self) -> u32 {
+        match self {
+            FieldKind::SpinLock | FieldKind::Refcount => 4,
+            _ => 8,
+        }
+    }
+
+    /// It holds objects in order: a list head or tree root.
     pub const fn is_root(self) -> bool {
         matches!(self, FieldKind::ListHead | FieldKind::RbRoot)
+    }
+
+    /// It holds objects of type `contains`: a list head, tree root or
+    /// kptr.
+    pub const fn holds_objects(self) -> bool {
+        matches!(
+            self,
+            FieldKind::ListHead | FieldKind::RbRoot | FieldKind::Kptr
+        )
     }
 
     /// The node kind the objects it holds have, for a root.
@@ -77,6 +106,8 @@ impl FieldKind {
             FieldKind::ListNode => "bpf_list_node",
             FieldKind::RbRoot => "bpf_rb_root",
             FieldKind::RbNode => "bpf_rb_node",
+            FieldKind::Kptr => "kptr",
+            FieldKind::Refcount => "bpf_refcount",
         }
     }
 }
@@ -88,8 +119,8 @@ pub struct Field {
     pub kind: FieldKind,
     /// Its offset in the object or value.
     pub offset: u32,
-    /// For a list head: the index, in the device's table, of the type of
-    /// the objects it holds.
+    /// For a list head, tree root or kptr: the index, in the device's
+    /// table, of the type of the objects it holds.
     pub contains: u32,
     /// For a list head: the offset of their node.
     pub node_offset: u32,
@@ -113,9 +144,14 @@ impl Record {
         fields: [None; MAX_FIELDS],
     };
 
-    /// Whether it holds objects (lists or trees of them).
+    /// Whether it holds lists or trees of objects.
     pub fn has_lists(&self) -> bool {
         self.iter().any(|f| f.kind.is_root())
+    }
+
+    /// Whether it holds objects: lists, trees or kptrs.
+    pub fn holds_objects(&self) -> bool {
+        self.iter().any(|f| f.kind.holds_objects())
     }
 
     /// Its fields.
@@ -141,23 +177,44 @@ impl Record {
         })
     }
 
+    /// The record of its kptrs alone.
+    pub fn kptrs(&self) -> Record {
+        let mut r = Record::EMPTY;
+        for (slot, f) in r
+            .fields
+            .iter_mut()
+            .zip(self.iter().filter(|f| f.kind == FieldKind::Kptr))
+        {
+            *slot = Some(*f);
+        }
+        r
+    }
+
     /// Its spin lock's offset.
     pub fn spin_lock(&self) -> Option<u32> {
-        self.iter()
-            .find(|f| f.kind == FieldKind::SpinLock)
-            .map(|f| f.offset)
+        self.offset_of(FieldKind::SpinLock)
+    }
+
+    /// Its reference count's offset.
+    pub fn refcount(&self) -> Option<u32> {
+        self.offset_of(FieldKind::Refcount)
+    }
+
+    fn offset_of(&self, kind: FieldKind) -> Option<u32> {
+        self.iter().find(|f| f.kind == kind).map(|f| f.offset)
     }
 
     /// A record of `fields`, checked to fit a layout of `size` bytes, each
-    /// aligned and apart, at most one spin lock, a list head only with a
-    /// spin lock: `EINVAL` otherwise, `E2BIG` for too many.
+    /// aligned and apart, at most one spin lock and one reference count,
+    /// a list head only with a spin lock: `EINVAL` otherwise, `E2BIG` for
+    /// too many.
     pub fn new(fields: &[Field], size: u32) -> Result<Record, Errno> {
         if fields.len() > MAX_FIELDS {
             return Err(Errno::E2BIG);
         }
         let mut r = Record::default();
         for (i, f) in fields.iter().enumerate() {
-            let align = if f.kind == FieldKind::SpinLock { 4 } else { 8 };
+            let align = f.kind.align();
             let end = f.offset.checked_add(f.kind.size()).ok_or(Errno::EINVAL)?;
             if f.offset % align != 0
                 || end > size
@@ -167,9 +224,9 @@ impl Record {
             }
             r.fields[i] = Some(*f);
         }
-        let locks = r.iter().filter(|f| f.kind == FieldKind::SpinLock).count();
-        let heads = r.iter().any(|f| f.kind.is_root());
-        if locks > 1 || (heads && locks == 0) {
+        let count = |kind| r.iter().filter(|f| f.kind == kind).count();
+        let locks = count(FieldKind::SpinLock);
+        if locks > 1 || count(FieldKind::Refcount) > 1 || (r.has_lists() && locks == 0) {
             return Err(Errno::EINVAL);
         }
         // Sorted by offset: one layout, one record.
@@ -219,9 +276,9 @@ impl TypeTable {
         self.types.get(i as usize)
     }
 
-    /// The index of `t`, registering it if new. Its lists must hold types
-    /// registered before (no cycles), nested at most [`MAX_NESTING`] deep,
-    /// each with a node at the offset the list says.
+    /// The index of `t`, registering it if new. Its lists, trees and
+    /// kptrs must hold types registered before (no cycles), nested at most
+    /// [`MAX_NESTING`] deep, each with a node at the offset the list says.
     pub fn register(&mut self, t: ObjType) -> Result<u32, Errno> {
         if t.size == 0 || t.size > MAX_OBJECT_SIZE {
             return Err(Errno::E2BIG);
@@ -237,8 +294,8 @@ impl TypeTable {
         Ok(self.types.len() as u32 - 1)
     }
 
-    /// The lists of `record` hold known types through their nodes, not too
-    /// deep.
+    /// The lists, trees and kptrs of `record` hold known types (lists and
+    /// trees through their nodes), not too deep.
     pub fn check_lists(&self, record: &Record) -> Result<(), Errno> {
         if self.depth(record, 0)? > MAX_NESTING {
             return Err(Errno::E2BIG);
@@ -251,11 +308,13 @@ impl TypeTable {
             return Err(Errno::E2BIG);
         }
         let mut deepest = level;
-        for f in record.iter().filter(|f| f.kind.is_root()) {
+        for f in record.iter().filter(|f| f.kind.holds_objects()) {
             let held = self.get(f.contains).ok_or(Errno::EINVAL)?;
-            match held.record.at(f.node_offset) {
-                Some(n) if Some(n.kind) == f.kind.node() => {}
-                _ => return Err(Errno::EINVAL),
+            if let Some(node) = f.kind.node() {
+                match held.record.at(f.node_offset) {
+                    Some(n) if n.kind == node => {}
+                    _ => return Err(Errno::EINVAL),
+                }
             }
             deepest = deepest.max(self.depth(&held.record, level + 1)?);
         }

@@ -89,6 +89,7 @@ pub const SKB_CGROUP_CLASSID: u32 = 151;
 pub const TRACE_VPRINTK: u32 = 177;
 pub const STRNCMP: u32 = 182;
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+pub const KPTR_XCHG: u32 = 194;
 pub const DYNPTR_FROM_MEM: u32 = 197;
 pub const TCP_RAW_GEN_SYNCOOKIE_IPV4: u32 = 204;
 pub const TCP_RAW_GEN_SYNCOOKIE_IPV6: u32 = 205;
@@ -120,9 +121,12 @@ pub const LIST_POP_BACK: u32 = KFUNC_BASE + super::kfunc::LIST_POP_BACK;
 pub const RBTREE_ADD: u32 = KFUNC_BASE + super::kfunc::RBTREE_ADD;
 pub const RBTREE_FIRST: u32 = KFUNC_BASE + super::kfunc::RBTREE_FIRST;
 pub const RBTREE_REMOVE: u32 = KFUNC_BASE + super::kfunc::RBTREE_REMOVE;
+pub const REFCOUNT_ACQUIRE: u32 = KFUNC_BASE + super::kfunc::REFCOUNT_ACQUIRE;
 
-/// The object graph's kfuncs: for verified programs only.
+/// The object graph's kfuncs and helpers: for verified programs only.
 pub const GRAPH: &[u32] = &[
+    KPTR_XCHG,
+    REFCOUNT_ACQUIRE,
     OBJ_NEW,
     OBJ_DROP,
     LIST_PUSH_FRONT,
@@ -197,6 +201,8 @@ pub const BASE: &[u32] = &[
     RBTREE_ADD,
     RBTREE_FIRST,
     RBTREE_REMOVE,
+    REFCOUNT_ACQUIRE,
+    KPTR_XCHG,
 ];
 
 /// What socket filters add: reading the packet (also through a dynamic
@@ -372,7 +378,6 @@ pub const NOT_YET: &[(u32, &str, &str)] = &[
     (170, "bpf_timer_set_callback", "timers in map values"),
     (171, "bpf_timer_start", "timers in map values"),
     (172, "bpf_timer_cancel", "timers in map values"),
-    (194, "bpf_kptr_xchg", "objects kept in map values (kptrs)"),
 ];
 
 /// Linux helpers this runtime does not provide because they reach into

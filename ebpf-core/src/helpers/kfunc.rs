@@ -69,6 +69,9 @@ pub const RBTREE_FIRST: u32 = 20;
 /// `struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *, struct
 /// bpf_rb_node *)`.
 pub const RBTREE_REMOVE: u32 = 21;
+/// `void *bpf_refcount_acquire_impl(void *p__refcounted_kptr, void
+/// *meta__ign)`: one more owner of the object, or NULL.
+pub const REFCOUNT_ACQUIRE: u32 = 22;
 
 /// Every kfunc: id and Linux's name.
 pub const ALL: &[(u32, &str)] = &[
@@ -93,6 +96,7 @@ pub const ALL: &[(u32, &str)] = &[
     (RBTREE_ADD, "bpf_rbtree_add_impl"),
     (RBTREE_FIRST, "bpf_rbtree_first"),
     (RBTREE_REMOVE, "bpf_rbtree_remove"),
+    (REFCOUNT_ACQUIRE, "bpf_refcount_acquire_impl"),
 ];
 
 /// The id of the kfunc Linux calls `name`.

@@ -6,7 +6,7 @@
 
 use crate::errno::Errno;
 use crate::error::HelperError;
-use crate::graph::{list, rbtree};
+use crate::graph::{list, rbtree, Graph};
 
 use super::{ids, ProgramMemory, RunContext};
 
@@ -38,6 +38,12 @@ impl RunContext<'_> {
                 unsafe { graph.drop_object(a[0]) };
                 0
             }
+            // SAFETY: an object the program owns, or reaches under the
+            // lock of the list or tree that owns it.
+            ids::REFCOUNT_ACQUIRE => unsafe { graph.acquire(a[0]) },
+            // SAFETY: a kptr, and an object of its type the program owns
+            // (or 0): the kptr owns it now, the program what it held.
+            ids::KPTR_XCHG => unsafe { Graph::kptr_xchg(a[0], a[1]) },
             ids::LIST_PUSH_FRONT | ids::LIST_PUSH_BACK => {
                 // SAFETY: a list head under its held lock and a node of an
                 // object the program owns, of the type the list holds.
@@ -45,6 +51,8 @@ impl RunContext<'_> {
                 if pushed {
                     0
                 } else {
+                    // SAFETY: the node is of an object the program owned.
+                    unsafe { graph.drop_by_node(a[1]) };
                     Errno::EINVAL.to_helper_ret()
                 }
             }
@@ -63,7 +71,12 @@ impl RunContext<'_> {
                 // verified `less` cannot change the tree (no calls).
                 match unsafe { rbtree::add(a[0], a[1], &mut call) } {
                     Ok(true) => 0,
-                    Ok(false) => Errno::EINVAL.to_helper_ret(),
+                    Ok(false) => {
+                        // SAFETY: the node is of an object the program
+                        // owned.
+                        unsafe { graph.drop_by_node(a[1]) };
+                        Errno::EINVAL.to_helper_ret()
+                    }
                     Err(e) => return Some(Err(e)),
                 }
             }

@@ -102,6 +102,17 @@ pub enum Arg {
     /// The `struct bpf_rb_node` of an object a tree holds (a non-owning
     /// pointer), of the type the root argument holds.
     RbNodeInTree,
+    /// A `struct T __kptr *` field of a map value or object, at a
+    /// constant offset (`ARG_PTR_TO_KPTR`).
+    Kptr,
+    /// NULL, or an object the program owns, at its start, of the type
+    /// the kptr argument holds; the call takes it (`bpf_kptr_xchg`'s
+    /// `ptr`, `OBJ_RELEASE`).
+    KptrNew,
+    /// An object of a type with a `bpf_refcount`, at its start, owned or
+    /// reached under its list's or tree's lock
+    /// (`bpf_refcount_acquire_impl`'s `p__refcounted_kptr`).
+    RefcountedObject,
     /// A socket of any kind, not NULL (`ARG_PTR_TO_BTF_ID_SOCK_COMMON`,
     /// `ARG_PTR_TO_SOCK_COMMON`); with `release`, a referenced one the call
     /// releases (`OBJ_RELEASE`).
@@ -183,6 +194,13 @@ pub enum Ret {
     /// The node of an object the root argument holds, or NULL; not the
     /// program's (a non-owning pointer, good until the lock goes).
     TreeNodeOrNull,
+    /// The object the kptr argument held, or NULL; the program owns it
+    /// now.
+    KptrOrNull,
+    /// The `RefcountedObject` argument, which the program now owns once
+    /// more; NULL too when that argument was not owned (its count may
+    /// have dropped to zero).
+    AcquiredObject,
     /// A socket, or NULL (`RET_PTR_TO_SOCKET_OR_NULL`,
     /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`, `RET_PTR_TO_TCP_SOCK_OR_NULL`).
     SocketOrNull {
@@ -990,6 +1008,18 @@ pub const PROTOS: &[Proto] = &[
         "bpf_rbtree_remove",
         &[Arg::RbRoot, Arg::RbNodeInTree],
         Ret::ListNodeOrNull,
+    ),
+    kfunc(
+        ids::REFCOUNT_ACQUIRE,
+        "bpf_refcount_acquire_impl",
+        &[Arg::RefcountedObject, ANY],
+        Ret::AcquiredObject,
+    ),
+    proto(
+        ids::KPTR_XCHG,
+        "bpf_kptr_xchg",
+        &[Arg::Kptr, Arg::KptrNew],
+        Ret::KptrOrNull,
     ),
     kfunc(
         ids::DYNPTR_FROM_SKB,

@@ -27,9 +27,9 @@ pub struct InlineArray {
 pub(crate) struct ArrayMap {
     values: ValueSlab,
     max_entries: u32,
-    /// Values holding lists of objects: their layout, and the graph the
-    /// objects belong to ([`set_graph`](Self::set_graph)).
-    lists: Option<(Record, Shared<Graph>)>,
+    /// Values holding objects (lists, trees, kptrs): their layout, and
+    /// the graph the objects belong to ([`set_graph`](Self::set_graph)).
+    objects: Option<(Record, Shared<Graph>)>,
 }
 
 fn index(key: &[u8]) -> u32 {
@@ -71,21 +71,22 @@ impl ArrayMap {
                 attr.value_size as usize,
             )?,
             max_entries: attr.max_entries,
-            lists: None,
+            objects: None,
         })
     }
 
-    /// Makes the values' lists (as `record` lays them out) hold objects of
-    /// `graph`.
+    /// Makes the values' lists, trees and kptrs (as `record` lays them
+    /// out) hold objects of `graph`.
     pub(crate) fn set_graph(&mut self, record: Record, graph: Shared<Graph>) {
-        self.lists = Some((record, graph));
+        self.objects = Some((record, graph));
     }
 
-    /// Writes `src` into element `i` of an array whose values hold lists,
-    /// as Linux's update does: every byte but the special fields' (the
-    /// lists and their lock stay), then the lists are emptied and their
-    /// objects freed, under the value's lock.
-    fn update_with_lists(
+    /// Writes `src` into element `i` of an array whose values hold
+    /// objects, as Linux's update does: every byte but the special fields'
+    /// (lists, trees, kptrs and their lock stay), then the lists and trees
+    /// are emptied (under the value's lock) and the kptrs cleared, their
+    /// objects dropped.
+    fn update_with_objects(
         &self,
         i: usize,
         src: &[u8],
@@ -93,13 +94,16 @@ impl ArrayMap {
         graph: &Graph,
     ) -> Result<(), Errno> {
         let value = self.values.ptr(i, 0);
-        let lock = record.spin_lock().ok_or(Errno::EINVAL)? as usize;
         let mut detached = [(0u64, 0u32); crate::graph::types::MAX_FIELDS];
         {
             // The CPU pinned while the lock is held (see ValueSlab).
             let _pinned = ReadGuard::new(self.values.platform());
-            // SAFETY: the loader placed a 4-byte aligned lock at `lock`.
-            unsafe { super::slab::lock_word(value.add(lock), self.values.platform()) }?;
+            if let Some(lock) = record.spin_lock() {
+                // SAFETY: the loader placed a 4-byte aligned lock there.
+                unsafe {
+                    super::slab::lock_word(value.add(lock as usize), self.values.platform())
+                }?;
+            }
             let mut at = 0usize;
             for f in record.iter() {
                 let start = f.offset as usize;
@@ -118,13 +122,18 @@ impl ArrayMap {
                     );
                 }
             }
-            // SAFETY: taken above.
-            unsafe { super::slab::unlock_word(value.add(lock)) };
+            if let Some(lock) = record.spin_lock() {
+                // SAFETY: taken above.
+                unsafe { super::slab::unlock_word(value.add(lock as usize)) };
+            }
         }
         for &(first, node_offset) in &detached {
             // SAFETY: chains no head reaches any more: ours alone.
-            unsafe { drop_chain(graph, first, node_offset) };
+            unsafe { graph.drop_chain(first, node_offset) };
         }
+        let kptrs = record.kptrs();
+        // SAFETY: the value's kptrs (the lists are empty by now).
+        unsafe { graph.free_fields(value as u64, &kptrs) };
         Ok(())
     }
 
@@ -162,9 +171,9 @@ impl ArrayMap {
     pub(crate) fn lookup(&self, key: &[u8], out: &mut [u8], lock: LockSpec) -> Result<(), Errno> {
         let i = self.slot(key)?;
         self.values.read_all(i, out, lock)?;
-        // Userspace never sees the lists' pointers (Linux zeroes special
+        // Userspace never sees the objects' pointers (Linux zeroes special
         // fields).
-        if let Some((record, _)) = &self.lists {
+        if let Some((record, _)) = &self.objects {
             for f in record.iter() {
                 out[f.offset as usize..(f.offset + f.kind.size()) as usize].fill(0);
             }
@@ -180,8 +189,8 @@ impl ArrayMap {
         lock: LockSpec,
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
-        if let Some((record, graph)) = &self.lists {
-            return self.update_with_lists(i, value, record, graph);
+        if let Some((record, graph)) = &self.objects {
+            return self.update_with_objects(i, value, record, graph);
         }
         self.values.write_all(i, value, lock)
     }
@@ -213,8 +222,8 @@ impl ArrayMap {
         cpu: u32,
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
-        if let Some((record, graph)) = &self.lists {
-            return self.update_with_lists(i, value, record, graph);
+        if let Some((record, graph)) = &self.objects {
+            return self.update_with_objects(i, value, record, graph);
         }
         let copy = cpu as usize % self.values.copies();
         // SAFETY: the value lies in the slab; value has value_size bytes.
@@ -249,31 +258,13 @@ impl ArrayMap {
     }
 }
 
-/// Frees the objects of a detached chain of list nodes (`first`, then
-/// their next words), each held through its node at `node_offset`.
-///
-/// # Safety
-/// No list head reaches the chain any more.
-unsafe fn drop_chain(graph: &Graph, first: u64, node_offset: u32) {
-    let mut node = first;
-    let mut budget = crate::graph::pool::MAX_OBJECTS;
-    while node != 0 && budget > 0 {
-        budget -= 1;
-        // SAFETY: per the contract, the nodes are ours alone.
-        let next = unsafe { list::unlink_next(node) };
-        // SAFETY: the object holding the node, out of every list.
-        unsafe { graph.drop_object(node - u64::from(node_offset)) };
-        node = next;
-    }
-}
-
 impl Drop for ArrayMap {
     fn drop(&mut self) {
-        // The map goes: so do the objects its lists hold.
-        if let Some((record, graph)) = &self.lists {
+        // The map goes: so do the objects its values hold.
+        if let Some((record, graph)) = &self.objects {
             for i in 0..self.max_entries as usize {
                 // SAFETY: the map is ours alone now.
-                unsafe { graph.drain(self.values.ptr(i, 0) as u64, record) };
+                unsafe { graph.free_fields(self.values.ptr(i, 0) as u64, record) };
             }
         }
     }

@@ -406,11 +406,11 @@ impl Map {
         }
     }
 
-    /// Makes the lists its values hold (`attr.record`) hold objects of
-    /// `graph`; `EINVAL` for a map without lists.
+    /// Makes the lists, trees and kptrs its values hold (`attr.record`)
+    /// hold objects of `graph`; `EINVAL` for a map without them.
     pub fn set_graph(&mut self, graph: Shared<crate::graph::Graph>) -> Result<(), Errno> {
         match &mut self.kind {
-            Kind::Array(m) if self.attr.record.has_lists() => {
+            Kind::Array(m) if self.attr.record.holds_objects() => {
                 m.set_graph(self.attr.record, graph);
                 Ok(())
             }
@@ -921,16 +921,18 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
             return Err(Errno::EINVAL);
         }
     }
-    // Lists of objects: in plain arrays (global data among them), guarded
-    // by the value's spin lock, never mapped into a process (which could
-    // write their pointers).
-    if attr.record.has_lists() {
-        if t != Array || attr.flags & BPF_F_MMAPABLE != 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        if attr.record.spin_lock().is_none() || attr.record.spin_lock() != attr.spin_lock_offset {
-            return Err(Errno::EINVAL);
-        }
+    // Objects (lists, trees, kptrs): in plain arrays (global data among
+    // them), never mapped into a process (which could write their
+    // pointers); lists and trees guarded by the value's spin lock. A
+    // reference count belongs to objects, not values (as on Linux).
+    if attr.record.holds_objects() && (t != Array || attr.flags & BPF_F_MMAPABLE != 0) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if attr.record.has_lists()
+        && (attr.record.spin_lock().is_none() || attr.record.spin_lock() != attr.spin_lock_offset)
+        || attr.record.refcount().is_some()
+    {
+        return Err(Errno::EINVAL);
     }
     if attr.inner.is_some() != matches!(t, ArrayOfMaps | HashOfMaps) {
         return Err(Errno::EINVAL);

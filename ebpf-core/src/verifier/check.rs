@@ -1842,6 +1842,7 @@ impl<'a> Explorer<'a> {
                 | ids::RBTREE_ADD
                 | ids::RBTREE_FIRST
                 | ids::RBTREE_REMOVE
+                | ids::REFCOUNT_ACQUIRE
         );
         if path.state.lock.is_some() && !under_lock {
             invalid!(pc, "function calls are not allowed while holding a lock");
@@ -2003,6 +2004,25 @@ impl<'a> Explorer<'a> {
                     off: off as i32,
                     ..Ptr::to(PtrKind::Object {
                         ty: ty.unwrap_or(0),
+                        non_owning: false,
+                    })
+                })
+            }
+            Ret::KptrOrNull | Ret::AcquiredObject => {
+                let (ty, maybe_null) = match proto.ret {
+                    Ret::KptrOrNull => (meta.kptr.unwrap_or(0), true),
+                    _ => {
+                        let (ty, owned) = meta.acquire_from.unwrap_or((0, false));
+                        (ty, !owned)
+                    }
+                };
+                let id = self.acquire(&mut path.state, pc)?;
+                Reg::Ptr(Ptr {
+                    id,
+                    ref_id: id,
+                    maybe_null,
+                    ..Ptr::to(PtrKind::Object {
+                        ty,
                         non_owning: false,
                     })
                 })
@@ -2332,6 +2352,55 @@ impl<'a> Explorer<'a> {
                     }
                     meta.pushed = Some(p.ref_id);
                 }
+                Arg::Kptr => meta.kptr = Some(self.kptr_arg(pc, regno, &reg)?),
+                Arg::KptrNew => match reg {
+                    Reg::Scalar(v) if v.value() == Some(0) => {}
+                    Reg::Ptr(
+                        p @ Ptr {
+                            kind:
+                                PtrKind::Object {
+                                    ty,
+                                    non_owning: false,
+                                },
+                            ..
+                        },
+                    ) if p.ref_id != 0 => {
+                        if p.fixed_offset() != Some(0) {
+                            reject!(
+                                pc,
+                                "R{regno} must have zero offset when passed to release func"
+                            );
+                        }
+                        if Some(ty) != meta.kptr {
+                            reject!(pc, "R{regno} is of another type than the kptr holds");
+                        }
+                        meta.release = Some(p.ref_id);
+                    }
+                    _ => reject!(
+                        pc,
+                        "R{regno} must be referenced or NULL when passed to bpf_kptr_xchg"
+                    ),
+                },
+                Arg::RefcountedObject => {
+                    let Reg::Ptr(
+                        p @ Ptr {
+                            kind: PtrKind::Object { ty, non_owning },
+                            maybe_null: false,
+                            ..
+                        },
+                    ) = reg
+                    else {
+                        reject!(pc, "arg#0 expected pointer to allocated object");
+                    };
+                    if !non_owning && p.ref_id == 0 || p.fixed_offset() != Some(0) {
+                        reject!(pc, "arg#0 expected pointer to allocated object");
+                    }
+                    let counted = (self.subject.obj_type)(ty).and_then(|t| t.record.refcount());
+                    if counted.is_none() {
+                        reject!(pc, "bpf_refcount_acquire: struct has no bpf_refcount field");
+                    }
+                    meta.acquire_from = Some((ty, !non_owning));
+                }
                 Arg::Socket { release } => match reg {
                     Reg::Ptr(p) if matches!(p.kind, PtrKind::Socket { .. }) && !p.maybe_null => {
                         if release {
@@ -2615,13 +2684,7 @@ impl<'a> Explorer<'a> {
             },
         ) = *reg
         else {
-            let found = match reg {
-                Reg::Ptr(p) if p.maybe_null => "map_value_or_null",
-                Reg::Ptr(p) => p.kind.name(),
-                Reg::Scalar(_) => "scalar",
-                Reg::NotInit => "?",
-            };
-            reject!(pc, "R{regno} type={found} expected=map_value");
+            reject!(pc, "R{regno} type={} expected=map_value", reg_name(reg));
         };
         let Some(var) = p.var.value() else {
             invalid!(
@@ -2677,6 +2740,45 @@ impl<'a> Explorer<'a> {
             }
         });
         Ok(())
+    }
+
+    /// A kptr argument: the `__kptr` field of a map value or of an object
+    /// (owned, or reached under its owner's lock) at a constant offset.
+    /// The type it holds.
+    fn kptr_arg(&self, pc: usize, regno: u8, reg: &Reg) -> Result<u32, VerifyError> {
+        let (p, record) = match *reg {
+            Reg::Ptr(
+                p @ Ptr {
+                    kind: PtrKind::MapValue { map },
+                    maybe_null: false,
+                    ..
+                },
+            ) => (p, self.map(map).record),
+            Reg::Ptr(
+                p @ Ptr {
+                    kind: PtrKind::Object { ty, non_owning },
+                    maybe_null: false,
+                    ..
+                },
+            ) if non_owning || p.ref_id != 0 => match (self.subject.obj_type)(ty) {
+                Some(t) => (p, t.record),
+                None => reject!(pc, "R{regno} has no valid kptr"),
+            },
+            _ => reject!(pc, "R{regno} type={} expected=map_value", reg_name(reg)),
+        };
+        let Some(at) = p.fixed_offset() else {
+            reject!(
+                pc,
+                "R{regno} doesn't have constant offset. kptr has to be at the constant offset"
+            );
+        };
+        match u32::try_from(at).ok().and_then(|at| record.at(at)) {
+            Some(f) if f.kind == FieldKind::Kptr => Ok(f.contains),
+            _ if !record.iter().any(|f| f.kind == FieldKind::Kptr) => {
+                reject!(pc, "R{regno} has no valid kptr")
+            }
+            _ => reject!(pc, "off={at} doesn't point to kptr"),
+        }
     }
 
     /// A list head or tree root argument (`kind`): the field of a map
@@ -2804,6 +2906,17 @@ fn room_for_a_frame(st: &State, pc: usize) -> Result<(), VerifyError> {
     ))
 }
 
+/// A register's type as Linux's messages name it, for one a map value was
+/// expected in.
+fn reg_name(reg: &Reg) -> &'static str {
+    match reg {
+        Reg::Ptr(p) if p.maybe_null => "map_value_or_null",
+        Reg::Ptr(p) => p.kind.name(),
+        Reg::Scalar(_) => "scalar",
+        Reg::NotInit => "?",
+    }
+}
+
 /// What the arguments of a helper call told.
 /// The "map" of a lock that is an object's ([`State::lock`]).
 const OBJECT_LOCK: u16 = u16::MAX;
@@ -2831,6 +2944,11 @@ struct ArgMeta {
     list: Option<(u32, u32)>,
     /// The reference of an object pushed into a list.
     pushed: Option<u32>,
+    /// The object type a kptr argument holds (graph index).
+    kptr: Option<u32>,
+    /// A `RefcountedObject` argument's type, and whether the program owned
+    /// it.
+    acquire_from: Option<(u32, bool)>,
 }
 
 /// Whether helper `id` may be called on a map of type `t`, and the map

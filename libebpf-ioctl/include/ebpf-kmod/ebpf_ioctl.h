@@ -50,6 +50,7 @@
 #define EBPF_KFUNC_RBTREE_ADD_IMPL 19
 #define EBPF_KFUNC_RBTREE_FIRST 20
 #define EBPF_KFUNC_RBTREE_REMOVE 21
+#define EBPF_KFUNC_REFCOUNT_ACQUIRE_IMPL 22
 
 /* The one ioctl argument: where the command's request struct is. */
 struct ebpf_ioctl_arg {
@@ -123,16 +124,19 @@ struct ebpf_map_create_req {
 	uint64_t obj_types;			/* struct ebpf_obj_type[nr_obj_types], or 0 */
 };
 
-/* A special field of a map value or object type (bpf_spin_lock, lists). */
+/* A special field of a map value or object type (bpf_spin_lock, lists,
+ * trees, kptrs, reference counts). */
 #define EBPF_FIELD_SPIN_LOCK 1u
 #define EBPF_FIELD_LIST_HEAD 2u
 #define EBPF_FIELD_LIST_NODE 3u
 #define EBPF_FIELD_RB_ROOT 4u
 #define EBPF_FIELD_RB_NODE 5u
+#define EBPF_FIELD_KPTR 6u
+#define EBPF_FIELD_REFCOUNT 7u
 #define EBPF_MAX_OBJ_FIELDS 10
 struct ebpf_obj_field {
 	uint32_t kind, offset;
-	uint32_t contains;			/* list head, tree root: BTF id of the type held */
+	uint32_t contains;			/* list head, tree root, kptr: BTF id of the type held */
 	uint32_t node_offset;			/* list head, tree root: its node's offset */
 };
 

@@ -370,9 +370,9 @@ impl Btf {
     }
 
     fn special_field_depth(&self, id: u32, depth: u32) -> Option<(String, String)> {
-        // (Spin locks, lists and trees of objects are provided:
-        // `graph_fields`.)
-        const SPECIAL: &[&str] = &["bpf_timer", "bpf_wq", "bpf_refcount"];
+        // (Spin locks, lists and trees of objects, kptrs of the program's
+        // objects and reference counts are provided: `graph_fields`.)
+        const SPECIAL: &[&str] = &["bpf_timer", "bpf_wq"];
         if depth > 8 {
             return None;
         }
@@ -385,7 +385,7 @@ impl Btf {
             for _ in 0..8 {
                 match self.get(t).ok()? {
                     Type::Alias { target } | Type::Ptr { target } => t = *target,
-                    Type::Tagged { tag, .. } if tag.contains("kptr") => {
+                    Type::Tagged { tag, .. } if tag.contains("kptr") && tag != "kptr" => {
                         return Some((m.name.clone(), format!("__{tag}")));
                     }
                     Type::Tagged { target, .. } => t = *target,
@@ -431,9 +431,10 @@ impl Btf {
 
     /// The special fields the runtime provides of a map value or object
     /// of type `id` (a struct, or a global data section's variable):
-    /// spin locks and lists of objects, inside nested structs and arrays
-    /// too, lists naming the type they hold (`__contains(foo, node)`) by
-    /// BTF id and node offset.
+    /// spin locks, lists and trees of objects, kptrs and reference counts,
+    /// inside nested structs and arrays too, lists naming the type they
+    /// hold (`__contains(foo, node)`) by BTF id and node offset, kptrs
+    /// (`struct foo __kptr *`) by BTF id.
     pub fn graph_fields(&self, id: u32) -> Result<Vec<GraphField>, String> {
         let mut out = Vec::new();
         self.graph_fields_at(id, 0, None, &mut out, 0)?;
@@ -530,6 +531,12 @@ impl Btf {
                     contains: 0,
                     node_offset: 0,
                 }),
+                "bpf_refcount" => out.push(GraphField {
+                    kind: ebpf_core::abi::FIELD_REFCOUNT,
+                    offset: base,
+                    contains: 0,
+                    node_offset: 0,
+                }),
                 "bpf_list_head" | "bpf_rb_root" => {
                     let spec = contains
                         .ok_or_else(|| format!("a {name} without __contains(type, node)"))?;
@@ -558,6 +565,16 @@ impl Btf {
                     }
                 }
             },
+            Type::Ptr { target } => {
+                if let Some(held) = self.kptr_target(*target)? {
+                    out.push(GraphField {
+                        kind: ebpf_core::abi::FIELD_KPTR,
+                        offset: base,
+                        contains: held,
+                        node_offset: 0,
+                    });
+                }
+            }
             Type::Array { elem, nelems } => {
                 let mut probe = Vec::new();
                 self.graph_fields_at(*elem, 0, contains, &mut probe, depth + 1)?;
@@ -574,6 +591,31 @@ impl Btf {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The struct a pointer to `target` holds as a kptr (`struct foo
+    /// __kptr *`: the pointee tagged `kptr`), if it is one; an error for
+    /// a kptr to anything but a struct defined in the object.
+    fn kptr_target(&self, target: u32) -> Result<Option<u32>, String> {
+        let mut t = target;
+        let mut tagged = false;
+        for _ in 0..8 {
+            match self.get(t)? {
+                Type::Tagged { tag, target } => {
+                    tagged |= tag == "kptr";
+                    t = *target;
+                }
+                Type::Alias { target } => t = *target,
+                Type::Struct { .. } => return Ok(tagged.then_some(t)),
+                _ if tagged => {
+                    return Err(format!(
+                        "a __kptr to type {t}, which is no struct this object defines"
+                    ))
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// The object types `roots` name and those their lists hold,
@@ -607,7 +649,9 @@ impl Btf {
                 *slot = *f;
                 if matches!(
                     f.kind,
-                    ebpf_core::abi::FIELD_LIST_HEAD | ebpf_core::abi::FIELD_RB_ROOT
+                    ebpf_core::abi::FIELD_LIST_HEAD
+                        | ebpf_core::abi::FIELD_RB_ROOT
+                        | ebpf_core::abi::FIELD_KPTR
                 ) {
                     work.push(f.contains);
                 }

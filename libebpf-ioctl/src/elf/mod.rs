@@ -489,10 +489,10 @@ impl BpfObject {
                 .map(|f| f.offset)
                 .collect();
             let spin_lock = (locks.len() == 1).then(|| locks[0]);
-            if spin_lock.is_some() {
+            if spin_lock.is_some() || fields.iter().any(|f| holds_objects(f.kind)) {
                 flags &= !BPF_F_MMAPABLE;
             }
-            let value_fields = if fields.iter().any(|f| is_root(f.kind)) {
+            let value_fields = if fields.iter().any(|f| holds_objects(f.kind)) {
                 fields
             } else {
                 Vec::new()
@@ -557,7 +557,7 @@ impl BpfObject {
                     let roots: Vec<u32> = spec
                         .value_fields
                         .iter()
-                        .filter(|f| is_root(f.kind))
+                        .filter(|f| holds_objects(f.kind))
                         .map(|f| f.contains)
                         .collect();
                     if !roots.is_empty() {
@@ -795,12 +795,14 @@ impl BpfObject {
     }
 }
 
-/// Whether a special field's kind holds objects (a list head or tree
-/// root).
-fn is_root(kind: u32) -> bool {
+/// Whether a special field's kind holds objects (a list head, tree root
+/// or kptr).
+fn holds_objects(kind: u32) -> bool {
     matches!(
         kind,
-        ebpf_core::abi::FIELD_LIST_HEAD | ebpf_core::abi::FIELD_RB_ROOT
+        ebpf_core::abi::FIELD_LIST_HEAD
+            | ebpf_core::abi::FIELD_RB_ROOT
+            | ebpf_core::abi::FIELD_KPTR
     )
 }
 
@@ -1125,7 +1127,7 @@ fn btf_map_struct(
                 let fields = btf
                     .graph_fields(t)
                     .map_err(|e| format!("map `{name}`: {e}"))?;
-                if fields.iter().any(|f| is_root(f.kind)) {
+                if fields.iter().any(|f| holds_objects(f.kind)) {
                     def.spec.value_fields = fields;
                 }
                 if let Some((field, what)) = btf.special_field(t) {
