@@ -1338,3 +1338,117 @@ fn a_trees_less_runs_under_its_lock_and_remove_takes_a_non_owning_node() {
         "{r}"
     );
 }
+
+/// Verifies `src` with one object type, `struct item { u64 value; struct
+/// bpf_refcount ref (when `counted`); }` (BTF id 77, graph index 0), and an
+/// array (`map_idx(0)`) whose values are `{ u64 data; struct item __kptr
+/// *obj; }`.
+fn with_kptr(src: &str, counted: bool) -> Result<Stats, verifier::VerifyError> {
+    use ebpf_core::graph::types::{Field, FieldKind, ObjType};
+    let field = |kind, offset| Field {
+        kind,
+        offset,
+        contains: 0,
+        node_offset: 0,
+    };
+    let count = [field(FieldKind::Refcount, 8)];
+    let item = ObjType {
+        name: *b"item\0\0\0\0\0\0\0\0\0\0\0\0",
+        size: 16,
+        record: Record::new(if counted { &count } else { &[] }, 16).unwrap(),
+    };
+    let slots = MapDesc {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 16,
+        max_entries: 1,
+        flags: 0,
+        inner: None,
+        spin_lock: None,
+        record: Record::new(&[field(FieldKind::Kptr, 8)], 16).unwrap(),
+    };
+    let maps = [slots];
+    let insns = assemble(src);
+    let subject = Subject {
+        prog_type: ProgType::Xdp,
+        attach: Default::default(),
+        gpl: true,
+        maps: &maps,
+        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 1),
+        allow_ptr_leaks: false,
+        exception_cb: None,
+        obj_type: &|i| (i == 0).then_some(item),
+        obj_btf: &[(77, 0)],
+    };
+    let mut log = String::new();
+    verifier::verify(&insns, &subject, &mut log, 1)
+}
+
+#[test]
+fn a_kptr_takes_an_owned_object_and_gives_back_what_it_held() {
+    // r7 = the map value, r6 = a new item (checked).
+    let setup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n\
+                 jeq %r0, 0, out\nmov %r7, %r0\nmov %r1, 77\nmov %r2, 0\ncall runtime 13\n\
+                 jeq %r0, 0, out\nmov %r6, %r0\n";
+    let xchg = "mov %r1, %r7\nadd %r1, 8\nmov %r2, %r6\ncall 194\n";
+    let drop_old = "jeq %r0, 0, out\nmov %r1, %r0\nmov %r2, 0\ncall runtime 14\n";
+    let end = "out: mov %r0, 0\nexit";
+    let verify = |body: &str, counted| with_kptr(&format!("{setup}{body}{end}"), counted);
+    let refused = |body: &str, counted, words: &str| match verify(body, counted) {
+        Ok(_) => panic!("accepted, expected \"{words}\"\n{body}"),
+        Err(e) => assert!(
+            e.reason.as_str().contains(words),
+            "{e}, expected \"{words}\""
+        ),
+    };
+    assert!(verify(&format!("{xchg}{drop_old}"), false).is_ok());
+    // What it held is the program's now: dropped, or leaked.
+    refused(xchg, false, "Unreleased reference");
+    // What it took is not the program's any more.
+    refused(
+        &format!("{xchg}ldxdw %r1, [%r6+0]\n{drop_old}"),
+        false,
+        "invalid mem access 'scalar'",
+    );
+    // NULL takes the object out.
+    let take = "mov %r1, %r7\nadd %r1, 8\nmov %r2, 0\ncall 194\nmov %r8, %r0\n\
+                mov %r1, %r6\nmov %r2, 0\ncall runtime 14\nmov %r0, %r8\n";
+    assert!(verify(&format!("{take}{drop_old}"), false).is_ok());
+    // A kptr is reached through bpf_kptr_xchg alone, at its offset, with
+    // an object at its start.
+    refused(
+        &format!("ldxdw %r0, [%r7+8]\n{xchg}{drop_old}"),
+        false,
+        "kptr cannot be accessed directly",
+    );
+    refused(
+        &format!("{}{drop_old}", xchg.replace("add %r1, 8", "add %r1, 0")),
+        false,
+        "off=0 doesn't point to kptr",
+    );
+    refused(
+        &format!(
+            "{}{drop_old}",
+            xchg.replace("mov %r2, %r6", "mov %r2, %r6\nadd %r2, 8")
+        ),
+        false,
+        "must have zero offset",
+    );
+    refused(
+        &format!("{}{drop_old}", xchg.replace("mov %r2, %r6", "mov %r2, %r7")),
+        false,
+        "must be referenced or NULL",
+    );
+    // One more owner of an owned object: not NULL; both dropped.
+    let acquire = "mov %r1, %r6\nmov %r2, 0\ncall runtime 22\nldxdw %r1, [%r0+0]\n\
+                   mov %r1, %r0\nmov %r2, 0\ncall runtime 14\n\
+                   mov %r1, %r6\nmov %r2, 0\ncall runtime 14\n";
+    assert!(verify(acquire, true).is_ok());
+    refused(acquire, false, "has no bpf_refcount");
+    // The count is the runtime's.
+    refused(
+        "stw [%r6+8], 1\nmov %r1, %r6\nmov %r2, 0\ncall runtime 14\n",
+        true,
+        "direct access to bpf_refcount is disallowed",
+    );
+}

@@ -256,6 +256,13 @@ fn the_c_header_matches_the_abi() {
         ("EBPF_ATTACH_XDP_DEVMAP", ATTACH_XDP_DEVMAP),
         ("EBPF_ATTACH_XDP_CPUMAP", ATTACH_XDP_CPUMAP),
         ("EBPF_ATTACH_XDP", ATTACH_XDP),
+        ("EBPF_FIELD_SPIN_LOCK", FIELD_SPIN_LOCK),
+        ("EBPF_FIELD_LIST_HEAD", FIELD_LIST_HEAD),
+        ("EBPF_FIELD_LIST_NODE", FIELD_LIST_NODE),
+        ("EBPF_FIELD_RB_ROOT", FIELD_RB_ROOT),
+        ("EBPF_FIELD_RB_NODE", FIELD_RB_NODE),
+        ("EBPF_FIELD_KPTR", FIELD_KPTR),
+        ("EBPF_FIELD_REFCOUNT", FIELD_REFCOUNT),
     ] {
         writeln!(src, "printf(\"{macro_name} %u\\n\", {macro_name});").unwrap();
         writeln!(want, "{macro_name} {value}").unwrap();

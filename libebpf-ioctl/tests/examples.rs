@@ -998,6 +998,44 @@ fn objects_pushed_and_popped_by_concurrent_runs_are_never_lost() {
 }
 
 #[test]
+fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
+    // The return values are the host kernel's (6.18) on the same object.
+    let obj = BpfObject::parse(&object_bytes("kptr_refcount")).unwrap();
+    let e = client();
+    let frame = ecn_frame(2, false);
+    for (prog, want) in [
+        // The replaced object's value * 1000 + its leaf's (value * 7).
+        ("stash", [0, 1007, 2014]),
+        // A leaf kept in global data, 5 larger each run.
+        ("global_kptr", [0, 5, 10]),
+        // In a tree and a list at once: 4 read through both, a second
+        // push refused, a removal from a tree it is not in refused, gone
+        // after.
+        ("both", [44111, 44111, 44111]),
+    ] {
+        let loaded = e.load_object_programs(&obj, Some(prog)).unwrap();
+        let h = loaded.program(prog).unwrap();
+        let got: Vec<u32> = (0..3)
+            .map(|_| e.prog_test_run(h, &frame, 1).unwrap().retval)
+            .collect();
+        assert_eq!(got, want, "{prog}");
+    }
+    // Userspace reads the slot's data, never the kptr; an update leaves
+    // the kptr NULL (Linux drops the object it held).
+    let loaded = e.load_object(&obj).unwrap();
+    let stash = loaded.program("stash").unwrap();
+    e.prog_test_run(stash, &frame, 1).unwrap();
+    let slots = loaded.map("slots").unwrap();
+    let value = lookup(&e, slots, &0u32.to_ne_bytes()).unwrap();
+    let mut want = 1u64.to_ne_bytes().to_vec();
+    want.extend([0; 8]);
+    assert_eq!(value, want, "one stash, the kptr read as zero");
+    e.map_update(slots, &0u32.to_ne_bytes(), &[0; 16], 0)
+        .unwrap();
+    assert_eq!(e.prog_test_run(stash, &frame, 1).unwrap().retval, 0);
+}
+
+#[test]
 fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // The return value is the host kernel's (6.18) on the same object.
     let obj = BpfObject::parse(&object_bytes("ringbuf_dynptr")).unwrap();
