@@ -941,10 +941,15 @@ impl Ebpf {
             None => autoload(name),
         };
         let mut out = LoadedObject::default();
+        // Each of the object's maps: its handle, or why it is not there (a
+        // type holding the Linux kernel's objects: a program using it
+        // fails with that, the others load without it).
+        let mut created: Vec<std::result::Result<u32, Error>> = Vec::new();
         for m in &obj.maps {
             if m.pin_by_name {
                 if let Ok((h, ObjKind::Map)) = self.get_pinned(&m.name) {
                     out.maps.push((m.name.clone(), h));
+                    created.push(Ok(h));
                     continue;
                 }
             }
@@ -972,7 +977,7 @@ impl Ebpf {
             if spec.map_type == ebpf_core::MapType::PerfEventArray as u32 && spec.max_entries == 0 {
                 spec.max_entries = self.possible_cpus()?;
             }
-            let created = self.map_create(&spec).map_err(|e| Error {
+            let made = self.map_create(&spec).map_err(|e| Error {
                 log: Some(match e.log {
                     Some(why) => format!("map `{}`: {why}", m.name),
                     None => format!("map `{}`", m.name),
@@ -982,7 +987,13 @@ impl Ebpf {
             if let Some(t) = template {
                 let _ = self.close(t);
             }
-            let h = created?;
+            let h = match made {
+                Err(e) if ebpf_core::MapType::linux_only(spec.map_type).is_some() => {
+                    created.push(Err(e));
+                    continue;
+                }
+                made => made?,
+            };
             if let crate::elf::MapOrigin::GlobalData(init) = &m.origin {
                 self.map_update(h, &0u32.to_ne_bytes(), init, 0)?;
             }
@@ -990,8 +1001,16 @@ impl Ebpf {
                 self.pin(h, &m.name)?;
             }
             out.maps.push((m.name.clone(), h));
+            created.push(Ok(h));
         }
         let handles: Vec<u32> = out.maps.iter().map(|&(_, h)| h).collect();
+        // Map indexes into `handles`, past the maps not created.
+        let mut index_of: Vec<Option<i32>> = Vec::new();
+        let mut next = 0;
+        for c in &created {
+            index_of.push(c.is_ok().then_some(next));
+            next += i32::from(c.is_ok());
+        }
         for p in obj.programs.iter().filter(|p| loads(&p.name)) {
             if let Some(why) = &p.unsupported {
                 return Err(Error {
@@ -1003,7 +1022,26 @@ impl Ebpf {
                     )),
                 });
             }
-            let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
+            let mut insns = p.insns.clone();
+            for (at, map) in p.map_references() {
+                match (created.get(map), index_of.get(map)) {
+                    (Some(Err(e)), _) => {
+                        return Err(Error {
+                            op: "prog load",
+                            errno: e.errno,
+                            log: Some(format!(
+                                "program `{}` (section {}): {}",
+                                p.name,
+                                p.section,
+                                e.log.clone().unwrap_or_default()
+                            )),
+                        })
+                    }
+                    (_, Some(&Some(i))) => insns[at].imm = i,
+                    _ => {}
+                }
+            }
+            let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
             let name: String = p.name.chars().take(15).collect();
             let (h, log) = self
                 .prog_load_with(
@@ -1033,7 +1071,10 @@ impl Ebpf {
             out.programs.push((p.name.clone(), p.section.clone(), h));
             out.logs.push((p.name.clone(), log));
         }
-        for (m, &(_, map)) in obj.maps.iter().zip(&out.maps) {
+        for (m, map) in obj.maps.iter().zip(&created) {
+            let Ok(map) = *map else {
+                continue;
+            };
             for (slot, inner) in &m.initial_maps {
                 let h = out.map(inner).ok_or_else(|| Error {
                     op: "load object",

@@ -998,6 +998,39 @@ fn objects_pushed_and_popped_by_concurrent_runs_are_never_lost() {
 }
 
 #[test]
+fn a_map_of_the_linux_kernels_objects_fails_only_the_programs_using_it() {
+    let obj = BpfObject::parse(&object_bytes("linux_maps")).unwrap();
+    let e = client();
+    let frame = ecn_frame(2, false);
+    // The program using the ordinary map alone loads and runs, its map
+    // reference renumbered past the socket map that is not there.
+    let loaded = e.load_object_programs(&obj, Some("count")).unwrap();
+    let count = loaded.program("count").unwrap();
+    let runs: Vec<u32> = (0..2)
+        .map(|_| e.prog_test_run(count, &frame, 1).unwrap().retval)
+        .collect();
+    assert_eq!(runs, [1, 2]);
+    assert_eq!(loaded.map("sockets"), None);
+    let counts = loaded.map("counts").unwrap();
+    assert_eq!(
+        lookup(&e, counts, &0u32.to_ne_bytes()).unwrap(),
+        2u64.to_ne_bytes()
+    );
+    // The one using the socket map is refused, saying why.
+    for only in [Some("lookup_socket"), None] {
+        let err = e.load_object_programs(&obj, only).unwrap_err();
+        let log = err.log.unwrap_or_default();
+        assert!(
+            log.contains("program `lookup_socket`")
+                && log.contains(
+                    "map `sockets`: map type sockmap (15) holds the Linux kernel's sockets"
+                ),
+            "{log}"
+        );
+    }
+}
+
+#[test]
 fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
     // The return values are the host kernel's (6.18) on the same object.
     let obj = BpfObject::parse(&object_bytes("kptr_refcount")).unwrap();

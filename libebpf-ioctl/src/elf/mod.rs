@@ -106,6 +106,21 @@ pub struct ProgDef {
     pub obj_types: Vec<ebpf_core::abi::ObjTypeDesc>,
 }
 
+impl ProgDef {
+    /// Its map references: the `lddw` instructions naming a map by index
+    /// into the object's maps (`map_idx`), with their positions.
+    pub fn map_references(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let lddw = BPF_LD | BPF_IMM | BPF_DW;
+        self.insns.iter().enumerate().filter_map(move |(at, insn)| {
+            let by_index = insn.src == BPF_PSEUDO_MAP_IDX || insn.src == BPF_PSEUDO_MAP_IDX_VALUE;
+            if insn.opcode != lddw || !by_index {
+                return None;
+            }
+            usize::try_from(insn.imm).ok().map(|map| (at, map))
+        })
+    }
+}
+
 /// A parsed object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BpfObject {
@@ -211,17 +226,8 @@ impl BpfObject {
                 continue;
             }
             reached.push(&prog.name);
-            let lddw = BPF_LD | BPF_IMM | BPF_DW;
-            for insn in &prog.insns {
-                let by_index =
-                    insn.src == BPF_PSEUDO_MAP_IDX || insn.src == BPF_PSEUDO_MAP_IDX_VALUE;
-                if insn.opcode != lddw || !by_index {
-                    continue;
-                }
-                if let Some(map) = usize::try_from(insn.imm)
-                    .ok()
-                    .and_then(|i| self.maps.get(i))
-                {
+            for (_, i) in prog.map_references() {
+                if let Some(map) = self.maps.get(i) {
                     todo.extend(map.initial_programs.iter().map(|(_, p)| p.as_str()));
                 }
             }
