@@ -318,6 +318,83 @@ fn a_map_drops_the_objects_its_kptrs_hold() {
     p.assert_no_leaks();
 }
 
+#[test]
+fn shared_objects_pushed_by_two_threads_land_in_one_list_each() {
+    // Two threads take a reference to each of the same objects and push
+    // it into their own list under their own lock: a node is claimed by
+    // one of them only (the other's push fails and drops its reference),
+    // and the counts, changed from both at once, end where they should.
+    // A claim that is not atomic links nodes into both lists; a count that
+    // is not atomic loses changes (objects freed early or never).
+    const OBJECTS: usize = 4000;
+    let p = TestPlatform::new(2);
+    let g = Graph::new(p).unwrap();
+    let i = g.register(item()).unwrap();
+    let s = g.register(shared(i)).unwrap();
+    g.top_up(s).unwrap();
+    while g.free_objects(80) < OBJECTS {
+        // Each top-up adds chunks until TOP_UP blocks are free; ask for
+        // more by holding the free ones.
+        let held: Vec<u64> = (0..g.free_objects(80)).map(|_| g.alloc(s)).collect();
+        g.top_up(s).unwrap();
+        // SAFETY: fresh objects, ours alone.
+        held.iter().for_each(|&o| unsafe { g.drop_object(o) });
+    }
+    let free = g.free_objects(80);
+    for _ in 0..8 {
+        let objects: Vec<u64> = (0..OBJECTS).map(|_| g.alloc(s)).collect();
+        assert!(objects.iter().all(|&o| o != 0));
+        let heads = [[0u64; 2], [0u64; 2]];
+        let heads = heads.map(|h| std::sync::Mutex::new(h));
+        // Both threads at the same object at once: each arrives, then waits
+        // for the other (a spinning barrier per object).
+        let arrived = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for head in &heads {
+                let (g, objects, arrived) = (&g, &objects, &arrived);
+                scope.spawn(move || {
+                    for (k, &o) in objects.iter().enumerate() {
+                        arrived.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                        while arrived.load(std::sync::atomic::Ordering::Acquire) < 2 * (k + 1) {
+                            std::hint::spin_loop();
+                        }
+                        // SAFETY: the object is live (the test's reference).
+                        assert_eq!(unsafe { g.acquire(o) }, o);
+                        let mut h = head.lock().unwrap();
+                        // SAFETY: this thread's list under its lock, and
+                        // a node of an object it holds a reference to.
+                        if !unsafe { list::push(h.as_mut_ptr() as u64, o + 8, true) } {
+                            // SAFETY: that reference, given up.
+                            unsafe { g.drop_by_node(o + 8) };
+                        }
+                    }
+                });
+            }
+        });
+        // Every object in exactly one list; each popped and let go.
+        let mut popped = Vec::new();
+        for head in &heads {
+            let mut h = head.lock().unwrap();
+            // SAFETY: the lists are ours alone now.
+            while let Some(n) = unsafe { list::pop(h.as_mut_ptr() as u64, false) } {
+                popped.push(n - 8);
+                assert!(popped.len() <= OBJECTS, "a node in both lists");
+            }
+        }
+        popped.sort_unstable();
+        let mut want = objects.clone();
+        want.sort_unstable();
+        assert_eq!(popped, want);
+        for o in popped.into_iter().chain(objects) {
+            // SAFETY: the list's reference, then the test's.
+            unsafe { g.drop_object(o) };
+        }
+        assert_eq!(g.free_objects(80), free, "every object freed once");
+    }
+    drop(g);
+    p.assert_no_leaks();
+}
+
 /// One step on a list and its model.
 #[derive(Clone, Debug)]
 enum ListOp {
