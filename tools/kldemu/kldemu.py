@@ -849,6 +849,41 @@ def session(emu):
         r, _ = ioctl(14, struct.pack("<II", h, 0))
         expect("OBJ_CLOSE", r, 0)
 
+    # A kptr and a reference count: an array whose value holds `struct
+    # counted __kptr *` at 8 (no lock), `counted { u64 value; struct
+    # bpf_refcount at 8 }` (BTF id 5); the program allocates one, takes a
+    # second reference (kfunc 22), stashes the first with bpf_kptr_xchg
+    # (helper 194), drops what the kptr held before and its second
+    # reference, and returns the value; the map's close drops the last.
+    fields = struct.pack("<IIII", 6, 8, 5, 0)
+    counted = struct.pack("<16sIIII", b"counted", 5, 16, 1, 0) + struct.pack("<IIII", 7, 8, 0, 0) + b"\0" * 144
+    r, req = ioctl(1, struct.pack("<IIIIIIII16sIIQIIQ", 2, 4, 16, 1, 0, 0, 0, 0, b"emu_kptrs", 0, 0,
+                                  user.put(fields), 1, 1, user.put(counted)))
+    expect("MAP_CREATE of values holding a kptr", r, 0)
+    kptrs = struct.unpack("<I", user.read(req + 48, 4))[0]
+    stash = bytes.fromhex(
+        "620afcff00000000bfa200000000000007020000fcffffff18510000000000000000000000000000"
+        "85000000010000001500190000000000bf07000000000000b701000005000000b702000000000000"
+        "852000000d0000001500140000000000bf060000000000007a0600002a000000bf61000000000000"
+        "b7020000000000008520000016000000bf08000000000000bf710000000000000701000008000000"
+        "bf6200000000000085000000c20000001500030000000000bf01000000000000b702000000000000"
+        "852000000e0000007989000000000000bf81000000000000b702000000000000852000000e000000"
+        "bf900000000000009500000000000000b7000000000000009500000000000000")
+    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIIIIIQ", 6, len(stash) // 8, user.put(stash), lic, 1, 512,
+                                  log, user.put(struct.pack("<I", kptrs)), 1, 0, b"emu_kptr", 0, 0, 0, 0,
+                                  0, 1, user.put(counted)))
+    expect("PROG_LOAD of a program keeping an object in a kptr: verified",
+           (r, user.read(log, 512).split(b"\0")[0].decode()[:9]), (0, "processed"))
+    stash_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
+    for run in (1, 2):
+        r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", stash_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2,
+                                       0, 0, 0))
+        retval = struct.unpack("<I", user.read(req + 4, 4))[0]
+        expect(f"PROG_TEST_RUN {run}: an object stashed, the one before dropped", (r, retval), (0, 42))
+    for h in (stash_handle, kptrs):
+        r, _ = ioctl(14, struct.pack("<II", h, 0))
+        expect("OBJ_CLOSE", r, 0)
+
     # Live traffic: a pfil(9) hook on the Ethernet head, the compiled
     # program run on frames in their mbufs.
     em0, lo0 = k.add_ifnet("em0", 3), k.add_ifnet("lo0", 1)
