@@ -336,6 +336,12 @@ impl Ebpf {
                     "map type {name} ({}) holds the Linux kernel's {needs}: not provided by this runtime",
                     spec.map_type
                 ));
+            } else if e.errno == Errno::EOPNOTSUPP && !spec.value_fields.is_empty() {
+                e.log = Some(
+                    "its values hold objects (lists, trees or kptrs), which this runtime \
+                     provides in array maps not mapped into processes only"
+                        .into(),
+                );
             }
             e
         })?;

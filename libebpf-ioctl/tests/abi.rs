@@ -1609,10 +1609,30 @@ fn map_create_checks_the_values_lists_and_their_types() {
     let odd = ObjField { kind: 9, ..lock };
     assert_eq!(errno(spec(vec![odd], vec![])), Errno::EINVAL);
     assert_eq!(errno(spec(vec![lock; 11], vec![])), Errno::E2BIG);
-    // Lists only in plain arrays.
+    // Lists only in plain arrays, said so.
     let hash = MapSpec {
         map_type: 1,
         ..spec(vec![lock, head], vec![item])
     };
-    assert_eq!(errno(hash), Errno::EOPNOTSUPP);
+    let err = e.map_create(&hash).unwrap_err();
+    assert_eq!(err.errno, Errno::EOPNOTSUPP);
+    assert!(err.log.unwrap_or_default().contains("in array maps"));
+    // A kptr needs no lock; a reference count is an object's, not a
+    // value's.
+    let kptr = ObjField {
+        kind: abi::FIELD_KPTR,
+        offset: 8,
+        contains: item.btf_id,
+        node_offset: 0,
+    };
+    assert!(e.map_create(&spec(vec![kptr], vec![item])).is_ok());
+    let count = ObjField {
+        kind: abi::FIELD_REFCOUNT,
+        offset: 4,
+        contains: 0,
+        node_offset: 0,
+    };
+    assert_eq!(errno(spec(vec![count], vec![])), Errno::EINVAL);
+    // A kptr of a type not described.
+    assert_eq!(errno(spec(vec![kptr], vec![])), Errno::EINVAL);
 }
