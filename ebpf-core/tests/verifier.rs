@@ -1342,8 +1342,8 @@ fn a_trees_less_runs_under_its_lock_and_remove_takes_a_non_owning_node() {
 /// Verifies `src` with one object type, `struct item { u64 value; struct
 /// bpf_refcount ref (when `counted`); }` (BTF id 77, graph index 0), and an
 /// array (`map_idx(0)`) whose values are `{ u64 data; struct item __kptr
-/// *obj; }`.
-fn with_kptr(src: &str, counted: bool) -> Result<Stats, verifier::VerifyError> {
+/// *obj; }`, with map `flags`.
+fn with_kptr(src: &str, counted: bool, flags: u32) -> Result<Stats, verifier::VerifyError> {
     use ebpf_core::graph::types::{Field, FieldKind, ObjType};
     let field = |kind, offset| Field {
         kind,
@@ -1362,7 +1362,7 @@ fn with_kptr(src: &str, counted: bool) -> Result<Stats, verifier::VerifyError> {
         key_size: 4,
         value_size: 16,
         max_entries: 1,
-        flags: 0,
+        flags,
         inner: None,
         spin_lock: None,
         record: Record::new(&[field(FieldKind::Kptr, 8)], 16).unwrap(),
@@ -1393,7 +1393,7 @@ fn a_kptr_takes_an_owned_object_and_gives_back_what_it_held() {
     let xchg = "mov %r1, %r7\nadd %r1, 8\nmov %r2, %r6\ncall 194\n";
     let drop_old = "jeq %r0, 0, out\nmov %r1, %r0\nmov %r2, 0\ncall runtime 14\n";
     let end = "out: mov %r0, 0\nexit";
-    let verify = |body: &str, counted| with_kptr(&format!("{setup}{body}{end}"), counted);
+    let verify = |body: &str, counted| with_kptr(&format!("{setup}{body}{end}"), counted, 0);
     let refused = |body: &str, counted, words: &str| match verify(body, counted) {
         Ok(_) => panic!("accepted, expected \"{words}\"\n{body}"),
         Err(e) => assert!(
@@ -1439,6 +1439,17 @@ fn a_kptr_takes_an_owned_object_and_gives_back_what_it_held() {
         false,
         "must be referenced or NULL",
     );
+    // Not in a map programs may only read.
+    let read_only = with_kptr(
+        &format!("{setup}{xchg}{drop_old}{end}"),
+        false,
+        ebpf_core::maps::flags::BPF_F_RDONLY_PROG,
+    );
+    assert!(read_only
+        .unwrap_err()
+        .reason
+        .as_str()
+        .contains("write into map forbidden"));
     // One more owner of an owned object: not NULL; both dropped.
     let acquire = "mov %r1, %r6\nmov %r2, 0\ncall runtime 22\nldxdw %r1, [%r0+0]\n\
                    mov %r1, %r0\nmov %r2, 0\ncall runtime 14\n\

@@ -11,7 +11,7 @@ use super::state::{
 };
 use super::{MapDesc, Stats, Subject, VerifyError, MAX_PROCESSED};
 use crate::errno::Errno;
-use crate::graph::types::FieldKind;
+use crate::graph::types::{FieldKind, Record};
 use crate::helpers::ids;
 use crate::helpers::proto::{self, Arg, CallbackArgs, DynptrKind, Proto, Ret, SockRef};
 use crate::insn::Insn;
@@ -2742,6 +2742,19 @@ impl<'a> Explorer<'a> {
         Ok(())
     }
 
+    /// The layout of map `map`'s values, whose objects a call changes: not
+    /// of a map programs only read.
+    fn writable_record(&self, pc: usize, regno: u8, map: u16) -> Result<Record, VerifyError> {
+        let desc = self.map(map);
+        if desc.flags & BPF_F_RDONLY_PROG != 0 {
+            reject!(
+                pc,
+                "R{regno} write into map forbidden: its value is read-only"
+            );
+        }
+        Ok(desc.record)
+    }
+
     /// A kptr argument: the `__kptr` field of a map value or of an object
     /// (owned, or reached under its owner's lock) at a constant offset.
     /// The type it holds.
@@ -2753,7 +2766,7 @@ impl<'a> Explorer<'a> {
                     maybe_null: false,
                     ..
                 },
-            ) => (p, self.map(map).record),
+            ) => (p, self.writable_record(pc, regno, map)?),
             Reg::Ptr(
                 p @ Ptr {
                     kind: PtrKind::Object { ty, non_owning },
@@ -2802,7 +2815,7 @@ impl<'a> Explorer<'a> {
                     maybe_null: false,
                     ..
                 },
-            ) => (p, self.map(map).record, (map, p.id)),
+            ) => (p, self.writable_record(pc, regno, map)?, (map, p.id)),
             Reg::Ptr(
                 p @ Ptr {
                     kind:
