@@ -345,7 +345,7 @@ fn shared_objects_pushed_by_two_threads_land_in_one_list_each() {
         let objects: Vec<u64> = (0..OBJECTS).map(|_| g.alloc(s)).collect();
         assert!(objects.iter().all(|&o| o != 0));
         let heads = [[0u64; 2], [0u64; 2]];
-        let heads = heads.map(|h| std::sync::Mutex::new(h));
+        let heads = heads.map(std::sync::Mutex::new);
         // Both threads at the same object at once: each arrives, then waits
         // for the other (a spinning barrier per object).
         let arrived = std::sync::atomic::AtomicUsize::new(0);
