@@ -92,17 +92,18 @@ impl Graph {
         let Some(block) = self.pool.alloc(class) else {
             return 0;
         };
-        let b = block.as_ptr();
+        let header = Header {
+            ty: i,
+            class: class as u8,
+            holds: u8::from(t.record.iter().any(|f| f.kind.holds_objects())),
+            refcount: t.record.refcount().map_or(0, |rc| rc as u16 + 1),
+        };
+        let obj = block.as_ptr() as u64 + HEADER as u64;
         // SAFETY: a fresh block of at least HEADER + size bytes, 8-aligned.
-        unsafe {
-            (b as *mut u32).write(i);
-            b.add(4).write(class as u8);
-        }
-        let obj = b as u64 + HEADER as u64;
-        if let Some(rc) = t.record.refcount() {
-            // SAFETY: the count lies in the object, 4-aligned, not shared
-            // yet.
-            unsafe { refcount(obj, rc).store(1, Ordering::Relaxed) };
+        unsafe { header.write(obj) };
+        if let Some(count) = header.count(obj) {
+            // SAFETY: the count lies in the object, not shared yet.
+            unsafe { refcount(count) }.store(1, Ordering::Relaxed);
         }
         obj
     }
@@ -115,23 +116,24 @@ impl Graph {
     /// `obj` came from [`alloc`](Self::alloc) of this graph and the caller
     /// owns it (a reference it no longer uses); freed, it is in no list.
     pub unsafe fn drop_object(&self, obj: u64) {
-        let block = obj - HEADER as u64;
-        // SAFETY: per the contract, the header is ours.
-        let (i, class) = unsafe { ((block as *const u32).read(), *((block + 4) as *const u8)) };
-        if let Some(t) = self.obj_type(i) {
-            if let Some(rc) = t.record.refcount() {
-                // SAFETY: the object is live while the caller owns it.
-                if unsafe { refcount(obj, rc) }.fetch_sub(1, Ordering::AcqRel) != 1 {
-                    return;
-                }
+        // SAFETY: per the contract, the header is ours to read.
+        let header = unsafe { Header::read(obj) };
+        if let Some(count) = header.count(obj) {
+            // SAFETY: the object is live while the caller owns it.
+            if unsafe { refcount(count) }.fetch_sub(1, Ordering::AcqRel) != 1 {
+                return;
             }
-            // SAFETY: the last owner: the object is ours alone, and so
-            // are its lists and kptrs.
-            unsafe { self.free_fields(obj, &t.record) };
         }
-        if let Some(b) = NonNull::new(block as *mut u8) {
+        if header.holds != 0 {
+            if let Some(t) = self.obj_type(header.ty) {
+                // SAFETY: the last owner: the object is ours alone, and so
+                // are its lists and kptrs.
+                unsafe { self.free_fields(obj, &t.record) };
+            }
+        }
+        if let Some(b) = NonNull::new((obj - HEADER as u64) as *mut u8) {
             // SAFETY: the block came from the pool with this class.
-            unsafe { self.pool.free(b, class as usize) };
+            unsafe { self.pool.free(b, header.class as usize) };
         }
     }
 
@@ -144,12 +146,11 @@ impl Graph {
     /// lock of a list or tree that owns it).
     pub unsafe fn acquire(&self, obj: u64) -> u64 {
         // SAFETY: per the contract, the header is live.
-        let i = unsafe { ((obj - HEADER as u64) as *const u32).read() };
-        let Some(rc) = self.obj_type(i).and_then(|t| t.record.refcount()) else {
+        let Some(at) = unsafe { Header::read(obj) }.count(obj) else {
             return 0;
         };
         // SAFETY: as above.
-        let count = unsafe { refcount(obj, rc) };
+        let count = unsafe { refcount(at) };
         let mut seen = count.load(Ordering::Relaxed);
         // Bounded: each failed exchange is another owner's change.
         for _ in 0..1024 {
@@ -333,14 +334,68 @@ pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<R
     Record::new(&out[..fields.len()], size)
 }
 
-/// The reference count at `offset` of object `obj`.
+/// What the [`HEADER`] bytes before an object say: enough to drop it
+/// without the type table unless it holds other objects.
+#[derive(Clone, Copy)]
+struct Header {
+    /// Its type's index.
+    ty: u32,
+    /// Its block's size class.
+    class: u8,
+    /// Nonzero when it has lists, trees or kptrs to empty when freed.
+    holds: u8,
+    /// Its reference count's offset plus one; 0: none.
+    refcount: u16,
+}
+
+impl Header {
+    /// Writes the header of object `obj`.
+    ///
+    /// # Safety
+    /// `obj` is the object of a block the caller owns.
+    unsafe fn write(self, obj: u64) {
+        let at = (obj - HEADER as u64) as *mut u8;
+        // SAFETY: per the contract: the block's first 8 bytes, aligned.
+        unsafe {
+            (at as *mut u32).write(self.ty);
+            at.add(4).write(self.class);
+            at.add(5).write(self.holds);
+            (at.add(6) as *mut u16).write(self.refcount);
+        }
+    }
+
+    /// The header of live object `obj`.
+    ///
+    /// # Safety
+    /// `obj` is a live object of the pool.
+    unsafe fn read(obj: u64) -> Header {
+        let at = (obj - HEADER as u64) as *const u8;
+        // SAFETY: per the contract.
+        unsafe {
+            Header {
+                ty: (at as *const u32).read(),
+                class: at.add(4).read(),
+                holds: at.add(5).read(),
+                refcount: (at.add(6) as *const u16).read(),
+            }
+        }
+    }
+
+    /// The address of `obj`'s reference count, if its type has one.
+    fn count(&self, obj: u64) -> Option<u64> {
+        let offset = self.refcount.checked_sub(1)?;
+        Some(obj + u64::from(offset))
+    }
+}
+
+/// The reference count at `at`.
 ///
 /// # Safety
-/// `obj` is live for the returned reference's use, the count 4-aligned in
-/// it.
-unsafe fn refcount<'a>(obj: u64, offset: u32) -> &'a AtomicU32 {
+/// `at` is the live, 4-aligned count of an object for the returned
+/// reference's use.
+unsafe fn refcount<'a>(at: u64) -> &'a AtomicU32 {
     // SAFETY: per the contract.
-    unsafe { AtomicU32::from_ptr((obj + u64::from(offset)) as *mut u32) }
+    unsafe { AtomicU32::from_ptr(at as *mut u32) }
 }
 
 /// The kptr at `at`.
