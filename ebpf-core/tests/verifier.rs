@@ -1419,7 +1419,38 @@ fn a_kptr_takes_an_owned_object_and_gives_back_what_it_held() {
     refused(
         &format!("ldxdw %r0, [%r7+8]\n{xchg}{drop_old}"),
         false,
+        "kptr to struct item cannot be read directly: it has no bpf_refcount",
+    );
+    refused(
+        &format!("stdw [%r7+8], 0\n{xchg}{drop_old}"),
+        true,
         "kptr cannot be accessed directly",
+    );
+    // Of a counted type, read directly: the object or NULL, readable for
+    // the run; not the program's until acquired (then maybe NULL).
+    let peek = "ldxdw %r8, [%r7+8]\njeq %r8, 0, +8\nldxdw %r0, [%r8+0]\nmov %r1, %r8\n\
+                mov %r2, 0\ncall runtime 22\njeq %r0, 0, +3\nmov %r1, %r0\nmov %r2, 0\n\
+                call runtime 14\n";
+    let drop_new = "mov %r1, %r6\nmov %r2, 0\ncall runtime 14\n";
+    let ok = verify(&format!("{peek}{drop_new}"), true);
+    assert!(ok.is_ok(), "{ok:?}");
+    refused(
+        &format!("{}{drop_new}", peek.replace("jeq %r8, 0, +8\n", "")),
+        true,
+        "invalid mem access 'rcu_ptr_alloc_or_null'",
+    );
+    refused(
+        &format!("{}{drop_new}", peek.replace("jeq %r0, 0, +3\n", "")),
+        true,
+        "arg#0 expected pointer to allocated object",
+    );
+    refused(
+        &format!(
+            "{}mov %r1, %r8\nmov %r2, 0\ncall runtime 14\n{drop_new}",
+            &peek[..peek.find("mov %r1, %r8").unwrap()]
+        ),
+        true,
+        "expected pointer to allocated object",
     );
     refused(
         &format!("{}{drop_old}", xchg.replace("add %r1, 8", "add %r1, 0")),

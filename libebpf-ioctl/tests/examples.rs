@@ -1039,6 +1039,8 @@ fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
     for (prog, want) in [
         // The replaced object's value * 1000 + its leaf's (value * 7).
         ("stash", [0, 1007, 2014]),
+        // Alone, nothing stashed to read: -2.
+        ("peek", [-2i32 as u32; 3]),
         // A leaf kept in global data, 5 larger each run.
         ("global_kptr", [0, 5, 10]),
         // In a tree and a list at once: 4 read through both, a second
@@ -1063,8 +1065,16 @@ fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
     let mut want = 1u64.to_ne_bytes().to_vec();
     want.extend([0; 8]);
     assert_eq!(value, want, "one stash, the kptr read as zero");
+    // The stashed object read in place: value 1, and 10 times it through
+    // a reference of its own.
+    let peek = loaded.program("peek").unwrap();
+    assert_eq!(e.prog_test_run(peek, &frame, 1).unwrap().retval, 11);
     e.map_update(slots, &0u32.to_ne_bytes(), &[0; 16], 0)
         .unwrap();
+    assert_eq!(
+        e.prog_test_run(peek, &frame, 1).unwrap().retval,
+        -2i32 as u32
+    );
     assert_eq!(e.prog_test_run(stash, &frame, 1).unwrap().retval, 0);
 }
 

@@ -131,8 +131,16 @@ impl Graph {
                 unsafe { self.free_fields(obj, &t.record) };
             }
         }
-        if let Some(b) = NonNull::new((obj - HEADER as u64) as *mut u8) {
+        let Some(b) = NonNull::new((obj - HEADER as u64) as *mut u8) else {
+            return;
+        };
+        if header.refcount != 0 {
+            // Runs may read a counted object through a kptr they loaded
+            // before it went: its block waits for them.
             // SAFETY: the block came from the pool with this class.
+            unsafe { self.pool.retire(b, header.class as usize) };
+        } else {
+            // SAFETY: as above.
             unsafe { self.pool.free(b, header.class as usize) };
         }
     }
@@ -284,9 +292,10 @@ impl Graph {
         Ok(ids)
     }
 
-    /// Free blocks for objects of `size` bytes (for tests and statistics).
+    /// Blocks for objects of `size` bytes not in use (free, or awaiting a
+    /// grace period), for tests and statistics.
     pub fn free_objects(&self, size: u32) -> usize {
-        pool::class_of(size as usize).map_or(0, |c| self.pool.free_blocks(c))
+        pool::class_of(size as usize).map_or(0, |c| self.pool.idle_blocks(c))
     }
 }
 

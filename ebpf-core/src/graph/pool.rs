@@ -26,11 +26,15 @@ pub const MAX_OBJECTS: usize = MAX_POOL_BYTES / CLASSES[0];
 /// Free blocks of a class a top-up aims for.
 pub const TOP_UP: usize = 1024;
 
-/// A class's free blocks: a list through their first word.
+/// A class's free blocks: a list through their first word; and its
+/// retired ones, freed but not to be handed out again before every run
+/// that may still read them has ended ([`Pool::retire`]).
 #[derive(Default)]
 struct FreeList {
     head: usize,
     free: usize,
+    retired: usize,
+    nr_retired: usize,
 }
 
 /// The pool.
@@ -85,12 +89,24 @@ impl Pool {
         self.free.get(class).map_or(0, |f| f.lock().free)
     }
 
+    /// Blocks of `class` not in use: free, or retired and awaiting a grace
+    /// period.
+    pub fn idle_blocks(&self, class: usize) -> usize {
+        self.free.get(class).map_or(0, |f| {
+            let list = f.lock();
+            list.free + list.nr_retired
+        })
+    }
+
     /// Makes at least `want` blocks of `class` free, allocating chunks
     /// (process context) within [`MAX_POOL_BYTES`]; `ENOMEM` when that is
     /// reached or memory is short.
     pub fn top_up(&self, class: usize, want: usize) -> Result<(), Errno> {
         let size = *CLASSES.get(class).ok_or(Errno::EINVAL)?;
         let mut chunks = self.chunks.lock();
+        if self.free_blocks(class) < want {
+            self.recycle(class);
+        }
         while self.free_blocks(class) < want {
             if (chunks.len() + 1) * CHUNK > MAX_POOL_BYTES {
                 return Err(Errno::ENOMEM);
@@ -150,6 +166,51 @@ impl Pool {
             let size = CLASSES[class];
             NonNull::new((base + at / size * size) as *mut u8).map(|b| (b, class))
         })
+    }
+
+    /// Makes the retired blocks of `class` free again, once every run
+    /// that may still read them has ended (process context: waits for a
+    /// grace period).
+    fn recycle(&self, class: usize) {
+        let retired = {
+            let mut list = self.free[class].lock();
+            list.nr_retired = 0;
+            core::mem::take(&mut list.retired)
+        };
+        if retired == 0 {
+            return;
+        }
+        self.platform.synchronize();
+        let mut list = self.free[class].lock();
+        let mut block = retired;
+        // Bounded: a chain of blocks this class's chunks hold.
+        for _ in 0..MAX_OBJECTS {
+            if block == 0 {
+                break;
+            }
+            // SAFETY: a retired block's first word links the next one.
+            let next = unsafe { (block as *const usize).read() };
+            // SAFETY: the block is the pool's; no run reads it any more.
+            unsafe { (block as *mut usize).write(list.head) };
+            list.head = block;
+            list.free += 1;
+            block = next;
+        }
+    }
+
+    /// Takes back a block of `class` that runs may still read through a
+    /// pointer they loaded before it was freed (an object a kptr held,
+    /// Linux's RCU-freed objects): handed out again only after a grace
+    /// period (program context too).
+    ///
+    /// # Safety
+    /// As for [`free`](Self::free).
+    pub unsafe fn retire(&self, block: NonNull<u8>, class: usize) {
+        let mut list = self.free[class].lock();
+        // SAFETY: per the contract the block is ours to link.
+        unsafe { (block.as_ptr() as *mut usize).write(list.retired) };
+        list.retired = block.as_ptr() as usize;
+        list.nr_retired += 1;
     }
 
     /// Takes back a block of `class` (program context too).

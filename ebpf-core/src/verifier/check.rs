@@ -850,7 +850,10 @@ impl<'a> Explorer<'a> {
         let size = size_of_code(insn.opcode);
         self.writable(pc, insn.dst)?;
         let base = self.read(st, pc, insn.src)?;
-        let value = self.access(st, pc, insn.src, base, insn.off, size, Access::Read, None)?;
+        let value = match self.kptr_load(pc, base, insn.off, size, mode)? {
+            Some(object) => object,
+            None => self.access(st, pc, insn.src, base, insn.off, size, Access::Read, None)?,
+        };
         let value = if mode == BPF_MEMSX {
             match (value, base) {
                 (Reg::Scalar(s), _) if size < 8 => Reg::Scalar(s.sign_extended(size * 8)),
@@ -897,7 +900,10 @@ impl<'a> Explorer<'a> {
             let what = match p.kind {
                 PtrKind::MapValue { .. } => Some("map"),
                 PtrKind::Packet | PtrKind::PacketMeta => Some("packet"),
-                PtrKind::Mem { .. } | PtrKind::Slice { .. } | PtrKind::Object { .. } => Some("mem"),
+                PtrKind::Mem { .. }
+                | PtrKind::Slice { .. }
+                | PtrKind::Object { .. }
+                | PtrKind::RcuObject { .. } => Some("mem"),
                 PtrKind::Ctx => Some("ctx"),
                 _ => None,
             };
@@ -1136,7 +1142,7 @@ impl<'a> Explorer<'a> {
                 }
                 Ok(loaded(size))
             }
-            PtrKind::Object { ty, .. } => {
+            PtrKind::Object { ty, .. } | PtrKind::RcuObject { ty } => {
                 let Some(t) = (self.subject.obj_type)(ty) else {
                     reject!(pc, "R{regno} invalid mem access '{name}'");
                 };
@@ -1595,6 +1601,7 @@ impl<'a> Explorer<'a> {
                         | PtrKind::Slice { .. }
                         | PtrKind::Socket { .. }
                         | PtrKind::Object { .. }
+                        | PtrKind::RcuObject { .. }
                 );
                 if !p.maybe_null && never_null {
                     let equal_taken = cmp.op == BPF_JEQ;
@@ -2382,24 +2389,32 @@ impl<'a> Explorer<'a> {
                     ),
                 },
                 Arg::RefcountedObject => {
-                    let Reg::Ptr(
-                        p @ Ptr {
-                            kind: PtrKind::Object { ty, non_owning },
-                            maybe_null: false,
-                            ..
-                        },
-                    ) = reg
-                    else {
-                        reject!(pc, "arg#0 expected pointer to allocated object");
+                    // Owned, or reached under a lock or through a kptr.
+                    let (p, ty, owned) = match reg {
+                        Reg::Ptr(
+                            p @ Ptr {
+                                kind: PtrKind::Object { ty, non_owning },
+                                maybe_null: false,
+                                ..
+                            },
+                        ) => (p, ty, !non_owning),
+                        Reg::Ptr(
+                            p @ Ptr {
+                                kind: PtrKind::RcuObject { ty },
+                                maybe_null: false,
+                                ..
+                            },
+                        ) => (p, ty, false),
+                        _ => reject!(pc, "arg#0 expected pointer to allocated object"),
                     };
-                    if !non_owning && p.ref_id == 0 || p.fixed_offset() != Some(0) {
+                    if owned && p.ref_id == 0 || p.fixed_offset() != Some(0) {
                         reject!(pc, "arg#0 expected pointer to allocated object");
                     }
                     let counted = (self.subject.obj_type)(ty).and_then(|t| t.record.refcount());
                     if counted.is_none() {
                         reject!(pc, "bpf_refcount_acquire: struct has no bpf_refcount field");
                     }
-                    meta.acquire_from = Some((ty, !non_owning));
+                    meta.acquire_from = Some((ty, owned));
                 }
                 Arg::Socket { release } => match reg {
                     Reg::Ptr(p) if matches!(p.kind, PtrKind::Socket { .. }) && !p.maybe_null => {
@@ -2740,6 +2755,59 @@ impl<'a> Explorer<'a> {
             }
         });
         Ok(())
+    }
+
+    /// A load of a kptr (`p = v->kptr`, 8 bytes at its offset in a map
+    /// value or object): the object it holds, or NULL, readable until the
+    /// run ends (Linux's RCU-protected local kptr), for a type with a
+    /// reference count, whose freed blocks wait for the runs that may
+    /// read them. `None` for any other load.
+    fn kptr_load(
+        &mut self,
+        pc: usize,
+        base: Reg,
+        off: i16,
+        size: u32,
+        mode: u8,
+    ) -> Result<Option<Reg>, VerifyError> {
+        let Reg::Ptr(p) = base else {
+            return Ok(None);
+        };
+        let record = match p.kind {
+            _ if p.maybe_null => return Ok(None),
+            PtrKind::MapValue { map } => self.map(map).record,
+            PtrKind::Object { ty, .. } | PtrKind::RcuObject { ty } => {
+                match (self.subject.obj_type)(ty) {
+                    Some(t) => t.record,
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let at = p.fixed_offset().map(|o| o + i64::from(off));
+        let field = at
+            .and_then(|at| u32::try_from(at).ok())
+            .and_then(|at| record.at(at))
+            .filter(|f| f.kind == FieldKind::Kptr);
+        let Some(field) = field else {
+            return Ok(None);
+        };
+        if size != 8 || mode != BPF_MEM {
+            return Ok(None);
+        }
+        let held = (self.subject.obj_type)(field.contains);
+        if held.and_then(|t| t.record.refcount()).is_none() {
+            reject!(
+                pc,
+                "kptr to struct {} cannot be read directly: it has no bpf_refcount, use bpf_kptr_xchg",
+                held.as_ref().map_or("?", |t| t.name())
+            );
+        }
+        Ok(Some(Reg::Ptr(Ptr {
+            id: self.fresh_id(),
+            maybe_null: true,
+            ..Ptr::to(PtrKind::RcuObject { ty: field.contains })
+        })))
     }
 
     /// The layout of map `map`'s values, whose objects a call changes: not

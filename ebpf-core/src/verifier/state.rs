@@ -76,6 +76,14 @@ pub enum PtrKind {
         /// Pushed into a list: not the program's any more.
         non_owning: bool,
     },
+    /// An object a kptr held when the program read it (Linux's
+    /// `MEM_RCU` local kptr): readable and writable until the run ends
+    /// (its block waits for the run, [`crate::graph::pool::Pool::retire`]),
+    /// but not the program's: only `bpf_refcount_acquire` makes it so.
+    RcuObject {
+        /// Its type's index in the graph.
+        ty: u32,
+    },
 }
 
 impl PtrKind {
@@ -107,6 +115,7 @@ impl PtrKind {
                 non_owning: false, ..
             } => "ptr_alloc",
             PtrKind::Object { .. } => "ptr_non_own",
+            PtrKind::RcuObject { .. } => "rcu_ptr_alloc",
         }
     }
 }

@@ -125,6 +125,32 @@ int stash(struct __sk_buff *skb)
 	return ret;
 }
 
+/* Reads slot 0's object without taking it out (the kptr read directly:
+ * good for the run, as the object's type has a reference count), then
+ * through a reference of its own: value + 10 * value; -2 when empty. */
+SEC("tc")
+int peek(struct __sk_buff *skb)
+{
+	struct shared *p, *q;
+	struct slot *s;
+	__u32 key = 0;
+	int ret;
+
+	s = bpf_map_lookup_elem(&slots, &key);
+	if (!s)
+		return -1;
+	p = s->obj;
+	if (!p)
+		return -2;
+	ret = p->value;
+	q = bpf_refcount_acquire(p);
+	if (!q)
+		return -3;
+	ret += q->value * 10;
+	bpf_obj_drop(q);
+	return ret;
+}
+
 /* A leaf kept in global data between runs: returns the one taken out (0
  * on the first run), puts back one 5 larger. */
 SEC("tc")
