@@ -6,7 +6,7 @@ mod common;
 
 use common::platform::TestPlatform;
 use ebpf_core::graph::types::{Field, FieldKind, ObjType, Record};
-use ebpf_core::graph::{list, Graph};
+use ebpf_core::graph::{list, rbtree, Graph};
 use ebpf_core::maps::{Map, MapAttr, MapType};
 use ebpf_core::{Errno, Shared};
 
@@ -25,6 +25,15 @@ fn item() -> ObjType {
         name: *b"item\0\0\0\0\0\0\0\0\0\0\0\0",
         size: 32,
         record: Record::new(&[field(FieldKind::ListNode, 8, 0, 0)], 32).unwrap(),
+    }
+}
+
+/// `struct keyed { u64 value; struct bpf_rb_node node; }`.
+fn keyed() -> ObjType {
+    ObjType {
+        name: *b"keyed\0\0\0\0\0\0\0\0\0\0\0",
+        size: 40,
+        record: Record::new(&[field(FieldKind::RbNode, 8, 0, 0)], 40).unwrap(),
     }
 }
 
@@ -235,10 +244,11 @@ fn a_refcounted_object_is_freed_by_its_last_owner_with_what_it_holds() {
     }
     let (head, root) = ([0u64; 2], [0u64; 2]);
     let (head, root) = (head.as_ptr() as u64, root.as_ptr() as u64);
+    let mut less = |_: u64, _: u64| Ok::<bool, ()>(false);
     // SAFETY: a list head and tree root on the stack, ours; the nodes.
     unsafe {
         assert!(list::push(head, obj + 8, false));
-        assert!(list::push(root, obj + 32, false));
+        assert_eq!(rbtree::add(root, obj + 32, &mut less), Ok(true));
         // In a list already: refused, and the failed push's reference
         // dropped, the object found from its node (as the kfunc does).
         assert!(!list::push(head, obj + 8, true));
@@ -253,7 +263,8 @@ fn a_refcounted_object_is_freed_by_its_last_owner_with_what_it_holds() {
         let n = list::pop(head, false).unwrap();
         g.drop_object(n - 8);
         assert_eq!(g.free_objects(80), free_shared - 1, "two owners left");
-        let n = list::pop(root, false).unwrap();
+        let n = rbtree::first(root);
+        assert!(rbtree::remove(root, n));
         g.drop_object(n - 32);
         assert_eq!(g.free_objects(80), free_shared - 1, "one owner left");
         g.drop_object(obj);
@@ -530,11 +541,12 @@ mod props {
         /// A tree gives its nodes in key order, equal keys in the order
         /// added, as a stable sort does; removing any node keeps the rest.
         #[test]
-        fn a_tree_is_a_stable_sort(ops in proptest::collection::vec(tree_op(), 1..64)) {
+        fn a_tree_is_a_stable_sort(ops in proptest::collection::vec(tree_op(), 1..400)) {
             let p = TestPlatform::new(1);
             let g = Graph::new(p).unwrap();
-            let i = g.register(item()).unwrap();
+            let i = g.register(keyed()).unwrap();
             g.top_up(i).unwrap();
+            let free = g.free_objects(40);
             let mut root = [0u64; 2];
             let r = root.as_mut_ptr() as u64;
             // (key, order added, object).
@@ -546,48 +558,70 @@ mod props {
                         let obj = g.alloc(i);
                         // SAFETY: a new object's value word: key above, order below.
                         unsafe { (obj as *mut u64).write((u64::from(k) << 32) | n as u64) };
-                        let mut less = |a: u64, b: u64| Ok::<bool, ()>(key(a - 8) < key(b - 8));
+                        let mut calls = 0u32;
+                        let mut less = |a: u64, b: u64| {
+                            calls += 1;
+                            Ok::<bool, ()>(key(a - 8) < key(b - 8))
+                        };
                         // SAFETY: our root, a node in no tree; `less` reads only.
-                        prop_assert_eq!(unsafe { ebpf_core::graph::rbtree::add(r, obj + 8, &mut less) }, Ok(true));
+                        prop_assert_eq!(unsafe { rbtree::add(r, obj + 8, &mut less) }, Ok(true));
+                        // Balanced: a red-black tree of n nodes is at most
+                        // 2 log2(n + 1) deep, one `less` call per level.
+                        let depth_bound = 2 * (usize::BITS - (model.len() + 1).leading_zeros());
+                        prop_assert!(calls <= depth_bound, "{} calls for {} nodes", calls, model.len());
                         model.push((u64::from(k), n, obj));
                         model.sort_by_key(|&(k, n, _)| (k, n));
                     }
                     TreeOp::RemoveFirst | TreeOp::RemoveNth(_) => {
                         if model.is_empty() {
                             // SAFETY: our root.
-                            prop_assert_eq!(unsafe { ebpf_core::graph::rbtree::first(r) }, 0);
+                            prop_assert_eq!(unsafe { rbtree::first(r) }, 0);
                             continue;
                         }
                         let at = match op { TreeOp::RemoveNth(x) => x as usize % model.len(), _ => 0 };
                         if at == 0 {
                             // SAFETY: our root.
-                            prop_assert_eq!(unsafe { ebpf_core::graph::rbtree::first(r) }, model[0].2 + 8);
+                            prop_assert_eq!(unsafe { rbtree::first(r) }, model[0].2 + 8);
                         }
                         let (_, _, obj) = model.remove(at);
                         // SAFETY: our root and a node in it.
-                        let removed = unsafe { ebpf_core::graph::rbtree::remove(r, obj + 8) };
+                        let removed = unsafe { rbtree::remove(r, obj + 8) };
                         prop_assert!(removed);
                         // Not in the tree any more.
                         // SAFETY: as above.
-                        let again = unsafe { ebpf_core::graph::rbtree::remove(r, obj + 8) };
+                        let again = unsafe { rbtree::remove(r, obj + 8) };
                         prop_assert!(!again);
                         // SAFETY: out of the tree, ours alone.
                         unsafe { g.drop_object(obj) };
                     }
                 }
             }
-            // In order from the first.
-            for &(k, n, obj) in &model {
+            // In order from the first, half of them; the rest taken out
+            // at once, in order, as freeing the tree's holder does.
+            let half = model.len() / 2;
+            for &(k, n, obj) in &model[..half] {
                 // SAFETY: our root.
-                let first = unsafe { ebpf_core::graph::rbtree::first(r) };
+                let first = unsafe { rbtree::first(r) };
                 prop_assert_eq!(first, obj + 8);
                 prop_assert_eq!(value(obj), (k << 32) | n as u64);
                 // SAFETY: as above.
-                let removed = unsafe { ebpf_core::graph::rbtree::remove(r, first) };
+                let removed = unsafe { rbtree::remove(r, first) };
                 prop_assert!(removed);
                 // SAFETY: out of the tree.
                 unsafe { g.drop_object(obj) };
             }
+            // SAFETY: our root.
+            let mut node = unsafe { ebpf_core::graph::take_all(FieldKind::RbRoot, r) };
+            prop_assert_eq!(root, [0, 0]);
+            for &(_, _, obj) in &model[half..] {
+                prop_assert_eq!(node, obj + 8);
+                // SAFETY: a detached chain, ours.
+                node = unsafe { list::unlink_next(node) };
+                // SAFETY: out of the tree.
+                unsafe { g.drop_object(obj) };
+            }
+            prop_assert_eq!(node, 0);
+            prop_assert_eq!(g.free_objects(40), free);
         }
     }
 }

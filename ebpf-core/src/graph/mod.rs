@@ -205,7 +205,7 @@ impl Graph {
             let at = base + u64::from(f.offset);
             match f.kind {
                 // SAFETY: per the contract.
-                k if k.is_root() => unsafe { self.drop_chain(list::take_all(at), f.node_offset) },
+                k if k.is_root() => unsafe { self.drop_chain(take_all(k, at), f.node_offset) },
                 FieldKind::Kptr => {
                     // SAFETY: a kptr of the memory, 8-aligned.
                     let obj = unsafe { kptr(at) }.swap(0, Ordering::AcqRel);
@@ -394,6 +394,23 @@ impl Header {
     fn count(&self, obj: u64) -> Option<u64> {
         let offset = self.refcount.checked_sub(1)?;
         Some(obj + u64::from(offset))
+    }
+}
+
+/// Detaches every node of the list or tree `kind` at `at`, as a chain of
+/// nodes through their first words ([`list::unlink_next`] walks it).
+///
+/// # Safety
+/// `at` is a live list head or tree root of that kind, under its lock or
+/// the caller's alone.
+pub unsafe fn take_all(kind: FieldKind, at: u64) -> u64 {
+    // SAFETY: per the contract.
+    unsafe {
+        if kind == FieldKind::RbRoot {
+            rbtree::take_all(at)
+        } else {
+            list::take_all(at)
+        }
     }
 }
 

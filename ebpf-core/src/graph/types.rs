@@ -14,9 +14,10 @@ pub const SPIN_LOCK_SIZE: u32 = 4;
 pub const LIST_HEAD_SIZE: u32 = 16;
 /// Three words: next, previous, and the head that owns it.
 pub const LIST_NODE_SIZE: u32 = 24;
-/// `struct bpf_rb_root`: as a list head (the nodes in order).
+/// `struct bpf_rb_root`: two words, the top node and the leftmost.
 pub const RB_ROOT_SIZE: u32 = 16;
-/// `struct bpf_rb_node`: as a list node, and a word unused.
+/// `struct bpf_rb_node`: four words, left, right, the owning root (where a
+/// list node has its owner) and the parent with the colour.
 pub const RB_NODE_SIZE: u32 = 32;
 /// `struct T __kptr *`: the object's address, or 0.
 pub const KPTR_SIZE: u32 = 8;

@@ -8,7 +8,7 @@ use super::update::BPF_NOEXIST;
 use super::MapAttr;
 use crate::errno::Errno;
 use crate::graph::types::Record;
-use crate::graph::{list, Graph};
+use crate::graph::{self, Graph};
 use crate::platform::{PlatformRef, ReadGuard};
 use crate::shared::Shared;
 
@@ -115,9 +115,10 @@ impl ArrayMap {
             unsafe { core::ptr::copy(src.as_ptr().add(at), value.add(at), src.len() - at) };
             for (slot, f) in detached.iter_mut().zip(record.iter()) {
                 if f.kind.is_root() {
-                    // SAFETY: a list head of the value, its lock held.
+                    // SAFETY: a list head or tree root of the value, its lock
+                    // held.
                     *slot = (
-                        unsafe { list::take_all(value as u64 + u64::from(f.offset)) },
+                        unsafe { graph::take_all(f.kind, value as u64 + u64::from(f.offset)) },
                         f.node_offset,
                     );
                 }
