@@ -157,7 +157,6 @@ fn a_map_frees_the_objects_its_lists_hold() {
     )
     .unwrap();
     let attr = MapAttr {
-        spin_lock_offset: Some(0),
         record,
         ..MapAttr::new(MapType::Array, 4, 24, 2)
     };

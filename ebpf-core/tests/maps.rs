@@ -586,7 +586,7 @@ fn bpf_f_lock_needs_a_lock_and_hides_it() {
         Err(Errno::EINVAL)
     );
     let mut attr = MapAttr::new(MapType::Hash, 4, 16, 2);
-    attr.spin_lock_offset = Some(0);
+    attr.record = ebpf_core::graph::types::Record::spin_lock_at(0, 16).unwrap();
     let m = create(p, attr);
     m.update(&k32(1), &[7; 16], BPF_ANY).unwrap();
     m.update(&k32(1), &[9; 16], BPF_EXIST | BPF_F_LOCK).unwrap();

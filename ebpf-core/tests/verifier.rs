@@ -17,7 +17,6 @@ const HASH: MapDesc = MapDesc {
     max_entries: 8,
     flags: 0,
     inner: None,
-    spin_lock: None,
     record: Record::EMPTY,
 };
 
@@ -28,7 +27,6 @@ const RINGBUF: MapDesc = MapDesc {
     max_entries: 4096,
     flags: 0,
     inner: None,
-    spin_lock: None,
     record: Record::EMPTY,
 };
 
@@ -39,7 +37,6 @@ const RODATA: MapDesc = MapDesc {
     max_entries: 1,
     flags: BPF_F_RDONLY_PROG,
     inner: None,
-    spin_lock: None,
     record: Record::EMPTY,
 };
 
@@ -50,25 +47,27 @@ const PROG_ARRAY: MapDesc = MapDesc {
     max_entries: 4,
     flags: 0,
     inner: None,
-    spin_lock: None,
     record: Record::EMPTY,
 };
 
 /// `struct { int cnt; struct bpf_spin_lock l; }` values.
-const LOCKED: MapDesc = MapDesc {
-    map_type: MapType::Array,
-    key_size: 4,
-    value_size: 8,
-    max_entries: 1,
-    flags: 0,
-    inner: None,
-    spin_lock: Some(4),
-    record: Record::EMPTY,
-};
+fn locked() -> MapDesc {
+    MapDesc {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+        inner: None,
+        record: Record::spin_lock_at(4, 8).unwrap(),
+    }
+}
 
 /// Maps by index: 0 hash, 1 ring buffer, 2 read-only array, 3 prog_array,
 /// 4 an array whose values have a spin lock.
-const MAPS: [MapDesc; 5] = [HASH, RINGBUF, RODATA, PROG_ARRAY, LOCKED];
+fn maps() -> [MapDesc; 5] {
+    [HASH, RINGBUF, RODATA, PROG_ARRAY, locked()]
+}
 
 /// Verifies `src` for a caller who may not see kernel addresses (Linux's
 /// `CAP_BPF` without `CAP_PERFMON`).
@@ -82,12 +81,13 @@ fn run_as(
     allow_ptr_leaks: bool,
 ) -> (Result<Stats, verifier::VerifyError>, String) {
     let insns = assemble(src);
+    let maps = maps();
     let subject = Subject {
         prog_type: ProgType::Xdp,
         attach: Default::default(),
         gpl,
-        maps: &MAPS,
-        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < MAPS.len()),
+        maps: &maps,
+        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < maps.len()),
         allow_ptr_leaks,
         exception_cb: None,
         obj_type: &|_| None,
@@ -1199,7 +1199,6 @@ fn with_graph(
         max_entries: 1,
         flags: 0,
         inner: None,
-        spin_lock: Some(0),
         record,
     };
     let maps = [lists];
@@ -1364,7 +1363,6 @@ fn with_kptr(src: &str, counted: bool, flags: u32) -> Result<Stats, verifier::Ve
         max_entries: 1,
         flags,
         inner: None,
-        spin_lock: None,
         record: Record::new(&[field(FieldKind::Kptr, 8)], 16).unwrap(),
     };
     let maps = [slots];

@@ -8,7 +8,7 @@ use crate::abi::{self, Command, ObjKind, Plain, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::attach::Link;
 use crate::errno::Errno;
 use crate::error::LoadError;
-use crate::graph::types::Record;
+use crate::graph::types::{Field, Record};
 use crate::insn::{Insn, INSN_SIZE};
 use crate::interp::Stack;
 use crate::load::{self, Admission, ProgramMaps};
@@ -95,7 +95,8 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
         0 => None,
         h => Some(map_of(c, h)?.attr().as_template()),
     };
-    // The value's special fields: lists of the object types given.
+    // The value's special fields: its lock, lists and kptrs of the object
+    // types given.
     let record = if r.nr_value_fields == 0 && r.nr_obj_types == 0 {
         Record::EMPTY
     } else {
@@ -115,16 +116,23 @@ pub(super) fn map_create(c: &Call<'_>, r: &mut abi::MapCreateReq) -> Result<(), 
         }
         record
     };
+    // The lock given alone (`spin_lock_offset_plus_one`, for values with
+    // no other special field) or with the fields: one lock, where both say.
+    let record = match (
+        r.spin_lock_offset_plus_one.checked_sub(1),
+        record.spin_lock(),
+    ) {
+        (None, _) => record,
+        (Some(off), Some(have)) if off == have => record,
+        (Some(_), Some(_)) => return Err(Errno::EINVAL),
+        (Some(off), None) => record.with(Field::spin_lock(off), r.value_size)?,
+    };
     let attr = MapAttr {
         map_type,
         key_size: r.key_size,
         value_size: r.value_size,
         max_entries: r.max_entries,
         flags: r.map_flags,
-        spin_lock_offset: r
-            .spin_lock_offset_plus_one
-            .checked_sub(1)
-            .or(record.spin_lock()),
         inner: inner.map(|t: InnerTemplate| t),
         extra: r.map_extra as u64,
         record,

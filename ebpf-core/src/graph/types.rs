@@ -127,6 +127,18 @@ pub struct Field {
     pub node_offset: u32,
 }
 
+impl Field {
+    /// A `struct bpf_spin_lock` at `offset`.
+    pub const fn spin_lock(offset: u32) -> Field {
+        Field {
+            kind: FieldKind::SpinLock,
+            offset,
+            contains: 0,
+            node_offset: 0,
+        }
+    }
+}
+
 /// The special fields of a layout, by offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Record {
@@ -176,6 +188,23 @@ impl Record {
             let (s, e) = (f.offset as i64, (f.offset + f.kind.size()) as i64);
             lo < e && s < hi
         })
+    }
+
+    /// The record of a value of `size` bytes holding a spin lock at
+    /// `offset` and nothing else.
+    pub fn spin_lock_at(offset: u32, size: u32) -> Result<Record, Errno> {
+        Record::new(&[Field::spin_lock(offset)], size)
+    }
+
+    /// The record with `f` added, checked as [`new`](Self::new) checks.
+    pub fn with(&self, f: Field, size: u32) -> Result<Record, Errno> {
+        let mut fields = [f; MAX_FIELDS + 1];
+        let mut n = 1;
+        for (slot, have) in fields[1..].iter_mut().zip(self.iter()) {
+            *slot = *have;
+            n += 1;
+        }
+        Record::new(&fields[..n], size)
     }
 
     /// The record of its kptrs alone.

@@ -114,7 +114,6 @@ fn map_descs(maps: &ProgramMaps) -> Result<Vec<MapDesc>, LoadError> {
                 max_entries: t.max_entries,
                 flags: t.flags,
                 inner: None,
-                spin_lock: t.record.spin_lock(),
                 record: t.record,
             });
         }

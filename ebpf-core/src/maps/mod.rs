@@ -238,16 +238,14 @@ pub struct MapAttr {
     pub max_entries: u32,
     /// `BPF_F_*` creation flags.
     pub flags: u32,
-    /// Offset of a `struct bpf_spin_lock` in the value, if it has one (from
-    /// BTF); enables `BPF_F_LOCK`.
-    pub spin_lock_offset: Option<u32>,
     /// For array_of_maps and hash_of_maps: the inner map template.
     pub inner: Option<InnerTemplate>,
     /// Linux's `map_extra` (a bloom filter's hash functions); 0 for other
     /// types.
     pub extra: u64,
-    /// The special fields of its values besides the spin lock (lists of
-    /// objects: [`crate::graph`]); empty for most maps.
+    /// The special fields of its values: its `struct bpf_spin_lock` (which
+    /// enables `BPF_F_LOCK`), lists, trees and kptrs of objects
+    /// ([`crate::graph`]); empty for most maps.
     pub record: Record,
 }
 
@@ -260,7 +258,6 @@ impl MapAttr {
             value_size,
             max_entries,
             flags: 0,
-            spin_lock_offset: None,
             inner: None,
             extra: 0,
             record: Record::EMPTY,
@@ -271,6 +268,11 @@ impl MapAttr {
     pub const fn with_flags(mut self, flags: u32) -> Self {
         self.flags = flags;
         self
+    }
+
+    /// The offset of the values' `struct bpf_spin_lock`, if they have one.
+    pub fn spin_lock(&self) -> Option<u32> {
+        self.record.spin_lock()
     }
 
     /// The template an inner map of this shape satisfies.
@@ -448,7 +450,7 @@ impl Map {
     /// take; `EINVAL` for `BPF_F_LOCK` on a value without a lock.
     fn lock_off(&self, flags: u64) -> Result<slab::LockSpec, Errno> {
         let take = flags & update::BPF_F_LOCK != 0;
-        match self.attr.spin_lock_offset {
+        match self.attr.spin_lock() {
             Some(off) => Ok(Some((off as usize, take))),
             None if take => Err(Errno::EINVAL),
             None => Ok(None),
@@ -853,7 +855,7 @@ impl Map {
     /// map whose values have a lock (which the verifier proves is the lock
     /// itself; a checked program may lock another word of its own value).
     pub fn has_lock_word(&self, addr: u64) -> bool {
-        self.attr.spin_lock_offset.is_some() && addr % 4 == 0 && self.contains_value(addr, 4, false)
+        self.attr.spin_lock().is_some() && addr % 4 == 0 && self.contains_value(addr, 4, false)
     }
 
     /// The address of byte `offset` of the first value, for
@@ -915,11 +917,9 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
     if attr.key_size > MAX_KEY_SIZE {
         return Err(Errno::E2BIG);
     }
-    if let Some(off) = attr.spin_lock_offset {
-        let fits = off % 4 == 0 && off.checked_add(4).is_some_and(|e| e <= attr.value_size);
-        if !fits || !matches!(t, Array | Hash | LruHash) {
-            return Err(Errno::EINVAL);
-        }
+    // (The record's layout is checked where it is made: `Record::new`.)
+    if attr.spin_lock().is_some() && !matches!(t, Array | Hash | LruHash) {
+        return Err(Errno::EINVAL);
     }
     // Objects (lists, trees, kptrs): in plain arrays (global data among
     // them), never mapped into a process (which could write their
@@ -928,10 +928,7 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
     if attr.record.holds_objects() && (t != Array || attr.flags & BPF_F_MMAPABLE != 0) {
         return Err(Errno::EOPNOTSUPP);
     }
-    if attr.record.has_lists()
-        && (attr.record.spin_lock().is_none() || attr.record.spin_lock() != attr.spin_lock_offset)
-        || attr.record.refcount().is_some()
-    {
+    if attr.record.refcount().is_some() {
         return Err(Errno::EINVAL);
     }
     if attr.inner.is_some() != matches!(t, ArrayOfMaps | HashOfMaps) {

@@ -1092,14 +1092,6 @@ impl<'a> Explorer<'a> {
                 let fixed = p.off as i64 + off;
                 let lo = fixed + p.var.smin.max(0);
                 let hi = fixed + p.var.umax as i64 + size as i64;
-                if let Some(lock) = desc.spin_lock {
-                    if lo < lock as i64 + 4 && (lock as i64) < hi {
-                        reject!(
-                            pc,
-                            "bpf_spin_lock cannot be accessed directly by load/store"
-                        );
-                    }
-                }
                 if let Some(f) = desc.record.overlapping(lo, hi) {
                     reject!(
                         pc,
@@ -1620,7 +1612,7 @@ impl<'a> Explorer<'a> {
                 };
                 let keeps_id = matches!(
                     p.kind,
-                    PtrKind::MapValue { map } if self.map(map).spin_lock.is_some()
+                    PtrKind::MapValue { map } if self.map(map).record.spin_lock().is_some()
                 );
                 let mut null_state = path.state.try_clone().ok_or(no_memory(pc))?;
                 mark_null(&mut null_state, &p, true, keeps_id);
@@ -2707,7 +2699,7 @@ impl<'a> Explorer<'a> {
                 "R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"
             );
         };
-        let Some(lock_off) = self.map(map).spin_lock else {
+        let Some(lock_off) = self.map(map).record.spin_lock() else {
             invalid!(pc, "map '' has no valid bpf_spin_lock");
         };
         let at = p.off as i64 + var as i64;

@@ -54,8 +54,6 @@ pub struct MapDesc {
     /// For a map of maps: the index (in the same list) of its inner maps'
     /// description.
     pub inner: Option<u16>,
-    /// Offset of the `struct bpf_spin_lock` in its values, if any.
-    pub spin_lock: Option<u32>,
     /// The special fields of its values (lists of objects).
     pub record: Record,
 }
@@ -70,7 +68,6 @@ impl MapDesc {
             max_entries: attr.max_entries,
             flags: attr.flags,
             inner: None,
-            spin_lock: attr.spin_lock_offset,
             record: attr.record,
         }
     }

@@ -37,7 +37,6 @@ const fn map(
         max_entries,
         flags,
         inner: None,
-        spin_lock: None,
         record: ebpf_core::graph::types::Record::EMPTY,
     }
 }
@@ -55,7 +54,7 @@ fn fixup_map(name: &str) -> Option<MapDesc> {
         "ringbuf" => map(MapType::RingBuf, 0, 0, 4096, 0),
         // struct { int cnt; struct bpf_spin_lock l; }
         "spin_lock" => MapDesc {
-            spin_lock: Some(4),
+            record: ebpf_core::graph::types::Record::spin_lock_at(4, 8).ok()?,
             ..map(MapType::Array, 4, 8, 1, 0)
         },
         "prog1" => map(MapType::ProgArray, 4, 4, 4, 0),
