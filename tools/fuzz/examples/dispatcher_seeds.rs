@@ -16,6 +16,9 @@ const KEY: u64 = 1100;
 const VALUE: u64 = 1200;
 const PACKET: u64 = 1300;
 const OUT: u64 = 2048;
+/// Past the default arena: a value's special fields and an object type.
+const FIELDS: u64 = 1376;
+const TYPES: u64 = 1392;
 
 struct Session {
     arena: Vec<u8>,
@@ -50,6 +53,29 @@ impl Session {
             arena,
             ops: Vec::new(),
         }
+    }
+
+    /// The session with `src` as its program instead.
+    fn code(mut self, src: &str) -> Self {
+        let code: Vec<u8> = asm::assemble(src)
+            .unwrap()
+            .iter()
+            .flat_map(|i| i.to_bytes())
+            .collect();
+        assert!(code.len() <= LICENSE as usize);
+        self.arena[..LICENSE as usize].fill(0);
+        self.arena[..code.len()].copy_from_slice(&code);
+        self
+    }
+
+    /// The session with `bytes` at `at` of the arena.
+    fn put(mut self, at: u64, bytes: &[u8]) -> Self {
+        let end = at as usize + bytes.len();
+        if self.arena.len() < end {
+            self.arena.resize(end.next_multiple_of(16), 0);
+        }
+        self.arena[at as usize..end].copy_from_slice(bytes);
+        self
     }
 
     fn op<T: Plain>(mut self, cmd: Command, req: T) -> Self {
@@ -194,9 +220,107 @@ fn main() {
             "version",
             Session::new().op(Command::Version, abi::VersionReq::default()),
         ),
+        ("kptr", kptr_session(run)),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/dispatcher");
     for (name, s) in sessions {
         std::fs::write(dir.join(format!("session-{name}")), s.bytes()).unwrap();
     }
+}
+
+/// An array whose value keeps a reference-counted object in a kptr, and a
+/// program that allocates one, takes a second reference, stashes it and
+/// drops what was there (the object kfuncs and `bpf_kptr_xchg`).
+fn kptr_session(run: abi::TestRunReq) -> Session {
+    let kptr = abi::ObjField {
+        kind: abi::FIELD_KPTR,
+        offset: 8,
+        contains: 5,
+        node_offset: 0,
+    };
+    let mut counted = abi::ObjTypeDesc {
+        btf_id: 5,
+        size: 16,
+        nr_fields: 1,
+        ..Default::default()
+    };
+    counted.name[..7].copy_from_slice(b"counted");
+    counted.fields[0] = abi::ObjField {
+        kind: abi::FIELD_REFCOUNT,
+        offset: 8,
+        contains: 0,
+        node_offset: 0,
+    };
+    let create = abi::MapCreateReq {
+        map_type: 2,
+        key_size: 4,
+        value_size: 16,
+        max_entries: 1,
+        name: name16("k"),
+        value_fields: BASE + FIELDS,
+        nr_value_fields: 1,
+        nr_obj_types: 1,
+        obj_types: BASE + TYPES,
+        ..Default::default()
+    };
+    let src = "stw [%r10-4], 0
+               mov %r2, %r10
+               add %r2, -4
+               lddw %r1, map_fd(1)
+               call 1
+               jeq %r0, 0, out
+               mov %r7, %r0
+               mov %r1, 5
+               mov %r2, 0
+               call runtime 13
+               jeq %r0, 0, out
+               mov %r6, %r0
+               stdw [%r6+0], 42
+               mov %r1, %r6
+               mov %r2, 0
+               call runtime 22
+               mov %r8, %r0
+               mov %r1, %r7
+               add %r1, 8
+               mov %r2, %r6
+               call 194
+               jeq %r0, 0, keep
+               mov %r1, %r0
+               mov %r2, 0
+               call runtime 14
+         keep: ldxdw %r9, [%r8+0]
+               mov %r1, %r8
+               mov %r2, 0
+               call runtime 14
+               mov %r0, %r9
+               exit
+          out: mov %r0, 0
+               exit";
+    let load = abi::ProgLoadReq {
+        prog_type: 6,
+        insn_cnt: asm::assemble(src).unwrap().len() as u32,
+        insns: BASE + INSNS,
+        license: BASE + LICENSE,
+        name: name16("kptr"),
+        nr_obj_types: 1,
+        obj_types: BASE + TYPES,
+        ..Default::default()
+    };
+    let elem = abi::MapElemReq {
+        handle: 1,
+        key: BASE + KEY,
+        value: BASE + OUT,
+        ..Default::default()
+    };
+    Session::new()
+        .code(src)
+        .put(KEY, &0u32.to_ne_bytes())
+        .put(FIELDS, kptr.as_bytes())
+        .put(TYPES, counted.as_bytes())
+        .op(Command::MapCreate, create)
+        .op(Command::ProgLoad, load)
+        .op(Command::ProgTestRun, run)
+        .op(Command::MapLookupElem, elem)
+        .op(Command::MapUpdateElem, elem)
+        .op(Command::ProgTestRun, run)
 }
