@@ -1201,7 +1201,17 @@ fn with_graph(
         inner: None,
         record,
     };
-    let maps = [lists];
+    verify_with_object(src, lists, item)
+}
+
+/// Verifies `src` with one map (`map_idx(0)`) and one object type (BTF id
+/// 77, graph index 0).
+fn verify_with_object(
+    src: &str,
+    map: MapDesc,
+    item: ebpf_core::graph::types::ObjType,
+) -> Result<Stats, verifier::VerifyError> {
+    let maps = [map];
     let insns = assemble(src);
     let subject = Subject {
         prog_type: ProgType::Xdp,
@@ -1365,21 +1375,7 @@ fn with_kptr(src: &str, counted: bool, flags: u32) -> Result<Stats, verifier::Ve
         inner: None,
         record: Record::new(&[field(FieldKind::Kptr, 8)], 16).unwrap(),
     };
-    let maps = [slots];
-    let insns = assemble(src);
-    let subject = Subject {
-        prog_type: ProgType::Xdp,
-        attach: Default::default(),
-        gpl: true,
-        maps: &maps,
-        map_of_lddw: &|_, imm| usize::try_from(imm).ok().filter(|&i| i < 1),
-        allow_ptr_leaks: false,
-        exception_cb: None,
-        obj_type: &|i| (i == 0).then_some(item),
-        obj_btf: &[(77, 0)],
-    };
-    let mut log = String::new();
-    verifier::verify(&insns, &subject, &mut log, 1)
+    verify_with_object(src, slots, item)
 }
 
 #[test]

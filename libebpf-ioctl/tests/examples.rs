@@ -23,6 +23,14 @@ fn run(e: &Ebpf, prog: u32, packet: &[u8]) -> (u32, Vec<u8>) {
     (r.retval, r.data_out)
 }
 
+/// The return values of three runs on `frame` of program `prog` of `obj`,
+/// loaded alone (its maps fresh).
+fn runs_alone(e: &Ebpf, obj: &BpfObject, prog: &str, frame: &[u8]) -> [u32; 3] {
+    let loaded = e.load_object_programs(obj, Some(prog)).unwrap();
+    let h = loaded.program(prog).unwrap();
+    [0; 3].map(|_| e.prog_test_run(h, frame, 1).unwrap().retval)
+}
+
 fn lookup(e: &Ebpf, map: u32, key: &[u8]) -> Option<Vec<u8>> {
     let (_, value_size) = e.map_sizes(map).unwrap();
     let mut value = vec![0u8; value_size];
@@ -924,12 +932,7 @@ fn objects_in_lists_and_trees_as_on_linux() {
         // 4, 1 (equal keys in the order added).
         ("ordered", [2341, 2341, 2341]),
     ] {
-        let loaded = e.load_object_programs(&obj, Some(prog)).unwrap();
-        let h = loaded.program(prog).unwrap();
-        let got: Vec<u32> = (0..3)
-            .map(|_| e.prog_test_run(h, &frame, 1).unwrap().retval)
-            .collect();
-        assert_eq!(got, want, "{prog}");
+        assert_eq!(runs_alone(&e, &obj, prog, &frame), want, "{prog}");
     }
     // The whole object: what fifo leaves, drain finds (2, 1, 2); the
     // lists are emptied with the map (no object outlives it).
@@ -1048,12 +1051,7 @@ fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
         // after.
         ("both", [44111, 44111, 44111]),
     ] {
-        let loaded = e.load_object_programs(&obj, Some(prog)).unwrap();
-        let h = loaded.program(prog).unwrap();
-        let got: Vec<u32> = (0..3)
-            .map(|_| e.prog_test_run(h, &frame, 1).unwrap().retval)
-            .collect();
-        assert_eq!(got, want, "{prog}");
+        assert_eq!(runs_alone(&e, &obj, prog, &frame), want, "{prog}");
     }
     // Userspace reads the slot's data, never the kptr; an update leaves
     // the kptr NULL (Linux drops the object it held).
