@@ -445,6 +445,68 @@ fn shared_objects_pushed_by_two_threads_land_in_one_list_each() {
     p.assert_no_leaks();
 }
 
+#[test]
+fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
+    let p = TestPlatform::new(1);
+    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
+    let i = g.register(item()).unwrap();
+    g.top_up(i).unwrap();
+    let free = g.free_objects(32);
+    let record = Record::new(&[field(FieldKind::Kptr, 8, i, 0)], 16).unwrap();
+    let attr = MapAttr {
+        record,
+        ..MapAttr::new(MapType::Hash, 4, 16, 4)
+    };
+    // Kptrs only (no lists), not per-CPU.
+    let percpu = MapAttr {
+        map_type: MapType::PercpuHash,
+        ..attr
+    };
+    assert_eq!(Map::create(p, &percpu, 1).err(), Some(Errno::EOPNOTSUPP));
+    let lists = MapAttr {
+        record: Record::new(
+            &[
+                field(FieldKind::SpinLock, 0, 0, 0),
+                field(FieldKind::ListHead, 8, i, 8),
+            ],
+            24,
+        )
+        .unwrap(),
+        ..MapAttr::new(MapType::Hash, 4, 24, 4)
+    };
+    assert_eq!(Map::create(p, &lists, 1).err(), Some(Errno::EOPNOTSUPP));
+    let mut map = Map::create(p, &attr, 1).unwrap();
+    map.set_graph(g.clone()).unwrap();
+    let stash = |key: u32| {
+        let value = map.prog_lookup(&key.to_ne_bytes(), 0);
+        assert_ne!(value, 0);
+        // SAFETY: the element's kptr, and a new item of its type.
+        assert_eq!(unsafe { Graph::kptr_xchg(value + 8, g.alloc(i)) }, 0);
+    };
+    for key in [1u32, 2, 3] {
+        // A user's bytes never reach the kptr.
+        map.update(&key.to_ne_bytes(), &[0xff; 16], 0).unwrap();
+        stash(key);
+    }
+    assert_eq!(g.free_objects(32), free - 3);
+    let mut out = [0xee; 16];
+    map.lookup(&1u32.to_ne_bytes(), &mut out, 0).unwrap();
+    assert_eq!(out[..8], [0xff; 8]);
+    assert_eq!(out[8..], [0; 8], "a kptr reads as zero");
+    // Replaced, deleted: the old element's object goes.
+    map.update(&1u32.to_ne_bytes(), &[7; 16], 0).unwrap();
+    assert_eq!(g.free_objects(32), free - 2);
+    let value = map.prog_lookup(&1u32.to_ne_bytes(), 0);
+    // SAFETY: the new element's kptr: NULL, not the user's bytes.
+    assert_eq!(unsafe { Graph::kptr_xchg(value + 8, 0) }, 0);
+    map.delete(&2u32.to_ne_bytes()).unwrap();
+    assert_eq!(g.free_objects(32), free - 1);
+    drop(map);
+    assert_eq!(g.free_objects(32), free, "the map took the last with it");
+    drop(g);
+    p.assert_no_leaks();
+}
+
 /// One step on a list and its model.
 #[derive(Clone, Debug)]
 enum ListOp {

@@ -1616,7 +1616,10 @@ fn map_create_checks_the_values_lists_and_their_types() {
     };
     let err = e.map_create(&hash).unwrap_err();
     assert_eq!(err.errno, Errno::EOPNOTSUPP);
-    assert!(err.log.unwrap_or_default().contains("in array maps"));
+    assert!(err
+        .log
+        .unwrap_or_default()
+        .contains("lists and trees in arrays"));
     // A kptr needs no lock; a reference count is an object's, not a
     // value's.
     let kptr = ObjField {

@@ -1074,6 +1074,18 @@ fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
         -2i32 as u32
     );
     assert_eq!(e.prog_test_run(stash, &frame, 1).unwrap().retval, 0);
+    // A hash map's element: read without its kptr; deleted, its object
+    // goes with it and the next run starts afresh.
+    let hash_stash = loaded.program("hash_stash").unwrap();
+    for want in [0, 1] {
+        assert_eq!(e.prog_test_run(hash_stash, &frame, 1).unwrap().retval, want);
+    }
+    let by_key = loaded.map("by_key").unwrap();
+    let mut want = 2u64.to_ne_bytes().to_vec();
+    want.extend([0; 8]);
+    assert_eq!(lookup(&e, by_key, &7u32.to_ne_bytes()).unwrap(), want);
+    e.map_delete(by_key, &7u32.to_ne_bytes()).unwrap();
+    assert_eq!(e.prog_test_run(hash_stash, &frame, 1).unwrap().retval, 0);
 }
 
 #[test]

@@ -104,15 +104,8 @@ impl ArrayMap {
                     super::slab::lock_word(value.add(lock as usize), self.values.platform())
                 }?;
             }
-            let mut at = 0usize;
-            for f in record.iter() {
-                let start = f.offset as usize;
-                // SAFETY: both ranges lie inside the value, before the field.
-                unsafe { core::ptr::copy(src.as_ptr().add(at), value.add(at), start - at) };
-                at = start + f.kind.size() as usize;
-            }
-            // SAFETY: the rest of the value.
-            unsafe { core::ptr::copy(src.as_ptr().add(at), value.add(at), src.len() - at) };
+            // SAFETY: the value lies in the slab, `src` is its size.
+            unsafe { super::slab::copy_around(value, src, record) };
             for (slot, f) in detached.iter_mut().zip(record.iter()) {
                 if f.kind.is_root() {
                     // SAFETY: a list head or tree root of the value, its lock

@@ -17,7 +17,10 @@ use super::slab::{round8, ValueSlab};
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::{flags, MapAttr, MapType};
 use crate::errno::Errno;
+use crate::graph::types::Record;
+use crate::graph::Graph;
 use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SpinLock};
+use crate::shared::Shared;
 
 /// End-of-chain marker bit; the low bits name the bucket.
 const NULLS: u32 = 1 << 31;
@@ -86,6 +89,12 @@ pub(crate) struct HashTable {
     meta: PlatformBuf,
     keys: PlatformBuf,
     values: ValueSlab,
+    /// The values' special fields (their lock, kptrs), never copied in or
+    /// out.
+    record: Record,
+    /// Values holding kptrs: the graph their objects belong to
+    /// ([`set_graph`](Self::set_graph)).
+    objects: Option<Shared<Graph>>,
     state: SpinLock<State>,
 }
 
@@ -145,6 +154,8 @@ impl HashTable {
             meta,
             keys,
             values,
+            record: attr.record,
+            objects: None,
             state: SpinLock::new(
                 platform,
                 LockClass::HashBuckets,
@@ -167,6 +178,24 @@ impl HashTable {
 
     pub(crate) fn copies(&self) -> u32 {
         self.values.copies() as u32
+    }
+
+    /// Makes the values' kptrs hold objects of `graph`.
+    pub(crate) fn set_graph(&mut self, graph: Shared<Graph>) {
+        self.objects = Some(graph);
+    }
+
+    /// Drops the objects element `i`'s kptrs hold, leaving them NULL: when
+    /// it leaves the table, and before it is reused (a program that still
+    /// held its value may have stashed one after it left).
+    fn drop_objects(&self, i: u32) {
+        if let Some(graph) = &self.objects {
+            // SAFETY: the element's value, its kptrs holding objects of
+            // the graph (atomically exchanged with programs').
+            unsafe {
+                graph.free_fields(self.values.ptr(i as usize, 0) as u64, &self.record.kptrs())
+            };
+        }
     }
 
     /// Bytes `new` allocates for `attr` with `copies` values per element:
@@ -347,6 +376,7 @@ impl HashTable {
                     self.free_elem(st, found);
                 });
                 st.count -= 1;
+                self.drop_objects(found);
                 return Ok(());
             }
         }
@@ -375,6 +405,7 @@ impl HashTable {
         }
         let new = self.alloc_elem(&mut st, existing.is_some())?;
         // Unpublished and free (even generation): no reader relies on it.
+        self.drop_objects(new);
         if let Err(e) = fill(new) {
             self.meta(new).next.store(st.free, Ordering::Relaxed);
             st.free = new;
@@ -383,6 +414,7 @@ impl HashTable {
         // The eviction may have changed the chain: look again.
         let existing = self.find_locked(key, hash);
         let st = &mut *st;
+        let mut replaced = None;
         self.change_bucket(self.bucket_of(hash), || {
             // SAFETY: `new` is free: no reader can rely on its key.
             unsafe { core::ptr::copy(key.as_ptr(), self.key_ptr(new), key.len()) };
@@ -403,6 +435,7 @@ impl HashTable {
                     link.store(new, Ordering::Release);
                     on_old(self.values.ptr(old as usize, 0));
                     self.free_elem(st, old);
+                    replaced = Some(old);
                 }
                 None => {
                     let head = self.bucket(self.bucket_of(hash));
@@ -413,6 +446,9 @@ impl HashTable {
                 }
             }
         });
+        if let Some(old) = replaced {
+            self.drop_objects(old);
+        }
         Ok(())
     }
 
@@ -440,7 +476,7 @@ impl HashTable {
         // BPF_F_LOCK updates an existing element in place, under its lock;
         // per-CPU elements are updated in place as on Linux.
         let in_place: Option<&dyn Fn(u32) -> Result<(), Errno>> =
-            if lock.is_some_and(|(_, take)| take) || self.values.copies() > 1 {
+            if lock.take || self.values.copies() > 1 {
                 Some(&write_in_place)
             } else {
                 None
@@ -449,10 +485,7 @@ impl HashTable {
             key,
             mode,
             in_place,
-            &|i| {
-                self.values
-                    .write_all(i as usize, value, lock.map(|(o, _)| (o, false)))
-            },
+            &|i| self.values.write_all(i as usize, value, lock.unlocked()),
             on_old,
         )
     }
@@ -467,12 +500,18 @@ impl HashTable {
     ) -> Result<(), Errno> {
         let copy = cpu as usize % self.values.copies();
         if self.values.copies() > 1 {
-            let one = |i: u32| self.values.write_one(i as usize, copy, value, false, None);
+            let one = |i: u32| {
+                self.values
+                    .write_one(i as usize, copy, value, false, lock.unlocked())
+            };
             return self.upsert(
                 key,
                 mode,
                 Some(&one),
-                &|i| self.values.write_one(i as usize, copy, value, true, None),
+                &|i| {
+                    self.values
+                        .write_one(i as usize, copy, value, true, lock.unlocked())
+                },
                 &mut |_| {},
             );
         }
@@ -488,18 +527,14 @@ impl HashTable {
             }
         };
         let in_place: Option<&dyn Fn(u32) -> Result<(), Errno>> =
-            if lock.is_some_and(|(_, take)| take) {
-                Some(&locked)
-            } else {
-                None
-            };
+            if lock.take { Some(&locked) } else { None };
         self.upsert(
             key,
             mode,
             in_place,
             &|i| {
                 self.values
-                    .write_one(i as usize, 0, value, false, lock.map(|(o, _)| (o, false)))
+                    .write_one(i as usize, 0, value, false, lock.unlocked())
             },
             &mut |_| {},
         )
@@ -547,6 +582,7 @@ impl HashTable {
             self.free_elem(st, i);
         });
         st.count -= 1;
+        self.drop_objects(i);
     }
 
     /// Delete; `on_old` sees the value under the lock before the element
@@ -568,7 +604,8 @@ impl HashTable {
         let hash = hash_bytes(key, self.seed);
         let mut st = self.state.lock();
         let (i, link) = self.find_locked(key, hash).ok_or(Errno::ENOENT)?;
-        self.values.read_all(i as usize, out, None)?;
+        self.values
+            .read_all(i as usize, out, LockSpec::new(&self.record, false))?;
         self.unlink(&mut st, hash, i, link);
         Ok(())
     }
@@ -683,6 +720,16 @@ impl AtomicU64Ref {
     unsafe fn load(p: *const u8) -> u64 {
         // SAFETY: per the contract.
         unsafe { core::sync::atomic::AtomicU64::from_ptr(p as *mut u64) }.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for HashTable {
+    fn drop(&mut self) {
+        // The map goes: so do the objects its kptrs hold (free elements'
+        // too: a program may have stashed one after its element left).
+        for i in 0..self.slots {
+            self.drop_objects(i);
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use super::slab::{round8, ValueSlab};
+use super::slab::{round8, LockSpec, ValueSlab};
 use super::update::{BPF_EXIST, BPF_NOEXIST};
 use super::{flags, MapAttr};
 use crate::errno::Errno;
@@ -180,7 +180,7 @@ impl LpmTrie {
     pub(crate) fn lookup_user(&self, key: &[u8], out: &mut [u8]) -> Result<(), Errno> {
         let st = self.state.lock();
         let i = self.longest_match(&st, key).ok_or(Errno::ENOENT)?;
-        self.values.read_all(i as usize, out, None)
+        self.values.read_all(i as usize, out, LockSpec::PLAIN)
     }
 
     pub(crate) fn prog_lookup(&self, key: &[u8]) -> u64 {
@@ -199,7 +199,7 @@ impl LpmTrie {
                 return Err(Errno::EEXIST);
             }
             let i = self.order(&st)[pos].load(Ordering::Relaxed);
-            return self.values.write_all(i as usize, value, None);
+            return self.values.write_all(i as usize, value, LockSpec::PLAIN);
         }
         if mode == BPF_EXIST {
             return Err(Errno::ENOENT);
@@ -215,7 +215,7 @@ impl LpmTrie {
         let free = unsafe { (st.free.as_ptr() as *const u32).add(st.free_count).read() };
         self.set_key(free, key);
         // Without a lock to take, a copy cannot fail.
-        let _ = self.values.write_all(free as usize, value, None);
+        let _ = self.values.write_all(free as usize, value, LockSpec::PLAIN);
         let order = self.order(&st);
         let at = order[..st.count]
             .iter()

@@ -416,6 +416,10 @@ impl Map {
                 m.set_graph(self.attr.record, graph);
                 Ok(())
             }
+            Kind::Hash(m) if self.attr.record.holds_objects() => {
+                m.set_graph(graph);
+                Ok(())
+            }
             _ => Err(Errno::EINVAL),
         }
     }
@@ -446,19 +450,19 @@ impl Map {
         self.footprint
     }
 
-    /// The value's lock, to skip when copying and, with `BPF_F_LOCK`, to
-    /// take; `EINVAL` for `BPF_F_LOCK` on a value without a lock.
-    fn lock_off(&self, flags: u64) -> Result<slab::LockSpec, Errno> {
+    /// How its values are copied: every special field skipped and, with
+    /// `BPF_F_LOCK`, under the value's lock; `EINVAL` for `BPF_F_LOCK` on a
+    /// value without a lock.
+    fn lock_off(&self, flags: u64) -> Result<slab::LockSpec<'_>, Errno> {
         let take = flags & update::BPF_F_LOCK != 0;
-        match self.attr.spin_lock() {
-            Some(off) => Ok(Some((off as usize, take))),
-            None if take => Err(Errno::EINVAL),
-            None => Ok(None),
+        if take && self.attr.spin_lock().is_none() {
+            return Err(Errno::EINVAL);
         }
+        Ok(slab::LockSpec::new(&self.attr.record, take))
     }
 
     fn takes_lock(lock: slab::LockSpec) -> bool {
-        lock.is_some_and(|(_, take)| take)
+        lock.take
     }
 
     fn check_key(&self, key: &[u8]) -> Result<(), Errno> {
@@ -922,10 +926,12 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     // Objects (lists, trees, kptrs): in plain arrays (global data among
-    // them), never mapped into a process (which could write their
-    // pointers); lists and trees guarded by the value's spin lock. A
-    // reference count belongs to objects, not values (as on Linux).
-    if attr.record.holds_objects() && (t != Array || attr.flags & BPF_F_MMAPABLE != 0) {
+    // them), kptrs also in hash maps; never mapped into a process (which
+    // could write their pointers). A reference count belongs to objects,
+    // not values (as on Linux).
+    let kptrs_only = !attr.record.has_lists();
+    let holds_here = t == Array || kptrs_only && matches!(t, Hash | LruHash);
+    if attr.record.holds_objects() && (!holds_here || attr.flags & BPF_F_MMAPABLE != 0) {
         return Err(Errno::EOPNOTSUPP);
     }
     if attr.record.refcount().is_some() {

@@ -252,12 +252,16 @@ impl ObjectHash {
     pub(crate) fn update(&self, key: &[u8], inner: Shared<Map>, flags: u64) -> Result<(), Errno> {
         let raw = Shared::into_raw(inner) as u64;
         let mut old = 0u64;
-        let result = self
-            .table
-            .update_with_old(key, &raw.to_ne_bytes(), flags, None, &mut |p| {
+        let result = self.table.update_with_old(
+            key,
+            &raw.to_ne_bytes(),
+            flags,
+            super::slab::LockSpec::PLAIN,
+            &mut |p| {
                 // SAFETY: the old element's first word, under the table lock.
                 old = unsafe { (p as *const u64).read() };
-            });
+            },
+        );
         if let Err(e) = result {
             // SAFETY: not stored: take our reference back.
             unsafe { release(ObjKind::Map, raw as *mut u8) };

@@ -55,7 +55,9 @@ impl QueueMap {
         }
         let slot = (st.head + st.len) % self.cap;
         // Without a lock to take, a copy cannot fail.
-        let _ = self.values.write_all(slot, value, None);
+        let _ = self
+            .values
+            .write_all(slot, value, super::slab::LockSpec::PLAIN);
         st.len += 1;
         Ok(())
     }

@@ -8,11 +8,51 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::errno::Errno;
+use crate::graph::types::Record;
 use crate::platform::{AllocContext, PlatformBuf, PlatformRef, ReadGuard};
 
-/// Where a value's `struct bpf_spin_lock` sits and whether to take it: the
-/// lock word is never copied; it is taken only for `BPF_F_LOCK`.
-pub(crate) type LockSpec = Option<(usize, bool)>;
+/// How a value is copied in or out: the special fields of its layout (its
+/// `struct bpf_spin_lock`, lists, trees, kptrs) are never copied (in: they
+/// stay; out: they read as zero), and with `BPF_F_LOCK` the copy happens
+/// under the value's lock.
+#[derive(Clone, Copy)]
+pub(crate) struct LockSpec<'r> {
+    /// The value's special fields.
+    pub fields: &'r Record,
+    /// Take the value's lock for the copy (`BPF_F_LOCK`).
+    pub take: bool,
+}
+
+impl LockSpec<'static> {
+    /// A copy of a value with no special field.
+    pub(crate) const PLAIN: LockSpec<'static> = LockSpec {
+        fields: &Record::EMPTY,
+        take: false,
+    };
+}
+
+impl<'r> LockSpec<'r> {
+    /// A copy of a value laid out as `fields`, under its lock when `take`.
+    pub(crate) fn new(fields: &'r Record, take: bool) -> Self {
+        LockSpec { fields, take }
+    }
+
+    /// The same copy without taking the lock.
+    pub(crate) fn unlocked(self) -> Self {
+        LockSpec {
+            take: false,
+            ..self
+        }
+    }
+
+    /// The lock to take, if the copy takes one.
+    fn lock_to_take(&self) -> Option<usize> {
+        self.fields
+            .spin_lock()
+            .filter(|_| self.take)
+            .map(|o| o as usize)
+    }
+}
 
 /// `value_size` rounded up to 8 bytes.
 pub(crate) const fn round8(n: usize) -> usize {
@@ -54,9 +94,7 @@ impl ValueSlab {
     /// (a read-side section): a holder is never preempted, so a program
     /// spinning on the lock on another CPU waits for one copy at most.
     fn pinned_if_locking(&self, lock_off: LockSpec) -> Option<ReadGuard> {
-        lock_off
-            .is_some_and(|(_, take)| take)
-            .then(|| ReadGuard::new(self.buf.platform()))
+        lock_off.take.then(|| ReadGuard::new(self.buf.platform()))
     }
 
     /// The address of copy `copy` of element `elem`.
@@ -259,8 +297,8 @@ impl Drop for ValueLock<'_> {
     }
 }
 
-/// Copies a value out; with `lock_off`, under the value's spin lock and
-/// with the lock word itself reported as zero.
+/// Copies a value out, its special fields read as zero; with
+/// `lock_off.take`, under the value's spin lock.
 ///
 /// # Safety
 /// `src` points at a live value of at least `dst.len()` bytes.
@@ -270,26 +308,24 @@ pub(crate) unsafe fn copy_value_out(
     lock_off: LockSpec,
     platform: PlatformRef,
 ) -> Result<(), Errno> {
-    match lock_off {
-        None => {
-            // SAFETY: per the contract.
-            unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) }
-        }
-        Some((off, take)) => {
-            // SAFETY: the loader placed a 4-byte aligned lock at `off`.
-            let _guard = take
-                .then(|| unsafe { ValueLock::acquire(src.add(off) as *mut u8, platform) })
-                .transpose()?;
-            // SAFETY: per the contract.
-            unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
-            dst[off..off + 4].fill(0);
+    // SAFETY: the loader placed a 4-byte aligned lock there.
+    let _guard = lock_off
+        .lock_to_take()
+        .map(|off| unsafe { ValueLock::acquire(src.add(off) as *mut u8, platform) })
+        .transpose()?;
+    // SAFETY: per the contract.
+    unsafe { core::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
+    for f in lock_off.fields.iter() {
+        let (start, end) = (f.offset as usize, (f.offset + f.kind.size()) as usize);
+        if let Some(bytes) = dst.get_mut(start..end) {
+            bytes.fill(0);
         }
     }
     Ok(())
 }
 
-/// Copies a value in; with `lock_off`, under the value's spin lock and
-/// leaving the lock word alone.
+/// Copies a value in, leaving its special fields alone; with
+/// `lock_off.take`, under the value's spin lock.
 ///
 /// # Safety
 /// `dst` points at a live value of at least `src.len()` bytes.
@@ -299,26 +335,29 @@ pub(crate) unsafe fn copy_value_in(
     lock_off: LockSpec,
     platform: PlatformRef,
 ) -> Result<(), Errno> {
-    match lock_off {
-        None => {
-            // SAFETY: per the contract.
-            unsafe { core::ptr::copy(src.as_ptr(), dst, src.len()) }
-        }
-        Some((off, take)) => {
-            // SAFETY: the loader placed a 4-byte aligned lock at `off`.
-            let _guard = take
-                .then(|| unsafe { ValueLock::acquire(dst.add(off), platform) })
-                .transpose()?;
-            // SAFETY: both ranges lie inside the value and skip the lock.
-            unsafe {
-                core::ptr::copy(src.as_ptr(), dst, off);
-                core::ptr::copy(
-                    src.as_ptr().add(off + 4),
-                    dst.add(off + 4),
-                    src.len() - off - 4,
-                );
-            }
-        }
-    }
+    // SAFETY: the loader placed a 4-byte aligned lock there.
+    let _guard = lock_off
+        .lock_to_take()
+        .map(|off| unsafe { ValueLock::acquire(dst.add(off), platform) })
+        .transpose()?;
+    // SAFETY: per the contract.
+    unsafe { copy_around(dst, src, lock_off.fields) };
     Ok(())
+}
+
+/// Copies `src` into the value at `dst`, every byte but those of the
+/// special fields `fields` names (sorted by offset, inside the value).
+///
+/// # Safety
+/// `dst` points at a live value of at least `src.len()` bytes.
+pub(crate) unsafe fn copy_around(dst: *mut u8, src: &[u8], fields: &Record) {
+    let mut at = 0usize;
+    for f in fields.iter() {
+        let start = (f.offset as usize).min(src.len());
+        // SAFETY: both ranges lie inside the value, before the field.
+        unsafe { core::ptr::copy(src.as_ptr().add(at), dst.add(at), start.saturating_sub(at)) };
+        at = at.max((f.offset + f.kind.size()) as usize).min(src.len());
+    }
+    // SAFETY: the rest of the value.
+    unsafe { core::ptr::copy(src.as_ptr().add(at), dst.add(at), src.len() - at) };
 }

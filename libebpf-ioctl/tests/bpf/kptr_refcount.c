@@ -30,6 +30,13 @@ struct {
 	__type(value, struct slot);
 } slots SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct slot);
+} by_key SEC(".maps");
+
 private(A) struct bpf_spin_lock lock;
 private(A) struct bpf_list_head head __contains(shared, l);
 private(A) struct bpf_rb_root root __contains(shared, r);
@@ -108,6 +115,35 @@ int peek(struct __sk_buff *skb)
 		return -3;
 	ret += q->value * 10;
 	bpf_obj_drop(q);
+	return ret;
+}
+
+/* An object kept in a hash map's element (made on the first run): returns
+ * the value of the one it replaces (0 on the first run, then 1, 2...). */
+SEC("tc")
+int hash_stash(struct __sk_buff *skb)
+{
+	struct slot zero = {}, *s;
+	struct shared *obj, *old;
+	__u32 key = 7;
+	int ret = 0;
+
+	s = bpf_map_lookup_elem(&by_key, &key);
+	if (!s) {
+		bpf_map_update_elem(&by_key, &key, &zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&by_key, &key);
+		if (!s)
+			return -1;
+	}
+	obj = bpf_obj_new(struct shared);
+	if (!obj)
+		return -2;
+	obj->value = ++s->stashes;
+	old = bpf_kptr_xchg(&s->obj, obj);
+	if (old) {
+		ret = old->value;
+		bpf_obj_drop(old);
+	}
 	return ret;
 }
 
