@@ -1089,6 +1089,47 @@ fn objects_kept_in_kptrs_and_shared_by_reference_counts_as_on_linux() {
 }
 
 #[test]
+fn a_kptr_read_in_place_never_shows_another_object() {
+    // Two threads replace slot 0's object (`stash`: the old one dropped,
+    // its block free for the next allocation) while two read it in place
+    // and through a reference of their own (`peek`: value + 10 * value).
+    // A freed object's block waits for a grace period before it holds
+    // another object, so both reads see one object: a multiple of 11, or
+    // -2 (empty) or -3 (freed between the reads). A block reused at once
+    // mixes two objects' values.
+    const THREADS: usize = 4;
+    const RUNS: usize = 3000;
+    let obj = BpfObject::parse(&object_bytes("kptr_refcount")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let frame = ecn_frame(2, false);
+    let (stash, peek) = (
+        loaded.program("stash").unwrap(),
+        loaded.program("peek").unwrap(),
+    );
+    let start = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (e, frame, start) = (&e, &frame, &start);
+            s.spawn(move || {
+                start.wait();
+                for _ in 0..RUNS {
+                    if t % 2 == 0 {
+                        e.prog_test_run(stash, frame, 1).unwrap();
+                        continue;
+                    }
+                    let r = e.prog_test_run(peek, frame, 1).unwrap().retval as i32;
+                    assert!(
+                        r == -2 || r == -3 || (r > 0 && r % 11 == 0),
+                        "peek read two objects: {r}"
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // The return value is the host kernel's (6.18) on the same object.
     let obj = BpfObject::parse(&object_bytes("ringbuf_dynptr")).unwrap();

@@ -93,15 +93,16 @@ int stash(struct __sk_buff *skb)
 }
 
 /* Reads slot 0's object without taking it out (the kptr read directly:
- * good for the run, as the object's type has a reference count), then
- * through a reference of its own: value + 10 * value; -2 when empty. */
+ * good for the run, as the object's type has a reference count), again
+ * and again (-5 if it changed meanwhile), then through a reference of its
+ * own: value + 10 * value; -2 when empty. */
 SEC("tc")
 int peek(struct __sk_buff *skb)
 {
 	struct shared *p, *q;
 	struct slot *s;
 	__u32 key = 0;
-	int ret;
+	int ret, i;
 
 	s = bpf_map_lookup_elem(&slots, &key);
 	if (!s)
@@ -110,6 +111,9 @@ int peek(struct __sk_buff *skb)
 	if (!p)
 		return -2;
 	ret = p->value;
+	for (i = 0; i < 8192; i++)
+		if (*(volatile __u64 *)&p->value != ret)
+			return -5;
 	q = bpf_refcount_acquire(p);
 	if (!q)
 		return -3;
