@@ -160,12 +160,13 @@ fn a_map_frees_the_objects_its_lists_hold() {
         record,
         ..MapAttr::new(MapType::Array, 4, 24, 2)
     };
-    // Lists only in plain arrays, not mapped into a process.
-    let hash = MapAttr {
-        map_type: MapType::Hash,
+    // Lists not in per-CPU maps (nor their lock), nor in one mapped into a
+    // process.
+    let percpu = MapAttr {
+        map_type: MapType::PercpuArray,
         ..attr
     };
-    assert_eq!(Map::create(p, &hash, 1).err(), Some(Errno::EOPNOTSUPP));
+    assert_eq!(Map::create(p, &percpu, 1).err(), Some(Errno::EINVAL));
     let mmap = attr.with_flags(ebpf_core::maps::flags::BPF_F_MMAPABLE);
     assert_eq!(Map::create(p, &mmap, 1).err(), Some(Errno::EOPNOTSUPP));
     let mut map = Map::create(p, &attr, 1).unwrap();
@@ -447,6 +448,7 @@ fn shared_objects_pushed_by_two_threads_land_in_one_list_each() {
 
 #[test]
 fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
+    // (Lists: `a_hash_maps_elements_empty_their_lists_when_they_go`.)
     let p = TestPlatform::new(1);
     let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
     let i = g.register(item()).unwrap();
@@ -463,18 +465,6 @@ fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
         ..attr
     };
     assert_eq!(Map::create(p, &percpu, 1).err(), Some(Errno::EOPNOTSUPP));
-    let lists = MapAttr {
-        record: Record::new(
-            &[
-                field(FieldKind::SpinLock, 0, 0, 0),
-                field(FieldKind::ListHead, 8, i, 8),
-            ],
-            24,
-        )
-        .unwrap(),
-        ..MapAttr::new(MapType::Hash, 4, 24, 4)
-    };
-    assert_eq!(Map::create(p, &lists, 1).err(), Some(Errno::EOPNOTSUPP));
     let mut map = Map::create(p, &attr, 1).unwrap();
     map.set_graph(g.clone()).unwrap();
     let stash = |key: u32| {
@@ -501,6 +491,51 @@ fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
     assert_eq!(unsafe { Graph::kptr_xchg(value + 8, 0) }, 0);
     map.delete(&2u32.to_ne_bytes()).unwrap();
     assert_eq!(g.free_objects(32), free - 1);
+    drop(map);
+    assert_eq!(g.free_objects(32), free, "the map took the last with it");
+    drop(g);
+    p.assert_no_leaks();
+}
+
+#[test]
+fn a_hash_maps_elements_empty_their_lists_when_they_go() {
+    let p = TestPlatform::new(1);
+    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
+    let i = g.register(item()).unwrap();
+    g.top_up(i).unwrap();
+    let free = g.free_objects(32);
+    let attr = MapAttr {
+        record: Record::new(
+            &[
+                field(FieldKind::SpinLock, 0, 0, 0),
+                field(FieldKind::ListHead, 8, i, 8),
+            ],
+            24,
+        )
+        .unwrap(),
+        ..MapAttr::new(MapType::Hash, 4, 24, 4)
+    };
+    let mut map = Map::create(p, &attr, 1).unwrap();
+    map.set_graph(g.clone()).unwrap();
+    for key in [1u32, 2, 3] {
+        map.update(&key.to_ne_bytes(), &[0xff; 24], 0).unwrap();
+        let value = map.prog_lookup(&key.to_ne_bytes(), 0);
+        for _ in 0..2 {
+            // SAFETY: the element's list (no other user) and a new item.
+            assert!(unsafe { list::push(value + 8, g.alloc(i) + 8, true) });
+        }
+    }
+    assert_eq!(g.free_objects(32), free - 6);
+    let mut out = [0xee; 24];
+    map.lookup(&1u32.to_ne_bytes(), &mut out, 0).unwrap();
+    assert_eq!(out[4..8], [0xff; 4]);
+    assert_eq!(out[..4], [0; 4], "the lock reads as zero");
+    assert_eq!(out[8..], [0; 16], "the list reads as zero");
+    // Replaced, deleted: the old element's list is emptied.
+    map.update(&1u32.to_ne_bytes(), &[7; 24], 0).unwrap();
+    assert_eq!(g.free_objects(32), free - 4);
+    map.delete(&2u32.to_ne_bytes()).unwrap();
+    assert_eq!(g.free_objects(32), free - 2);
     drop(map);
     assert_eq!(g.free_objects(32), free, "the map took the last with it");
     drop(g);

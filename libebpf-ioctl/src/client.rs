@@ -338,9 +338,9 @@ impl Ebpf {
                 ));
             } else if e.errno == Errno::EOPNOTSUPP && !spec.value_fields.is_empty() {
                 e.log = Some(
-                    "its values hold objects, which this runtime provides in maps not \
-                     mapped into processes: lists and trees in arrays, kptrs in arrays and \
-                     (not per-CPU) hash maps"
+                    "its values hold objects (lists, trees, kptrs), which this runtime \
+                     provides in arrays and hash maps, not per-CPU ones, not mapped into \
+                     processes"
                         .into(),
                 );
             }

@@ -1609,17 +1609,22 @@ fn map_create_checks_the_values_lists_and_their_types() {
     let odd = ObjField { kind: 9, ..lock };
     assert_eq!(errno(spec(vec![odd], vec![])), Errno::EINVAL);
     assert_eq!(errno(spec(vec![lock; 11], vec![])), Errno::E2BIG);
-    // Lists only in plain arrays, said so.
+    // Lists in arrays and hash maps, never mapped into a process, said so.
     let hash = MapSpec {
         map_type: 1,
         ..spec(vec![lock, head], vec![item])
     };
-    let err = e.map_create(&hash).unwrap_err();
+    assert!(e.map_create(&hash).is_ok());
+    let mapped = MapSpec {
+        flags: 1 << 10,
+        ..spec(vec![lock, head], vec![item])
+    };
+    let err = e.map_create(&mapped).unwrap_err();
     assert_eq!(err.errno, Errno::EOPNOTSUPP);
     assert!(err
         .log
         .unwrap_or_default()
-        .contains("lists and trees in arrays"));
+        .contains("not mapped into processes"));
     // A kptr needs no lock; a reference count is an object's, not a
     // value's.
     let kptr = ObjField {

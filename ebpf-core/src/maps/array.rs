@@ -8,8 +8,8 @@ use super::update::BPF_NOEXIST;
 use super::MapAttr;
 use crate::errno::Errno;
 use crate::graph::types::Record;
-use crate::graph::{self, Graph};
-use crate::platform::{PlatformRef, ReadGuard};
+use crate::graph::Graph;
+use crate::platform::PlatformRef;
 use crate::shared::Shared;
 
 /// An array's values as compiled code reaches them
@@ -83,52 +83,16 @@ impl ArrayMap {
 
     /// Writes `src` into element `i` of an array whose values hold
     /// objects, as Linux's update does: every byte but the special fields'
-    /// (lists, trees, kptrs and their lock stay), then the lists and trees
-    /// are emptied (under the value's lock) and the kptrs cleared, their
-    /// objects dropped.
-    fn update_with_objects(
-        &self,
-        i: usize,
-        src: &[u8],
-        record: &Record,
-        graph: &Graph,
-    ) -> Result<(), Errno> {
+    /// (lists, trees, kptrs and their lock stay), then the objects the
+    /// value held are let go (its lists emptied under its lock, its kptrs
+    /// cleared).
+    fn update_with_objects(&self, i: usize, src: &[u8], record: &Record, graph: &Graph) {
         let value = self.values.ptr(i, 0);
-        let mut detached = [(0u64, 0u32); crate::graph::types::MAX_FIELDS];
-        {
-            // The CPU pinned while the lock is held (see ValueSlab).
-            let _pinned = ReadGuard::new(self.values.platform());
-            if let Some(lock) = record.spin_lock() {
-                // SAFETY: the loader placed a 4-byte aligned lock there.
-                unsafe {
-                    super::slab::lock_word(value.add(lock as usize), self.values.platform())
-                }?;
-            }
-            // SAFETY: the value lies in the slab, `src` is its size.
-            unsafe { super::slab::copy_around(value, src, record) };
-            for (slot, f) in detached.iter_mut().zip(record.iter()) {
-                if f.kind.is_root() {
-                    // SAFETY: a list head or tree root of the value, its lock
-                    // held.
-                    *slot = (
-                        unsafe { graph::take_all(f.kind, value as u64 + u64::from(f.offset)) },
-                        f.node_offset,
-                    );
-                }
-            }
-            if let Some(lock) = record.spin_lock() {
-                // SAFETY: taken above.
-                unsafe { super::slab::unlock_word(value.add(lock as usize)) };
-            }
-        }
-        for &(first, node_offset) in &detached {
-            // SAFETY: chains no head reaches any more: ours alone.
-            unsafe { graph.drop_chain(first, node_offset) };
-        }
-        let kptrs = record.kptrs();
-        // SAFETY: the value's kptrs (the lists are empty by now).
-        unsafe { graph.free_fields(value as u64, &kptrs) };
-        Ok(())
+        // SAFETY: the value lies in the slab, `src` is its size.
+        unsafe { super::slab::copy_around(value, src, record) };
+        // SAFETY: the value is laid out as `record`; its objects are the
+        // graph's.
+        unsafe { super::slab::drop_objects(value, record, graph, self.values.platform()) };
     }
 
     pub(crate) fn copies(&self) -> u32 {
@@ -184,7 +148,8 @@ impl ArrayMap {
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
         if let Some((record, graph)) = &self.objects {
-            return self.update_with_objects(i, value, record, graph);
+            self.update_with_objects(i, value, record, graph);
+            return Ok(());
         }
         self.values.write_all(i, value, lock)
     }
@@ -217,7 +182,8 @@ impl ArrayMap {
     ) -> Result<(), Errno> {
         let i = self.update_slot(key, mode)?;
         if let Some((record, graph)) = &self.objects {
-            return self.update_with_objects(i, value, record, graph);
+            self.update_with_objects(i, value, record, graph);
+            return Ok(());
         }
         let copy = cpu as usize % self.values.copies();
         // SAFETY: the value lies in the slab; value has value_size bytes.

@@ -89,10 +89,10 @@ pub(crate) struct HashTable {
     meta: PlatformBuf,
     keys: PlatformBuf,
     values: ValueSlab,
-    /// The values' special fields (their lock, kptrs), never copied in or
-    /// out.
+    /// The values' special fields (their lock, lists, trees, kptrs), never
+    /// copied in or out.
     record: Record,
-    /// Values holding kptrs: the graph their objects belong to
+    /// Values holding objects: the graph they belong to
     /// ([`set_graph`](Self::set_graph)).
     objects: Option<Shared<Graph>>,
     state: SpinLock<State>,
@@ -180,20 +180,26 @@ impl HashTable {
         self.values.copies() as u32
     }
 
-    /// Makes the values' kptrs hold objects of `graph`.
+    /// Makes the values' lists, trees and kptrs hold objects of `graph`.
     pub(crate) fn set_graph(&mut self, graph: Shared<Graph>) {
         self.objects = Some(graph);
     }
 
-    /// Drops the objects element `i`'s kptrs hold, leaving them NULL: when
-    /// it leaves the table, and before it is reused (a program that still
-    /// held its value may have stashed one after it left).
+    /// Lets go of the objects element `i`'s value holds (its lists and
+    /// trees emptied, its kptrs NULL): when it leaves the table, and before
+    /// it is reused (a program that still held its value may have stashed
+    /// one after it left).
     fn drop_objects(&self, i: u32) {
         if let Some(graph) = &self.objects {
-            // SAFETY: the element's value, its kptrs holding objects of
-            // the graph (atomically exchanged with programs').
+            // SAFETY: the element's value, laid out as the record, its
+            // objects the graph's.
             unsafe {
-                graph.free_fields(self.values.ptr(i as usize, 0) as u64, &self.record.kptrs())
+                super::slab::drop_objects(
+                    self.values.ptr(i as usize, 0),
+                    &self.record,
+                    graph,
+                    self.values.platform(),
+                )
             };
         }
     }
@@ -725,7 +731,7 @@ impl AtomicU64Ref {
 
 impl Drop for HashTable {
     fn drop(&mut self) {
-        // The map goes: so do the objects its kptrs hold (free elements'
+        // The map goes: so do the objects its values hold (free elements'
         // too: a program may have stashed one after its element left).
         for i in 0..self.slots {
             self.drop_objects(i);

@@ -926,11 +926,10 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     // Objects (lists, trees, kptrs): in plain arrays (global data among
-    // them), kptrs also in hash maps; never mapped into a process (which
-    // could write their pointers). A reference count belongs to objects,
-    // not values (as on Linux).
-    let kptrs_only = !attr.record.has_lists();
-    let holds_here = t == Array || kptrs_only && matches!(t, Hash | LruHash);
+    // them) and hash maps, not per-CPU ones; never mapped into a process
+    // (which could write their pointers). A reference count belongs to
+    // objects, not values (as on Linux).
+    let holds_here = matches!(t, Array | Hash | LruHash);
     if attr.record.holds_objects() && (!holds_here || attr.flags & BPF_F_MMAPABLE != 0) {
         return Err(Errno::EOPNOTSUPP);
     }

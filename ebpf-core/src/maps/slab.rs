@@ -361,3 +361,55 @@ pub(crate) unsafe fn copy_around(dst: *mut u8, src: &[u8], fields: &Record) {
     // SAFETY: the rest of the value.
     unsafe { core::ptr::copy(src.as_ptr().add(at), dst.add(at), src.len() - at) };
 }
+
+/// Lets go of the objects a live value holds, as Linux's
+/// `bpf_obj_free_fields` does when an element is updated or leaves its
+/// map: its lists and trees are taken whole under the value's lock, then
+/// their objects dropped; its kptrs are cleared atomically and their
+/// objects dropped. Programs may still hold the value and use it
+/// meanwhile: each field is left valid (empty).
+///
+/// If the value's lock cannot be had (held for longer than a lock is ever
+/// waited for), its lists and trees are left as they are: their objects
+/// stay until the value is emptied again, never freed twice.
+///
+/// # Safety
+/// `value` is a live value laid out as `record`, whose objects belong to
+/// `graph`.
+pub(crate) unsafe fn drop_objects(
+    value: *mut u8,
+    record: &Record,
+    graph: &crate::graph::Graph,
+    platform: PlatformRef,
+) {
+    let mut chains = [(0u64, 0u32); crate::graph::types::MAX_FIELDS];
+    if record.has_lists() {
+        // The CPU pinned while the lock is held (see ValueSlab).
+        let _pinned = ReadGuard::new(platform);
+        let lock = record.spin_lock().map(|o| o as usize);
+        // SAFETY: a value with lists has a 4-byte aligned lock.
+        let locked = lock.map(|off| unsafe { lock_word(value.add(off), platform) });
+        if let Some(Ok(())) = locked {
+            for (chain, f) in chains.iter_mut().zip(record.iter()) {
+                if f.kind.is_root() {
+                    // SAFETY: a list head or tree root of the value, its
+                    // lock held.
+                    let first = unsafe {
+                        crate::graph::take_all(f.kind, value as u64 + u64::from(f.offset))
+                    };
+                    *chain = (first, f.node_offset);
+                }
+            }
+            if let Some(off) = lock {
+                // SAFETY: taken above.
+                unsafe { unlock_word(value.add(off)) };
+            }
+        }
+    }
+    for &(first, node_offset) in &chains {
+        // SAFETY: chains no head reaches any more: ours alone.
+        unsafe { graph.drop_chain(first, node_offset) };
+    }
+    // SAFETY: the value's kptrs, exchanged atomically.
+    unsafe { graph.free_fields(value as u64, &record.kptrs()) };
+}
