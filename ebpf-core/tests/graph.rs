@@ -28,6 +28,23 @@ fn item() -> ObjType {
     }
 }
 
+/// A graph with [`item`] registered (index returned) and its pool filled:
+/// the test platform, the graph, the type, the free blocks.
+fn items_graph() -> (&'static TestPlatform, Shared<Graph>, u32, usize) {
+    let p = TestPlatform::new(1);
+    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
+    let i = g.register(item()).unwrap();
+    g.top_up(i).unwrap();
+    let free = g.free_objects(32);
+    (p, g, i, free)
+}
+
+/// `struct { u64 data; struct item __kptr *obj; }` (item type `i`): no
+/// lock needed.
+fn kptr_value(i: u32) -> Record {
+    Record::new(&[field(FieldKind::Kptr, 8, i, 0)], 16).unwrap()
+}
+
 /// `struct keyed { u64 value; struct bpf_rb_node node; }`.
 fn keyed() -> ObjType {
     ObjType {
@@ -143,11 +160,7 @@ fn lists_keep_order_and_objects_return_to_the_pool() {
 
 #[test]
 fn a_map_frees_the_objects_its_lists_hold() {
-    let p = TestPlatform::new(1);
-    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
-    let i = g.register(item()).unwrap();
-    g.top_up(i).unwrap();
-    let free = g.free_objects(32);
+    let (p, g, i, free) = items_graph();
     let record = Record::new(
         &[
             field(FieldKind::SpinLock, 0, 0, 0),
@@ -326,15 +339,9 @@ fn a_counted_objects_block_is_handed_out_again_only_after_a_grace_period() {
 
 #[test]
 fn a_map_drops_the_objects_its_kptrs_hold() {
-    let p = TestPlatform::new(1);
-    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
-    let i = g.register(item()).unwrap();
-    g.top_up(i).unwrap();
-    let free = g.free_objects(32);
-    // `struct { u64 data; struct item __kptr *obj; }`: no lock needed.
-    let record = Record::new(&[field(FieldKind::Kptr, 8, i, 0)], 16).unwrap();
+    let (p, g, i, free) = items_graph();
     let attr = MapAttr {
-        record,
+        record: kptr_value(i),
         ..MapAttr::new(MapType::Array, 4, 16, 3)
     };
     let percpu = MapAttr {
@@ -449,17 +456,12 @@ fn shared_objects_pushed_by_two_threads_land_in_one_list_each() {
 #[test]
 fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
     // (Lists: `a_hash_maps_elements_empty_their_lists_when_they_go`.)
-    let p = TestPlatform::new(1);
-    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
-    let i = g.register(item()).unwrap();
-    g.top_up(i).unwrap();
-    let free = g.free_objects(32);
-    let record = Record::new(&[field(FieldKind::Kptr, 8, i, 0)], 16).unwrap();
+    let (p, g, i, free) = items_graph();
     let attr = MapAttr {
-        record,
+        record: kptr_value(i),
         ..MapAttr::new(MapType::Hash, 4, 16, 4)
     };
-    // Kptrs only (no lists), not per-CPU.
+    // Not per-CPU.
     let percpu = MapAttr {
         map_type: MapType::PercpuHash,
         ..attr
@@ -499,11 +501,7 @@ fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
 
 #[test]
 fn a_hash_maps_elements_empty_their_lists_when_they_go() {
-    let p = TestPlatform::new(1);
-    let g = Shared::try_new(Graph::new(p).unwrap()).unwrap();
-    let i = g.register(item()).unwrap();
-    g.top_up(i).unwrap();
-    let free = g.free_objects(32);
+    let (p, g, i, free) = items_graph();
     let attr = MapAttr {
         record: Record::new(
             &[
