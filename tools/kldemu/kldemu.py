@@ -815,39 +815,49 @@ def session(emu):
     expect("OBJ_CLOSE of the blinded program", r, 0)
     del k.kenv["kern.ebpf.jit_harden"]
 
+    def graph_program(what, value_size, lock_plus_one, fields, objtype, code, runs):
+        """An array of one value of `value_size` bytes with special
+        `fields` (object type `objtype`), a verified program `code` using
+        it run `runs` times (each must return 42), then both closed."""
+        r, req = ioctl(1, struct.pack("<IIIIIIII16sIIQIIQ", 2, 4, value_size, 1, 0, 0, lock_plus_one, 0,
+                                      b"emu_graph", 0, 0, user.put(fields), len(fields) // 16, 1,
+                                      user.put(objtype)))
+        expect(f"MAP_CREATE of values holding {what}", r, 0)
+        m = struct.unpack("<I", user.read(req + 48, 4))[0]
+        r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIIIIIQ", 6, len(code) // 8, user.put(code), lic, 1, 512,
+                                      log, user.put(struct.pack("<I", m)), 1, 0, b"emu_graph", 0, 0, 0, 0,
+                                      0, 1, user.put(objtype)))
+        expect(f"PROG_LOAD of a program using {what}: verified",
+               (r, user.read(log, 512).split(b"\0")[0].decode()[:9]), (0, "processed"))
+        h = struct.unpack("<I", user.read(req + 72, 4))[0]
+        for run in range(1, runs + 1):
+            r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", h, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
+            retval = struct.unpack("<I", user.read(req + 4, 4))[0]
+            expect(f"PROG_TEST_RUN {run} of the program using {what}", (r, retval), (0, 42))
+        for handle in (h, m):
+            r, _ = ioctl(14, struct.pack("<II", handle, 0))
+            expect("OBJ_CLOSE", r, 0)
+
     # The object graph: an array whose value holds a list of objects (its
     # lock at 0, the list at 8, of `item { u64 value; node at 8 }`, BTF id
     # 5); a verified program allocates an item, pushes it under the lock,
     # pops it back and frees it (obj_new, list push/pop, obj_drop: kfuncs
     # 13, 16, 17, 14). The pool's chunks come from malloc(9) at load, in
     # process context; runs take blocks under spin mutexes.
-    fields = struct.pack("<IIII", 1, 0, 0, 0) + struct.pack("<IIII", 2, 8, 5, 8)
-    item = struct.pack("<16sIIII", b"item", 5, 32, 1, 0) + struct.pack("<IIII", 3, 8, 0, 0) + b"\0" * 144
-    r, req = ioctl(1, struct.pack("<IIIIIIII16sIIQIIQ", 2, 4, 24, 1, 0, 0, 1, 0, b"emu_lists", 0, 0,
-                                  user.put(fields), 2, 1, user.put(item)))
-    expect("MAP_CREATE of values holding a list of objects", r, 0)
-    lists = struct.unpack("<I", user.read(req + 48, 4))[0]
-    graph = bytes.fromhex(
-        "620afcff00000000bfa200000000000007020000fcffffff18510000000000000000000000000000"
-        "850000000100000015001e0000000000bf07000000000000b701000005000000b702000000000000"
-        "852000000d0000001500190000000000bf060000000000007a0600002a000000bf71000000000000"
-        "850000005d000000bf710000000000000701000008000000bf620000000000000702000008000000"
-        "b703000000000000b7040000000000008520000010000000bf71000000000000070100000800000"
-        "08520000011000000bf08000000000000bf71000000000000850000005e00000015080700000000"
-        "0007080000f8ffffff7989000000000000bf81000000000000b702000000000000852000000e0000"
-        "00bf900000000000009500000000000000b7000000000000009500000000000000")
-    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIIIIIQ", 6, len(graph) // 8, user.put(graph), lic, 1, 512,
-                                  log, user.put(struct.pack("<I", lists)), 1, 0, b"emu_graph", 0, 0, 0, 0,
-                                  0, 1, user.put(item)))
-    expect("PROG_LOAD of a program allocating objects: verified",
-           (r, user.read(log, 512).split(b"\0")[0].decode()[:9]), (0, "processed"))
-    graph_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
-    r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", graph_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
-    retval = struct.unpack("<I", user.read(req + 4, 4))[0]
-    expect("PROG_TEST_RUN: the item came back through the list", (r, retval), (0, 42))
-    for h in (graph_handle, lists):
-        r, _ = ioctl(14, struct.pack("<II", h, 0))
-        expect("OBJ_CLOSE", r, 0)
+    graph_program(
+        "a list of objects", 24, 1,
+        struct.pack("<IIII", 1, 0, 0, 0) + struct.pack("<IIII", 2, 8, 5, 8),
+        struct.pack("<16sIIII", b"item", 5, 32, 1, 0) + struct.pack("<IIII", 3, 8, 0, 0) + b"\0" * 144,
+        bytes.fromhex(
+            "620afcff00000000bfa200000000000007020000fcffffff18510000000000000000000000000000"
+            "850000000100000015001e0000000000bf07000000000000b701000005000000b702000000000000"
+            "852000000d0000001500190000000000bf060000000000007a0600002a000000bf71000000000000"
+            "850000005d000000bf710000000000000701000008000000bf620000000000000702000008000000"
+            "b703000000000000b7040000000000008520000010000000bf71000000000000070100000800000"
+            "08520000011000000bf08000000000000bf71000000000000850000005e00000015080700000000"
+            "0007080000f8ffffff7989000000000000bf81000000000000b702000000000000852000000e0000"
+            "00bf900000000000009500000000000000b7000000000000009500000000000000"),
+        1)
 
     # A kptr and a reference count: an array whose value holds `struct
     # counted __kptr *` at 8 (no lock), `counted { u64 value; struct
@@ -855,34 +865,19 @@ def session(emu):
     # second reference (kfunc 22), stashes the first with bpf_kptr_xchg
     # (helper 194), drops what the kptr held before and its second
     # reference, and returns the value; the map's close drops the last.
-    fields = struct.pack("<IIII", 6, 8, 5, 0)
-    counted = struct.pack("<16sIIII", b"counted", 5, 16, 1, 0) + struct.pack("<IIII", 7, 8, 0, 0) + b"\0" * 144
-    r, req = ioctl(1, struct.pack("<IIIIIIII16sIIQIIQ", 2, 4, 16, 1, 0, 0, 0, 0, b"emu_kptrs", 0, 0,
-                                  user.put(fields), 1, 1, user.put(counted)))
-    expect("MAP_CREATE of values holding a kptr", r, 0)
-    kptrs = struct.unpack("<I", user.read(req + 48, 4))[0]
-    stash = bytes.fromhex(
-        "620afcff00000000bfa200000000000007020000fcffffff18510000000000000000000000000000"
-        "85000000010000001500190000000000bf07000000000000b701000005000000b702000000000000"
-        "852000000d0000001500140000000000bf060000000000007a0600002a000000bf61000000000000"
-        "b7020000000000008520000016000000bf08000000000000bf710000000000000701000008000000"
-        "bf6200000000000085000000c20000001500030000000000bf01000000000000b702000000000000"
-        "852000000e0000007989000000000000bf81000000000000b702000000000000852000000e000000"
-        "bf900000000000009500000000000000b7000000000000009500000000000000")
-    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIIIIIQ", 6, len(stash) // 8, user.put(stash), lic, 1, 512,
-                                  log, user.put(struct.pack("<I", kptrs)), 1, 0, b"emu_kptr", 0, 0, 0, 0,
-                                  0, 1, user.put(counted)))
-    expect("PROG_LOAD of a program keeping an object in a kptr: verified",
-           (r, user.read(log, 512).split(b"\0")[0].decode()[:9]), (0, "processed"))
-    stash_handle = struct.unpack("<I", user.read(req + 72, 4))[0]
-    for run in (1, 2):
-        r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", stash_handle, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2,
-                                       0, 0, 0))
-        retval = struct.unpack("<I", user.read(req + 4, 4))[0]
-        expect(f"PROG_TEST_RUN {run}: an object stashed, the one before dropped", (r, retval), (0, 42))
-    for h in (stash_handle, kptrs):
-        r, _ = ioctl(14, struct.pack("<II", h, 0))
-        expect("OBJ_CLOSE", r, 0)
+    graph_program(
+        "a kptr", 16, 0,
+        struct.pack("<IIII", 6, 8, 5, 0),
+        struct.pack("<16sIIII", b"counted", 5, 16, 1, 0) + struct.pack("<IIII", 7, 8, 0, 0) + b"\0" * 144,
+        bytes.fromhex(
+            "620afcff00000000bfa200000000000007020000fcffffff18510000000000000000000000000000"
+            "85000000010000001500190000000000bf07000000000000b701000005000000b702000000000000"
+            "852000000d0000001500140000000000bf060000000000007a0600002a000000bf61000000000000"
+            "b7020000000000008520000016000000bf08000000000000bf710000000000000701000008000000"
+            "bf6200000000000085000000c20000001500030000000000bf01000000000000b702000000000000"
+            "852000000e0000007989000000000000bf81000000000000b702000000000000852000000e000000"
+            "bf900000000000009500000000000000b7000000000000009500000000000000"),
+        2)
 
     # Live traffic: a pfil(9) hook on the Ethernet head, the compiled
     # program run on frames in their mbufs.
