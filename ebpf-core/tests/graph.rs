@@ -454,6 +454,46 @@ fn shared_objects_pushed_by_two_threads_land_in_one_list_each() {
 }
 
 #[test]
+fn objects_exchanged_through_one_kptr_by_four_threads_are_each_dropped_once() {
+    // Four threads put new objects into one kptr and drop what they get
+    // back. Each object is handed back to exactly one of them (or stays in
+    // the kptr): an exchange that is not atomic hands one object to two
+    // threads (dropped twice) and loses another (never dropped), and the
+    // pool's count of free blocks ends wrong.
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 20_000;
+    let (p, g, i, free) = items_graph();
+    let kptr = std::sync::atomic::AtomicU64::new(0);
+    let field = kptr.as_ptr() as u64;
+    let start = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (g, start) = (&g, &start);
+            s.spawn(move || {
+                start.wait();
+                for _ in 0..ROUNDS {
+                    let new = g.alloc(i);
+                    assert_ne!(new, 0);
+                    // SAFETY: a kptr of items, and an item ours alone.
+                    let old = unsafe { Graph::kptr_xchg(field, new) };
+                    if old != 0 {
+                        // SAFETY: handed back to this thread alone.
+                        unsafe { g.drop_object(old) };
+                    }
+                }
+            });
+        }
+    });
+    // SAFETY: the kptr is ours alone now.
+    let last = unsafe { Graph::kptr_xchg(field, 0) };
+    // SAFETY: what the kptr held last, ours.
+    unsafe { g.drop_object(last) };
+    assert_eq!(g.free_objects(32), free, "every object dropped once");
+    drop(g);
+    p.assert_no_leaks();
+}
+
+#[test]
 fn a_hash_maps_elements_drop_their_kptrs_objects_when_they_go() {
     // (Lists: `a_hash_maps_elements_empty_their_lists_when_they_go`.)
     let (p, g, i, free) = items_graph();
