@@ -11,8 +11,19 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use crate::errno::Errno;
 use crate::platform::{AllocContext, LockClass, PlatformBuf, PlatformRef, SleepLock, SpinLock};
 
-/// Bytes in front of each object: its type's index and its block's class.
+/// Bytes in front of each object: its type's index, its block's class and
+/// where its reference count is (the graph's `Header`), then the link word.
 pub const HEADER: usize = 16;
+/// Where a free or retired block links the next one: the header's second
+/// word, which no object uses, so that a retired block keeps what its
+/// header says (a run that loaded its address before it was freed still
+/// finds its type and its count, now zero).
+const LINK: usize = 8;
+
+/// The link word of the block at `block`.
+fn link(block: usize) -> *mut usize {
+    (block + LINK) as *mut usize
+}
 /// Block sizes (header included).
 const CLASSES: [usize; 8] = [32, 64, 128, 256, 512, 1024, 2048, 4096];
 /// Bytes of one chunk.
@@ -133,7 +144,7 @@ impl Pool {
                 let block = base + i * size;
                 // SAFETY: the block lies in the chunk just allocated, owned by
                 // the pool, 8-aligned (chunks are, sizes are multiples of 8).
-                unsafe { (block as *mut usize).write(list.head) };
+                unsafe { link(block).write(list.head) };
                 list.head = block;
                 list.free += 1;
             }
@@ -150,8 +161,8 @@ impl Pool {
             if block == 0 {
                 return None;
             }
-            // SAFETY: a free block's first word links the next free one.
-            list.head = unsafe { (block as *const usize).read() };
+            // SAFETY: a free block's link word links the next free one.
+            list.head = unsafe { link(block).read() };
             list.free -= 1;
             block
         };
@@ -193,10 +204,10 @@ impl Pool {
             if block == 0 {
                 break;
             }
-            // SAFETY: a retired block's first word links the next one.
-            let next = unsafe { (block as *const usize).read() };
+            // SAFETY: a retired block's link word links the next one.
+            let next = unsafe { link(block).read() };
             // SAFETY: the block is the pool's; no run reads it any more.
-            unsafe { (block as *mut usize).write(list.head) };
+            unsafe { link(block).write(list.head) };
             list.head = block;
             list.free += 1;
             block = next;
@@ -213,7 +224,7 @@ impl Pool {
     pub unsafe fn retire(&self, block: NonNull<u8>, class: usize) {
         let mut list = self.free[class].lock();
         // SAFETY: per the contract the block is ours to link.
-        unsafe { (block.as_ptr() as *mut usize).write(list.retired) };
+        unsafe { link(block.as_ptr() as usize).write(list.retired) };
         list.retired = block.as_ptr() as usize;
         list.nr_retired += 1;
     }
@@ -226,7 +237,7 @@ impl Pool {
     pub unsafe fn free(&self, block: NonNull<u8>, class: usize) {
         let mut list = self.free[class].lock();
         // SAFETY: per the contract the block is ours to link.
-        unsafe { (block.as_ptr() as *mut usize).write(list.head) };
+        unsafe { link(block.as_ptr() as usize).write(list.head) };
         list.head = block.as_ptr() as usize;
         list.free += 1;
     }
