@@ -2658,20 +2658,9 @@ impl<'a> Explorer<'a> {
     ) -> Result<(), VerifyError> {
         // The lock of an object the program owns: named by the object
         // (no map has index u16::MAX).
-        if let Reg::Ptr(
-            p @ Ptr {
-                kind:
-                    PtrKind::Object {
-                        ty,
-                        non_owning: false,
-                    },
-                maybe_null: false,
-                ..
-            },
-        ) = *reg
-        {
+        if let Some((p, ty)) = owned_object(reg) {
             let lock_off = (self.subject.obj_type)(ty).and_then(|t| t.record.spin_lock());
-            let Some(lock_off) = lock_off.filter(|_| p.ref_id != 0) else {
+            let Some(lock_off) = lock_off else {
                 invalid!(pc, "R{regno} has no valid bpf_spin_lock");
             };
             if p.fixed_offset() != Some(lock_off as i64) {
@@ -2876,27 +2865,15 @@ impl<'a> Explorer<'a> {
                     ..
                 },
             ) => (p, self.writable_record(pc, regno, map)?, (map, p.id)),
-            Reg::Ptr(
-                p @ Ptr {
-                    kind:
-                        PtrKind::Object {
-                            ty,
-                            non_owning: false,
-                        },
-                    maybe_null: false,
-                    ..
-                },
-            ) if p.ref_id != 0 => match (self.subject.obj_type)(ty) {
-                Some(t) => (p, t.record, (OBJECT_LOCK, p.id)),
+            _ => match owned_object(reg)
+                .and_then(|(p, ty)| Some((p, (self.subject.obj_type)(ty)?.record)))
+            {
+                Some((p, record)) => (p, record, (OBJECT_LOCK, p.id)),
                 None => reject!(
                     pc,
                     "arg#0 expected pointer to map value or allocated object"
                 ),
             },
-            _ => reject!(
-                pc,
-                "arg#0 expected pointer to map value or allocated object"
-            ),
         };
         let Some(at) = p.fixed_offset() else {
             invalid!(
@@ -2977,6 +2954,25 @@ fn room_for_a_frame(st: &State, pc: usize) -> Result<(), VerifyError> {
             st.frames.len() + 1
         ),
     ))
+}
+
+/// The object `reg` points to if the program owns it (a reference), not
+/// NULL: the pointer and the object's type.
+fn owned_object(reg: &Reg) -> Option<(Ptr, u32)> {
+    match *reg {
+        Reg::Ptr(
+            p @ Ptr {
+                kind:
+                    PtrKind::Object {
+                        ty,
+                        non_owning: false,
+                    },
+                maybe_null: false,
+                ..
+            },
+        ) if p.ref_id != 0 => Some((p, ty)),
+        _ => None,
+    }
 }
 
 /// A register's type as Linux's messages name it, for one a map value was
