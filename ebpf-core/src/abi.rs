@@ -186,7 +186,8 @@ pub struct MapCreateReq {
 
 /// A special field of a map value or object type: [`FIELD_SPIN_LOCK`],
 /// [`FIELD_LIST_HEAD`], [`FIELD_LIST_NODE`], [`FIELD_RB_ROOT`],
-/// [`FIELD_RB_NODE`], [`FIELD_KPTR`] or [`FIELD_REFCOUNT`].
+/// [`FIELD_RB_NODE`], [`FIELD_KPTR`], [`FIELD_REFCOUNT`] or
+/// [`FIELD_TIMER`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjField {
@@ -217,6 +218,8 @@ pub const FIELD_KPTR: u32 = 6;
 /// `struct bpf_refcount` (objects only): the object may have several
 /// owners.
 pub const FIELD_REFCOUNT: u32 = 7;
+/// `struct bpf_timer` (map values only: arrays, hash and LRU hash maps).
+pub const FIELD_TIMER: u32 = 8;
 /// Special fields one layout may have.
 pub const MAX_OBJ_FIELDS: usize = 10;
 

@@ -192,24 +192,17 @@ impl fmt::Display for LoadError {
                 // Kfuncs are served under helper ids, but are no helpers.
                 let proto = crate::helpers::proto::proto_of(n)
                     .filter(|_| n < crate::helpers::ids::KFUNC_BASE);
-                let not_yet = crate::helpers::ids::NOT_YET
-                    .iter()
-                    .find(|&&(known, _, _)| known == n);
-                match (proto, linux_only, not_yet) {
-                    (Some(p), _, _) => write!(
+                match (proto, linux_only) {
+                    (Some(p), _) => write!(
                         f,
                         "insn {pc}: helper {} (id {id}) is not one this program may call",
                         p.name
                     ),
-                    (None, Some((_, name, needs)), _) => write!(
+                    (None, Some((_, name, needs))) => write!(
                         f,
                         "insn {pc}: helper {name} (id {id}) needs the Linux kernel's {needs}: not provided by this runtime"
                     ),
-                    (None, None, Some((_, name, what))) => write!(
-                        f,
-                        "insn {pc}: helper {name} (id {id}) works with {what}: not provided by this runtime yet"
-                    ),
-                    (None, None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
+                    (None, None) => write!(f, "insn {pc}: unknown helper id {id}"),
                 }
             }
             LoadError::BadExceptionCallback { pc } => write!(
@@ -423,10 +416,6 @@ mod tests {
         assert_eq!(
             msg(69),
             "insn 3: helper bpf_fib_lookup (id 69) needs the Linux kernel's routing tables: not provided by this runtime"
-        );
-        assert_eq!(
-            msg(170),
-            "insn 3: helper bpf_timer_set_callback (id 170) works with timers in map values: not provided by this runtime yet"
         );
         assert_eq!(msg(100_000), "insn 3: unknown helper id 100000");
     }

@@ -210,10 +210,25 @@ impl Program {
         helpers: &mut dyn Helpers,
         budget: &Cell<u64>,
     ) -> Result<Exit, RunError> {
+        self.run_function(0, stack, mem, args, helpers, budget)
+    }
+
+    /// Runs the program's function that starts at instruction `function`
+    /// (0: the program itself; a timer's callback otherwise) as a run of
+    /// its own, like [`run_with_budget`](Self::run_with_budget).
+    pub(crate) fn run_function(
+        &self,
+        function: usize,
+        stack: &mut Stack,
+        mem: &MemoryMap<'_>,
+        args: [u64; 5],
+        helpers: &mut dyn Helpers,
+        budget: &Cell<u64>,
+    ) -> Result<Exit, RunError> {
         let (stack_base, stack_hi) = stack.bounds();
         let failure = Cell::new(None);
         let at = Activation {
-            function: 0,
+            function,
             frame_pointer: stack_hi,
             stack_base,
             stack_hi,
@@ -225,11 +240,13 @@ impl Program {
         let result = if let Some(image) = &self.kernel {
             image.run(self, at, helpers)
         } else if let Some(image) = &self.native {
-            let target = image.function(0).ok_or(RunError::UnfollowedTailCall)?;
+            let target = image
+                .function(function)
+                .ok_or(RunError::UnfollowedTailCall)?;
             crate::jit::run::enter(self, image.entry(), target, at, helpers)
         } else {
             let entry = Entry {
-                pc: 0,
+                pc: function,
                 frame_pointer: stack_hi,
                 depth: 0,
                 stack_base,

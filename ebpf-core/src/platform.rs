@@ -349,11 +349,91 @@ pub trait Platform: Sync {
     /// used afterwards.
     unsafe fn net_detach(&self, _hook: NetHook) {}
 
+    /// A one-shot timer that, each time it expires, calls `fire(arg)` once
+    /// in the platform's timer context (Linux: softirq; FreeBSD: a
+    /// callout; userspace: a timer thread): never concurrently with itself,
+    /// outside any read-side section. `None` when memory is short or the
+    /// platform has no timers (the default). Called in any context: it
+    /// must not sleep.
+    fn timer_create(&self, _fire: TimerFn, _arg: *const core::ffi::c_void) -> Option<RawTimer> {
+        None
+    }
+
+    /// Arms `timer` to expire `ns` nanoseconds from now, or, when
+    /// `absolute`, when `clock` reads `ns`; re-arms it if armed. Called in
+    /// any context.
+    fn timer_start(&self, _timer: &RawTimer, _ns: u64, _clock: TimerClock, _absolute: bool) {}
+
+    /// Disarms `timer` without waiting: `true` when it was armed (and now
+    /// will not expire), `false` when it was not armed or is expiring
+    /// right now (its `fire` may be running). Called in any context.
+    fn timer_stop(&self, _timer: &RawTimer) -> bool {
+        false
+    }
+
+    /// Disarms `timer`, waits until no `fire` of it is running, and frees
+    /// it. Called in process context (may sleep).
+    ///
+    /// # Safety
+    /// `timer` came from [`timer_create`](Platform::timer_create), is not
+    /// used afterwards, and nothing arms it again.
+    unsafe fn timer_destroy(&self, _timer: RawTimer) {}
+
+    /// The queue of what programs and timers let go of in atomic context,
+    /// freed in process context after a grace period
+    /// ([`crate::runtime::reaper`]); `None` (the default) for a platform
+    /// without timers.
+    fn reaper(&self) -> Option<&crate::runtime::reaper::Reaper> {
+        None
+    }
+
+    /// Asks for [`Reaper::reap`](crate::runtime::reaper::Reaper::reap) to
+    /// run soon in process context (Linux: a work item; FreeBSD: a task;
+    /// userspace: a thread). Called in any context: must not sleep.
+    fn kick_reaper(&self) {}
+
     /// The index of the interface `hook` is on, or 0 when the interface
     /// has gone (the platform then removed the hook itself; its target is
     /// no longer called).
     fn net_hook_ifindex(&self, _hook: &NetHook) -> u32 {
         0
+    }
+}
+
+/// What a platform timer calls when it expires.
+pub type TimerFn = unsafe extern "C" fn(arg: *const core::ffi::c_void);
+
+/// The clock an absolute timer deadline is read on (Linux's
+/// `CLOCK_MONOTONIC`, `CLOCK_BOOTTIME`, `CLOCK_REALTIME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum TimerClock {
+    /// Time since boot, stopped while suspended (`CLOCK_MONOTONIC`, 1).
+    Monotonic = 1,
+    /// Time since boot, counting suspend (`CLOCK_BOOTTIME`, 7).
+    Boot = 7,
+    /// Wall-clock time (`CLOCK_REALTIME`, 0).
+    Real = 0,
+}
+
+/// An opaque one-shot timer created by the platform.
+#[derive(Debug)]
+pub struct RawTimer(NonNull<u8>);
+
+// SAFETY: a handle; the platform's timer is made to be used from any CPU.
+unsafe impl Send for RawTimer {}
+// SAFETY: as above.
+unsafe impl Sync for RawTimer {}
+
+impl RawTimer {
+    /// Wraps the platform's pointer to its timer object.
+    pub fn from_ptr(ptr: NonNull<u8>) -> Self {
+        RawTimer(ptr)
+    }
+
+    /// The platform's pointer to its timer object.
+    pub fn as_ptr(&self) -> NonNull<u8> {
+        self.0
     }
 }
 

@@ -97,6 +97,31 @@ impl<T> Shared<T> {
         (*borrowed).clone()
     }
 
+    /// Gives up the reference without freeing the value when it was the
+    /// last one: then returns the value's address, for
+    /// [`free_last`](Self::free_last) to free later (in another context).
+    pub fn release_keeping_last(this: Self) -> Option<*const T> {
+        let this = core::mem::ManuallyDrop::new(this);
+        if this.inner().count.fetch_sub(1, Ordering::Release) != 1 {
+            return None;
+        }
+        fence(Ordering::Acquire);
+        Some(Self::as_ptr(&this))
+    }
+
+    /// Frees a value whose last reference
+    /// [`release_keeping_last`](Self::release_keeping_last) gave up.
+    ///
+    /// # Safety
+    /// `ptr` came from `release_keeping_last` and is freed once.
+    pub unsafe fn free_last(ptr: *const T) {
+        // SAFETY: per the contract the allocation is live and nobody else
+        // references it; a count of one makes `drop` free it.
+        let last = unsafe { Self::from_raw(ptr) };
+        last.inner().count.store(1, Ordering::Relaxed);
+        drop(last);
+    }
+
     fn inner(&self) -> &Inner<T> {
         // SAFETY: the allocation is live while a reference exists.
         unsafe { self.ptr.as_ref() }

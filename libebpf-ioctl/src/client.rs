@@ -338,9 +338,9 @@ impl Ebpf {
                 ));
             } else if e.errno == Errno::EOPNOTSUPP && !spec.value_fields.is_empty() {
                 e.log = Some(
-                    "its values hold objects (lists, trees, kptrs), which this runtime \
-                     provides in arrays and hash maps, not per-CPU ones, not mapped into \
-                     processes"
+                    "its values hold objects (lists, trees, kptrs) or timers, which this \
+                     runtime provides in arrays and hash maps, not per-CPU ones, not mapped \
+                     into processes"
                         .into(),
                 );
             }

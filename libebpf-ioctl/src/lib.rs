@@ -9,6 +9,7 @@ pub mod client;
 pub mod elf;
 pub mod platform;
 mod ports;
+mod timers;
 pub mod typed;
 
 pub use backend::{Backend, DeviceBackend, EmbeddedBackend};

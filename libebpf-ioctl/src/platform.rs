@@ -16,10 +16,12 @@ use std::time::Instant;
 use ebpf_core::attach::Verdict;
 use ebpf_core::platform::{
     AllocContext, Direction, GracePeriods, LockClass, LockKind, LogLevel, NetDevice, NetHook,
-    Platform, RawLock,
+    Platform, RawLock, RawTimer, TimerClock, TimerFn,
 };
+use ebpf_core::runtime::reaper::Reaper;
 
 use crate::ports::Ports;
+use crate::timers::Timers;
 use ebpf_core::Errno;
 
 /// Trace lines kept for [`UserPlatform::take_trace`].
@@ -38,6 +40,8 @@ pub struct UserPlatform {
     jit_harden: AtomicBool,
     caller: &'static dyn Caller,
     ports: Ports,
+    /// Timers of `struct bpf_timer`s and the reaper, served by a thread.
+    timers: &'static Timers,
 }
 
 /// A sleeping lock for userspace: a flag and a condition variable.
@@ -50,13 +54,17 @@ impl UserPlatform {
     /// The process's platform.
     pub fn get() -> &'static UserPlatform {
         static PLATFORM: OnceLock<UserPlatform> = OnceLock::new();
-        PLATFORM.get_or_init(|| Self::new(&OwnProcess))
+        let platform = PLATFORM.get_or_init(|| Self::new(&OwnProcess));
+        platform.timers.bind(platform);
+        platform
     }
 
     /// A platform of its own whose requests come from `caller` (kept for
     /// the life of the process, as a kernel's platform is).
     pub fn with_caller(caller: &'static dyn Caller) -> &'static UserPlatform {
-        Box::leak(Box::new(Self::new(caller)))
+        let platform: &'static UserPlatform = Box::leak(Box::new(Self::new(caller)));
+        platform.timers.bind(platform);
+        platform
     }
 
     fn new(caller: &'static dyn Caller) -> Self {
@@ -75,6 +83,7 @@ impl UserPlatform {
             ),
             caller,
             ports: Ports::default(),
+            timers: Box::leak(Box::new(Timers::new())),
         }
     }
 
@@ -243,6 +252,31 @@ impl Platform for UserPlatform {
 
     fn read_lock(&self) -> usize {
         self.grace.enter()
+    }
+
+    fn timer_create(&self, fire: TimerFn, arg: *const std::ffi::c_void) -> Option<RawTimer> {
+        self.timers.create(fire, arg)
+    }
+
+    fn timer_start(&self, timer: &RawTimer, ns: u64, clock: TimerClock, absolute: bool) {
+        self.timers.start(timer, ns, clock, absolute)
+    }
+
+    fn timer_stop(&self, timer: &RawTimer) -> bool {
+        self.timers.stop(timer)
+    }
+
+    unsafe fn timer_destroy(&self, timer: RawTimer) {
+        // SAFETY: per the trait's contract.
+        unsafe { self.timers.destroy(timer) }
+    }
+
+    fn reaper(&self) -> Option<&Reaper> {
+        Some(self.timers.reaper())
+    }
+
+    fn kick_reaper(&self) {
+        self.timers.kick()
     }
 
     fn read_unlock(&self, token: usize) {

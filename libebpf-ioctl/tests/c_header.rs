@@ -263,6 +263,7 @@ fn the_c_header_matches_the_abi() {
         ("EBPF_FIELD_RB_NODE", FIELD_RB_NODE),
         ("EBPF_FIELD_KPTR", FIELD_KPTR),
         ("EBPF_FIELD_REFCOUNT", FIELD_REFCOUNT),
+        ("EBPF_FIELD_TIMER", FIELD_TIMER),
     ] {
         writeln!(src, "printf(\"{macro_name} %u\\n\", {macro_name});").unwrap();
         writeln!(want, "{macro_name} {value}").unwrap();

@@ -1147,3 +1147,96 @@ fn ring_buffer_records_through_dynptrs_as_on_linux() {
     // Exactly the submitted record: the failed and discarded ones left none.
     assert_eq!(records, vec![want]);
 }
+
+/// Waits (up to two seconds) until `ready` holds.
+fn eventually(mut ready: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn timers_in_map_values_follow_linux_rules() {
+    // The return values are the host kernel's (6.18) on the same object:
+    // ten helper results as octal digits (1: 0, 2: 1, 0: -EINVAL, 6:
+    // -EBUSY). A
+    // start before init; init, init again, init on a clock timers do not
+    // take; a start without a callback; set_callback; a start with a flag
+    // Linux does not know; a start; two cancels (1: it was armed, then 0).
+    // Later runs find the timer initialised (-EBUSY), and the cancel let go
+    // of the callback, so the first start fails.
+    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
+    let e = client();
+    let frame = ecn_frame(2, false);
+    assert_eq!(
+        runs_alone(&e, &obj, "rules", &frame),
+        [0o0160010121, 0o0660010121, 0o0660010121]
+    );
+    // 1 while armed; -EINVAL once the slot was never initialised.
+    assert_eq!(
+        runs_alone(&e, &obj, "cancel_late", &frame),
+        [-22i32 as u32; 3]
+    );
+}
+
+#[test]
+fn timer_callbacks_run_with_their_element() {
+    // What the host kernel (6.18) does with the same object (its programs
+    // run with `bpftool prog run`, its maps read with `bpftool map dump`).
+    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let frame = ecn_frame(2, false);
+    let run = |name: &str| {
+        e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
+            .unwrap()
+            .retval as i32
+    };
+    let slots = loaded.map("slots").unwrap();
+    let slot = |k: u32| lookup(&e, slots, &k.to_ne_bytes()).unwrap();
+    let bss = |at: usize| {
+        u64_at(
+            &lookup(&e, loaded.map(".bss").unwrap(), &[0; 4]).unwrap(),
+            at,
+        )
+    };
+
+    // Slot 0's callback counts once, sees its key (0), and may not cancel
+    // its own timer (-EDEADLK); userspace reads the timer as zeros.
+    assert_eq!(run("arm"), 0);
+    assert!(eventually(|| u64_at(&slot(0), 0) == 1), "slot 0 fired");
+    assert_eq!(&slot(0)[8..], &[0u8; 24], "key 0, the timer read as zero");
+    assert_eq!(bss(0) as i64, -35, "a callback cancelling its own timer");
+
+    // A callback re-arms its timer: three expiries.
+    assert_eq!(run("periodic"), 0);
+    assert!(
+        eventually(|| u64_at(&slot(2), 0) == 3),
+        "slot 2 fired 3 times"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(u64_at(&slot(2), 0), 3, "and no more");
+
+    // A hash element's callback gets its key and deletes its element.
+    let by_key = loaded.map("by_key").unwrap();
+    assert_eq!(run("arm_hash"), 0);
+    assert!(eventually(|| bss(8) == 7), "element 7 fired");
+    assert!(eventually(
+        || lookup(&e, by_key, &7u32.to_ne_bytes()).is_none()
+    ));
+
+    // An update of the element frees its timer (Linux's
+    // bpf_obj_free_fields): the cancel finds none.
+    assert_eq!(run("arm_late"), 0);
+    e.map_update(slots, &3u32.to_ne_bytes(), &[0; 32], 0)
+        .unwrap();
+    assert_eq!(run("cancel_late"), -22);
+    // Armed again, it is cancelled before it fires (1: it was armed).
+    assert_eq!(run("arm_late"), 0);
+    assert_eq!(run("cancel_late"), 1);
+    assert_eq!(u64_at(&slot(3), 0), 0);
+}

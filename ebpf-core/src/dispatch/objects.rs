@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use crate::abi::{ObjKind, OBJ_NAME_LEN, PIN_NAME_LEN};
 use crate::attach::Link;
 use crate::errno::Errno;
-use crate::maps::{Map, MapType};
+use crate::maps::Map;
 use crate::platform::{LockClass, PlatformRef, SleepLock};
 use crate::runtime::LoadedProgram;
 use crate::shared::Shared;
@@ -117,9 +117,9 @@ impl Registry {
     }
 
     /// Drops one user; the last one removes the object from the registry
-    /// (programs may still hold maps), for a prog_array, empties it as
-    /// Linux does when its last user reference goes, and for a link,
-    /// detaches it.
+    /// (programs may still hold maps), for a map, does what Linux does
+    /// when its last user reference goes (a prog_array emptied, timers
+    /// freed: [`Map::release_user_refs`]), and for a link, detaches it.
     pub(crate) fn unref(&mut self, obj: &Object, _platform: PlatformRef) {
         let Some(i) = self.entries.iter().position(|e| e.object.same(obj)) else {
             return;
@@ -131,7 +131,7 @@ impl Registry {
         }
         let e = self.entries.swap_remove(i);
         match &e.object {
-            Object::Map(m) if m.map_type() == MapType::ProgArray => m.release_objects(),
+            Object::Map(m) => m.release_user_refs(),
             Object::Link(link) => self.detach(link, _platform),
             _ => {}
         }

@@ -452,7 +452,7 @@ pub(super) fn prog_load(c: &Call<'_>, r: &mut abi::ProgLoadReq) -> Result<(), Er
                 let _ = writeln!(log, "loaded {} instructions", p.program().len());
             }
             p.set_charge(charge);
-            let p = Shared::try_new(p)?;
+            let p = p.into_shared()?;
             r.handle = publish(c, Object::Prog(p), r.name)?;
             r.id = id;
             Ok(())

@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::{
     ObjField, ObjTypeDesc, FIELD_KPTR, FIELD_LIST_HEAD, FIELD_LIST_NODE, FIELD_RB_NODE,
-    FIELD_RB_ROOT, FIELD_REFCOUNT, FIELD_SPIN_LOCK,
+    FIELD_RB_ROOT, FIELD_REFCOUNT, FIELD_SPIN_LOCK, FIELD_TIMER,
 };
 use crate::errno::Errno;
 use crate::platform::{LockClass, PlatformRef, SpinLock};
@@ -318,6 +318,7 @@ pub fn record_of(fields: &[ObjField], size: u32, ids: &[(u32, u32)]) -> Result<R
             FIELD_LIST_NODE => (FieldKind::ListNode, 0),
             FIELD_RB_NODE => (FieldKind::RbNode, 0),
             FIELD_REFCOUNT => (FieldKind::Refcount, 0),
+            FIELD_TIMER => (FieldKind::Timer, 0),
             FIELD_LIST_HEAD | FIELD_RB_ROOT | FIELD_KPTR => {
                 let index = ids
                     .iter()

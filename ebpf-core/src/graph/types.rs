@@ -23,6 +23,9 @@ pub const RB_NODE_SIZE: u32 = 32;
 pub const KPTR_SIZE: u32 = 8;
 /// `struct bpf_refcount`: the object's owners, counted.
 pub const REFCOUNT_SIZE: u32 = 4;
+/// `struct bpf_timer`: the address of its cell, and a word Linux uses for
+/// a lock.
+pub const TIMER_SIZE: u32 = 16;
 /// Fields one layout may have.
 pub const MAX_FIELDS: usize = 10;
 /// Object types one device keeps.
@@ -52,6 +55,8 @@ pub enum FieldKind {
     /// A `struct bpf_refcount`: how many owners (lists, trees, kptrs and
     /// programs) the object has.
     Refcount,
+    /// A `struct bpf_timer` (map values only).
+    Timer,
 }
 
 impl FieldKind {
@@ -65,6 +70,7 @@ impl FieldKind {
             FieldKind::RbNode => RB_NODE_SIZE,
             FieldKind::Kptr => KPTR_SIZE,
             FieldKind::Refcount => REFCOUNT_SIZE,
+            FieldKind::Timer => TIMER_SIZE,
         }
     }
 
@@ -109,6 +115,7 @@ impl FieldKind {
             FieldKind::RbNode => "bpf_rb_node",
             FieldKind::Kptr => "kptr",
             FieldKind::Refcount => "bpf_refcount",
+            FieldKind::Timer => "bpf_timer",
         }
     }
 }
@@ -220,9 +227,21 @@ impl Record {
         r
     }
 
+    /// The record of its timer alone.
+    pub fn timers(&self) -> Record {
+        let mut r = Record::EMPTY;
+        r.fields[0] = self.iter().find(|f| f.kind == FieldKind::Timer).copied();
+        r
+    }
+
     /// Its spin lock's offset.
     pub fn spin_lock(&self) -> Option<u32> {
         self.offset_of(FieldKind::SpinLock)
+    }
+
+    /// Its timer's offset.
+    pub fn timer(&self) -> Option<u32> {
+        self.offset_of(FieldKind::Timer)
     }
 
     /// Its reference count's offset.
@@ -236,8 +255,8 @@ impl Record {
 
     /// A record of `fields`, checked to fit a layout of `size` bytes, each
     /// aligned and apart, at most one spin lock and one reference count,
-    /// a list head only with a spin lock: `EINVAL` otherwise, `E2BIG` for
-    /// too many.
+    /// at most one timer, a list head only with a spin lock: `EINVAL`
+    /// otherwise, `E2BIG` for too many.
     pub fn new(fields: &[Field], size: u32) -> Result<Record, Errno> {
         if fields.len() > MAX_FIELDS {
             return Err(Errno::E2BIG);
@@ -256,7 +275,11 @@ impl Record {
         }
         let count = |kind| r.iter().filter(|f| f.kind == kind).count();
         let locks = count(FieldKind::SpinLock);
-        if locks > 1 || count(FieldKind::Refcount) > 1 || (r.has_lists() && locks == 0) {
+        if locks > 1
+            || count(FieldKind::Refcount) > 1
+            || count(FieldKind::Timer) > 1
+            || (r.has_lists() && locks == 0)
+        {
             return Err(Errno::EINVAL);
         }
         // Sorted by offset: one layout, one record.
@@ -312,6 +335,10 @@ impl TypeTable {
     pub fn register(&mut self, t: ObjType) -> Result<u32, Errno> {
         if t.size == 0 || t.size > MAX_OBJECT_SIZE {
             return Err(Errno::E2BIG);
+        }
+        // Linux allows timers in map values only.
+        if t.record.timer().is_some() {
+            return Err(Errno::EINVAL);
         }
         self.check_lists(&t.record)?;
         if let Some(i) = self.types.iter().position(|x| *x == t) {

@@ -86,6 +86,10 @@ pub const SKB_ECN_SET_CE: u32 = 97;
 pub const STRTOL: u32 = 105;
 pub const STRTOUL: u32 = 106;
 pub const SKB_CGROUP_CLASSID: u32 = 151;
+pub const TIMER_INIT: u32 = 169;
+pub const TIMER_SET_CALLBACK: u32 = 170;
+pub const TIMER_START: u32 = 171;
+pub const TIMER_CANCEL: u32 = 172;
 pub const TRACE_VPRINTK: u32 = 177;
 pub const STRNCMP: u32 = 182;
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
@@ -177,6 +181,11 @@ pub const BASE: &[u32] = &[
     THROW,
     PREEMPT_DISABLE,
     PREEMPT_ENABLE,
+    // Timers in map values.
+    TIMER_INIT,
+    TIMER_SET_CALLBACK,
+    TIMER_START,
+    TIMER_CANCEL,
     // Dynamic pointers: ring buffer records, and what any dynptr takes.
     DYNPTR_FROM_MEM,
     RINGBUF_RESERVE_DYNPTR,
@@ -204,6 +213,10 @@ pub const BASE: &[u32] = &[
     REFCOUNT_ACQUIRE,
     KPTR_XCHG,
 ];
+
+/// The timer helpers: for verified programs only (they trust the timer
+/// pointer, and a timer's callback runs outside any caller's checks).
+pub const TIMERS: &[u32] = &[TIMER_INIT, TIMER_SET_CALLBACK, TIMER_START, TIMER_CANCEL];
 
 /// What socket filters add: reading the packet (also through a dynamic
 /// pointer, read-only for them).
@@ -370,15 +383,6 @@ const fn union<const N: usize>(a: &[u32], b: &[u32]) -> [u32; N] {
     }
     out
 }
-
-/// Linux helpers a portable runtime can provide and this one does not yet:
-/// (id, name, what they work with).
-pub const NOT_YET: &[(u32, &str, &str)] = &[
-    (169, "bpf_timer_init", "timers in map values"),
-    (170, "bpf_timer_set_callback", "timers in map values"),
-    (171, "bpf_timer_start", "timers in map values"),
-    (172, "bpf_timer_cancel", "timers in map values"),
-];
 
 /// Linux helpers this runtime does not provide because they reach into
 /// the Linux kernel itself: (id, name, what they need).

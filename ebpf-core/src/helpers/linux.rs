@@ -65,6 +65,11 @@ pub struct RunContext<'r> {
     /// The object graph of the program running now and its object types
     /// (BTF id, index), if it allocates objects.
     pub(super) objects: Option<(&'r crate::graph::Graph, &'r [(u32, u32)])>,
+    /// The program running now, if a timer may hold it
+    /// (`bpf_timer_set_callback`).
+    pub(super) program: Option<&'r crate::runtime::LoadedProgram>,
+    /// When the run is a timer's callback: that timer.
+    pub(super) timer: Option<&'r crate::runtime::timer::TimerCell>,
 }
 
 fn ret(r: Result<(), Errno>) -> u64 {
@@ -98,6 +103,31 @@ impl<'r> RunContext<'r> {
             packet_state: PacketState::default(),
             device: NetDevice::LOOPBACK,
             objects: None,
+            program: None,
+            timer: None,
+        }
+    }
+
+    /// The program that runs now (set again at each tail call), if a
+    /// timer may hold it.
+    pub(crate) fn set_program(&mut self, program: Option<&'r crate::runtime::LoadedProgram>) {
+        self.program = program;
+    }
+
+    /// Makes the run the callback of `timer`, in a value of `map`, whose
+    /// key (a buffer of the caller's, `key`) it may read.
+    pub(crate) fn set_timer_callback(
+        &mut self,
+        timer: &'r crate::runtime::timer::TimerCell,
+        map: &'r Map,
+        key: (u64, usize),
+    ) {
+        self.timer = Some(timer);
+        self.key = key;
+        let addr = map as *const Map as u64;
+        if self.map(addr).is_none() {
+            // An inner map: a fresh context has room for one.
+            let _ = self.inner.push(addr);
         }
     }
 
@@ -711,6 +741,10 @@ impl RunContext<'_> {
             ids::LOOP => self.bpf_loop(mem, args[0], args[1], args[2], args[3]),
             // Programs run with preemption (and migration) off already.
             ids::PREEMPT_DISABLE | ids::PREEMPT_ENABLE => Ok(0),
+            ids::TIMER_INIT => self.timer_init(args[0], args[1], args[2]),
+            ids::TIMER_SET_CALLBACK => self.timer_set_callback(args[0], args[1]),
+            ids::TIMER_START => self.timer_start(args[0], args[1], args[2]),
+            ids::TIMER_CANCEL => self.timer_cancel(args[0]),
             ids::SPIN_LOCK => self.spin_lock(args[0]),
             ids::SPIN_UNLOCK => self.spin_unlock(args[0]),
             ids::MAP_LOOKUP_PERCPU_ELEM => self.lookup_percpu(mem, args[0], args[1], args[2]),

@@ -22,6 +22,7 @@ pub mod proto;
 mod socket;
 mod string;
 mod syncookie;
+mod timer;
 mod tunnel;
 
 use core::cell::Cell;

@@ -50,6 +50,8 @@ pub enum Arg {
     ConstStr,
     /// The `struct bpf_spin_lock` of a map value (`ARG_PTR_TO_SPIN_LOCK`).
     SpinLock,
+    /// The `struct bpf_timer` of a map value (`ARG_PTR_TO_TIMER`).
+    Timer,
     /// Initialised memory of a fixed size the helper reads and writes
     /// (`ARG_PTR_TO_FIXED_SIZE_MEM`).
     FixedMem {
@@ -221,6 +223,10 @@ pub enum CallbackArgs {
     /// `bpf_rbtree_add`'s `less`: (the node added, a node of the tree),
     /// both non-owning.
     RbtreeLess,
+    /// `bpf_timer_set_callback`: (map, key, value) of the timer, later, in
+    /// a run of its own (an async callback: verified as a program of its
+    /// own, returning 0).
+    Timer,
 }
 
 /// One helper's prototype.
@@ -857,6 +863,43 @@ pub const PROTOS: &[Proto] = &[
                 },
                 Arg::ConstSize { or_zero: true },
             ],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TIMER_INIT,
+            "bpf_timer_init",
+            &[Arg::Timer, Arg::ConstMapPtr, Arg::Anything],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        callback: Some(CallbackArgs::Timer),
+        ..proto(
+            ids::TIMER_SET_CALLBACK,
+            "bpf_timer_set_callback",
+            &[Arg::Timer, Arg::Func],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TIMER_START,
+            "bpf_timer_start",
+            &[Arg::Timer, Arg::Anything, Arg::Anything],
+            Ret::Integer,
+        )
+    },
+    Proto {
+        gpl_only: true,
+        ..proto(
+            ids::TIMER_CANCEL,
+            "bpf_timer_cancel",
+            &[Arg::Timer],
             Ret::Integer,
         )
     },

@@ -227,10 +227,17 @@ impl LoadedProgram {
         };
         // The object graph's kfuncs trust the pointers they get: for
         // verified programs only.
-        if verdict == Verdict::Checked && uses_graph(insns) {
+        if verdict == Verdict::Checked && calls_any(insns, crate::helpers::ids::GRAPH) {
             return Err(LoadError::Unsupported {
                 pc: 0,
                 what: "object kfuncs (bpf_obj_new, lists) in a program the verifier did not accept",
+            });
+        }
+        // So do the timer helpers, and a timer's callback runs on its own.
+        if verdict == Verdict::Checked && calls_any(insns, crate::helpers::ids::TIMERS) {
+            return Err(LoadError::Unsupported {
+                pc: 0,
+                what: "timer helpers (bpf_timer_init...) in a program the verifier did not accept",
             });
         }
         let mut loaded = LoadedProgram::new(platform, id, prog_type, program, maps.into_maps());
@@ -247,12 +254,12 @@ impl LoadedProgram {
     }
 }
 
-/// Whether `insns` call a kfunc of the object graph.
-fn uses_graph(insns: &[Insn]) -> bool {
+/// Whether `insns` call one of the helpers (or kfuncs) `ids`.
+fn calls_any(insns: &[Insn], ids: &[u32]) -> bool {
     insns.iter().any(|i| {
         i.opcode == BPF_JMP | BPF_CALL
             && i.src == BPF_PSEUDO_HELPER
-            && crate::helpers::ids::GRAPH.contains(&(i.imm as u32))
+            && ids.contains(&(i.imm as u32))
     })
 }
 

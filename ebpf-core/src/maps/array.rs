@@ -30,6 +30,8 @@ pub(crate) struct ArrayMap {
     /// Values holding objects (lists, trees, kptrs): their layout, and
     /// the graph the objects belong to ([`set_graph`](Self::set_graph)).
     objects: Option<(Record, Shared<Graph>)>,
+    /// The values' timer, if they have one: its record alone.
+    timer: Option<Record>,
 }
 
 fn index(key: &[u8]) -> u32 {
@@ -72,6 +74,7 @@ impl ArrayMap {
             )?,
             max_entries: attr.max_entries,
             objects: None,
+            timer: attr.record.timer().map(|_| attr.record.timers()),
         })
     }
 
@@ -149,9 +152,35 @@ impl ArrayMap {
         let i = self.update_slot(key, mode)?;
         if let Some((record, graph)) = &self.objects {
             self.update_with_objects(i, value, record, graph);
-            return Ok(());
+        } else {
+            self.values.write_all(i, value, lock)?;
         }
-        self.values.write_all(i, value, lock)
+        self.free_timer(i);
+        Ok(())
+    }
+
+    /// Frees element `i`'s timer, as Linux's update does.
+    fn free_timer(&self, i: usize) {
+        if let Some(record) = &self.timer {
+            // SAFETY: the element's value, laid out with this timer.
+            unsafe {
+                super::slab::free_timer(self.values.ptr(i, 0), record, self.values.platform())
+            };
+        }
+    }
+
+    /// Frees every element's timer (the map's users are gone).
+    pub(crate) fn free_timers(&self) {
+        for i in 0..self.max_entries as usize {
+            self.free_timer(i);
+        }
+    }
+
+    /// The key of the element whose value is at `value`: its index.
+    pub(crate) fn key_of_value(&self, value: u64, out: &mut [u8]) -> Option<usize> {
+        let i = self.values.element_at(value)? as u32;
+        out.get_mut(..4)?.copy_from_slice(&i.to_ne_bytes());
+        Some(4)
     }
 
     /// How compiled code finds a value without a call, for an array with
@@ -183,18 +212,21 @@ impl ArrayMap {
         let i = self.update_slot(key, mode)?;
         if let Some((record, graph)) = &self.objects {
             self.update_with_objects(i, value, record, graph);
-            return Ok(());
+        } else {
+            let copy = cpu as usize % self.values.copies();
+            // SAFETY: the value lies in the slab; value has value_size
+            // bytes.
+            unsafe {
+                super::slab::copy_value_in(
+                    self.values.ptr(i, copy),
+                    value,
+                    lock,
+                    self.values.platform(),
+                )
+            }?;
         }
-        let copy = cpu as usize % self.values.copies();
-        // SAFETY: the value lies in the slab; value has value_size bytes.
-        unsafe {
-            super::slab::copy_value_in(
-                self.values.ptr(i, copy),
-                value,
-                lock,
-                self.values.platform(),
-            )
-        }
+        self.free_timer(i);
+        Ok(())
     }
 
     pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
@@ -220,7 +252,8 @@ impl ArrayMap {
 
 impl Drop for ArrayMap {
     fn drop(&mut self) {
-        // The map goes: so do the objects its values hold.
+        // The map goes: so do its timers and the objects its values hold.
+        self.free_timers();
         if let Some((record, graph)) = &self.objects {
             for i in 0..self.max_entries as usize {
                 // SAFETY: the map is ours alone now.

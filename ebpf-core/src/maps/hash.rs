@@ -186,22 +186,41 @@ impl HashTable {
     }
 
     /// Lets go of the objects element `i`'s value holds (its lists and
-    /// trees emptied, its kptrs NULL): when it leaves the table, and before
-    /// it is reused (a program that still held its value may have stashed
-    /// one after it left).
+    /// trees emptied, its kptrs NULL) and frees its timer: when it leaves
+    /// the table, and before it is reused (a program that still held its
+    /// value may have stashed one after it left).
     fn drop_objects(&self, i: u32) {
+        let value = self.values.ptr(i as usize, 0);
+        // SAFETY: the element's value, laid out as the record.
+        unsafe { super::slab::free_timer(value, &self.record, self.values.platform()) };
         if let Some(graph) = &self.objects {
             // SAFETY: the element's value, laid out as the record, its
             // objects the graph's.
             unsafe {
-                super::slab::drop_objects(
-                    self.values.ptr(i as usize, 0),
-                    &self.record,
-                    graph,
-                    self.values.platform(),
-                )
+                super::slab::drop_objects(value, &self.record, graph, self.values.platform())
             };
         }
+    }
+
+    /// Frees every element's timer (the map's users are gone).
+    pub(crate) fn free_timers(&self) {
+        if self.record.timer().is_some() {
+            for i in 0..self.slots {
+                let value = self.values.ptr(i as usize, 0);
+                // SAFETY: the element's value, laid out as the record.
+                unsafe { super::slab::free_timer(value, &self.record, self.values.platform()) };
+            }
+        }
+    }
+
+    /// The key of the element whose value is at `value`, copied to `out`;
+    /// its length.
+    pub(crate) fn key_of_value(&self, value: u64, out: &mut [u8]) -> Option<usize> {
+        let i = self.values.element_at(value)?;
+        let out = out.get_mut(..self.key_size)?;
+        // SAFETY: element i's key lies in the key buffer (i < slots).
+        unsafe { core::ptr::copy(self.key_ptr(i as u32), out.as_mut_ptr(), self.key_size) };
+        Some(self.key_size)
     }
 
     /// Bytes `new` allocates for `attr` with `copies` values per element:

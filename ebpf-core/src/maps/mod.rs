@@ -318,6 +318,9 @@ pub struct Map {
     /// What it holds of its device's limits, given back when it is freed.
     charge: Option<Charge>,
     kind: Kind,
+    /// Its last user reference (handle or pin) is gone: its timers were
+    /// freed, and no new one may start ([`release_user_refs`](Self::release_user_refs)).
+    released: core::sync::atomic::AtomicBool,
 }
 
 /// Bytes of a value slab of `elems` elements of `copies` values each
@@ -376,6 +379,7 @@ impl Map {
             footprint,
             charge: None,
             kind,
+            released: core::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -713,6 +717,44 @@ impl Map {
         }
     }
 
+    /// What Linux does when a map's last user reference (handle or pin)
+    /// goes: a prog_array lets go of its programs, a map with timers frees
+    /// them, and `bpf_timer_init` fails with `EPERM` from then on. This
+    /// breaks the reference cycles of tail calls and of timers, whose
+    /// callbacks hold their programs. Process context.
+    pub fn release_user_refs(&self) {
+        self.released
+            .store(true, core::sync::atomic::Ordering::SeqCst);
+        match &self.kind {
+            Kind::ProgArray(_) => self.release_objects(),
+            Kind::Array(m) => m.free_timers(),
+            Kind::Hash(m) => m.free_timers(),
+            _ => {}
+        }
+    }
+
+    /// Whether [`release_user_refs`](Self::release_user_refs) happened.
+    pub fn user_refs_released(&self) -> bool {
+        self.released.load(core::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The value whose timer is at `timer`, if `timer` is one.
+    pub fn value_of_timer(&self, timer: u64) -> Option<u64> {
+        let value = timer.checked_sub(u64::from(self.attr.record.timer()?))?;
+        let mut key = [0u8; MAX_KEY_SIZE as usize];
+        self.key_of_value(value, &mut key).map(|_| value)
+    }
+
+    /// The key of the element whose value starts at `value` (arrays and
+    /// hash maps), copied to `out`: its length.
+    pub fn key_of_value(&self, value: u64, out: &mut [u8]) -> Option<usize> {
+        match &self.kind {
+            Kind::Array(m) => m.key_of_value(value, out),
+            Kind::Hash(m) => m.key_of_value(value, out),
+            _ => None,
+        }
+    }
+
     /// Releases every object a prog_array or map-in-map holds: what Linux
     /// does to a prog_array when its last user reference goes, which breaks
     /// reference cycles through tail calls. Waits for a grace period.
@@ -935,6 +977,11 @@ fn validate(attr: &MapAttr) -> Result<(), Errno> {
     }
     if attr.record.refcount().is_some() {
         return Err(Errno::EINVAL);
+    }
+    // Timers: in plain arrays and hash maps, never mapped into a process
+    // (which could write the timer's pointer), as on Linux.
+    if attr.record.timer().is_some() && (!holds_here || attr.flags & BPF_F_MMAPABLE != 0) {
+        return Err(Errno::EOPNOTSUPP);
     }
     if attr.inner.is_some() != matches!(t, ArrayOfMaps | HashOfMaps) {
         return Err(Errno::EINVAL);

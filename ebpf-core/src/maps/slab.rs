@@ -135,6 +135,13 @@ impl ValueSlab {
         self.copies
     }
 
+    /// The element whose (first) value starts at `addr`.
+    pub(crate) fn element_at(&self, addr: u64) -> Option<usize> {
+        let rel = addr.checked_sub(self.buf.as_ptr() as u64)?;
+        let stride = self.stride() as u64;
+        (rel % stride == 0 && rel / stride < self.elems as u64).then_some((rel / stride) as usize)
+    }
+
     /// Whether `len` bytes at `addr` lie inside one value.
     pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
         if !self.buf.contains(addr, len) {
@@ -412,4 +419,19 @@ pub(crate) unsafe fn drop_objects(
     }
     // SAFETY: the value's kptrs, exchanged atomically.
     unsafe { graph.free_fields(value as u64, &record.kptrs()) };
+}
+
+/// Frees the timer of a live value laid out as `record`, if it has one
+/// (Linux's `bpf_obj_free_fields` for a `struct bpf_timer`): never waits,
+/// any context.
+///
+/// # Safety
+/// `value` is a live value laid out as `record`.
+pub(crate) unsafe fn free_timer(value: *mut u8, record: &Record, platform: PlatformRef) {
+    if let Some(off) = record.timer() {
+        let _section = ReadGuard::new(platform);
+        // SAFETY: the value's timer field (8-byte aligned: `Record::new`),
+        // inside a section.
+        unsafe { crate::runtime::timer::cancel_and_free(platform, value as u64 + u64::from(off)) };
+    }
 }

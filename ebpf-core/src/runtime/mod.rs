@@ -1,10 +1,14 @@
 //! Programs bound to their maps ([`LoadedProgram`], made by the load
 //! pipeline in [`crate::load`]), and how they run: inside a read-side
 //! section on one CPU, with Linux's helpers served by a per-run
-//! [`RunContext`], tail calls followed up to Linux's limit.
+//! [`RunContext`], tail calls followed up to Linux's limit; timers in map
+//! values ([`timer`]) and the deferred freeing they need ([`reaper`]).
+
+pub mod reaper;
+pub mod timer;
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use crate::error::RunError;
 use crate::graph::{Graph, ProgramObjects};
@@ -73,6 +77,12 @@ pub struct LoadedProgram {
     /// The device's object graph and the object types it allocates, as
     /// (BTF id, index), if it allocates any.
     objects: Option<ProgramObjects>,
+    /// It lives inside a [`Shared`] ([`into_shared`](Self::into_shared)):
+    /// a timer may hold it.
+    shared: bool,
+    /// The reaper's list, once its last reference is gone from atomic
+    /// context.
+    reap_next: AtomicPtr<LoadedProgram>,
 }
 
 impl LoadedProgram {
@@ -99,7 +109,16 @@ impl LoadedProgram {
             verified: false,
             attach: AttachPoint::Default,
             objects: None,
+            shared: false,
+            reap_next: AtomicPtr::new(core::ptr::null_mut()),
         }
+    }
+
+    /// Moves it into a [`Shared`], where timers may hold it (a program
+    /// that is not shared cannot set a timer's callback: `EOPNOTSUPP`).
+    pub fn into_shared(mut self) -> Result<Shared<LoadedProgram>, crate::Errno> {
+        self.shared = true;
+        Shared::try_new(self)
     }
 
     /// Records the object graph it allocates from and its object types.
@@ -208,6 +227,7 @@ impl LoadedProgram {
         let start = if timed { platform.monotonic_ns() } else { 0 };
         let mut ctx = RunContext::new(platform, &self.maps, args[0], self.prog_type as u32);
         ctx.set_objects(self.objects());
+        ctx.set_program(self.timer_holder());
         let mut current = self;
         let mut args = args;
         // One budget for the whole chain of tail calls.
@@ -228,6 +248,7 @@ impl LoadedProgram {
                     current = unsafe { &*(target as *const LoadedProgram) };
                     ctx.switch_to(&current.maps);
                     ctx.set_objects(current.objects());
+                    ctx.set_program(current.timer_holder());
                     args[0] = ctx_arg;
                     // A checked program's budget holds even when a verified
                     // one (which has none) tail-calls it.
@@ -243,6 +264,49 @@ impl LoadedProgram {
                 .add(platform.monotonic_ns().saturating_sub(start));
         }
         result
+    }
+}
+
+impl LoadedProgram {
+    /// Itself, for `bpf_timer_set_callback`, if a timer may hold it.
+    fn timer_holder(&self) -> Option<&Self> {
+        (self.shared && self.verified).then_some(self)
+    }
+
+    /// Runs the program's function `func` (as `lddw rX, func` gave its
+    /// address) as the callback of `timer`, with `args` (the timer's map,
+    /// key and value), inside `_section`; `key` is the key's bytes, which
+    /// `args[1]` points to and the callback may read.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_timer_callback(
+        &self,
+        _section: &ReadGuard,
+        stack: &mut Stack,
+        func: u64,
+        args: [u64; 5],
+        key: &[u8],
+        map: &Map,
+        timer: &timer::TimerCell,
+    ) -> Result<u64, RunError> {
+        let index = self
+            .program
+            .function_index(func)
+            .ok_or(RunError::UnfollowedTailCall)?;
+        let mut ctx = RunContext::new(self.platform, &self.maps, 0, self.prog_type as u32);
+        ctx.set_objects(self.objects());
+        ctx.set_program(self.timer_holder());
+        ctx.set_timer_callback(timer, map, (key.as_ptr() as u64, key.len()));
+        let budget = core::cell::Cell::new(self.program.budget());
+        let mem = MemoryMap::new();
+        let result = self
+            .program
+            .run_function(index, stack, &mem, args, &mut ctx, &budget);
+        ctx.finish();
+        match result {
+            Ok(Exit::Return(r0)) => Ok(r0),
+            Ok(Exit::TailCall) => Err(RunError::UnfollowedTailCall),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -120,6 +120,9 @@ pub struct Explorer<'a> {
     /// Per instruction: whether its memory access went through the
     /// context (1), another pointer (2), or has not been seen (0).
     base_kind: Vec<u8>,
+    /// Timer callbacks found so far, (entry, map): each verified once, as
+    /// a program of its own.
+    async_roots: Vec<(usize, u16)>,
 }
 
 fn grow<T>(v: &mut Vec<T>, pc: usize) -> Result<(), VerifyError> {
@@ -211,6 +214,7 @@ impl<'a> Explorer<'a> {
             stats: Stats::default(),
             depth: Vec::new(),
             base_kind: Vec::new(),
+            async_roots: Vec::new(),
         })
     }
 
@@ -275,7 +279,10 @@ impl<'a> Explorer<'a> {
         let frame_bytes = |f: usize| self.depth[f].max(1).div_ceil(32) * 32;
         grow(&mut work, 0)?;
         work.push((0, 0, 1, frame_bytes(0)));
-        if let Some(cb) = self.subject.exception_cb {
+        // The exception callback and timer callbacks start stacks of their
+        // own.
+        let roots = self.subject.exception_cb.into_iter();
+        for cb in roots.chain(self.async_roots.iter().map(|&(entry, _)| entry)) {
             let f = functions.binary_search(&cb).unwrap_or(0);
             grow(&mut work, 0)?;
             work.push((f, cb, 1, frame_bytes(f)));
@@ -1686,6 +1693,16 @@ impl<'a> Explorer<'a> {
             if let (Reg::Ptr(_), false) = (r0, self.subject.allow_ptr_leaks) {
                 reject!(pc, "R0 leaks addr as return value");
             }
+            // A timer's callback returns 0 (Linux ignores the value and
+            // makes sure it is 0).
+            if st.frame().callback.is_some()
+                && !matches!(r0, Reg::Scalar(s) if s.value() == Some(0))
+            {
+                reject!(
+                    pc,
+                    "At async callback return the register R0 has {r0} should have been in [0, 0]"
+                );
+            }
             if let Some(r) = st.refs.first() {
                 reject!(pc, "Unreleased reference id={} alloc_insn={}", r.id, r.pc);
             }
@@ -2059,11 +2076,54 @@ impl<'a> Explorer<'a> {
         let Some((kind, entry)) = callback else {
             return Ok(Step::Next(pc + 1));
         };
+        if kind == CallbackArgs::Timer {
+            self.push_timer_callback(entry, meta.timer.unwrap_or(0), pc)?;
+            return Ok(Step::Next(pc + 1));
+        }
         // The helper may not call the callback at all (no element, a
         // count of 0): continue right away too.
         let skip = st.try_clone().ok_or(no_memory(pc))?;
         self.fork(path, pc + 1, skip)?;
         self.enter_callback(path, id, kind, entry, args[2], meta.map, meta.list)
+    }
+
+    /// Queues the verification of the timer callback at `entry` for timers
+    /// of `map`, once: a root of its own (it runs later, on a stack of its
+    /// own, holding nothing of the program's run), with the timer's map,
+    /// key and value in r1-r3 (Linux's `push_async_cb`).
+    #[inline(never)]
+    fn push_timer_callback(
+        &mut self,
+        entry: usize,
+        map: u16,
+        pc: usize,
+    ) -> Result<(), VerifyError> {
+        if self.async_roots.contains(&(entry, map)) {
+            return Ok(());
+        }
+        grow(&mut self.async_roots, pc)?;
+        self.async_roots.push((entry, map));
+        let args = [
+            Reg::Ptr(Ptr::to(PtrKind::Map { map })),
+            Reg::Ptr(Ptr::to(PtrKind::MapKey { map })),
+            Reg::Ptr(Ptr::to(PtrKind::MapValue { map })),
+            Reg::NotInit,
+            Reg::NotInit,
+        ];
+        self.push_root(entry, args[0])?;
+        let Some(root) = self.work.last_mut() else {
+            return Err(no_memory(pc));
+        };
+        let frame = root.state.frame_mut();
+        frame.regs[1..6].copy_from_slice(&args);
+        frame.callback = Some(Callback {
+            helper: ids::TIMER_SET_CALLBACK,
+            entry,
+            args,
+            iteration: 0,
+            lock: None,
+        });
+        Ok(())
     }
 
     /// Enters the callback at `entry` of helper `id` (its first iteration),
@@ -2085,6 +2145,8 @@ impl<'a> Explorer<'a> {
         let st = &mut path.state;
         room_for_a_frame(st, pc)?;
         let cb_args = match kind {
+            // Verified as a root of its own (`push_timer_callback`).
+            CallbackArgs::Timer => reject!(pc, "a timer callback is not called in place"),
             CallbackArgs::Loop => [
                 Reg::Scalar(Scalar::unsigned(0, 1 << 23)),
                 ctx,
@@ -2176,6 +2238,12 @@ impl<'a> Explorer<'a> {
                                 proto.id
                             );
                         }
+                        if let Some(timer_map) = meta.timer.filter(|&m| m != map) {
+                            reject!(
+                                pc,
+                                "timer pointer in R1 map_uid={timer_map} doesn't match map pointer in R{regno} map_uid={map}"
+                            );
+                        }
                         meta.map = Some(map);
                     }
                     _ => return Err(expected("map_ptr")),
@@ -2224,6 +2292,7 @@ impl<'a> Explorer<'a> {
                 }
                 Arg::ConstSize { .. } => {}
                 Arg::SpinLock => self.spin_lock_arg(st, pc, regno, &reg, proto.id)?,
+                Arg::Timer => meta.timer = Some(self.timer_arg(pc, regno, &reg)?),
                 Arg::FixedMem { size } => {
                     // Read, then written back.
                     self.pointer_arg(pc, regno, &reg)?;
@@ -2701,6 +2770,42 @@ impl<'a> Explorer<'a> {
         self.lock_or_unlock(st, pc, id, (map, p.id))
     }
 
+    /// A `struct bpf_timer` argument: a map value at the constant offset of
+    /// its map's timer (Linux's `process_timer_func`). Its map.
+    fn timer_arg(&self, pc: usize, regno: u8, reg: &Reg) -> Result<u16, VerifyError> {
+        let Reg::Ptr(
+            p @ Ptr {
+                kind: PtrKind::MapValue { map },
+                maybe_null: false,
+                ..
+            },
+        ) = *reg
+        else {
+            reject!(pc, "R{regno} type={} expected=map_value", reg_name(reg));
+        };
+        let Some(var) = p.var.value() else {
+            invalid!(
+                pc,
+                "R{regno} doesn't have constant offset. bpf_timer has to be at the constant offset"
+            );
+        };
+        let desc = self.map(map);
+        let Some(timer_off) = desc.record.timer() else {
+            invalid!(pc, "map '' has no valid bpf_timer");
+        };
+        let at = p.off as i64 + var as i64;
+        if at != timer_off as i64 {
+            invalid!(
+                pc,
+                "off {at} doesn't point to 'struct bpf_timer' that is at {timer_off}"
+            );
+        }
+        if desc.flags & crate::maps::flags::BPF_F_RDONLY_PROG != 0 {
+            reject!(pc, "R{regno} points to a read-only map's value");
+        }
+        Ok(map)
+    }
+
     /// `bpf_spin_lock` (`id`) or `bpf_spin_unlock` of the lock `which`
     /// names: (map, value pointer id), or ([`OBJECT_LOCK`], object id).
     fn lock_or_unlock(
@@ -2993,6 +3098,8 @@ const OBJECT_LOCK: u16 = u16::MAX;
 #[derive(Default)]
 struct ArgMeta {
     map: Option<u16>,
+    /// The map whose value holds a timer argument.
+    timer: Option<u16>,
     alloc_size: u64,
     release: Option<u32>,
     callback: Option<usize>,
@@ -3050,6 +3157,7 @@ fn map_allows(t: MapType, id: u32) -> bool {
         ids::MAP_PUSH_ELEM | ids::MAP_PEEK_ELEM => matches!(t, Queue | Stack | BloomFilter),
         ids::MAP_POP_ELEM => matches!(t, Queue | Stack),
         ids::TAIL_CALL => t == ProgArray,
+        ids::TIMER_INIT => matches!(t, Array | Hash | LruHash),
         ids::RINGBUF_OUTPUT
         | ids::RINGBUF_RESERVE
         | ids::RINGBUF_QUERY

@@ -133,6 +133,7 @@ struct ebpf_map_create_req {
 #define EBPF_FIELD_RB_NODE 5u
 #define EBPF_FIELD_KPTR 6u
 #define EBPF_FIELD_REFCOUNT 7u
+#define EBPF_FIELD_TIMER 8u
 #define EBPF_MAX_OBJ_FIELDS 10
 struct ebpf_obj_field {
 	uint32_t kind, offset;

@@ -362,17 +362,18 @@ impl Btf {
     }
 
     /// The first field of struct type `id` (or inside its nested structs)
-    /// that Linux gives a meaning of its own: a kernel pointer (`__kptr`),
-    /// a timer, a work queue, a list or tree of objects, a reference
-    /// count. Its name and kind.
+    /// that Linux gives a meaning of its own and this runtime does not
+    /// provide: a kernel pointer (`__kptr_untrusted`, `__percpu_kptr`) or
+    /// a work queue. Its name and kind.
     pub fn special_field(&self, id: u32) -> Option<(String, String)> {
         self.special_field_depth(id, 0)
     }
 
     fn special_field_depth(&self, id: u32, depth: u32) -> Option<(String, String)> {
         // (Spin locks, lists and trees of objects, kptrs of the program's
-        // objects and reference counts are provided: `graph_fields`.)
-        const SPECIAL: &[&str] = &["bpf_timer", "bpf_wq"];
+        // objects, reference counts and timers are provided:
+        // `graph_fields`.)
+        const SPECIAL: &[&str] = &["bpf_wq"];
         if depth > 8 {
             return None;
         }
@@ -533,6 +534,12 @@ impl Btf {
                 }),
                 "bpf_refcount" => out.push(GraphField {
                     kind: ebpf_core::abi::FIELD_REFCOUNT,
+                    offset: base,
+                    contains: 0,
+                    node_offset: 0,
+                }),
+                "bpf_timer" => out.push(GraphField {
+                    kind: ebpf_core::abi::FIELD_TIMER,
                     offset: base,
                     contains: 0,
                     node_offset: 0,

@@ -495,10 +495,10 @@ impl BpfObject {
                 .map(|f| f.offset)
                 .collect();
             let spin_lock = (locks.len() == 1).then(|| locks[0]);
-            if spin_lock.is_some() || fields.iter().any(|f| holds_objects(f.kind)) {
+            if spin_lock.is_some() || fields.iter().any(|f| runtime_kept(f.kind)) {
                 flags &= !BPF_F_MMAPABLE;
             }
-            let value_fields = if fields.iter().any(|f| holds_objects(f.kind)) {
+            let value_fields = if fields.iter().any(|f| runtime_kept(f.kind)) {
                 fields
             } else {
                 Vec::new()
@@ -563,7 +563,7 @@ impl BpfObject {
                     let roots: Vec<u32> = spec
                         .value_fields
                         .iter()
-                        .filter(|f| holds_objects(f.kind))
+                        .filter(|f| runtime_kept(f.kind))
                         .map(|f| f.contains)
                         .collect();
                     if !roots.is_empty() {
@@ -801,14 +801,16 @@ impl BpfObject {
     }
 }
 
-/// Whether a special field's kind holds objects (a list head, tree root
-/// or kptr).
-fn holds_objects(kind: u32) -> bool {
+/// Whether a special field's kind is one the runtime keeps beyond a lone
+/// spin lock, which makes the map's fields part of its creation: one that
+/// holds objects (a list head, tree root or kptr) or a timer.
+fn runtime_kept(kind: u32) -> bool {
     matches!(
         kind,
         ebpf_core::abi::FIELD_LIST_HEAD
             | ebpf_core::abi::FIELD_RB_ROOT
             | ebpf_core::abi::FIELD_KPTR
+            | ebpf_core::abi::FIELD_TIMER
     )
 }
 
@@ -1133,7 +1135,7 @@ fn btf_map_struct(
                 let fields = btf
                     .graph_fields(t)
                     .map_err(|e| format!("map `{name}`: {e}"))?;
-                if fields.iter().any(|f| holds_objects(f.kind)) {
+                if fields.iter().any(|f| runtime_kept(f.kind)) {
                     def.spec.value_fields = fields;
                 }
                 if let Some((field, what)) = btf.special_field(t) {
