@@ -4,30 +4,35 @@
  * core library (ebpf-core/src/c_os.rs), in the spirit of rust/helpers/.
  */
 #include <linux/filter.h>
+#include <linux/hrtimer.h>
 #include <linux/jiffies.h>
 #include <linux/percpu.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/spinlock.h>
 #include <linux/timekeeping.h>
 #include <linux/topology.h>
+#include <linux/workqueue.h>
 
 #include "ebpf_helpers.h"
 
 /* A program runs inside this: RCU keeps what it reaches alive, and
- * preemption is off so that per-CPU data and the CPU id stay put. */
+ * softirqs (hence preemption) are off so that per-CPU data and the CPU id
+ * stay put, and a timer's callback (softirq) cannot interrupt a holder of
+ * that timer's lock on its CPU. */
 void ebpf_os_read_lock(void)
 {
 	rcu_read_lock();
-	preempt_disable();
+	local_bh_disable();
 }
 
 void ebpf_os_read_unlock(void)
 {
-	preempt_enable();
+	local_bh_enable();
 	rcu_read_unlock();
 }
 
@@ -154,4 +159,81 @@ void *ebpf_os_jit_swap(void *run)
 void *ebpf_os_jit_current(void)
 {
 	return this_cpu_read(ebpf_jit_run);
+}
+
+/*
+ * Timers of struct bpf_timer (ebpf-core/src/runtime/timer.rs): hrtimers
+ * that expire in softirq, as Linux's own bpf_timer (HRTIMER_MODE_*_SOFT).
+ */
+struct ebpf_timer {
+	struct hrtimer timer;
+	void (*fire)(const void *arg);
+	const void *arg;
+};
+
+static enum hrtimer_restart ebpf_timer_expired(struct hrtimer *timer)
+{
+	struct ebpf_timer *t = container_of(timer, struct ebpf_timer, timer);
+
+	t->fire(t->arg);
+	return HRTIMER_NORESTART;
+}
+
+void *ebpf_os_timer_create(void (*fire)(const void *arg), const void *arg, u32 clock)
+{
+	struct ebpf_timer *t = kzalloc(sizeof(*t), GFP_ATOMIC);
+
+	if (!t)
+		return NULL;
+	hrtimer_init(&t->timer, clock, HRTIMER_MODE_REL_SOFT);
+	t->timer.function = ebpf_timer_expired;
+	t->fire = fire;
+	t->arg = arg;
+	return t;
+}
+
+void ebpf_os_timer_start(void *timer, u64 ns, bool absolute)
+{
+	struct ebpf_timer *t = timer;
+
+	hrtimer_start(&t->timer, ns_to_ktime(ns),
+		      absolute ? HRTIMER_MODE_ABS_SOFT : HRTIMER_MODE_REL_SOFT);
+}
+
+/* -1 (its callback runs now) counts as not armed: the core waits for the
+ * callback itself. */
+bool ebpf_os_timer_stop(void *timer)
+{
+	struct ebpf_timer *t = timer;
+
+	return hrtimer_try_to_cancel(&t->timer) == 1;
+}
+
+void ebpf_os_timer_destroy(void *timer)
+{
+	struct ebpf_timer *t = timer;
+
+	hrtimer_cancel(&t->timer);
+	kfree(t);
+}
+
+/* The reaper: frees, in process context after a grace period, what timers
+ * and programs let go of in atomic context. */
+void ebpf_kcore_reap(void);
+
+static void ebpf_reap_work(struct work_struct *work)
+{
+	ebpf_kcore_reap();
+}
+
+static DECLARE_WORK(ebpf_reaper, ebpf_reap_work);
+
+void ebpf_os_kick_reaper(void)
+{
+	queue_work(system_unbound_wq, &ebpf_reaper);
+}
+
+void ebpf_os_reaper_drain(void)
+{
+	cancel_work_sync(&ebpf_reaper);
 }

@@ -30,6 +30,12 @@ int ebpf_os_net_attach(u64 key, u32 ifindex, bool egress, void *target,
 		       void **hook);
 void ebpf_os_net_detach(void *hook);
 u32 ebpf_os_net_hook_ifindex(void *hook);
+void *ebpf_os_timer_create(void (*fire)(const void *arg), const void *arg, u32 clock);
+void ebpf_os_timer_start(void *timer, u64 ns, bool absolute);
+bool ebpf_os_timer_stop(void *timer);
+void ebpf_os_timer_destroy(void *timer);
+void ebpf_os_kick_reaper(void);
+void ebpf_os_reaper_drain(void);
 int ebpf_os_net_init(void);
 void ebpf_os_net_exit(void);
 

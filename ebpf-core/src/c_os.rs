@@ -22,7 +22,9 @@ use crate::helpers::format::FixedBuf;
 use crate::jit::kernel::KernelJit;
 use crate::platform::{
     AllocContext, Direction, LockClass, LockKind, LogLevel, NetDevice, NetHook, Platform, RawLock,
+    RawTimer, TimerClock, TimerFn,
 };
+use crate::runtime::reaper::Reaper;
 
 extern "C" {
     /// Zeroed memory, `align` at most a page; `atomic` asks for an
@@ -124,7 +126,26 @@ extern "C" {
     fn ebpf_os_net_detach(hook: *mut c_void);
     /// The hook's interface index, 0 once the device went away.
     fn ebpf_os_net_hook_ifindex(hook: *mut c_void) -> u32;
+
+    // Timers (hrtimers expiring in softirq) and the reaper's work item.
+    /// A timer on clock `clock` (Linux's clock id) calling `fire(arg)`;
+    /// allocated without sleeping. Null on failure.
+    fn ebpf_os_timer_create(fire: TimerFn, arg: *const c_void, clock: u32) -> *mut c_void;
+    /// Arms it (relative or absolute nanoseconds).
+    fn ebpf_os_timer_start(timer: *mut c_void, ns: u64, absolute: bool);
+    /// Disarms it without waiting: whether it was armed.
+    fn ebpf_os_timer_stop(timer: *mut c_void) -> bool;
+    /// Disarms it, waits for its running expiry, frees it (may sleep).
+    fn ebpf_os_timer_destroy(timer: *mut c_void);
+    /// Queues the work item that calls `ebpf_kcore_reap`.
+    fn ebpf_os_kick_reaper();
+    /// Waits until the work item is neither queued nor running.
+    fn ebpf_os_reaper_drain();
 }
+
+/// What timers and programs let go of in atomic context, freed by the
+/// work item `ebpf_os_kick_reaper` queues.
+static REAPER: Reaper = Reaper::new();
 
 /// Storage for one lock class's validator key (Linux's lockdep wants one
 /// static key per class); larger than any kernel's `lock_class_key`.
@@ -344,6 +365,43 @@ impl Platform for COs {
         unsafe { ebpf_os_net_hook_ifindex(hook.0.as_ptr()) }
     }
 
+    // `arg` is never dereferenced here, only handed back to `fire`.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
+    fn timer_create(
+        &self,
+        fire: TimerFn,
+        arg: *const c_void,
+        clock: TimerClock,
+    ) -> Option<RawTimer> {
+        // SAFETY: plain call; the kernel calls `fire(arg)` on expiry.
+        let t = unsafe { ebpf_os_timer_create(fire, arg, clock as u32) };
+        NonNull::new(t.cast::<u8>()).map(RawTimer::from_ptr)
+    }
+
+    fn timer_start(&self, timer: &RawTimer, ns: u64, absolute: bool) {
+        // SAFETY: a live timer from `timer_create`.
+        unsafe { ebpf_os_timer_start(timer.as_ptr().as_ptr().cast(), ns, absolute) }
+    }
+
+    fn timer_stop(&self, timer: &RawTimer) -> bool {
+        // SAFETY: a live timer from `timer_create`.
+        unsafe { ebpf_os_timer_stop(timer.as_ptr().as_ptr().cast()) }
+    }
+
+    unsafe fn timer_destroy(&self, timer: RawTimer) {
+        // SAFETY: per the trait's contract, a live timer not used again.
+        unsafe { ebpf_os_timer_destroy(timer.as_ptr().as_ptr().cast()) }
+    }
+
+    fn reaper(&self) -> Option<&Reaper> {
+        Some(&REAPER)
+    }
+
+    fn kick_reaper(&self) {
+        // SAFETY: plain call (queue_work does not sleep).
+        unsafe { ebpf_os_kick_reaper() }
+    }
+
     fn copy_to_user(&self, dst: u64, src: &[u8]) -> Result<(), Errno> {
         // SAFETY: `src` is valid for reads of its length; the kernel
         // checks the user range.
@@ -402,7 +460,24 @@ pub extern "C" fn ebpf_kcore_start() -> c_int {
 /// node is gone); `-EBUSY` while a file is open.
 #[no_mangle]
 pub extern "C" fn ebpf_kcore_stop() -> c_int {
-    ret(SERVICE.stop())
+    let stopped = SERVICE.stop();
+    if stopped.is_ok() {
+        // The device's maps freed their timers: free them, and make sure
+        // no reaper work is left to run in the module's text.
+        for _ in 0..2 {
+            REAPER.reap(&C_OS);
+            // SAFETY: plain call, process context.
+            unsafe { ebpf_os_reaper_drain() };
+        }
+    }
+    ret(stopped)
+}
+
+/// The reaper's work item (process context): frees what timers and
+/// programs let go of ([`Reaper::reap`]).
+#[no_mangle]
+pub extern "C" fn ebpf_kcore_reap() {
+    REAPER.reap(&C_OS);
 }
 
 /// Opens a file for an opener with the [`Privileges`] bits `privileges`;

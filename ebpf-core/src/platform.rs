@@ -349,20 +349,26 @@ pub trait Platform: Sync {
     /// used afterwards.
     unsafe fn net_detach(&self, _hook: NetHook) {}
 
-    /// A one-shot timer that, each time it expires, calls `fire(arg)` once
+    /// A one-shot timer on `clock` that, each time it expires, calls
+    /// `fire(arg)` once
     /// in the platform's timer context (Linux: softirq; FreeBSD: a
     /// callout; userspace: a timer thread): never concurrently with itself,
     /// outside any read-side section. `None` when memory is short or the
     /// platform has no timers (the default). Called in any context: it
     /// must not sleep.
-    fn timer_create(&self, _fire: TimerFn, _arg: *const core::ffi::c_void) -> Option<RawTimer> {
+    fn timer_create(
+        &self,
+        _fire: TimerFn,
+        _arg: *const core::ffi::c_void,
+        _clock: TimerClock,
+    ) -> Option<RawTimer> {
         None
     }
 
     /// Arms `timer` to expire `ns` nanoseconds from now, or, when
-    /// `absolute`, when `clock` reads `ns`; re-arms it if armed. Called in
-    /// any context.
-    fn timer_start(&self, _timer: &RawTimer, _ns: u64, _clock: TimerClock, _absolute: bool) {}
+    /// `absolute`, when its clock reads `ns`; re-arms it if armed. Called
+    /// in any context.
+    fn timer_start(&self, _timer: &RawTimer, _ns: u64, _absolute: bool) {}
 
     /// Disarms `timer` without waiting: `true` when it was armed (and now
     /// will not expire), `false` when it was not armed or is expiring

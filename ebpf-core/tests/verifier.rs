@@ -1488,3 +1488,93 @@ fn a_kptr_takes_an_owned_object_and_gives_back_what_it_held() {
         "direct access to bpf_refcount is disallowed",
     );
 }
+
+/// A map of 24-byte values with a `struct bpf_timer` at offset 8 (and, with
+/// `second`, another such map), for [`verify_with_object`]'s program.
+fn with_timer(src: &str) -> Result<Stats, verifier::VerifyError> {
+    use ebpf_core::graph::types::{Field, FieldKind, ObjType};
+    let timer = Field {
+        kind: FieldKind::Timer,
+        offset: 8,
+        contains: 0,
+        node_offset: 0,
+    };
+    let slots = MapDesc {
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size: 24,
+        max_entries: 1,
+        flags: 0,
+        inner: None,
+        record: Record::new(&[timer], 24).unwrap(),
+    };
+    let unused = ObjType {
+        name: [0; 16],
+        size: 8,
+        record: Record::EMPTY,
+    };
+    verify_with_object(src, slots, unused)
+}
+
+#[test]
+fn timers_are_reached_at_their_offset_and_callbacks_verified_on_their_own() {
+    // r7 = the value (checked), then the calls, then the callback.
+    let setup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0)\ncall 1\n\
+                 jeq %r0, 0, out\nmov %r7, %r0\n";
+    let init = "mov %r1, %r7\nadd %r1, 8\nlddw %r2, map_idx(0)\nmov %r3, 1\ncall 169\n";
+    let set = "mov %r1, %r7\nadd %r1, 8\nlddw %r2, func(cb)\ncall 170\n";
+    let end = "out: mov %r0, 0\nexit\n";
+    // Every body ends with the callback's use (else it is dead code).
+    let verify = |body: &str, cb: &str| with_timer(&format!("{setup}{body}{set}{end}cb: {cb}"));
+    let refused = |body: &str, cb: &str, words: &str| match verify(body, cb) {
+        Ok(_) => panic!("accepted, expected \"{words}\"\n{body}"),
+        Err(e) => assert!(
+            e.reason.as_str().contains(words),
+            "{e}, expected \"{words}\""
+        ),
+    };
+    let counts = "ldxdw %r1, [%r3+0]\nadd %r1, 1\nstxdw [%r3+0], %r1\nmov %r0, 0\nexit";
+    let ok = verify(init, counts);
+    assert!(ok.is_ok(), "{ok:?}");
+    // The timer at its offset, of a value, of the map it lives in.
+    refused(
+        &init.replace("add %r1, 8", "add %r1, 0"),
+        counts,
+        "off 0 doesn't point to 'struct bpf_timer' that is at 8",
+    );
+    refused(
+        "mov %r1, %r10\nadd %r1, -16\nlddw %r2, map_idx(0)\nmov %r3, 1\ncall 169\n",
+        counts,
+        "expected=map_value",
+    );
+    // Never read or written by the program itself.
+    refused(
+        "ldxdw %r0, [%r7+8]\n",
+        counts,
+        "bpf_timer cannot be accessed directly",
+    );
+    refused(
+        "stdw [%r7+16], 0\n",
+        counts,
+        "bpf_timer cannot be accessed directly",
+    );
+    // The callback returns 0, holds nothing, and cannot reach the
+    // program's stack: it runs later, as a run of its own.
+    refused(
+        "",
+        "mov %r0, 1\nexit",
+        "At async callback return the register R0 has",
+    );
+    refused(
+        "",
+        "ldxdw %r0, [%r10-8]\nmov %r0, 0\nexit",
+        "invalid read from stack",
+    );
+    // Its r2 is the key (readable), r3 the value.
+    assert!(verify("", "ldxw %r0, [%r2+0]\nmov %r0, 0\nexit").is_ok());
+    refused(
+        "",
+        "stw [%r2+0], 0\nmov %r0, 0\nexit",
+        "cannot write into map_key",
+    );
+}

@@ -254,12 +254,17 @@ impl Platform for UserPlatform {
         self.grace.enter()
     }
 
-    fn timer_create(&self, fire: TimerFn, arg: *const std::ffi::c_void) -> Option<RawTimer> {
-        self.timers.create(fire, arg)
+    fn timer_create(
+        &self,
+        fire: TimerFn,
+        arg: *const std::ffi::c_void,
+        clock: TimerClock,
+    ) -> Option<RawTimer> {
+        self.timers.create(fire, arg, clock)
     }
 
-    fn timer_start(&self, timer: &RawTimer, ns: u64, clock: TimerClock, absolute: bool) {
-        self.timers.start(timer, ns, clock, absolute)
+    fn timer_start(&self, timer: &RawTimer, ns: u64, absolute: bool) {
+        self.timers.start(timer, ns, absolute)
     }
 
     fn timer_stop(&self, timer: &RawTimer) -> bool {

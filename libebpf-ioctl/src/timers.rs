@@ -16,6 +16,7 @@ use ebpf_core::runtime::reaper::Reaper;
 struct UserTimer {
     fire: TimerFn,
     arg: *const c_void,
+    clock: TimerClock,
     /// Its key in [`State::armed`] (guarded by the service's lock).
     armed: Mutex<Option<(u64, u64)>>,
 }
@@ -97,13 +98,19 @@ impl Timers {
         st.started
     }
 
-    pub(crate) fn create(&'static self, fire: TimerFn, arg: *const c_void) -> Option<RawTimer> {
+    pub(crate) fn create(
+        &'static self,
+        fire: TimerFn,
+        arg: *const c_void,
+        clock: TimerClock,
+    ) -> Option<RawTimer> {
         if !self.ensure_thread(&mut self.lock()) {
             return None;
         }
         let t = Box::new(UserTimer {
             fire,
             arg,
+            clock,
             armed: Mutex::new(None),
         });
         Some(RawTimer::from_ptr(NonNull::from(Box::leak(t)).cast()))
@@ -122,10 +129,11 @@ impl Timers {
         }
     }
 
-    pub(crate) fn start(&self, t: &RawTimer, ns: u64, clock: TimerClock, absolute: bool) {
+    pub(crate) fn start(&self, t: &RawTimer, ns: u64, absolute: bool) {
+        let timer = Self::timer(t);
         let mono = now_ns(libc::CLOCK_MONOTONIC);
         let deadline = if absolute {
-            let on_clock = match clock {
+            let on_clock = match timer.clock {
                 TimerClock::Monotonic => mono,
                 TimerClock::Boot => now_ns(libc::CLOCK_BOOTTIME),
                 TimerClock::Real => now_ns(libc::CLOCK_REALTIME),
@@ -134,7 +142,6 @@ impl Timers {
         } else {
             mono.saturating_add(ns)
         };
-        let timer = Self::timer(t);
         let mut st = self.lock();
         Self::disarm(&mut st, timer);
         st.next_seq += 1;

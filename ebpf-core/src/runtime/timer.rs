@@ -50,7 +50,6 @@ struct CellState {
 pub struct TimerCell {
     platform: PlatformRef,
     timer: RawTimer,
-    clock: TimerClock,
     /// The map whose value holds the timer, and the value's address.
     map: *const Map,
     value: u64,
@@ -130,7 +129,7 @@ impl TimerCell {
             unsafe { platform.free(cell.cast(), size_of::<TimerCell>(), align_of::<TimerCell>()) };
             return Err(Errno::ENOMEM);
         };
-        let Some(timer) = platform.timer_create(fire, cell.as_ptr() as *const c_void) else {
+        let Some(timer) = platform.timer_create(fire, cell.as_ptr() as *const c_void, clock) else {
             // SAFETY: allocated above, never used.
             unsafe {
                 platform.free(stack, size_of::<Stack>(), align_of::<Stack>());
@@ -144,7 +143,6 @@ impl TimerCell {
             cell.as_ptr().write(TimerCell {
                 platform,
                 timer,
-                clock,
                 map,
                 value,
                 lock: AtomicBool::new(false),
@@ -335,7 +333,7 @@ pub(crate) unsafe fn start(
     }
     // Under the lock: a cancel or free that clears the callback stops the
     // timer after this.
-    platform.timer_start(&cell.timer, ns, cell.clock, flags & BPF_F_TIMER_ABS != 0);
+    platform.timer_start(&cell.timer, ns, flags & BPF_F_TIMER_ABS != 0);
     Ok(())
 }
 
