@@ -1240,3 +1240,88 @@ fn timer_callbacks_run_with_their_element() {
     assert_eq!(run("cancel_late"), 1);
     assert_eq!(u64_at(&slot(3), 0), 0);
 }
+
+#[test]
+fn a_maps_timers_go_with_its_last_user_reference() {
+    // What the host kernel (6.18) does with the same object, its maps
+    // pinned and then one unpinned (`bpftool prog run`): while the map has
+    // a user reference a second init is -EBUSY, a cancel 1 (it was armed);
+    // once its last one goes, its timers are freed (-EINVAL) and a new
+    // init is -EPERM. The programs still hold the map.
+    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let frame = ecn_frame(2, false);
+    let run = |name: &str| {
+        e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
+            .unwrap()
+            .retval as i32
+    };
+    assert_eq!(run("arm_late"), 0);
+    assert_eq!(run("init_late"), -16);
+    assert_eq!(run("cancel_late"), 1);
+    assert_eq!(run("arm_late"), 0);
+    e.close(loaded.map("slots").unwrap()).unwrap();
+    assert_eq!(run("init_late"), -1);
+    assert_eq!(run("cancel_late"), -22);
+    assert_eq!(run("arm_late"), -22);
+}
+
+#[test]
+fn a_cancelled_timer_stays_cancelled_while_its_callback_rearms_it() {
+    // Slot 1's callback re-arms its timer at once, for ever. A cancel
+    // (1: armed, as on the host kernel) clears the callback, so the
+    // running callback's re-arm fails, and waits for it: when the cancel
+    // returns, the count is final. Meanwhile two threads free the timer
+    // by updating the element and re-arm it, so that cells are freed while
+    // their callbacks run (under KASAN in the VM). Fails when the cancel
+    // leaves the callback set or returns before a running one ends.
+    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
+    let e = client();
+    let loaded = e.load_object(&obj).unwrap();
+    let frame = ecn_frame(2, false);
+    let slots = loaded.map("slots").unwrap();
+    let fired = || u64_at(&lookup(&e, slots, &1u32.to_ne_bytes()).unwrap(), 0);
+    let run = |name: &str| {
+        e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
+            .unwrap()
+            .retval as i32
+    };
+    for _ in 0..20 {
+        assert_eq!(run("forever"), 0);
+        let before = fired();
+        assert!(eventually(|| fired() > before + 10), "the callback re-arms");
+        assert!((0..=1).contains(&run("stop")));
+        let last = fired();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(fired(), last, "a callback ran after the cancel returned");
+        assert_eq!(run("stop"), 0);
+    }
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let (e, run) = (&e, &run);
+            s.spawn(move || {
+                for _ in 0..400 {
+                    match t {
+                        // -EINVAL: a cancel or update came between its
+                        // calls.
+                        0 => assert!(matches!(run("forever"), 0 | -22)),
+                        1 => e
+                            .map_update(slots, &1u32.to_ne_bytes(), &[0; 32], 0)
+                            .unwrap(),
+                        // 1 or 0; -EINVAL when an update just freed it.
+                        _ => assert!(matches!(run("stop"), 0 | 1 | -22)),
+                    }
+                }
+            });
+        }
+    });
+    // An update frees the timer without waiting for a running callback,
+    // whose re-arm then fails: after a moment, the count is final.
+    e.map_update(slots, &1u32.to_ne_bytes(), &[0; 32], 0)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let last = fired();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(fired(), last, "freed by the update: no callback after it");
+}

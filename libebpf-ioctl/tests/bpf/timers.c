@@ -64,6 +64,13 @@ static int forget(void *map, __u32 *key, struct elem *e)
 	return 0;
 }
 
+static int tick(void *map, __u32 *key, struct elem *e)
+{
+	e->fired++;
+	bpf_timer_start(&e->t, 0, 0);
+	return 0;
+}
+
 static struct elem *slot(__u32 k)
 {
 	return bpf_map_lookup_elem(&slots, &k);
@@ -142,6 +149,42 @@ int cancel_late(struct __sk_buff *skb)
 	if (!e)
 		return -1;
 	return bpf_timer_cancel(&e->t);
+}
+
+/* Slot 1's callback re-arms its timer at once, for ever. */
+SEC("tc")
+int forever(struct __sk_buff *skb)
+{
+	struct elem *e = slot(1);
+
+	if (!e)
+		return -1;
+	bpf_timer_init(&e->t, &slots, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&e->t, tick);
+	return bpf_timer_start(&e->t, 0, 0);
+}
+
+/* Cancels slot 1's timer. */
+SEC("tc")
+int stop(struct __sk_buff *skb)
+{
+	struct elem *e = slot(1);
+
+	if (!e)
+		return -1;
+	return bpf_timer_cancel(&e->t);
+}
+
+/* Initialises slot 3's timer: -EBUSY once it is, -EPERM once the map's
+ * last user reference (handle or pin) is gone. */
+SEC("tc")
+int init_late(struct __sk_buff *skb)
+{
+	struct elem *e = slot(3);
+
+	if (!e)
+		return -1;
+	return bpf_timer_init(&e->t, &slots, CLOCK_MONOTONIC);
 }
 
 /* Element 7 of the hash map fires in a microsecond and deletes itself. */
