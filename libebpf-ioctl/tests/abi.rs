@@ -1644,3 +1644,60 @@ fn map_create_checks_the_values_lists_and_their_types() {
     // A kptr of a type not described.
     assert_eq!(errno(spec(vec![kptr], vec![])), Errno::EINVAL);
 }
+
+#[test]
+fn map_create_takes_one_timer_per_value_where_linux_does() {
+    use ebpf_core::abi::{ObjField, FIELD_TIMER};
+    let e = client();
+    let timer = ObjField {
+        kind: FIELD_TIMER,
+        offset: 8,
+        ..Default::default()
+    };
+    let spec = |map_type: u32, fields: Vec<ObjField>| MapSpec {
+        map_type,
+        key_size: 4,
+        value_size: 40,
+        max_entries: 4,
+        value_fields: fields,
+        ..MapSpec::named("timers")
+    };
+    // Arrays, hash and LRU hash maps (types 2, 1, 9).
+    for t in [2, 1, 9] {
+        assert!(e.map_create(&spec(t, vec![timer])).is_ok(), "type {t}");
+    }
+    let errno = |s: MapSpec| e.map_create(&s).unwrap_err().errno;
+    // Not per-CPU (6: percpu array), not mapped into a process.
+    assert_eq!(errno(spec(6, vec![timer])), Errno::EOPNOTSUPP);
+    let mapped = MapSpec {
+        flags: 1 << 10,
+        ..spec(2, vec![timer])
+    };
+    assert_eq!(errno(mapped), Errno::EOPNOTSUPP);
+    // One per value, 8-byte aligned, inside the value.
+    let second = ObjField {
+        offset: 24,
+        ..timer
+    };
+    assert_eq!(errno(spec(2, vec![timer, second])), Errno::EINVAL);
+    let odd = ObjField { offset: 4, ..timer };
+    assert_eq!(errno(spec(2, vec![odd])), Errno::EINVAL);
+    let past = ObjField {
+        offset: 32,
+        ..timer
+    };
+    assert_eq!(errno(spec(2, vec![past])), Errno::EINVAL);
+    // Each element may hold a cell (about 4 KiB): 2^17 elements exceed the
+    // device's 256 MiB with them (5 MiB without).
+    let huge = MapSpec {
+        max_entries: 1 << 17,
+        ..spec(2, vec![timer])
+    };
+    assert!(e.map_create(&huge).is_err());
+    assert!(e
+        .map_create(&MapSpec {
+            value_fields: vec![],
+            ..huge
+        })
+        .is_ok());
+}

@@ -406,6 +406,15 @@ impl Map {
             ProgArray | ArrayOfMaps => Some(objects::ObjectArray::footprint(attr)),
             HashOfMaps => objects::ObjectHash::footprint(attr),
         };
+        // Timers: a cell per element at most (one more for a hash map's
+        // spare slot), allocated by programs, counted with the map.
+        let bytes = match attr.record.timer() {
+            Some(_) => bytes.and_then(|b| {
+                let cells = u64::from(attr.max_entries) + 1;
+                b.checked_add(cells.checked_mul(crate::runtime::timer::CELL_BYTES)?)
+            }),
+            None => bytes,
+        };
         match bytes {
             Some(b) if b <= MAX_MAP_BYTES => Ok(b),
             _ => Err(Errno::E2BIG),

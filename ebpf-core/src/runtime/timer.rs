@@ -36,6 +36,10 @@ pub const BPF_F_TIMER_ABS: u64 = 1;
 /// the platform's timers expire where the platform puts them).
 pub const BPF_F_TIMER_CPU_PIN: u64 = 2;
 
+/// The memory one initialised timer takes (its cell and the interpreter's
+/// stack for its callback), which a map with timers counts per element.
+pub const CELL_BYTES: u64 = (size_of::<TimerCell>() + size_of::<Stack>()) as u64;
+
 /// What a cell's lock protects.
 struct CellState {
     /// The program whose function is the callback, and that function (as
