@@ -879,6 +879,41 @@ def session(emu):
             "bf900000000000009500000000000000b7000000000000009500000000000000"),
         2)
 
+    # A timer in a map value: the map is created and a program using it is
+    # verified, but bpf_timer_init (helper 169) returns -EOPNOTSUPP: the
+    # kld has no timers yet (a cell would be malloc'd in the program's
+    # critical section).
+    r, req = ioctl(1, struct.pack("<IIIIIIII16sIIQIIQ", 2, 4, 24, 1, 0, 0, 0, 0, b"emu_timer", 0, 0,
+                                  user.put(struct.pack("<IIII", 8, 8, 0, 0)), 1, 0, 0))
+    expect("MAP_CREATE of values holding a timer", r, 0)
+    tm = struct.unpack("<I", user.read(req + 48, 4))[0]
+    timer_prog = bytes.fromhex(
+        "620afcff00000000"  # stw [r10-4], 0
+        "bfa2000000000000"  # mov r2, r10
+        "07020000fcffffff"  # add r2, -4
+        "1851000000000000" "0000000000000000"  # lddw r1, map 0
+        "8500000001000000"  # call map_lookup_elem
+        "1500070000000000"  # jeq r0, 0, out
+        "bf01000000000000"  # mov r1, r0
+        "0701000008000000"  # add r1, 8: the timer
+        "1852000000000000" "0000000000000000"  # lddw r2, map 0
+        "b703000001000000"  # mov r3, CLOCK_MONOTONIC
+        "85000000a9000000"  # call bpf_timer_init
+        "9500000000000000"  # exit
+        "b700000000000000"  # out: mov r0, 0
+        "9500000000000000")  # exit
+    r, req = ioctl(10, struct.pack("<IIQQIIQQII16sIIII", 6, len(timer_prog) // 8, user.put(timer_prog), lic, 1,
+                                  512, log, user.put(struct.pack("<I", tm)), 1, 0, b"emu_timer", 0, 0, 0, 0))
+    expect("PROG_LOAD of a program using a timer: verified",
+           (r, user.read(log, 512).split(b"\0")[0].decode()[:9]), (0, "processed"))
+    th = struct.unpack("<I", user.read(req + 72, 4))[0]
+    r, req = ioctl(11, struct.pack("<IIIIQQIIQQIIII", th, 0, 64, 64, pkt, pkt_out, 0, 0, 0, 0, 2, 0, 0, 0))
+    retval = struct.unpack("<i", user.read(req + 4, 4))[0]
+    expect("PROG_TEST_RUN: bpf_timer_init is -EOPNOTSUPP in the kld", (r, retval), (0, -95))
+    for h in (th, tm):
+        r, _ = ioctl(14, struct.pack("<II", h, 0))
+        expect("OBJ_CLOSE", r, 0)
+
     # Live traffic: a pfil(9) hook on the Ethernet head, the compiled
     # program run on frames in their mbufs.
     em0, lo0 = k.add_ifnet("em0", 3), k.add_ifnet("lo0", 1)

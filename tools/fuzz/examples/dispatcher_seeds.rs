@@ -221,6 +221,7 @@ fn main() {
             Session::new().op(Command::Version, abi::VersionReq::default()),
         ),
         ("kptr", kptr_session(run)),
+        ("timer", timer_session(run)),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/dispatcher");
     for (name, s) in sessions {
@@ -317,6 +318,82 @@ fn kptr_session(run: abi::TestRunReq) -> Session {
         .put(KEY, &0u32.to_ne_bytes())
         .put(FIELDS, kptr.as_bytes())
         .put(TYPES, counted.as_bytes())
+        .op(Command::MapCreate, create)
+        .op(Command::ProgLoad, load)
+        .op(Command::ProgTestRun, run)
+        .op(Command::MapLookupElem, elem)
+        .op(Command::MapUpdateElem, elem)
+        .op(Command::ProgTestRun, run)
+}
+
+/// An array whose value holds a timer, and a program that initialises it,
+/// sets a callback counting in the value and starts it at once; the
+/// value is read, then updated (which frees the timer), and the program
+/// run again.
+fn timer_session(run: abi::TestRunReq) -> Session {
+    let timer = abi::ObjField {
+        kind: abi::FIELD_TIMER,
+        offset: 8,
+        contains: 0,
+        node_offset: 0,
+    };
+    let create = abi::MapCreateReq {
+        map_type: 2,
+        key_size: 4,
+        value_size: 24,
+        max_entries: 1,
+        name: name16("t"),
+        value_fields: BASE + FIELDS,
+        nr_value_fields: 1,
+        ..Default::default()
+    };
+    let src = "stw [%r10-4], 0
+               mov %r2, %r10
+               add %r2, -4
+               lddw %r1, map_fd(1)
+               call 1
+               jeq %r0, 0, out
+               mov %r7, %r0
+               mov %r1, %r7
+               add %r1, 8
+               lddw %r2, map_fd(1)
+               mov %r3, 1
+               call 169
+               mov %r1, %r7
+               add %r1, 8
+               lddw %r2, func(cb)
+               call 170
+               mov %r1, %r7
+               add %r1, 8
+               mov %r2, 0
+               mov %r3, 0
+               call 171
+               exit
+          out: mov %r0, 0
+               exit
+           cb: ldxdw %r1, [%r3+0]
+               add %r1, 1
+               stxdw [%r3+0], %r1
+               mov %r0, 0
+               exit";
+    let load = abi::ProgLoadReq {
+        prog_type: 6,
+        insn_cnt: asm::assemble(src).unwrap().len() as u32,
+        insns: BASE + INSNS,
+        license: BASE + LICENSE,
+        name: name16("timer"),
+        ..Default::default()
+    };
+    let elem = abi::MapElemReq {
+        handle: 1,
+        key: BASE + KEY,
+        value: BASE + OUT,
+        ..Default::default()
+    };
+    Session::new()
+        .code(src)
+        .put(KEY, &0u32.to_ne_bytes())
+        .put(FIELDS, timer.as_bytes())
         .op(Command::MapCreate, create)
         .op(Command::ProgLoad, load)
         .op(Command::ProgTestRun, run)
