@@ -230,6 +230,8 @@ ASAN = RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" \
 	$(CARGO) $(NIGHTLY) $(1) --target $(shell rustc -vV | sed -n 's/host: //p') --target-dir target/asan
 asan: fuzz-setup examples
 	$(call ASAN,test) -q -p libebpf-ioctl --test concurrency --test limits --test bounded
+	@# Timers: cells and programs freed under running callbacks.
+	$(call ASAN,test) -q -p libebpf-ioctl --test examples -- timer closed_while
 	$(call ASAN,run) -q -p ebpf-stress -- churn --workers 4 --seconds 20
 	@# Objects kept only by pins, in a cycle through a prog_array, are freed
 	@# with the device (LeakSanitizer fails the run otherwise).

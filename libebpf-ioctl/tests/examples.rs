@@ -1325,3 +1325,39 @@ fn a_cancelled_timer_stays_cancelled_while_its_callback_rearms_it() {
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(fired(), last, "freed by the update: no callback after it");
 }
+
+#[test]
+fn a_program_closed_while_its_callback_runs_lives_until_the_callback_ends() {
+    // A slow callback (2^18 loop steps) re-arming its timer at once
+    // runs nearly all the time; the object is closed under it, right after a cancel or without one
+    // (the map's last user frees the timer). The cell's reference goes
+    // with the cancel or free, the handle's with the close: the running
+    // callback holds one of its own, or the program would be freed under
+    // it (found by the dispatcher fuzzer under AddressSanitizer; the VM
+    // runs this under KASAN).
+    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
+    let e = client();
+    let frame = ecn_frame(2, false);
+    for round in 0..12 {
+        let loaded = e.load_object(&obj).unwrap();
+        let run = |name: &str| {
+            e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
+                .unwrap()
+                .retval as i32
+        };
+        assert_eq!(run("forever_slow"), 0);
+        let slots = loaded.map("slots").unwrap();
+        let fired = || u64_at(&lookup(&e, slots, &1u32.to_ne_bytes()).unwrap(), 0);
+        assert!(eventually(|| fired() > 0));
+        if round % 4 == 0 {
+            assert!(matches!(run("stop"), 0 | 1));
+        }
+        // The maps first: their timers are freed (the cell's reference
+        // let go of) while the callback may still run; then the last
+        // handle of the program.
+        let programs = loaded.programs.iter().map(|p| p.2);
+        for h in loaded.maps.iter().map(|m| m.1).chain(programs) {
+            e.close(h).unwrap();
+        }
+    }
+}

@@ -159,21 +159,26 @@ impl ArrayMap {
         Ok(())
     }
 
-    /// Frees element `i`'s timer, as Linux's update does.
-    fn free_timer(&self, i: usize) {
-        if let Some(record) = &self.timer {
+    /// Frees element `i`'s timer, as Linux's update does; whether it had
+    /// one.
+    fn free_timer(&self, i: usize) -> bool {
+        match &self.timer {
             // SAFETY: the element's value, laid out with this timer.
-            unsafe {
+            Some(record) => unsafe {
                 super::slab::free_timer(self.values.ptr(i, 0), record, self.values.platform())
-            };
+            },
+            None => false,
         }
     }
 
-    /// Frees every element's timer (the map's users are gone).
-    pub(crate) fn free_timers(&self) {
+    /// Frees every element's timer (the map's users are gone); whether
+    /// there was one.
+    pub(crate) fn free_timers(&self) -> bool {
+        let mut any = false;
         for i in 0..self.max_entries as usize {
-            self.free_timer(i);
+            any |= self.free_timer(i);
         }
+        any
     }
 
     /// The key of the element whose value is at `value`: its index.
@@ -252,8 +257,11 @@ impl ArrayMap {
 
 impl Drop for ArrayMap {
     fn drop(&mut self) {
-        // The map goes: so do its timers and the objects its values hold.
-        self.free_timers();
+        // The map goes: so do its timers (a callback still running ends
+        // first: it reads the map) and the objects its values hold.
+        if self.free_timers() {
+            self.values.platform().synchronize();
+        }
         if let Some((record, graph)) = &self.objects {
             for i in 0..self.max_entries as usize {
                 // SAFETY: the map is ours alone now.

@@ -202,15 +202,19 @@ impl HashTable {
         }
     }
 
-    /// Frees every element's timer (the map's users are gone).
-    pub(crate) fn free_timers(&self) {
+    /// Frees every element's timer (the map's users are gone); whether
+    /// there was one.
+    pub(crate) fn free_timers(&self) -> bool {
+        let mut any = false;
         if self.record.timer().is_some() {
             for i in 0..self.slots {
                 let value = self.values.ptr(i as usize, 0);
                 // SAFETY: the element's value, laid out as the record.
-                unsafe { super::slab::free_timer(value, &self.record, self.values.platform()) };
+                any |=
+                    unsafe { super::slab::free_timer(value, &self.record, self.values.platform()) };
             }
         }
+        any
     }
 
     /// The key of the element whose value is at `value`, copied to `out`;
@@ -750,6 +754,11 @@ impl AtomicU64Ref {
 
 impl Drop for HashTable {
     fn drop(&mut self) {
+        // Its timers first: a callback still running ends before the map
+        // goes (it reads the map).
+        if self.free_timers() {
+            self.values.platform().synchronize();
+        }
         // The map goes: so do the objects its values hold (free elements'
         // too: a program may have stashed one after its element left).
         for i in 0..self.slots {

@@ -736,8 +736,12 @@ impl Map {
             .store(true, core::sync::atomic::Ordering::SeqCst);
         match &self.kind {
             Kind::ProgArray(_) => self.release_objects(),
-            Kind::Array(m) => m.free_timers(),
-            Kind::Hash(m) => m.free_timers(),
+            Kind::Array(m) => {
+                m.free_timers();
+            }
+            Kind::Hash(m) => {
+                m.free_timers();
+            }
             _ => {}
         }
     }

@@ -423,15 +423,16 @@ pub(crate) unsafe fn drop_objects(
 
 /// Frees the timer of a live value laid out as `record`, if it has one
 /// (Linux's `bpf_obj_free_fields` for a `struct bpf_timer`): never waits,
-/// any context.
+/// any context. Whether it had one (whose callback may still run).
 ///
 /// # Safety
 /// `value` is a live value laid out as `record`.
-pub(crate) unsafe fn free_timer(value: *mut u8, record: &Record, platform: PlatformRef) {
-    if let Some(off) = record.timer() {
-        let _section = ReadGuard::new(platform);
-        // SAFETY: the value's timer field (8-byte aligned: `Record::new`),
-        // inside a section.
-        unsafe { crate::runtime::timer::cancel_and_free(platform, value as u64 + u64::from(off)) };
-    }
+pub(crate) unsafe fn free_timer(value: *mut u8, record: &Record, platform: PlatformRef) -> bool {
+    let Some(off) = record.timer() else {
+        return false;
+    };
+    let _section = ReadGuard::new(platform);
+    // SAFETY: the value's timer field (8-byte aligned: `Record::new`),
+    // inside a section.
+    unsafe { crate::runtime::timer::cancel_and_free(platform, value as u64 + u64::from(off)) }
 }

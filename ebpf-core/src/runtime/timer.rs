@@ -411,20 +411,21 @@ fn stop_and_wait(cell: &TimerCell) -> bool {
 /// deleted, its map's users gone): Linux's `bpf_timer_cancel_and_free`.
 /// Never waits: the cell is unpublished, its callback cleared and its timer
 /// stopped here; the reaper waits for a callback still running and frees
-/// it. Called in any context.
+/// it. Called in any context. Whether there was a cell (a callback of it
+/// may still run: a map that goes waits for a grace period first).
 ///
 /// # Safety
 /// `timer` is the timer field of a live value; the caller is inside a
 /// read-side section.
-pub(crate) unsafe fn cancel_and_free(platform: PlatformRef, timer: u64) {
+pub(crate) unsafe fn cancel_and_free(platform: PlatformRef, timer: u64) -> bool {
     // SAFETY: per the contract.
     let word = unsafe { word(timer) };
     if word.load(Ordering::Relaxed) == 0 {
-        return;
+        return false;
     }
     let p = word.swap(0, Ordering::AcqRel) as *mut TimerCell;
     let Some(cell) = NonNull::new(p) else {
-        return;
+        return false;
     };
     // SAFETY: unpublished by us alone; freed only by the reaper we hand it
     // to below.
@@ -443,6 +444,7 @@ pub(crate) unsafe fn cancel_and_free(platform: PlatformRef, timer: u64) {
         }
         reaper.retire(platform, cell);
     }
+    true
 }
 
 /// The platform timer's expiry: runs the callback, if one is set, with the
@@ -455,13 +457,16 @@ unsafe extern "C" fn fire(arg: *const c_void) {
     // SAFETY: per the contract.
     let cell = unsafe { &*(arg as *const TimerCell) };
     let section = ReadGuard::new(cell.platform);
+    // A reference of the run's own: the cell's may go (a cancel, a new
+    // callback, a free) while the callback runs, and the program's last
+    // reference may then be dropped anywhere.
     let callback = {
         let mut guard = cell.lock();
         let state = guard.state();
         match &state.callback {
             Some((p, func)) if !state.dead => {
                 cell.running.store(true, Ordering::Release);
-                Some((Shared::as_ptr(p), *func))
+                Some((p.clone(), *func))
             }
             _ => None,
         }
@@ -469,13 +474,9 @@ unsafe extern "C" fn fire(arg: *const c_void) {
     let Some((program, func)) = callback else {
         return;
     };
-    // SAFETY: the cell held a reference to the program when we read it;
-    // one it lets go of is released by the reaper only a grace period
-    // later, and we are inside a section.
-    let program = unsafe { &*program };
-    // SAFETY: the program holds the timer's map or, for an inner map, the
-    // outer one: the map is freed only after the cell (its drop frees the
-    // cell, waiting for this expiry).
+    // SAFETY: the timer's map outlives the cell's published life, and a
+    // map that goes waits, after unpublishing its timers, for a grace
+    // period (its drop), so for this run, inside a section, to end.
     let map = unsafe { &*cell.map };
     let mut key = [0u8; crate::maps::MAX_KEY_SIZE as usize];
     if let Some(len) = map.key_of_value(cell.value, &mut key) {
@@ -488,4 +489,8 @@ unsafe extern "C" fn fire(arg: *const c_void) {
         let _ = program.run_timer_callback(&section, stack, func, args, &key[..len], map, cell);
     }
     cell.running.store(false, Ordering::Release);
+    // Not freed here: timer context.
+    if let Ok(reaper) = reaper(cell.platform) {
+        reaper.release_program(cell.platform, program);
+    }
 }

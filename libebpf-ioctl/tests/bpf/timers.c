@@ -71,6 +71,20 @@ static int tick(void *map, __u32 *key, struct elem *e)
 	return 0;
 }
 
+static long nothing(__u64 i, void *ctx)
+{
+	return 0;
+}
+
+/* A callback that takes a while (2^18 loop steps), then re-arms. */
+static int slow_tick(void *map, __u32 *key, struct elem *e)
+{
+	bpf_loop(1 << 18, nothing, 0, 0);
+	e->fired++;
+	bpf_timer_start(&e->t, 0, 0);
+	return 0;
+}
+
 static struct elem *slot(__u32 k)
 {
 	return bpf_map_lookup_elem(&slots, &k);
@@ -161,6 +175,19 @@ int forever(struct __sk_buff *skb)
 		return -1;
 	bpf_timer_init(&e->t, &slots, CLOCK_MONOTONIC);
 	bpf_timer_set_callback(&e->t, tick);
+	return bpf_timer_start(&e->t, 0, 0);
+}
+
+/* Slot 1's timer with the slow callback. */
+SEC("tc")
+int forever_slow(struct __sk_buff *skb)
+{
+	struct elem *e = slot(1);
+
+	if (!e)
+		return -1;
+	bpf_timer_init(&e->t, &slots, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&e->t, slow_tick);
 	return bpf_timer_start(&e->t, 0, 0);
 }
 
