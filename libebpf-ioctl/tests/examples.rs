@@ -1148,9 +1148,11 @@ fn ring_buffer_records_through_dynptrs_as_on_linux() {
     assert_eq!(records, vec![want]);
 }
 
-/// Waits (up to two seconds) until `ready` holds.
+/// Waits (up to ten seconds: timers share the platform's timer context
+/// with other tests' slow callbacks, and the VM is slow) until `ready`
+/// holds.
 fn eventually(mut ready: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
+    for _ in 0..1000 {
         if ready() {
             return true;
         }
