@@ -1148,6 +1148,42 @@ fn ring_buffer_records_through_dynptrs_as_on_linux() {
     assert_eq!(records, vec![want]);
 }
 
+/// `timers.o` loaded on a client of its own, with a frame to run its
+/// programs on.
+struct TimerObject {
+    e: Ebpf,
+    loaded: LoadedObject,
+    frame: Vec<u8>,
+}
+
+impl TimerObject {
+    fn load() -> Self {
+        let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
+        let e = client();
+        let loaded = e.load_object(&obj).unwrap();
+        TimerObject {
+            e,
+            loaded,
+            frame: ecn_frame(2, false),
+        }
+    }
+
+    /// A test run's return value of program `name`.
+    fn run(&self, name: &str) -> i32 {
+        let prog = self.loaded.program(name).unwrap();
+        self.e.prog_test_run(prog, &self.frame, 1).unwrap().retval as i32
+    }
+
+    fn map(&self, name: &str) -> u32 {
+        self.loaded.map(name).unwrap()
+    }
+
+    /// Element `k` of `slots`.
+    fn slot(&self, k: u32) -> Vec<u8> {
+        lookup(&self.e, self.map("slots"), &k.to_ne_bytes()).unwrap()
+    }
+}
+
 /// Waits (up to ten seconds: timers share the platform's timer context
 /// with other tests' slow callbacks, and the VM is slow) until `ready`
 /// holds.
@@ -1189,58 +1225,45 @@ fn timers_in_map_values_follow_linux_rules() {
 fn timer_callbacks_run_with_their_element() {
     // What the host kernel (6.18) does with the same object (its programs
     // run with `bpftool prog run`, its maps read with `bpftool map dump`).
-    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
-    let e = client();
-    let loaded = e.load_object(&obj).unwrap();
-    let frame = ecn_frame(2, false);
-    let run = |name: &str| {
-        e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
-            .unwrap()
-            .retval as i32
-    };
-    let slots = loaded.map("slots").unwrap();
-    let slot = |k: u32| lookup(&e, slots, &k.to_ne_bytes()).unwrap();
-    let bss = |at: usize| {
-        u64_at(
-            &lookup(&e, loaded.map(".bss").unwrap(), &[0; 4]).unwrap(),
-            at,
-        )
-    };
+    let t = TimerObject::load();
+    let bss = |at: usize| u64_at(&lookup(&t.e, t.map(".bss"), &[0; 4]).unwrap(), at);
 
     // Slot 0's callback counts once, sees its key (0), and may not cancel
     // its own timer (-EDEADLK); userspace reads the timer as zeros.
-    assert_eq!(run("arm"), 0);
-    assert!(eventually(|| u64_at(&slot(0), 0) == 1), "slot 0 fired");
-    assert_eq!(&slot(0)[8..], &[0u8; 24], "key 0, the timer read as zero");
+    assert_eq!(t.run("arm"), 0);
+    assert!(eventually(|| u64_at(&t.slot(0), 0) == 1), "slot 0 fired");
+    assert_eq!(&t.slot(0)[8..], &[0u8; 24], "key 0, the timer read as zero");
     assert_eq!(bss(0) as i64, -35, "a callback cancelling its own timer");
 
     // A callback re-arms its timer: three expiries.
-    assert_eq!(run("periodic"), 0);
+    assert_eq!(t.run("periodic"), 0);
     assert!(
-        eventually(|| u64_at(&slot(2), 0) == 3),
+        eventually(|| u64_at(&t.slot(2), 0) == 3),
         "slot 2 fired 3 times"
     );
     std::thread::sleep(std::time::Duration::from_millis(20));
-    assert_eq!(u64_at(&slot(2), 0), 3, "and no more");
+    assert_eq!(u64_at(&t.slot(2), 0), 3, "and no more");
 
     // A hash element's callback gets its key and deletes its element.
-    let by_key = loaded.map("by_key").unwrap();
-    assert_eq!(run("arm_hash"), 0);
+    assert_eq!(t.run("arm_hash"), 0);
     assert!(eventually(|| bss(8) == 7), "element 7 fired");
-    assert!(eventually(
-        || lookup(&e, by_key, &7u32.to_ne_bytes()).is_none()
-    ));
+    assert!(eventually(|| lookup(
+        &t.e,
+        t.map("by_key"),
+        &7u32.to_ne_bytes()
+    )
+    .is_none()));
 
     // An update of the element frees its timer (Linux's
     // bpf_obj_free_fields): the cancel finds none.
-    assert_eq!(run("arm_late"), 0);
-    e.map_update(slots, &3u32.to_ne_bytes(), &[0; 32], 0)
+    assert_eq!(t.run("arm_late"), 0);
+    t.e.map_update(t.map("slots"), &3u32.to_ne_bytes(), &[0; 32], 0)
         .unwrap();
-    assert_eq!(run("cancel_late"), -22);
+    assert_eq!(t.run("cancel_late"), -22);
     // Armed again, it is cancelled before it fires (1: it was armed).
-    assert_eq!(run("arm_late"), 0);
-    assert_eq!(run("cancel_late"), 1);
-    assert_eq!(u64_at(&slot(3), 0), 0);
+    assert_eq!(t.run("arm_late"), 0);
+    assert_eq!(t.run("cancel_late"), 1);
+    assert_eq!(u64_at(&t.slot(3), 0), 0);
 }
 
 #[test]
@@ -1250,23 +1273,15 @@ fn a_maps_timers_go_with_its_last_user_reference() {
     // a user reference a second init is -EBUSY, a cancel 1 (it was armed);
     // once its last one goes, its timers are freed (-EINVAL) and a new
     // init is -EPERM. The programs still hold the map.
-    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
-    let e = client();
-    let loaded = e.load_object(&obj).unwrap();
-    let frame = ecn_frame(2, false);
-    let run = |name: &str| {
-        e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
-            .unwrap()
-            .retval as i32
-    };
-    assert_eq!(run("arm_late"), 0);
-    assert_eq!(run("init_late"), -16);
-    assert_eq!(run("cancel_late"), 1);
-    assert_eq!(run("arm_late"), 0);
-    e.close(loaded.map("slots").unwrap()).unwrap();
-    assert_eq!(run("init_late"), -1);
-    assert_eq!(run("cancel_late"), -22);
-    assert_eq!(run("arm_late"), -22);
+    let t = TimerObject::load();
+    assert_eq!(t.run("arm_late"), 0);
+    assert_eq!(t.run("init_late"), -16);
+    assert_eq!(t.run("cancel_late"), 1);
+    assert_eq!(t.run("arm_late"), 0);
+    t.e.close(t.map("slots")).unwrap();
+    assert_eq!(t.run("init_late"), -1);
+    assert_eq!(t.run("cancel_late"), -22);
+    assert_eq!(t.run("arm_late"), -22);
 }
 
 #[test]
@@ -1278,41 +1293,34 @@ fn a_cancelled_timer_stays_cancelled_while_its_callback_rearms_it() {
     // by updating the element and re-arm it, so that cells are freed while
     // their callbacks run (under KASAN in the VM). Fails when the cancel
     // leaves the callback set or returns before a running one ends.
-    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
-    let e = client();
-    let loaded = e.load_object(&obj).unwrap();
-    let frame = ecn_frame(2, false);
-    let slots = loaded.map("slots").unwrap();
-    let fired = || u64_at(&lookup(&e, slots, &1u32.to_ne_bytes()).unwrap(), 0);
-    let run = |name: &str| {
-        e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
+    let t = TimerObject::load();
+    let fired = || u64_at(&t.slot(1), 0);
+    let clear = || {
+        t.e.map_update(t.map("slots"), &1u32.to_ne_bytes(), &[0; 32], 0)
             .unwrap()
-            .retval as i32
     };
     for _ in 0..20 {
-        assert_eq!(run("forever"), 0);
+        assert_eq!(t.run("forever"), 0);
         let before = fired();
         assert!(eventually(|| fired() > before + 10), "the callback re-arms");
-        assert!((0..=1).contains(&run("stop")));
+        assert!((0..=1).contains(&t.run("stop")));
         let last = fired();
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert_eq!(fired(), last, "a callback ran after the cancel returned");
-        assert_eq!(run("stop"), 0);
+        assert_eq!(t.run("stop"), 0);
     }
     std::thread::scope(|s| {
-        for t in 0..3 {
-            let (e, run) = (&e, &run);
+        for role in 0..3 {
+            let (t, clear) = (&t, &clear);
             s.spawn(move || {
                 for _ in 0..400 {
-                    match t {
+                    match role {
                         // -EINVAL: a cancel or update came between its
                         // calls.
-                        0 => assert!(matches!(run("forever"), 0 | -22)),
-                        1 => e
-                            .map_update(slots, &1u32.to_ne_bytes(), &[0; 32], 0)
-                            .unwrap(),
+                        0 => assert!(matches!(t.run("forever"), 0 | -22)),
+                        1 => clear(),
                         // 1 or 0; -EINVAL when an update just freed it.
-                        _ => assert!(matches!(run("stop"), 0 | 1 | -22)),
+                        _ => assert!(matches!(t.run("stop"), 0 | 1 | -22)),
                     }
                 }
             });
@@ -1320,8 +1328,7 @@ fn a_cancelled_timer_stays_cancelled_while_its_callback_rearms_it() {
     });
     // An update frees the timer without waiting for a running callback,
     // whose re-arm then fails: after a moment, the count is final.
-    e.map_update(slots, &1u32.to_ne_bytes(), &[0; 32], 0)
-        .unwrap();
+    clear();
     std::thread::sleep(std::time::Duration::from_millis(50));
     let last = fired();
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -1331,35 +1338,26 @@ fn a_cancelled_timer_stays_cancelled_while_its_callback_rearms_it() {
 #[test]
 fn a_program_closed_while_its_callback_runs_lives_until_the_callback_ends() {
     // A slow callback (2^18 loop steps) re-arming its timer at once
-    // runs nearly all the time; the object is closed under it, right after a cancel or without one
-    // (the map's last user frees the timer). The cell's reference goes
-    // with the cancel or free, the handle's with the close: the running
-    // callback holds one of its own, or the program would be freed under
-    // it (found by the dispatcher fuzzer under AddressSanitizer; the VM
-    // runs this under KASAN).
-    let obj = BpfObject::parse(&object_bytes("timers")).unwrap();
-    let e = client();
-    let frame = ecn_frame(2, false);
+    // runs nearly all the time; the object is closed under it, right
+    // after a cancel or without one (the map's last user frees the
+    // timer). The cell's reference goes with the cancel or free, the
+    // handle's with the close: the running callback holds one of its
+    // own, or the program would be freed under it (found by the
+    // dispatcher fuzzer under AddressSanitizer; `make asan` runs this
+    // test, the VM runs it under KASAN).
     for round in 0..12 {
-        let loaded = e.load_object(&obj).unwrap();
-        let run = |name: &str| {
-            e.prog_test_run(loaded.program(name).unwrap(), &frame, 1)
-                .unwrap()
-                .retval as i32
-        };
-        assert_eq!(run("forever_slow"), 0);
-        let slots = loaded.map("slots").unwrap();
-        let fired = || u64_at(&lookup(&e, slots, &1u32.to_ne_bytes()).unwrap(), 0);
-        assert!(eventually(|| fired() > 0));
+        let t = TimerObject::load();
+        assert_eq!(t.run("forever_slow"), 0);
+        assert!(eventually(|| u64_at(&t.slot(1), 0) > 0));
         if round % 4 == 0 {
-            assert!(matches!(run("stop"), 0 | 1));
+            assert!(matches!(t.run("stop"), 0 | 1));
         }
         // The maps first: their timers are freed (the cell's reference
         // let go of) while the callback may still run; then the last
         // handle of the program.
-        let programs = loaded.programs.iter().map(|p| p.2);
-        for h in loaded.maps.iter().map(|m| m.1).chain(programs) {
-            e.close(h).unwrap();
+        let programs = t.loaded.programs.iter().map(|p| p.2);
+        for h in t.loaded.maps.iter().map(|m| m.1).chain(programs) {
+            t.e.close(h).unwrap();
         }
     }
 }

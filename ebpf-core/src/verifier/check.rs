@@ -2741,38 +2741,32 @@ impl<'a> Explorer<'a> {
             }
             return self.lock_or_unlock(st, pc, id, (OBJECT_LOCK, p.id));
         }
-        let Reg::Ptr(
-            p @ Ptr {
-                kind: PtrKind::MapValue { map },
-                maybe_null: false,
-                ..
-            },
-        ) = *reg
-        else {
-            reject!(pc, "R{regno} type={} expected=map_value", reg_name(reg));
-        };
-        let Some(var) = p.var.value() else {
-            invalid!(
-                pc,
-                "R{regno} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"
-            );
-        };
-        let Some(lock_off) = self.map(map).record.spin_lock() else {
-            invalid!(pc, "map '' has no valid bpf_spin_lock");
-        };
-        let at = p.off as i64 + var as i64;
-        if at != lock_off as i64 {
-            invalid!(
-                pc,
-                "off {at} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}"
-            );
-        }
+        let (map, p) = self.value_field_arg(pc, regno, reg, FieldKind::SpinLock)?;
         self.lock_or_unlock(st, pc, id, (map, p.id))
     }
 
     /// A `struct bpf_timer` argument: a map value at the constant offset of
-    /// its map's timer (Linux's `process_timer_func`). Its map.
+    /// its map's timer (Linux's `process_timer_func`), of a map programs
+    /// may write. Its map.
     fn timer_arg(&self, pc: usize, regno: u8, reg: &Reg) -> Result<u16, VerifyError> {
+        let (map, _) = self.value_field_arg(pc, regno, reg, FieldKind::Timer)?;
+        if self.map(map).flags & crate::maps::flags::BPF_F_RDONLY_PROG != 0 {
+            reject!(pc, "R{regno} points to a read-only map's value");
+        }
+        Ok(map)
+    }
+
+    /// A pointer to the special field `kind` of a map value: not NULL, at
+    /// a constant offset, that of the map's field (Linux's messages). The
+    /// map and the pointer.
+    fn value_field_arg(
+        &self,
+        pc: usize,
+        regno: u8,
+        reg: &Reg,
+        kind: FieldKind,
+    ) -> Result<(u16, Ptr), VerifyError> {
+        let name = kind.name();
         let Reg::Ptr(
             p @ Ptr {
                 kind: PtrKind::MapValue { map },
@@ -2786,24 +2780,21 @@ impl<'a> Explorer<'a> {
         let Some(var) = p.var.value() else {
             invalid!(
                 pc,
-                "R{regno} doesn't have constant offset. bpf_timer has to be at the constant offset"
+                "R{regno} doesn't have constant offset. {name} has to be at the constant offset"
             );
         };
-        let desc = self.map(map);
-        let Some(timer_off) = desc.record.timer() else {
-            invalid!(pc, "map '' has no valid bpf_timer");
+        let field = self.map(map).record.iter().find(|f| f.kind == kind);
+        let Some(field_off) = field.map(|f| f.offset) else {
+            invalid!(pc, "map '' has no valid {name}");
         };
         let at = p.off as i64 + var as i64;
-        if at != timer_off as i64 {
+        if at != field_off as i64 {
             invalid!(
                 pc,
-                "off {at} doesn't point to 'struct bpf_timer' that is at {timer_off}"
+                "off {at} doesn't point to 'struct {name}' that is at {field_off}"
             );
         }
-        if desc.flags & crate::maps::flags::BPF_F_RDONLY_PROG != 0 {
-            reject!(pc, "R{regno} points to a read-only map's value");
-        }
-        Ok(map)
+        Ok((map, p))
     }
 
     /// `bpf_spin_lock` (`id`) or `bpf_spin_unlock` of the lock `which`
