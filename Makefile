@@ -223,6 +223,10 @@ stress: build
 	@for i in 1 2 3 4 5 6 7 8 9 10; do \
 	  $(CARGO) test -q --release -p libebpf-ioctl --test concurrency --test limits --test bounded 2>&1 | grep -E 'test result|panicked' || exit 1; \
 	done
+	@# Timers: cancels, frees and closes under running callbacks.
+	@for i in 1 2 3 4 5 6 7 8 9 10; do \
+	  $(CARGO) test -q --release -p libebpf-ioctl --test examples -- timer closed_while 2>&1 | grep -E 'test result|panicked' || exit 1; \
+	done
 
 ## The stress suites and a churn under AddressSanitizer (nightly); the fuzz
 ## targets are built with it too.
